@@ -1,0 +1,46 @@
+# Two commands: `make demo` and `make test`. Each does its whole set-up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint fmt tools render bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Debian's prometheus, promtool, alertmanager and chromium for the real-binary tests.
+tools:
+	bash scripts/ensure-tools.sh
+
+demo: $(STAMP)
+	$(BIN)/batchctl demo
+
+test: $(STAMP) tools
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy exporter autoscaler alerts grafana cli
+
+fmt: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Regenerate the committed alert rules and dashboard (tests fail when they drift).
+render: $(STAMP)
+	$(BIN)/batchctl alerts render --output alerts/batchctl.rules.yml
+	$(BIN)/batchctl dashboard render --output grafana/batchctl.json
+
+bench: $(STAMP) tools
+	$(BIN)/python benchmarks/scrape_latency.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -1,0 +1,367 @@
+"""The one configuration file shared by the exporter, alerts, dashboard and autoscaler.
+
+Validation is strict and complete at start-up: every problem is reported at once,
+each naming the key path, what was found and what is expected. The broker URL may
+carry a password; it is only ever shown through `redact_url`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ENV_BROKER_URL = "BATCHCTL_BROKER_URL"
+DEFAULT_PRIORITY_STEPS = (0, 3, 6, 9)
+_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:@-]{1,200}$")
+# RFC 1123 label, which is what Kubernetes requires of a Deployment name.
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used. `problems` holds one line per problem."""
+
+    def __init__(self, problems: list[str], source: str = "config") -> None:
+        self.problems = problems
+        self.source = source
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        head = f"{self.source}: {len(self.problems)} problem(s)"
+        return "\n".join([head, *(f"  - {p}" for p in self.problems)])
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by `***`, safe for logs and metrics."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+class BrokerConfig(_Strict):
+    url: str = "redis://localhost:6379/0"
+    global_keyprefix: str = ""
+    priority_steps: tuple[int, ...] = DEFAULT_PRIORITY_STEPS
+    discover_queues: bool = True
+    discovery_interval_seconds: float = Field(30.0, gt=0)
+    max_queues: int = Field(2000, ge=1)
+    timeout_seconds: float = Field(1.0, gt=0, le=60)
+    memory_sample_interval_seconds: float = Field(30.0, ge=0)
+    # Celery's default; unacked messages older than this are redelivered.
+    visibility_timeout_seconds: float = Field(3600.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("redis", "rediss", "unix", "sentinel"):
+            raise ValueError(
+                "expected a redis://, rediss://, unix:// or sentinel:// URL, "
+                f"got scheme {parts.scheme!r} (e.g. redis://localhost:6379/0)"
+            )
+        if parts.scheme in ("redis", "rediss") and not parts.hostname:
+            raise ValueError("the URL has no host (e.g. redis://localhost:6379/0)")
+        if parts.scheme == "unix" and not parts.path:
+            raise ValueError("a unix:// URL needs a socket path (e.g. unix:///run/redis.sock)")
+        try:
+            parts.port  # noqa: B018 - raises on a non-numeric port
+        except ValueError as e:
+            raise ValueError(f"bad port: {e}") from None
+        db = parts.path.lstrip("/")
+        if parts.scheme in ("redis", "rediss") and db and not db.isdigit():
+            raise ValueError(f"the database must be a number, got {db!r}")
+        return v
+
+    @field_validator("priority_steps")
+    @classmethod
+    def _steps(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v:
+            raise ValueError("needs at least one step, e.g. [0, 3, 6, 9]")
+        if list(v) != sorted(set(v)):
+            raise ValueError("steps must be unique and ascending, e.g. [0, 3, 6, 9]")
+        if v[0] != 0 or v[-1] > 255:
+            raise ValueError("steps must start at 0 and stay within 0..255 (kombu's default: [0, 3, 6, 9])")
+        return v
+
+
+class KubernetesConfig(_Strict):
+    enabled: bool = True
+    namespace: str = "court-listener"
+    kubeconfig: str | None = None
+    context: str | None = None
+    # Watches are restarted at least this often; the server may end them sooner.
+    watch_timeout_seconds: int = Field(300, ge=1)
+    request_timeout_seconds: float = Field(5.0, gt=0)
+
+    @field_validator("namespace")
+    @classmethod
+    def _ns(cls, v: str) -> str:
+        if not _DNS_LABEL.match(v):
+            raise ValueError("must be a Kubernetes namespace name (lower case, digits, '-')")
+        return v
+
+
+class BatchConfig(_Strict):
+    queue: str
+    deployment: str
+    min_replicas: int = Field(0, ge=0)
+    max_replicas: int = Field(5, ge=0)
+    allow_big: bool = False
+    allow_over_20: bool = False
+    step_up: int = Field(1, ge=1)
+    step_interval_seconds: float = Field(60.0, gt=0)
+    target_drain_seconds: float = Field(600.0, gt=0)
+    idle_after_seconds: float = Field(120.0, ge=0)
+    require_claim: bool = True
+    manual_override_seconds: float = Field(900.0, ge=0)
+    # The longest task this batch runs: manifests use it for the grace period.
+    max_task_seconds: float = Field(300.0, gt=0)
+
+    @field_validator("queue")
+    @classmethod
+    def _queue(cls, v: str) -> str:
+        if not _QUEUE_NAME.match(v):
+            raise ValueError("must be 1-200 characters of letters, digits and _ . : @ -")
+        return v
+
+    @field_validator("deployment")
+    @classmethod
+    def _deployment(cls, v: str) -> str:
+        if not _DNS_LABEL.match(v):
+            raise ValueError(
+                "must be a Kubernetes Deployment name (lower case, digits, '-'), e.g. celery-batch0"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _caps(self) -> BatchConfig:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"min_replicas ({self.min_replicas}) is above max_replicas ({self.max_replicas})"
+            )
+        if self.max_replicas > 20 and not self.allow_over_20:
+            raise ValueError(
+                f"max_replicas {self.max_replicas} is over 20: set allow_over_20: true "
+                "if you really mean it (more than 20 workers overloads the DB and Elasticsearch)"
+            )
+        if self.max_replicas > 10 and not self.allow_big:
+            raise ValueError(
+                f"max_replicas {self.max_replicas} is over 10: set allow_big: true "
+                "to enter the 'big' band, or lower max_replicas"
+            )
+        return self
+
+
+class GuardConfig(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    # Any sample returned means "unhealthy": write the query as a condition.
+    query: str = Field(min_length=1)
+    shed: bool = False
+
+
+class AutoscalerConfig(_Strict):
+    enabled: bool = True
+    backend: Literal["kubernetes", "local", "dry-run"] = "kubernetes"
+    interval_seconds: float = Field(15.0, gt=0)
+    global_max_replicas: int = Field(20, ge=0)
+    prometheus_url: str | None = None
+    guards: tuple[GuardConfig, ...] = ()
+    guard_timeout_seconds: float = Field(2.0, gt=0)
+    # A snapshot older than this counts as missing data: hold.
+    stale_after_seconds: float = Field(60.0, gt=0)
+    claim_default_ttl_seconds: float = Field(8 * 3600.0, gt=0)
+    # The local backend: the Celery app and concurrency of worker processes.
+    local_app: str = "autoscaler.demo_tasks"
+    local_concurrency: int = Field(2, ge=1)
+
+
+class ExporterConfig(_Strict):
+    listen: str = "0.0.0.0:9808"
+    web_config_file: str | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str) -> str:
+        host, sep, port = v.rpartition(":")
+        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError("expected HOST:PORT, e.g. 0.0.0.0:9808")
+        return v
+
+
+class AlertsConfig(_Strict):
+    runbook_url: str = (
+        "https://github.com/batchctl/batchctl/blob/main/docs/runbooks/{alert}.md"
+    )
+    selector: str = 'job="batchctl"'
+    dashboard_uid: str = "batchctl-queues"
+    for_tier: tuple[str, str, str] = ("15m", "10m", "5m")
+    no_consumers_for: str = "5m"
+    idle_replicas_for: str = "30m"
+    stuck_for: str = "15m"
+    queue_memory_share: float = Field(0.25, gt=0, le=1)
+    broker_memory_warning: float = Field(0.8, gt=0, le=1)
+    broker_memory_critical: float = Field(0.9, gt=0, le=1)
+    down_for: str = "2m"
+    at_cap_for: str = "30m"
+    held_for: str = "30m"
+
+    @field_validator("runbook_url")
+    @classmethod
+    def _runbook(cls, v: str) -> str:
+        if "{alert}" not in v:
+            raise ValueError("must contain {alert}, where the alert name goes")
+        return v
+
+
+def _default_batches() -> tuple[BatchConfig, ...]:
+    return tuple(
+        BatchConfig(queue=f"batch{i}", deployment=f"celery-batch{i}") for i in range(4)
+    )
+
+
+class Config(_Strict):
+    broker: BrokerConfig = BrokerConfig()
+    kubernetes: KubernetesConfig = KubernetesConfig()
+    batches: tuple[BatchConfig, ...] = Field(default_factory=_default_batches)
+    thresholds: tuple[int, int, int] = (100, 500, 1000)
+    exporter: ExporterConfig = ExporterConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    autoscaler: AutoscalerConfig = AutoscalerConfig()
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds(cls, v: tuple[int, int, int]) -> tuple[int, int, int]:
+        if not 0 < v[0] < v[1] < v[2]:
+            raise ValueError("expected three ascending positive numbers, e.g. [100, 500, 1000]")
+        return v
+
+    @model_validator(mode="after")
+    def _unique(self) -> Config:
+        problems = []
+        for field in ("queue", "deployment"):
+            seen: set[str] = set()
+            for i, b in enumerate(self.batches):
+                name = getattr(b, field)
+                if name in seen:
+                    problems.append(f"batches[{i}].{field}: duplicate {field} {name!r}")
+                seen.add(name)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def batch(self, queue: str) -> BatchConfig | None:
+        return next((b for b in self.batches if b.queue == queue), None)
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out or "(top level)"
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The model class that owns the key at `loc`, to suggest valid keys."""
+    model: Any = Config
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        candidates = [ann, *args]
+        model = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
+        if model is None:
+            return None
+    return model
+
+
+def _describe(err: Mapping[str, Any]) -> str:
+    loc = tuple(err["loc"])
+    path = _path(loc)
+    kind = err["type"]
+    got = err.get("input")
+    if kind == "extra_forbidden":
+        owner = _model_at(loc)
+        valid = sorted(owner.model_fields) if owner else []
+        hint = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+        fix = f"did you mean {hint[0]!r}?" if hint else f"valid keys: {', '.join(valid)}"
+        return f"{path}: unknown key; {fix}"
+    if kind == "missing":
+        return f"{path}: required key is missing"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if kind.endswith("_type") or kind.endswith("_parsing") or kind == "literal_error":
+        return f"{path}: {msg} (got {got!r})"
+    return f"{path}: {msg}"
+
+
+def parse_config(data: Any, source: str = "config", env: Mapping[str, str] | None = None) -> Config:
+    """Validate raw (YAML-decoded) data; raise ConfigError listing every problem."""
+    env = os.environ if env is None else env
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"(top level): expected a mapping of keys, got {type(data).__name__}"], source)
+    if env.get(ENV_BROKER_URL):
+        broker = dict(data.get("broker") or {})
+        broker["url"] = env[ENV_BROKER_URL]
+        data = {**data, "broker": broker}
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        problems = [_describe(err) for err in e.errors(include_url=False)]
+        # Never echo a broker URL back: it may hold a password.
+        problems = [_scrub(p) for p in problems]
+        raise ConfigError(problems, source) from None
+
+
+_URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]*:)[^@\s]+@")
+
+
+def _scrub(text: str) -> str:
+    return _URL_PASSWORD.sub(r"\1***@", text)
+
+
+def load_config(path: str | Path | None, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a config file; None means all defaults."""
+    if path is None:
+        return parse_config({}, "defaults", env)
+    source = str(path)
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise ConfigError([f"cannot read the file: {e.strerror}"], source) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise ConfigError([f"not valid YAML{where}: {problem}"], source) from None
+    return parse_config(data, source, env)

@@ -1,0 +1,231 @@
+"""The snapshot: one consistent reading of the broker and the cluster, and its pure maths.
+
+Everything here is free of I/O so that it can be tested exhaustively; the readers in
+`broker.py` and `kube.py` feed it, and metrics, the status page, the JSON API and the
+autoscaler all consume the same `Snapshot`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+
+# kombu's separator between a queue name and its priority step (kombu.transport.redis).
+PRIORITY_SEP = "\x06\x16"
+# Per list, how many head tags we remember to date the oldest message (see AgeTracker).
+HEAD_HISTORY = 1024
+
+
+def priority_list_name(queue: str, step: int, prefix: str = "") -> str:
+    """The Redis key of `queue`'s list for priority `step` (step 0 is the bare name)."""
+    return f"{prefix}{queue}{PRIORITY_SEP}{step}" if step else f"{prefix}{queue}"
+
+
+def parse_binding(member: str) -> tuple[str, str, str] | None:
+    """A `_kombu.binding.<exchange>` member -> (routing_key, pattern, queue)."""
+    parts = member.split(PRIORITY_SEP)
+    if len(parts) != 3 or not parts[2]:
+        return None
+    return parts[0], parts[1], parts[2]
+
+
+# Celery's own plumbing: broadcast (fanout, pub/sub) and reply queues, not task queues.
+_INTERNAL_EXCHANGES = ("celery.pidbox", "reply.celery.pidbox", "celeryev")
+
+
+def is_task_queue(exchange: str, queue: str) -> bool:
+    if exchange in _INTERNAL_EXCHANGES:
+        return False
+    return not (queue.endswith(".pidbox") or queue.startswith("celeryev."))
+
+
+@dataclass(frozen=True, slots=True)
+class ListRead:
+    """One priority list as read from Redis: its length and the tags at both ends."""
+
+    length: int
+    tail_tag: str | None = None  # the oldest message (consumers BRPOP the tail)
+    head_tag: str | None = None  # the newest message (producers LPUSH the head)
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    name: str
+    replicas: int  # spec.replicas: what is asked for
+    ready_replicas: int  # status.readyReplicas: what is consuming
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    queue: str
+    waiting: int
+    priority_lengths: Mapping[int, int]  # only lists that exist (length > 0)
+    unacked: int
+    oldest_age_seconds: float
+    memory_bytes: int
+    configured: bool
+    deployment: str | None = None
+    replicas: int | None = None
+    ready_replicas: int | None = None
+
+    @property
+    def work(self) -> int:
+        """Waiting plus in flight: zero only when the batch has truly nothing to do."""
+        return self.waiting + self.unacked
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    taken_at: float
+    duration_seconds: float
+    broker_up: bool
+    kubernetes_up: bool | None  # None: Kubernetes disabled in the config
+    queues: tuple[QueueStats, ...] = ()
+    broker_error: str | None = None
+    kubernetes_error: str | None = None
+    broker_memory_used_bytes: int | None = None
+    broker_memory_max_bytes: int | None = None
+    queues_dropped: int = 0
+    # Configured batches' Deployments by queue: known even while the broker is down.
+    deployments: Mapping[str, Deployment] = field(default_factory=dict)
+    _index: dict[str, QueueStats] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._index.update({q.queue: q for q in self.queues})
+
+    def queue(self, name: str) -> QueueStats | None:
+        return self._index.get(name)
+
+    def to_json(self) -> dict[str, object]:
+        out = asdict(self)
+        out.pop("_index")
+        out["deployments"] = {q: asdict(d) for q, d in self.deployments.items()}
+        for q in out["queues"]:
+            q["priority_lengths"] = {str(k): v for k, v in q["priority_lengths"].items()}
+            q["work"] = q["waiting"] + q["unacked"]
+        return out
+
+
+def tier(depth: int, thresholds: Sequence[int]) -> int:
+    """0 below the first threshold, 1..3 at or above each tier (100 / 500 / 1000).
+
+    The lower two tiers alert strictly above their threshold, the top one at it;
+    the status page colours by the same rule so that both always agree.
+    """
+    t1, t2, t3 = thresholds
+    if depth >= t3:
+        return 3
+    if depth > t2:
+        return 2
+    if depth > t1:
+        return 1
+    return 0
+
+
+def select_queues(
+    configured: Sequence[str], discovered: Iterable[str], max_queues: int
+) -> tuple[list[str], int]:
+    """Configured queues always, then discovered ones in name order up to the cap.
+
+    Returns the queues to read and how many discovered queues the cap dropped.
+    """
+    chosen = list(dict.fromkeys(configured))
+    seen = set(chosen)
+    extra = sorted(q for q in set(discovered) if q not in seen)
+    room = max(0, max_queues - len(chosen))
+    return chosen + extra[:room], max(0, len(extra) - room)
+
+
+def count_unacked(tags: Iterable[str], routes: Mapping[str, str]) -> Counter[str]:
+    """In-flight messages per queue, from the unacked tags and the tag -> queue cache."""
+    return Counter(routes[t] for t in tags if t in routes)
+
+
+def route_of(
+    exchange: str, routing_key: str, bindings: Mapping[tuple[str, str], str]
+) -> str:
+    """The queue a message was delivered from: by binding, else by routing key.
+
+    With Celery's default direct exchanges the routing key is the queue name.
+    """
+    return bindings.get((exchange, routing_key), routing_key)
+
+
+@dataclass(frozen=True)
+class AgeState:
+    """What AgeTracker remembers between scrapes, per (queue, priority step)."""
+
+    # tag -> first time we saw it (as head or tail), in push order per list.
+    seen: Mapping[tuple[str, int], Mapping[str, float]] = field(default_factory=dict)
+
+
+def update_ages(
+    state: AgeState, now: float, lists: Mapping[tuple[str, int], ListRead]
+) -> tuple[AgeState, dict[str, float]]:
+    """Date the oldest waiting message of each queue, from tags seen across scrapes.
+
+    Messages carry no publish time, so the age is a lower bound: the time since we
+    first saw the tail message, either at the tail or earlier at the head of its list.
+    Remembering head tags makes the age exact for messages that were the newest at
+    some scrape. Per list we keep only tags that can still be in the list: once a tag
+    is the tail, everything remembered before it has been consumed.
+    """
+    new_seen: dict[tuple[str, int], dict[str, float]] = {}
+    ages: dict[str, float] = {}
+    for key, read in lists.items():
+        queue = key[0]
+        ages.setdefault(queue, 0.0)
+        if read.length <= 0 or read.tail_tag is None:
+            continue
+        old = dict(state.seen.get(key, {}))
+        tail = read.tail_tag
+        if tail in old:
+            # Drop everything remembered before the tail: it has been consumed.
+            items = list(old.items())
+            idx = next(i for i, (t, _) in enumerate(items) if t == tail)
+            kept = dict(items[idx:])
+        else:
+            kept = {tail: now}
+        if read.head_tag is not None and read.head_tag not in kept:
+            kept[read.head_tag] = now
+        if len(kept) > HEAD_HISTORY:
+            items = list(kept.items())
+            kept = dict(items[:1] + items[-(HEAD_HISTORY - 1) :])
+        new_seen[key] = kept
+        ages[queue] = max(ages[queue], max(0.0, now - kept[tail]))
+    return AgeState(new_seen), ages
+
+
+def build_queue_stats(
+    queues: Sequence[str],
+    configured: Mapping[str, str],
+    steps: Sequence[int],
+    lists: Mapping[tuple[str, int], ListRead],
+    unacked: Mapping[str, int],
+    ages: Mapping[str, float],
+    memory: Mapping[str, int],
+    deployments: Mapping[str, Deployment] | None,
+) -> tuple[QueueStats, ...]:
+    """Assemble per-queue stats; `configured` maps queue -> deployment name."""
+    out = []
+    for q in queues:
+        per_step = {s: lists[(q, s)].length for s in steps if (q, s) in lists}
+        existing = {s: n for s, n in per_step.items() if n > 0}
+        dep_name = configured.get(q)
+        dep = deployments.get(dep_name) if (deployments is not None and dep_name) else None
+        out.append(
+            QueueStats(
+                queue=q,
+                waiting=sum(per_step.values()),
+                priority_lengths=existing,
+                unacked=int(unacked.get(q, 0)),
+                oldest_age_seconds=float(ages.get(q, 0.0)),
+                memory_bytes=int(memory.get(q, 0)),
+                configured=q in configured,
+                deployment=dep_name,
+                replicas=dep.replicas if dep else None,
+                ready_replicas=dep.ready_replicas if dep else None,
+            )
+        )
+    return tuple(out)
