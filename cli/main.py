@@ -84,6 +84,16 @@ def _redacted(cfg: Config) -> str:
     return redact_url(cfg.broker.url)
 
 
+def _register() -> None:
+    # Subcommand modules import `cli` from here, so they are attached after it exists.
+    from cli.exporter_cmd import exporter_command
+
+    cli.add_command(exporter_command)
+
+
+_register()
+
+
 def main() -> None:
     cli(prog_name="batchctl")
 

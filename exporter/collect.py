@@ -1,0 +1,190 @@
+"""Turns the broker and cluster readers into snapshots: one collection in flight at a time.
+
+Concurrent callers (several scrapes, the status page, the autoscaler) share the
+collection that is running instead of each hitting Redis. A backend that fails is
+reported in the snapshot (`*_up` false, an error string) and never raises.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Protocol
+
+import redis
+
+from exporter.broker import BrokerReader, Discovery
+from exporter.config import Config, redact_url
+from exporter.log import get_logger
+from exporter.snapshot import (
+    AgeState,
+    Deployment,
+    Snapshot,
+    build_queue_stats,
+    select_queues,
+    update_ages,
+)
+
+log = get_logger("batchctl.collect")
+
+
+class KubeSource(Protocol):
+    """What the collector needs from the Deployment cache (exporter/kube.py)."""
+
+    def state(self) -> KubeStateLike: ...
+
+
+class KubeStateLike(Protocol):
+    @property
+    def deployments(self) -> dict[str, Deployment]: ...
+    @property
+    def up(self) -> bool: ...
+    @property
+    def error(self) -> str | None: ...
+
+
+def _safe_error(exc: BaseException, url: str) -> str:
+    # Redis error texts name host and port at most; scrub the URL anyway.
+    text = f"{type(exc).__name__}: {exc}"
+    return text.replace(url, redact_url(url))
+
+
+class Collector:
+    def __init__(
+        self,
+        cfg: Config,
+        reader: BrokerReader,
+        kube: KubeSource | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.cfg = cfg
+        self.reader = reader
+        self.kube = kube
+        self.clock = clock
+        self.configured = {b.queue: b.deployment for b in cfg.batches}
+        self.dropped_total = 0
+        self._ages = AgeState()
+        self._lock = threading.Lock()
+        self._inflight: Future[Snapshot] | None = None
+        self._last: Snapshot | None = None
+        self._discovered_at = float("-inf")
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.ever_succeeded = False
+
+    # -- public -------------------------------------------------------------------
+
+    def collect(self) -> Snapshot:
+        """A fresh snapshot, shared with any collection already under way."""
+        with self._lock:
+            fut = self._inflight
+            leader = fut is None
+            if leader:
+                fut = self._inflight = Future()
+        assert fut is not None
+        if leader:
+            try:
+                snap = self._collect_once()
+                self._last = snap
+                fut.set_result(snap)
+            except BaseException as e:  # never leave followers waiting
+                fut.set_exception(e)
+                raise
+            finally:
+                with self._lock:
+                    self._inflight = None
+        return fut.result()
+
+    @property
+    def last(self) -> Snapshot | None:
+        return self._last
+
+    def start(self) -> None:
+        """Refresh queue discovery in the background, off the scrape path."""
+        if not self.cfg.broker.discover_queues or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._discover_loop, name="discovery", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    # -- internals ----------------------------------------------------------------
+
+    def _discover(self) -> None:
+        try:
+            found = self.reader.discover()
+            self._discovered_at = self.clock()
+            log.debug("discovered queues", count=len(found.queues))
+        except redis.RedisError as e:
+            log.warning("queue discovery failed", error=_safe_error(e, self.cfg.broker.url))
+
+    def _discover_loop(self) -> None:
+        interval = self.cfg.broker.discovery_interval_seconds
+        while not self._stop.wait(interval):
+            self._discover()
+
+    def _collect_once(self) -> Snapshot:
+        start = time.perf_counter()
+        now = self.clock()
+        kube_state = self.kube.state() if self.kube is not None else None
+        deployments = {}
+        if kube_state is not None:
+            for queue, name in self.configured.items():
+                dep = kube_state.deployments.get(name)
+                if dep is not None:
+                    deployments[queue] = dep
+
+        # Discovery runs synchronously until it first succeeds, then in the background.
+        if self.cfg.broker.discover_queues and self._discovered_at == float("-inf"):
+            self._discover()
+        discovery: Discovery = self.reader.discovery
+        names, dropped = select_queues(
+            list(self.configured),
+            discovery.queues if self.cfg.broker.discover_queues else (),
+            self.cfg.broker.max_queues,
+        )
+        self.dropped_total += dropped
+
+        common = {
+            "taken_at": now,
+            "kubernetes_up": kube_state.up if kube_state is not None else None,
+            "kubernetes_error": kube_state.error if kube_state is not None else None,
+            "queues_dropped": dropped,
+            "deployments": deployments,
+        }
+        try:
+            read = self.reader.read(names, now)
+        except (redis.RedisError, OSError) as e:
+            error = _safe_error(e, self.cfg.broker.url)
+            log.warning("broker read failed", broker=self.reader.safe_url, error=error)
+            return Snapshot(
+                duration_seconds=time.perf_counter() - start,
+                broker_up=False,
+                broker_error=error,
+                **common,  # type: ignore[arg-type]
+            )
+        self._ages, ages = update_ages(self._ages, now, read.lists)
+        queues = build_queue_stats(
+            names,
+            self.configured,
+            self.cfg.broker.priority_steps,
+            read.lists,
+            read.unacked,
+            ages,
+            read.memory,
+            {d.name: d for d in deployments.values()} if kube_state is not None else None,
+        )
+        self.ever_succeeded = True
+        return Snapshot(
+            duration_seconds=time.perf_counter() - start,
+            broker_up=True,
+            queues=queues,
+            broker_memory_used_bytes=read.used_memory,
+            broker_memory_max_bytes=read.max_memory,
+            **common,  # type: ignore[arg-type]
+        )

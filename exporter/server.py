@@ -1,0 +1,162 @@
+"""HTTP: /metrics, / (landing), /healthz, /readyz, /api/v1/snapshot and /status.
+
+Every scrape collects at scrape time through the shared single-flight collector, and
+always answers: a backend that is down shows up as `*_up 0`, never as a 500.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector as PromCollector
+
+from exporter import __version__
+from exporter.collect import Collector
+from exporter.config import Config
+from exporter.log import get_logger
+from exporter.metrics import snapshot_families
+from exporter.status import render_landing, render_status
+
+log = get_logger("batchctl.server")
+
+Extras = Callable[[], Mapping[str, Mapping[str, str]]]
+
+
+class SnapshotMetrics(PromCollector):
+    """Prometheus view of the collector: new families on every scrape."""
+
+    def __init__(self, collector: Collector) -> None:
+        self.collector = collector
+
+    def describe(self) -> list[Any]:
+        # Registering must not touch Redis (client_python calls describe on register).
+        return []
+
+    def collect(self) -> Iterator[Any]:
+        snap = self.collector.collect()
+        yield from snapshot_families(
+            snap,
+            version=__version__,
+            dropped_total=self.collector.dropped_total,
+            kubernetes_enabled=self.collector.kube is not None,
+        )
+
+
+def build_registry(collector: Collector) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotMetrics(collector))
+    return registry
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: ExporterHTTPServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # access logs would drown the structured logs; Prometheus has its own
+
+    def _send(self, code: int, body: bytes, content_type: str) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+    def do_GET(self) -> None:
+        path = urlsplit(self.path).path
+        app = self.server.app
+        try:
+            if path == "/metrics":
+                encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
+                self._send(200, encoder(app.registry), content_type)
+            elif path == "/":
+                self._send(200, render_landing(__version__).encode(), "text/html; charset=utf-8")
+            elif path == "/healthz":
+                self._send(200, b"ok\n", "text/plain; charset=utf-8")
+            elif path == "/readyz":
+                ready = app.collector.ever_succeeded
+                self._send(
+                    200 if ready else 503,
+                    b"ready\n" if ready else b"waiting for a first successful collection\n",
+                    "text/plain; charset=utf-8",
+                )
+            elif path == "/api/v1/snapshot":
+                snap = app.collector.collect()
+                body = json.dumps(snap.to_json(), indent=1).encode()
+                self._send(200, body, "application/json")
+            elif path == "/status":
+                snap = app.collector.collect()
+                page = render_status(
+                    snap,
+                    app.cfg.thresholds,
+                    app.cfg.exporter.status_refresh_seconds,
+                    app.extras() if app.extras else None,
+                )
+                self._send(200, page.encode(), "text/html; charset=utf-8")
+            else:
+                self._send(404, b"not found; see /\n", "text/plain; charset=utf-8")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client went away
+        except Exception:
+            log.exception("request failed", path=path)
+            self._send(500, b"internal error (see the exporter's log)\n", "text/plain")
+
+
+class ExporterHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], app: ExporterApp) -> None:
+        self.app = app
+        super().__init__(address, _Handler)
+
+
+class ExporterApp:
+    """The HTTP side of the exporter: serve in a thread, stop cleanly."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        collector: Collector,
+        registry: CollectorRegistry | None = None,
+        extras: Extras | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.collector = collector
+        self.registry = registry if registry is not None else build_registry(collector)
+        self.extras = extras
+        self._httpd: ExporterHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def listen(self, listen: str) -> tuple[str, int]:
+        host, _, port = listen.rpartition(":")
+        host = host.strip("[]") or "0.0.0.0"
+        self._httpd = ExporterHTTPServer((host, int(port)), self)
+        bound = self._httpd.server_address
+        return str(bound[0]), int(bound[1])
+
+    def serve_in_thread(self) -> None:
+        assert self._httpd is not None, "call listen() first"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="http", daemon=True)
+        self._thread.start()
+
+    def serve_forever(self) -> None:
+        assert self._httpd is not None, "call listen() first"
+        self._httpd.serve_forever()
+
+    def shutdown(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
