@@ -212,20 +212,45 @@ class ExporterConfig(_Strict):
         return v
 
 
+# A Prometheus duration such as 30s, 5m, 1h30m (what a rule's `for` and a range accept).
+_PROM_DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
+
+
 class AlertsConfig(_Strict):
+    """Thresholds, durations and selectors for alerts/ and grafana/ (issue 4).
+
+    Queue-depth tiers come from the top-level `thresholds`; everything else is here.
+    """
+
     runbook_url: str = "https://github.com/batchctl/batchctl/blob/main/docs/runbooks/{alert}.md"
+    # Label matchers (PromQL, without braces) for the exporter's and the autoscaler's series.
     selector: str = 'job="batchctl"'
+    autoscaler_selector: str = 'job="batchctl"'
     dashboard_uid: str = "batchctl-queues"
+    # `for` of the CeleryQueueLengthHigh tiers info, warning, critical. Higher tiers wait
+    # less, so the critical alert reaches Alertmanager first and inhibits the lower ones.
     for_tier: tuple[str, str, str] = ("15m", "10m", "5m")
     no_consumers_for: str = "5m"
     idle_replicas_for: str = "30m"
     stuck_for: str = "15m"
+    # Range over which "the queue grows" / "the oldest message keeps ageing" is judged.
+    growth_window: str = "10m"
     queue_memory_share: float = Field(0.25, gt=0, le=1)
     broker_memory_warning: float = Field(0.8, gt=0, le=1)
     broker_memory_critical: float = Field(0.9, gt=0, le=1)
+    memory_for: str = "5m"
     down_for: str = "2m"
     at_cap_for: str = "30m"
     held_for: str = "30m"
+    claim_expired_for: str = "10m"
+    unclaimed_for: str = "15m"
+    # Optional alerts (the Kubernetes ones are also left out when kubernetes.enabled is
+    # false, the autoscaler and claim ones when autoscaler.enabled is false).
+    idle_replicas_alert: bool = True
+    stuck_alert: bool = True
+    queue_memory_alert: bool = True
+    autoscaler_alerts: bool = True
+    claim_alerts: bool = True
 
     @field_validator("runbook_url")
     @classmethod
@@ -233,6 +258,40 @@ class AlertsConfig(_Strict):
         if "{alert}" not in v:
             raise ValueError("must contain {alert}, where the alert name goes")
         return v
+
+    @field_validator(
+        "no_consumers_for", "idle_replicas_for", "stuck_for", "growth_window", "memory_for",
+        "down_for", "at_cap_for", "held_for", "claim_expired_for", "unclaimed_for",
+    )  # fmt: skip
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        if not _PROM_DURATION.match(v):
+            raise ValueError(f"expected a Prometheus duration such as 30s, 5m or 1h, got {v!r}")
+        return v
+
+    @field_validator("for_tier")
+    @classmethod
+    def _tiers(cls, v: tuple[str, str, str]) -> tuple[str, str, str]:
+        bad = [d for d in v if not _PROM_DURATION.match(d)]
+        if bad:
+            raise ValueError(f"expected three Prometheus durations such as 15m, got {bad!r}")
+        return v
+
+    @field_validator("selector", "autoscaler_selector")
+    @classmethod
+    def _selector(cls, v: str) -> str:
+        if "{" in v or "}" in v:
+            raise ValueError('write the matchers without braces, e.g. job="batchctl"')
+        return v
+
+    @model_validator(mode="after")
+    def _memory(self) -> AlertsConfig:
+        if self.broker_memory_warning >= self.broker_memory_critical:
+            raise ValueError(
+                f"broker_memory_warning ({self.broker_memory_warning}) must be below "
+                f"broker_memory_critical ({self.broker_memory_critical})"
+            )
+        return self
 
 
 def _default_batches() -> tuple[BatchConfig, ...]:
