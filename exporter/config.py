@@ -376,6 +376,8 @@ def _describe(err: Mapping[str, Any]) -> str:
     if kind == "missing":
         return f"{path}: required key is missing"
     msg = str(err["msg"]).removeprefix("Value error, ")
+    if not loc:  # cross-field checks already name their keys
+        return msg
     if kind.endswith("_type") or kind.endswith("_parsing") or kind == "literal_error":
         return f"{path}: {msg} (got {got!r})"
     return f"{path}: {msg}"

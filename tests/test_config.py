@@ -1,0 +1,195 @@
+"""Config validation: every bad input names its key path and the fix; exit code 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+from exporter.config import ConfigError, load_config, parse_config, redact_url
+
+GOOD = {
+    "broker": {"url": "redis://localhost:6379/0"},
+    "kubernetes": {"namespace": "court-listener"},
+    "batches": [{"queue": "batch0", "deployment": "celery-batch0"}],
+    "thresholds": [100, 500, 1000],
+}
+
+
+def problems(data: object) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, env={})
+    return info.value.problems
+
+
+def test_defaults_have_four_batches() -> None:
+    cfg = parse_config({}, env={})
+    assert [b.queue for b in cfg.batches] == ["batch0", "batch1", "batch2", "batch3"]
+    assert [b.deployment for b in cfg.batches] == [f"celery-batch{i}" for i in range(4)]
+    assert cfg.broker.priority_steps == (0, 3, 6, 9)
+    assert cfg.exporter.listen == "0.0.0.0:9808"
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        pytest.param(
+            {**GOOD, "brokr": {}}, ["brokr: unknown key; did you mean 'broker'?"], id="typo-top"
+        ),
+        pytest.param(
+            {**GOOD, "broker": {"url": "redis://x:1/0", "max_queue": 5}},
+            ["broker.max_queue: unknown key; did you mean 'max_queues'?"],
+            id="typo-nested",
+        ),
+        pytest.param(
+            {**GOOD, "broker": {"url": "http://localhost:6379"}},
+            ["broker.url: expected a redis://, rediss://, unix:// or sentinel:// URL"],
+            id="bad-scheme",
+        ),
+        pytest.param(
+            {**GOOD, "broker": {"url": "redis://localhost:6379/zero"}},
+            ["broker.url: the database must be a number, got 'zero'"],
+            id="bad-db",
+        ),
+        pytest.param(
+            {**GOOD, "broker": {"url": "redis://localhost:port/0"}},
+            ["broker.url: bad port"],
+            id="bad-port",
+        ),
+        pytest.param(
+            {**GOOD, "broker": {"max_queues": "many"}},
+            ["broker.max_queues: Input should be a valid integer"],
+            id="wrong-type",
+        ),
+        pytest.param(
+            {**GOOD, "broker": {"priority_steps": [3, 0]}},
+            ["broker.priority_steps: steps must be unique and ascending"],
+            id="steps-order",
+        ),
+        pytest.param(
+            {**GOOD, "thresholds": [500, 100, 1000]},
+            ["thresholds: expected three ascending positive numbers"],
+            id="thresholds-order",
+        ),
+        pytest.param(
+            {
+                **GOOD,
+                "batches": [
+                    {"queue": "batch0", "deployment": "celery-batch0"},
+                    {"queue": "batch0", "deployment": "celery-batch1"},
+                ],
+            },
+            ["batches[1].queue: duplicate queue 'batch0'"],
+            id="duplicate-queue",
+        ),
+        pytest.param(
+            {**GOOD, "batches": [{"queue": "batch0"}]},
+            ["batches[0].deployment: required key is missing"],
+            id="missing-key",
+        ),
+        pytest.param(
+            {**GOOD, "batches": [{"queue": "batch0", "deployment": "Celery_Batch0"}]},
+            ["batches[0].deployment: must be a Kubernetes Deployment name"],
+            id="bad-deployment-name",
+        ),
+        pytest.param(
+            {**GOOD, "batches": [{"queue": "b", "deployment": "d", "max_replicas": 25}]},
+            ["batches[0]: max_replicas 25 is over 20: set allow_over_20: true"],
+            id="over-20",
+        ),
+        pytest.param(
+            {**GOOD, "batches": [{"queue": "b", "deployment": "d", "max_replicas": 12}]},
+            ["batches[0]: max_replicas 12 is over 10: set allow_big: true"],
+            id="big",
+        ),
+        pytest.param(
+            {**GOOD, "exporter": {"listen": "9808"}},
+            ["exporter.listen: expected HOST:PORT, e.g. 0.0.0.0:9808"],
+            id="listen",
+        ),
+        pytest.param(
+            {**GOOD, "kubernetes": {"namespace": "Court Listener"}},
+            ["kubernetes.namespace: must be a Kubernetes namespace name"],
+            id="namespace",
+        ),
+        pytest.param([1, 2], ["(top level): expected a mapping of keys, got list"], id="not-a-map"),
+    ],
+)
+def test_bad_config_names_key_and_fix(data: object, expected: list[str]) -> None:
+    got = problems(data)
+    assert len(got) == len(expected), got
+    for line, want in zip(got, expected, strict=True):
+        assert line.startswith(want), (line, want)
+
+
+def test_every_problem_reported_at_once() -> None:
+    got = problems({"brokr": {}, "thresholds": [1, 1, 1], "exporter": {"listen": "x"}})
+    assert len(got) == 3
+    assert {p.split(":")[0] for p in got} == {"brokr", "thresholds", "exporter.listen"}
+
+
+def test_password_never_echoed() -> None:
+    got = problems({"broker": {"url": "redis://:s3cret@host:6379/zero"}})
+    assert got and all("s3cret" not in p for p in got)
+
+
+def test_env_overrides_broker_url() -> None:
+    cfg = parse_config(GOOD, env={"BATCHCTL_BROKER_URL": "rediss://:pw@redis.example:6380/2"})
+    assert cfg.broker.url == "rediss://:pw@redis.example:6380/2"
+
+
+@pytest.mark.parametrize(
+    ("url", "safe"),
+    [
+        ("redis://:hunter2@host:6379/0", "redis://:***@host:6379/0"),
+        ("rediss://user:hunter2@host/1", "rediss://user:***@host/1"),
+        ("redis://host:6379/0", "redis://host:6379/0"),
+        ("unix:///run/redis.sock", "unix:///run/redis.sock"),
+    ],
+)
+def test_redact_url(url: str, safe: str) -> None:
+    assert redact_url(url) == safe
+
+
+def test_cli_config_check(tmp_path: Path) -> None:
+    good = tmp_path / "good.yml"
+    good.write_text("broker:\n  url: redis://:pw@localhost:6379/0\nthresholds: [100, 500, 1000]\n")
+    bad = tmp_path / "bad.yml"
+    bad.write_text("broker:\n  url: redis://localhost:6379/0\n  discover_queue: true\n")
+    broken = tmp_path / "broken.yml"
+    broken.write_text("broker: [unclosed\n")
+    runner = CliRunner()
+
+    ok = runner.invoke(cli, ["config", "check", str(good)])
+    assert ok.exit_code == 0, ok.output
+    assert "OK" in ok.output and "pw" not in ok.output
+
+    res = runner.invoke(cli, ["config", "check", str(bad)])
+    assert res.exit_code == 2
+    assert "broker.discover_queue: unknown key; did you mean 'discover_queues'?" in res.output
+    assert "Traceback" not in res.output
+
+    res = runner.invoke(cli, ["config", "check", str(broken)])
+    assert res.exit_code == 2
+    assert "not valid YAML at line" in res.output
+
+    res = runner.invoke(cli, ["config", "check", str(tmp_path / "missing.yml")])
+    assert res.exit_code == 2
+    assert "cannot read the file" in res.output
+
+
+def test_load_config_file(tmp_path: Path) -> None:
+    f = tmp_path / "c.yml"
+    f.write_text("batches:\n  - queue: q1\n    deployment: d1\n    max_replicas: 3\n")
+    cfg = load_config(f, env={})
+    assert cfg.batches[0].max_replicas == 3
+    assert cfg.batch("q1") is cfg.batches[0]
+    assert cfg.batch("nope") is None
+
+
+def test_example_config_is_valid() -> None:
+    example = Path(__file__).parent.parent / "docs" / "batchctl.example.yml"
+    cfg = load_config(example, env={})
+    assert len(cfg.batches) == 4
