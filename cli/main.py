@@ -90,6 +90,11 @@ def _register() -> None:
 
     cli.add_command(exporter_command)
 
+    from cli.alerts_cmd import alerts_group, dashboard_group
+
+    cli.add_command(alerts_group)
+    cli.add_command(dashboard_group)
+
 
 _register()
 

@@ -1,0 +1,74 @@
+"""`batchctl alerts render` and `batchctl dashboard render`: generated monitoring files."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import click
+
+from cli.main import config_option, load_or_exit
+
+output_option = click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Write here instead of standard output.",
+)
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    path = Path(output)
+    # Write then rename, so Prometheus or Grafana never load a half-written file.
+    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    click.echo(f"wrote {path}", err=True)
+
+
+@click.group("alerts")
+def alerts_group() -> None:
+    """Prometheus alerting rules for the batch queues."""
+
+
+@alerts_group.command("render")
+@config_option
+@output_option
+def alerts_render(config_path: str | None, output: str | None) -> None:
+    """Render the alerting rules (thresholds, durations, selectors from the config).
+
+    Check the result with `promtool check rules FILE`.
+    """
+    from alerts.render import render_rules
+
+    _emit(render_rules(load_or_exit(config_path)), output)
+
+
+@click.group("dashboard")
+def dashboard_group() -> None:
+    """The Grafana dashboard for the batch queues."""
+
+
+@dashboard_group.command("render")
+@config_option
+@output_option
+def dashboard_render(config_path: str | None, output: str | None) -> None:
+    """Render the Grafana dashboard JSON (uid and thresholds from the config)."""
+    cfg = load_or_exit(config_path)
+    try:
+        from grafana.dashboard import render_dashboard
+    except ImportError as e:  # the SDK is a dev extra: say so instead of a traceback
+        raise click.ClickException(
+            f"cannot build the dashboard: {e}; install with `pip install -e '.[dev]'`"
+        ) from None
+    _emit(render_dashboard(cfg), output)
