@@ -1,0 +1,373 @@
+"""The local actuator: real `celery worker` processes, one process per replica.
+
+It plays the part Kubernetes plays in production, with the same stopping rules
+(DESIGN.md, "Stopping workers without losing work"): a replica is removed with
+SIGTERM, Celery's warm shutdown, which finishes the running tasks and puts the
+prefetched ones back on the queue; only after a grace period does it escalate to
+SIGKILL, loudly, since a task cut off then waits in `unacked` for the visibility
+timeout.
+
+The broker URL reaches the workers through the environment, never the command
+line, so a password never shows in `ps`. Worker output goes to one log file per
+process in the run directory; readiness is read from the worker's own
+"<node> ready." log line (logged once its consumer is running), which costs a
+small file read instead of a broadcast round trip like `celery inspect ping`.
+
+Not thread-safe by accident: every public method takes the same lock, so a status
+thread may read while the control loop acts. Call `reap()` (or any other method)
+regularly: it collects exited processes and enforces grace periods.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from autoscaler.demo_tasks import ENV_BROKER_URL, ENV_KEYPREFIX
+from exporter.config import Config
+from exporter.log import get_logger
+
+log = get_logger(__name__)
+
+DEFAULT_GRACE_SECONDS = 60.0
+# Added to a batch's max_task_seconds: Celery needs a moment after the last task to
+# restore the prefetched messages and close its connection.
+GRACE_MARGIN_SECONDS = 10.0
+_READY = re.compile(rb"\] (\S+) ready\.\s*$", re.MULTILINE)
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+@dataclass
+class WorkerProcess:
+    """One replica: a `celery worker` main process (and its pool, in its own session)."""
+
+    queue: str
+    node: str  # the name before '@%h'; Celery appends the host name
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    started_at: float
+    ready_at: float | None = None
+    stop_requested_at: float | None = None
+    killed: bool = False
+    _log_offset: int = field(default=0, repr=False)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def terminating(self) -> bool:
+        return self.stop_requested_at is not None
+
+    def poll_ready(self, now: float) -> bool:
+        """Scan new log output for the worker's "ready." line; remember the result."""
+        if self.ready_at is not None:
+            return True
+        try:
+            with self.log_path.open("rb") as f:
+                f.seek(self._log_offset)
+                chunk = f.read()
+        except OSError:
+            return False
+        # Only consume whole lines, so a line being written is read again next time.
+        end = chunk.rfind(b"\n") + 1
+        for match in _READY.finditer(chunk[:end]):
+            if match.group(1).decode(errors="replace").startswith(f"{self.node}@"):
+                self.ready_at = now
+                break
+        self._log_offset += end
+        return self.ready_at is not None
+
+
+@dataclass(frozen=True)
+class WorkerExit:
+    """A replica that has exited, as reported by `reap()`."""
+
+    queue: str
+    node: str
+    pid: int
+    returncode: int
+    requested: bool  # we asked it to stop (SIGTERM)
+    killed: bool  # we had to SIGKILL it after its grace period
+    log_path: Path
+
+
+class LocalActuator:
+    """Scale batches by starting and warm-stopping local Celery worker processes."""
+
+    def __init__(
+        self,
+        *,
+        broker_url: str,
+        run_dir: Path,
+        app: str = "autoscaler.demo_tasks",
+        concurrency: int = 2,
+        # 1, not Celery's 4: new replicas then find work instead of it sitting
+        # prefetched in older ones, and fewer messages bounce back on scale-down.
+        prefetch_multiplier: int = 1,
+        grace_seconds: float = DEFAULT_GRACE_SECONDS,
+        grace_by_queue: Mapping[str, float] | None = None,
+        keyprefix: str = "",
+        pool: str = "prefork",
+        loglevel: str = "INFO",
+        cwd: Path | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if concurrency < 1 or prefetch_multiplier < 1:
+            raise ValueError("concurrency and prefetch_multiplier must be >= 1")
+        self.broker_url = broker_url
+        self.run_dir = Path(run_dir)
+        self.app = app
+        self.concurrency = concurrency
+        self.prefetch_multiplier = prefetch_multiplier
+        self.grace_seconds = grace_seconds
+        self.grace_by_queue = dict(grace_by_queue or {})
+        self.keyprefix = keyprefix
+        self.pool = pool
+        self.loglevel = loglevel
+        self.cwd = cwd
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._workers: list[WorkerProcess] = []
+        self._seq = 0
+        # Distinguishes this actuator's node names from another's in the same run dir.
+        self._token = secrets.token_hex(3)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def from_config(cls, cfg: Config, run_dir: Path, **overrides: object) -> LocalActuator:
+        """An actuator for `cfg`: each batch's grace period covers its longest task."""
+        kwargs: dict[str, object] = {
+            "broker_url": cfg.broker.url,
+            "run_dir": run_dir,
+            "app": cfg.autoscaler.local_app,
+            "concurrency": cfg.autoscaler.local_concurrency,
+            "keyprefix": cfg.broker.global_keyprefix,
+            "grace_by_queue": {
+                b.queue: b.max_task_seconds + GRACE_MARGIN_SECONDS for b in cfg.batches
+            },
+        }
+        kwargs.update(overrides)
+        return cls(**kwargs)  # type: ignore[arg-type]
+
+    # -- queries ---------------------------------------------------------------
+
+    def get_replicas(self, queue: str) -> int:
+        """Live replicas of `queue` that are not on their way out."""
+        with self._lock:
+            self.reap()
+            return sum(1 for w in self._workers if w.queue == queue and not w.terminating)
+
+    def ready_replicas(self, queue: str) -> int:
+        """Live, not terminating replicas whose consumer is running."""
+        with self._lock:
+            self.reap()
+            now = self._clock()
+            return sum(
+                1
+                for w in self._workers
+                if w.queue == queue and not w.terminating and w.poll_ready(now)
+            )
+
+    def terminating_replicas(self, queue: str | None = None) -> int:
+        """Replicas asked to stop that are still finishing their tasks."""
+        with self._lock:
+            self.reap()
+            return sum(1 for w in self._workers if w.terminating and queue in (None, w.queue))
+
+    def workers(self, queue: str | None = None) -> list[WorkerProcess]:
+        """A copy of the live worker records, oldest first (for status displays)."""
+        with self._lock:
+            self.reap()
+            return [w for w in self._workers if queue in (None, w.queue)]
+
+    def grace_for(self, queue: str) -> float:
+        return self.grace_by_queue.get(queue, self.grace_seconds)
+
+    # -- actions ---------------------------------------------------------------
+
+    def set_replicas(self, queue: str, n: int) -> int:
+        """Start or warm-stop workers until `queue` has `n` replicas; return that count.
+
+        Removal prefers workers that are not ready yet (they hold no work), then the
+        newest ones (they have the least prefetched and the shortest-running tasks).
+        Workers already terminating are left to finish and do not count.
+        """
+        if n < 0:
+            raise ValueError(f"replicas must be >= 0, got {n}")
+        with self._lock:
+            self.reap()
+            now = self._clock()
+            live = [w for w in self._workers if w.queue == queue and not w.terminating]
+            if n > len(live):
+                for _ in range(n - len(live)):
+                    self._spawn(queue)
+            elif n < len(live):
+                # Not ready first, then newest first.
+                order = sorted(live, key=lambda w: (w.poll_ready(now), -w.started_at))
+                for w in order[: len(live) - n]:
+                    self._stop(w)
+            return n
+
+    def reap(self) -> list[WorkerExit]:
+        """Collect exited workers and SIGKILL those past their grace period."""
+        with self._lock:
+            now = self._clock()
+            exits: list[WorkerExit] = []
+            still: list[WorkerProcess] = []
+            for w in self._workers:
+                rc = w.proc.poll()
+                if rc is None:
+                    self._enforce_grace(w, now)
+                    still.append(w)
+                    continue
+                exits.append(self._exited(w, rc))
+            self._workers = still
+            return exits
+
+    def shutdown(self, timeout: float | None = None) -> list[WorkerExit]:
+        """Warm-stop every worker and wait for them all; SIGKILL after the grace period.
+
+        `timeout` caps the wait for everyone (default: each worker's own grace period).
+        """
+        with self._lock:
+            for w in self._workers:
+                if not w.terminating:
+                    self._stop(w)
+            exits = self.reap()
+            deadline = None if timeout is None else self._clock() + timeout
+            while self._workers:
+                if deadline is not None and self._clock() >= deadline:
+                    for w in self._workers:
+                        self._kill(w, "shutdown timeout")
+                # Waiting for processes to exit: block on the oldest briefly, then
+                # re-check all of them (and their grace periods) in reap().
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self._workers[0].proc.wait(timeout=0.05)
+                exits.extend(self.reap())
+            return exits
+
+    def __enter__(self) -> LocalActuator:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.shutdown()
+
+    # -- internals -------------------------------------------------------------
+
+    def _command(self, queue: str, node: str) -> list[str]:
+        return [
+            sys.executable, "-m", "celery",
+            "-A", self.app,
+            "worker",
+            "-Q", queue,
+            "-c", str(self.concurrency),
+            "-P", self.pool,
+            "--prefetch-multiplier", str(self.prefetch_multiplier),
+            "-n", f"{node}@%h",
+            "--without-gossip", "--without-mingle", "--without-heartbeat",
+            "-l", self.loglevel,
+        ]  # fmt: skip
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env[ENV_BROKER_URL] = self.broker_url
+        if self.keyprefix:
+            env[ENV_KEYPREFIX] = self.keyprefix
+        else:
+            env.pop(ENV_KEYPREFIX, None)
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def _spawn(self, queue: str) -> WorkerProcess:
+        self._seq += 1
+        node = f"batchctl-{_UNSAFE.sub('_', queue)}-{self._token}-{self._seq}"
+        log_path = self.run_dir / f"{node}.log"
+        with log_path.open("wb") as out:
+            proc = subprocess.Popen(
+                self._command(queue, node),
+                env=self._env(),
+                cwd=self.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                # Own process group: a SIGKILL can then take the pool children too,
+                # and a Ctrl-C in the terminal does not reach the workers directly.
+                start_new_session=True,
+            )
+        w = WorkerProcess(queue, node, proc, log_path, started_at=self._clock())
+        self._workers.append(w)
+        log.info("worker_started", queue=queue, node=node, pid=proc.pid, log=str(log_path))
+        return w
+
+    def _stop(self, w: WorkerProcess) -> None:
+        """SIGTERM the main process only: Celery's warm shutdown stops its pool itself."""
+        w.stop_requested_at = self._clock()
+        try:
+            w.proc.send_signal(signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        log.info(
+            "worker_stopping",
+            queue=w.queue,
+            node=w.node,
+            pid=w.pid,
+            grace_seconds=self.grace_for(w.queue),
+        )
+
+    def _enforce_grace(self, w: WorkerProcess, now: float) -> None:
+        if w.stop_requested_at is None or w.killed:
+            return
+        if now - w.stop_requested_at >= self.grace_for(w.queue):
+            self._kill(w, "grace period exceeded")
+
+    def _kill(self, w: WorkerProcess, why: str) -> None:
+        if w.killed:
+            return
+        w.killed = True
+        try:
+            os.killpg(w.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        log.error(
+            "worker_killed",
+            queue=w.queue,
+            node=w.node,
+            pid=w.pid,
+            reason=why,
+            grace_seconds=self.grace_for(w.queue),
+            consequence=(
+                "tasks it was running stay in `unacked` and are redelivered only "
+                "after the broker's visibility_timeout; raise max_task_seconds"
+            ),
+            log=str(w.log_path),
+        )
+
+    def _exited(self, w: WorkerProcess, rc: int) -> WorkerExit:
+        requested = w.terminating
+        fields = {"queue": w.queue, "node": w.node, "pid": w.pid, "returncode": rc}
+        if requested and not w.killed:
+            log.info("worker_stopped", **fields)
+        elif not requested:
+            log.warning("worker_exited_unexpectedly", log=str(w.log_path), **fields)
+        # A main process that died (or was killed) can leave pool children behind; they
+        # cannot ack anything any more, so their messages are redelivered anyway.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(w.pid, signal.SIGKILL)
+        return WorkerExit(w.queue, w.node, w.pid, rc, requested, w.killed, w.log_path)
