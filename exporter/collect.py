@@ -73,6 +73,8 @@ class Collector:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.ever_succeeded = False
+        # How many callers joined a collection already in flight (single-flight hits).
+        self.shared = 0
 
     # -- public -------------------------------------------------------------------
 
@@ -83,6 +85,8 @@ class Collector:
             leader = fut is None
             if leader:
                 fut = self._inflight = Future()
+            else:
+                self.shared += 1
         assert fut is not None
         if leader:
             try:

@@ -1,0 +1,249 @@
+"""HTTP endpoints, exposition format and single-flight scrapes, over a real Redis."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import redis
+from prometheus_client import CollectorRegistry, generate_latest
+
+from autoscaler.demo_tasks import enqueue, make_app
+from exporter import __version__
+from exporter.broker import BrokerRead, BrokerReader
+from exporter.collect import Collector
+from exporter.config import Config, parse_config
+from exporter.metrics import ALL_SPECS
+from exporter.server import ExporterApp, SnapshotMetrics
+from exporter.snapshot import Deployment, ListRead, Snapshot, build_queue_stats
+from tests.conftest import RedisServer, wait_for
+
+
+def cfg_for(url: str) -> Config:
+    return parse_config(
+        {"broker": {"url": url}, "kubernetes": {"enabled": False}, "batches": [
+            {"queue": "batch0", "deployment": "celery-batch0"},
+            {"queue": "batch1", "deployment": "celery-batch1"},
+        ]},
+        env={},
+    )  # fmt: skip
+
+
+def get(url: str, accept: str = "") -> tuple[int, str, str]:
+    req = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, resp.headers["Content-Type"], resp.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers["Content-Type"], e.read().decode()
+
+
+@pytest.fixture
+def served(redis_server: RedisServer, redis_db: redis.Redis) -> Iterator[tuple[str, Collector]]:
+    cfg = cfg_for(redis_server.url)
+    collector = Collector(cfg, BrokerReader(cfg.broker))
+    app = ExporterApp(cfg, collector)
+    host, port = app.listen("127.0.0.1:0")
+    app.serve_in_thread()
+    try:
+        yield f"http://{host}:{port}", collector
+    finally:
+        app.shutdown()
+
+
+def test_metrics_endpoint(served: tuple[str, Collector], redis_server: RedisServer) -> None:
+    base, _ = served
+    enqueue(make_app(redis_server.url), "batch1", 12, seconds=0, priorities=[0, 9], seed=3)
+    code, ctype, body = get(base + "/metrics")
+    assert code == 200 and ctype.startswith("text/plain")
+    assert 'celery_queue_length{queue="batch1"} 12.0' in body
+    assert 'celery_queue_length{queue="batch0"} 0.0' in body
+    assert "celery_broker_up 1.0" in body
+    assert f'celery_exporter_build_info{{version="{__version__}"}} 1.0' in body
+    # OpenMetrics when Prometheus asks for it.
+    code, ctype, body = get(base + "/metrics", "application/openmetrics-text; version=1.0.0")
+    assert ctype.startswith("application/openmetrics-text") and body.rstrip().endswith("# EOF")
+
+
+def test_other_endpoints(served: tuple[str, Collector]) -> None:
+    base, collector = served
+    code, _, body = get(base + "/")
+    assert code == 200 and "/metrics" in body and "/status" in body
+    assert get(base + "/healthz")[0] == 200
+    # Ready only after a first successful collection.
+    assert get(base + "/readyz")[0] == 503
+    collector.collect()
+    assert get(base + "/readyz")[0] == 200
+    code, ctype, body = get(base + "/api/v1/snapshot")
+    assert code == 200 and ctype == "application/json"
+    data = json.loads(body)
+    assert data["broker_up"] is True
+    assert [q["queue"] for q in data["queues"]] == ["batch0", "batch1"]
+    code, _, body = get(base + "/status")
+    assert code == 200 and 'data-queue="batch1"' in body
+    assert get(base + "/nope")[0] == 404
+
+
+def test_broker_down_still_answers(own_redis: RedisServer) -> None:
+    cfg = cfg_for(own_redis.url)
+    app = ExporterApp(cfg, Collector(cfg, BrokerReader(cfg.broker)))
+    host, port = app.listen("127.0.0.1:0")
+    app.serve_in_thread()
+    try:
+        own_redis.stop()
+        code, _, body = get(f"http://{host}:{port}/metrics")
+        assert code == 200
+        assert "celery_broker_up 0.0" in body
+        assert 'celery_exporter_last_scrape_error{backend="redis"} 1.0' in body
+        assert "celery_queue_length{" not in body  # unknown, so absent rather than 0
+        code, _, body = get(f"http://{host}:{port}/status")
+        assert code == 200 and 'id="broker-down"' in body
+    finally:
+        app.shutdown()
+
+
+class GatedReader(BrokerReader):
+    """A real reader whose reads wait at a gate, to hold a collection in flight."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+        self.calls = 0
+
+    def read(self, queues: Sequence[str], now: float) -> BrokerRead:
+        self.calls += 1
+        self.entered.set()
+        self.gate.wait(10)
+        return super().read(queues, now)
+
+
+def test_concurrent_scrapes_share_one_collection(
+    redis_server: RedisServer, redis_db: redis.Redis
+) -> None:
+    cfg = cfg_for(redis_server.url)
+    reader = GatedReader(cfg.broker)
+    collector = Collector(cfg, reader)
+    with ThreadPoolExecutor(8) as pool:
+        first = pool.submit(collector.collect)
+        assert reader.entered.wait(5)
+        others = [pool.submit(collector.collect) for _ in range(7)]
+        wait_for(lambda: collector.shared == 7, timeout=5, what="7 followers waiting")
+        reader.gate.set()
+        snaps = [first.result(10)] + [f.result(10) for f in others]
+    # One read of Redis served all eight callers, with the very same snapshot.
+    assert reader.calls == 1
+    assert all(s is snaps[0] for s in snaps)
+
+
+def fixed_snapshot() -> Snapshot:
+    lists = {
+        ("batch1", 0): ListRead(700, "a", "b"),
+        ("batch1", 9): ListRead(300, "c", "d"),
+        ("batch0", 0): ListRead(0),
+    }
+    queues = build_queue_stats(
+        ["batch0", "batch1"],
+        {"batch0": "celery-batch0", "batch1": "celery-batch1"},
+        (0, 3, 6, 9),
+        lists,
+        {"batch1": 8},
+        {"batch1": 12.5},
+        {"batch1": 1048576},
+        {"celery-batch1": Deployment("celery-batch1", 3, 2)},
+    )
+    return Snapshot(
+        taken_at=0.0,
+        duration_seconds=0.004,
+        broker_up=True,
+        kubernetes_up=True,
+        queues=queues,
+        broker_memory_used_bytes=5000000,
+        broker_memory_max_bytes=0,
+        deployments={"batch1": Deployment("celery-batch1", 3, 2)},
+    )
+
+
+class FixedCollector:
+    kube = object()
+    dropped_total = 2
+
+    def collect(self) -> Snapshot:
+        return fixed_snapshot()
+
+
+EXPECTED_EXPOSITION = """\
+# HELP celery_queue_length Messages waiting in the queue, summed over all priority lists.
+# TYPE celery_queue_length gauge
+celery_queue_length{queue="batch0"} 0.0
+celery_queue_length{queue="batch1"} 1000.0
+# HELP celery_queue_priority_length Messages waiting in one priority list of the queue (only lists that exist).
+# TYPE celery_queue_priority_length gauge
+celery_queue_priority_length{priority="0",queue="batch1"} 700.0
+celery_queue_priority_length{priority="9",queue="batch1"} 300.0
+# HELP celery_queue_unacked Messages delivered to workers but not yet acknowledged (running or prefetched).
+# TYPE celery_queue_unacked gauge
+celery_queue_unacked{queue="batch0"} 0.0
+celery_queue_unacked{queue="batch1"} 8.0
+# HELP celery_queue_oldest_message_age_seconds Age of the oldest waiting message (lower bound: since first seen); 0 when empty.
+# TYPE celery_queue_oldest_message_age_seconds gauge
+celery_queue_oldest_message_age_seconds{queue="batch0"} 0.0
+celery_queue_oldest_message_age_seconds{queue="batch1"} 12.5
+# HELP celery_queue_memory_bytes Redis memory held by the queue's lists (MEMORY USAGE, sampled).
+# TYPE celery_queue_memory_bytes gauge
+celery_queue_memory_bytes{queue="batch0"} 0.0
+celery_queue_memory_bytes{queue="batch1"} 1.048576e+06
+# HELP celery_broker_up 1 if the last read of the broker succeeded.
+# TYPE celery_broker_up gauge
+celery_broker_up 1.0
+# HELP celery_broker_memory_used_bytes Redis used_memory from INFO memory.
+# TYPE celery_broker_memory_used_bytes gauge
+celery_broker_memory_used_bytes 5e+06
+# HELP celery_broker_memory_max_bytes Redis maxmemory (0 means no limit).
+# TYPE celery_broker_memory_max_bytes gauge
+celery_broker_memory_max_bytes 0.0
+# HELP celery_deployment_replicas Replicas asked for by the Deployment that consumes the queue (spec.replicas).
+# TYPE celery_deployment_replicas gauge
+celery_deployment_replicas{deployment="celery-batch1",queue="batch1"} 3.0
+# HELP celery_deployment_ready_replicas Ready replicas of the Deployment that consumes the queue (status.readyReplicas).
+# TYPE celery_deployment_ready_replicas gauge
+celery_deployment_ready_replicas{deployment="celery-batch1",queue="batch1"} 2.0
+# HELP celery_kubernetes_up 1 if the Deployment cache is in sync with the Kubernetes API.
+# TYPE celery_kubernetes_up gauge
+celery_kubernetes_up 1.0
+# HELP celery_exporter_scrape_duration_seconds Time the last collection took.
+# TYPE celery_exporter_scrape_duration_seconds gauge
+celery_exporter_scrape_duration_seconds 0.004
+# HELP celery_exporter_queues_dropped_total Discovered queues left out because broker.max_queues was reached, summed over scrapes.
+# TYPE celery_exporter_queues_dropped_total counter
+celery_exporter_queues_dropped_total 2.0
+# HELP celery_exporter_last_scrape_error 1 if the last collection had an error with the named backend.
+# TYPE celery_exporter_last_scrape_error gauge
+celery_exporter_last_scrape_error{backend="redis"} 0.0
+celery_exporter_last_scrape_error{backend="kubernetes"} 0.0
+# HELP celery_exporter_build_info Always 1; labelled with the batchctl version.
+# TYPE celery_exporter_build_info gauge
+celery_exporter_build_info{version="VERSION"} 1.0
+"""
+
+
+def test_full_exposition_text() -> None:
+    registry = CollectorRegistry()
+    registry.register(SnapshotMetrics(FixedCollector()))  # type: ignore[arg-type]
+    text = generate_latest(registry).decode()
+    assert text == EXPECTED_EXPOSITION.replace("VERSION", __version__)
+
+
+def test_metric_table_is_consistent() -> None:
+    names = [s.name for s in ALL_SPECS]
+    assert len(names) == len(set(names))
+    for spec in ALL_SPECS:
+        assert spec.name.startswith("celery_")
+        assert spec.name.endswith("_total") == (spec.kind == "counter")
+        assert spec.help.endswith(".") or spec.help.endswith(")")
