@@ -90,6 +90,12 @@ def _register() -> None:
 
     cli.add_command(exporter_command)
 
+    from cli.claims_cmd import claim_command, release_command, status_command
+
+    cli.add_command(claim_command)
+    cli.add_command(release_command)
+    cli.add_command(status_command)
+
     from cli.alerts_cmd import alerts_group, dashboard_group
 
     cli.add_command(alerts_group)
