@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - the expected exposition text has long HELP lines
 """HTTP endpoints, exposition format and single-flight scrapes, over a real Redis."""
 
 from __future__ import annotations
