@@ -139,6 +139,11 @@ class BatchConfig(_Strict):
     manual_override_seconds: float = Field(900.0, ge=0)
     # The longest task this batch runs: manifests use it for the grace period.
     max_task_seconds: float = Field(300.0, gt=0)
+    # The workers' --concurrency and worker_prefetch_multiplier. One replica holds at
+    # most their product in `unacked`: the autoscaler never shrinks below
+    # ceil(in_flight / (concurrency * prefetch)).
+    worker_concurrency: int = Field(4, ge=1)
+    prefetch_multiplier: int = Field(4, ge=1)
 
     @field_validator("queue")
     @classmethod
