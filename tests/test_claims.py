@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import redis
 from click.testing import CliRunner
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from autoscaler.claims import (
     Claim,
@@ -290,7 +292,7 @@ def test_store_concurrent_claims_have_one_winner(
 
 
 def test_store_unreachable_raises_redis_error() -> None:
-    client = redis.Redis(port=1, socket_connect_timeout=0.2)
+    client = redis.Redis(port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
     with pytest.raises(redis.ConnectionError):
         ClaimStore(client).claim("batch1", "alice", "x", HOUR, NOW)
 

@@ -1,0 +1,230 @@
+"""The local actuator with real `celery worker` processes against a real Redis.
+
+What matters is the stopping rule: a replica removed while it runs tasks finishes
+them (warm shutdown), its prefetched messages go back to the queue, nothing is lost,
+and only a worker that overruns its grace period is killed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from autoscaler.demo_tasks import done_ids, enqueue, make_app
+from autoscaler.local_actuator import GRACE_MARGIN_SECONDS, LocalActuator
+from exporter.config import parse_config
+from exporter.snapshot import priority_list_name
+from tests.conftest import RedisServer, wait_for
+
+pytestmark = pytest.mark.slow
+QUEUE = "batch1"
+
+
+def depth(r: redis.Redis, queue: str = QUEUE, prefix: str = "") -> int:
+    return sum(int(r.llen(priority_list_name(queue, s, prefix))) for s in (0, 3, 6, 9))
+
+
+def unacked(r: redis.Redis, prefix: str = "") -> int:
+    return int(r.hlen(f"{prefix}unacked"))
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes in process group `pgid`, from /proc."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # pid (comm) state ppid pgrp ...; comm may contain spaces, so split after ')'
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
+@pytest.fixture
+def make_actuator(
+    redis_server: RedisServer, redis_db: redis.Redis, tmp_path: Path
+) -> Iterator[object]:
+    made: list[LocalActuator] = []
+
+    def make(**kw: object) -> LocalActuator:
+        opts: dict[str, object] = {
+            "broker_url": redis_server.url,
+            "run_dir": tmp_path / "run",
+            "concurrency": 1,
+        }
+        opts.update(kw)
+        act = LocalActuator(**opts)  # type: ignore[arg-type]
+        made.append(act)
+        return act
+
+    yield make
+    for act in made:
+        act.shutdown(timeout=15)
+
+
+def test_workers_start_consume_and_keep_secrets_off_the_command_line(
+    make_actuator, redis_server: RedisServer, redis_db: redis.Redis
+) -> None:  # type: ignore[no-untyped-def]
+    act = make_actuator(concurrency=2)
+    assert act.set_replicas(QUEUE, 2) == 2
+    assert act.get_replicas(QUEUE) == 2
+    wait_for(lambda: act.ready_replicas(QUEUE) == 2, timeout=20, what="2 ready workers")
+    assert act.get_replicas("batch2") == 0
+
+    ids = enqueue(make_app(redis_server.url), QUEUE, 40, seconds=0.02)
+    wait_for(lambda: len(done_ids(redis_db, QUEUE)) == 40, timeout=20, what="40 tasks done")
+    assert done_ids(redis_db, QUEUE) == set(ids)
+    assert depth(redis_db) == 0
+
+    for w in act.workers(QUEUE):
+        cmdline = Path(f"/proc/{w.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        assert "-Q batch1" in cmdline and "--prefetch-multiplier 1" in cmdline
+        assert "redis://" not in cmdline and str(redis_server.port) not in cmdline
+        log = w.log_path.read_text()
+        assert f"{w.node}@" in log and " ready." in log  # output goes to the run dir
+
+    # Both processes consumed, not just one (prefetch 1 spreads the work).
+    received = [w.log_path.read_text().count("] received") for w in act.workers(QUEUE)]
+    assert all(n > 0 for n in received), received
+
+
+def test_scale_to_zero_mid_run_finishes_running_tasks_and_loses_none(
+    make_actuator, redis_server: RedisServer, redis_db: redis.Redis
+) -> None:  # type: ignore[no-untyped-def]
+    act = make_actuator(concurrency=2)
+    act.set_replicas(QUEUE, 2)
+    wait_for(lambda: act.ready_replicas(QUEUE) == 2, timeout=20, what="2 ready workers")
+    ids = enqueue(make_app(redis_server.url), QUEUE, 16, seconds=0.6)
+    # Both workers busy: 2 x concurrency 2 x prefetch 1 = 4 messages in flight.
+    wait_for(lambda: unacked(redis_db) == 4, timeout=10, what="4 tasks in flight")
+
+    assert act.set_replicas(QUEUE, 0) == 0
+    assert act.get_replicas(QUEUE) == 0  # terminating ones no longer count
+    assert act.terminating_replicas(QUEUE) == 2
+    exits = act.shutdown(timeout=20)
+
+    assert [(e.requested, e.killed, e.returncode) for e in exits] == [(True, False, 0)] * 2
+    done = done_ids(redis_db, QUEUE)
+    # The four running tasks finished; nothing was left in flight or dropped.
+    assert len(done) >= 4
+    assert unacked(redis_db) == 0
+    assert len(done) + depth(redis_db) == 16
+    assert done <= set(ids)
+
+    act.set_replicas(QUEUE, 1)
+    wait_for(lambda: len(done_ids(redis_db, QUEUE)) == 16, timeout=20, what="all 16 done")
+    assert done_ids(redis_db, QUEUE) == set(ids)
+
+
+def test_warm_shutdown_returns_prefetched_messages_to_the_queue(
+    make_actuator, redis_server: RedisServer, redis_db: redis.Redis
+) -> None:  # type: ignore[no-untyped-def]
+    act = make_actuator(concurrency=1, prefetch_multiplier=4)
+    act.set_replicas(QUEUE, 1)
+    ids = enqueue(make_app(redis_server.url), QUEUE, 6, seconds=0.5, priorities=[0])
+    # One running, three reserved (prefetched, not started), two still waiting.
+    wait_for(lambda: (unacked(redis_db), depth(redis_db)) == (4, 2), timeout=20, what="4 in flight")
+    (worker,) = act.workers(QUEUE)
+
+    act.set_replicas(QUEUE, 0)
+    exits = act.shutdown(timeout=20)
+
+    assert [(e.node, e.killed, e.returncode) for e in exits] == [(worker.node, False, 0)]
+    assert len(done_ids(redis_db, QUEUE)) == 1  # the running task finished
+    assert unacked(redis_db) == 0
+    assert depth(redis_db) == 5  # the 3 prefetched ones are back in the queue
+    assert "Restoring 3 unacknowledged message(s)" in worker.log_path.read_text()
+    waiting = {m for m in redis_db.lrange(QUEUE, 0, -1)}
+    assert len(waiting) == 5 and done_ids(redis_db, QUEUE) | {
+        __import__("json").loads(m)["headers"]["id"] for m in waiting
+    } == set(ids)
+
+
+def test_worker_past_its_grace_period_is_killed_and_its_task_stays_unacked(
+    make_actuator, redis_server: RedisServer, redis_db: redis.Redis
+) -> None:  # type: ignore[no-untyped-def]
+    act = make_actuator(concurrency=1, grace_by_queue={QUEUE: 0.5})
+    act.set_replicas(QUEUE, 1)
+    (task_id,) = enqueue(make_app(redis_server.url), QUEUE, 1, seconds=60)
+    (worker,) = act.workers(QUEUE)
+    wait_for(lambda: "] received" in worker.log_path.read_text(), timeout=20, what="task received")
+
+    act.set_replicas(QUEUE, 0)
+    exits = act.shutdown(timeout=20)
+
+    assert [(e.requested, e.killed, e.returncode) for e in exits] == [(True, True, -signal.SIGKILL)]
+    # Nothing of the worker runs on: no pool child outlives it (zombies awaiting their
+    # reaper run nothing and do not count).
+    wait_for(lambda: not group_members(worker.pid), timeout=5, what="process group gone")
+    # acks_late: the cut-off task is not lost, it waits in `unacked` for redelivery.
+    assert done_ids(redis_db, QUEUE) == set()
+    assert unacked(redis_db) == 1
+    assert task_id in redis_db.hget("unacked", redis_db.hkeys("unacked")[0]).decode()
+
+
+def test_scale_down_removes_not_ready_then_newest_first(make_actuator) -> None:  # type: ignore[no-untyped-def]
+    act = make_actuator()
+    act.set_replicas(QUEUE, 2)
+    wait_for(lambda: act.ready_replicas(QUEUE) == 2, timeout=20, what="2 ready workers")
+    oldest, newest = act.workers(QUEUE)
+    act.set_replicas(QUEUE, 3)
+    starting = act.workers(QUEUE)[-1]
+
+    act.set_replicas(QUEUE, 2)  # the one still starting goes first
+    assert {w.node for w in act.workers(QUEUE) if w.terminating} == {starting.node}
+    act.set_replicas(QUEUE, 1)  # then the newest ready one
+    assert {w.node for w in act.workers(QUEUE) if w.terminating} >= {newest.node}
+    assert [w.node for w in act.workers(QUEUE) if not w.terminating] == [oldest.node]
+    wait_for(lambda: act.terminating_replicas() == 0, timeout=20, what="stopped workers reaped")
+    assert act.get_replicas(QUEUE) == 1
+
+
+def test_unexpected_exit_is_reaped_and_reported(make_actuator) -> None:  # type: ignore[no-untyped-def]
+    act = make_actuator()
+    act.set_replicas(QUEUE, 1)
+    (w,) = act.workers(QUEUE)
+    os.killpg(w.pid, signal.SIGKILL)
+    w.proc.wait(timeout=10)
+    (gone,) = act.reap()
+    assert (gone.node, gone.requested, gone.killed, gone.returncode) == (
+        w.node,
+        False,
+        False,
+        -signal.SIGKILL,
+    )
+    assert act.get_replicas(QUEUE) == 0
+
+
+def test_from_config_derives_grace_and_worker_settings(tmp_path: Path) -> None:
+    cfg = parse_config(
+        {
+            "broker": {"url": "redis://:pw@broker:6379/2", "global_keyprefix": "p:"},
+            "batches": [
+                {"queue": "batch1", "deployment": "celery-batch1", "max_task_seconds": 90},
+                {"queue": "batch2", "deployment": "celery-batch2"},
+            ],
+            "autoscaler": {"local_concurrency": 3, "local_app": "my.tasks"},
+        },
+        env={},
+    )
+    act = LocalActuator.from_config(cfg, tmp_path)
+    assert act.grace_for("batch1") == 90 + GRACE_MARGIN_SECONDS
+    assert act.grace_for("batch2") == 300 + GRACE_MARGIN_SECONDS
+    assert act.grace_for("elsewhere") == 60
+    assert (act.concurrency, act.app, act.keyprefix) == (3, "my.tasks", "p:")
+    cmd = act._command("batch1", "n1")
+    assert cmd[cmd.index("-A") + 1] == "my.tasks" and "redis://:pw@broker:6379/2" not in cmd
+    assert act._env()["BATCHCTL_BROKER_URL"] == "redis://:pw@broker:6379/2"
+
+
+def test_rejects_negative_replicas(tmp_path: Path) -> None:
+    act = LocalActuator(broker_url="redis://localhost:1/0", run_dir=tmp_path)
+    with pytest.raises(ValueError):
+        act.set_replicas(QUEUE, -1)
