@@ -126,6 +126,8 @@ class BrokerReader:
         # delivery tag -> queue, parsed once per tag; pruned to tags still in flight.
         self._routes: dict[str, str] = {}
         self._memory: dict[str, int] = {}
+        # Lengths at the last read: the script reads head tags only of lists that grew.
+        self._lengths: dict[tuple[str, int], int] = {}
         self._memory_at = float("-inf")
         self.discovery = Discovery()
 
@@ -159,8 +161,13 @@ class BrokerReader:
         pipe = self.client.pipeline(transaction=False)
         per_call = QUEUES_PER_CALL * len(self.steps)
         calls = 0
-        for chunk in _chunks(keys, per_call):
-            pipe.execute_command("EVALSHA", LISTS_SHA, len(chunk), *chunk)
+        last = self._lengths
+        previous = [last.get(k, -1) for k in index]
+        for start in range(0, len(keys), per_call):
+            chunk = keys[start : start + per_call]
+            pipe.execute_command(
+                "EVALSHA", LISTS_SHA, len(chunk), *chunk, *previous[start : start + per_call]
+            )
             calls += 1
         pipe.hkeys(self.unacked_key)
         pipe.info("memory")
@@ -168,15 +175,16 @@ class BrokerReader:
 
         lists: dict[tuple[str, int], ListRead] = {}
         offset = 0
+        empty = ListRead(0)
         for reply in results[:calls]:
             lengths, ends = reply
-            tags: dict[int, tuple[str | None, str | None]] = {}
+            for i, n in enumerate(lengths, start=offset):
+                lists[index[i]] = empty if n == 0 else ListRead(n)
             for j in range(0, len(ends), 3):
-                tags[int(ends[j])] = (ends[j + 1], ends[j + 2])
-            for i, n in enumerate(lengths, start=1):
-                tail, head = tags.get(i, (None, None))
-                lists[index[offset + i - 1]] = ListRead(int(n), tail, head)
+                key = index[offset + ends[j] - 1]
+                lists[key] = ListRead(lists[key].length, ends[j + 1], ends[j + 2])
             offset += len(lengths)
+        self._lengths = {k: r.length for k, r in lists.items()}
         tags_now: list[str] = results[calls]
         info: Mapping[str, Any] = results[calls + 1]
         if sample_memory:

@@ -1,13 +1,23 @@
 -- Read many kombu priority lists in one atomic call, without moving any message.
--- KEYS: the list keys. Returns {lengths, ends}: lengths[i] = LLEN KEYS[i];
--- ends = flat {i, tail_tag, head_tag, ...} for each non-empty list, where the
--- tags are the delivery tags of the oldest (tail) and newest (head) messages.
--- Only short strings cross the wire: bodies stay in Redis.
+-- KEYS: the list keys; ARGV[i]: the length KEYS[i] had at the last scrape (-1 when
+-- unknown). The head tag is read only for lists that grew: new messages arrived. Returns {lengths, ends}:
+-- lengths[i] = LLEN KEYS[i]; ends = flat {i, tail_tag, head_tag or false, ...} for
+-- each non-empty list: the delivery tags of the oldest (tail) and newest (head)
+-- messages. Only short strings cross the wire: bodies stay in Redis.
+
+local MARK = '"delivery_tag": "'
 
 local function tag(raw)
   if not raw then return false end
   -- kombu's envelope: {"body": ..., "properties": {..., "delivery_tag": "<uuid>"}}.
-  -- A JSON string cannot hold a bare quote, so this matches the real key only.
+  -- "properties" comes last, so look in the tail first: the cost then does not grow
+  -- with the body. A JSON string cannot hold a bare quote, so the mark is the real key.
+  local tail = string.sub(raw, -400)
+  local s, e = string.find(tail, MARK, 1, true)
+  if s then
+    local stop = string.find(tail, '"', e + 1, true)
+    if stop then return string.sub(tail, e + 1, stop - 1) end
+  end
   local t = string.match(raw, '"delivery_tag"%s*:%s*"([^"]*)"')
   if t then return t end
   local ok, msg = pcall(cjson.decode, raw)
@@ -26,7 +36,11 @@ for i, key in ipairs(KEYS) do
   if n > 0 then
     ends[#ends + 1] = i
     ends[#ends + 1] = tag(redis.call('LINDEX', key, -1))
-    ends[#ends + 1] = tag(redis.call('LINDEX', key, 0))
+    if n > 1 and n > tonumber(ARGV[i] or -1) then
+      ends[#ends + 1] = tag(redis.call('LINDEX', key, 0))
+    else
+      ends[#ends + 1] = false
+    end
   end
 end
 return {lengths, ends}

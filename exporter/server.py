@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.exposition import choose_encoder
-from prometheus_client.registry import Collector as PromCollector
 
 from exporter import __version__
 from exporter.collect import Collector
 from exporter.config import Config
 from exporter.log import get_logger
-from exporter.metrics import snapshot_families
+from exporter.metrics import render_snapshot
 from exporter.status import render_landing, render_status
 
 log = get_logger("batchctl.server")
@@ -29,30 +28,30 @@ log = get_logger("batchctl.server")
 Extras = Callable[[], Mapping[str, Mapping[str, str]]]
 
 
-class SnapshotMetrics(PromCollector):
-    """Prometheus view of the collector: new families on every scrape."""
-
-    def __init__(self, collector: Collector) -> None:
-        self.collector = collector
-
-    def describe(self) -> list[Any]:
-        # Registering must not touch Redis (client_python calls describe on register).
-        return []
-
-    def collect(self) -> Iterator[Any]:
-        snap = self.collector.collect()
-        yield from snapshot_families(
-            snap,
-            version=__version__,
-            dropped_total=self.collector.dropped_total,
-            kubernetes_enabled=self.collector.kube is not None,
-        )
-
-
-def build_registry(collector: Collector) -> CollectorRegistry:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotMetrics(collector))
+def build_registry() -> CollectorRegistry:
+    """Metrics beside the snapshot's own: process metrics, and whatever a caller
+    (the autoscaler) registers. The snapshot itself is rendered by render_snapshot."""
+    registry = CollectorRegistry(auto_describe=True)
+    ProcessCollector(registry=registry)
     return registry
+
+
+def exposition(app: ExporterApp, accept: str) -> tuple[bytes, str]:
+    """The /metrics body for an Accept header: text format 0.0.4 or OpenMetrics."""
+    encoder, content_type = choose_encoder(accept)
+    openmetrics = content_type.startswith("application/openmetrics-text")
+    snap = app.collector.collect()
+    own = render_snapshot(
+        snap,
+        version=__version__,
+        dropped_total=app.collector.dropped_total,
+        kubernetes_enabled=app.collector.kube is not None,
+        openmetrics=openmetrics,
+    )
+    extra = encoder(app.registry).decode()
+    if openmetrics:
+        own = own.removesuffix("# EOF\n")
+    return (own + extra).encode(), content_type
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -79,8 +78,8 @@ class _Handler(BaseHTTPRequestHandler):
         app = self.server.app
         try:
             if path == "/metrics":
-                encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
-                self._send(200, encoder(app.registry), content_type)
+                body, content_type = exposition(app, self.headers.get("Accept", ""))
+                self._send(200, body, content_type)
             elif path == "/":
                 self._send(200, render_landing(__version__).encode(), "text/html; charset=utf-8")
             elif path == "/healthz":
@@ -135,7 +134,7 @@ class ExporterApp:
     ) -> None:
         self.cfg = cfg
         self.collector = collector
-        self.registry = registry if registry is not None else build_registry(collector)
+        self.registry = registry if registry is not None else build_registry()
         self.extras = extras
         self._httpd: ExporterHTTPServer | None = None
         self._thread: threading.Thread | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
 
 # kombu's separator between a queue name and its priority step (kombu.transport.redis).
 PRIORITY_SEP = "\x06\x16"
@@ -40,9 +41,11 @@ def is_task_queue(exchange: str, queue: str) -> bool:
     return not (queue.endswith(".pidbox") or queue.startswith("celeryev."))
 
 
-@dataclass(frozen=True, slots=True)
-class ListRead:
-    """One priority list as read from Redis: its length and the tags at both ends."""
+class ListRead(NamedTuple):
+    """One priority list as read from Redis: its length and the tags at both ends.
+
+    Tuples, not dataclasses: thousands are built per scrape and tuples build fastest.
+    """
 
     length: int
     tail_tag: str | None = None  # the oldest message (consumers BRPOP the tail)
@@ -56,8 +59,7 @@ class Deployment:
     ready_replicas: int  # status.readyReplicas: what is consuming
 
 
-@dataclass(frozen=True, slots=True)
-class QueueStats:
+class QueueStats(NamedTuple):
     queue: str
     waiting: int
     priority_lengths: Mapping[int, int]  # only lists that exist (length > 0)
@@ -98,12 +100,15 @@ class Snapshot:
         return self._index.get(name)
 
     def to_json(self) -> dict[str, object]:
-        out = asdict(self)
-        out.pop("_index")
+        out = {k: v for k, v in asdict(self).items() if k not in ("_index", "queues")}
         out["deployments"] = {q: asdict(d) for q, d in self.deployments.items()}
-        for q in out["queues"]:
-            q["priority_lengths"] = {str(k): v for k, v in q["priority_lengths"].items()}
-            q["work"] = q["waiting"] + q["unacked"]
+        queues = []
+        for q in self.queues:
+            row = q._asdict()
+            row["priority_lengths"] = {str(k): v for k, v in q.priority_lengths.items()}
+            row["work"] = q.work
+            queues.append(row)
+        out["queues"] = queues
         return out
 
 
@@ -176,8 +181,18 @@ def update_ages(
         ages.setdefault(queue, 0.0)
         if read.length <= 0 or read.tail_tag is None:
             continue
-        old = dict(state.seen.get(key, {}))
+        previous = state.seen.get(key)
         tail = read.tail_tag
+        if (
+            previous is not None
+            and next(iter(previous)) == tail
+            and (read.head_tag is None or read.head_tag in previous)
+        ):
+            # Nothing consumed, nothing new seen: share the (never mutated) mapping.
+            new_seen[key] = previous
+            ages[queue] = max(ages[queue], max(0.0, now - previous[tail]))
+            continue
+        old = dict(previous or {})
         if tail in old:
             # Drop everything remembered before the tail: it has been consumed.
             items = list(old.items())

@@ -13,15 +13,14 @@ from typing import Any
 
 import pytest
 import redis
-from prometheus_client import CollectorRegistry, generate_latest
 
 from autoscaler.demo_tasks import enqueue, make_app
 from exporter import __version__
 from exporter.broker import BrokerRead, BrokerReader
 from exporter.collect import Collector
 from exporter.config import Config, parse_config
-from exporter.metrics import ALL_SPECS
-from exporter.server import ExporterApp, SnapshotMetrics
+from exporter.metrics import ALL_SPECS, render_snapshot
+from exporter.server import ExporterApp
 from exporter.snapshot import Deployment, ListRead, Snapshot, build_queue_stats
 from tests.conftest import RedisServer, wait_for
 
@@ -63,10 +62,11 @@ def test_metrics_endpoint(served: tuple[str, Collector], redis_server: RedisServ
     enqueue(make_app(redis_server.url), "batch1", 12, seconds=0, priorities=[0, 9], seed=3)
     code, ctype, body = get(base + "/metrics")
     assert code == 200 and ctype.startswith("text/plain")
-    assert 'celery_queue_length{queue="batch1"} 12.0' in body
-    assert 'celery_queue_length{queue="batch0"} 0.0' in body
-    assert "celery_broker_up 1.0" in body
-    assert f'celery_exporter_build_info{{version="{__version__}"}} 1.0' in body
+    assert 'celery_queue_length{queue="batch1"} 12\n' in body
+    assert 'celery_queue_length{queue="batch0"} 0\n' in body
+    assert "celery_broker_up 1\n" in body
+    assert f'celery_exporter_build_info{{version="{__version__}"}} 1\n' in body
+    assert "process_resident_memory_bytes" in body
     # OpenMetrics when Prometheus asks for it.
     code, ctype, body = get(base + "/metrics", "application/openmetrics-text; version=1.0.0")
     assert ctype.startswith("application/openmetrics-text") and body.rstrip().endswith("# EOF")
@@ -100,8 +100,8 @@ def test_broker_down_still_answers(own_redis: RedisServer) -> None:
         own_redis.stop()
         code, _, body = get(f"http://{host}:{port}/metrics")
         assert code == 200
-        assert "celery_broker_up 0.0" in body
-        assert 'celery_exporter_last_scrape_error{backend="redis"} 1.0' in body
+        assert "celery_broker_up 0\n" in body
+        assert 'celery_exporter_last_scrape_error{backend="redis"} 1\n' in body
         assert "celery_queue_length{" not in body  # unknown, so absent rather than 0
         code, _, body = get(f"http://{host}:{port}/status")
         assert code == 200 and 'id="broker-down"' in body
@@ -171,74 +171,97 @@ def fixed_snapshot() -> Snapshot:
     )
 
 
-class FixedCollector:
-    kube = object()
-    dropped_total = 2
-
-    def collect(self) -> Snapshot:
-        return fixed_snapshot()
-
-
 EXPECTED_EXPOSITION = """\
 # HELP celery_queue_length Messages waiting in the queue, summed over all priority lists.
 # TYPE celery_queue_length gauge
-celery_queue_length{queue="batch0"} 0.0
-celery_queue_length{queue="batch1"} 1000.0
+celery_queue_length{queue="batch0"} 0
+celery_queue_length{queue="batch1"} 1000
 # HELP celery_queue_priority_length Messages waiting in one priority list of the queue (only lists that exist).
 # TYPE celery_queue_priority_length gauge
-celery_queue_priority_length{priority="0",queue="batch1"} 700.0
-celery_queue_priority_length{priority="9",queue="batch1"} 300.0
+celery_queue_priority_length{queue="batch1",priority="0"} 700
+celery_queue_priority_length{queue="batch1",priority="9"} 300
 # HELP celery_queue_unacked Messages delivered to workers but not yet acknowledged (running or prefetched).
 # TYPE celery_queue_unacked gauge
-celery_queue_unacked{queue="batch0"} 0.0
-celery_queue_unacked{queue="batch1"} 8.0
+celery_queue_unacked{queue="batch0"} 0
+celery_queue_unacked{queue="batch1"} 8
 # HELP celery_queue_oldest_message_age_seconds Age of the oldest waiting message (lower bound: since first seen); 0 when empty.
 # TYPE celery_queue_oldest_message_age_seconds gauge
-celery_queue_oldest_message_age_seconds{queue="batch0"} 0.0
+celery_queue_oldest_message_age_seconds{queue="batch0"} 0
 celery_queue_oldest_message_age_seconds{queue="batch1"} 12.5
 # HELP celery_queue_memory_bytes Redis memory held by the queue's lists (MEMORY USAGE, sampled).
 # TYPE celery_queue_memory_bytes gauge
-celery_queue_memory_bytes{queue="batch0"} 0.0
-celery_queue_memory_bytes{queue="batch1"} 1.048576e+06
+celery_queue_memory_bytes{queue="batch0"} 0
+celery_queue_memory_bytes{queue="batch1"} 1048576
 # HELP celery_broker_up 1 if the last read of the broker succeeded.
 # TYPE celery_broker_up gauge
-celery_broker_up 1.0
+celery_broker_up 1
 # HELP celery_broker_memory_used_bytes Redis used_memory from INFO memory.
 # TYPE celery_broker_memory_used_bytes gauge
-celery_broker_memory_used_bytes 5e+06
+celery_broker_memory_used_bytes 5000000
 # HELP celery_broker_memory_max_bytes Redis maxmemory (0 means no limit).
 # TYPE celery_broker_memory_max_bytes gauge
-celery_broker_memory_max_bytes 0.0
+celery_broker_memory_max_bytes 0
 # HELP celery_deployment_replicas Replicas asked for by the Deployment that consumes the queue (spec.replicas).
 # TYPE celery_deployment_replicas gauge
-celery_deployment_replicas{deployment="celery-batch1",queue="batch1"} 3.0
+celery_deployment_replicas{queue="batch1",deployment="celery-batch1"} 3
 # HELP celery_deployment_ready_replicas Ready replicas of the Deployment that consumes the queue (status.readyReplicas).
 # TYPE celery_deployment_ready_replicas gauge
-celery_deployment_ready_replicas{deployment="celery-batch1",queue="batch1"} 2.0
+celery_deployment_ready_replicas{queue="batch1",deployment="celery-batch1"} 2
 # HELP celery_kubernetes_up 1 if the Deployment cache is in sync with the Kubernetes API.
 # TYPE celery_kubernetes_up gauge
-celery_kubernetes_up 1.0
+celery_kubernetes_up 1
 # HELP celery_exporter_scrape_duration_seconds Time the last collection took.
 # TYPE celery_exporter_scrape_duration_seconds gauge
 celery_exporter_scrape_duration_seconds 0.004
 # HELP celery_exporter_queues_dropped_total Discovered queues left out because broker.max_queues was reached, summed over scrapes.
 # TYPE celery_exporter_queues_dropped_total counter
-celery_exporter_queues_dropped_total 2.0
+celery_exporter_queues_dropped_total 2
 # HELP celery_exporter_last_scrape_error 1 if the last collection had an error with the named backend.
 # TYPE celery_exporter_last_scrape_error gauge
-celery_exporter_last_scrape_error{backend="redis"} 0.0
-celery_exporter_last_scrape_error{backend="kubernetes"} 0.0
+celery_exporter_last_scrape_error{backend="redis"} 0
+celery_exporter_last_scrape_error{backend="kubernetes"} 0
 # HELP celery_exporter_build_info Always 1; labelled with the batchctl version.
 # TYPE celery_exporter_build_info gauge
-celery_exporter_build_info{version="VERSION"} 1.0
+celery_exporter_build_info{version="VERSION"} 1
 """
 
 
 def test_full_exposition_text() -> None:
-    registry = CollectorRegistry()
-    registry.register(SnapshotMetrics(FixedCollector()))  # type: ignore[arg-type]
-    text = generate_latest(registry).decode()
+    text = render_snapshot(
+        fixed_snapshot(), version=__version__, dropped_total=2, kubernetes_enabled=True
+    )
     assert text == EXPECTED_EXPOSITION.replace("VERSION", __version__)
+
+
+def test_openmetrics_exposition() -> None:
+    text = render_snapshot(
+        fixed_snapshot(), version="v", dropped_total=2, kubernetes_enabled=True, openmetrics=True
+    )
+    # Counters are declared without _total in OpenMetrics; the sample keeps it.
+    assert "# TYPE celery_exporter_queues_dropped counter\n" in text
+    assert "\ncelery_exporter_queues_dropped_total 2\n" in text
+    assert text.endswith("# EOF\n")
+    plain = EXPECTED_EXPOSITION.replace("VERSION", "v")
+    assert (
+        text.replace(
+            "celery_exporter_queues_dropped counter", "celery_exporter_queues_dropped_total counter"
+        ).replace(
+            "HELP celery_exporter_queues_dropped ", "HELP celery_exporter_queues_dropped_total "
+        )
+        == plain + "# EOF\n"
+    )
+
+
+def test_label_values_are_escaped() -> None:
+    snap = fixed_snapshot()
+    odd = snap.queues[0]._replace(queue='we"ird\\q\nx')
+    text = render_snapshot(
+        Snapshot(taken_at=0, duration_seconds=0, broker_up=True, kubernetes_up=None, queues=(odd,)),
+        version="v",
+        dropped_total=0,
+        kubernetes_enabled=False,
+    )
+    assert 'celery_queue_length{queue="we\\"ird\\\\q\\nx"} 0' in text
 
 
 def test_metric_table_is_consistent() -> None:

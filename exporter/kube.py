@@ -1,0 +1,399 @@
+"""The Deployment cache: a list+watch informer for the configured batches' Deployments.
+
+Scrapes must answer within a second even when the API server is slow or gone, so they
+never call it: they read `DeploymentCache.state()`, which a background thread keeps
+current. The thread lists the namespace once, then watches from the list's
+resourceVersion (client-go's reflector, in small):
+
+- a watch that ends cleanly (the server's timeout) is resumed from the last
+  resourceVersion seen, events and bookmarks included;
+- 410 Gone (history compacted) means events were missed: relist at once;
+- any other failure (refused, cut, timed out, 403, 500) marks the cache down, keeps
+  the last known values, and relists after a capped, jittered exponential backoff.
+
+One watch covers all batches: field selectors cannot OR several names, so with more than
+one Deployment the namespace is watched and filtered here. That needs `list` and `watch`
+on `deployments` in the namespace (with one name, `resourceNames` could restrict it).
+
+The bearer token never leaves the client configuration: errors are summarised from the
+exception type and the API's Status message, and scrubbed of the token anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import urllib3
+from kubernetes import client, config, watch
+from kubernetes.client.exceptions import ApiException
+
+from exporter.config import KubernetesConfig
+from exporter.log import get_logger
+from exporter.snapshot import Deployment
+
+log = get_logger("batchctl.kube")
+
+IN_CLUSTER_ENV = "KUBERNETES_SERVICE_HOST"
+_GONE = 410
+_MAX_ERROR_CHARS = 400
+_BEARER = re.compile(r"(?i)\b(bearer)\s+[^\s\"',;]+")
+
+
+class KubeConfigError(Exception):
+    """No usable cluster configuration: missing kubeconfig, unknown context, bad file."""
+
+
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` without bearer tokens: known secrets and anything shaped `Bearer x`."""
+    for s in secrets:
+        if s:
+            text = text.replace(s, "***")
+    return _BEARER.sub(r"\1 ***", text)
+
+
+def _client_secrets(api_client: client.ApiClient) -> list[str]:
+    """The token(s) in a client configuration, with and without the `Bearer ` prefix."""
+    keys: Mapping[str, Any] = getattr(api_client.configuration, "api_key", None) or {}
+    out = []
+    for value in keys.values():
+        if isinstance(value, str) and value:
+            out.append(value)
+            out.append(value.split(" ", 1)[-1])
+    return out
+
+
+def new_api_client(cfg: KubernetesConfig, env: Mapping[str, str] | None = None) -> client.ApiClient:
+    """A client for `cfg`: in-cluster when running in a pod and no kubeconfig is given,
+    otherwise the kubeconfig (cfg.kubeconfig, else $KUBECONFIG or ~/.kube/config) and
+    cfg.context. Raises KubeConfigError with a message that quotes no file contents."""
+    env = os.environ if env is None else env
+    conf = client.Configuration()
+    try:
+        if cfg.kubeconfig is None and env.get(IN_CLUSTER_ENV):
+            config.load_incluster_config(client_configuration=conf)
+        else:
+            config.load_kube_config(
+                config_file=cfg.kubeconfig,
+                context=cfg.context,
+                client_configuration=conf,
+                persist_config=False,
+            )
+    except (config.ConfigException, OSError, ValueError, TypeError, KeyError) as e:
+        where = (
+            "in-cluster service account"
+            if cfg.kubeconfig is None and env.get(IN_CLUSTER_ENV)
+            else f"kubeconfig {cfg.kubeconfig or '(default)'}"
+            + (f", context {cfg.context}" if cfg.context else "")
+        )
+        raise KubeConfigError(f"cannot load the {where}: {scrub(str(e))[:300]}") from None
+    # The callers retry with their own backoff; urllib3's silent retries would only
+    # multiply the time a dead API server takes to show.
+    conf.retries = 0
+    # Idle watches otherwise die silently behind proxies and load balancers.
+    conf.keep_alive = True
+    return client.ApiClient(conf)
+
+
+def describe_error(exc: BaseException, secrets: Iterable[str] = ()) -> str:
+    """One short line for logs and the `kubernetes_error` field, free of tokens."""
+    if isinstance(exc, ApiException):
+        text = f"HTTP {exc.status}: {_status_message(exc)}"
+    elif isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
+        text = _describe_urllib3(exc.reason)
+    elif isinstance(exc, urllib3.exceptions.HTTPError):
+        text = _describe_urllib3(exc)
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return scrub(text, secrets)[:_MAX_ERROR_CHARS]
+
+
+def _status_message(exc: ApiException) -> str:
+    try:
+        body = json.loads(exc.body) if exc.body else None
+    except (TypeError, ValueError):
+        body = None
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    return str(exc.reason or "").strip() or "no message"
+
+
+def _describe_urllib3(exc: BaseException) -> str:
+    text = str(exc)
+    # "HTTPConnection(host='h', port=1): Failed to establish a new connection: [Errno 111] ..."
+    marker = "Failed to establish a new connection: "
+    if marker in text:
+        text = "cannot connect: " + text.split(marker, 1)[1]
+    if isinstance(exc, urllib3.exceptions.ProtocolError):
+        text = f"connection lost: {exc.args[0] if exc.args else text}"
+    return f"{type(exc).__name__}: {text}"
+
+
+@dataclass(frozen=True)
+class KubeState:
+    """What the cache knows. `deployments` keeps the last known values while down."""
+
+    deployments: dict[str, Deployment] = field(default_factory=dict)
+    up: bool = False  # True while the last list/watch request succeeded
+    error: str | None = None  # the last failure while down; never holds a token
+    synced: bool = False  # a first list has succeeded
+    last_success: float | None = None  # time.time() of the last good list or watch event
+
+
+class _Gone(Exception):
+    pass
+
+
+def _name_of(obj: Any) -> str | None:
+    meta = getattr(obj, "metadata", None)
+    name = getattr(meta, "name", None)
+    return name if isinstance(name, str) else None
+
+
+def deployment_from(obj: client.V1Deployment) -> Deployment:
+    """spec.replicas (nil means 1, as the API defaults it) and status.readyReplicas
+    (omitted when 0)."""
+    spec = obj.spec
+    status = obj.status
+    replicas = spec.replicas if spec is not None and spec.replicas is not None else 1
+    ready = (status.ready_replicas if status is not None else None) or 0
+    return Deployment(name=_name_of(obj) or "", replicas=int(replicas), ready_replicas=int(ready))
+
+
+class DeploymentCache:
+    """A list+watch cache of the named Deployments in `cfg.namespace`.
+
+    `start()` runs it in a daemon thread; `state()` is cheap and never blocks on I/O.
+    """
+
+    def __init__(
+        self,
+        cfg: KubernetesConfig,
+        names: Sequence[str],
+        api_client: client.ApiClient | None = None,
+        *,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+    ) -> None:
+        self.cfg = cfg
+        self.names = frozenset(names)
+        self._own_client = api_client is None
+        self._client = api_client if api_client is not None else new_api_client(cfg)
+        self._api = client.AppsV1Api(self._client)
+        self._secrets = _client_secrets(self._client)
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._lock = threading.Lock()
+        self._state = KubeState()
+        self._synced = threading.Event()
+        self._stopping = threading.Event()
+        self._watch: watch.Watch | None = None
+        self._thread: threading.Thread | None = None
+        self._missing: set[str] = set()  # names already reported missing
+        self._progressed = False  # the current watch has delivered an event
+
+    # ------------------------------------------------------------------ public
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="batchctl-kube-cache", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        self._stopping.set()
+        w = self._watch
+        if w is not None:
+            w.stop()  # shuts the socket down so a blocked read returns now
+        if self._thread is not None:
+            self._thread.join(self.cfg.request_timeout_seconds + 1 if timeout is None else timeout)
+        if self._own_client:
+            self._client.close()
+
+    def state(self) -> KubeState:
+        with self._lock:
+            return self._state
+
+    def wait_synced(self, timeout: float | None = None) -> bool:
+        return self._synced.wait(timeout)
+
+    # ------------------------------------------------------------------ loop
+
+    def _run(self) -> None:
+        backoff = self._backoff_initial
+        gone_in_a_row = 0
+        while not self._stopping.is_set():
+            self._progressed = False
+            try:
+                rv = self._list()
+                while not self._stopping.is_set():
+                    rv = self._watch_once(rv)
+                    gone_in_a_row = 0
+                    backoff = self._backoff_initial
+            except _Gone:
+                gone_in_a_row += 1
+                log.info("watch expired, relisting", namespace=self.cfg.namespace)
+                # A server that keeps answering 410 must not be hammered.
+                if gone_in_a_row > 1 and self._pause(backoff):
+                    return
+                backoff = min(backoff * 2, self._backoff_max)
+                continue
+            except Exception as e:  # the thread must outlive any failure
+                if self._stopping.is_set():
+                    return
+                # A watch that delivered events was healthy: start the backoff afresh.
+                if self._progressed:
+                    backoff = self._backoff_initial
+                self._failed(e)
+                if self._pause(backoff):
+                    return
+                backoff = min(backoff * 2, self._backoff_max)
+
+    def _pause(self, seconds: float) -> bool:
+        """Sleep with ±20% jitter; True if stopping."""
+        return self._stopping.wait(seconds * random.uniform(0.8, 1.2))
+
+    def _field_selector(self) -> str | None:
+        if len(self.names) == 1:
+            (name,) = self.names
+            return f"metadata.name={name}"
+        return None
+
+    def _list(self) -> str:
+        kwargs: dict[str, Any] = {"_request_timeout": self.cfg.request_timeout_seconds}
+        if (fs := self._field_selector()) is not None:
+            kwargs["field_selector"] = fs
+        result = self._api.list_namespaced_deployment(self.cfg.namespace, **kwargs)
+        found = {
+            name: deployment_from(item)
+            for item in result.items
+            if (name := _name_of(item)) is not None and name in self.names
+        }
+        for name in self.names:
+            self._note_presence(name, name in found)
+        self._succeeded(found)
+        self._synced.set()
+        return str(getattr(result.metadata, "resource_version", None) or "")
+
+    def _watch_once(self, rv: str) -> str:
+        """Follow one watch request to its end and return the rv to resume from.
+
+        Raises _Gone on 410 and whatever the client raises otherwise."""
+        w = watch.Watch(return_type=client.V1Deployment)
+        self._watch = w
+        if self._stopping.is_set():
+            return rv
+        kwargs: dict[str, Any] = {
+            "resource_version": rv,
+            "timeout_seconds": self.cfg.watch_timeout_seconds,
+            "allow_watch_bookmarks": True,
+            # Connecting and the response headers get the request timeout like any
+            # request; _open_watch then lets the stream stay quiet for longer.
+            "_request_timeout": (self.cfg.request_timeout_seconds,) * 2,
+        }
+        if (fs := self._field_selector()) is not None:
+            kwargs["field_selector"] = fs
+        self._progressed = False
+        try:
+            for event in w.stream(self._open_watch, self.cfg.namespace, **kwargs):
+                if self._stopping.is_set():
+                    break
+                self._progressed = True
+                self._apply(event)
+        except ApiException as e:
+            if e.status == _GONE:
+                raise _Gone from None
+            raise
+        finally:
+            self._watch = None
+        if not self._stopping.is_set():
+            # A clean end of the stream is a successful watch.
+            self._succeeded(None)
+        return str(w.resource_version or rv)
+
+    def _open_watch(self, *args: Any, **kwargs: Any) -> Any:
+        """list_namespaced_deployment(watch=True), with a read timeout that outlasts a
+        quiet watch once the headers are in.
+
+        The server ends a watch by itself at timeout_seconds, so between events the
+        stream may be silent that long; but a server that does not even answer must
+        show as down within the request timeout. urllib3 applies its read timeout to
+        the socket before reading the headers and leaves it there while streaming.
+        """
+        resp = self._api.list_namespaced_deployment(*args, **kwargs)
+        sock = getattr(getattr(resp, "connection", None), "sock", None)
+        if sock is not None:
+            sock.settimeout(self.cfg.watch_timeout_seconds + self.cfg.request_timeout_seconds)
+        return resp
+
+    def _apply(self, event: Mapping[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "BOOKMARK":
+            self._succeeded(None)
+            return
+        obj: Any = event.get("object")
+        name = _name_of(obj)
+        if name is None or name not in self.names:
+            return
+        with self._lock:
+            deps = dict(self._state.deployments)
+        if kind == "DELETED":
+            deps.pop(name, None)
+            self._note_presence(name, False)
+        elif kind in ("ADDED", "MODIFIED"):
+            deps[name] = deployment_from(obj)
+            self._note_presence(name, True)
+        else:
+            return
+        self._succeeded(deps)
+
+    # ------------------------------------------------------------------ state
+
+    def _succeeded(self, deployments: dict[str, Deployment] | None) -> None:
+        with self._lock:
+            was_up = self._state.up
+            changes: dict[str, Any] = {"up": True, "error": None, "last_success": time.time()}
+            if deployments is not None:
+                changes["deployments"] = deployments
+                changes["synced"] = True
+            self._state = replace(self._state, **changes)
+        if not was_up and self._state.synced:
+            log.info(
+                "kubernetes api reachable",
+                namespace=self.cfg.namespace,
+                deployments=sorted(self._state.deployments),
+            )
+
+    def _failed(self, exc: BaseException) -> None:
+        error = describe_error(exc, self._secrets)
+        with self._lock:
+            was = self._state
+            self._state = replace(was, up=False, error=error)
+        # Warn on the way down and when the reason changes, not on every retry.
+        if was.up or was.error != error:
+            log.warning(
+                "kubernetes api read failed; keeping last known deployments",
+                namespace=self.cfg.namespace,
+                error=error,
+            )
+        else:
+            log.debug("kubernetes api still failing", namespace=self.cfg.namespace, error=error)
+
+    def _note_presence(self, name: str, present: bool) -> None:
+        if present and name in self._missing:
+            self._missing.discard(name)
+            log.info("deployment found", deployment=name, namespace=self.cfg.namespace)
+        elif not present and name not in self._missing:
+            self._missing.add(name)
+            log.warning(
+                "deployment not found; its replicas are not exported",
+                deployment=name,
+                namespace=self.cfg.namespace,
+            )
