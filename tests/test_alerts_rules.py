@@ -1,0 +1,387 @@
+"""The alert rules: drift of the committed file, promtool checks and unit tests, config flags.
+
+The promtool unit tests live in tests/promtool/*.yaml and run against the committed
+alerts/batchctl.rules.yml; the mutation test below proves they fail when a threshold,
+a selector or a runbook link changes.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from alerts import names
+from alerts.render import render_rules
+from alerts.rules import ALL_ALERTS, alert_names, groups, queue_regex
+from cli.main import cli
+from exporter.config import Config, parse_config
+from exporter.metrics import ALL_SPECS
+from tests.conftest import require_tool
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMITTED = ROOT / "alerts" / "batchctl.rules.yml"
+PROMTOOL_TESTS = sorted((ROOT / "tests" / "promtool").glob("*.yaml"))
+RUNBOOKS = ROOT / "docs" / "runbooks"
+SEVERITIES = {"info", "warning", "critical"}
+
+
+def _rules(cfg: Config) -> list[dict[str, Any]]:
+    return [r for g in groups(cfg) for r in g["rules"]]
+
+
+def _check_rules(promtool: str, text: str, tmp_path: Path, name: str = "rules.yml") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    out = subprocess.run(
+        [promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout
+
+
+def test_committed_rules_match_the_renderer() -> None:
+    assert COMMITTED.read_text() == render_rules(Config()), (
+        "alerts/batchctl.rules.yml drifted from the renderer: run `make render`"
+    )
+
+
+def test_cli_renders_the_same_rules(tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = runner.invoke(cli, ["alerts", "render"])
+    assert out.exit_code == 0, out.output
+    assert out.stdout == render_rules(Config())
+
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("thresholds: [10, 20, 30]\n")
+    target = tmp_path / "out.yml"
+    out = runner.invoke(cli, ["alerts", "render", "--config", str(cfg_file), "-o", str(target)])
+    assert out.exit_code == 0, out.output
+    assert 'celery_queue_length{job="batchctl"} >= 30' in target.read_text()
+
+
+def test_cli_bad_config_exits_2(tmp_path: Path) -> None:
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("alerts:\n  down_for: two minutes\n")
+    out = CliRunner().invoke(cli, ["alerts", "render", "--config", str(cfg_file)])
+    assert out.exit_code == 2
+    assert "alerts.down_for" in out.output
+
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "no kubernetes": {"kubernetes": {"enabled": False}},
+    "no autoscaler": {"autoscaler": {"enabled": False}},
+    "optional alerts off": {
+        "alerts": {
+            "idle_replicas_alert": False,
+            "stuck_alert": False,
+            "queue_memory_alert": False,
+            "autoscaler_alerts": False,
+            "claim_alerts": False,
+        }
+    },
+    "custom": {
+        "thresholds": [50, 200, 800],
+        "batches": [
+            {"queue": "reindex.dockets", "deployment": "celery-reindex"},
+            {"queue": "free", "deployment": "celery-free", "require_claim": False},
+        ],
+        "alerts": {
+            "selector": 'job=~"batchctl|celery", namespace="court-listener"',
+            "for_tier": ["3s", "2s", "1s"],
+            "growth_window": "30s",
+        },
+    },
+    "no batch needs a claim": {
+        "batches": [{"queue": "batch0", "deployment": "celery-batch0", "require_claim": False}]
+    },
+}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_promtool_check_rules_on_every_variant(variant: str, tmp_path: Path) -> None:
+    promtool = require_tool("promtool")
+    cfg = parse_config(VARIANTS[variant])
+    out = _check_rules(promtool, render_rules(cfg), tmp_path)
+    assert f"SUCCESS: {len(_rules(cfg))} rules found" in out
+
+
+def test_promtool_check_rules_on_the_committed_file() -> None:
+    promtool = require_tool("promtool")
+    out = subprocess.run(
+        [promtool, "check", "rules", str(COMMITTED)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "SUCCESS: 17 rules found" in out.stdout
+
+
+def _promtool_test(promtool: str, files: list[Path]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [promtool, "test", "rules", *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_promtool_unit_tests_pass() -> None:
+    promtool = require_tool("promtool")
+    assert len(PROMTOOL_TESTS) >= 4
+    out = _promtool_test(promtool, PROMTOOL_TESTS)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.count("SUCCESS") == len(PROMTOOL_TESTS)
+
+
+MUTATIONS: dict[str, dict[str, Any]] = {
+    "warning tier one higher": {"thresholds": [100, 501, 1000]},
+    "critical tier one lower": {"thresholds": [100, 500, 999]},
+    "info tier inclusive": {"thresholds": [99, 500, 1000]},
+    "other runbook base": {"alerts": {"runbook_url": "https://wiki.example/{alert}"}},
+    "other selector": {"alerts": {"selector": 'job="celery"'}},
+    "broker warning at 79%": {"alerts": {"broker_memory_warning": 0.79}},
+    "queue memory share 30%": {"alerts": {"queue_memory_share": 0.3}},
+    "no-consumer for 6m": {"alerts": {"no_consumers_for": "6m"}},
+    "idle after 31m": {"alerts": {"idle_replicas_for": "31m"}},
+    "claim expiry for 9m": {"alerts": {"claim_expired_for": "9m"}},
+}
+
+
+@pytest.mark.parametrize("mutation", list(MUTATIONS))
+def test_promtool_unit_tests_catch_a_changed_rule(mutation: str, tmp_path: Path) -> None:
+    """The same unit tests against rules rendered from a slightly different config fail."""
+    promtool = require_tool("promtool")
+    (tmp_path / "alerts").mkdir()
+    (tmp_path / "tests" / "promtool").mkdir(parents=True)
+    rendered = render_rules(parse_config(MUTATIONS[mutation]))
+    (tmp_path / "alerts" / "batchctl.rules.yml").write_text(rendered)
+    copies = []
+    for f in PROMTOOL_TESTS:
+        copies.append(tmp_path / "tests" / "promtool" / f.name)
+        shutil.copy(f, copies[-1])
+    out = _promtool_test(promtool, copies)
+    assert out.returncode != 0, f"the promtool tests did not notice: {mutation}"
+    assert "FAILED" in out.stdout + out.stderr
+
+
+def _tested_alerts() -> set[tuple[str, str]]:
+    """(alertname, severity) pairs that some promtool test expects to fire."""
+    seen = set()
+    for f in PROMTOOL_TESTS:
+        doc = yaml.safe_load(f.read_text())
+        assert doc["rule_files"] == ["../../alerts/batchctl.rules.yml"], f
+        for test in doc["tests"]:
+            for case in test.get("alert_rule_test", []):
+                for exp in case.get("exp_alerts") or []:
+                    ann = exp["exp_annotations"]
+                    assert ann["runbook_url"].endswith(f"/{case['alertname']}.md")
+                    assert set(ann) == {"summary", "description", "runbook_url"}
+                    seen.add((case["alertname"], exp["exp_labels"]["severity"]))
+    return seen
+
+
+def test_every_alert_and_severity_has_a_firing_promtool_case() -> None:
+    rendered = {(r["alert"], r["labels"]["severity"]) for r in _rules(Config())}
+    assert rendered == _tested_alerts()
+
+
+def test_every_alert_is_rendered_by_default_and_complete() -> None:
+    assert alert_names(Config()) == list(ALL_ALERTS)
+    for rule in _rules(Config()):
+        assert rule["labels"]["severity"] in SEVERITIES, rule
+        ann = rule["annotations"]
+        assert set(ann) == {"summary", "description", "runbook_url"}, rule["alert"]
+        assert "$value" in ann["description"] or rule["alert"] in {
+            "CeleryBrokerDown",
+            "CeleryKubernetesApiDown",
+            "CeleryExporterDown",
+            "CeleryAutoscalerHeld",
+        }, f"{rule['alert']}: the description should show the value"
+        assert ann["runbook_url"] == (
+            f"https://github.com/batchctl/batchctl/blob/main/docs/runbooks/{rule['alert']}.md"
+        )
+
+
+def test_queue_alerts_name_the_queue() -> None:
+    per_queue = set(ALL_ALERTS) - {
+        "CeleryBrokerMemoryHigh",
+        "CeleryBrokerDown",
+        "CeleryKubernetesApiDown",
+        "CeleryExporterDown",
+    }
+    for rule in _rules(Config()):
+        if rule["alert"] in per_queue:
+            assert "{{ $labels.queue }}" in rule["annotations"]["description"], rule["alert"]
+
+
+def test_every_alert_has_a_runbook_page() -> None:
+    for alert in ALL_ALERTS:
+        page = RUNBOOKS / f"{alert}.md"
+        assert page.exists(), f"missing runbook {page}"
+        text = page.read_text()
+        assert text.startswith(f"# {alert}\n"), page
+        for section in ("## Meaning", "## Check", "## Fix", "## Escalate"):
+            assert section in text, f"{page}: no {section!r} section"
+        assert "kubectl" in text or "Kubernetes" not in text, page
+        assert "batchctl" in text, page
+
+
+def test_expressions_use_only_known_metric_names() -> None:
+    known = {s.name for s in ALL_SPECS} | set(names.AUTOSCALER_NAMES) | {names.UP}
+    functions = {"delta", "deriv", "absent", "time", "max", "by", "on", "ignoring", "unless"}
+    keywords = {"and", "or", "group_left", "queue", "deployment", "holder"}
+    for rule in _rules(Config()):
+        expr = re.sub(r'"[^"]*"', '""', rule["expr"])  # drop string literals
+        expr = re.sub(r"\{[^}]*\}", "", expr)  # and matchers
+        expr = re.sub(r"\[[^\]]*\]", "", expr)  # and ranges
+        idents = set(re.findall(r"[a-zA-Z_][a-zA-Z0-9_]*", expr))
+        unknown = idents - known - functions - keywords
+        assert not unknown, f"{rule['alert']}: unknown metric names {unknown}"
+
+
+def test_config_flags_switch_alerts_off() -> None:
+    off = {
+        "kubernetes": (
+            {"kubernetes": {"enabled": False}},
+            {
+                "CeleryQueueNoConsumers",
+                "CeleryIdleReplicas",
+                "CeleryQueueStuck",
+                "CeleryKubernetesApiDown",
+            },
+        ),
+        "autoscaler": (
+            {"autoscaler": {"enabled": False}},
+            {
+                "CeleryAutoscalerAtCap",
+                "CeleryAutoscalerHeld",
+                "CeleryBatchClaimExpired",
+                "CeleryUnclaimedBatchInUse",
+            },
+        ),
+        "idle": ({"alerts": {"idle_replicas_alert": False}}, {"CeleryIdleReplicas"}),
+        "stuck": ({"alerts": {"stuck_alert": False}}, {"CeleryQueueStuck"}),
+        "memory": ({"alerts": {"queue_memory_alert": False}}, {"CeleryQueueMemoryHigh"}),
+        "scaler": (
+            {"alerts": {"autoscaler_alerts": False}},
+            {"CeleryAutoscalerAtCap", "CeleryAutoscalerHeld"},
+        ),
+        "claims": (
+            {"alerts": {"claim_alerts": False}},
+            {"CeleryBatchClaimExpired", "CeleryUnclaimedBatchInUse"},
+        ),
+        "no claim needed": (
+            {"batches": [{"queue": "b", "deployment": "celery-b", "require_claim": False}]},
+            {"CeleryUnclaimedBatchInUse"},
+        ),
+    }
+    for name, (data, gone) in off.items():
+        rendered = set(alert_names(parse_config(data)))
+        assert rendered == set(ALL_ALERTS) - gone, name
+
+
+def test_groups_without_rules_are_left_out() -> None:
+    cfg = parse_config({"autoscaler": {"enabled": False}})
+    assert [g["name"] for g in groups(cfg)] == ["batchctl.queues", "batchctl.broker"]
+
+
+def test_lower_tiers_come_first_so_they_resolve_before_the_inhibiting_tier() -> None:
+    tiers = [
+        r["labels"]["severity"] for r in _rules(Config()) if r["alert"] == "CeleryQueueLengthHigh"
+    ]
+    assert tiers == ["info", "warning", "critical"]
+
+
+def test_thresholds_and_durations_come_from_the_config() -> None:
+    cfg = parse_config(
+        {
+            "thresholds": [10, 20, 30],
+            "alerts": {"for_tier": ["3s", "2s", "1s"], "no_consumers_for": "4s"},
+        }
+    )
+    tiers = [r for r in _rules(cfg) if r["alert"] == "CeleryQueueLengthHigh"]
+    assert [(r["expr"], r["for"]) for r in tiers] == [
+        ('celery_queue_length{job="batchctl"} > 10', "3s"),
+        ('celery_queue_length{job="batchctl"} > 20', "2s"),
+        ('celery_queue_length{job="batchctl"} >= 30', "1s"),
+    ]
+    nc = [r for r in _rules(cfg) if r["alert"] == "CeleryQueueNoConsumers"]
+    assert {r["for"] for r in nc} == {"4s"}
+    assert ">= 30" in nc[1]["expr"]
+
+
+def test_runbook_link_pass_keeps_an_existing_link() -> None:
+    from alerts.rules import add_runbook_links
+
+    raw = [
+        {
+            "name": "g",
+            "rules": [
+                {"alert": "A", "expr": "1", "annotations": {"runbook_url": "keep"}},
+                {"alert": "B", "expr": "1"},
+                {"record": "r", "expr": "1"},
+            ],
+        }
+    ]
+    out = add_runbook_links(raw, "https://rb/{alert}")
+    assert [r.get("annotations") for r in out[0]["rules"]] == [
+        {"runbook_url": "keep"},
+        {"runbook_url": "https://rb/B"},
+        None,
+    ]
+    assert "annotations" not in raw[0]["rules"][1], "the input must not be modified"
+
+
+def test_queue_regex_is_exact(tmp_path: Path) -> None:
+    assert queue_regex(["batch0", "a.b"]) == "batch0|a\\\\.b"
+    promtool = require_tool("promtool")
+    cfg = parse_config({"batches": [{"queue": "a.b", "deployment": "celery-ab"}]})
+    rules = tmp_path / "rules.yml"
+    rules.write_text(render_rules(cfg))
+    test = {
+        "rule_files": [str(rules)],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": 'celery_queue_length{job="batchctl",queue="a.b"}', "values": "5x20"},
+                    {"series": 'celery_queue_length{job="batchctl",queue="aXb"}', "values": "5x20"},
+                ],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "20m",
+                        "alertname": "CeleryUnclaimedBatchInUse",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {"severity": "warning", "queue": "a.b"},
+                                "exp_annotations": {
+                                    "summary": "Batch a.b is in use but nobody has claimed it.",
+                                    "description": (
+                                        "Batch a.b has had work or workers for 15m (5 waiting "
+                                        "messages, or replicas when none wait) but no claim. "
+                                        "Claim it so colleagues know whose it is, or stop the "
+                                        "producer and scale it to 0."
+                                    ),
+                                    "runbook_url": (
+                                        "https://github.com/batchctl/batchctl/blob/main/docs/"
+                                        "runbooks/CeleryUnclaimedBatchInUse.md"
+                                    ),
+                                },
+                            }
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+    test_file = tmp_path / "t.yaml"
+    test_file.write_text(yaml.safe_dump(test))
+    out = _promtool_test(promtool, [test_file])
+    assert out.returncode == 0, out.stdout + out.stderr
