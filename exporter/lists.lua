@@ -12,11 +12,10 @@ local function tag(raw)
   -- kombu's envelope: {"body": ..., "properties": {..., "delivery_tag": "<uuid>"}}.
   -- "properties" comes last, so look in the tail first: the cost then does not grow
   -- with the body. A JSON string cannot hold a bare quote, so the mark is the real key.
-  local tail = string.sub(raw, -400)
-  local s, e = string.find(tail, MARK, 1, true)
+  local s, e = string.find(raw, MARK, -400, true)
   if s then
-    local stop = string.find(tail, '"', e + 1, true)
-    if stop then return string.sub(tail, e + 1, stop - 1) end
+    local stop = string.find(raw, '"', e + 1, true)
+    if stop then return string.sub(raw, e + 1, stop - 1) end
   end
   local t = string.match(raw, '"delivery_tag"%s*:%s*"([^"]*)"')
   if t then return t end

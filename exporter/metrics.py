@@ -108,11 +108,15 @@ ALL_SPECS: tuple[Spec, ...] = (
 
 
 def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    return value
 
 
 def _num(value: float) -> str:
-    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+    if type(value) is int:
+        return str(value)
+    if float(value).is_integer():
         return str(int(value))
     return repr(float(value))
 
