@@ -30,6 +30,7 @@ import json
 import queue
 import re
 import secrets
+import select
 import socket
 import threading
 import time
@@ -303,26 +304,31 @@ def parse_label_selector(text: str) -> Callable[[JSON], bool]:
         else:
             cur += ch
     terms.append(cur)
-    tests: list[Callable[[dict[str, str]], bool]] = []
+    # (key, op, values) with op one of in, notin, exists, absent.
+    tests: list[tuple[str, str, frozenset[str]]] = []
     for term in filter(None, (t.strip() for t in terms)):
         if m := _SET_TERM.match(term):
-            key, op, vals = m[1], m[2], {v.strip() for v in m[3].split(",")}
-            if op == "in":
-                tests.append(lambda lb, k=key, vs=vals: lb.get(k) in vs)
-            else:
-                tests.append(lambda lb, k=key, vs=vals: lb.get(k) not in vs)
+            vals = frozenset(v.strip() for v in m[3].split(","))
+            tests.append((m[1], m[2], vals))
         elif "!=" in term:
-            k, v = (s.strip() for s in term.split("!=", 1))
-            tests.append(lambda lb, k=k, v=v: lb.get(k) != v)
+            k, v = (x.strip() for x in term.split("!=", 1))
+            tests.append((k, "notin", frozenset([v])))
         elif "=" in term:
-            k, v = (s.strip() for s in term.replace("==", "=").split("=", 1))
-            tests.append(lambda lb, k=k, v=v: lb.get(k) == v)
+            k, v = (x.strip() for x in term.replace("==", "=").split("=", 1))
+            tests.append((k, "in", frozenset([v])))
         elif term.startswith("!"):
-            absent = term[1:].strip()
-            tests.append(lambda lb, k=absent: k not in lb)
+            tests.append((term[1:].strip(), "absent", frozenset()))
         else:
-            tests.append(lambda lb, k=term: k in lb)
-    return lambda obj: all(t(obj.get("metadata", {}).get("labels") or {}) for t in tests)
+            tests.append((term, "exists", frozenset()))
+
+    def ok(labels: dict[str, str], key: str, op: str, vals: frozenset[str]) -> bool:
+        if op == "exists":
+            return key in labels
+        if op == "absent":
+            return key not in labels
+        return (labels.get(key) in vals) == (op == "in")
+
+    return lambda obj: all(ok(obj.get("metadata", {}).get("labels") or {}, *t) for t in tests)
 
 
 # ---------------------------------------------------------------------------- records
@@ -362,6 +368,12 @@ class Fault:
     delay: float = 0.0
     message: str | None = None
     remaining: int | None = None  # None: forever
+    gate: threading.Event | None = None  # hold(): wait for release()
+    held: int = 0  # requests that reached this fault
+
+    def release(self) -> None:
+        if self.gate is not None:
+            self.gate.set()
 
     def matches(self, method: str, path: str, is_watch: bool) -> bool:
         if self.remaining is not None and self.remaining <= 0:
@@ -492,6 +504,9 @@ class FakeKube:
         # How a watch from a compacted resourceVersion fails: the apiserver's watch cache
         # answers 200 plus an ERROR event; some paths answer a plain 410 response.
         self.expired_watch = expired_watch
+        # The apiserver tries to send a bookmark just before a watch times out; the
+        # client then resumes from the newest rv. Turn off to resume from older ones.
+        self.bookmark_on_end = True
         self._lock = threading.RLock()
         self._rv = 1000
         self._compacted = 0  # watches from a resourceVersion below this get 410
@@ -796,9 +811,27 @@ class FakeKube:
             self._faults.append(f)
         return f
 
-    def clear_faults(self) -> None:
+    def hold(
+        self,
+        *,
+        method: str | None = None,
+        path: str = ".*",
+        watch: bool | None = None,
+        times: int | None = None,
+    ) -> Fault:
+        """Hold matching requests until `fault.release()` (or down()); `fault.held`
+        counts arrivals, so a test can order its steps without sleeping."""
+        f = Fault(re.compile(path), method, watch, None, 0.0, None, times, threading.Event())
         with self._lock:
-            self._faults.clear()
+            self._faults.append(f)
+        return f
+
+    def clear_faults(self) -> None:
+        """Drop all faults; held requests go on."""
+        with self._lock:
+            faults, self._faults = self._faults, []
+        for f in faults:
+            f.release()
 
     # ------------------------------------------------------------------ records
 
@@ -830,8 +863,15 @@ class FakeKube:
             self._requests.append(req)
             faults = [f for f in self._faults if f.matches(req.method, req.path, req.is_watch)]
             for f in faults:
+                f.held += 1
                 if f.remaining is not None:
                     f.remaining -= 1
+        for f in faults:
+            if f.gate is not None:
+                while not f.gate.wait(0.05):
+                    if self._closing.is_set():
+                        h.close_connection = True
+                        return
         delay = sum(f.delay for f in faults)
         if delay > 0 and self._closing.wait(delay):
             # Went down while we waited: the connection is cut without an answer.
@@ -959,15 +999,22 @@ class FakeKube:
             deadline = time.monotonic() + timeout
             while True:
                 left = deadline - time.monotonic()
-                try:
-                    item = w.events.get(timeout=max(left, 0.0)) if left > 0 else _END
-                except queue.Empty:
-                    item = _END
+                if left <= 0:
+                    item: JSON | str = _END
+                else:
+                    try:
+                        item = w.events.get(timeout=min(left, 0.1))
+                    except queue.Empty:
+                        # Like Go's server, notice a client that hung up on an idle watch.
+                        if _peer_closed(h.connection):
+                            h.close_connection = True
+                            return
+                        continue
                 if item == _CUT:
                     h.close_connection = True
                     return
                 if item == _END:
-                    if w.bookmarks:
+                    if w.bookmarks and self.bookmark_on_end:
                         with self._lock:
                             ev = self._bookmark_event(resource)
                         h.send_chunk(json.dumps(ev).encode() + b"\n")
@@ -1249,6 +1296,17 @@ def _scale_of(dep: JSON) -> JSON:
         "spec": {"replicas": dep["spec"]["replicas"]},
         "status": {"replicas": dep["status"].get("replicas", 0), "selector": selector},
     }
+
+
+def _peer_closed(sock: socket.socket) -> bool:
+    """True when the client closed its end (readable with nothing to read)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        if not readable:
+            return False
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
 
 
 def _json_body(req: Request) -> JSON:
