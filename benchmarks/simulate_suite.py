@@ -1,0 +1,120 @@
+"""Run every trace in benchmarks/traces/ under our policy and KEDA+HPA; print a markdown table.
+
+    .venv/bin/python benchmarks/simulate_suite.py [--config FILE] [--json out.json]
+
+Both policies get the same caps (the batch's max_replicas and the global budget). Without
+--config the suite uses benchmarks/suite-config.yaml; pass `--config none` for the
+built-in defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from autoscaler.simulate import BASELINE, OURS, load_trace, report, simulate  # noqa: E402
+from exporter.config import Config, load_config  # noqa: E402
+
+TRACES = Path(__file__).parent / "traces"
+SUITE_CONFIG = Path(__file__).parent / "suite-config.yaml"
+COLUMNS = (
+    ("replica_seconds", "replica-s"),
+    ("drain_seconds", "drain s"),
+    ("peak_waiting", "peak waiting"),
+    ("peak_replicas", "peak replicas"),
+    ("max_step_up_per_minute", "max step-up /min"),
+    ("scale_actions", "scale actions"),
+    ("inflight_interrupted", "in-flight interrupted"),
+    ("cap_violations", "cap violations"),
+    ("seconds_above_1000", "s >= 1000 waiting"),
+    ("mean_wait_seconds", "mean wait s"),
+)
+
+
+def run_suite(config: Config) -> list[dict[str, Any]]:
+    out = []
+    for path in sorted(TRACES.glob("*.yaml")):
+        trace = load_trace(path)
+        started = time.perf_counter()
+        results = simulate(trace, config, baseline="keda")
+        doc = report(trace, config, results)
+        doc["wall_seconds"] = round(time.perf_counter() - started, 2)
+        out.append(doc)
+    return out
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "never"
+    if isinstance(v, float):
+        return f"{v:,.1f}" if v != int(v) else f"{int(v):,}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def _ratio(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.2f}"
+
+
+def markdown(docs: list[dict[str, Any]]) -> str:
+    head = ["trace", "policy", *(label for _, label in COLUMNS)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for doc in docs:
+        for name in (OURS, BASELINE):
+            m = doc["policies"][name]
+            cells = [doc["trace"]["name"], name, *(_cell(m[k]) for k, _ in COLUMNS)]
+            lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(
+        "| trace | replica-s ours/KEDA (target <= 0.7) | drain ours/KEDA (target <= 1.25) |"
+    )
+    lines.append("|---|---|---|")
+    total_ours = total_keda = 0
+    for doc in docs:
+        r = doc["ratios"]
+        total_ours += doc["policies"][OURS]["replica_seconds"]
+        total_keda += doc["policies"][BASELINE]["replica_seconds"]
+        drain = r["drain_seconds"]
+        if drain is None and doc["policies"][BASELINE]["drain_seconds"] is None:
+            drain_text = "KEDA never drains"
+        else:
+            drain_text = _ratio(drain)
+        lines.append(f"| {doc['trace']['name']} | {_ratio(r['replica_seconds'])} | {drain_text} |")
+    lines.append(f"| all traces (sum of replica-s) | {total_ours / total_keda:.2f} | |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default=str(SUITE_CONFIG), help="batchctl config, or 'none'")
+    ap.add_argument("--json", help="write every trace's report to this file")
+    args = ap.parse_args(argv)
+    config = load_config(None if args.config == "none" else args.config)
+    docs = run_suite(config)
+    c = docs[0]["config"]
+    print(
+        f"Simulated {date.today().isoformat()} on {platform.node()} "
+        f"({platform.machine()}, Python {platform.python_version()}); config: {args.config}: "
+        f"max_replicas {c['max_replicas']}, step_up {c['step_up']} per "
+        f"{c['step_interval_seconds']:.0f} s, target_drain {c['target_drain_seconds']:.0f} s, "
+        f"idle_after {c['idle_after_seconds']:.0f} s, tick {c['interval_seconds']:.0f} s.\n"
+    )
+    print(markdown(docs))
+    print(f"\n(wall time: {sum(d['wall_seconds'] for d in docs):.1f} s)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(docs, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
