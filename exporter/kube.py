@@ -209,11 +209,18 @@ class DeploymentCache:
 
     def stop(self, timeout: float | None = None) -> None:
         self._stopping.set()
-        w = self._watch
-        if w is not None:
-            w.stop()  # shuts the socket down so a blocked read returns now
-        if self._thread is not None:
-            self._thread.join(self.cfg.request_timeout_seconds + 1 if timeout is None else timeout)
+        limit = self.cfg.request_timeout_seconds + 1 if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        while self._thread is not None and self._thread.is_alive():
+            # Watch.stop() shuts the socket down so a blocked read returns now; a
+            # watch still waiting for its headers has no socket yet, so try again.
+            w = self._watch
+            if w is not None:
+                w.stop()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self._thread.join(min(left, 0.05))
         if self._own_client:
             self._client.close()
 
