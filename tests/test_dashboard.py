@@ -1,0 +1,189 @@
+"""The Grafana dashboard: drift of the committed JSON, variables, panels, and PromQL that parses."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from alerts import names
+from cli.main import cli
+from exporter.config import Config, parse_config
+from exporter.metrics import ALL_SPECS
+from grafana.dashboard import render_dashboard
+from tests.conftest import require_tool
+from tests.promql import check_promql
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMITTED = ROOT / "grafana" / "batchctl.json"
+# What Grafana substitutes before a query reaches Prometheus ("All" is ".*").
+SUBSTITUTIONS = {"$namespace": ".*", "$queue": ".*", "$__rate_interval": "1m"}
+
+
+def _dashboard(cfg: Config | None = None) -> dict[str, Any]:
+    return json.loads(render_dashboard(cfg or Config()))
+
+
+def _panels(board: dict[str, Any]) -> list[dict[str, Any]]:
+    return [p for p in board["panels"] if p["type"] != "row"]
+
+
+def _panel(board: dict[str, Any], title_start: str) -> dict[str, Any]:
+    found = [p for p in _panels(board) if p["title"].startswith(title_start)]
+    assert len(found) == 1, f"no single panel titled {title_start!r}"
+    return found[0]
+
+
+def substitute(expr: str) -> str:
+    for var, value in SUBSTITUTIONS.items():
+        expr = expr.replace(var, value)
+    assert "$" not in expr, f"unsubstituted variable in {expr!r}"
+    return expr
+
+
+def panel_queries(board: dict[str, Any]) -> dict[str, str]:
+    """Every panel query with the variables substituted, keyed by panel title and refId."""
+    return {
+        f"{p['title']} / {t['refId']}": substitute(t["expr"])
+        for p in _panels(board)
+        for t in p["targets"]
+    }
+
+
+def test_committed_dashboard_matches_the_renderer() -> None:
+    assert COMMITTED.read_text() == render_dashboard(Config()), (
+        "grafana/batchctl.json drifted from the renderer: run `make render`"
+    )
+
+
+def test_cli_renders_the_same_dashboard(tmp_path: Path) -> None:
+    out = CliRunner().invoke(cli, ["dashboard", "render"])
+    assert out.exit_code == 0, out.output
+    assert out.stdout == render_dashboard(Config())
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("alerts:\n  dashboard_uid: my-uid\n")
+    target = tmp_path / "d.json"
+    args = ["dashboard", "render", "-c", str(cfg_file), "--output", str(target)]
+    out = CliRunner().invoke(cli, args)
+    assert out.exit_code == 0, out.output
+    assert json.loads(target.read_text())["uid"] == "my-uid"
+
+
+def test_variables_datasource_namespace_queue() -> None:
+    variables = {v["name"]: v for v in _dashboard()["templating"]["list"]}
+    assert list(variables) == ["datasource", "namespace", "queue"]
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    for name in ("namespace", "queue"):
+        v = variables[name]
+        assert v["type"] == "query"
+        assert v["includeAll"] is True and v["allValue"] == ".*"
+        assert v["datasource"]["uid"] == "${datasource}"
+        assert v["current"]["value"] == "$__all"
+    assert variables["queue"]["multi"] is True
+    assert variables["queue"]["query"] == (
+        'label_values(celery_queue_length{job="batchctl", namespace=~"$namespace"}, queue)'
+    )
+
+
+def test_every_panel_uses_the_datasource_variable() -> None:
+    for p in _panels(_dashboard()):
+        assert p["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, p["title"]
+        assert p["targets"], p["title"]
+        for t in p["targets"]:
+            assert t["datasource"]["uid"] == "${datasource}", p["title"]
+
+
+def test_depth_panel_draws_the_configured_tiers() -> None:
+    for thresholds in ([100, 500, 1000], [50, 200, 800]):
+        board = _dashboard(parse_config({"thresholds": thresholds}))
+        depth = _panel(board, "Waiting messages per queue")
+        defaults = depth["fieldConfig"]["defaults"]
+        steps = defaults["thresholds"]["steps"]
+        assert [s["value"] for s in steps] == [None, *map(float, thresholds)]
+        assert [s["color"] for s in steps] == ["green", "yellow", "orange", "red"]
+        assert defaults["custom"]["thresholdsStyle"]["mode"] == "dashed"
+        assert str(thresholds[0]) in depth["description"]
+        assert depth["targets"][0]["expr"].startswith("celery_queue_length{")
+
+
+def test_required_panels_and_their_metrics() -> None:
+    board = _dashboard()
+    expect = {
+        "Waiting messages per queue": ["celery_queue_length"],
+        "In flight": ["celery_queue_unacked"],
+        "Oldest waiting message age": ["celery_queue_oldest_message_age_seconds"],
+        "Queue memory vs broker maxmemory": [
+            "celery_queue_memory_bytes",
+            "celery_broker_memory_used_bytes",
+            "celery_broker_memory_max_bytes",
+        ],
+        "Replicas: ready vs desired vs cap": [
+            "celery_deployment_ready_replicas",
+            "celery_deployment_replicas",
+            "celery_autoscaler_desired_replicas",
+            "celery_autoscaler_max_replicas",
+        ],
+        "Claims": ["celery_batch_claimed", "celery_batch_claim_expiry_timestamp_seconds"],
+        "Firing alerts": ['ALERTS{alertname=~"Celery.*"'],
+        "Scrape health": ["up{", "celery_broker_up", "celery_kubernetes_up"],
+    }
+    for title, needles in expect.items():
+        exprs = " ".join(t["expr"] for t in _panel(board, title)["targets"])
+        for needle in needles:
+            assert needle in exprs, f"{title}: {needle} not queried"
+    replicas = _panel(board, "Replicas: ready vs desired vs cap")
+    assert replicas["repeat"] == "queue", "one replica panel per batch"
+
+
+def test_panel_ids_unique_and_layout_in_the_grid() -> None:
+    board = _dashboard()
+    ids = [p["id"] for p in board["panels"]]
+    assert len(ids) == len(set(ids))
+    cells: set[tuple[int, int]] = set()
+    for p in board["panels"]:
+        g = p["gridPos"]
+        assert g["x"] >= 0 and g["x"] + g["w"] <= 24, p["title"]
+        mine = {
+            (x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])
+        }
+        assert not cells & mine, f"{p['title']} overlaps another panel"
+        cells |= mine
+
+
+def test_every_query_parses_with_promtool(tmp_path: Path) -> None:
+    promtool = require_tool("promtool")
+    board = _dashboard()
+    exprs = panel_queries(board)
+    for v in board["templating"]["list"]:
+        m = (
+            re.fullmatch(r"label_values\((.*), (\w+)\)", v["query"])
+            if v["type"] == "query"
+            else None
+        )
+        if v["type"] == "query":
+            assert m, v["query"]
+            exprs[f"variable {v['name']}"] = substitute(m.group(1))
+    assert len(exprs) >= 20
+    check_promql(promtool, exprs, tmp_path)
+
+
+def test_queries_use_only_known_metric_names() -> None:
+    known = {s.name for s in ALL_SPECS} | set(names.AUTOSCALER_NAMES) | {names.UP, "ALERTS"}
+    words = {"max", "min", "sum", "by", "increase", "time", "queue", "action"}
+    for title, expr in panel_queries(_dashboard()).items():
+        bare = re.sub(r"\{[^}]*\}|\[[^\]]*\]|\"[^\"]*\"", "", expr)
+        unknown = set(re.findall(r"[a-zA-Z_][a-zA-Z0-9_]*", bare)) - known - words
+        assert not unknown, f"{title}: unknown names {unknown}"
+
+
+def test_dashboard_uid_and_selector_come_from_the_config() -> None:
+    cfg = parse_config({"alerts": {"dashboard_uid": "x1", "selector": 'job="celery"'}})
+    board = _dashboard(cfg)
+    assert board["uid"] == "x1"
+    exprs = panel_queries(board)
+    assert 'celery_queue_length{job="celery"' in exprs["Waiting messages per queue / A"]
+    assert 'job="batchctl"' not in json.dumps(board)
