@@ -59,7 +59,7 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     return _BEARER.sub(r"\1 ***", text)
 
 
-def _client_secrets(api_client: client.ApiClient) -> list[str]:
+def client_secrets(api_client: client.ApiClient) -> list[str]:
     """The token(s) in a client configuration, with and without the `Bearer ` prefix."""
     keys: Mapping[str, Any] = getattr(api_client.configuration, "api_key", None) or {}
     out = []
@@ -187,7 +187,7 @@ class DeploymentCache:
         self._own_client = api_client is None
         self._client = api_client if api_client is not None else new_api_client(cfg)
         self._api = client.AppsV1Api(self._client)
-        self._secrets = _client_secrets(self._client)
+        self._secrets = client_secrets(self._client)
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._lock = threading.Lock()
