@@ -7,9 +7,10 @@ and only a worker that overruns its grace period is killed.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from exporter.snapshot import priority_list_name
 from tests.conftest import RedisServer, wait_for
 
 pytestmark = pytest.mark.slow
+MakeActuator = Callable[..., LocalActuator]
 QUEUE = "batch1"
 
 
@@ -50,7 +52,7 @@ def group_members(pgid: int) -> list[int]:
 @pytest.fixture
 def make_actuator(
     redis_server: RedisServer, redis_db: redis.Redis, tmp_path: Path
-) -> Iterator[object]:
+) -> Iterator[MakeActuator]:
     made: list[LocalActuator] = []
 
     def make(**kw: object) -> LocalActuator:
@@ -70,8 +72,8 @@ def make_actuator(
 
 
 def test_workers_start_consume_and_keep_secrets_off_the_command_line(
-    make_actuator, redis_server: RedisServer, redis_db: redis.Redis
-) -> None:  # type: ignore[no-untyped-def]
+    make_actuator: MakeActuator, redis_server: RedisServer, redis_db: redis.Redis
+) -> None:
     act = make_actuator(concurrency=2)
     assert act.set_replicas(QUEUE, 2) == 2
     assert act.get_replicas(QUEUE) == 2
@@ -96,8 +98,8 @@ def test_workers_start_consume_and_keep_secrets_off_the_command_line(
 
 
 def test_scale_to_zero_mid_run_finishes_running_tasks_and_loses_none(
-    make_actuator, redis_server: RedisServer, redis_db: redis.Redis
-) -> None:  # type: ignore[no-untyped-def]
+    make_actuator: MakeActuator, redis_server: RedisServer, redis_db: redis.Redis
+) -> None:
     act = make_actuator(concurrency=2)
     act.set_replicas(QUEUE, 2)
     wait_for(lambda: act.ready_replicas(QUEUE) == 2, timeout=20, what="2 ready workers")
@@ -124,11 +126,11 @@ def test_scale_to_zero_mid_run_finishes_running_tasks_and_loses_none(
 
 
 def test_warm_shutdown_returns_prefetched_messages_to_the_queue(
-    make_actuator, redis_server: RedisServer, redis_db: redis.Redis
-) -> None:  # type: ignore[no-untyped-def]
+    make_actuator: MakeActuator, redis_server: RedisServer, redis_db: redis.Redis
+) -> None:
     act = make_actuator(concurrency=1, prefetch_multiplier=4)
     act.set_replicas(QUEUE, 1)
-    ids = enqueue(make_app(redis_server.url), QUEUE, 6, seconds=0.5, priorities=[0])
+    ids = enqueue(make_app(redis_server.url), QUEUE, 6, seconds=1.0, priorities=[0])
     # One running, three reserved (prefetched, not started), two still waiting.
     wait_for(lambda: (unacked(redis_db), depth(redis_db)) == (4, 2), timeout=20, what="4 in flight")
     (worker,) = act.workers(QUEUE)
@@ -141,15 +143,14 @@ def test_warm_shutdown_returns_prefetched_messages_to_the_queue(
     assert unacked(redis_db) == 0
     assert depth(redis_db) == 5  # the 3 prefetched ones are back in the queue
     assert "Restoring 3 unacknowledged message(s)" in worker.log_path.read_text()
-    waiting = {m for m in redis_db.lrange(QUEUE, 0, -1)}
-    assert len(waiting) == 5 and done_ids(redis_db, QUEUE) | {
-        __import__("json").loads(m)["headers"]["id"] for m in waiting
-    } == set(ids)
+    waiting = {json.loads(m)["headers"]["id"] for m in redis_db.lrange(QUEUE, 0, -1)}
+    assert len(waiting) == 5
+    assert done_ids(redis_db, QUEUE) | waiting == set(ids)
 
 
 def test_worker_past_its_grace_period_is_killed_and_its_task_stays_unacked(
-    make_actuator, redis_server: RedisServer, redis_db: redis.Redis
-) -> None:  # type: ignore[no-untyped-def]
+    make_actuator: MakeActuator, redis_server: RedisServer, redis_db: redis.Redis
+) -> None:
     act = make_actuator(concurrency=1, grace_by_queue={QUEUE: 0.5})
     act.set_replicas(QUEUE, 1)
     (task_id,) = enqueue(make_app(redis_server.url), QUEUE, 1, seconds=60)
@@ -166,10 +167,12 @@ def test_worker_past_its_grace_period_is_killed_and_its_task_stays_unacked(
     # acks_late: the cut-off task is not lost, it waits in `unacked` for redelivery.
     assert done_ids(redis_db, QUEUE) == set()
     assert unacked(redis_db) == 1
-    assert task_id in redis_db.hget("unacked", redis_db.hkeys("unacked")[0]).decode()
+    (entry,) = redis_db.hvals("unacked")
+    message, _exchange, routing_key = json.loads(entry)
+    assert (message["headers"]["id"], routing_key) == (task_id, QUEUE)
 
 
-def test_scale_down_removes_not_ready_then_newest_first(make_actuator) -> None:  # type: ignore[no-untyped-def]
+def test_scale_down_removes_not_ready_then_newest_first(make_actuator: MakeActuator) -> None:
     act = make_actuator()
     act.set_replicas(QUEUE, 2)
     wait_for(lambda: act.ready_replicas(QUEUE) == 2, timeout=20, what="2 ready workers")
@@ -178,15 +181,15 @@ def test_scale_down_removes_not_ready_then_newest_first(make_actuator) -> None: 
     starting = act.workers(QUEUE)[-1]
 
     act.set_replicas(QUEUE, 2)  # the one still starting goes first
-    assert {w.node for w in act.workers(QUEUE) if w.terminating} == {starting.node}
+    assert [w.terminating for w in (oldest, newest, starting)] == [False, False, True]
     act.set_replicas(QUEUE, 1)  # then the newest ready one
-    assert {w.node for w in act.workers(QUEUE) if w.terminating} >= {newest.node}
+    assert [w.terminating for w in (oldest, newest)] == [False, True]
     assert [w.node for w in act.workers(QUEUE) if not w.terminating] == [oldest.node]
     wait_for(lambda: act.terminating_replicas() == 0, timeout=20, what="stopped workers reaped")
     assert act.get_replicas(QUEUE) == 1
 
 
-def test_unexpected_exit_is_reaped_and_reported(make_actuator) -> None:  # type: ignore[no-untyped-def]
+def test_unexpected_exit_is_reaped_and_reported(make_actuator: MakeActuator) -> None:
     act = make_actuator()
     act.set_replicas(QUEUE, 1)
     (w,) = act.workers(QUEUE)
