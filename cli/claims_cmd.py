@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 import redis
@@ -242,12 +242,18 @@ def render_table(rows: Sequence[StatusRow], now: float, ages_known: bool) -> str
                 _num(s.waiting if s else None),
                 _num(s.unacked if s else None),
                 age,
-                _num(s.replicas if s else None),
+                _replicas(s),
             )
         )
     widths = [max(len(row[i]) for row in table) for i in range(len(_HEADER))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in table]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _replicas(s: QueueStats | None) -> str:
+    if s is None or s.replicas is None:
+        return "-"
+    return f"{s.ready_replicas or 0}/{s.replicas}"
 
 
 def _num(v: int | None) -> str:
@@ -286,8 +292,11 @@ def status_command(
 ) -> None:
     """Every configured batch: its claim, and its queue (waiting, in flight, replicas).
 
-    The age of the oldest waiting message needs two readings (Celery messages carry
-    no publish time), so OLDEST shows from the second refresh of --watch on.
+    \b
+    REPLICAS is ready/desired, from Kubernetes (with kubernetes.enabled and a
+    kubernetes backend). The age of the oldest waiting message needs two readings
+    (Celery messages carry no publish time), so OLDEST shows from the second
+    refresh of --watch on.
     """
     from exporter.broker import BrokerReader, connect
     from exporter.collect import Collector
@@ -295,33 +304,43 @@ def status_command(
     cfg = load_or_exit(config_path)
     client = connect(cfg.broker)
     store = ClaimStore(client, prefix=cfg.broker.global_keyprefix)
-    collector = Collector(_status_cfg(cfg), BrokerReader(cfg.broker, client))
+    queues = [b.queue for b in cfg.batches]
+    kube: Any = None
     refreshes = 0
     try:
+        try:
+            claims: Mapping[str, Claim | None] = store.all(queues)
+        except redis.RedisError as e:
+            if not watch:
+                _unreachable(cfg, e)
+            claims = {}
+        # Only once the broker answered: a wrong URL fails fast, before any Kubernetes wait.
+        kube, kube_problem = _kube_cache(cfg)
+        collector = Collector(_status_cfg(cfg), BrokerReader(cfg.broker, client), kube)
         while True:
             now = time.time()
-            try:
-                claims = store.all(b.queue for b in cfg.batches)
-            except redis.RedisError as e:
-                if not watch:
-                    _unreachable(cfg, e)
-                claims, snap = {}, None
-                error: str | None = f"cannot reach the broker at {redact_url(cfg.broker.url)}"
-            else:
-                snap = collector.collect()
-                error = None if snap.broker_up else snap.broker_error
+            problems = [kube_problem] if kube_problem else []
+            if refreshes:
+                try:
+                    claims = store.all(queues)
+                except redis.RedisError:
+                    claims = {}
+            snap = collector.collect()
+            if not snap.broker_up:
+                problems.append(f"cannot reach the broker at {redact_url(cfg.broker.url)}")
+            if snap.kubernetes_up is False:
+                problems.append(f"replicas unknown: Kubernetes: {snap.kubernetes_error}")
             ages_known = refreshes > 0
             rows = status_rows(cfg, claims, snap)
             if as_json:
                 click.echo(json.dumps(status_json(rows, snap, now, ages_known)))
-            else:
-                if watch:
-                    click.clear()
-                    click.echo(
-                        f"batchctl status  {_when(now)}  (every {interval:g}s, Ctrl-C quits)"
-                    )
-                if error:
-                    click.echo(f"warning: {error}", err=not watch)
+            elif watch:
+                click.clear()
+                click.echo(f"batchctl status  {_when(now)}  (every {interval:g}s, Ctrl-C quits)")
+            for problem in problems:
+                # Watching a table: inline; otherwise stderr, keeping stdout parseable.
+                click.echo(f"warning: {problem}", err=as_json or not watch)
+            if not as_json:
                 click.echo(render_table(rows, now, ages_known))
             refreshes += 1
             if not watch or (count is not None and refreshes >= count):
@@ -330,4 +349,22 @@ def status_command(
     except KeyboardInterrupt:
         return
     finally:
+        if kube is not None:
+            kube.stop()
         client.close()
+
+
+def _kube_cache(cfg: Config) -> tuple[Any, str | None]:
+    """A synced Deployment cache when replicas live in Kubernetes; else None and why not."""
+    if not cfg.kubernetes.enabled or cfg.autoscaler.backend == "local":
+        return None, None
+    # Imported here: the Kubernetes client is slow to import and needed by nothing else.
+    from exporter.kube import DeploymentCache, KubeConfigError
+
+    try:
+        cache = DeploymentCache(cfg.kubernetes, [b.deployment for b in cfg.batches])
+    except KubeConfigError as e:
+        return None, f"replicas unknown: {e} (set kubernetes.enabled: false to skip)"
+    cache.start()
+    cache.wait_synced(cfg.kubernetes.request_timeout_seconds)
+    return cache, None

@@ -27,6 +27,7 @@ from autoscaler.claims import (
 )
 from cli.main import cli  # import the group first: it registers the claim commands
 from tests.conftest import RedisServer
+from tests.fakekube import FakeKube
 
 NOW = 1_800_000_000.0
 HOUR = 3600.0
@@ -301,10 +302,18 @@ def test_store_unreachable_raises_redis_error() -> None:
 
 
 @pytest.fixture
-def run(redis_server: RedisServer, redis_db: redis.Redis, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def run(  # type: ignore[no-untyped-def]
+    redis_server: RedisServer,
+    redis_db: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+):
+    # No cluster here: replicas come from Kubernetes only in the test that fakes one.
+    no_kube = tmp_path / "no-kube.yml"
+    no_kube.write_text("kubernetes:\n  enabled: false\n")
     monkeypatch.setenv("BATCHCTL_BROKER_URL", redis_server.url)
     monkeypatch.setenv("USER", "alice")
-    monkeypatch.delenv("BATCHCTL_CONFIG", raising=False)
+    monkeypatch.setenv("BATCHCTL_CONFIG", str(no_kube))
     runner = CliRunner()
 
     def invoke(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
@@ -438,3 +447,29 @@ def test_cli_status_watch_refreshes(run, redis_db: redis.Redis) -> None:  # type
     # The oldest message can be dated only from the second reading on.
     assert b2[0]["oldest_age_seconds"] is None
     assert b2[2]["oldest_age_seconds"] >= 0.1
+
+
+def test_cli_status_replicas_from_kubernetes(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    with FakeKube("court-listener") as kube:
+        kube.add_deployment("celery-batch1", replicas=3, ready=2)
+        kube.add_deployment("celery-batch2", replicas=0, ready=0)
+        cfg = tmp_path / "kube.yml"
+        cfg.write_text(f"kubernetes:\n  kubeconfig: {kube.write_kubeconfig(tmp_path)}\n")
+        r = run("status", "--config", str(cfg))
+        assert r.exit_code == 0, r.output
+        rows = {line.split()[0]: line.split() for line in r.output.splitlines()[1:]}
+        assert rows["batch1"][-1] == "2/3" and rows["batch2"][-1] == "0/0"
+        assert rows["batch0"][-1] == "-"  # no such Deployment
+
+        data = json.loads(run("status", "--json", "--config", str(cfg)).stdout)
+        b1 = next(b for b in data["batches"] if b["queue"] == "batch1")
+        assert (b1["replicas"], b1["ready_replicas"]) == (3, 2)
+
+
+def test_cli_status_without_kubeconfig_warns_and_shows_claims(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cfg = tmp_path / "kube.yml"
+    cfg.write_text(f"kubernetes:\n  kubeconfig: {tmp_path / 'missing'}\n")
+    r = run("status", "--config", str(cfg))
+    assert r.exit_code == 0
+    assert "warning: replicas unknown: cannot load the kubeconfig" in r.stderr
+    assert r.stdout.splitlines()[0].startswith("QUEUE")
