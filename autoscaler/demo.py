@@ -8,6 +8,7 @@ summary that proves no task was lost (every task id is counted on completion).
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 import sys
@@ -147,7 +148,7 @@ class EmbeddedRedis:
 
 
 def _bar(fraction: float, width: int = 24) -> str:
-    filled = int(round(max(0.0, min(1.0, fraction)) * width))
+    filled = round(max(0.0, min(1.0, fraction)) * width)
     return "█" * filled + "░" * (width - filled)
 
 
@@ -266,11 +267,9 @@ def run_demo(opts: DemoOptions, on_started: Callable[[str], None] | None = None)
 def _summarise(
     ids: list[str], completed: set[str], samples: list[Sample], drained_at: float | None
 ) -> DemoSummary:
-    replica_seconds = sum(
-        a.replicas * (b.t - a.t) for a, b in zip(samples, samples[1:], strict=False)
-    )
-    ups = sum(1 for a, b in zip(samples, samples[1:], strict=False) if b.replicas > a.replicas)
-    downs = sum(1 for a, b in zip(samples, samples[1:], strict=False) if b.replicas < a.replicas)
+    replica_seconds = sum(a.replicas * (b.t - a.t) for a, b in itertools.pairwise(samples))
+    ups = sum(1 for a, b in itertools.pairwise(samples) if b.replicas > a.replicas)
+    downs = sum(1 for a, b in itertools.pairwise(samples) if b.replicas < a.replicas)
     missing = set(ids) - completed
     return DemoSummary(
         tasks=len(ids),
