@@ -13,9 +13,9 @@ process in the run directory; readiness is read from the worker's own
 "<node> ready." log line (logged once its consumer is running), which costs a
 small file read instead of a broadcast round trip like `celery inspect ping`.
 
-Not thread-safe by accident: every public method takes the same lock, so a status
-thread may read while the control loop acts. Call `reap()` (or any other method)
-regularly: it collects exited processes and enforces grace periods.
+Thread-safe: every public method takes one lock, so a status thread may read while
+the control loop acts. Call `reap()` (or any other public method) regularly: that is
+where exited processes are collected and grace periods enforced.
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ class LocalActuator:
             return sum(1 for w in self._workers if w.terminating and queue in (None, w.queue))
 
     def workers(self, queue: str | None = None) -> list[WorkerProcess]:
-        """A copy of the live worker records, oldest first (for status displays)."""
+        """The live worker records (terminating ones included), oldest first."""
         with self._lock:
             self.reap()
             return [w for w in self._workers if queue in (None, w.queue)]
