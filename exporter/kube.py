@@ -245,6 +245,8 @@ class DeploymentCache:
                     gone_in_a_row = 0
                     backoff = self._backoff_initial
             except _Gone:
+                if self._progressed:  # a healthy watch that simply expired
+                    gone_in_a_row, backoff = 0, self._backoff_initial
                 gone_in_a_row += 1
                 log.info("watch expired, relisting", namespace=self.cfg.namespace)
                 # A server that keeps answering 410 must not be hammered.

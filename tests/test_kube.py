@@ -230,6 +230,21 @@ def test_410_gone_relists(
     assert not [e for e in events if e[0] == "warning"]
 
 
+def test_a_server_that_always_answers_410_is_not_hammered(
+    kube: FakeKube, make_cache: MakeCache
+) -> None:
+    gone = kube.fail(410, watch=True)
+    cache = make_cache()  # backoff 0.05 s doubling to 0.5 s
+    assert cache.wait_synced(5)
+    wait_for(lambda: gone.held >= 4, 5, what="repeated 410s")
+    n0 = len(lists(kube))
+    time.sleep(1.0)  # a rate is measured over a window: nothing to await here
+    # Without backoff this loop would relist hundreds of times a second.
+    assert len(lists(kube)) - n0 <= 4
+    kube.clear_faults()
+    wait_for(lambda: kube.open_watches == 1, 5, what="a watch again")
+
+
 def test_api_down_marks_up_false_fast_then_recovers_fresh(
     kube: FakeKube, make_cache: MakeCache
 ) -> None:
