@@ -1,12 +1,14 @@
 """Metric names the alerts and the dashboard query, taken from the metric tables.
 
-The exporter's names come from `exporter.metrics` (a pure table). The autoscaler and
-claim names are fixed by issue 5; they live here until the autoscaler ships its own
-table, and `tests/test_alerts_render.py` checks they agree with it once it exists.
+The exporter's names come from `exporter.metrics` (a pure table). The autoscaler's
+collector (autoscaler/metrics.py) builds its families inline, so its names are
+repeated here; tests/test_alerts_rules.py collects that collector and fails when
+a name or label set differs.
 """
 
 from __future__ import annotations
 
+from autoscaler.policy import Reason
 from exporter import metrics as m
 
 QUEUE_LENGTH = m.QUEUE_LENGTH.name
@@ -31,6 +33,10 @@ AUTOSCALER_HOLD = "celery_autoscaler_hold"
 AUTOSCALER_IS_LEADER = "celery_autoscaler_is_leader"
 BATCH_CLAIMED = "celery_batch_claimed"
 BATCH_CLAIM_EXPIRY = "celery_batch_claim_expiry_timestamp_seconds"
+
+# Hold reasons that mean "a guard says a shared service is unhealthy" (issue 5 policy);
+# other holds (cap, step limit, in-flight floor) are normal operation.
+GUARD_HOLD_REASONS: tuple[str, ...] = (Reason.GUARD_HOLD.value, Reason.GUARD_SHED.value)
 
 AUTOSCALER_NAMES: tuple[str, ...] = (
     AUTOSCALER_DESIRED,

@@ -350,17 +350,19 @@ def autoscaler_at_cap(cfg: Config) -> list[Rule]:
 
 
 def autoscaler_held(cfg: Config) -> list[Rule]:
+    """Scale-up blocked by a guard for long; holds for other reasons are routine."""
     a = cfg.alerts
+    guards = f'reason=~"{"|".join(n.GUARD_HOLD_REASONS)}"'
     return [
         alert(
             AUTOSCALER_HELD,
-            f"{series(n.AUTOSCALER_HOLD, a.autoscaler_selector)} > 0",
+            f"{series(n.AUTOSCALER_HOLD, a.autoscaler_selector, guards)} > 0",
             a.held_for,
             "warning",
             f"The autoscaler has held batch {QUEUE} for long.",
-            f"The autoscaler has not scaled batch {QUEUE} up for {a.held_for} because of "
-            "{{ $labels.reason }}. A guard reports a shared service (DB, Redis, "
-            "Elasticsearch) as unhealthy, or the guard query fails.",
+            f"The autoscaler has held batch {QUEUE} for {a.held_for} "
+            "({{ $labels.reason }}): a guard query returns samples, so a shared service "
+            "(DB, Redis, Elasticsearch) looks unhealthy, or Prometheus is unreachable.",
         )
     ]
 

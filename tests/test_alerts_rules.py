@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -400,3 +401,68 @@ def test_queue_regex_is_exact(tmp_path: Path) -> None:
     test_file.write_text(yaml.safe_dump(test))
     out = _promtool_test(promtool, [test_file])
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_autoscaler_names_and_labels_match_its_collector() -> None:
+    """alerts/names.py repeats the autoscaler's metric names: prove they agree."""
+    from types import SimpleNamespace
+
+    from autoscaler.metrics import AutoscalerMetrics
+    from autoscaler.policy import Action
+
+    cfg = Config()
+    stub = SimpleNamespace(
+        cfg=cfg,
+        last_decisions=[
+            SimpleNamespace(queue="batch0", desired=2, action=Action.HOLD, reason="guard_hold")
+        ],
+        decisions_total={("batch0", "hold", "guard_hold"): 3},
+        errors_total={},
+        last_claims={"batch0": SimpleNamespace(holder="alice", expires=1e9)},
+        is_leader=True,
+        last_tick_at=1e9,
+    )
+    labels = {}
+    for family in AutoscalerMetrics(stub).collect():  # type: ignore[arg-type]
+        name = family.name + ("_total" if family.type == "counter" else "")
+        labels[name] = {k for s in family.samples for k in s.labels}
+    expected = {
+        names.AUTOSCALER_DESIRED: {"queue"},
+        names.AUTOSCALER_MAX: {"queue"},
+        names.AUTOSCALER_DECISIONS: {"queue", "action", "reason"},
+        names.AUTOSCALER_HOLD: {"queue", "reason"},
+        names.AUTOSCALER_IS_LEADER: set(),
+        names.BATCH_CLAIMED: {"queue", "holder"},
+        names.BATCH_CLAIM_EXPIRY: {"queue"},
+    }
+    assert set(expected) == set(names.AUTOSCALER_NAMES)
+    for name, label_set in expected.items():
+        assert name in labels, f"the autoscaler no longer publishes {name}"
+        assert labels[name] == label_set, name
+
+
+def test_alerts_and_grafana_do_not_import_the_runtime() -> None:
+    """The import contract: renderers import only the pure config, metric and policy tables."""
+    code = (
+        "import sys, alerts.render, alerts.rules, grafana.dashboard\n"
+        "print('\\n'.join(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert out.returncode == 0, out.stderr
+    loaded = set(out.stdout.split())
+    forbidden = {
+        "redis",
+        "kubernetes",
+        "celery",
+        "kombu",
+        "prometheus_client",
+        "exporter.broker",
+        "exporter.collect",
+        "exporter.server",
+        "exporter.runtime",
+        "exporter.kube",
+        "autoscaler.loop",
+    }
+    assert not loaded & forbidden, loaded & forbidden
