@@ -22,7 +22,7 @@ from autoscaler.guards import evaluate
 from autoscaler.observe import observations
 from autoscaler.policy import Action, Decision, GuardResult, PolicyState, Reason, decide
 from exporter.collect import Collector
-from exporter.config import Config, GuardConfig
+from exporter.config import Config, ConfigError, GuardConfig
 from exporter.log import get_logger
 
 log = get_logger("batchctl.autoscaler")
@@ -90,8 +90,12 @@ class KubernetesBackend:
 
     def __init__(self, cfg: Config) -> None:
         from autoscaler.kube_actuator import KubernetesActuator
+        from exporter.kube import KubeConfigError
 
-        self.actuator = KubernetesActuator(cfg.kubernetes)
+        try:
+            self.actuator = KubernetesActuator(cfg.kubernetes)
+        except KubeConfigError as e:
+            raise ConfigError([f"kubernetes: {e}"], "kubernetes") from None
         self.deployments = {b.queue: b.deployment for b in cfg.batches}
 
     def observed(self) -> Mapping[str, tuple[int, int]] | None:

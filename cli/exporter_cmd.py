@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from types import FrameType
 
@@ -32,6 +33,7 @@ def exporter_command(config_path: str | None, listen: str | None) -> None:
     The broker URL may also come from BATCHCTL_BROKER_URL; its password is
     never logged.
     """
+    from exporter.config import ConfigError
     from exporter.runtime import start_exporter
 
     cfg = load_or_exit(config_path)
@@ -44,7 +46,14 @@ def exporter_command(config_path: str | None, listen: str | None) -> None:
             raise click.BadParameter(
                 "expected HOST:PORT, e.g. 0.0.0.0:9808", param_hint="--listen"
             ) from None
-    running = start_exporter(cfg, listen)
+    try:
+        running = start_exporter(cfg, listen)
+    except ConfigError as e:
+        click.echo(e.render(), err=True)
+        sys.exit(2)
+    except OSError as e:  # the port is taken, or not ours to bind
+        click.echo(f"cannot listen on {listen or cfg.exporter.listen}: {e.strerror}", err=True)
+        sys.exit(2)
     done = threading.Event()
 
     def _stop(signum: int, _frame: FrameType | None) -> None:

@@ -94,6 +94,10 @@ def _register() -> None:
 
     cli.add_command(demo_command)
 
+    from cli.autoscaler_cmd import autoscaler_command
+
+    cli.add_command(autoscaler_command)
+
     from cli.claims_cmd import claim_command, release_command, status_command
 
     cli.add_command(claim_command)

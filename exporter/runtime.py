@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from exporter.broker import BrokerReader
 from exporter.collect import Collector, KubeSource
-from exporter.config import Config
+from exporter.config import Config, ConfigError
 from exporter.log import get_logger
 from exporter.server import ExporterApp, Extras
 
@@ -39,9 +39,19 @@ def build_collector(cfg: Config) -> tuple[Collector, object | None]:
     kube: KubeSource | None = None
     if cfg.kubernetes.enabled:
         # Imported here: the Kubernetes client is slow to import and optional at run time.
-        from exporter.kube import DeploymentCache
+        from exporter.kube import DeploymentCache, KubeConfigError
 
-        cache = DeploymentCache(cfg.kubernetes, [b.deployment for b in cfg.batches])
+        try:
+            cache = DeploymentCache(cfg.kubernetes, [b.deployment for b in cfg.batches])
+        except KubeConfigError as e:
+            # A config problem, reported like the others: key, what is wrong, the fix.
+            raise ConfigError(
+                [
+                    f"kubernetes: {e}; set kubernetes.kubeconfig (or KUBECONFIG), run "
+                    "in a pod, or set kubernetes.enabled: false"
+                ],
+                "kubernetes",
+            ) from None
         cache.start()
         kube = cache
     collector = Collector(cfg, BrokerReader(cfg.broker), kube)
