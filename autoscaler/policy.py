@@ -16,7 +16,8 @@ Per batch and per tick, in order of precedence:
 4. Waiting work at 0 replicas -> `from_zero` (1 replica) on the first tick that sees it,
    if the batch is claimed, every guard is healthy and the budget has room.
 5. A guard that is unhealthy with `shed: true` -> `guard_shed`, one replica down per step
-   interval (unknown results hold but never shed: shedding is a scaling action too).
+   interval, not below 1 nor the in-flight floor (unknown results hold but never shed:
+   shedding is a scaling action too, and a Prometheus outage must not drain every batch).
 6. Backlog: while the work would take longer than `target_drain_seconds` at the observed
    per-replica throughput -> up by at most `step_up` per `step_interval_seconds`
    (`backlog`), unless a guard is not healthy (`guard_hold`), the batch is not claimed
@@ -24,8 +25,10 @@ Per batch and per tick, in order of precedence:
    reached, or the last step is too recent (`step_limit`).
 7. Nothing waiting: to `min_replicas` once waiting + in flight has been 0 continuously for
    `idle_after_seconds` (`idle_to_zero`, or `claim_expired` for an expired claim);
-   otherwise one replica down per step interval while nothing has waited for a whole
-   interval (`step_down`), never below the in-flight floor (`inflight_floor`).
+   otherwise, idle on two ticks running, one replica down per tick to 1; or, with work
+   still in flight, one replica down per step interval once nothing has waited for a
+   whole interval and the rest would be done within an interval with one replica fewer
+   (`step_down`), never below the in-flight floor (`inflight_floor`).
 
 The in-flight floor: one replica holds at most `worker_concurrency * prefetch_multiplier`
 messages in the broker's `unacked` hash (Celery's prefetch window), so the fewest replicas
@@ -151,6 +154,18 @@ class PolicyState:
     def batch(self, queue: str) -> BatchState:
         return self.batches.get(queue) or BatchState()
 
+    def change_not_applied(self, queue: str) -> PolicyState:
+        """The actuator could not apply the last decision for `queue`.
+
+        Without this the next tick would take the unchanged count for someone else's
+        change (a manual override). The step timers are kept: a failed step up is retried
+        one step interval later, never sooner.
+        """
+        bs = self.batches.get(queue)
+        if bs is None:
+            return self
+        return PolicyState({**self.batches, queue: replace(bs, last_desired=bs.last_seen_replicas)})
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:
@@ -238,18 +253,15 @@ def _decide_batch(
 
     tracked = _track(obs, bs, now)
 
-    # Someone else changed the count since we last looked, to a value we did not ask for.
-    if (
-        bs.last_seen_replicas is not None
-        and current != bs.last_seen_replicas
-        and current != bs.last_desired
-    ):
+    # The count is not what we asked for: someone else changed it. (A change of ours that
+    # did not land must be reported with `PolicyState.change_not_applied`, or it reads
+    # the same.)
+    if bs.last_desired is not None and current != bs.last_desired:
         tracked = replace(tracked, override_until=now + b.manual_override_seconds)
     if tracked.override_until is not None and now < tracked.override_until:
         left = tracked.override_until - now
-        return out(
-            current, Reason.MANUAL_OVERRIDE, f"replicas set by someone else; hands off {left:.0f}s"
-        ), tracked
+        detail = f"replicas set to {current} by someone else; hands off for {left:.0f}s"
+        return out(current, Reason.MANUAL_OVERRIDE, detail), tracked
 
     cap = effective_cap(b)
     floor = inflight_floor(b, obs.in_flight)
@@ -280,6 +292,10 @@ def _decide_batch(
         if current - 1 < floor:
             detail = f"{_guards(shedding)}; {obs.in_flight} in flight need {floor}"
             return out(current, Reason.INFLIGHT_FLOOR, detail, Action.HOLD), tracked
+        if current == 1:
+            # Shedding lightens the load; stopping a batch is for the idle rule alone.
+            detail = f"{_guards(shedding)}; shedding stops at 1"
+            return out(current, Reason.GUARD_SHED, detail, Action.HOLD), tracked
         if not down_open:
             return out(current, Reason.GUARD_SHED, _guards(shedding), Action.HOLD), tracked
         return out(current - 1, Reason.GUARD_SHED, _guards(shedding)), tracked
@@ -319,14 +335,17 @@ def _decide_batch(
             # one, which waits out idle_after for the last step to zero.
             return out(current - 1, Reason.STEP_DOWN, f"idle for {idle_for:.0f}s"), tracked
         slack_for = now - tracked.slack_since if tracked.slack_since is not None else 0.0
-        if current > 1 and slack_for >= b.step_interval_seconds and down_open:
-            target = max(floor, 1)
-            if target >= current:
+        # The backlog is small when what is left would be done within one step interval
+        # even with one replica fewer; until then a removed replica only hands its
+        # prefetched messages to busy neighbours and the tail gets longer.
+        eta_one_less = _eta(obs.work, tracked.rate_per_replica, current - 1)
+        small = eta_one_less <= b.step_interval_seconds
+        if current > 1 and slack_for >= b.step_interval_seconds and down_open and small:
+            if max(floor, 1) >= current:
                 detail = f"{obs.in_flight} in flight need {floor}"
                 return out(current, Reason.INFLIGHT_FLOOR, detail, Action.HOLD), tracked
-            return out(
-                current - 1, Reason.STEP_DOWN, f"nothing waiting for {slack_for:.0f}s"
-            ), tracked
+            detail = f"nothing waiting for {slack_for:.0f}s, rest done in {_fmt_eta(eta_one_less)}"
+            return out(current - 1, Reason.STEP_DOWN, detail), tracked
         if tracked.idle_since is not None:
             left = b.idle_after_seconds - idle_for
             return out(current, Reason.IDLE, f"idle; to {b.min_replicas} in {left:.0f}s"), tracked
@@ -381,7 +400,9 @@ def _replicas_for_target(
     """Replicas that would drain `work` within the target; one step more when unknown."""
     if rate_per_replica is None or rate_per_replica <= 0:
         return current + b.step_up
-    return max(current + 1, math.ceil(work / (rate_per_replica * b.target_drain_seconds)))
+    need = work / (rate_per_replica * b.target_drain_seconds)
+    # A vanishing rate gives a huge or infinite need; callers clamp to step and cap anyway.
+    return max(current + 1, math.ceil(min(need, 1e6)))
 
 
 def _apply_budget(proposals: Sequence[Decision], budget: int) -> list[Decision]:
