@@ -68,8 +68,6 @@ class BrokerConfig(_Strict):
     memory_sample_interval_seconds: float = Field(30.0, ge=0)
     # With sentinel:// URLs: the monitored master's name (Celery's `master_name`).
     sentinel_master_name: str = "mymaster"
-    # Celery's default; unacked messages older than this are redelivered.
-    visibility_timeout_seconds: float = Field(3600.0, gt=0)
 
     @field_validator("url")
     @classmethod

@@ -174,7 +174,7 @@ def update_ages(
     some scrape. Per list we keep only tags that can still be in the list: once a tag
     is the tail, everything remembered before it has been consumed.
     """
-    new_seen: dict[tuple[str, int], dict[str, float]] = {}
+    new_seen: dict[tuple[str, int], Mapping[str, float]] = {}
     ages: dict[str, float] = {}
     for key, read in lists.items():
         queue = key[0]
