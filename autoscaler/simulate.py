@@ -525,13 +525,14 @@ def run(
         work = view.waiting + world.in_flight() + len(world.redeliver)
         series.waiting.append(view.waiting)
         series.in_flight.append(world.in_flight())
-        series.replicas.append(world.spec)
-        series.pods.append(len(world.pods))
         if t >= last and work == 0 and drained_at is None:
             drained_at = float(t + 1)
         desired = controller(view)
         if desired is not None and desired != world.spec:
             world.scale(desired, float(t + 1))
+        # Replicas and pods as they stand for the next second, so the last sample is 0.
+        series.replicas.append(world.spec)
+        series.pods.append(len(world.pods))
         t += 1
         if t > last and drained_at is not None and not world.pods and world.spec == 0:
             break

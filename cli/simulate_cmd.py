@@ -1,0 +1,101 @@
+"""`batchctl simulate TRACE`: replay a trace under our policy and the KEDA+HPA baseline."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cli.main import config_option, load_or_exit
+
+_ROWS = (
+    ("replica_seconds", "replica-seconds"),
+    ("drain_seconds", "drain seconds (last arrival -> empty)"),
+    ("peak_waiting", "peak waiting"),
+    ("peak_replicas", "peak replicas"),
+    ("max_step_up_per_minute", "max step-up per minute"),
+    ("scale_actions", "scale actions"),
+    ("inflight_interrupted", "in-flight interrupted"),
+    ("cap_violations", "cap violations (seconds)"),
+    ("seconds_above_1000", "seconds with >= 1000 waiting"),
+    ("mean_wait_seconds", "mean wait before start (s)"),
+    ("left_undone", "messages left undone"),
+)
+
+
+@click.command("simulate")
+@click.argument("trace", type=click.Path(exists=True, dir_okay=False))
+@config_option
+@click.option(
+    "--baseline",
+    type=click.Choice(["keda", "none"]),
+    default="keda",
+    show_default=True,
+    help="Also run KEDA's Redis scaler + the HPA on the same trace and caps.",
+)
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write a PNG here.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write JSON here.")
+def simulate_command(
+    trace: str,
+    config_path: str | None,
+    baseline: str,
+    plot_path: str | None,
+    json_path: str | None,
+) -> None:
+    """Replay TRACE (YAML) against a model of Celery workers and compare scaling policies.
+
+    \b
+    The trace:
+      task_seconds: {mean: 2.0, p99: 8.0}
+      worker_concurrency: 4
+      prefetch_multiplier: 4
+      pod_start_seconds: 20
+      priorities: {0: 0.2, 9: 0.8}   # share per priority list
+      arrivals: [[0, 5000], [3600, 200]]   # [second, messages]
+
+    The batch is the trace's `queue`, else the config's first batch; its caps apply to both
+    policies. Standard traces: benchmarks/traces/.
+    """
+    from autoscaler.simulate import TraceError, load_trace, plot, report, simulate
+
+    cfg = load_or_exit(config_path)
+    try:
+        tr = load_trace(trace)
+        results = simulate(tr, cfg, baseline=None if baseline == "none" else baseline)
+    except TraceError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    doc = report(tr, cfg, results)
+    click.echo(_table(doc))
+    if json_path:
+        Path(json_path).write_text(json.dumps(doc, indent=2) + "\n")
+        click.echo(f"wrote {json_path}", err=True)
+    if plot_path:
+        plot(results, plot_path, title=f"{tr.name}: {tr.total:,} messages")
+        click.echo(f"wrote {plot_path}", err=True)
+
+
+def _table(doc: dict[str, Any]) -> str:
+    names = list(doc["policies"])
+    width = max(len(label) for _, label in _ROWS)
+    c = doc["config"]
+    lines = [
+        f"{doc['trace']['name']}: {doc['trace']['messages']:,} messages; cap {c['max_replicas']}, "
+        f"step {c['step_up']} per {c['step_interval_seconds']:.0f}s, "
+        f"drain target {c['target_drain_seconds']:.0f}s",
+        f"{'':<{width}}  " + "  ".join(f"{n:>12}" for n in names),
+    ]
+    for key, label in _ROWS:
+        cells = []
+        for n in names:
+            v = doc["policies"][n].get(key)
+            cells.append(f"{'never' if v is None else v:>12}")
+        lines.append(f"{label:<{width}}  " + "  ".join(cells))
+    ratios = doc.get("ratios")
+    if ratios:
+        parts = [f"{k} {'n/a' if v is None else v}" for k, v in ratios.items()]
+        lines.append("ours / baseline: " + ", ".join(parts))
+    return "\n".join(lines)
