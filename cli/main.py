@@ -109,6 +109,10 @@ def _register() -> None:
     cli.add_command(alerts_group)
     cli.add_command(dashboard_group)
 
+    from cli.simulate_cmd import simulate_command
+
+    cli.add_command(simulate_command)
+
 
 _register()
 
