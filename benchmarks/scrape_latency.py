@@ -159,7 +159,8 @@ def main() -> int:
             eport = free_port()
             exe = shutil.which("batchctl", path=str(Path(sys.executable).parent)) or "batchctl"
             exporter = subprocess.Popen(
-                [exe, "--log-format", "json", "exporter", "-c", str(cfg), "-l", f"127.0.0.1:{eport}"],
+                [exe, "--log-format", "json", "exporter", "-c", str(cfg),
+                 "-l", f"127.0.0.1:{eport}"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             try:
