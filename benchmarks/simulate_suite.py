@@ -1,6 +1,6 @@
 """Run every trace in benchmarks/traces/ under our policy and KEDA+HPA; print a markdown table.
 
-    .venv/bin/python benchmarks/simulate_suite.py [--config FILE] [--json out.json]
+    .venv/bin/python benchmarks/simulate_suite.py [--config FILE] [--json out.json] [--plots DIR]
 
 Both policies get the same caps (the batch's max_replicas and the global budget). Without
 --config the suite uses benchmarks/suite-config.yaml; pass `--config none` for the
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -21,7 +22,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from autoscaler.simulate import BASELINE, OURS, load_trace, report, simulate  # noqa: E402
+from autoscaler.simulate import BASELINE, OURS, load_trace, plot, report, simulate  # noqa: E402
 from exporter.config import Config, load_config  # noqa: E402
 
 TRACES = Path(__file__).parent / "traces"
@@ -37,10 +38,18 @@ COLUMNS = (
     ("cap_violations", "cap violations"),
     ("seconds_above_1000", "s >= 1000 waiting"),
     ("mean_wait_seconds", "mean wait s"),
+    ("left_undone", "left undone"),
 )
 
 
-def run_suite(config: Config) -> list[dict[str, Any]]:
+def _rel(path: str) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return path
+
+
+def run_suite(config: Config, plots: Path | None = None) -> list[dict[str, Any]]:
     out = []
     for path in sorted(TRACES.glob("*.yaml")):
         trace = load_trace(path)
@@ -49,6 +58,13 @@ def run_suite(config: Config) -> list[dict[str, Any]]:
         doc = report(trace, config, results)
         doc["wall_seconds"] = round(time.perf_counter() - started, 2)
         out.append(doc)
+        if plots is not None:
+            plots.mkdir(parents=True, exist_ok=True)
+            plot(
+                results,
+                plots / f"{trace.name}.png",
+                title=f"{trace.name}: {trace.total:,} messages",
+            )
     return out
 
 
@@ -98,13 +114,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default=str(SUITE_CONFIG), help="batchctl config, or 'none'")
     ap.add_argument("--json", help="write every trace's report to this file")
+    ap.add_argument("--plots", type=Path, help="write one PNG per trace to this directory")
     args = ap.parse_args(argv)
     config = load_config(None if args.config == "none" else args.config)
-    docs = run_suite(config)
+    docs = run_suite(config, args.plots)
     c = docs[0]["config"]
     print(
         f"Simulated {date.today().isoformat()} on {platform.node()} "
-        f"({platform.machine()}, Python {platform.python_version()}); config: {args.config}: "
+        f"({platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}); "
+        f"config {_rel(args.config)}: "
         f"max_replicas {c['max_replicas']}, step_up {c['step_up']} per "
         f"{c['step_interval_seconds']:.0f} s, target_drain {c['target_drain_seconds']:.0f} s, "
         f"idle_after {c['idle_after_seconds']:.0f} s, tick {c['interval_seconds']:.0f} s.\n"
