@@ -10,8 +10,9 @@ missing, do whatever argues against scaling".
 Per batch and per tick, in order of precedence:
 
 1. `no_data`: broker unreachable or snapshot stale -> change nothing.
-2. `manual_override`: someone else changed the replica count -> leave it alone for
-   `manual_override_seconds`.
+2. `manual_override`: the replica count is not what we last asked for, so someone else
+   changed it -> leave it alone for `manual_override_seconds`. (The loop reports a patch
+   that failed with `PolicyState.change_not_applied`, or it reads the same.)
 3. `cap`: above the batch's cap (config lowered, override ended) -> one replica down per tick.
 4. Waiting work at 0 replicas -> `from_zero` (1 replica) on the first tick that sees it,
    if the batch is claimed, every guard is healthy and the budget has room.
@@ -29,6 +30,16 @@ Per batch and per tick, in order of precedence:
    still in flight, one replica down per step interval once nothing has waited for a
    whole interval and the rest would be done within an interval with one replica fewer
    (`step_down`), never below the in-flight floor (`inflight_floor`).
+
+Afterwards the shared budget (`global_max_replicas`): decisions that do not grow use it
+first, then the room left goes to growing batches one replica at a time, fewest replicas
+first (max-min fairness; ties by queue name); a batch that gets less says `budget`. The
+budget only limits growth, it never forces a batch down.
+
+With Celery's default early acknowledgement a running task has left `unacked`, so "idle"
+means nothing waiting and nothing prefetched: a busy but unsaturated batch can look idle
+and go to zero; its running tasks still finish within the grace period. Workers with
+`task_acks_late=True` make running tasks visible (benchmarks/README.md compares both).
 
 The in-flight floor: one replica holds at most `worker_concurrency * prefetch_multiplier`
 messages in the broker's `unacked` hash (Celery's prefetch window), so the fewest replicas
