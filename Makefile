@@ -38,6 +38,8 @@ fmt: $(STAMP)
 render: $(STAMP)
 	$(BIN)/batchctl alerts render --output alerts/batchctl.rules.yml
 	$(BIN)/batchctl dashboard render --output grafana/batchctl.json
+	cp alerts/batchctl.rules.yml k8s/rules/batchctl.rules.yml
+	cp grafana/batchctl.json k8s/dashboards/batchctl.json
 
 bench: $(STAMP) tools
 	$(BIN)/python benchmarks/scrape_latency.py

@@ -181,6 +181,8 @@ class Autoscaler:
                     backend=self.backend.name,
                 )
             except Exception as e:
+                # Not applied: the next tick must not mistake the old count for a manual change.
+                self.state = self.state.change_not_applied(d.queue)
                 self.errors_total[(d.queue, "actuator")] += 1
                 log.error(
                     "scaling failed",

@@ -138,13 +138,22 @@ def test_actuator_failure_is_counted_not_fatal(
     ClaimStore(redis_db).claim("batch1", "alice", "x", 3600, time.time())
 
     class Failing(RecordingBackend):
+        broken = True
+
         def set_replicas(self, queue: str, n: int) -> None:
-            raise PermissionError("deployments/scale patch forbidden")
+            if self.broken:
+                raise PermissionError("deployments/scale patch forbidden")
+            super().set_replicas(queue, n)
 
     backend = Failing({"batch0": 0, "batch1": 0})
     a = scaler_for(cfg_for(redis_server.url), redis_db, backend)
     a.tick()
     assert a.errors_total[("batch1", "actuator")] == 1
+    # Once the actuator works again the decision is retried, not taken for a manual change.
+    backend.broken = False
+    a.tick()
+    assert reasons(a)["batch1"] == Reason.FROM_ZERO
+    assert backend.calls == [("batch1", 1)]
 
 
 def test_cli_once_dry_run(redis_server: RedisServer, redis_db: redis.Redis, tmp_path: Path) -> None:
