@@ -70,7 +70,8 @@ def envelope(queue: str, priority: int) -> str:
     )
 
 
-def populate(client: redis.Redis) -> list[str]:
+def populate(client: redis.Redis, busy: int = QUEUES) -> list[str]:
+    """1,000 bound queues; the first `busy` have messages in all four priority lists."""
     pipe = client.pipeline(transaction=False)
     keys = []
     for i in range(QUEUES):
@@ -79,7 +80,8 @@ def populate(client: redis.Redis) -> list[str]:
         for step in STEPS:
             key = q if step == 0 else f"{q}\x06\x16{step}"
             keys.append(key)
-            pipe.lpush(key, *[envelope(q, step) for _ in range(1 + (i + step) % 3)])
+            if i < busy:
+                pipe.lpush(key, *[envelope(q, step) for _ in range(1 + (i + step) % 3)])
     for j in range(UNACKED):
         q = f"q{j % QUEUES:04d}"
         tag = str(uuid.uuid4())
@@ -114,6 +116,12 @@ def peak_rss_mb(pid: int) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--json", type=Path)
+    ap.add_argument(
+        "--busy",
+        type=int,
+        default=QUEUES,
+        help="queues with messages (default: all 1,000, the worst case; the rest are empty)",
+    )
     args = ap.parse_args()
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as d:
@@ -133,7 +141,7 @@ def main() -> int:
                     if time.monotonic() > deadline:
                         raise
                     time.sleep(0.05)
-            keys = populate(client)
+            keys = populate(client, args.busy)
 
             # The floor: the same LLENs, HKEYS and INFO in one bare pipeline.
             floor = []
@@ -199,7 +207,8 @@ def main() -> int:
             server.kill()
             server.wait()
 
-    print(f"{QUEUES} queues x {len(STEPS)} priority lists, {UNACKED} unacked; "
+    print(f"{QUEUES} queues x {len(STEPS)} priority lists ({args.busy} queues non-empty), "
+          f"{UNACKED} unacked; "
           f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
           f"{time.strftime('%Y-%m-%d')}")  # fmt: skip
     print()
