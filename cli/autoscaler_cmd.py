@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 import tempfile
 import threading
 from pathlib import Path
-from types import FrameType
 
 import click
 
-from cli.main import config_option, load_or_exit
+from cli.main import config_option, load_or_exit, wait_for_shutdown
 
 
 @click.command("autoscaler")
@@ -93,14 +91,7 @@ def autoscaler_command(
         start_http_server(int(port), addr=host or "0.0.0.0", registry=registry)
         thread = threading.Thread(target=scaler.run, name="autoscaler", daemon=True)
         thread.start()
-        done = threading.Event()
-
-        def _stop(signum: int, _frame: FrameType | None) -> None:
-            done.set()
-
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)
-        done.wait()
+        wait_for_shutdown()
         scaler.stop()
         thread.join(timeout=30)
     finally:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
-from types import FrameType
 
 import click
 
-from cli.main import config_option, load_or_exit
+from cli.main import config_option, load_or_exit, wait_for_shutdown
 
 
 @click.command("exporter")
@@ -54,12 +51,5 @@ def exporter_command(config_path: str | None, listen: str | None) -> None:
     except OSError as e:  # the port is taken, or not ours to bind
         click.echo(f"cannot listen on {listen or cfg.exporter.listen}: {e.strerror}", err=True)
         sys.exit(2)
-    done = threading.Event()
-
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        done.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    done.wait()
+    wait_for_shutdown()
     running.stop()

@@ -6,7 +6,10 @@ Every option can also come from an environment variable BATCHCTL_<COMMAND>_<OPTI
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+from types import FrameType
 
 import click
 
@@ -33,6 +36,18 @@ def load_or_exit(path: str | None) -> Config:
     except ConfigError as e:
         click.echo(e.render(), err=True)
         sys.exit(2)
+
+
+def wait_for_shutdown() -> None:
+    """Block until SIGTERM (Kubernetes) or SIGINT (Ctrl-C)."""
+    done = threading.Event()
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    done.wait()
 
 
 @click.group(context_settings=CONTEXT)

