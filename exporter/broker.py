@@ -128,6 +128,12 @@ class BrokerReader:
         self._memory: dict[str, int] = {}
         # Lengths at the last read: the script reads head tags only of lists that grew.
         self._lengths: dict[tuple[str, int], int] = {}
+        # The last layout, script replies and parsed lists, to skip work when unchanged.
+        self._queues: list[str] = []
+        self._keys: list[str] = []
+        self._index: list[tuple[str, int]] = []
+        self._replies: list[Any] = []
+        self._lists: dict[tuple[str, int], ListRead] = {}
         self._memory_at = float("-inf")
         self.discovery = Discovery()
 
@@ -150,9 +156,18 @@ class BrokerReader:
                 raise r
         return list(results)
 
+    def _layout(self, queues: Sequence[str]) -> tuple[list[str], list[tuple[str, int]]]:
+        """The list keys and their (queue, step), rebuilt only when the queues change."""
+        queues = list(queues)
+        if queues != self._queues:
+            self._queues = queues
+            self._keys = [priority_list_name(q, s, self.prefix) for q in queues for s in self.steps]
+            self._index = [(q, s) for q in queues for s in self.steps]
+            self._replies = []
+        return self._keys, self._index
+
     def read(self, queues: Sequence[str], now: float) -> BrokerRead:
-        keys = [priority_list_name(q, s, self.prefix) for q in queues for s in self.steps]
-        index = [(q, s) for q in queues for s in self.steps]
+        keys, index = self._layout(queues)
         sample_memory = (
             self.cfg.memory_sample_interval_seconds >= 0
             and now - self._memory_at >= self.cfg.memory_sample_interval_seconds
@@ -173,18 +188,15 @@ class BrokerReader:
         pipe.info("memory")
         results = self._run(pipe)
 
-        lists: dict[tuple[str, int], ListRead] = {}
-        offset = 0
-        empty = ListRead(0)
-        for reply in results[:calls]:
-            lengths, ends = reply
-            for i, n in enumerate(lengths, start=offset):
-                lists[index[i]] = empty if n == 0 else ListRead(n)
-            for j in range(0, len(ends), 3):
-                key = index[offset + ends[j] - 1]
-                lists[key] = ListRead(lists[key].length, ends[j + 1], ends[j + 2])
-            offset += len(lengths)
-        self._lengths = {k: r.length for k, r in lists.items()}
+        replies = results[:calls]
+        if replies == self._replies:
+            # Nothing moved since the last scrape (the common case for idle batches): the
+            # same mapping object tells the collector it may skip its per-list work too.
+            lists = self._lists
+        else:
+            lists = self._parse_lists(replies, index)
+            self._replies, self._lists = replies, lists
+            self._lengths = {k: r.length for k, r in lists.items()}
         tags_now: list[str] = results[calls]
         info: Mapping[str, Any] = results[calls + 1]
         if sample_memory:
@@ -199,6 +211,22 @@ class BrokerReader:
             max_memory=int(info.get("maxmemory", 0)),
             memory={q: self._memory.get(q, 0) for q in queues},
         )
+
+    @staticmethod
+    def _parse_lists(
+        replies: Sequence[Any], index: Sequence[tuple[str, int]]
+    ) -> dict[tuple[str, int], ListRead]:
+        lists: dict[tuple[str, int], ListRead] = {}
+        offset = 0
+        empty = ListRead(0)
+        for lengths, ends in replies:
+            for i, n in enumerate(lengths, start=offset):
+                lists[index[i]] = empty if n == 0 else ListRead(n)
+            for j in range(0, len(ends), 3):
+                key = index[offset + ends[j] - 1]
+                lists[key] = ListRead(lists[key].length, ends[j + 1], ends[j + 2])
+            offset += len(lengths)
+        return lists
 
     def _sample_memory(self, nonempty: Sequence[tuple[str, int]]) -> None:
         # MEMORY USAGE walks the list: sampled every memory_sample_interval_seconds,

@@ -121,11 +121,20 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
+class LineCache:
+    """Sample lines of the last render, by family and label: an idle queue's lines are
+    reused rather than formatted again (most batch queues are idle most of the time)."""
+
+    def __init__(self) -> None:
+        self.lines: dict[str, dict[str, tuple[float, str]]] = {}
+
+
 class _Writer:
     """Exposition text for one family at a time, in the text or OpenMetrics format."""
 
-    def __init__(self, openmetrics: bool) -> None:
+    def __init__(self, openmetrics: bool, cache: LineCache | None) -> None:
         self.openmetrics = openmetrics
+        self.cache = cache
         self.lines: list[str] = []
 
     def family(self, spec: Spec, samples: Iterable[tuple[tuple[str, ...], float]]) -> None:
@@ -134,15 +143,36 @@ class _Writer:
             return
         name = spec.name
         meta = name.removesuffix("_total") if self.openmetrics and spec.kind == "counter" else name
-        self.lines.append(f"# HELP {meta} {_escape(spec.help)}")
-        self.lines.append(f"# TYPE {meta} {spec.kind}")
+        out = self.lines
+        out.append(f"# HELP {meta} {_escape(spec.help)}")
+        out.append(f"# TYPE {meta} {spec.kind}")
         keys = spec.labels
+        if len(keys) == 1:  # the hot path: one line per queue
+            self._single(name, keys[0], rows)
+            return
         for values, value in rows:
             if keys:
                 labels = ",".join(f'{k}="{_escape(v)}"' for k, v in zip(keys, values, strict=True))
-                self.lines.append(f"{name}{{{labels}}} {_num(value)}")
+                out.append(f"{name}{{{labels}}} {_num(value)}")
             else:
-                self.lines.append(f"{name} {_num(value)}")
+                out.append(f"{name} {_num(value)}")
+
+    def _single(self, name: str, key: str, rows: list[tuple[tuple[str, ...], float]]) -> None:
+        out = self.lines
+        pre = f'{name}{{{key}="'
+        old = self.cache.lines.get(name, {}) if self.cache is not None else {}
+        new: dict[str, tuple[float, str]] = {}
+        for (label,), value in rows:
+            hit = old.get(label)
+            if hit is not None and hit[0] == value:
+                line = hit[1]
+            else:
+                line = f'{pre}{_escape(label)}"}} {_num(value)}'
+            new[label] = (value, line)
+            out.append(line)
+        if self.cache is not None:
+            # Replaced, not merged: queues that went away do not linger in memory.
+            self.cache.lines[name] = new
 
     def text(self) -> str:
         if self.openmetrics:
@@ -157,6 +187,7 @@ def render_snapshot(
     dropped_total: int,
     kubernetes_enabled: bool,
     openmetrics: bool = False,
+    cache: LineCache | None = None,
 ) -> str:
     """All exporter metrics for one snapshot, as exposition text.
 
@@ -164,7 +195,7 @@ def render_snapshot(
     queues that is ~8,000 samples, and the generic path costs several times more
     than reading Redis does (benchmarks/README.md).
     """
-    w = _Writer(openmetrics)
+    w = _Writer(openmetrics, cache)
     qs = snap.queues
     # While the broker is down the queues are unknown: no series rather than false zeros.
     w.family(QUEUE_LENGTH, (((q.queue,), q.waiting) for q in qs))

@@ -20,7 +20,7 @@ from exporter import __version__
 from exporter.collect import Collector
 from exporter.config import Config
 from exporter.log import get_logger
-from exporter.metrics import render_snapshot
+from exporter.metrics import LineCache, render_snapshot
 from exporter.status import render_landing, render_status
 
 log = get_logger("batchctl.server")
@@ -47,6 +47,7 @@ def exposition(app: ExporterApp, accept: str) -> tuple[bytes, str]:
         dropped_total=app.collector.dropped_total,
         kubernetes_enabled=app.collector.kube is not None,
         openmetrics=openmetrics,
+        cache=app.line_cache,
     )
     extra = encoder(app.registry).decode()
     if openmetrics:
@@ -136,6 +137,7 @@ class ExporterApp:
         self.collector = collector
         self.registry = registry if registry is not None else build_registry()
         self.extras = extras
+        self.line_cache = LineCache()
         self._httpd: ExporterHTTPServer | None = None
         self._thread: threading.Thread | None = None
 

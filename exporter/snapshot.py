@@ -161,6 +161,14 @@ class AgeState:
 
     # tag -> first time we saw it (as head or tail), in push order per list.
     seen: Mapping[tuple[str, int], Mapping[str, float]] = field(default_factory=dict)
+    # queue -> when its oldest waiting message was first seen (queues with messages).
+    oldest: Mapping[str, float] = field(default_factory=dict)
+
+
+def ages_at(state: AgeState, now: float, queues: Iterable[str]) -> dict[str, float]:
+    """Ages at `now` for lists that have not changed since `state` was computed."""
+    oldest = state.oldest
+    return {q: max(0.0, now - oldest[q]) if q in oldest else 0.0 for q in queues}
 
 
 def update_ages(
@@ -175,10 +183,9 @@ def update_ages(
     is the tail, everything remembered before it has been consumed.
     """
     new_seen: dict[tuple[str, int], Mapping[str, float]] = {}
-    ages: dict[str, float] = {}
+    oldest: dict[str, float] = {}
     for key, read in lists.items():
         queue = key[0]
-        ages.setdefault(queue, 0.0)
         if read.length <= 0 or read.tail_tag is None:
             continue
         previous = state.seen.get(key)
@@ -190,7 +197,9 @@ def update_ages(
         ):
             # Nothing consumed, nothing new seen: share the (never mutated) mapping.
             new_seen[key] = previous
-            ages[queue] = max(ages[queue], max(0.0, now - previous[tail]))
+            first = previous[tail]
+            if queue not in oldest or first < oldest[queue]:
+                oldest[queue] = first
             continue
         old = dict(previous or {})
         if tail in old:
@@ -206,8 +215,11 @@ def update_ages(
             items = list(kept.items())
             kept = dict(items[:1] + items[-(HEAD_HISTORY - 1) :])
         new_seen[key] = kept
-        ages[queue] = max(ages[queue], max(0.0, now - kept[tail]))
-    return AgeState(new_seen), ages
+        first = kept[tail]
+        if queue not in oldest or first < oldest[queue]:
+            oldest[queue] = first
+    state = AgeState(new_seen, oldest)
+    return state, ages_at(state, now, dict.fromkeys(k[0] for k in lists))
 
 
 def build_queue_stats(

@@ -255,3 +255,21 @@ def test_unix_socket_url(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_unchanged_fast_path_equals_full_collection(
+    redis_server: RedisServer, redis_db: redis.Redis
+) -> None:
+    enqueue(producer(redis_server.url), "batch1", 30, seconds=0, priorities=[0, 3, 9])
+    clock = [100.0]
+    cfg = make_cfg(redis_server.url)
+    c = Collector(cfg, BrokerReader(cfg.broker), clock=lambda: clock[0])
+    c.collect()
+    c.collect()  # lengths known now: the script's reply is stable from here on
+    clock[0] = 130.0
+    fast = c.collect()
+    assert c.reader._lists is c._prev_lists  # the fast path was taken
+    c._prev_lists = None  # force the full computation at the same instant
+    full = c.collect()
+    assert fast.queues == full.queues
+    assert fast.queue("batch1").oldest_age_seconds == 30.0  # type: ignore[union-attr]

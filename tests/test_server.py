@@ -19,7 +19,7 @@ from exporter import __version__
 from exporter.broker import BrokerRead, BrokerReader
 from exporter.collect import Collector
 from exporter.config import Config, parse_config
-from exporter.metrics import ALL_SPECS, render_snapshot
+from exporter.metrics import ALL_SPECS, LineCache, render_snapshot
 from exporter.server import ExporterApp
 from exporter.snapshot import Deployment, ListRead, Snapshot, build_queue_stats
 from tests.conftest import RedisServer, wait_for
@@ -271,3 +271,22 @@ def test_metric_table_is_consistent() -> None:
         assert spec.name.startswith("celery_")
         assert spec.name.endswith("_total") == (spec.kind == "counter")
         assert spec.help.endswith(".") or spec.help.endswith(")")
+
+
+def test_line_cache_never_serves_a_stale_value() -> None:
+    cache = LineCache()
+    snap = fixed_snapshot()
+    plain = render_snapshot(snap, version="v", dropped_total=2, kubernetes_enabled=True)
+    kwargs = {"version": "v", "dropped_total": 2, "kubernetes_enabled": True, "cache": cache}
+    assert render_snapshot(snap, **kwargs) == plain  # type: ignore[arg-type]
+    assert render_snapshot(snap, **kwargs) == plain  # type: ignore[arg-type]  # from the cache
+    changed = snap.queues[1]._replace(waiting=1001, oldest_age_seconds=13.0)
+    snap2 = Snapshot(
+        taken_at=0.0, duration_seconds=0.004, broker_up=True, kubernetes_up=True,
+        queues=(snap.queues[0], changed), broker_memory_used_bytes=5000000,
+        broker_memory_max_bytes=0, deployments=dict(snap.deployments),
+    )  # fmt: skip
+    text = render_snapshot(snap2, **kwargs)  # type: ignore[arg-type]
+    assert text == render_snapshot(snap2, version="v", dropped_total=2, kubernetes_enabled=True)
+    assert 'celery_queue_length{queue="batch1"} 1001\n' in text
+    assert 'celery_queue_oldest_message_age_seconds{queue="batch1"} 13\n' in text

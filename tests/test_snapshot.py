@@ -11,6 +11,7 @@ from exporter.snapshot import (
     Deployment,
     ListRead,
     Snapshot,
+    ages_at,
     build_queue_stats,
     count_unacked,
     is_task_queue,
@@ -202,3 +203,24 @@ def test_snapshot_json_roundtrip() -> None:
     assert data["queues"][0]["work"] == 4  # type: ignore[index]
     assert data["deployments"] == {"q": {"name": "d", "replicas": 1, "ready_replicas": 1}}
     assert snap.queue("q") is stats and snap.queue("nope") is None
+
+
+@given(
+    scrapes=st.lists(
+        st.tuples(st.integers(0, 3), tags, st.floats(0, 50), st.floats(0, 50)),
+        min_size=1,
+        max_size=15,
+    )
+)
+def test_ages_at_matches_update_ages_when_nothing_changed(
+    scrapes: list[tuple[int, str, float, float]],
+) -> None:
+    # The collector's fast path (lists unchanged) must give the very ages a full update would.
+    state = AgeState()
+    now = 0.0
+    for length, tail, dt, later in scrapes:
+        now += dt
+        reads = {("q", 0): ListRead(length, tail if length else None), ("p", 3): ListRead(0)}
+        state, _ = update_ages(state, now, reads)
+        _, full = update_ages(state, now + later, reads)
+        assert ages_at(state, now + later, ["q", "p"]) == full
