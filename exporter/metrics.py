@@ -126,7 +126,7 @@ class LineCache:
     reused rather than formatted again (most batch queues are idle most of the time)."""
 
     def __init__(self) -> None:
-        self.lines: dict[str, dict[str, tuple[float, str]]] = {}
+        self.lines: dict[str, dict[tuple[str, ...], tuple[float, str]]] = {}
 
 
 class _Writer:
@@ -147,31 +147,23 @@ class _Writer:
         out.append(f"# HELP {meta} {_escape(spec.help)}")
         out.append(f"# TYPE {meta} {spec.kind}")
         keys = spec.labels
-        if len(keys) == 1:  # the hot path: one line per queue
-            self._single(name, keys[0], rows)
+        if not keys:
+            out.extend(f"{name} {_num(value)}" for _, value in rows)
             return
-        for values, value in rows:
-            if keys:
-                labels = ",".join(f'{k}="{_escape(v)}"' for k, v in zip(keys, values, strict=True))
-                out.append(f"{name}{{{labels}}} {_num(value)}")
-            else:
-                out.append(f"{name} {_num(value)}")
-
-    def _single(self, name: str, key: str, rows: list[tuple[tuple[str, ...], float]]) -> None:
-        out = self.lines
-        pre = f'{name}{{{key}="'
+        # Labelled samples: reuse the last render's line when the value is unchanged.
         old = self.cache.lines.get(name, {}) if self.cache is not None else {}
-        new: dict[str, tuple[float, str]] = {}
-        for (label,), value in rows:
-            hit = old.get(label)
+        new: dict[tuple[str, ...], tuple[float, str]] = {}
+        for values, value in rows:
+            hit = old.get(values)
             if hit is not None and hit[0] == value:
                 line = hit[1]
             else:
-                line = f'{pre}{_escape(label)}"}} {_num(value)}'
-            new[label] = (value, line)
+                labels = ",".join(f'{k}="{_escape(v)}"' for k, v in zip(keys, values, strict=True))
+                line = f"{name}{{{labels}}} {_num(value)}"
+            new[values] = (value, line)
             out.append(line)
         if self.cache is not None:
-            # Replaced, not merged: queues that went away do not linger in memory.
+            # Replaced, not merged: series that went away do not linger in memory.
             self.cache.lines[name] = new
 
     def text(self) -> str:
