@@ -4,9 +4,34 @@ Every alert is a function of the config returning rule dicts; `groups()` collect
 into rule groups, leaves out what the config switches off, and a final pass
 (`add_runbook_links`) gives every alert its `runbook_url` (the kubernetes-mixin way).
 
-Rule order inside a group matters for inhibition: Prometheus evaluates and sends rules
-in file order, so the lower CeleryQueueLengthHigh tiers come first and resolve before
-the tier that inhibits them.
+Tiers and inhibition. alerts/alertmanager.example.yml lets a higher tier of an alert
+inhibit the lower ones for the same queue. On the way up the `for` durations order the
+tiers (critical waits least, so it reaches Alertmanager first). On the way down the
+tiers would all resolve in the same rule evaluation when a queue drains at once, and
+that is not safe: inside Alertmanager the inhibitor and the dispatcher consume alert
+updates independently, so the inhibitor can already see the critical tier resolved
+while the dispatcher's warning group still holds the warning as firing; a group flush
+in that window sends the warning as *firing*, although it was inhibited all along.
+Rule order in the file does not prevent it: Prometheus sends the resolutions in file
+order, but the two consumers run in goroutines of their own. The window is short, yet
+flushes hit it more often than chance suggests: a group flushes every group_interval
+after its first alert arrived, which was right after an evaluation, so when
+group_interval is a multiple of the evaluation interval (as usual) its flushes fall
+just when a later evaluation's notifications are being processed.
+
+So the tiers have hysteresis on the way down, staggered by tier
+(`alerts.tier_resolve_hold`, H): the warning tier looks at the highest depth of the
+last H, the critical tier at the highest depth of the last 2H, and the
+CeleryQueueNoConsumers critical tier stays firing for H after its condition ends. A
+tier then resolves at least one rule evaluation after the tiers it inhibits (H must be
+at least the evaluation interval; twice it for CeleryQueueNoConsumers), so Alertmanager
+has the lower tier as resolved before the inhibiting tier goes away. Firing is
+unchanged: the highest depth of a window that ends now is the current depth while the
+queue rises. A dip shorter than the hold no longer resets a tier's `for`, and an
+alert's value is the highest depth of its window. One case is left: a queue that
+falls below the critical threshold, stays between warning and critical for about H
+(within one evaluation interval) and then drops below warning resolves both tiers in
+the same evaluation again.
 """
 
 from __future__ import annotations
@@ -88,6 +113,31 @@ def _indent(text: str, by: str = "  ") -> str:
     return text.replace("\n", "\n" + by)
 
 
+# Milliseconds per Prometheus duration unit, largest first.
+_UNIT_MS = {
+    "y": 365 * 86_400_000,
+    "w": 7 * 86_400_000,
+    "d": 86_400_000,
+    "h": 3_600_000,
+    "m": 60_000,
+    "s": 1_000,
+    "ms": 1,
+}
+
+
+def scale_duration(duration: str, factor: int) -> str:
+    """`duration` (a Prometheus duration such as 1m or 1h30m) times `factor`.
+
+    Written in the largest unit that divides it exactly: 2 x 1m is 2m, 2 x 45s is 90s.
+    """
+    ms = factor * sum(
+        int(count) * _UNIT_MS[unit]
+        for count, unit in re.findall(r"([0-9]+)(ms|[smhdwy])", duration)
+    )
+    unit = next(u for u, size in _UNIT_MS.items() if ms % size == 0)
+    return f"{ms // _UNIT_MS[unit]}{unit}"
+
+
 def alert(
     name: str,
     expr: str,
@@ -109,10 +159,16 @@ def alert(
 
 
 def queue_length_high(cfg: Config) -> list[Rule]:
-    """Three tiers on the queue depth, from the operations page's rules of thumb."""
+    """Three tiers on the queue depth, from the operations page's rules of thumb.
+
+    info is instant; warning uses the highest depth of the last H and critical that of
+    the last 2H (H = `tier_resolve_hold`), so after a drop info resolves at once,
+    warning H later and critical 2H later: each tier outlives the ones it inhibits.
+    """
     a = cfg.alerts
     info, warning, critical = cfg.thresholds
     length = series(n.QUEUE_LENGTH, a.selector)
+    hold = a.tier_resolve_hold
     tiers = [
         (
             "info",
@@ -124,7 +180,7 @@ def queue_length_high(cfg: Config) -> list[Rule]:
         ),
         (
             "warning",
-            f"{length} > {warning}",
+            f"max_over_time({length}[{hold}]) > {warning}",
             a.for_tier[1],
             f"more than {warning}",
             f"It is heading for {critical}, where Redis memory is at risk: check the "
@@ -132,7 +188,7 @@ def queue_length_high(cfg: Config) -> list[Rule]:
         ),
         (
             "critical",
-            f"{length} >= {critical}",
+            f"max_over_time({length}[{scale_duration(hold, 2)}]) >= {critical}",
             a.for_tier[2],
             f"{critical} or more",
             "A backlog this size can fill Redis memory and take the site down: act now.",
@@ -158,6 +214,19 @@ def queue_no_consumers(cfg: Config) -> list[Rule]:
     no_ready = f"{series(n.DEPLOYMENT_READY, a.selector)} == 0"
     critical = cfg.thresholds[2]
     grows = f"{length} > 0 and delta({length}[{a.growth_window}]) > 0"
+    critical_now = with_deployment(f"{length} >= {critical}\nor\n({grows})", no_ready)
+    # The critical tier inhibits the warning tier, so it must resolve later (see the
+    # module docstring). `now or max_over_time((now)[H:])`: the instant condition fires
+    # exactly as before; the subquery (the condition at each evaluation step of the
+    # last H) keeps it firing for H after the condition last held, whether the queue
+    # drained or a replica became ready. Only a subquery can hold the whole condition,
+    # the growth test and the Deployment match included; its labels are the
+    # condition's (queue, deployment).
+    critical_held = (
+        f"(\n  {_indent(critical_now)}\n)\n"
+        f"or\n"
+        f"max_over_time(\n  (\n    {_indent(critical_now, '    ')}\n  )[{a.tier_resolve_hold}:]\n)"
+    )
     summary = f"Nobody consumes Celery queue {QUEUE}."
     base = (
         f"{COUNT} messages wait in queue {QUEUE} while Deployment {DEPLOYMENT} has had "
@@ -175,7 +244,7 @@ def queue_no_consumers(cfg: Config) -> list[Rule]:
         ),
         alert(
             QUEUE_NO_CONSUMERS,
-            with_deployment(f"{length} >= {critical}\nor\n({grows})", no_ready),
+            critical_held,
             a.no_consumers_for,
             "critical",
             summary,

@@ -247,6 +247,13 @@ class AlertsConfig(_Strict):
     held_for: str = "30m"
     claim_expired_for: str = "10m"
     unclaimed_for: str = "15m"
+    # Hysteresis on the way down: CeleryQueueLengthHigh warning keeps firing this long
+    # after the depth drops below its threshold, critical twice as long, and
+    # CeleryQueueNoConsumers critical this long after its condition ends. A tier thus
+    # resolves in a later rule evaluation than the tiers it inhibits (alerts/rules.py
+    # explains the Alertmanager race this avoids). At least the rule evaluation
+    # interval; twice it for the CeleryQueueNoConsumers guarantee.
+    tier_resolve_hold: str = "1m"
     # Optional alerts (the Kubernetes ones are also left out when kubernetes.enabled is
     # false, the autoscaler and claim ones when autoscaler.enabled is false).
     idle_replicas_alert: bool = True
@@ -265,11 +272,20 @@ class AlertsConfig(_Strict):
     @field_validator(
         "no_consumers_for", "idle_replicas_for", "stuck_for", "growth_window", "memory_for",
         "down_for", "at_cap_for", "held_for", "claim_expired_for", "unclaimed_for",
+        "tier_resolve_hold",
     )  # fmt: skip
     @classmethod
     def _duration(cls, v: str) -> str:
         if not _PROM_DURATION.match(v):
             raise ValueError(f"expected a Prometheus duration such as 30s, 5m or 1h, got {v!r}")
+        return v
+
+    @field_validator("tier_resolve_hold")
+    @classmethod
+    def _hold(cls, v: str) -> str:
+        # It becomes a range (`[1m]`, `[1m:]`), and PromQL rejects an empty one.
+        if not any(c in "123456789" for c in v):
+            raise ValueError(f"must be longer than 0, got {v!r}")
         return v
 
     @field_validator("for_tier")

@@ -45,12 +45,15 @@ QUEUE = "batch0"
 MESSAGES = 1200
 RUNBOOK = "https://runbooks.example/{alert}.md"
 
-# Short durations so the whole story fits in well under a minute. The tiers keep their
-# order (critical first), which is what makes inhibition deterministic.
+# Short durations so the whole story fits in well under a minute. The `for` durations
+# make critical fire first and the resolve hold makes it resolve last (warning 2 s,
+# critical 4 s after the drain, at least one 1 s evaluation apart), which is what keeps
+# the lower tiers inhibited from start to end (see alerts/rules.py).
 E2E_ALERTS = {
     "runbook_url": RUNBOOK,
     "for_tier": ["4s", "3s", "1s"],
     "no_consumers_for": "1s",
+    "tier_resolve_hold": "2s",
     "growth_window": "10s",
     "down_for": "1m",
     "unclaimed_for": "10m",
@@ -502,8 +505,10 @@ def test_alerts_fire_inhibit_and_resolve_end_to_end(stack: Stack) -> None:
         "resolved notifications",
     )
     resolved_ql = stack.hook.first("CeleryQueueLengthHigh", "critical", "resolved")
-    assert resolved and resolved_ql
+    resolved_nc = stack.hook.first("CeleryQueueNoConsumers", "critical", "resolved")
+    assert resolved and resolved_ql and resolved_nc
     resolve_latency = resolved_ql[0] - drained
+    nc_resolve_latency = resolved_nc[0] - drained
     assert _annotation_ok(resolved_ql[1], "CeleryQueueLengthHigh")
 
     # Let one more Alertmanager flush pass (group_interval 1s) before the final check.
@@ -524,7 +529,8 @@ def test_alerts_fire_inhibit_and_resolve_end_to_end(stack: Stack) -> None:
     print(
         f"\nalert latency: crossing -> webhook CeleryQueueLengthHigh critical {latency:.2f}s, "
         f"CeleryQueueNoConsumers critical {nc_latency:.2f}s; drain -> resolved "
-        f"{resolve_latency:.2f}s; test body {total:.1f}s"
+        f"CeleryQueueLengthHigh critical {resolve_latency:.2f}s, CeleryQueueNoConsumers "
+        f"critical {nc_resolve_latency:.2f}s; test body {total:.1f}s"
     )
 
 
