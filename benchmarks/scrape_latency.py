@@ -11,6 +11,7 @@ Prints a markdown table; `--json FILE` writes the raw numbers.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -116,9 +117,16 @@ def main() -> int:
         default=QUEUES,
         help="queues with messages (default: all 1,000, the worst case; the rest are empty)",
     )
+    ap.add_argument(
+        "--kube", action="store_true", help="also watch 4 Deployments on a fake API server"
+    )
     args = ap.parse_args()
     results: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory() as d, EmbeddedRedis() as server:
+    with (
+        contextlib.ExitStack() as stack,
+        tempfile.TemporaryDirectory() as d,
+        EmbeddedRedis() as server,
+    ):
         port = server.port
         client = server.client()
         keys = populate(client, args.busy)
@@ -140,9 +148,19 @@ def main() -> int:
 
         # batchctl exporter as its own process, as users run it.
         cfg = Path(d) / "bench.yml"
+        kube_cfg = "kubernetes:\n  enabled: false\n"
+        if args.kube:
+            # The fake API server from the tests, so that the official client (and its
+            # memory) is part of the measurement.
+            sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+            from tests.fakekube import FakeKube
+
+            kube = stack.enter_context(FakeKube(namespace="court-listener"))
+            for i in range(4):
+                kube.add_deployment(f"celery-batch{i}", replicas=1, ready=1)
+            kube_cfg = f"kubernetes:\n  kubeconfig: {kube.write_kubeconfig(Path(d))}\n"
         cfg.write_text(
-            f"broker:\n  url: redis://127.0.0.1:{port}/0\n  max_queues: 2000\n"
-            "kubernetes:\n  enabled: false\n"
+            f"broker:\n  url: redis://127.0.0.1:{port}/0\n  max_queues: 2000\n{kube_cfg}"
         )
         eport = free_port()
         exe = shutil.which("batchctl", path=str(Path(sys.executable).parent)) or "batchctl"
@@ -185,6 +203,7 @@ def main() -> int:
                 red.wait(10)
 
     print(f"{QUEUES} queues x {len(STEPS)} priority lists ({args.busy} queues non-empty), "
+          f"kubernetes {'on (fake API server)' if args.kube else 'off'}, "
           f"{UNACKED} unacked; "
           f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
           f"{time.strftime('%Y-%m-%d')}")  # fmt: skip
