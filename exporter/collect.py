@@ -81,6 +81,7 @@ class Collector:
         self._prev_lists: object = None
         self._prev_inputs: object = None
         self._prev_queues: tuple[QueueStats, ...] = ()
+        self._generation = 0
 
     # -- public -------------------------------------------------------------------
 
@@ -188,6 +189,7 @@ class Collector:
                 for q in self._prev_queues
             )
         else:
+            self._generation += 1
             self._ages, ages = update_ages(self._ages, now, read.lists)
             queues = build_queue_stats(
                 names,
@@ -207,5 +209,6 @@ class Collector:
             queues=queues,
             broker_memory_used_bytes=read.used_memory,
             broker_memory_max_bytes=read.max_memory,
+            generation=self._generation,
             **common,  # type: ignore[arg-type]
         )

@@ -7,7 +7,7 @@ the snapshot drops out of /metrics with no clean-up code.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -127,6 +127,8 @@ class LineCache:
 
     def __init__(self) -> None:
         self.lines: dict[str, dict[tuple[str, ...], tuple[float, str]]] = {}
+        # Whole families of the last snapshot generation: (generation, their lines).
+        self.blocks: dict[str, tuple[int, list[str]]] = {}
 
 
 class _Writer:
@@ -166,6 +168,26 @@ class _Writer:
             # Replaced, not merged: series that went away do not linger in memory.
             self.cache.lines[name] = new
 
+    def family_of(
+        self,
+        spec: Spec,
+        generation: int | None,
+        samples: Callable[[], Iterable[tuple[tuple[str, ...], float]]],
+    ) -> None:
+        """A family that only changes with the snapshot's generation: rendered once per
+        generation, its lines reused verbatim while only the ages move."""
+        cache = self.cache
+        if cache is None or generation is None:
+            self.family(spec, samples())
+            return
+        hit = cache.blocks.get(spec.name)
+        if hit is not None and hit[0] == generation:
+            self.lines.extend(hit[1])
+            return
+        start = len(self.lines)
+        self.family(spec, samples())
+        cache.blocks[spec.name] = (generation, self.lines[start:])
+
     def text(self) -> str:
         if self.openmetrics:
             self.lines.append("# EOF")
@@ -189,15 +211,19 @@ def render_snapshot(
     """
     w = _Writer(openmetrics, cache)
     qs = snap.queues
+    # Between generations only the ages change (see Collector): the other per-queue
+    # families are reused whole. The OpenMetrics flag changes counters' meta lines only.
+    gen = None if snap.generation is None else (snap.generation, openmetrics)
     # While the broker is down the queues are unknown: no series rather than false zeros.
-    w.family(QUEUE_LENGTH, (((q.queue,), q.waiting) for q in qs))
-    w.family(
+    w.family_of(QUEUE_LENGTH, gen, lambda: (((q.queue,), q.waiting) for q in qs))
+    w.family_of(
         QUEUE_PRIORITY_LENGTH,
-        (((q.queue, str(s)), n) for q in qs for s, n in sorted(q.priority_lengths.items())),
+        gen,
+        lambda: (((q.queue, str(s)), n) for q in qs for s, n in sorted(q.priority_lengths.items())),
     )
-    w.family(QUEUE_UNACKED, (((q.queue,), q.unacked) for q in qs))
+    w.family_of(QUEUE_UNACKED, gen, lambda: (((q.queue,), q.unacked) for q in qs))
     w.family(QUEUE_OLDEST_AGE, (((q.queue,), q.oldest_age_seconds) for q in qs))
-    w.family(QUEUE_MEMORY, (((q.queue,), q.memory_bytes) for q in qs))
+    w.family_of(QUEUE_MEMORY, gen, lambda: (((q.queue,), q.memory_bytes) for q in qs))
     w.family(BROKER_UP, [((), 1 if snap.broker_up else 0)])
     if snap.broker_memory_used_bytes is not None:
         w.family(BROKER_MEMORY_USED, [((), snap.broker_memory_used_bytes)])

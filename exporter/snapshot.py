@@ -91,6 +91,9 @@ class Snapshot:
     queues_dropped: int = 0
     # Configured batches' Deployments by queue: known even while the broker is down.
     deployments: Mapping[str, Deployment] = field(default_factory=dict)
+    # Changes whenever anything but the ages changed since the previous snapshot of the
+    # same collector; None when unknown. Lets the renderer reuse unchanged families.
+    generation: int | None = None
     _index: dict[str, QueueStats] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -100,7 +103,8 @@ class Snapshot:
         return self._index.get(name)
 
     def to_json(self) -> dict[str, object]:
-        out = {k: v for k, v in asdict(self).items() if k not in ("_index", "queues")}
+        skip = ("_index", "queues", "generation")
+        out = {k: v for k, v in asdict(self).items() if k not in skip}
         out["deployments"] = {q: asdict(d) for q, d in self.deployments.items()}
         queues = []
         for q in self.queues:

@@ -12,6 +12,7 @@ from bisect import bisect
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -21,6 +22,7 @@ from autoscaler.demo_tasks import enqueue, make_app
 from exporter.broker import BrokerReader
 from exporter.collect import Collector
 from exporter.config import Config, parse_config
+from exporter.metrics import LineCache, render_snapshot
 from exporter.snapshot import Snapshot
 from tests.conftest import RedisServer, wait_for
 
@@ -265,11 +267,23 @@ def test_unchanged_fast_path_equals_full_collection(
     cfg = make_cfg(redis_server.url)
     c = Collector(cfg, BrokerReader(cfg.broker), clock=lambda: clock[0])
     c.collect()
-    c.collect()  # lengths known now: the script's reply is stable from here on
+    steady = c.collect()  # lengths known now: the script's reply is stable from here on
     clock[0] = 130.0
     fast = c.collect()
+    assert fast.generation == steady.generation  # only the ages moved
     assert c.reader._lists is c._prev_lists  # the fast path was taken
     c._prev_lists = None  # force the full computation at the same instant
     full = c.collect()
     assert fast.queues == full.queues
     assert fast.queue("batch1").oldest_age_seconds == 30.0  # type: ignore[union-attr]
+    assert full.generation == fast.generation + 1  # type: ignore[operator]
+    # The renderer's reuse of whole families within a generation is exact too, and a
+    # new message makes a new generation, so the new count shows.
+    enqueue(producer(redis_server.url), "batch1", 1, seconds=0, priorities=[0])
+    grown = c.collect()
+    assert grown.generation == full.generation + 1  # type: ignore[operator]
+    cache = LineCache()
+    kw: dict[str, Any] = {"version": "v", "dropped_total": 0, "kubernetes_enabled": False}
+    for snap in (steady, fast, full, grown, fast):
+        assert render_snapshot(snap, cache=cache, **kw) == render_snapshot(snap, **kw)
+    assert 'celery_queue_length{queue="batch1"} 31\n' in render_snapshot(grown, cache=cache, **kw)
