@@ -15,10 +15,12 @@ import contextlib
 import json
 import os
 import platform
+import random
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -86,6 +88,16 @@ def populate(client: redis.Redis, busy: int = QUEUES) -> list[str]:
     return keys
 
 
+def _churn(port: int, stop: threading.Event) -> None:
+    """Push to and pop from random queues every few milliseconds until `stop`."""
+    client = redis.Redis(port=port)
+    rng = random.Random(5)
+    while not stop.wait(0.005):
+        q = f"q{rng.randrange(QUEUES):04d}"
+        client.lpush(q, envelope(q, 0))
+        client.rpop(q)  # a consumer: the tail changes, the depth stays
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -116,6 +128,11 @@ def main() -> int:
         type=int,
         default=QUEUES,
         help="queues with messages (default: all 1,000, the worst case; the rest are empty)",
+    )
+    ap.add_argument(
+        "--churn",
+        action="store_true",
+        help="push and pop messages during the scrapes: no scrape sees unchanged data",
     )
     ap.add_argument(
         "--kube", action="store_true", help="also watch 4 Deployments on a fake API server"
@@ -174,7 +191,15 @@ def main() -> int:
             wait_http(url)
             body = urllib.request.urlopen(url, timeout=30).read().decode()
             assert body.count("celery_queue_length{") == QUEUES + 4, "not all queues exported"
-            lat = time_scrapes(url)
+            churn = threading.Event()
+            if args.churn:
+                # Something changes between every two scrapes, so that no scrape can take
+                # the exporter's "nothing moved" path: the full per-list work every time.
+                threading.Thread(target=_churn, args=(port, churn), daemon=True).start()
+            try:
+                lat = time_scrapes(url)
+            finally:
+                churn.set()
             results["batchctl exporter (HTTP /metrics)"] = {
                 "p50": pct(lat, 50), "p99": pct(lat, 99), "rss": peak_rss_mb(exporter.pid),
             }  # fmt: skip
@@ -204,6 +229,7 @@ def main() -> int:
 
     print(f"{QUEUES} queues x {len(STEPS)} priority lists ({args.busy} queues non-empty), "
           f"kubernetes {'on (fake API server)' if args.kube else 'off'}, "
+          f"{'churning' if args.churn else 'static'} data, "
           f"{UNACKED} unacked; "
           f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
           f"{time.strftime('%Y-%m-%d')}")  # fmt: skip
