@@ -15,24 +15,32 @@ One watch covers all batches: field selectors cannot OR several names, so with m
 one Deployment the namespace is watched and filtered here. That needs `list` and `watch`
 on `deployments` in the namespace (with one name, `resourceNames` could restrict it).
 
+The official client provides the plumbing only (kubeconfig and in-cluster loading, auth,
+TLS, the urllib3 pool, timeouts, its ApiException); the list and the watch are plain
+`ApiClient.call_api` requests whose JSON is read here, keeping just the four fields the
+cache needs. The generated `AppsV1Api` and its pydantic models are never imported: they
+cost the exporter more memory than everything else it holds (benchmarks/README.md).
+
 The bearer token never leaves the client configuration: errors are summarised from the
 exception type and the API's Status message, and scrubbed of the token anyway.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import re
+import socket
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import urllib3
-from kubernetes import client, config, watch
+from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from exporter.config import KubernetesConfig
@@ -45,6 +53,7 @@ IN_CLUSTER_ENV = "KUBERNETES_SERVICE_HOST"
 _GONE = 410
 _MAX_ERROR_CHARS = 400
 _BEARER = re.compile(r"(?i)\b(bearer)\s+[^\s\"',;]+")
+_DEPLOYMENTS_PATH = "/apis/apps/v1/namespaces/{namespace}/deployments"
 
 
 class KubeConfigError(Exception):
@@ -151,20 +160,61 @@ class _Gone(Exception):
     pass
 
 
+def _dict(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _name_of(obj: Any) -> str | None:
-    meta = getattr(obj, "metadata", None)
-    name = getattr(meta, "name", None)
+    name = _dict(_dict(obj).get("metadata")).get("name")
     return name if isinstance(name, str) else None
 
 
-def deployment_from(obj: client.V1Deployment) -> Deployment:
-    """spec.replicas (nil means 1, as the API defaults it) and status.readyReplicas
-    (omitted when 0)."""
-    spec = obj.spec
-    status = obj.status
-    replicas = spec.replicas if spec is not None and spec.replicas is not None else 1
-    ready = (status.ready_replicas if status is not None else None) or 0
-    return Deployment(name=_name_of(obj) or "", replicas=int(replicas), ready_replicas=int(ready))
+def deployment_from(obj: Mapping[str, Any]) -> Deployment:
+    """A Deployment from its JSON: spec.replicas (nil means 1, as the API defaults it)
+    and status.readyReplicas (omitted when 0)."""
+    replicas = _dict(obj.get("spec")).get("replicas")
+    ready = _dict(obj.get("status")).get("readyReplicas")
+    return Deployment(
+        name=_name_of(obj) or "",
+        replicas=int(1 if replicas is None else replicas),
+        ready_replicas=int(ready or 0),
+    )
+
+
+def _raise_for_status(resp: Any) -> None:
+    """The ApiException (with the Status body) the generated API raises for non-2xx."""
+    if not 200 <= resp.status <= 299:
+        resp.read()
+        raise ApiException.from_response(http_resp=resp, body=None, data=None)
+
+
+def _lines(raw: urllib3.HTTPResponse) -> Iterator[bytes]:
+    """The newline-terminated lines of a streamed response, as they arrive."""
+    pending: list[bytes] = []  # the start of a line split across chunks
+    for chunk in raw.stream(amt=None, decode_content=False):
+        start = 0
+        while (end := chunk.find(b"\n", start)) != -1:
+            pending.append(chunk[start:end])
+            yield b"".join(pending)
+            pending.clear()
+            start = end + 1
+        if start < len(chunk):
+            pending.append(chunk[start:])
+
+
+class _OpenWatch:
+    """The watch request in flight, so that stop() can cut its socket."""
+
+    def __init__(self) -> None:
+        self.raw: urllib3.HTTPResponse | None = None
+
+    def stop(self) -> None:
+        # Shut the raw socket down so a blocked read returns now (closing it from
+        # another thread could hang on the SSL lock the reader holds).
+        sock = getattr(getattr(self.raw, "connection", None), "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 class DeploymentCache:
@@ -186,7 +236,6 @@ class DeploymentCache:
         self.names = frozenset(names)
         self._own_client = api_client is None
         self._client = api_client if api_client is not None else new_api_client(cfg)
-        self._api = client.AppsV1Api(self._client)
         self._secrets = client_secrets(self._client)
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
@@ -194,7 +243,7 @@ class DeploymentCache:
         self._state = KubeState()
         self._synced = threading.Event()
         self._stopping = threading.Event()
-        self._watch: watch.Watch | None = None
+        self._watch: _OpenWatch | None = None
         self._thread: threading.Thread | None = None
         self._missing: set[str] = set()  # names already reported missing
         self._progressed = False  # the current watch has delivered an event
@@ -212,8 +261,8 @@ class DeploymentCache:
         limit = self.cfg.request_timeout_seconds + 1 if timeout is None else timeout
         deadline = time.monotonic() + limit
         while self._thread is not None and self._thread.is_alive():
-            # Watch.stop() shuts the socket down so a blocked read returns now; a
-            # watch still waiting for its headers has no socket yet, so try again.
+            # _OpenWatch.stop() shuts the socket down so a blocked read returns now;
+            # a watch still waiting for its headers has no socket yet, so try again.
             w = self._watch
             if w is not None:
                 w.stop()
@@ -275,47 +324,63 @@ class DeploymentCache:
             return f"metadata.name={name}"
         return None
 
-    def _list(self) -> str:
-        kwargs: dict[str, Any] = {"_request_timeout": self.cfg.request_timeout_seconds}
+    def _get(self, query: list[tuple[str, Any]], timeout: Any) -> Any:
+        """GET the namespace's Deployments through the official client's plumbing (auth,
+        TLS, pool, timeouts) and return its RESTResponse, unread; non-2xx raises the
+        ApiException the generated API would."""
         if (fs := self._field_selector()) is not None:
-            kwargs["field_selector"] = fs
-        result = self._api.list_namespaced_deployment(self.cfg.namespace, **kwargs)
+            query.append(("fieldSelector", fs))
+        request = self._client.param_serialize(
+            "GET",
+            _DEPLOYMENTS_PATH,
+            path_params={"namespace": self.cfg.namespace},
+            query_params=query,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        resp = self._client.call_api(*request, _request_timeout=timeout)
+        try:
+            _raise_for_status(resp)
+        except BaseException:
+            resp.response.release_conn()
+            raise
+        return resp
+
+    def _list(self) -> str:
+        resp = self._get([], self.cfg.request_timeout_seconds)
+        try:
+            body = json.loads(resp.read())
+        finally:
+            resp.response.release_conn()
+        items = _dict(body).get("items") or []
         found = {
             name: deployment_from(item)
-            for item in result.items
+            for item in items
             if (name := _name_of(item)) is not None and name in self.names
         }
         for name in self.names:
             self._note_presence(name, name in found)
         self._succeeded(found)
         self._synced.set()
-        return str(getattr(result.metadata, "resource_version", None) or "")
+        return str(_dict(_dict(body).get("metadata")).get("resourceVersion") or "")
 
     def _watch_once(self, rv: str) -> str:
         """Follow one watch request to its end and return the rv to resume from.
 
-        Raises _Gone on 410 and whatever the client raises otherwise."""
-        w = watch.Watch(return_type=client.V1Deployment)
+        Raises _Gone on 410 (an HTTP status or an ERROR event) and ApiException or
+        whatever urllib3 raises otherwise."""
+        w = _OpenWatch()
         self._watch = w
         if self._stopping.is_set():
             return rv
-        kwargs: dict[str, Any] = {
-            "resource_version": rv,
-            "timeout_seconds": self.cfg.watch_timeout_seconds,
-            "allow_watch_bookmarks": True,
-            # Connecting and the response headers get the request timeout like any
-            # request; _open_watch then lets the stream stay quiet for longer.
-            "_request_timeout": (self.cfg.request_timeout_seconds,) * 2,
-        }
-        if (fs := self._field_selector()) is not None:
-            kwargs["field_selector"] = fs
         self._progressed = False
         try:
-            for event in w.stream(self._open_watch, self.cfg.namespace, **kwargs):
-                if self._stopping.is_set():
-                    break
-                self._progressed = True
-                self._apply(event)
+            raw = self._open_watch(w, rv)
+            try:
+                rv = self._follow(raw, rv)
+            finally:
+                raw.close()
+                raw.release_conn()
         except ApiException as e:
             if e.status == _GONE:
                 raise _Gone from None
@@ -325,29 +390,61 @@ class DeploymentCache:
         if not self._stopping.is_set():
             # A clean end of the stream is a successful watch.
             self._succeeded(None)
-        return str(w.resource_version or rv)
+        return rv
 
-    def _open_watch(self, *args: Any, **kwargs: Any) -> Any:
-        """list_namespaced_deployment(watch=True), with a read timeout that outlasts a
-        quiet watch once the headers are in.
+    def _open_watch(self, w: _OpenWatch, rv: str) -> urllib3.HTTPResponse:
+        """The watch request, with a read timeout that outlasts a quiet watch once the
+        headers are in.
 
         The server ends a watch by itself at timeout_seconds, so between events the
         stream may be silent that long; but a server that does not even answer must
         show as down within the request timeout. urllib3 applies its read timeout to
         the socket before reading the headers and leaves it there while streaming.
         """
-        resp = self._api.list_namespaced_deployment(*args, **kwargs)
-        sock = getattr(getattr(resp, "connection", None), "sock", None)
+        query: list[tuple[str, Any]] = [
+            ("allowWatchBookmarks", True),
+            ("resourceVersion", rv),
+            ("timeoutSeconds", self.cfg.watch_timeout_seconds),
+            ("watch", True),
+        ]
+        # Connecting and the response headers get the request timeout like any request.
+        resp = self._get(query, (self.cfg.request_timeout_seconds,) * 2)
+        raw: urllib3.HTTPResponse = resp.response
+        w.raw = raw
+        sock = getattr(getattr(raw, "connection", None), "sock", None)
         if sock is not None:
             sock.settimeout(self.cfg.watch_timeout_seconds + self.cfg.request_timeout_seconds)
-        return resp
+        return raw
 
-    def _apply(self, event: Mapping[str, Any]) -> None:
-        kind = event.get("type")
+    def _follow(self, raw: urllib3.HTTPResponse, rv: str) -> str:
+        """Apply the stream's events until it ends; the last resourceVersion seen."""
+        for line in _lines(raw):
+            if self._stopping.is_set():
+                break
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue  # a blank or torn line, as the official Watch skips them
+            if not isinstance(event, dict):
+                continue
+            kind = event.get("type")
+            obj = _dict(event.get("object"))
+            if kind == "ERROR":
+                # A Status: 410 when the rv is compacted, anything else is a failure.
+                raise ApiException(
+                    status=obj.get("code"), reason=f"{obj.get('reason')}: {obj.get('message')}"
+                )
+            seen = _dict(obj.get("metadata")).get("resourceVersion")
+            if seen:
+                rv = str(seen)
+            self._progressed = True
+            self._apply(kind, obj)
+        return rv
+
+    def _apply(self, kind: Any, obj: Mapping[str, Any]) -> None:
         if kind == "BOOKMARK":
             self._succeeded(None)
             return
-        obj: Any = event.get("object")
         name = _name_of(obj)
         if name is None or name not in self.names:
             return

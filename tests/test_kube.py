@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import FrozenInstanceError
@@ -19,6 +21,7 @@ from exporter.kube import (
     DeploymentCache,
     KubeConfigError,
     KubeState,
+    _lines,
     describe_error,
     new_api_client,
 )
@@ -464,3 +467,68 @@ def test_bad_kubeconfig_raises_a_clear_error(
     with pytest.raises(KubeConfigError, match=message) as info:
         new_api_client(kcfg.model_copy(update=update))
     assert kube.token not in str(info.value)
+
+
+_NO_MODELS_SCRIPT = """
+import sys, time
+from exporter.config import KubernetesConfig
+from exporter.kube import DeploymentCache
+
+cfg = KubernetesConfig(namespace=sys.argv[1], kubeconfig=sys.argv[2], request_timeout_seconds=1.0)
+cache = DeploymentCache(cfg, ["celery-batch0", "celery-batch1"])
+cache.start()
+assert cache.wait_synced(10), cache.state()
+print("synced", flush=True)
+deadline = time.monotonic() + 10
+while cache.state().deployments["celery-batch0"].replicas != 7:
+    assert time.monotonic() < deadline, cache.state()
+    time.sleep(0.02)
+cache.stop()
+print("\\n".join("module " + m for m in sorted(sys.modules)))
+"""
+
+
+def test_cache_never_loads_the_generated_api_or_models(kube: FakeKube, tmp_path: Path) -> None:
+    """AppsV1Api and the pydantic models cost ~20 MB: only the plumbing is used."""
+    kubeconfig = str(kube.write_kubeconfig(tmp_path))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _NO_MODELS_SCRIPT, NS, kubeconfig],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    try:
+        assert proc.stdout is not None
+        # Its log lines go to stdout too.
+        while (line := proc.stdout.readline()) and line.strip() != "synced":
+            pass
+        assert line, "the subprocess ended before syncing"
+        # A watch event must reach it too: events were deserialized into models before.
+        wait_for(lambda: kube.open_watches == 1, 5, what="a watch")
+        kube.set_replicas("celery-batch0", spec=7)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    loaded = {line.split()[1] for line in out.splitlines() if line.startswith("module ")}
+    assert "kubernetes.client.api_client" in loaded  # the plumbing, as intended
+    generated = sorted(
+        m
+        for m in loaded
+        if m.startswith(("kubernetes.client.models.", "kubernetes.client.api."))
+        or m == "kubernetes.client.api"
+    )
+    assert generated == []
+
+
+def test_watch_lines_are_rejoined_across_chunks() -> None:
+    class Raw:
+        def stream(self, amt: Any = None, decode_content: bool = False) -> Iterator[bytes]:
+            yield from [b'{"a":', b"1}\n", b'{"b":2}\n{"c"', b":3}\n\n", b'{"torn"']
+
+    # The blank line is kept (and skipped by the parser); a line the stream never
+    # finished is dropped, as the official Watch drops it.
+    assert list(_lines(Raw())) == [b'{"a":1}', b'{"b":2}', b'{"c":3}', b""]  # type: ignore[arg-type]
