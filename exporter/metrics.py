@@ -7,7 +7,7 @@ the snapshot drops out of /metrics with no clean-up code.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -128,7 +128,7 @@ class LineCache:
     def __init__(self) -> None:
         self.lines: dict[str, dict[tuple[str, ...], tuple[float, str]]] = {}
         # Whole families of the last snapshot generation: (generation, their lines).
-        self.blocks: dict[str, tuple[int, list[str]]] = {}
+        self.blocks: dict[str, tuple[Hashable, list[str]]] = {}
 
 
 class _Writer:
@@ -171,7 +171,7 @@ class _Writer:
     def family_of(
         self,
         spec: Spec,
-        generation: int | None,
+        generation: Hashable | None,
         samples: Callable[[], Iterable[tuple[tuple[str, ...], float]]],
     ) -> None:
         """A family that only changes with the snapshot's generation: rendered once per
