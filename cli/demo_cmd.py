@@ -28,8 +28,17 @@ def demo_command(
     replicas. It ends by itself with a summary and exits non-zero if any task
     was lost or the batch did not return to 0 replicas.
     """
-    from autoscaler.demo import DemoOptions, run_demo
+    import tempfile
+    from pathlib import Path
 
+    from autoscaler.demo import DemoOptions, run_demo
+    from exporter.log import configure_logging
+
+    # The live table owns the terminal: the structured log goes to a file instead.
+    log_path = Path(tempfile.mkdtemp(prefix="batchctl-demo-log-")) / "demo.log"
+    log_file = log_path.open("w", buffering=1)
+    configure_logging("info", "json", file=log_file)
+    click.echo(f"log (JSON lines) {log_path}")
     summary = run_demo(
         DemoOptions(
             tasks=tasks,

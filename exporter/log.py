@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Literal
+from typing import Literal, TextIO
 
 import structlog
 
 Format = Literal["auto", "json", "console"]
 
 
-def configure_logging(level: str = "info", fmt: Format = "auto") -> None:
-    use_console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
+def configure_logging(
+    level: str = "info", fmt: Format = "auto", file: TextIO | None = None
+) -> None:
+    out = sys.stderr if file is None else file
+    use_console = fmt == "console" or (fmt == "auto" and out.isatty())
     renderer: structlog.typing.Processor = (
         structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
     )
@@ -27,7 +30,7 @@ def configure_logging(level: str = "info", fmt: Format = "auto") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
 
