@@ -170,9 +170,14 @@ class Collector:
         }
         try:
             read = self.reader.read(names, now)
-        except (redis.RedisError, OSError) as e:
+        except Exception as e:
+            # Always answer the scrape: a broker that is down (or answers something we
+            # cannot read) shows as celery_broker_up 0 with the error, never as a 500.
             error = _safe_error(e, self.cfg.broker.url)
-            log.warning("broker read failed", broker=self.reader.safe_url, error=error)
+            if isinstance(e, redis.RedisError | OSError):
+                log.warning("broker read failed", broker=self.reader.safe_url, error=error)
+            else:
+                log.exception("unexpected broker reply", broker=self.reader.safe_url)
             return Snapshot(
                 duration_seconds=time.perf_counter() - start,
                 broker_up=False,

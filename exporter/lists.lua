@@ -30,7 +30,10 @@ end
 local lengths = {}
 local ends = {}
 for i, key in ipairs(KEYS) do
-  local n = redis.call('LLEN', key)
+  -- pcall: a key of another type under a queue's name (WRONGTYPE) reads as empty
+  -- instead of failing the whole scrape.
+  local n = redis.pcall('LLEN', key)
+  if type(n) ~= 'number' then n = 0 end
   lengths[i] = n
   if n > 0 then
     ends[#ends + 1] = i

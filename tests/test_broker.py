@@ -287,3 +287,14 @@ def test_unchanged_fast_path_equals_full_collection(
     for snap in (steady, fast, full, grown, fast):
         assert render_snapshot(snap, cache=cache, **kw) == render_snapshot(snap, **kw)
     assert 'celery_queue_length{queue="batch1"} 31\n' in render_snapshot(grown, cache=cache, **kw)
+
+
+def test_a_key_of_another_type_does_not_fail_the_scrape(
+    redis_server: RedisServer, redis_db: redis.Redis
+) -> None:
+    redis_db.set("batch0", "not a list")  # someone's stray key under a queue's name
+    enqueue(producer(redis_server.url), "batch1", 3, seconds=0)
+    snap = collector_for(make_cfg(redis_server.url)).collect()
+    assert snap.broker_up
+    assert snap.queue("batch0").waiting == 0  # type: ignore[union-attr]
+    assert snap.queue("batch1").waiting == 3  # type: ignore[union-attr]
