@@ -24,6 +24,8 @@ DEPLOYMENT_READY = m.DEPLOYMENT_READY.name
 KUBERNETES_UP = m.KUBERNETES_UP.name
 SCRAPE_DURATION = m.SCRAPE_DURATION.name
 BUILD_INFO = m.BUILD_INFO.name
+BATCH_CLAIMED = m.BATCH_CLAIMED.name
+BATCH_CLAIM_EXPIRY = m.BATCH_CLAIM_EXPIRY.name
 
 # Published by the autoscaler (issue 5).
 AUTOSCALER_DESIRED = "celery_autoscaler_desired_replicas"
@@ -31,8 +33,6 @@ AUTOSCALER_MAX = "celery_autoscaler_max_replicas"
 AUTOSCALER_DECISIONS = "celery_autoscaler_decisions_total"
 AUTOSCALER_HOLD = "celery_autoscaler_hold"
 AUTOSCALER_IS_LEADER = "celery_autoscaler_is_leader"
-BATCH_CLAIMED = "celery_batch_claimed"
-BATCH_CLAIM_EXPIRY = "celery_batch_claim_expiry_timestamp_seconds"
 
 # Hold reasons that mean "a guard says a shared service is unhealthy" (issue 5 policy);
 # other holds (cap, step limit, in-flight floor) are normal operation.
@@ -44,8 +44,6 @@ AUTOSCALER_NAMES: tuple[str, ...] = (
     AUTOSCALER_DECISIONS,
     AUTOSCALER_HOLD,
     AUTOSCALER_IS_LEADER,
-    BATCH_CLAIMED,
-    BATCH_CLAIM_EXPIRY,
 )
 
 # Prometheus' own per-target health series.

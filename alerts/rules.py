@@ -438,8 +438,8 @@ def autoscaler_held(cfg: Config) -> list[Rule]:
 
 def batch_claim_expired(cfg: Config) -> list[Rule]:
     a = cfg.alerts
-    expiry = series(n.BATCH_CLAIM_EXPIRY, a.autoscaler_selector)
-    claimed = series(n.BATCH_CLAIMED, a.autoscaler_selector)
+    expiry = series(n.BATCH_CLAIM_EXPIRY, a.selector)
+    claimed = series(n.BATCH_CLAIMED, a.selector)
     # `* ... (claimed == 1)` multiplies by 1: keeps the seconds past expiry, adds holder.
     return [
         alert(
@@ -463,7 +463,7 @@ def unclaimed_batch_in_use(cfg: Config) -> list[Rule]:
     only = f'queue=~"{queue_regex(queues)}"'
     waiting = f"max by (queue) ({series(n.QUEUE_LENGTH, a.selector, only)}) > 0"
     replicas = f"max by (queue) ({series(n.DEPLOYMENT_REPLICAS, a.selector, only)}) > 0"
-    claimed = series(n.BATCH_CLAIMED, a.autoscaler_selector)
+    claimed = series(n.BATCH_CLAIMED, a.selector)
     return [
         alert(
             UNCLAIMED_BATCH_IN_USE,

@@ -15,62 +15,14 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis
 
-KEY = "batchctl:claim:{queue}"
-_FIELDS = ("holder", "purpose", "contact", "since", "expires")
+from exporter.claims import KEY, Claim
+
 _MAX_RETRIES = 20
-
-
-@dataclass(frozen=True)
-class Claim:
-    queue: str
-    holder: str
-    purpose: str
-    contact: str
-    since: float  # unix seconds
-    expires: float  # unix seconds
-
-    def expired(self, now: float) -> bool:
-        return now >= self.expires
-
-    def remaining(self, now: float) -> float:
-        """Seconds until expiry; negative once expired."""
-        return self.expires - now
-
-    def to_fields(self) -> dict[str, str]:
-        return {
-            "holder": self.holder,
-            "purpose": self.purpose,
-            "contact": self.contact,
-            "since": f"{self.since:.3f}",
-            "expires": f"{self.expires:.3f}",
-        }
-
-    @classmethod
-    def from_fields(cls, queue: str, fields: Mapping[Any, Any]) -> Claim | None:
-        """Decode a hash as read (bytes or str); None when empty or unusable."""
-        f = {_text(k): _text(v) for k, v in fields.items()}
-        if not f.get("holder"):
-            return None
-        try:
-            since = float(f.get("since") or 0.0)
-            expires = float(f.get("expires") or 0.0)
-        except ValueError:
-            # A hand-edited record with garbage times: treat it as long expired
-            # rather than as a claim that blocks the batch forever.
-            since, expires = 0.0, 0.0
-        return cls(queue, f["holder"], f.get("purpose", ""), f.get("contact", ""), since, expires)
-
-    def to_json(self, now: float) -> dict[str, object]:
-        out: dict[str, object] = asdict(self)
-        out["expired"] = self.expired(now)
-        out["expires_in_seconds"] = round(self.remaining(now), 3)
-        return out
 
 
 class ClaimConflict(Exception):
@@ -174,10 +126,6 @@ def describe_expiry(claim: Claim, now: float) -> str:
     if left > 0:
         return f"expires in {format_duration(left)}"
     return f"expired {format_duration(-left)} ago"
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 # -- the Redis store --------------------------------------------------------------

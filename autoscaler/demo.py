@@ -127,11 +127,7 @@ def run_demo(opts: DemoOptions, on_started: Callable[[str], None] | None = None)
     actuator = LocalActuator.from_config(cfg, run_dir, prefetch_multiplier=1)
     backend = LocalBackend(actuator, [b.queue for b in cfg.batches])
 
-    def extras() -> dict[str, dict[str, str]]:
-        c = claims.get(QUEUE)
-        return {QUEUE: {"claim": f"{c.holder} ({c.purpose})"}} if c else {}
-
-    exporter = start_exporter(cfg, opts.listen, extras=extras)
+    exporter = start_exporter(cfg, opts.listen)
     autoscaler = Autoscaler(cfg, exporter.collector, backend, claims)
     exporter.app.registry.register(AutoscalerMetrics(autoscaler))
     thread = threading.Thread(target=autoscaler.run, name="autoscaler", daemon=True)

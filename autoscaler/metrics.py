@@ -48,16 +48,6 @@ class AutoscalerMetrics(Collector):
             "Failures to read or act, by kind (actuator, claims, guards).",
             labels=["queue", "kind"],
         )
-        claimed = GaugeMetricFamily(
-            "celery_batch_claimed",
-            "1 while the batch has a claim record.",
-            labels=["queue", "holder"],
-        )
-        expiry = GaugeMetricFamily(
-            "celery_batch_claim_expiry_timestamp_seconds",
-            "When the batch's claim expires (unix seconds).",
-            labels=["queue"],
-        )
         for b in a.cfg.batches:
             cap.add_metric([b.queue], effective_cap(b))
         for d in a.last_decisions:
@@ -68,10 +58,6 @@ class AutoscalerMetrics(Collector):
             decisions.add_metric([queue, action, reason], n)
         for (queue, kind), n in sorted(a.errors_total.items()):
             errors.add_metric([queue, kind], n)
-        for queue, claim in sorted(a.last_claims.items()):
-            if claim is not None:
-                claimed.add_metric([queue, claim.holder], 1)
-                expiry.add_metric([queue], claim.expires)
         leader = GaugeMetricFamily(
             "celery_autoscaler_is_leader", "1 if this instance is the one that scales."
         )
@@ -80,4 +66,5 @@ class AutoscalerMetrics(Collector):
             "celery_autoscaler_last_tick_timestamp_seconds", "When the last tick finished."
         )
         tick.add_metric([], a.last_tick_at)
-        yield from (desired, cap, hold, decisions, errors, claimed, expiry, leader, tick)
+        # Claims are the exporter's (celery_batch_claimed), read in its scrape.
+        yield from (desired, cap, hold, decisions, errors, leader, tick)

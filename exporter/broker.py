@@ -20,6 +20,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
+from exporter.claims import Claim, claim_key
 from exporter.config import BrokerConfig, redact_url
 from exporter.snapshot import (
     ListRead,
@@ -95,6 +96,7 @@ class BrokerRead:
     used_memory: int
     max_memory: int
     memory: Mapping[str, int]  # queue -> bytes, from the last memory sample
+    claims: Mapping[str, Claim] = field(default_factory=dict)
 
 
 def _exchange_of(key: str) -> str:
@@ -166,7 +168,9 @@ class BrokerReader:
             self._replies = []
         return self._keys, self._index
 
-    def read(self, queues: Sequence[str], now: float) -> BrokerRead:
+    def read(
+        self, queues: Sequence[str], now: float, claim_queues: Sequence[str] = ()
+    ) -> BrokerRead:
         keys, index = self._layout(queues)
         sample_memory = (
             self.cfg.memory_sample_interval_seconds >= 0
@@ -186,6 +190,8 @@ class BrokerReader:
             calls += 1
         pipe.hkeys(self.unacked_key)
         pipe.info("memory")
+        for q in claim_queues:
+            pipe.hgetall(claim_key(q, self.prefix))
         results = self._run(pipe)
 
         replies = results[:calls]
@@ -203,6 +209,11 @@ class BrokerReader:
             self._sample_memory([k for k, r in lists.items() if r.length > 0])
             self._memory_at = now
 
+        claims = {}
+        for q, raw in zip(claim_queues, results[calls + 2 :], strict=True):
+            claim = Claim.from_fields(q, raw)
+            if claim is not None:
+                claims[q] = claim
         self._update_routes(tags_now)
         return BrokerRead(
             lists=lists,
@@ -210,6 +221,7 @@ class BrokerReader:
             used_memory=int(info.get("used_memory", 0)),
             max_memory=int(info.get("maxmemory", 0)),
             memory={q: self._memory.get(q, 0) for q in queues},
+            claims=claims,
         )
 
     @staticmethod

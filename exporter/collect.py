@@ -169,7 +169,7 @@ class Collector:
             "deployments": deployments,
         }
         try:
-            read = self.reader.read(names, now)
+            read = self.reader.read(names, now, list(self.configured))
         except Exception as e:
             # Always answer the scrape: a broker that is down (or answers something we
             # cannot read) shows as celery_broker_up 0 with the error, never as a 500.
@@ -215,5 +215,6 @@ class Collector:
             broker_memory_used_bytes=read.used_memory,
             broker_memory_max_bytes=read.max_memory,
             generation=self._generation,
+            claims=read.claims,
             **common,  # type: ignore[arg-type]
         )

@@ -92,6 +92,18 @@ LAST_ERROR = Spec(
     "1 if the last collection had an error with the named backend.",
     ("backend",),
 )
+BATCH_CLAIMED = Spec(
+    "celery_batch_claimed",
+    "gauge",
+    "1 while the batch has a claim record (batchctl claim), labelled with its holder.",
+    ("queue", "holder"),
+)
+BATCH_CLAIM_EXPIRY = Spec(
+    "celery_batch_claim_expiry_timestamp_seconds",
+    "gauge",
+    "When the batch's claim expires (unix seconds).",
+    ("queue",),
+)
 BUILD_INFO = Spec(
     "celery_exporter_build_info",
     "gauge",
@@ -103,6 +115,7 @@ ALL_SPECS: tuple[Spec, ...] = (
     QUEUE_LENGTH, QUEUE_PRIORITY_LENGTH, QUEUE_UNACKED, QUEUE_OLDEST_AGE, QUEUE_MEMORY,
     BROKER_UP, BROKER_MEMORY_USED, BROKER_MEMORY_MAX,
     DEPLOYMENT_REPLICAS, DEPLOYMENT_READY, KUBERNETES_UP,
+    BATCH_CLAIMED, BATCH_CLAIM_EXPIRY,
     SCRAPE_DURATION, QUEUES_DROPPED, LAST_ERROR, BUILD_INFO,
 )  # fmt: skip
 
@@ -234,6 +247,9 @@ def render_snapshot(
     w.family(DEPLOYMENT_READY, (((q, d.name), d.ready_replicas) for q, d in deps))
     if kubernetes_enabled:
         w.family(KUBERNETES_UP, [((), 1 if snap.kubernetes_up else 0)])
+    claims = sorted(snap.claims.items())
+    w.family(BATCH_CLAIMED, (((q, c.holder), 1) for q, c in claims))
+    w.family(BATCH_CLAIM_EXPIRY, (((q,), c.expires) for q, c in claims))
     w.family(SCRAPE_DURATION, [((), snap.duration_seconds)])
     w.family(QUEUES_DROPPED, [((), dropped_total)])
     errors = [(("redis",), 0 if snap.broker_error is None else 1)]

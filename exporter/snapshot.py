@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
+from exporter.claims import Claim
+
 # kombu's separator between a queue name and its priority step (kombu.transport.redis).
 PRIORITY_SEP = "\x06\x16"
 # Per list, how many head tags we remember to date the oldest message (see AgeTracker).
@@ -94,6 +96,8 @@ class Snapshot:
     # Changes whenever anything but the ages changed since the previous snapshot of the
     # same collector; None when unknown. Lets the renderer reuse unchanged families.
     generation: int | None = None
+    # Claim records of the configured batches (read in the same round trip), by queue.
+    claims: Mapping[str, Claim] = field(default_factory=dict)
     _index: dict[str, QueueStats] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -103,8 +107,9 @@ class Snapshot:
         return self._index.get(name)
 
     def to_json(self) -> dict[str, object]:
-        skip = ("_index", "queues", "generation")
+        skip = ("_index", "queues", "generation", "claims")
         out = {k: v for k, v in asdict(self).items() if k not in skip}
+        out["claims"] = {q: c.to_json(self.taken_at) for q, c in self.claims.items()}
         out["deployments"] = {q: asdict(d) for q, d in self.deployments.items()}
         queues = []
         for q in self.queues:

@@ -6,6 +6,7 @@ import html
 import time
 from collections.abc import Mapping, Sequence
 
+from exporter.claims import Claim
 from exporter.snapshot import QueueStats, Snapshot, tier
 
 # Tier colours: good (<100), fine (<500), careful (<1000), danger (>=1000).
@@ -50,6 +51,15 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} GiB"
+
+
+def claim_text(claim: Claim | None, now: float) -> str:
+    if claim is None:
+        return ""
+    purpose = f" ({claim.purpose})" if claim.purpose else ""
+    left = claim.expires - now
+    when = f"expired {human_seconds(-left)} ago" if left <= 0 else f"{human_seconds(left)} left"
+    return f"{claim.holder}{purpose}, {when}"
 
 
 def _row(q: QueueStats, thresholds: Sequence[int], extra: Mapping[str, str]) -> str:
@@ -122,7 +132,8 @@ def render_status(
         '<th class="name">Deployment</th><th class="name">Claim</th></tr></thead><tbody>'
     )
     for q in sorted(snap.queues, key=lambda q: (not q.configured, q.queue)):
-        parts.append(_row(q, thresholds, extras.get(q.queue, {})))
+        extra = {"claim": claim_text(snap.claims.get(q.queue), now), **extras.get(q.queue, {})}
+        parts.append(_row(q, thresholds, extra))
     parts.append("</tbody></table></body></html>")
     return "".join(parts)
 

@@ -209,12 +209,12 @@ def _batch_panels(cfg: Config) -> list[AnyPanel]:
         .grid_pos(dm.GridPos(h=8, w=12, x=0, y=27))
         .with_target(
             _query(
-                f"{_sel(n.BATCH_CLAIMED, asel, QUEUES)} == 1", ref="A", instant=True, as_table=True
+                f"{_sel(n.BATCH_CLAIMED, sel, QUEUES)} == 1", ref="A", instant=True, as_table=True
             )
         )
         .with_target(
             _query(
-                f"{_sel(n.BATCH_CLAIM_EXPIRY, asel, QUEUES)} - time()",
+                f"{_sel(n.BATCH_CLAIM_EXPIRY, sel, QUEUES)} - time()",
                 ref="B",
                 instant=True,
                 as_table=True,

@@ -505,8 +505,6 @@ def test_autoscaler_names_and_labels_match_its_collector() -> None:
         names.AUTOSCALER_DECISIONS: {"queue", "action", "reason"},
         names.AUTOSCALER_HOLD: {"queue", "reason"},
         names.AUTOSCALER_IS_LEADER: set(),
-        names.BATCH_CLAIMED: {"queue", "holder"},
-        names.BATCH_CLAIM_EXPIRY: {"queue"},
     }
     assert set(expected) == set(names.AUTOSCALER_NAMES)
     for name, label_set in expected.items():

@@ -298,3 +298,24 @@ def test_a_key_of_another_type_does_not_fail_the_scrape(
     assert snap.broker_up
     assert snap.queue("batch0").waiting == 0  # type: ignore[union-attr]
     assert snap.queue("batch1").waiting == 3  # type: ignore[union-attr]
+
+
+def test_claims_are_read_in_the_same_round_trip(
+    redis_server: RedisServer, redis_db: redis.Redis
+) -> None:
+    from autoscaler.claims import ClaimStore
+    from exporter.status import render_status
+
+    ClaimStore(redis_db, prefix="cl:").claim("batch2", "alice", "reindex", 600, now=1000.0)
+    ClaimStore(redis_db).claim("batch3", "bob", "wrong prefix", 600, now=1000.0)
+    cfg = make_cfg(redis_server.url, global_keyprefix="cl:")
+    snap = Collector(cfg, BrokerReader(cfg.broker), clock=lambda: 1300.0).collect()
+    assert set(snap.claims) == {"batch2"}
+    assert snap.claims["batch2"].holder == "alice" and snap.claims["batch2"].expires == 1600.0
+    text = render_snapshot(snap, version="v", dropped_total=0, kubernetes_enabled=False)
+    assert 'celery_batch_claimed{queue="batch2",holder="alice"} 1\n' in text
+    assert 'celery_batch_claim_expiry_timestamp_seconds{queue="batch2"} 1600\n' in text
+    assert "bob" not in text
+    page = render_status(snap, (100, 500, 1000), 5, now=1300.0)
+    assert "alice (reindex), 5m left" in page
+    assert snap.to_json()["claims"]["batch2"]["expired"] is False  # type: ignore[index]

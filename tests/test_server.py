@@ -118,11 +118,13 @@ class GatedReader(BrokerReader):
         self.entered = threading.Event()
         self.calls = 0
 
-    def read(self, queues: Sequence[str], now: float) -> BrokerRead:
+    def read(
+        self, queues: Sequence[str], now: float, claim_queues: Sequence[str] = ()
+    ) -> BrokerRead:
         self.calls += 1
         self.entered.set()
         self.gate.wait(10)
-        return super().read(queues, now)
+        return super().read(queues, now, claim_queues)
 
 
 def test_concurrent_scrapes_share_one_collection(
