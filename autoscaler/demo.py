@@ -128,7 +128,7 @@ def run_demo(opts: DemoOptions, on_started: Callable[[str], None] | None = None)
     backend = LocalBackend(actuator, [b.queue for b in cfg.batches])
 
     exporter = start_exporter(cfg, opts.listen)
-    autoscaler = Autoscaler(cfg, exporter.collector, backend, claims)
+    autoscaler = Autoscaler(cfg, exporter.collector, backend)
     exporter.app.registry.register(AutoscalerMetrics(autoscaler))
     thread = threading.Thread(target=autoscaler.run, name="autoscaler", daemon=True)
     samples: list[Sample] = []

@@ -15,12 +15,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Protocol
 
-import redis
-
-from autoscaler.claims import Claim, ClaimStore
 from autoscaler.guards import evaluate
 from autoscaler.observe import observations
 from autoscaler.policy import Action, Decision, GuardResult, PolicyState, Reason, decide
+from exporter.claims import Claim
 from exporter.collect import Collector
 from exporter.config import Config, ConfigError, GuardConfig
 from exporter.log import get_logger
@@ -114,41 +112,30 @@ class Autoscaler:
         cfg: Config,
         collector: Collector,
         backend: Backend,
-        claims: ClaimStore | None,
         clock: Callable[[], float] = time.time,
         guards: GuardFn = evaluate,
     ) -> None:
         self.cfg = cfg
         self.collector = collector
         self.backend = backend
-        self.claims = claims
         self.clock = clock
         self.guards = guards
         self.state = PolicyState()
         self.last_decisions: list[Decision] = []
-        self.last_claims: dict[str, Claim | None] = {}
         self.decisions_total: Counter[tuple[str, str, str]] = Counter()
         self.errors_total: Counter[tuple[str, str]] = Counter()
         self.is_leader = True  # leader election arrives with the Kubernetes issue
         self.last_tick_at = 0.0
         self._stop = threading.Event()
 
-    def _read_claims(self) -> dict[str, Claim | None] | None:
-        queues = [b.queue for b in self.cfg.batches]
-        if self.claims is None:
-            return dict.fromkeys(queues)
-        try:
-            return self.claims.all(queues)
-        except (redis.RedisError, OSError) as e:
-            self.errors_total[("", "claims")] += 1
-            log.warning("cannot read claims; holding", error=type(e).__name__)
-            return None
-
     def tick(self) -> list[Decision]:
         snap = self.collector.collect()
         # After the read: a snapshot must never look newer than "now" (that means stale).
         now = max(self.clock(), snap.taken_at)
-        claims = self._read_claims()
+        # Claims come with the snapshot (same round trip); unknown while the broker is down.
+        claims: dict[str, Claim | None] | None = None
+        if snap.broker_up:
+            claims = {b.queue: snap.claims.get(b.queue) for b in self.cfg.batches}
         a = self.cfg.autoscaler
         guards = (
             self.guards(a.guards, a.prometheus_url, a.guard_timeout_seconds) if a.guards else []
@@ -160,7 +147,6 @@ class Autoscaler:
             self.errors_total[("", "actuator")] += 1
             log.warning("cannot read replicas; holding", error=f"{type(e).__name__}: {e}")
             replicas, blind = None, True
-        self.last_claims = dict(claims or {})
         obs = observations(snap, self.cfg, claims or {}, guards, now, replicas)
         if blind:  # claims or replicas unknown: hold every batch (`no_data`)
             obs = [replace(o, data_ok=False) for o in obs]

@@ -51,10 +51,8 @@ def autoscaler_command(
     """
     from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
 
-    from autoscaler.claims import ClaimStore
     from autoscaler.loop import Autoscaler, Backend, DryRunBackend, KubernetesBackend, LocalBackend
     from autoscaler.metrics import AutoscalerMetrics
-    from exporter.broker import connect
     from exporter.config import ConfigError
     from exporter.runtime import build_collector
 
@@ -76,8 +74,7 @@ def autoscaler_command(
     except ConfigError as e:
         click.echo(e.render(), err=True)
         sys.exit(2)
-    claims = ClaimStore(connect(cfg.broker), prefix=cfg.broker.global_keyprefix)
-    scaler = Autoscaler(cfg, collector, impl, claims)
+    scaler = Autoscaler(cfg, collector, impl)
     try:
         if once:
             for d in scaler.tick():

@@ -491,7 +491,6 @@ def test_autoscaler_names_and_labels_match_its_collector() -> None:
         ],
         decisions_total={("batch0", "hold", "guard_hold"): 3},
         errors_total={},
-        last_claims={"batch0": SimpleNamespace(holder="alice", expires=1e9)},
         is_leader=True,
         last_tick_at=1e9,
     )
