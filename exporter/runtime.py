@@ -8,7 +8,7 @@ from exporter.broker import BrokerReader
 from exporter.collect import Collector, KubeSource
 from exporter.config import Config, ConfigError
 from exporter.log import get_logger
-from exporter.server import ExporterApp, Extras
+from exporter.server import ExporterApp
 
 log = get_logger("batchctl.exporter")
 
@@ -59,10 +59,10 @@ def build_collector(cfg: Config) -> tuple[Collector, object | None]:
     return collector, kube
 
 
-def start_exporter(cfg: Config, listen: str | None = None, extras: Extras | None = None) -> Running:
+def start_exporter(cfg: Config, listen: str | None = None) -> Running:
     """Start collecting and serving HTTP in background threads."""
     collector, kube = build_collector(cfg)
-    app = ExporterApp(cfg, collector, extras=extras)
+    app = ExporterApp(cfg, collector)
     host, port = app.listen(listen or cfg.exporter.listen)
     app.serve_in_thread()
     log.info(

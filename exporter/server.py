@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,8 +23,6 @@ from exporter.metrics import LineCache, render_snapshot
 from exporter.status import render_landing, render_status
 
 log = get_logger("batchctl.server")
-
-Extras = Callable[[], Mapping[str, Mapping[str, str]]]
 
 
 def build_registry() -> CollectorRegistry:
@@ -102,7 +99,6 @@ class _Handler(BaseHTTPRequestHandler):
                     snap,
                     app.cfg.thresholds,
                     app.cfg.exporter.status_refresh_seconds,
-                    app.extras() if app.extras else None,
                 )
                 self._send(200, page.encode(), "text/html; charset=utf-8")
             else:
@@ -131,12 +127,10 @@ class ExporterApp:
         cfg: Config,
         collector: Collector,
         registry: CollectorRegistry | None = None,
-        extras: Extras | None = None,
     ) -> None:
         self.cfg = cfg
         self.collector = collector
         self.registry = registry if registry is not None else build_registry()
-        self.extras = extras
         self.line_cache = LineCache()
         self._httpd: ExporterHTTPServer | None = None
         self._thread: threading.Thread | None = None

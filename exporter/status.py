@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from exporter.claims import Claim
 from exporter.snapshot import QueueStats, Snapshot, tier
@@ -62,7 +62,7 @@ def claim_text(claim: Claim | None, now: float) -> str:
     return f"{claim.holder}{purpose}, {when}"
 
 
-def _row(q: QueueStats, thresholds: Sequence[int], extra: Mapping[str, str]) -> str:
+def _row(q: QueueStats, thresholds: Sequence[int], claim: str) -> str:
     t = tier(q.waiting, thresholds)
     replicas = "–" if q.replicas is None else f"{q.ready_replicas or 0}/{q.replicas}"
     warn = ""
@@ -76,7 +76,7 @@ def _row(q: QueueStats, thresholds: Sequence[int], extra: Mapping[str, str]) -> 
         f"<td>{human_bytes(q.memory_bytes)}</td>",
         f"<td>{replicas}{warn}</td>",
         f'<td class="name">{html.escape(q.deployment or "")}</td>',
-        f'<td class="name">{html.escape(extra.get("claim", ""))}</td>',
+        f'<td class="name">{html.escape(claim)}</td>',
     ]
     return f'<tr data-queue="{html.escape(q.queue)}">{"".join(cells)}</tr>'
 
@@ -85,11 +85,9 @@ def render_status(
     snap: Snapshot | None,
     thresholds: Sequence[int],
     refresh_seconds: int,
-    extras: Mapping[str, Mapping[str, str]] | None = None,
     now: float | None = None,
 ) -> str:
     """One row per queue: depth coloured by tier, in flight, age, memory, replicas, claim."""
-    extras = extras or {}
     now = time.time() if now is None else now
     t1, t2, t3 = thresholds
     parts = [
@@ -132,8 +130,7 @@ def render_status(
         '<th class="name">Deployment</th><th class="name">Claim</th></tr></thead><tbody>'
     )
     for q in sorted(snap.queues, key=lambda q: (not q.configured, q.queue)):
-        extra = {"claim": claim_text(snap.claims.get(q.queue), now), **extras.get(q.queue, {})}
-        parts.append(_row(q, thresholds, extra))
+        parts.append(_row(q, thresholds, claim_text(snap.claims.get(q.queue), now)))
     parts.append("</tbody></table></body></html>")
     return "".join(parts)
 

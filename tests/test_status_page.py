@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from PIL import Image
 
 from autoscaler.demo_tasks import enqueue, make_app
 from exporter.broker import BrokerReader
+from exporter.claims import Claim
 from exporter.collect import Collector
 from exporter.config import parse_config
 from exporter.server import ExporterApp
@@ -85,10 +87,10 @@ def test_status_page_rows_and_colours(status_url: str, tmp_path: Path) -> None:
 
 
 def test_status_page_shows_claim_and_no_consumers() -> None:
-    page = render_status(
-        fixed_snapshot(), (100, 500, 1000), 5, {"batch1": {"claim": "alice (reindex)"}}, now=3.0
-    )
-    assert "alice (reindex)" in page
+    claim = Claim("batch1", "alice", "reindex", "", since=0.0, expires=3603.0)
+    snap = dataclasses.replace(fixed_snapshot(), claims={"batch1": claim})
+    page = render_status(snap, (100, 500, 1000), 5, now=3.0)
+    assert "alice (reindex), 60m left" in page
     assert 'data-tier="danger"' in page  # 1000 waiting is the top tier
     assert "2/3" in page  # ready/desired
     assert 'content="5"' in page  # auto refresh
