@@ -113,6 +113,12 @@ def time_scrapes(url: str, n: int = SCRAPES) -> list[float]:
     return out
 
 
+def measure(url: str, scrapes: int, pid: int) -> dict[str, float]:
+    """Latency percentiles of `scrapes` GETs, and the serving process' peak RSS."""
+    lat = time_scrapes(url, scrapes)
+    return {"p50": pct(lat, 50), "p99": pct(lat, 99), "rss": peak_rss_mb(pid)}
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -197,12 +203,9 @@ def main() -> int:
                 # the exporter's "nothing moved" path: the full per-list work every time.
                 threading.Thread(target=_churn, args=(port, churn), daemon=True).start()
             try:
-                lat = time_scrapes(url)
+                results["batchctl exporter (HTTP /metrics)"] = measure(url, SCRAPES, exporter.pid)
             finally:
                 churn.set()
-            results["batchctl exporter (HTTP /metrics)"] = {
-                "p50": pct(lat, 50), "p99": pct(lat, 99), "rss": peak_rss_mb(exporter.pid),
-            }  # fmt: skip
         finally:
             exporter.terminate()
             exporter.wait(10)
@@ -219,10 +222,8 @@ def main() -> int:
             try:
                 url = f"http://127.0.0.1:{rport}/metrics"
                 wait_http(url)
-                lat = time_scrapes(url, 10)
-                results["prometheus-redis-exporter -check-keys (10 scrapes)"] = {
-                    "p50": pct(lat, 50), "p99": pct(lat, 99), "rss": peak_rss_mb(red.pid),
-                }  # fmt: skip
+                name = "prometheus-redis-exporter -check-keys (10 scrapes)"
+                results[name] = measure(url, 10, red.pid)
             finally:
                 red.terminate()
                 red.wait(10)
