@@ -28,7 +28,8 @@ test: $(STAMP) tools
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy exporter autoscaler alerts grafana cli
+	$(BIN)/mypy batchctl exporter autoscaler alerts grafana
+	$(BIN)/lint-imports
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .

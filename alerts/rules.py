@@ -41,8 +41,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from alerts import names as n
-from exporter.config import Config
+from batchctl import metrics as n
+from batchctl.config import Config
+from batchctl.reasons import GUARD_REASONS
 
 Rule = dict[str, Any]
 Group = dict[str, Any]
@@ -167,7 +168,7 @@ def queue_length_high(cfg: Config) -> list[Rule]:
     """
     a = cfg.alerts
     info, warning, critical = cfg.thresholds
-    length = series(n.QUEUE_LENGTH, a.selector)
+    length = series(n.QUEUE_LENGTH.name, a.selector)
     hold = a.tier_resolve_hold
     tiers = [
         (
@@ -210,8 +211,8 @@ def queue_length_high(cfg: Config) -> list[Rule]:
 def queue_no_consumers(cfg: Config) -> list[Rule]:
     """Messages waiting for a Deployment with no ready replica: the "crash the site" case."""
     a = cfg.alerts
-    length = series(n.QUEUE_LENGTH, a.selector)
-    no_ready = f"{series(n.DEPLOYMENT_READY, a.selector)} == 0"
+    length = series(n.QUEUE_LENGTH.name, a.selector)
+    no_ready = f"{series(n.DEPLOYMENT_READY.name, a.selector)} == 0"
     critical = cfg.thresholds[2]
     grows = f"{length} > 0 and delta({length}[{a.growth_window}]) > 0"
     critical_now = with_deployment(f"{length} >= {critical}\nor\n({grows})", no_ready)
@@ -257,11 +258,11 @@ def queue_no_consumers(cfg: Config) -> list[Rule]:
 def idle_replicas(cfg: Config) -> list[Rule]:
     """Workers running with nothing waiting and nothing in flight: money and CO2."""
     a = cfg.alerts
-    work = f"{series(n.QUEUE_LENGTH, a.selector)} + {series(n.QUEUE_UNACKED, a.selector)}"
+    work = f"{series(n.QUEUE_LENGTH.name, a.selector)} + {series(n.QUEUE_UNACKED.name, a.selector)}"
     return [
         alert(
             IDLE_REPLICAS,
-            f"{series(n.DEPLOYMENT_REPLICAS, a.selector)} > 0\n"
+            f"{series(n.DEPLOYMENT_REPLICAS.name, a.selector)} > 0\n"
             f"and ignoring (deployment)\n  ({work} == 0)",
             a.idle_replicas_for,
             "warning",
@@ -276,14 +277,14 @@ def idle_replicas(cfg: Config) -> list[Rule]:
 def queue_stuck(cfg: Config) -> list[Rule]:
     """Ready consumers, yet the oldest message keeps ageing: nobody takes messages."""
     a = cfg.alerts
-    age = series(n.QUEUE_OLDEST_AGE, a.selector)
+    age = series(n.QUEUE_OLDEST_AGE.name, a.selector)
     # An untouched tail ages one second per second; a queue that is being consumed
     # oldest-first keeps a steady age. Half a second per second separates the two.
     ageing = f"{age} > 0\nand deriv({age}[{a.growth_window}]) > 0.5"
     return [
         alert(
             QUEUE_STUCK,
-            with_deployment(ageing, f"{series(n.DEPLOYMENT_READY, a.selector)} > 0"),
+            with_deployment(ageing, f"{series(n.DEPLOYMENT_READY.name, a.selector)} > 0"),
             a.stuck_for,
             "warning",
             f"Celery queue {QUEUE} is not being consumed.",
@@ -302,11 +303,11 @@ def queue_memory_high(cfg: Config) -> list[Rule]:
     """One queue holds a large share of Redis maxmemory (big task arguments)."""
     a = cfg.alerts
     # `> 0` drops a broker without maxmemory: no limit means no share to speak of.
-    limit = f"{series(n.BROKER_MEMORY_MAX, a.selector)} > 0"
+    limit = f"{series(n.BROKER_MEMORY_MAX.name, a.selector)} > 0"
     return [
         alert(
             QUEUE_MEMORY_HIGH,
-            f"{series(n.QUEUE_MEMORY, a.selector)}\n"
+            f"{series(n.QUEUE_MEMORY.name, a.selector)}\n"
             # `group_left ()`: a bare `group_left (` would read the divisor as a label list.
             f"/ ignoring (queue) group_left ()\n  ({limit})\n"
             f"> {a.queue_memory_share:g}",
@@ -324,8 +325,8 @@ def queue_memory_high(cfg: Config) -> list[Rule]:
 def broker_memory_high(cfg: Config) -> list[Rule]:
     """Redis used memory against maxmemory; silent when no maxmemory is set."""
     a = cfg.alerts
-    used = series(n.BROKER_MEMORY_USED, a.selector)
-    limit = f"({series(n.BROKER_MEMORY_MAX, a.selector)} > 0)"
+    used = series(n.BROKER_MEMORY_USED.name, a.selector)
+    limit = f"({series(n.BROKER_MEMORY_MAX.name, a.selector)} > 0)"
     return [
         alert(
             BROKER_MEMORY_HIGH,
@@ -350,7 +351,7 @@ def broker_down(cfg: Config) -> list[Rule]:
     return [
         alert(
             BROKER_DOWN,
-            f"{series(n.BROKER_UP, a.selector)} == 0",
+            f"{series(n.BROKER_UP.name, a.selector)} == 0",
             a.down_for,
             "critical",
             "The exporter cannot read the Celery broker (Redis).",
@@ -366,7 +367,7 @@ def kubernetes_api_down(cfg: Config) -> list[Rule]:
     return [
         alert(
             KUBERNETES_API_DOWN,
-            f"{series(n.KUBERNETES_UP, a.selector)} == 0",
+            f"{series(n.KUBERNETES_UP.name, a.selector)} == 0",
             a.down_for,
             "warning",
             "The exporter cannot read Deployments from the Kubernetes API.",
@@ -399,9 +400,9 @@ def exporter_down(cfg: Config) -> list[Rule]:
 
 def autoscaler_at_cap(cfg: Config) -> list[Rule]:
     a = cfg.alerts
-    length = series(n.QUEUE_LENGTH, a.selector)
-    desired = series(n.AUTOSCALER_DESIRED, a.autoscaler_selector)
-    cap = series(n.AUTOSCALER_MAX, a.autoscaler_selector)
+    length = series(n.QUEUE_LENGTH.name, a.selector)
+    desired = series(n.AUTOSCALER_DESIRED.name, a.autoscaler_selector)
+    cap = series(n.AUTOSCALER_MAX.name, a.autoscaler_selector)
     # A cap of 0 means the batch is switched off: CeleryQueueNoConsumers covers that.
     return [
         alert(
@@ -421,11 +422,11 @@ def autoscaler_at_cap(cfg: Config) -> list[Rule]:
 def autoscaler_held(cfg: Config) -> list[Rule]:
     """Scale-up blocked by a guard for long; holds for other reasons are routine."""
     a = cfg.alerts
-    guards = f'reason=~"{"|".join(n.GUARD_HOLD_REASONS)}"'
+    guards = f'reason=~"{"|".join(GUARD_REASONS)}"'
     return [
         alert(
             AUTOSCALER_HELD,
-            f"{series(n.AUTOSCALER_HOLD, a.autoscaler_selector, guards)} > 0",
+            f"{series(n.AUTOSCALER_HOLD.name, a.autoscaler_selector, guards)} > 0",
             a.held_for,
             "warning",
             f"The autoscaler has held batch {QUEUE} for long.",
@@ -438,8 +439,8 @@ def autoscaler_held(cfg: Config) -> list[Rule]:
 
 def batch_claim_expired(cfg: Config) -> list[Rule]:
     a = cfg.alerts
-    expiry = series(n.BATCH_CLAIM_EXPIRY, a.selector)
-    claimed = series(n.BATCH_CLAIMED, a.selector)
+    expiry = series(n.BATCH_CLAIM_EXPIRY.name, a.selector)
+    claimed = series(n.BATCH_CLAIMED.name, a.selector)
     # `* ... (claimed == 1)` multiplies by 1: keeps the seconds past expiry, adds holder.
     return [
         alert(
@@ -461,9 +462,9 @@ def unclaimed_batch_in_use(cfg: Config) -> list[Rule]:
     if not queues:
         return []
     only = f'queue=~"{queue_regex(queues)}"'
-    waiting = f"max by (queue) ({series(n.QUEUE_LENGTH, a.selector, only)}) > 0"
-    replicas = f"max by (queue) ({series(n.DEPLOYMENT_REPLICAS, a.selector, only)}) > 0"
-    claimed = series(n.BATCH_CLAIMED, a.selector)
+    waiting = f"max by (queue) ({series(n.QUEUE_LENGTH.name, a.selector, only)}) > 0"
+    replicas = f"max by (queue) ({series(n.DEPLOYMENT_REPLICAS.name, a.selector, only)}) > 0"
+    claimed = series(n.BATCH_CLAIMED.name, a.selector)
     return [
         alert(
             UNCLAIMED_BATCH_IN_USE,

@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from autoscaler.policy import GuardResult, GuardStatus
-from exporter.config import GuardConfig
-from exporter.log import get_logger
+from batchctl.config import GuardConfig
+from batchctl.log import get_logger
 
 log = get_logger("batchctl.guards")
 

@@ -16,12 +16,12 @@ from dataclasses import replace
 from typing import Protocol
 
 from autoscaler.guards import evaluate
-from autoscaler.observe import observations
+from autoscaler.observations import observations
 from autoscaler.policy import Action, Decision, GuardResult, PolicyState, Reason, decide
-from exporter.claims import Claim
+from batchctl.claims import Claim
+from batchctl.config import Config, ConfigError, GuardConfig
+from batchctl.log import get_logger
 from exporter.collect import Collector
-from exporter.config import Config, ConfigError, GuardConfig
-from exporter.log import get_logger
 
 log = get_logger("batchctl.autoscaler")
 
@@ -63,7 +63,7 @@ class LocalBackend:
     name = "local"
 
     def __init__(self, actuator: object, queues: Sequence[str]) -> None:
-        from autoscaler.local_actuator import LocalActuator
+        from autoscaler.backends.local import LocalActuator
 
         assert isinstance(actuator, LocalActuator)
         self.actuator = actuator
@@ -87,8 +87,8 @@ class KubernetesBackend:
     name = "kubernetes"
 
     def __init__(self, cfg: Config) -> None:
-        from autoscaler.kube_actuator import KubernetesActuator
-        from exporter.kube import KubeConfigError
+        from autoscaler.backends.kubernetes import KubernetesActuator
+        from batchctl.kube import KubeConfigError
 
         try:
             self.actuator = KubernetesActuator(cfg.kubernetes)

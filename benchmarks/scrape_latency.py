@@ -28,7 +28,7 @@ from pathlib import Path
 
 import redis
 
-from exporter.embedded import EmbeddedRedis, free_port
+from batchctl.demo.embedded import EmbeddedRedis, free_port
 
 QUEUES = 1000
 STEPS = (0, 3, 6, 9)
@@ -48,7 +48,7 @@ def wait_http(url: str, timeout: float = 30) -> None:
 
 
 def envelope(queue: str, priority: int) -> str:
-    # The shape kombu's Redis transport LPUSHes (see DESIGN.md).
+    # The shape kombu's Redis transport LPUSHes (see docs/design.md).
     return json.dumps(
         {
             "body": "W1tdLCB7fSwgeyJjYWxsYmFja3MiOiBudWxsfV0=",

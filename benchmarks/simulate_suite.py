@@ -22,8 +22,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from autoscaler.simulate import BASELINE, OURS, load_trace, plot, report, simulate  # noqa: E402
-from exporter.config import Config, load_config  # noqa: E402
+from batchctl.config import Config, load_config  # noqa: E402
+from batchctl.sim.world import BASELINE, OURS, load_trace, plot, report, simulate  # noqa: E402
 
 TRACES = Path(__file__).parent / "traces"
 SUITE_CONFIG = Path(__file__).parent / "suite-config.yaml"

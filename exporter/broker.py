@@ -13,15 +13,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
-from redis.sentinel import Sentinel
 
-from exporter.claims import Claim, claim_key
-from exporter.config import BrokerConfig, redact_url
+from batchctl.brokerurl import connect
+from batchctl.claims import Claim, claim_key
+from batchctl.config import BrokerConfig
+from batchctl.redact import redact_url
 from exporter.snapshot import (
     ListRead,
     count_unacked,
@@ -45,36 +43,6 @@ def _script(name: str) -> tuple[str, str]:
 
 LISTS_SCRIPT, LISTS_SHA = _script("lists.lua")
 UNACKED_SCRIPT, UNACKED_SHA = _script("unacked.lua")
-
-
-def connect(cfg: BrokerConfig) -> redis.Redis:
-    """A client whose every call fails within the configured timeout: no retries."""
-    opts: dict[str, Any] = {
-        "socket_timeout": cfg.timeout_seconds,
-        "socket_connect_timeout": cfg.timeout_seconds,
-        "retry": Retry(NoBackoff(), 0),
-        "decode_responses": True,
-        "client_name": "batchctl",
-    }
-    parts = urlsplit(cfg.url.split(";")[0])
-    if parts.scheme == "sentinel":
-        return _sentinel_master(cfg, opts)
-    return redis.Redis.from_url(cfg.url, **opts)
-
-
-def _sentinel_master(cfg: BrokerConfig, opts: dict[str, Any]) -> redis.Redis:
-    # Celery's form: sentinel://:pw@host1:26379/0;sentinel://host2:26379/0
-    nodes = []
-    password = None
-    db = 0
-    for url in cfg.url.split(";"):
-        p = urlsplit(url.strip())
-        nodes.append((p.hostname or "localhost", p.port or 26379))
-        password = password or (unquote(p.password) if p.password else None)
-        if p.path.strip("/").isdigit():
-            db = int(p.path.strip("/"))
-    sentinel = Sentinel(nodes, sentinel_kwargs={"socket_timeout": cfg.timeout_seconds})
-    return sentinel.master_for(cfg.sentinel_master_name, password=password, db=db, **opts)
 
 
 def _glob_escape(text: str) -> str:

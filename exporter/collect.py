@@ -15,9 +15,10 @@ from typing import Protocol
 
 import redis
 
+from batchctl.config import Config
+from batchctl.log import get_logger
+from batchctl.redact import redact_url
 from exporter.broker import BrokerReader, Discovery
-from exporter.config import Config, redact_url
-from exporter.log import get_logger
 from exporter.snapshot import (
     AgeState,
     Deployment,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from batchctl.config import Config, ConfigError
+from batchctl.log import get_logger
 from exporter.broker import BrokerReader
 from exporter.collect import Collector, KubeSource
-from exporter.config import Config, ConfigError
-from exporter.log import get_logger
 from exporter.server import ExporterApp
 
 log = get_logger("batchctl.exporter")
@@ -39,7 +39,8 @@ def build_collector(cfg: Config) -> tuple[Collector, object | None]:
     kube: KubeSource | None = None
     if cfg.kubernetes.enabled:
         # Imported here: the Kubernetes client is slow to import and optional at run time.
-        from exporter.kube import DeploymentCache, KubeConfigError
+        from batchctl.kube import KubeConfigError
+        from exporter.informer import DeploymentCache
 
         try:
             cache = DeploymentCache(cfg.kubernetes, [b.deployment for b in cfg.batches])

@@ -15,11 +15,11 @@ from urllib.parse import urlsplit
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.exposition import choose_encoder
 
-from exporter import __version__
+from batchctl import __version__
+from batchctl.config import Config
+from batchctl.log import get_logger
 from exporter.collect import Collector
-from exporter.config import Config
-from exporter.log import get_logger
-from exporter.metrics import LineCache, render_snapshot
+from exporter.exposition import LineCache, render_snapshot
 from exporter.status import render_landing, render_status
 
 log = get_logger("batchctl.server")

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
-from exporter.claims import Claim
+from batchctl.claims import Claim
 
 # kombu's separator between a queue name and its priority step (kombu.transport.redis).
 PRIORITY_SEP = "\x06\x16"

@@ -6,7 +6,8 @@ import html
 import time
 from collections.abc import Sequence
 
-from exporter.claims import Claim
+from batchctl.claims import claim_summary
+from batchctl.units import format_bytes, format_duration
 from exporter.snapshot import QueueStats, Snapshot, tier
 
 # Tier colours: good (<100), fine (<500), careful (<1000), danger (>=1000).
@@ -33,35 +34,6 @@ td.depth { font-weight: 700; border-radius: 3px; }
 """
 
 
-def human_seconds(s: float) -> str:
-    if s < 1:
-        return "0s"
-    if s < 90:
-        return f"{s:.0f}s"
-    if s < 90 * 60:
-        return f"{s / 60:.0f}m"
-    if s < 48 * 3600:
-        return f"{s / 3600:.1f}h"
-    return f"{s / 86400:.1f}d"
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
-
-
-def claim_text(claim: Claim | None, now: float) -> str:
-    if claim is None:
-        return ""
-    purpose = f" ({claim.purpose})" if claim.purpose else ""
-    left = claim.expires - now
-    when = f"expired {human_seconds(-left)} ago" if left <= 0 else f"{human_seconds(left)} left"
-    return f"{claim.holder}{purpose}, {when}"
-
-
 def _row(q: QueueStats, thresholds: Sequence[int], claim: str) -> str:
     t = tier(q.waiting, thresholds)
     replicas = "–" if q.replicas is None else f"{q.ready_replicas or 0}/{q.replicas}"
@@ -72,8 +44,8 @@ def _row(q: QueueStats, thresholds: Sequence[int], claim: str) -> str:
         f'<td class="name">{html.escape(q.queue)}</td>',
         f'<td class="depth {TIER_CLASSES[t]}" data-tier="{TIER_WORDS[t]}">{q.waiting}</td>',
         f"<td>{q.unacked}</td>",
-        f"<td>{human_seconds(q.oldest_age_seconds)}</td>",
-        f"<td>{human_bytes(q.memory_bytes)}</td>",
+        f"<td>{format_duration(q.oldest_age_seconds)}</td>",
+        f"<td>{format_bytes(q.memory_bytes)}</td>",
         f"<td>{replicas}{warn}</td>",
         f'<td class="name">{html.escape(q.deployment or "")}</td>',
         f'<td class="name">{html.escape(claim)}</td>',
@@ -130,7 +102,7 @@ def render_status(
         '<th class="name">Deployment</th><th class="name">Claim</th></tr></thead><tbody>'
     )
     for q in sorted(snap.queues, key=lambda q: (not q.configured, q.queue)):
-        parts.append(_row(q, thresholds, claim_text(snap.claims.get(q.queue), now)))
+        parts.append(_row(q, thresholds, claim_summary(snap.claims.get(q.queue), now)))
     parts.append("</tbody></table></body></html>")
     return "".join(parts)
 

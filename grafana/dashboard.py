@@ -20,8 +20,8 @@ from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as dm
 from grafana_foundation_sdk.models import prometheus as pm
 
-from alerts import names as n
-from exporter.config import Config
+from batchctl import metrics as n
+from batchctl.config import Config
 
 DATASOURCE = dm.DataSourceRef(type_val="prometheus", uid="${datasource}")
 # Matchers every exporter panel adds; "All" is ".*", which also matches series that
@@ -95,7 +95,7 @@ def _variables(cfg: Config) -> list[Builder[dm.VariableModel]]:
         db.QueryVariable("namespace")
         .label("Namespace")
         .datasource(DATASOURCE)
-        .query(f"label_values({n.BUILD_INFO}{{{sel}}}, namespace)")
+        .query(f"label_values({n.BUILD_INFO.name}{{{sel}}}, namespace)")
         .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
         .sort(dm.VariableSort.ALPHABETICAL_ASC)
         .include_all(True)
@@ -104,7 +104,7 @@ def _variables(cfg: Config) -> list[Builder[dm.VariableModel]]:
         db.QueryVariable("queue")
         .label("Queue")
         .datasource(DATASOURCE)
-        .query(f"label_values({n.QUEUE_LENGTH}{{{sel}, {SCOPE}}}, queue)")
+        .query(f"label_values({n.QUEUE_LENGTH.name}{{{sel}, {SCOPE}}}, queue)")
         .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
         .sort(dm.VariableSort.NATURAL_ASC)
         .multi(True)
@@ -125,7 +125,7 @@ def _queue_panels(cfg: Config) -> list[AnyPanel]:
             "are the CeleryQueueLengthHigh tiers).",
             dm.GridPos(h=9, w=16, x=0, y=1),
         )
-        .with_target(_query(_sel(n.QUEUE_LENGTH, sel, QUEUES), "{{queue}}"))
+        .with_target(_query(_sel(n.QUEUE_LENGTH.name, sel, QUEUES), "{{queue}}"))
         .thresholds(_tiers(cfg))
         .thresholds_style(cb.GraphThresholdsStyleConfig().mode(cm.GraphThresholdsStyleMode.DASHED))
         .unit("short")
@@ -136,7 +136,7 @@ def _queue_panels(cfg: Config) -> list[AnyPanel]:
         .description("Current depth per queue, coloured by tier.")
         .datasource(DATASOURCE)
         .grid_pos(dm.GridPos(h=9, w=8, x=16, y=1))
-        .with_target(_query(_sel(n.QUEUE_LENGTH, sel, QUEUES), "{{queue}}", instant=True))
+        .with_target(_query(_sel(n.QUEUE_LENGTH.name, sel, QUEUES), "{{queue}}", instant=True))
         .thresholds(_tiers(cfg))
         .color_mode(cm.BigValueColorMode.BACKGROUND)
         .graph_mode(cm.BigValueGraphMode.NONE)
@@ -150,7 +150,7 @@ def _queue_panels(cfg: Config) -> list[AnyPanel]:
             "be busy.",
             dm.GridPos(h=8, w=8, x=0, y=10),
         )
-        .with_target(_query(_sel(n.QUEUE_UNACKED, sel, QUEUES), "{{queue}}"))
+        .with_target(_query(_sel(n.QUEUE_UNACKED.name, sel, QUEUES), "{{queue}}"))
         .unit("short")
     )
     age = (
@@ -160,7 +160,7 @@ def _queue_panels(cfg: Config) -> list[AnyPanel]:
             "while a queue is consumed; steady growth with ready workers is CeleryQueueStuck.",
             dm.GridPos(h=8, w=8, x=8, y=10),
         )
-        .with_target(_query(_sel(n.QUEUE_OLDEST_AGE, sel, QUEUES), "{{queue}}"))
+        .with_target(_query(_sel(n.QUEUE_OLDEST_AGE.name, sel, QUEUES), "{{queue}}"))
         .unit("s")
     )
     memory = (
@@ -170,9 +170,11 @@ def _queue_panels(cfg: Config) -> list[AnyPanel]:
             "(no maxmemory line when Redis has no limit).",
             dm.GridPos(h=8, w=8, x=16, y=10),
         )
-        .with_target(_query(_sel(n.QUEUE_MEMORY, sel, QUEUES), "{{queue}}", "A"))
-        .with_target(_query(f"max({_sel(n.BROKER_MEMORY_USED, sel)})", "Redis used", "B"))
-        .with_target(_query(f"max({_sel(n.BROKER_MEMORY_MAX, sel)} > 0)", "Redis maxmemory", "C"))
+        .with_target(_query(_sel(n.QUEUE_MEMORY.name, sel, QUEUES), "{{queue}}", "A"))
+        .with_target(_query(f"max({_sel(n.BROKER_MEMORY_USED.name, sel)})", "Redis used", "B"))
+        .with_target(
+            _query(f"max({_sel(n.BROKER_MEMORY_MAX.name, sel)} > 0)", "Redis maxmemory", "C")
+        )
         .unit("bytes")
     )
     return [depth, now, in_flight, age, memory]
@@ -191,10 +193,12 @@ def _batch_panels(cfg: Config) -> list[AnyPanel]:
         .repeat("queue")
         .repeat_direction("h")
         .max_per_row(3)
-        .with_target(_query(_sel(n.DEPLOYMENT_READY, sel, 'queue=~"$queue"'), "ready", "A"))
-        .with_target(_query(_sel(n.DEPLOYMENT_REPLICAS, sel, 'queue=~"$queue"'), "asked", "B"))
-        .with_target(_query(_sel(n.AUTOSCALER_DESIRED, asel, 'queue=~"$queue"'), "desired", "C"))
-        .with_target(_query(_sel(n.AUTOSCALER_MAX, asel, 'queue=~"$queue"'), "cap", "D"))
+        .with_target(_query(_sel(n.DEPLOYMENT_READY.name, sel, 'queue=~"$queue"'), "ready", "A"))
+        .with_target(_query(_sel(n.DEPLOYMENT_REPLICAS.name, sel, 'queue=~"$queue"'), "asked", "B"))
+        .with_target(
+            _query(_sel(n.AUTOSCALER_DESIRED.name, asel, 'queue=~"$queue"'), "desired", "C")
+        )
+        .with_target(_query(_sel(n.AUTOSCALER_MAX.name, asel, 'queue=~"$queue"'), "cap", "D"))
         .unit("short")
         .decimals(0)
     )
@@ -209,12 +213,15 @@ def _batch_panels(cfg: Config) -> list[AnyPanel]:
         .grid_pos(dm.GridPos(h=8, w=12, x=0, y=27))
         .with_target(
             _query(
-                f"{_sel(n.BATCH_CLAIMED, sel, QUEUES)} == 1", ref="A", instant=True, as_table=True
+                f"{_sel(n.BATCH_CLAIMED.name, sel, QUEUES)} == 1",
+                ref="A",
+                instant=True,
+                as_table=True,
             )
         )
         .with_target(
             _query(
-                f"{_sel(n.BATCH_CLAIM_EXPIRY, sel, QUEUES)} - time()",
+                f"{_sel(n.BATCH_CLAIM_EXPIRY.name, sel, QUEUES)} - time()",
                 ref="B",
                 instant=True,
                 as_table=True,
@@ -240,13 +247,15 @@ def _batch_panels(cfg: Config) -> list[AnyPanel]:
         )
         .with_target(
             _query(
-                f"{_sel(n.AUTOSCALER_HOLD, asel, QUEUES)} > 0", "hold {{queue}}: {{reason}}", "A"
+                f"{_sel(n.AUTOSCALER_HOLD.name, asel, QUEUES)} > 0",
+                "hold {{queue}}: {{reason}}",
+                "A",
             )
         )
         .with_target(
             _query(
-                f"sum by (queue, action) (increase({_sel(n.AUTOSCALER_DECISIONS, asel, QUEUES)}"
-                "[$__rate_interval]))",
+                "sum by (queue, action) (increase("
+                f"{_sel(n.AUTOSCALER_DECISIONS.name, asel, QUEUES)}[$__rate_interval]))",
                 "{{queue}} {{action}}",
                 "B",
             )
@@ -298,9 +307,9 @@ def _health_panels(cfg: Config) -> list[AnyPanel]:
         .datasource(DATASOURCE)
         .grid_pos(dm.GridPos(h=4, w=12, x=12, y=36))
         .with_target(_query(f"min({_sel(n.UP, sel)})", "exporter", "A", instant=True))
-        .with_target(_query(f"min({_sel(n.BROKER_UP, sel)})", "Redis", "B", instant=True))
+        .with_target(_query(f"min({_sel(n.BROKER_UP.name, sel)})", "Redis", "B", instant=True))
         .with_target(
-            _query(f"min({_sel(n.KUBERNETES_UP, sel)})", "Kubernetes API", "C", instant=True)
+            _query(f"min({_sel(n.KUBERNETES_UP.name, sel)})", "Kubernetes API", "C", instant=True)
         )
         .mappings([up_mapping])
         .thresholds(
@@ -319,7 +328,7 @@ def _health_panels(cfg: Config) -> list[AnyPanel]:
             "How long one scrape's collection takes (one Redis round trip plus the cache).",
             dm.GridPos(h=4, w=12, x=12, y=40),
         )
-        .with_target(_query(_sel(n.SCRAPE_DURATION, sel), "{{instance}}"))
+        .with_target(_query(_sel(n.SCRAPE_DURATION.name, sel), "{{instance}}"))
         .unit("s")
     )
     return [firing, health, duration]

@@ -14,7 +14,7 @@ import pytest
 import redis
 
 # free_port is re-exported for the tests that import it from here.
-from exporter.embedded import EmbeddedRedis, free_port
+from batchctl.demo.embedded import EmbeddedRedis, free_port
 
 __all__ = ["EmbeddedRedis", "RedisServer", "free_port", "require_tool", "wait_for"]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +17,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from alerts import names
 from alerts.render import render_rules
 from alerts.rules import ALL_ALERTS, alert_names, groups, queue_regex, scale_duration
-from cli.main import cli
-from exporter.config import Config, parse_config
-from exporter.metrics import ALL_SPECS
+from batchctl.cli import cli
+from batchctl.config import Config, parse_config
+from batchctl.metrics import ALL_SPECS, UP
 from tests.conftest import require_tool
 from tests.promql import check_promql
 
@@ -289,7 +287,7 @@ def test_runbook_promql_parses(tmp_path: Path) -> None:
 
 
 def test_expressions_use_only_known_metric_names() -> None:
-    known = {s.name for s in ALL_SPECS} | set(names.AUTOSCALER_NAMES) | {names.UP}
+    known = {s.name for s in ALL_SPECS} | {UP}
     functions = {
         "delta",
         "deriv",
@@ -474,65 +472,3 @@ def test_queue_regex_is_exact(tmp_path: Path) -> None:
     test_file.write_text(yaml.safe_dump(test))
     out = _promtool_test(promtool, [test_file])
     assert out.returncode == 0, out.stdout + out.stderr
-
-
-def test_autoscaler_names_and_labels_match_its_collector() -> None:
-    """alerts/names.py repeats the autoscaler's metric names: prove they agree."""
-    from types import SimpleNamespace
-
-    from autoscaler.metrics import AutoscalerMetrics
-    from autoscaler.policy import Action
-
-    cfg = Config()
-    stub = SimpleNamespace(
-        cfg=cfg,
-        last_decisions=[
-            SimpleNamespace(queue="batch0", desired=2, action=Action.HOLD, reason="guard_hold")
-        ],
-        decisions_total={("batch0", "hold", "guard_hold"): 3},
-        errors_total={},
-        is_leader=True,
-        last_tick_at=1e9,
-    )
-    labels = {}
-    for family in AutoscalerMetrics(stub).collect():  # type: ignore[arg-type]
-        name = family.name + ("_total" if family.type == "counter" else "")
-        labels[name] = {k for s in family.samples for k in s.labels}
-    expected = {
-        names.AUTOSCALER_DESIRED: {"queue"},
-        names.AUTOSCALER_MAX: {"queue"},
-        names.AUTOSCALER_DECISIONS: {"queue", "action", "reason"},
-        names.AUTOSCALER_HOLD: {"queue", "reason"},
-        names.AUTOSCALER_IS_LEADER: set(),
-    }
-    assert set(expected) == set(names.AUTOSCALER_NAMES)
-    for name, label_set in expected.items():
-        assert name in labels, f"the autoscaler no longer publishes {name}"
-        assert labels[name] == label_set, name
-
-
-def test_alerts_and_grafana_do_not_import_the_runtime() -> None:
-    """The import contract: renderers import only the pure config, metric and policy tables."""
-    code = (
-        "import sys, alerts.render, alerts.rules, grafana.dashboard\n"
-        "print('\\n'.join(sorted(sys.modules)))\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT
-    )
-    assert out.returncode == 0, out.stderr
-    loaded = set(out.stdout.split())
-    forbidden = {
-        "redis",
-        "kubernetes",
-        "celery",
-        "kombu",
-        "prometheus_client",
-        "exporter.broker",
-        "exporter.collect",
-        "exporter.server",
-        "exporter.runtime",
-        "exporter.kube",
-        "autoscaler.loop",
-    }
-    assert not loaded & forbidden, loaded & forbidden

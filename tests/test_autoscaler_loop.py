@@ -11,16 +11,16 @@ import redis
 from click.testing import CliRunner
 from prometheus_client import CollectorRegistry
 
-from autoscaler.claims import ClaimStore
-from autoscaler.demo import DemoOptions, run_demo
-from autoscaler.demo_tasks import enqueue, make_app
 from autoscaler.loop import Autoscaler, DryRunBackend
 from autoscaler.metrics import AutoscalerMetrics
 from autoscaler.policy import GuardResult, GuardStatus, Reason
-from cli.main import cli
+from batchctl.claims.store import ClaimStore
+from batchctl.cli import cli
+from batchctl.config import Config, parse_config
+from batchctl.demo.runner import DemoOptions, run_demo
+from batchctl.demo.tasks import enqueue, make_app
 from exporter.broker import BrokerReader
 from exporter.collect import Collector
-from exporter.config import Config, parse_config
 from tests.conftest import RedisServer
 
 

@@ -18,11 +18,12 @@ import pytest
 import redis
 from celery import Celery
 
-from autoscaler.demo_tasks import enqueue, make_app
+from batchctl.workers import ENV_BROKER_URL
+from batchctl.config import Config, parse_config
+from batchctl.demo.tasks import enqueue, make_app
 from exporter.broker import BrokerReader
 from exporter.collect import Collector
-from exporter.config import Config, parse_config
-from exporter.metrics import LineCache, render_snapshot
+from exporter.exposition import LineCache, render_snapshot
 from exporter.snapshot import Snapshot
 from tests.conftest import RedisServer, wait_for
 
@@ -163,11 +164,11 @@ def test_max_queues_caps_discovered(redis_server: RedisServer, redis_db: redis.R
 
 @pytest.fixture
 def worker(redis_server: RedisServer, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    env = {**os.environ, "BATCHCTL_BROKER_URL": redis_server.url}
+    env = {**os.environ, ENV_BROKER_URL: redis_server.url}
     log = (tmp_path / "worker.log").open("wb")
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "celery", "-A", "autoscaler.demo_tasks", "worker",
+            sys.executable, "-m", "celery", "-A", "batchctl.demo.tasks", "worker",
             "-Q", "batch1", "-c", "2", "--prefetch-multiplier", "4", "-P", "prefork",
             "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", "t1@%h",
         ],
@@ -303,7 +304,7 @@ def test_a_key_of_another_type_does_not_fail_the_scrape(
 def test_claims_are_read_in_the_same_round_trip(
     redis_server: RedisServer, redis_db: redis.Redis
 ) -> None:
-    from autoscaler.claims import ClaimStore
+    from batchctl.claims.store import ClaimStore
     from exporter.status import render_status
 
     ClaimStore(redis_db, prefix="cl:").claim("batch2", "alice", "reindex", 600, now=1000.0)
@@ -317,5 +318,5 @@ def test_claims_are_read_in_the_same_round_trip(
     assert 'celery_batch_claim_expiry_timestamp_seconds{queue="batch2"} 1600\n' in text
     assert "bob" not in text
     page = render_status(snap, (100, 500, 1000), 5, now=1300.0)
-    assert "alice (reindex), 5m left" in page
+    assert "alice (reindex), expires in 5m" in page
     assert snap.to_json()["claims"]["batch2"]["expired"] is False  # type: ignore[index]

@@ -15,17 +15,16 @@ from click.testing import CliRunner
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from autoscaler.claims import (
+from batchctl.claims import (
     Claim,
     ClaimConflict,
-    ClaimStore,
     decide_claim,
     decide_release,
     describe_expiry,
-    format_duration,
-    parse_duration,
 )
-from cli.main import cli  # import the group first: it registers the claim commands
+from batchctl.claims.store import ClaimStore
+from batchctl.cli import cli  # import the group first: it registers the claim commands
+from batchctl.units import format_duration, parse_duration
 from tests.conftest import RedisServer
 from tests.fakekube import FakeKube
 
@@ -454,7 +453,10 @@ def test_cli_status_replicas_from_kubernetes(run, tmp_path: Path) -> None:  # ty
         kube.add_deployment("celery-batch1", replicas=3, ready=2)
         kube.add_deployment("celery-batch2", replicas=0, ready=0)
         cfg = tmp_path / "kube.yml"
-        cfg.write_text(f"kubernetes:\n  kubeconfig: {kube.write_kubeconfig(tmp_path)}\n")
+        cfg.write_text(
+            f"kubernetes:\n  namespace: court-listener\n"
+            f"  kubeconfig: {kube.write_kubeconfig(tmp_path)}\n"
+        )
         r = run("status", "--config", str(cfg))
         assert r.exit_code == 0, r.output
         rows = {line.split()[0]: line.split() for line in r.output.splitlines()[1:]}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import redis
 
-from autoscaler.demo_tasks import enqueue, make_app
+from batchctl.demo.tasks import enqueue, make_app
 from tests.conftest import RedisServer, free_port, wait_for
 from tests.fakekube import FakeKube
 
@@ -42,7 +42,7 @@ def test_exporter_process_with_kubernetes(
         # override, and check that the password in the file never shows up anywhere.
         env = {**os.environ, "BATCHCTL_BROKER_URL": redis_server.url}
         port = free_port()
-        log = tmp_path / "exporter.log"
+        log = tmp_path / "batchctl.log"
         with log.open("wb") as out:
             proc = subprocess.Popen(
                 [BATCHCTL, "--log-format", "json", "exporter", "-c", str(cfg),

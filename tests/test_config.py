@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli.main import cli
-from exporter.config import ConfigError, load_config, parse_config, redact_url
+from batchctl.cli import cli
+from batchctl.config import ConfigError, load_config, parse_config
+from batchctl.redact import redact_url
 
 GOOD = {
     "broker": {"url": "redis://localhost:6379/0"},

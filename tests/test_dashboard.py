@@ -9,10 +9,9 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from alerts import names
-from cli.main import cli
-from exporter.config import Config, parse_config
-from exporter.metrics import ALL_SPECS
+from batchctl.cli import cli
+from batchctl.config import Config, parse_config
+from batchctl.metrics import ALL_SPECS, UP
 from grafana.dashboard import render_dashboard
 from tests.conftest import require_tool
 from tests.promql import check_promql
@@ -172,7 +171,7 @@ def test_every_query_parses_with_promtool(tmp_path: Path) -> None:
 
 
 def test_queries_use_only_known_metric_names() -> None:
-    known = {s.name for s in ALL_SPECS} | set(names.AUTOSCALER_NAMES) | {names.UP, "ALERTS"}
+    known = {s.name for s in ALL_SPECS} | {UP, "ALERTS"}
     words = {"max", "min", "sum", "by", "increase", "time", "queue", "action"}
     for title, expr in panel_queries(_dashboard()).items():
         bare = re.sub(r"\{[^}]*\}|\[[^\]]*\]|\"[^\"]*\"", "", expr)

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import redis
 
-from autoscaler import demo_tasks
-from autoscaler.demo_tasks import (
+from batchctl.demo import tasks as demo_tasks
+from autoscaler.backends.local import LocalActuator
+from batchctl.demo.tasks import (
     TASK_NAME,
     _pipelined_publish,
     done_count,
@@ -21,7 +22,6 @@ from autoscaler.demo_tasks import (
     enqueue,
     make_app,
 )
-from autoscaler.local_actuator import LocalActuator
 from exporter.snapshot import PRIORITY_SEP
 from tests.conftest import RedisServer, wait_for
 
@@ -31,7 +31,7 @@ def _messages(r: redis.Redis, key: str) -> list[dict[str, Any]]:
 
 
 def test_app_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BATCHCTL_BROKER_URL", "redis://example:6380/3")
+    monkeypatch.setenv("CELERY_BROKER_URL", "redis://example:6380/3")
     monkeypatch.setenv("BATCHCTL_BROKER_KEYPREFIX", "p:")
     monkeypatch.setenv("BATCHCTL_DEMO_PREFETCH_MULTIPLIER", "2")
     app = make_app()
@@ -40,7 +40,7 @@ def test_app_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch)
     assert app.conf.worker_prefetch_multiplier == 2
     assert app.conf.broker_transport_options == {"global_keyprefix": "p:"}
     assert TASK_NAME in app.tasks
-    # The module-level app is what `celery -A autoscaler.demo_tasks` finds.
+    # The module-level app is what `celery -A batchctl.demo.tasks` finds.
     assert demo_tasks.app.tasks[TASK_NAME] is demo_tasks.work
 
 
@@ -136,7 +136,11 @@ def test_worker_records_completed_task_ids(
     app = make_app(redis_server.url, keyprefix="pfx:")
     ids = enqueue(app, "batch0", 20, seconds=0.01)
     with LocalActuator(
-        broker_url=redis_server.url, run_dir=tmp_path, concurrency=2, keyprefix="pfx:"
+        broker_url=redis_server.url,
+        run_dir=tmp_path,
+        app="batchctl.demo.tasks",
+        concurrency=2,
+        keyprefix="pfx:",
     ) as act:
         act.set_replicas("batch0", 1)
         wait_for(lambda: done_count(redis_db, "batch0", "pfx:") == 20, timeout=20, what="done")

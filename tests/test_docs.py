@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from exporter.config import Config
+from batchctl.config import Config
 
 ROOT = Path(__file__).parent.parent
 

@@ -228,7 +228,10 @@ def stack(own_redis: RedisServer, tmp_path: Path) -> Iterator[Stack]:
             yaml.safe_dump(
                 {
                     "broker": {"url": own_redis.url, "discover_queues": False},
-                    "kubernetes": {"kubeconfig": str(kube.write_kubeconfig(tmp_path))},
+                    "kubernetes": {
+                        "namespace": "court-listener",
+                        "kubeconfig": str(kube.write_kubeconfig(tmp_path)),
+                    },
                     "autoscaler": {"backend": "dry-run", "interval_seconds": 1},
                     "alerts": E2E_ALERTS,
                 }
@@ -535,7 +538,7 @@ def test_alerts_fire_inhibit_and_resolve_end_to_end(stack: Stack) -> None:
 
 
 def _board() -> dict[str, Any]:
-    from exporter.config import parse_config
+    from batchctl.config import parse_config
     from grafana.dashboard import render_dashboard
 
     return json.loads(render_dashboard(parse_config({"alerts": E2E_ALERTS})))

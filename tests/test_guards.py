@@ -10,7 +10,7 @@ import pytest
 
 from autoscaler.guards import evaluate, judge
 from autoscaler.policy import GuardStatus
-from exporter.config import GuardConfig
+from batchctl.config import GuardConfig
 from tests.conftest import free_port, require_tool, wait_for
 
 G = GuardConfig(name="db_connections", query="up == 0", shed=True)

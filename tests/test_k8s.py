@@ -10,7 +10,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from exporter.config import load_config
+from batchctl.config import load_config
 from tests.conftest import require_tool
 
 ROOT = Path(__file__).parent.parent

@@ -16,15 +16,9 @@ import pytest
 import structlog
 from kubernetes.client.exceptions import ApiException
 
-from exporter.config import KubernetesConfig
-from exporter.kube import (
-    DeploymentCache,
-    KubeConfigError,
-    KubeState,
-    _lines,
-    describe_error,
-    new_api_client,
-)
+from batchctl.config import KubernetesConfig
+from batchctl.kube import KubeConfigError, describe_error, new_api_client
+from exporter.informer import DeploymentCache, KubeState, _lines
 from exporter.snapshot import Deployment
 from tests.conftest import wait_for
 from tests.fakekube import FakeKube, Request
@@ -471,8 +465,8 @@ def test_bad_kubeconfig_raises_a_clear_error(
 
 _NO_MODELS_SCRIPT = """
 import sys, time
-from exporter.config import KubernetesConfig
-from exporter.kube import DeploymentCache
+from batchctl.config import KubernetesConfig
+from exporter.informer import DeploymentCache
 
 cfg = KubernetesConfig(namespace=sys.argv[1], kubeconfig=sys.argv[2], request_timeout_seconds=1.0)
 cache = DeploymentCache(cfg, ["celery-batch0", "celery-batch1"])

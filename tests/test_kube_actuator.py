@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from autoscaler.kube_actuator import (
+from autoscaler.backends.kubernetes import (
     MERGE_PATCH,
     ActuatorError,
     DeploymentNotFoundError,
@@ -20,7 +20,7 @@ from autoscaler.kube_actuator import (
     ReplicasChangedError,
     ScalePermissionError,
 )
-from exporter.config import KubernetesConfig
+from batchctl.config import KubernetesConfig
 from tests.conftest import wait_for
 from tests.fakekube import FakeKube
 

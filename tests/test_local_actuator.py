@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from autoscaler.demo_tasks import done_ids, enqueue, make_app
-from autoscaler.local_actuator import GRACE_MARGIN_SECONDS, LocalActuator
-from exporter.config import parse_config
+from autoscaler.backends.local import GRACE_MARGIN_SECONDS, LocalActuator
+from batchctl.config import parse_config
+from batchctl.demo.tasks import done_ids, enqueue, make_app
 from exporter.snapshot import priority_list_name
 from tests.conftest import RedisServer, wait_for
 
@@ -59,6 +59,7 @@ def make_actuator(
         opts: dict[str, object] = {
             "broker_url": redis_server.url,
             "run_dir": tmp_path / "run",
+            "app": "batchctl.demo.tasks",
             "concurrency": 1,
         }
         opts.update(kw)
@@ -224,10 +225,10 @@ def test_from_config_derives_grace_and_worker_settings(tmp_path: Path) -> None:
     assert (act.concurrency, act.app, act.keyprefix) == (3, "my.tasks", "p:")
     cmd = act._command("batch1", "n1")
     assert cmd[cmd.index("-A") + 1] == "my.tasks" and "redis://:pw@broker:6379/2" not in cmd
-    assert act._env()["BATCHCTL_BROKER_URL"] == "redis://:pw@broker:6379/2"
+    assert act._env()["CELERY_BROKER_URL"] == "redis://:pw@broker:6379/2"
 
 
 def test_rejects_negative_replicas(tmp_path: Path) -> None:
-    act = LocalActuator(broker_url="redis://localhost:1/0", run_dir=tmp_path)
+    act = LocalActuator(broker_url="redis://localhost:1/0", run_dir=tmp_path, app="x")
     with pytest.raises(ValueError):
         act.set_replicas(QUEUE, -1)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
 
-from autoscaler.claims import Claim
-from autoscaler.observe import observations
-from autoscaler.policy import ClaimInfo, GuardResult, GuardStatus
-from exporter.config import AutoscalerConfig, BatchConfig, Config
+from autoscaler.observations import observations
+from autoscaler.policy import GuardResult, GuardStatus
+from batchctl.claims import Claim
+from batchctl.config import AutoscalerConfig, BatchConfig, Config
 from exporter.snapshot import Deployment, QueueStats, Snapshot
 
 NOW = 1_000.0
@@ -21,6 +22,10 @@ CFG = Config(
     autoscaler=AutoscalerConfig(stale_after_seconds=60),
 )
 GUARDS = [GuardResult("db", GuardStatus.HEALTHY)]
+
+
+def held_by(holder: str, expires: float) -> Claim:
+    return Claim("batch0", holder, "", "", 0.0, expires)
 
 
 def stats(queue: str, **kw: Any) -> QueueStats:
@@ -56,13 +61,13 @@ def test_fields_come_from_the_snapshot() -> None:
     # Waiting counts every priority list; in flight is the unacked count.
     assert (o.waiting, o.in_flight, o.oldest_age_seconds) == (120, 16, 42.0)
     assert (o.replicas, o.ready_replicas) == (3, 2)
-    assert o.claim == ClaimInfo("alice", NOW + 60)
+    assert o.claim == claim
     assert o.guards == tuple(GUARDS) and o.data_ok
     assert got[1].claim is None
 
 
 def test_policy_claims_pass_through() -> None:
-    info = ClaimInfo("bob", None)
+    info = held_by("bob", math.inf)
     (o, _) = observations(snap(stats("batch0"), stats("batch1")), CFG, {"batch0": info}, [], NOW)
     assert o.claim is info
 

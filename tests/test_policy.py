@@ -14,7 +14,6 @@ from autoscaler.policy import (
     Action,
     BatchObservation,
     BatchState,
-    ClaimInfo,
     Decision,
     GuardResult,
     GuardStatus,
@@ -24,11 +23,17 @@ from autoscaler.policy import (
     effective_cap,
     inflight_floor,
 )
-from exporter.config import AutoscalerConfig, BatchConfig, Config
+from batchctl.claims import Claim
+from batchctl.config import AutoscalerConfig, BatchConfig, Config
+
+
+def held_by(holder: str, expires: float) -> Claim:
+    return Claim("batch0", holder, "", "", 0.0, expires)
+
 
 NOW = 10_000.0
-HELD = ClaimInfo("alice", expires_at=NOW + 3600)
-EXPIRED = ClaimInfo("alice", expires_at=NOW - 1)
+HELD = held_by("alice", NOW + 3600)
+EXPIRED = held_by("alice", NOW - 1)
 HEALTHY = GuardResult("db", GuardStatus.HEALTHY)
 UNHEALTHY = GuardResult("db", GuardStatus.UNHEALTHY)
 UNKNOWN = GuardResult("db", GuardStatus.UNKNOWN)
@@ -99,7 +104,7 @@ ROWS = [
     ),
     Row(
         "claim without expiry counts as held",
-        obs(waiting=10, claim=ClaimInfo("bob", None)),
+        obs(waiting=10, claim=held_by("bob", math.inf)),
         (1, Reason.FROM_ZERO, Action.UP),
     ),
     Row(
@@ -115,7 +120,7 @@ ROWS = [
     Row(
         "cap 0 disables a batch",
         obs(waiting=10),
-        (0, Reason.CAP, Action.HOLD),
+        (0, Reason.AT_CAP, Action.HOLD),
         cfg={"max_replicas": 0},
     ),
     Row("in flight only at zero: nothing to do", obs(in_flight=5), (0, Reason.STEADY, Action.NONE)),
@@ -168,13 +173,13 @@ ROWS = [
     Row(
         "at cap",
         obs(waiting=5000, replicas=5),
-        (5, Reason.CAP, Action.HOLD),
+        (5, Reason.AT_CAP, Action.HOLD),
         state=ours(5, rate_per_replica=1.0),
     ),
     Row(
-        "a step that reaches the cap says cap",
+        "a step that reaches the cap is a backlog step",
         obs(waiting=5000, replicas=4),
-        (5, Reason.CAP, Action.UP),
+        (5, Reason.BACKLOG, Action.UP),
         state=ours(4, rate_per_replica=1.0),
         cfg={"step_up": 3},
     ),
@@ -243,7 +248,7 @@ ROWS = [
     Row(
         "idle on two ticks: one down",
         obs(replicas=4),
-        (3, Reason.STEP_DOWN, Action.DOWN),
+        (3, Reason.IDLE_STEP_DOWN, Action.DOWN),
         state=ours(4, idle_since=NOW - 15),
     ),
     Row("first idle tick holds", obs(replicas=4), (4, Reason.IDLE, Action.NONE), state=ours(4)),
@@ -300,7 +305,7 @@ ROWS = [
     Row(
         "above cap: one down per tick",
         obs(waiting=5000, replicas=8),
-        (7, Reason.CAP, Action.DOWN),
+        (7, Reason.ABOVE_CAP, Action.DOWN),
         state=ours(8),
     ),
     Row(
@@ -342,7 +347,7 @@ ROWS = [
     Row(
         "manual override over: back to the rules",
         obs(waiting=5000, replicas=7),
-        (6, Reason.CAP, Action.DOWN),
+        (6, Reason.ABOVE_CAP, Action.DOWN),
         state=ours(7, override_until=NOW),
     ),
     Row(
@@ -412,7 +417,7 @@ BUDGET_ROWS = [
         budget=4,
         replicas=(4, 0),
         waiting=(0, 10),
-        want=((3, Reason.STEP_DOWN), (1, Reason.FROM_ZERO)),
+        want=((3, Reason.IDLE_STEP_DOWN), (1, Reason.FROM_ZERO)),
     ),
     BudgetRow(
         "over budget: no ups, nobody forced down",
@@ -589,10 +594,8 @@ def scenarios(draw: st.DrawFn) -> tuple[Config, list[dict[str, Any]]]:
     return cfg, ticks
 
 
-def _claim(kind: str, now: float) -> ClaimInfo | None:
-    return {"held": ClaimInfo("a", now + 600), "expired": ClaimInfo("a", now - 1), "none": None}[
-        kind
-    ]
+def _claim(kind: str, now: float) -> Claim | None:
+    return {"held": held_by("a", now + 600), "expired": held_by("a", now - 1), "none": None}[kind]
 
 
 @given(scenarios())
@@ -680,7 +683,7 @@ def _check_decision(
     assert d.desired >= min(d.current, inflight_floor(b, o.in_flight))
     if up:
         assert all(g.status == GuardStatus.HEALTHY for g in o.guards), "up while a guard fails"
-        claimed = o.claim is not None and o.claim.active(now)
+        claimed = o.claim is not None and not o.claim.expired(now)
         assert claimed or not b.require_claim, "up without a claim"
         assert d.desired <= cap
         if d.current == 0:
@@ -694,10 +697,11 @@ def _check_decision(
     if d.desired < d.current:
         assert d.reason in (
             Reason.STEP_DOWN,
+            Reason.IDLE_STEP_DOWN,
             Reason.IDLE_TO_ZERO,
             Reason.CLAIM_EXPIRED,
             Reason.GUARD_SHED,
-            Reason.CAP,
+            Reason.ABOVE_CAP,
         )
 
 
@@ -764,8 +768,8 @@ def test_a_held_claim_never_means_fewer_replicas(
     case: tuple[Config, BatchObservation, PolicyState],
 ) -> None:
     cfg, o, state = case
-    held = replace(o, claim=ClaimInfo("a", NOW + 600))
-    for other in (None, ClaimInfo("a", NOW - 1)):
+    held = replace(o, claim=held_by("a", NOW + 600))
+    for other in (None, held_by("a", NOW - 1)):
         assert _desired(cfg, held, state) >= _desired(cfg, replace(o, claim=other), state)
 
 

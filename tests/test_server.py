@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 import redis
 
-from autoscaler.demo_tasks import enqueue, make_app
-from exporter import __version__
+from batchctl import __version__
+from batchctl.config import Config, parse_config
+from batchctl.demo.tasks import enqueue, make_app
 from exporter.broker import BrokerRead, BrokerReader
 from exporter.collect import Collector
-from exporter.config import Config, parse_config
-from exporter.metrics import ALL_SPECS, LineCache, render_snapshot
+from batchctl.metrics import ALL_SPECS
+from exporter.exposition import LineCache, render_snapshot
 from exporter.server import ExporterApp
 from exporter.snapshot import Deployment, ListRead, Snapshot, build_queue_stats
 from tests.conftest import RedisServer, wait_for

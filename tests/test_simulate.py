@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from autoscaler import keda
-from autoscaler.simulate import (
+from batchctl.config import BatchConfig, Config, parse_config
+from batchctl.sim import keda
+from batchctl.sim.world import (
     BASELINE,
     OURS,
     KedaController,
@@ -26,7 +27,6 @@ from autoscaler.simulate import (
     run,
     simulate,
 )
-from exporter.config import BatchConfig, Config, parse_config
 
 TRACES = Path(__file__).resolve().parent.parent / "benchmarks" / "traces"
 
@@ -183,7 +183,7 @@ def test_priority_forms() -> None:
 def test_the_standard_traces_load() -> None:
     names = {p.stem for p in TRACES.glob("*.yaml")}
     assert {"burst", "trickle", "diurnal", "spikes", "priority-heavy"} <= names
-    from autoscaler.simulate import load_trace
+    from batchctl.sim.world import load_trace
 
     for path in TRACES.glob("*.yaml"):
         assert load_trace(path).total > 0
@@ -268,7 +268,7 @@ def test_controllers_share_the_world_rules() -> None:
 
 
 def test_cli_writes_json_and_plot(tmp_path: Path) -> None:
-    from cli.main import cli
+    from batchctl.cli import cli
 
     tr = tmp_path / "t.yaml"
     tr.write_text(
@@ -300,7 +300,7 @@ def test_cli_writes_json_and_plot(tmp_path: Path) -> None:
 
 
 def test_cli_without_baseline_and_with_config(tmp_path: Path) -> None:
-    from cli.main import cli
+    from batchctl.cli import cli
 
     tr = tmp_path / "t.yaml"
     tr.write_text("task_seconds: {mean: 1.0, p99: 3.0}\narrivals: [[0, 100]]\n")
@@ -314,7 +314,7 @@ def test_cli_without_baseline_and_with_config(tmp_path: Path) -> None:
 
 
 def test_cli_explains_a_bad_trace(tmp_path: Path) -> None:
-    from cli.main import cli
+    from batchctl.cli import cli
 
     tr = tmp_path / "t.yaml"
     tr.write_text("arrivals: [[0, 1]]\ntask_seconds: {mean: 1.0, p99: 500.0}\n")

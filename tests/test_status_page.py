@@ -11,11 +11,11 @@ import pytest
 import redis
 from PIL import Image
 
-from autoscaler.demo_tasks import enqueue, make_app
+from batchctl.claims import Claim
+from batchctl.config import parse_config
+from batchctl.demo.tasks import enqueue, make_app
 from exporter.broker import BrokerReader
-from exporter.claims import Claim
 from exporter.collect import Collector
-from exporter.config import parse_config
 from exporter.server import ExporterApp
 from exporter.status import render_status
 from tests.conftest import RedisServer, require_tool
@@ -90,7 +90,7 @@ def test_status_page_shows_claim_and_no_consumers() -> None:
     claim = Claim("batch1", "alice", "reindex", "", since=0.0, expires=3603.0)
     snap = dataclasses.replace(fixed_snapshot(), claims={"batch1": claim})
     page = render_status(snap, (100, 500, 1000), 5, now=3.0)
-    assert "alice (reindex), 60m left" in page
+    assert "alice (reindex), expires in 1h" in page
     assert 'data-tier="danger"' in page  # 1000 waiting is the top tier
     assert "2/3" in page  # ready/desired
     assert 'content="5"' in page  # auto refresh

@@ -1,7 +1,7 @@
 """The local actuator: real `celery worker` processes, one process per replica.
 
 It plays the part Kubernetes plays in production, with the same stopping rules
-(DESIGN.md, "Stopping workers without losing work"): a replica is removed with
+(docs/design.md, "Stopping workers without losing work"): a replica is removed with
 SIGTERM, Celery's warm shutdown, which finishes the running tasks and puts the
 prefetched ones back on the queue; only after a grace period does it escalate to
 SIGKILL, loudly, since a task cut off then waits in `unacked` for the visibility
@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from autoscaler.demo_tasks import ENV_BROKER_URL, ENV_KEYPREFIX
-from exporter.config import Config
-from exporter.log import get_logger
+from batchctl.config import Config
+from batchctl.log import get_logger
+from batchctl.workers import ENV_BROKER_URL, ENV_KEYPREFIX
 
 log = get_logger(__name__)
 
@@ -111,7 +111,7 @@ class LocalActuator:
         *,
         broker_url: str,
         run_dir: Path,
-        app: str = "autoscaler.demo_tasks",
+        app: str,
         concurrency: int = 2,
         # 1, not Celery's 4: new replicas then find work instead of it sitting
         # prefetched in older ones, and fewer messages bounce back on scale-down.

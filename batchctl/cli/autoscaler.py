@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from cli.main import config_option, load_or_exit, wait_for_shutdown
+from batchctl.cli import config_option, load_or_exit, wait_for_shutdown
 
 
 @click.command("autoscaler")
@@ -53,7 +53,7 @@ def autoscaler_command(
 
     from autoscaler.loop import Autoscaler, Backend, DryRunBackend, KubernetesBackend, LocalBackend
     from autoscaler.metrics import AutoscalerMetrics
-    from exporter.config import ConfigError
+    from batchctl.config import ConfigError
     from exporter.runtime import build_collector
 
     cfg = load_or_exit(config_path)
@@ -61,7 +61,7 @@ def autoscaler_command(
     impl: Backend
     try:
         if chosen == "local":
-            from autoscaler.local_actuator import LocalActuator
+            from autoscaler.backends.local import LocalActuator
 
             where = run_dir or Path(tempfile.mkdtemp(prefix="batchctl-workers-"))
             actuator = LocalActuator.from_config(cfg, where)

@@ -1,123 +1,35 @@
-"""Metric names, help texts and labels in one table, and the snapshot -> families mapping.
+"""The exporter's exposition: a snapshot -> Prometheus text (0.0.4) or OpenMetrics.
 
-Alerts and dashboards depend on these names: change them only with a migration note.
-The exposition is rendered anew from each snapshot, so a queue that disappears from
-the snapshot drops out of /metrics with no clean-up code.
+The families are the table in batchctl/metrics.py. The exposition is rendered anew from
+each snapshot, so a queue that disappears from the snapshot drops out of /metrics with
+no clean-up code.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass
-from typing import Literal
 
+from batchctl.metrics import (
+    BATCH_CLAIM_EXPIRY,
+    BATCH_CLAIMED,
+    BROKER_MEMORY_MAX,
+    BROKER_MEMORY_USED,
+    BROKER_UP,
+    BUILD_INFO,
+    DEPLOYMENT_READY,
+    DEPLOYMENT_REPLICAS,
+    KUBERNETES_UP,
+    LAST_ERROR,
+    QUEUE_LENGTH,
+    QUEUE_MEMORY,
+    QUEUE_OLDEST_AGE,
+    QUEUE_PRIORITY_LENGTH,
+    QUEUE_UNACKED,
+    QUEUES_DROPPED,
+    SCRAPE_DURATION,
+    Spec,
+)
 from exporter.snapshot import Snapshot
-
-
-@dataclass(frozen=True)
-class Spec:
-    name: str
-    kind: Literal["gauge", "counter"]
-    help: str
-    labels: tuple[str, ...] = ()
-
-
-QUEUE_LENGTH = Spec(
-    "celery_queue_length",
-    "gauge",
-    "Messages waiting in the queue, summed over all priority lists.",
-    ("queue",),
-)
-QUEUE_PRIORITY_LENGTH = Spec(
-    "celery_queue_priority_length",
-    "gauge",
-    "Messages waiting in one priority list of the queue (only lists that exist).",
-    ("queue", "priority"),
-)
-QUEUE_UNACKED = Spec(
-    "celery_queue_unacked",
-    "gauge",
-    "Messages delivered to workers but not yet acknowledged (running or prefetched).",
-    ("queue",),
-)
-QUEUE_OLDEST_AGE = Spec(
-    "celery_queue_oldest_message_age_seconds",
-    "gauge",
-    "Age of the oldest waiting message (lower bound: since first seen); 0 when empty.",
-    ("queue",),
-)
-QUEUE_MEMORY = Spec(
-    "celery_queue_memory_bytes",
-    "gauge",
-    "Redis memory held by the queue's lists (MEMORY USAGE, sampled).",
-    ("queue",),
-)
-BROKER_UP = Spec("celery_broker_up", "gauge", "1 if the last read of the broker succeeded.")
-BROKER_MEMORY_USED = Spec(
-    "celery_broker_memory_used_bytes", "gauge", "Redis used_memory from INFO memory."
-)
-BROKER_MEMORY_MAX = Spec(
-    "celery_broker_memory_max_bytes", "gauge", "Redis maxmemory (0 means no limit)."
-)
-DEPLOYMENT_REPLICAS = Spec(
-    "celery_deployment_replicas",
-    "gauge",
-    "Replicas asked for by the Deployment that consumes the queue (spec.replicas).",
-    ("queue", "deployment"),
-)
-DEPLOYMENT_READY = Spec(
-    "celery_deployment_ready_replicas",
-    "gauge",
-    "Ready replicas of the Deployment that consumes the queue (status.readyReplicas).",
-    ("queue", "deployment"),
-)
-KUBERNETES_UP = Spec(
-    "celery_kubernetes_up",
-    "gauge",
-    "1 if the Deployment cache is in sync with the Kubernetes API.",
-)
-SCRAPE_DURATION = Spec(
-    "celery_exporter_scrape_duration_seconds",
-    "gauge",
-    "Time the last collection took.",
-)
-QUEUES_DROPPED = Spec(
-    "celery_exporter_queues_dropped_total",
-    "counter",
-    "Discovered queues left out because broker.max_queues was reached, summed over scrapes.",
-)
-LAST_ERROR = Spec(
-    "celery_exporter_last_scrape_error",
-    "gauge",
-    "1 if the last collection had an error with the named backend.",
-    ("backend",),
-)
-BATCH_CLAIMED = Spec(
-    "celery_batch_claimed",
-    "gauge",
-    "1 while the batch has a claim record (batchctl claim), labelled with its holder.",
-    ("queue", "holder"),
-)
-BATCH_CLAIM_EXPIRY = Spec(
-    "celery_batch_claim_expiry_timestamp_seconds",
-    "gauge",
-    "When the batch's claim expires (unix seconds).",
-    ("queue",),
-)
-BUILD_INFO = Spec(
-    "celery_exporter_build_info",
-    "gauge",
-    "Always 1; labelled with the batchctl version.",
-    ("version",),
-)
-
-ALL_SPECS: tuple[Spec, ...] = (
-    QUEUE_LENGTH, QUEUE_PRIORITY_LENGTH, QUEUE_UNACKED, QUEUE_OLDEST_AGE, QUEUE_MEMORY,
-    BROKER_UP, BROKER_MEMORY_USED, BROKER_MEMORY_MAX,
-    DEPLOYMENT_REPLICAS, DEPLOYMENT_READY, KUBERNETES_UP,
-    BATCH_CLAIMED, BATCH_CLAIM_EXPIRY,
-    SCRAPE_DURATION, QUEUES_DROPPED, LAST_ERROR, BUILD_INFO,
-)  # fmt: skip
 
 
 def _escape(value: str) -> str:

@@ -2,7 +2,7 @@
 
 Thin click layer: parse and validate here, the rules live in autoscaler/claims.py and
 the numbers come from the exporter's collector (one snapshot, the same one /metrics
-serves). Registered by cli/main.py, so import `cli.main` rather than this module.
+serves). Registered by cli/main.py, so import `batchctl.cli` rather than this module.
 """
 
 from __future__ import annotations
@@ -20,16 +20,16 @@ from typing import Any, NoReturn
 import click
 import redis
 
-from autoscaler.claims import (
+from batchctl.claims import (
     Claim,
     ClaimConflict,
-    ClaimStore,
     describe_expiry,
-    format_duration,
-    parse_duration,
 )
-from cli.main import config_option, load_or_exit
-from exporter.config import Config, redact_url
+from batchctl.claims.store import ClaimStore
+from batchctl.cli import config_option, load_or_exit
+from batchctl.config import Config
+from batchctl.redact import redact_url
+from batchctl.units import format_duration, parse_duration
 from exporter.snapshot import QueueStats, Snapshot
 
 
@@ -359,7 +359,8 @@ def _kube_cache(cfg: Config) -> tuple[Any, str | None]:
     if not cfg.kubernetes.enabled or cfg.autoscaler.backend == "local":
         return None, None
     # Imported here: the Kubernetes client is slow to import and needed by nothing else.
-    from exporter.kube import DeploymentCache, KubeConfigError
+    from batchctl.kube import KubeConfigError
+    from exporter.informer import DeploymentCache
 
     try:
         cache = DeploymentCache(cfg.kubernetes, [b.deployment for b in cfg.batches])

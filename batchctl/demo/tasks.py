@@ -1,8 +1,8 @@
 """A real Celery app for the demo and the tests: one task that sleeps and records its id.
 
-Workers start it with `celery -A autoscaler.demo_tasks worker ...`; the broker URL
-comes from the environment (BATCHCTL_BROKER_URL), never from the command line, so a
-password never shows up in `ps`. Completion is recorded in the broker's Redis as
+Workers start it with `celery -A batchctl.demo.tasks worker ...`; the broker URL
+comes from the environment (CELERY_BROKER_URL, see batchctl/workers.py), never from
+the command line, so a password never shows up in `ps`. Completion is recorded in the broker's Redis as
 `SADD batchctl:demo:done:<queue> <task id>`: a set, because delivery is at least
 once (acks_late), and counting ids is how the demo proves that no task was lost.
 """
@@ -19,11 +19,11 @@ from typing import Any
 import redis
 from celery import Celery, Task
 
-ENV_BROKER_URL = "BATCHCTL_BROKER_URL"
-ENV_KEYPREFIX = "BATCHCTL_BROKER_KEYPREFIX"
+from batchctl.workers import ENV_BROKER_URL, ENV_KEYPREFIX
+
 ENV_PREFETCH = "BATCHCTL_DEMO_PREFETCH_MULTIPLIER"
 DEFAULT_BROKER_URL = "redis://localhost:6379/0"
-TASK_NAME = "autoscaler.demo_tasks.work"
+TASK_NAME = "batchctl.demo.tasks.work"
 DONE_KEY = "batchctl:demo:done:{queue}"
 
 
@@ -49,7 +49,7 @@ def make_app(
     transport_options: dict[str, Any] = {}
     if prefix:
         transport_options["global_keyprefix"] = prefix
-    celery_app = Celery("autoscaler.demo_tasks", broker=url, set_as_current=False)
+    celery_app = Celery("batchctl.demo.tasks", broker=url, set_as_current=False)
     celery_app.conf.update(
         # Acknowledge after the task ran: a worker killed mid-task leaves the message in
         # `unacked`, to be redelivered, instead of losing it.

@@ -3,7 +3,7 @@
 One hash per batch, `batchctl:claim:<queue>` (after the broker's global_keyprefix),
 with the fields holder, purpose, contact, since and expires (unix seconds). The
 exporter reads these records in its scrape and the autoscaler acts on them; the rules
-for taking and giving back a claim live with the writer, autoscaler/claims.py.
+for taking and giving back a claim are in batchctl/claims/rules.py.
 """
 
 from __future__ import annotations

@@ -13,9 +13,9 @@ from types import FrameType
 
 import click
 
-from exporter import __version__
-from exporter.config import Config, ConfigError, load_config
-from exporter.log import configure_logging
+from batchctl import __version__
+from batchctl.config import Config, ConfigError, load_config
+from batchctl.log import configure_logging
 
 CONTEXT = {"auto_envvar_prefix": "BATCHCTL", "help_option_names": ["-h", "--help"]}
 
@@ -94,37 +94,37 @@ def config_check(file: str) -> None:
 
 
 def _redacted(cfg: Config) -> str:
-    from exporter.config import redact_url
+    from batchctl.redact import redact_url
 
     return redact_url(cfg.broker.url)
 
 
 def _register() -> None:
     # Subcommand modules import `cli` from here, so they are attached after it exists.
-    from cli.exporter_cmd import exporter_command
+    from batchctl.cli.exporter import exporter_command
 
     cli.add_command(exporter_command)
 
-    from cli.demo_cmd import demo_command
+    from batchctl.cli.demo import demo_command
 
     cli.add_command(demo_command)
 
-    from cli.autoscaler_cmd import autoscaler_command
+    from batchctl.cli.autoscaler import autoscaler_command
 
     cli.add_command(autoscaler_command)
 
-    from cli.claims_cmd import claim_command, release_command, status_command
+    from batchctl.cli.claims import claim_command, release_command, status_command
 
     cli.add_command(claim_command)
     cli.add_command(release_command)
     cli.add_command(status_command)
 
-    from cli.alerts_cmd import alerts_group, dashboard_group
+    from batchctl.cli.render import alerts_group, dashboard_group
 
     cli.add_command(alerts_group)
     cli.add_command(dashboard_group)
 
-    from cli.simulate_cmd import simulate_command
+    from batchctl.cli.simulate import simulate_command
 
     cli.add_command(simulate_command)
 

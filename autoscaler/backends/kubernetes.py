@@ -1,6 +1,6 @@
 """Scale a Deployment through its `scale` subresource, and nothing more.
 
-The autoscaler needs only `deployments/scale` get and patch (DESIGN.md, least-privilege
+The autoscaler needs only `deployments/scale` get and patch (docs/design.md, least-privilege
 RBAC), so replicas are read and written there, never through the Deployment itself.
 The interface matches the local actuator's: `get_replicas` and `set_replicas`.
 
@@ -23,9 +23,9 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from exporter.config import KubernetesConfig
-from exporter.kube import client_secrets, describe_error, new_api_client
-from exporter.log import get_logger
+from batchctl.config import KubernetesConfig
+from batchctl.kube import client_secrets, describe_error, new_api_client
+from batchctl.log import get_logger
 
 log = get_logger("batchctl.kube_actuator")
 

@@ -2,9 +2,9 @@
 
 One batch queue, one Deployment. Each run replays a trace of enqueued messages against a
 controller: our policy (`autoscaler.policy.decide`, unchanged, every autoscaler interval,
-with the claim held for the whole trace) or the KEDA + HPA baseline (`autoscaler.keda`).
+with the claim held for the whole trace) or the KEDA + HPA baseline (`batchctl.sim.keda`).
 
-What is modelled, and how (DESIGN.md, "Celery's Redis layout", "Stopping workers"):
+What is modelled, and how (docs/design.md, "Celery's Redis layout", "Stopping workers"):
 
 - Messages go to one Redis list per priority step (the trace's shares); workers take from
   the lists in step order (kombu BRPOPs `Q`, `Q\\x06\\x163`, ... in that order), oldest first.
@@ -40,9 +40,10 @@ from typing import Any, Protocol
 
 import yaml
 
-from autoscaler import keda
-from autoscaler.policy import BatchObservation, ClaimInfo, PolicyState, decide, effective_cap
-from exporter.config import BatchConfig, Config
+from autoscaler.policy import BatchObservation, PolicyState, decide, effective_cap
+from batchctl.claims import Claim
+from batchctl.config import BatchConfig, Config
+from batchctl.sim import keda
 
 DEFAULT_PRIORITY_STEPS = (0, 3, 6, 9)
 OURS = "batchctl"
@@ -254,7 +255,7 @@ class PolicyController:
         self.interval = config.autoscaler.interval_seconds
         self.next_tick = 0.0
         self.state = PolicyState()
-        self.claim = ClaimInfo(holder="simulator", expires_at=None)
+        self.claim = Claim(batch.queue, "simulator", "simulation", "", 0.0, math.inf)
         self.reasons: dict[str, int] = {}
 
     def __call__(self, view: View) -> int | None:

@@ -1,4 +1,4 @@
-"""From the exporter's Snapshot (+ claims + guard results) to the policy's observations.
+"""The observation adapter: the exporter's Snapshot (+ claims + guards) -> the policy's input.
 
 Pure: the live loop reads the snapshot, the claims and the guards, and passes `now`. One
 observation per configured batch, always, so that a batch missing from the snapshot is
@@ -8,33 +8,17 @@ held (`data_ok=False`) rather than silently skipped.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol
 
-from autoscaler.policy import BatchObservation, ClaimInfo, GuardResult
-from exporter.config import Config
+from autoscaler.policy import BatchObservation, GuardResult
+from batchctl.claims import Claim
+from batchctl.config import Config
 from exporter.snapshot import Snapshot
-
-
-class ClaimLike(Protocol):
-    """What we need of a claim record (autoscaler.claims.Claim satisfies it)."""
-
-    @property
-    def holder(self) -> str: ...
-
-    @property
-    def expires(self) -> float: ...
-
-
-def claim_info(claim: ClaimLike | ClaimInfo | None) -> ClaimInfo | None:
-    if claim is None or isinstance(claim, ClaimInfo):
-        return claim
-    return ClaimInfo(holder=claim.holder, expires_at=claim.expires)
 
 
 def observations(
     snapshot: Snapshot,
     config: Config,
-    claims: Mapping[str, ClaimLike | ClaimInfo | None],
+    claims: Mapping[str, Claim | None],
     guards: Sequence[GuardResult],
     now: float,
     replicas: Mapping[str, tuple[int, int]] | None = None,
@@ -70,7 +54,7 @@ def observations(
                 oldest_age_seconds=q.oldest_age_seconds if q is not None else 0.0,
                 replicas=desired if desired is not None else 0,
                 ready_replicas=ready if ready is not None else 0,
-                claim=claim_info(claims.get(batch.queue)),
+                claim=claims.get(batch.queue),
                 guards=tuple(guards),
                 data_ok=ok,
             )

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from cli.main import config_option, load_or_exit
+from batchctl.cli import config_option, load_or_exit
 
 _ROWS = (
     ("replica_seconds", "replica-seconds"),
@@ -59,7 +59,7 @@ def simulate_command(
     The batch is the trace's `queue`, else the config's first batch; its caps apply to both
     policies. Standard traces: benchmarks/traces/.
     """
-    from autoscaler.simulate import TraceError, load_trace, plot, report, simulate
+    from batchctl.sim.world import TraceError, load_trace, plot, report, simulate
 
     cfg = load_or_exit(config_path)
     try:

@@ -1,60 +1,27 @@
-"""The one configuration file shared by the exporter, alerts, dashboard and autoscaler.
+"""The configuration schema shared by the exporter, alerts, dashboard and autoscaler.
 
-Validation is strict and complete at start-up: every problem is reported at once,
-each naming the key path, what was found and what is expected. The broker URL may
-carry a password; it is only ever shown through `redact_url`.
+Every key, its default and its check; `batchctl.config.load` turns a file into a
+`Config` and problems into one line each. docs/configuration.md documents every key
+(tests/batchctl/test_docs.py keeps it complete).
 """
 
 from __future__ import annotations
 
-import difflib
-import os
 import re
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from typing import Literal
+from urllib.parse import urlsplit
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-ENV_BROKER_URL = "BATCHCTL_BROKER_URL"
 DEFAULT_PRIORITY_STEPS = (0, 3, 6, 9)
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:@-]{1,200}$")
 # RFC 1123 label, which is what Kubernetes requires of a Deployment name.
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
-class ConfigError(Exception):
-    """A configuration that cannot be used. `problems` holds one line per problem."""
-
-    def __init__(self, problems: list[str], source: str = "config") -> None:
-        self.problems = problems
-        self.source = source
-        super().__init__(self.render())
-
-    def render(self) -> str:
-        head = f"{self.source}: {len(self.problems)} problem(s)"
-        return "\n".join([head, *(f"  - {p}" for p in self.problems)])
-
-
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password replaced by `***`, safe for logs and metrics."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable url>"
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 class BrokerConfig(_Strict):
@@ -105,9 +72,23 @@ class BrokerConfig(_Strict):
         return v
 
 
+# Where Kubernetes mounts the pod's service account (its namespace, token and CA).
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+
+def pod_namespace(sa_dir: Path = SERVICE_ACCOUNT_DIR) -> str:
+    """The pod's own namespace in-cluster (the service account's `namespace` file),
+    else `default`, as kubectl and client-go default it."""
+    try:
+        text = (sa_dir / "namespace").read_text().strip()
+    except OSError:
+        return "default"
+    return text or "default"
+
+
 class KubernetesConfig(_Strict):
     enabled: bool = True
-    namespace: str = "court-listener"
+    namespace: str = Field(default_factory=pod_namespace)
     kubeconfig: str | None = None
     context: str | None = None
     # Watches are restarted at least this often; the server may end them sooner.
@@ -196,9 +177,19 @@ class AutoscalerConfig(_Strict):
     # A snapshot older than this counts as missing data: hold.
     stale_after_seconds: float = Field(60.0, gt=0)
     claim_default_ttl_seconds: float = Field(8 * 3600.0, gt=0)
-    # The local backend: the Celery app and concurrency of worker processes.
-    local_app: str = "autoscaler.demo_tasks"
+    # The local backend: the Celery app (`celery -A` argument) and concurrency of its
+    # worker processes. Required with backend: local.
+    local_app: str | None = None
     local_concurrency: int = Field(2, ge=1)
+
+    @model_validator(mode="after")
+    def _local(self) -> AutoscalerConfig:
+        if self.backend == "local" and not self.local_app:
+            raise ValueError(
+                "local_app is required with backend local: the Celery app the "
+                "worker processes run (the `celery -A` argument, e.g. myproject.celery)"
+            )
+        return self
 
 
 class ExporterConfig(_Strict):
@@ -349,102 +340,3 @@ class Config(_Strict):
 
     def batch(self, queue: str) -> BatchConfig | None:
         return next((b for b in self.batches if b.queue == queue), None)
-
-
-def _path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else part
-    return out or "(top level)"
-
-
-def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
-    """The model class that owns the key at `loc`, to suggest valid keys."""
-    model: Any = Config
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(part)
-        if field is None:
-            return None
-        ann = field.annotation
-        args = getattr(ann, "__args__", ())
-        candidates = [ann, *args]
-        model = next(
-            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
-        )
-        if model is None:
-            return None
-    return model
-
-
-def _describe(err: Mapping[str, Any]) -> str:
-    loc = tuple(err["loc"])
-    path = _path(loc)
-    kind = err["type"]
-    got = err.get("input")
-    if kind == "extra_forbidden":
-        owner = _model_at(loc)
-        valid = sorted(owner.model_fields) if owner else []
-        hint = difflib.get_close_matches(str(loc[-1]), valid, n=1)
-        fix = f"did you mean {hint[0]!r}?" if hint else f"valid keys: {', '.join(valid)}"
-        return f"{path}: unknown key; {fix}"
-    if kind == "missing":
-        return f"{path}: required key is missing"
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    if not loc:  # cross-field checks already name their keys
-        return msg
-    if kind.endswith("_type") or kind.endswith("_parsing") or kind == "literal_error":
-        return f"{path}: {msg} (got {got!r})"
-    return f"{path}: {msg}"
-
-
-def parse_config(data: Any, source: str = "config", env: Mapping[str, str] | None = None) -> Config:
-    """Validate raw (YAML-decoded) data; raise ConfigError listing every problem."""
-    env = os.environ if env is None else env
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(
-            [f"(top level): expected a mapping of keys, got {type(data).__name__}"], source
-        )
-    if env.get(ENV_BROKER_URL):
-        broker = dict(data.get("broker") or {})
-        broker["url"] = env[ENV_BROKER_URL]
-        data = {**data, "broker": broker}
-    try:
-        return Config.model_validate(data)
-    except ValidationError as e:
-        problems = [_describe(err) for err in e.errors(include_url=False)]
-        # Never echo a broker URL back: it may hold a password.
-        problems = [_scrub(p) for p in problems]
-        raise ConfigError(problems, source) from None
-
-
-_URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]*:)[^@\s]+@")
-
-
-def _scrub(text: str) -> str:
-    return _URL_PASSWORD.sub(r"\1***@", text)
-
-
-def load_config(path: str | Path | None, env: Mapping[str, str] | None = None) -> Config:
-    """Read and validate a config file; None means all defaults."""
-    if path is None:
-        return parse_config({}, "defaults", env)
-    source = str(path)
-    try:
-        text = Path(path).read_text()
-    except OSError as e:
-        raise ConfigError([f"cannot read the file: {e.strerror}"], source) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e)
-        raise ConfigError([f"not valid YAML{where}: {problem}"], source) from None
-    return parse_config(data, source, env)

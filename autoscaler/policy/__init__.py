@@ -62,37 +62,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from exporter.config import BatchConfig, Config
+from batchctl.claims import Claim
+from batchctl.config import BatchConfig, Config
+from batchctl.reasons import Action, Reason
 
 # Time constant of the throughput EWMA: about one default step interval, so that a step's
 # effect is mostly visible before the next step is considered.
 RATE_TAU_SECONDS = 60.0
-
-
-class Action(StrEnum):
-    UP = "up"
-    DOWN = "down"
-    HOLD = "hold"  # a change was called for but something stopped it (see the reason)
-    NONE = "none"  # nothing to change
-
-
-class Reason(StrEnum):
-    FROM_ZERO = "from_zero"
-    BACKLOG = "backlog"
-    STEP_LIMIT = "step_limit"
-    GUARD_HOLD = "guard_hold"
-    GUARD_SHED = "guard_shed"
-    CAP = "cap"
-    BUDGET = "budget"
-    IDLE = "idle"
-    IDLE_TO_ZERO = "idle_to_zero"
-    CLAIM_EXPIRED = "claim_expired"
-    UNCLAIMED = "unclaimed"
-    MANUAL_OVERRIDE = "manual_override"
-    NO_DATA = "no_data"
-    INFLIGHT_FLOOR = "inflight_floor"
-    STEP_DOWN = "step_down"
-    STEADY = "steady"
 
 
 class GuardStatus(StrEnum):
@@ -109,15 +85,6 @@ class GuardResult:
 
 
 @dataclass(frozen=True, slots=True)
-class ClaimInfo:
-    holder: str
-    expires_at: float | None = None  # unix seconds; None never expires
-
-    def active(self, now: float) -> bool:
-        return self.expires_at is None or now < self.expires_at
-
-
-@dataclass(frozen=True, slots=True)
 class BatchObservation:
     queue: str
     waiting: int  # messages in the queue's lists, all priorities
@@ -125,7 +92,7 @@ class BatchObservation:
     oldest_age_seconds: float
     replicas: int  # what the Deployment asks for (spec.replicas)
     ready_replicas: int
-    claim: ClaimInfo | None = None
+    claim: Claim | None = None
     guards: tuple[GuardResult, ...] = ()
     # False when the broker is unreachable or the snapshot is stale: the policy holds.
     data_ok: bool = True
@@ -276,7 +243,7 @@ def _decide_batch(
 
     cap = effective_cap(b)
     floor = inflight_floor(b, obs.in_flight)
-    active = obs.claim is not None and obs.claim.active(now)
+    active = obs.claim is not None and not obs.claim.expired(now)
     may_grow = active or not b.require_claim
     no_claim = Reason.CLAIM_EXPIRED if obs.claim is not None else Reason.UNCLAIMED
     blocked = [g.name for g in obs.guards if g.status != GuardStatus.HEALTHY]
@@ -287,7 +254,7 @@ def _decide_batch(
     if current > cap:
         if current - 1 < floor:
             return out(current, Reason.INFLIGHT_FLOOR, f"above cap {cap}", Action.HOLD), tracked
-        return out(max(cap, floor, current - 1), Reason.CAP, f"above cap {cap}"), tracked
+        return out(max(cap, floor, current - 1), Reason.ABOVE_CAP, f"above cap {cap}"), tracked
 
     if current == 0 and obs.waiting > 0:
         if not may_grow:
@@ -296,7 +263,7 @@ def _decide_batch(
         if blocked:
             return out(0, Reason.GUARD_HOLD, _guards(blocked), Action.HOLD), tracked
         if cap == 0:
-            return out(0, Reason.CAP, "cap is 0", Action.HOLD), tracked
+            return out(0, Reason.AT_CAP, "cap is 0", Action.HOLD), tracked
         return out(1, Reason.FROM_ZERO, f"{obs.waiting} waiting"), tracked
 
     if shedding and current > 0:
@@ -323,12 +290,13 @@ def _decide_batch(
             if blocked:
                 return out(current, Reason.GUARD_HOLD, _guards(blocked), Action.HOLD), tracked
             if current >= cap:
-                return out(current, Reason.CAP, f"{detail}; at cap {cap}", Action.HOLD), tracked
+                return out(current, Reason.AT_CAP, f"{detail}; at cap {cap}", Action.HOLD), tracked
             if not step_open:
                 return out(current, Reason.STEP_LIMIT, detail, Action.HOLD), tracked
             desired = min(want, current + b.step_up, cap)
-            reason = Reason.CAP if desired == cap and want > cap else Reason.BACKLOG
-            return out(desired, reason, detail), tracked
+            if desired == cap and want > cap:
+                detail = f"{detail}; reaching cap {cap}"
+            return out(desired, Reason.BACKLOG, detail), tracked
         reason = Reason.STEADY if may_grow else no_claim
         return out(current, reason, f"drain in {_fmt_eta(eta)}"), tracked
 
@@ -344,7 +312,7 @@ def _decide_batch(
         if idle_for > 0 and current > max(1, b.min_replicas):
             # Idle on two ticks running: nothing to protect, one replica per tick down to
             # one, which waits out idle_after for the last step to zero.
-            return out(current - 1, Reason.STEP_DOWN, f"idle for {idle_for:.0f}s"), tracked
+            return out(current - 1, Reason.IDLE_STEP_DOWN, f"idle for {idle_for:.0f}s"), tracked
         slack_for = now - tracked.slack_since if tracked.slack_since is not None else 0.0
         # The backlog is small when what is left would be done within one step interval
         # even with one replica fewer; until then a removed replica only hands its

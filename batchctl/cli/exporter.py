@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from cli.main import config_option, load_or_exit, wait_for_shutdown
+from batchctl.cli import config_option, load_or_exit, wait_for_shutdown
 
 
 @click.command("exporter")
@@ -30,12 +30,12 @@ def exporter_command(config_path: str | None, listen: str | None) -> None:
     The broker URL may also come from BATCHCTL_BROKER_URL; its password is
     never logged.
     """
-    from exporter.config import ConfigError
+    from batchctl.config import ConfigError
     from exporter.runtime import start_exporter
 
     cfg = load_or_exit(config_path)
     if listen is not None:
-        from exporter.config import ExporterConfig
+        from batchctl.config import ExporterConfig
 
         try:
             ExporterConfig(listen=listen)

@@ -31,8 +31,8 @@ def demo_command(
     import tempfile
     from pathlib import Path
 
-    from autoscaler.demo import DemoOptions, run_demo
-    from exporter.log import configure_logging
+    from batchctl.demo.runner import DemoOptions, run_demo
+    from batchctl.log import configure_logging
 
     # The live table owns the terminal: the structured log goes to a file instead.
     log_path = Path(tempfile.mkdtemp(prefix="batchctl-demo-log-")) / "demo.log"

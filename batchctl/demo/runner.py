@@ -18,16 +18,16 @@ from typing import Any, TextIO
 
 import redis
 
-from autoscaler.claims import ClaimStore
-from autoscaler.demo_tasks import done_ids, enqueue, make_app
-from autoscaler.local_actuator import LocalActuator
+from autoscaler.backends.local import LocalActuator
 from autoscaler.loop import Autoscaler, LocalBackend
 from autoscaler.metrics import AutoscalerMetrics
-from exporter.config import Config, parse_config
-from exporter.embedded import EmbeddedRedis
-from exporter.log import get_logger
+from batchctl.claims.store import ClaimStore
+from batchctl.config import Config, parse_config
+from batchctl.demo.embedded import EmbeddedRedis
+from batchctl.demo.tasks import done_ids, enqueue, make_app
+from batchctl.log import get_logger
+from batchctl.units import format_duration
 from exporter.runtime import start_exporter
-from exporter.status import human_seconds
 
 log = get_logger("batchctl.demo")
 QUEUE = "batch1"
@@ -93,7 +93,12 @@ def demo_config(redis_url: str, max_replicas: int) -> Config:
             "broker": {"url": redis_url, "memory_sample_interval_seconds": 5},
             "kubernetes": {"enabled": False},
             "batches": [others[0], batch1, *others[1:]],
-            "autoscaler": {"backend": "local", "interval_seconds": 1, "local_concurrency": 2},
+            "autoscaler": {
+                "backend": "local",
+                "local_app": "batchctl.demo.tasks",
+                "interval_seconds": 1,
+                "local_concurrency": 2,
+            },
         },
         source="demo",
         env={},
@@ -112,7 +117,7 @@ def _eta(samples: list[Sample], remaining: int) -> str:
     recent = [s for s in samples if s.t >= samples[-1].t - 10] or samples
     first, last = recent[0], recent[-1]
     rate = (last.done - first.done) / max(1e-9, last.t - first.t)
-    return human_seconds(remaining / rate) if rate > 0 else "?"
+    return format_duration(remaining / rate) if rate > 0 else "?"
 
 
 def run_demo(opts: DemoOptions, on_started: Callable[[str], None] | None = None) -> DemoSummary:

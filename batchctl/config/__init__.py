@@ -1,0 +1,28 @@
+"""The one configuration file: its schema (`model`) and its loading (`load`)."""
+
+from batchctl.config.load import ENV_BROKER_URL, ConfigError, load_config, parse_config
+from batchctl.config.model import (
+    AlertsConfig,
+    AutoscalerConfig,
+    BatchConfig,
+    BrokerConfig,
+    Config,
+    ExporterConfig,
+    GuardConfig,
+    KubernetesConfig,
+)
+
+__all__ = [
+    "ENV_BROKER_URL",
+    "AlertsConfig",
+    "AutoscalerConfig",
+    "BatchConfig",
+    "BrokerConfig",
+    "Config",
+    "ConfigError",
+    "ExporterConfig",
+    "GuardConfig",
+    "KubernetesConfig",
+    "load_config",
+    "parse_config",
+]

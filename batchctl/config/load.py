@@ -1,0 +1,183 @@
+"""From a YAML file (or decoded data) to a validated `Config`, or one line per problem.
+
+Every problem is reported at once, each naming the key path, what was found and the
+fix ("did you mean ..."). Nothing here ever echoes a broker password.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from batchctl.config.model import Config
+from batchctl.redact import scrub_urls
+
+ENV_BROKER_URL = "BATCHCTL_BROKER_URL"
+
+# Keys that were renamed: (old path, new path). The old name keeps working, with a
+# deprecation warning naming the new one.
+RENAMED: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used. `problems` holds one line per problem."""
+
+    def __init__(self, problems: list[str], source: str = "config") -> None:
+        self.problems = problems
+        self.source = source
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        head = f"{self.source}: {len(self.problems)} problem(s)"
+        return "\n".join([head, *(f"  - {p}" for p in self.problems)])
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out or "(top level)"
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The model class that owns the key at `loc`, to suggest valid keys."""
+    model: Any = Config
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        candidates = [ann, *args]
+        model = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
+        if model is None:
+            return None
+    return model
+
+
+def _describe(err: Mapping[str, Any]) -> str:
+    loc = tuple(err["loc"])
+    path = _path(loc)
+    kind = err["type"]
+    got = err.get("input")
+    if kind == "extra_forbidden":
+        owner = _model_at(loc)
+        valid = sorted(owner.model_fields) if owner else []
+        hint = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+        fix = f"did you mean {hint[0]!r}?" if hint else f"valid keys: {', '.join(valid)}"
+        return f"{path}: unknown key; {fix}"
+    if kind == "missing":
+        return f"{path}: required key is missing"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if not loc:  # cross-field checks already name their keys
+        return msg
+    if kind.endswith("_type") or kind.endswith("_parsing") or kind == "literal_error":
+        return f"{path}: {msg} (got {got!r})"
+    return f"{path}: {msg}"
+
+
+def parse_config(
+    data: Any,
+    source: str = "config",
+    env: Mapping[str, str] | None = None,
+    warnings: list[str] | None = None,
+) -> Config:
+    """Validate raw (YAML-decoded) data; raise ConfigError listing every problem.
+
+    Renamed keys are moved to their new name, and `warnings` (when given) gets one
+    line per old name used.
+    """
+    env = os.environ if env is None else env
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            [f"(top level): expected a mapping of keys, got {type(data).__name__}"], source
+        )
+    data = _apply_renames(data, warnings if warnings is not None else [])
+    if env.get(ENV_BROKER_URL):
+        broker = dict(data.get("broker") or {})
+        broker["url"] = env[ENV_BROKER_URL]
+        data = {**data, "broker": broker}
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        problems = [_describe(err) for err in e.errors(include_url=False)]
+        # Never echo a broker URL back: it may hold a password.
+        problems = [scrub_urls(p) for p in problems]
+        raise ConfigError(problems, source) from None
+
+
+def _apply_renames(data: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
+    """A copy of `data` with every old key name moved to its new one (see RENAMED)."""
+    for old, new in RENAMED:
+        parent = data
+        for part in old[:-1]:
+            parent = parent.get(part) if isinstance(parent, dict) else None  # type: ignore[assignment]
+        if not isinstance(parent, dict) or old[-1] not in parent:
+            continue
+        data = _with(data, old, None)
+        if _lookup(data, new) is None:
+            data = _with(data, new, parent[old[-1]])
+            warnings.append(f"{'.'.join(old)}: deprecated, use {'.'.join(new)} instead")
+        else:
+            warnings.append(f"{'.'.join(old)}: deprecated and ignored, {'.'.join(new)} is set too")
+    return data
+
+
+def _lookup(data: Any, path: tuple[str, ...]) -> Any:
+    for part in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(part)
+    return data
+
+
+def _with(data: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    """A copy of `data` with `path` set to `value` (None removes it)."""
+    out = dict(data)
+    head, rest = path[0], path[1:]
+    if rest:
+        child = out.get(head)
+        out[head] = _with(child if isinstance(child, dict) else {}, rest, value)
+    elif value is None:
+        out.pop(head, None)
+    else:
+        out[head] = value
+    return out
+
+
+def load_config(
+    path: str | Path | None,
+    env: Mapping[str, str] | None = None,
+    warnings: list[str] | None = None,
+) -> Config:
+    """Read and validate a config file; None means all defaults."""
+    if path is None:
+        return parse_config({}, "defaults", env, warnings)
+    source = str(path)
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise ConfigError([f"cannot read the file: {e.strerror}"], source) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise ConfigError([f"not valid YAML{where}: {problem}"], source) from None
+    return parse_config(data, source, env, warnings)

@@ -1,0 +1,51 @@
+"""Durations and sizes as people write and read them: `8h`, `1h30m`, `2d3h`, `1.5 MiB`."""
+
+from __future__ import annotations
+
+import re
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+
+
+def parse_duration(text: str) -> float:
+    """'90s', '30m', '8h', '2d', '1w' or combinations like '1h30m' -> seconds.
+
+    A bare number is refused: '--ttl 8' meaning 8 seconds is never what anyone wants.
+    """
+    s = text.strip().lower().replace(" ", "")
+    pos = 0
+    total = 0.0
+    for m in _DURATION.finditer(s):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    if not s or pos != len(s):
+        raise ValueError(
+            f"{text!r} is not a duration: use a number with a unit s, m, h, d or w, "
+            "e.g. 30m, 8h, 2d or 1h30m"
+        )
+    if total <= 0:
+        raise ValueError(f"{text!r}: the duration must be longer than zero")
+    return total
+
+
+def format_duration(seconds: float) -> str:
+    """A short human duration with the two largest units: '2d3h', '7h59m', '45s'."""
+    s = round(abs(seconds))
+    parts: list[str] = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if s >= size or (unit == "s" and not parts):
+            parts.append(f"{s // size}{unit}")
+            s %= size
+    return "".join(parts[:2])
+
+
+def format_bytes(n: float) -> str:
+    """Bytes in binary units: '512 B', '1.5 KiB', '3.2 MiB', '1.0 GiB'."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
