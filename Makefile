@@ -20,9 +20,11 @@ tools:
 demo: $(STAMP)
 	$(BIN)/batchctl demo
 
+# Everything, the slow end-to-end tests included; `pytest -m "not slow"` is the inner loop.
 test: $(STAMP) tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 lint: $(STAMP)

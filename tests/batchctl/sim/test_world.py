@@ -28,7 +28,7 @@ from batchctl.sim.world import (
     simulate,
 )
 
-TRACES = Path(__file__).resolve().parent.parent / "benchmarks" / "traces"
+TRACES = Path(__file__).resolve().parents[3] / "benchmarks" / "traces"
 
 
 def trace(**kw: Any) -> Trace:

@@ -1,6 +1,6 @@
 """The alert rules: drift of the committed file, promtool checks and unit tests, config flags.
 
-The promtool unit tests live in tests/promtool/*.yaml and run against the committed
+The promtool unit tests live in tests/alerts/promtool/*.yaml and run against the committed
 alerts/batchctl.rules.yml; the mutation test below proves they fail when a threshold,
 a selector or a runbook link changes.
 """
@@ -25,9 +25,9 @@ from batchctl.metrics import ALL_SPECS, UP
 from tests.conftest import require_tool
 from tests.promql import check_promql
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "alerts" / "batchctl.rules.yml"
-PROMTOOL_TESTS = sorted((ROOT / "tests" / "promtool").glob("*.yaml"))
+PROMTOOL_TESTS = sorted((ROOT / "tests" / "alerts" / "promtool").glob("*.yaml"))
 RUNBOOKS = ROOT / "docs" / "runbooks"
 SEVERITIES = {"info", "warning", "critical"}
 
@@ -193,17 +193,18 @@ MUTATIONS: dict[str, dict[str, Any]] = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mutation", list(MUTATIONS))
 def test_promtool_unit_tests_catch_a_changed_rule(mutation: str, tmp_path: Path) -> None:
     """The same unit tests against rules rendered from a slightly different config fail."""
     promtool = require_tool("promtool")
     (tmp_path / "alerts").mkdir()
-    (tmp_path / "tests" / "promtool").mkdir(parents=True)
+    (tmp_path / "tests" / "alerts" / "promtool").mkdir(parents=True)
     rendered = render_rules(parse_config(MUTATIONS[mutation]))
     (tmp_path / "alerts" / "batchctl.rules.yml").write_text(rendered)
     copies = []
     for f in PROMTOOL_TESTS:
-        copies.append(tmp_path / "tests" / "promtool" / f.name)
+        copies.append(tmp_path / "tests" / "alerts" / "promtool" / f.name)
         shutil.copy(f, copies[-1])
     out = _promtool_test(promtool, copies)
     assert out.returncode != 0, f"the promtool tests did not notice: {mutation}"
@@ -215,7 +216,7 @@ def _tested_alerts() -> set[tuple[str, str]]:
     seen = set()
     for f in PROMTOOL_TESTS:
         doc = yaml.safe_load(f.read_text())
-        assert doc["rule_files"] == ["../../alerts/batchctl.rules.yml"], f
+        assert doc["rule_files"] == ["../../../alerts/batchctl.rules.yml"], f
         for test in doc["tests"]:
             for case in test.get("alert_rule_test", []):
                 for exp in case.get("exp_alerts") or []:

@@ -16,7 +16,7 @@ from grafana.dashboard import render_dashboard
 from tests.conftest import require_tool
 from tests.promql import check_promql
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "grafana" / "batchctl.json"
 # What Grafana substitutes before a query reaches Prometheus ("All" is ".*").
 SUBSTITUTIONS = {"$namespace": ".*", "$queue": ".*", "$__rate_interval": "1m"}

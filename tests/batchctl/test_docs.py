@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from batchctl.config import Config
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def keys(model: type[BaseModel], prefix: str = "") -> list[str]:

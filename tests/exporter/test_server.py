@@ -17,9 +17,9 @@ import redis
 from batchctl import __version__
 from batchctl.config import Config, parse_config
 from batchctl.demo.tasks import enqueue, make_app
+from batchctl.metrics import ALL_SPECS
 from exporter.broker import BrokerRead, BrokerReader
 from exporter.collect import Collector
-from batchctl.metrics import ALL_SPECS
 from exporter.exposition import LineCache, render_snapshot
 from exporter.server import ExporterApp
 from exporter.snapshot import Deployment, ListRead, Snapshot, build_queue_stats

@@ -32,7 +32,7 @@ def test_exporter_process_with_kubernetes(
         kubeconfig = kube.write_kubeconfig(tmp_path)
         cfg = tmp_path / "batchctl.yml"
         cfg.write_text(
-            f"broker:\n  url: redis://:{'s3cr3t'}@127.0.0.1:{redis_server.port}/0\n"
+            f"broker:\n  url: redis://:{'s3cr3t'}@127.0.0.1:{redis_server.port}/{redis_server.db}\n"
             f"kubernetes:\n  namespace: court-listener\n  kubeconfig: {kubeconfig}\n"
             "batches:\n"
             "  - {queue: batch0, deployment: celery-batch0}\n"

@@ -13,7 +13,7 @@ import yaml
 from batchctl.config import load_config
 from tests.conftest import require_tool
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
 
 

@@ -18,9 +18,9 @@ import pytest
 import redis
 from celery import Celery
 
-from batchctl.workers import ENV_BROKER_URL
 from batchctl.config import Config, parse_config
 from batchctl.demo.tasks import enqueue, make_app
+from batchctl.workers import ENV_BROKER_URL
 from exporter.broker import BrokerReader
 from exporter.collect import Collector
 from exporter.exposition import LineCache, render_snapshot
@@ -182,6 +182,7 @@ def worker(redis_server: RedisServer, tmp_path: Path) -> Iterator[subprocess.Pop
         log.close()
 
 
+@pytest.mark.slow
 def test_unacked_counts_prefetched_and_running(
     redis_server: RedisServer, redis_db: redis.Redis, worker: subprocess.Popen[bytes]
 ) -> None:

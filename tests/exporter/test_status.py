@@ -19,7 +19,7 @@ from exporter.collect import Collector
 from exporter.server import ExporterApp
 from exporter.status import render_status
 from tests.conftest import RedisServer, require_tool
-from tests.test_server import fixed_snapshot
+from tests.exporter.test_server import fixed_snapshot
 
 pytestmark = pytest.mark.browser
 

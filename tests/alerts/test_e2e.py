@@ -37,9 +37,9 @@ import yaml
 
 from tests.conftest import RedisServer, free_port, require_tool, wait_for
 from tests.fakekube import FakeKube
-from tests.test_dashboard import panel_queries
+from tests.grafana.test_dashboard import panel_queries
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BATCHCTL = Path(sys.executable).with_name("batchctl")
 QUEUE = "batch0"
 MESSAGES = 1200

@@ -191,6 +191,6 @@ def test_load_config_file(tmp_path: Path) -> None:
 
 
 def test_example_config_is_valid() -> None:
-    example = Path(__file__).parent.parent / "docs" / "batchctl.example.yml"
+    example = Path(__file__).resolve().parents[2] / "docs" / "batchctl.example.yml"
     cfg = load_config(example, env={})
     assert len(cfg.batches) == 4

@@ -193,7 +193,7 @@ def test_claim_fields_round_trip_and_garbage() -> None:
 def store(
     redis_db: redis.Redis, redis_server: RedisServer, request: pytest.FixtureRequest
 ) -> Iterator[ClaimStore]:
-    client = redis.Redis(port=redis_server.port, decode_responses=request.param)
+    client = redis_server.client(decode_responses=request.param)
     yield ClaimStore(client)
     client.close()
 
@@ -253,14 +253,14 @@ def test_store_all_and_prefix(redis_db: redis.Redis) -> None:
     assert ClaimStore(redis_db).get("batch0") is None  # another prefix, another namespace
 
 
-def _race(port: int, queue: str, contenders: int) -> tuple[list[str], list[str]]:
+def _race(server: RedisServer, queue: str, contenders: int) -> tuple[list[str], list[str]]:
     """`contenders` clients, connected beforehand, claim `queue` at the same instant."""
     barrier = threading.Barrier(contenders)
     winners: list[str] = []
     losers: list[str] = []
 
     def contender(name: str) -> None:
-        client = redis.Redis(port=port)
+        client = server.client()
         client.ping()  # connect before the start line
         barrier.wait()
         try:
@@ -285,7 +285,7 @@ def test_store_concurrent_claims_have_one_winner(
     """Many clients claim the same free batch at once: WATCH/MULTI lets exactly one win."""
     for round_ in range(10):
         queue = f"race{round_}"
-        winners, losers = _race(redis_server.port, queue, 8)
+        winners, losers = _race(redis_server, queue, 8)
         assert (len(winners), len(losers)) == (1, 7)
         stored = ClaimStore(redis_db).get(queue)
         assert stored is not None and stored.holder == winners[0]

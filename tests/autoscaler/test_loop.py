@@ -7,6 +7,7 @@ import itertools
 import time
 from pathlib import Path
 
+import pytest
 import redis
 from click.testing import CliRunner
 from prometheus_client import CollectorRegistry
@@ -171,6 +172,7 @@ def test_cli_once_dry_run(redis_server: RedisServer, redis_db: redis.Redis, tmp_
     assert set(lines) == {"batch0", "batch1", "batch2", "batch3"}
 
 
+@pytest.mark.slow
 def test_demo_end_to_end_loses_nothing() -> None:
     """The demo's whole story, smaller: real workers, 0 -> up -> 0, every task by id."""
     out = io.StringIO()
