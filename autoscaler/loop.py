@@ -11,112 +11,34 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Protocol
 
+from autoscaler.backends import Backend
 from autoscaler.guards import evaluate
 from autoscaler.observations import observations
 from autoscaler.policy import Action, Decision, GuardResult, PolicyState, Reason, decide
 from batchctl.claims import Claim
-from batchctl.config import Config, ConfigError, GuardConfig
+from batchctl.config import Config, GuardConfig
 from batchctl.log import get_logger
-from exporter.collect import Collector
+from exporter.snapshot import SnapshotSource
 
 log = get_logger("batchctl.autoscaler")
 
 GuardFn = Callable[[Sequence[GuardConfig], str | None, float], list[GuardResult]]
 
 
-class Backend(Protocol):
-    """Where replicas live: local worker processes, a Kubernetes Deployment, or nowhere."""
-
-    name: str
-
-    def observed(self) -> Mapping[str, tuple[int, int]] | None:
-        """queue -> (desired, ready) when the backend knows better than the snapshot."""
-        ...
-
-    def set_replicas(self, queue: str, n: int) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class DryRunBackend:
-    """Decides and reports, changes nothing: replicas are whatever the snapshot says."""
-
-    name = "dry-run"
-
-    def observed(self) -> Mapping[str, tuple[int, int]] | None:
-        return None
-
-    def set_replicas(self, queue: str, n: int) -> None:
-        log.info("dry run: would scale", queue=queue, replicas=n)
-
-    def close(self) -> None:
-        pass
-
-
-class LocalBackend:
-    """Replicas are local `celery worker` processes (the demo and the tests)."""
-
-    name = "local"
-
-    def __init__(self, actuator: object, queues: Sequence[str]) -> None:
-        from autoscaler.backends.local import LocalActuator
-
-        assert isinstance(actuator, LocalActuator)
-        self.actuator = actuator
-        self.queues = list(queues)
-
-    def observed(self) -> Mapping[str, tuple[int, int]]:
-        return {
-            q: (self.actuator.get_replicas(q), self.actuator.ready_replicas(q)) for q in self.queues
-        }
-
-    def set_replicas(self, queue: str, n: int) -> None:
-        self.actuator.set_replicas(queue, n)
-
-    def close(self) -> None:
-        self.actuator.shutdown()
-
-
-class KubernetesBackend:
-    """Replicas are a Deployment's; read from the exporter's watch cache, written via scale."""
-
-    name = "kubernetes"
-
-    def __init__(self, cfg: Config) -> None:
-        from autoscaler.backends.kubernetes import KubernetesActuator
-        from batchctl.kube import KubeConfigError
-
-        try:
-            self.actuator = KubernetesActuator(cfg.kubernetes)
-        except KubeConfigError as e:
-            raise ConfigError([f"kubernetes: {e}"], "kubernetes") from None
-        self.deployments = {b.queue: b.deployment for b in cfg.batches}
-
-    def observed(self) -> Mapping[str, tuple[int, int]] | None:
-        return None
-
-    def set_replicas(self, queue: str, n: int) -> None:
-        self.actuator.set_replicas(self.deployments[queue], n, expected=None)
-
-    def close(self) -> None:
-        pass
-
-
 class Autoscaler:
     def __init__(
         self,
         cfg: Config,
-        collector: Collector,
+        source: SnapshotSource,
         backend: Backend,
         clock: Callable[[], float] = time.time,
         guards: GuardFn = evaluate,
     ) -> None:
         self.cfg = cfg
-        self.collector = collector
+        self.source = source
         self.backend = backend
         self.clock = clock
         self.guards = guards
@@ -129,7 +51,7 @@ class Autoscaler:
         self._stop = threading.Event()
 
     def tick(self) -> list[Decision]:
-        snap = self.collector.collect()
+        snap = self.source.collect()
         # After the read: a snapshot must never look newer than "now" (that means stale).
         now = max(self.clock(), snap.taken_at)
         # Claims come with the snapshot (same round trip); unknown while the broker is down.
@@ -144,7 +66,7 @@ class Autoscaler:
         try:
             replicas = self.backend.observed()
         except Exception as e:  # a backend read failure must hold, never crash the loop
-            self.errors_total[("", "actuator")] += 1
+            self.errors_total[("", "backend")] += 1
             log.warning("cannot read replicas; holding", error=f"{type(e).__name__}: {e}")
             replicas, blind = None, True
         obs = observations(snap, self.cfg, claims or {}, guards, now, replicas)
@@ -169,7 +91,7 @@ class Autoscaler:
             except Exception as e:
                 # Not applied: the next tick must not mistake the old count for a manual change.
                 self.state = self.state.change_not_applied(d.queue)
-                self.errors_total[(d.queue, "actuator")] += 1
+                self.errors_total[(d.queue, "backend")] += 1
                 log.error(
                     "scaling failed",
                     queue=d.queue,

@@ -139,7 +139,7 @@ AUTOSCALER_DECISIONS = Spec(
 AUTOSCALER_ERRORS = Spec(
     "celery_autoscaler_errors_total",
     "counter",
-    "Failures to read or act, by kind (actuator, claims, guards, tick).",
+    "Failures to read or act, by kind (backend, claims, guards, tick).",
     ("queue", "kind"),
 )
 AUTOSCALER_IS_LEADER = Spec(

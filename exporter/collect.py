@@ -1,4 +1,4 @@
-"""Turns the broker and cluster readers into snapshots: one collection in flight at a time.
+"""The in-process snapshot source: the broker and cluster readers, one collection at a time.
 
 Concurrent callers (several scrapes, the status page, the autoscaler) share the
 collection that is running instead of each hitting Redis. A backend that fails is
@@ -54,7 +54,9 @@ def _safe_error(exc: BaseException, url: str) -> str:
     return text.replace(url, redact_url(url))
 
 
-class Collector:
+class InProcessSource:
+    """A `SnapshotSource` that reads Redis (and the Deployment cache) in this process."""
+
     def __init__(
         self,
         cfg: Config,
@@ -121,9 +123,14 @@ class Collector:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop discovery and the Deployment cache, and close the broker connection."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        stop_kube = getattr(self.kube, "stop", None)
+        if stop_kube is not None:
+            stop_kube()
+        self.reader.close()
 
     # -- internals ----------------------------------------------------------------
 

@@ -136,7 +136,7 @@ def render_snapshot(
     """
     w = _Writer(openmetrics, cache)
     qs = snap.queues
-    # Between generations only the ages change (see Collector): the other per-queue
+    # Between generations only the ages change (see InProcessSource): the other per-queue
     # families are reused whole. The OpenMetrics flag changes counters' meta lines only.
     gen = None if snap.generation is None else (snap.generation, openmetrics)
     # While the broker is down the queues are unknown: no series rather than false zeros.

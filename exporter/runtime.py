@@ -1,4 +1,4 @@
-"""Wiring: build the readers, the collector and the HTTP app from a Config."""
+"""Wiring: build the readers, the snapshot source and the HTTP app from a Config, and run."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from batchctl.config import Config, ConfigError
 from batchctl.log import get_logger
+from batchctl.process import wait_for_shutdown
 from exporter.broker import BrokerReader
-from exporter.collect import Collector, KubeSource
+from exporter.collect import InProcessSource, KubeSource
 from exporter.server import ExporterApp
 
 log = get_logger("batchctl.exporter")
@@ -15,11 +16,10 @@ log = get_logger("batchctl.exporter")
 
 @dataclass
 class Running:
-    collector: Collector
+    source: InProcessSource
     app: ExporterApp
     host: str
     port: int
-    kube: object | None
 
     @property
     def url(self) -> str:
@@ -28,14 +28,13 @@ class Running:
 
     def stop(self) -> None:
         self.app.shutdown()
-        self.collector.stop()
-        stop = getattr(self.kube, "stop", None)
-        if stop is not None:
-            stop()
-        self.collector.reader.close()
+        self.source.stop()
 
 
-def build_collector(cfg: Config) -> tuple[Collector, object | None]:
+def build_source(cfg: Config, *, background: bool = True) -> InProcessSource:
+    """The in-process snapshot source for `cfg`: the broker reader and, with
+    kubernetes.enabled, a started Deployment cache. `background` also starts queue
+    discovery. Raises ConfigError for an unusable cluster configuration."""
     kube: KubeSource | None = None
     if cfg.kubernetes.enabled:
         # Imported here: the Kubernetes client is slow to import and optional at run time.
@@ -55,22 +54,65 @@ def build_collector(cfg: Config) -> tuple[Collector, object | None]:
             ) from None
         cache.start()
         kube = cache
-    collector = Collector(cfg, BrokerReader(cfg.broker), kube)
-    collector.start()
-    return collector, kube
+    source = InProcessSource(cfg, BrokerReader(cfg.broker), kube)
+    if background:
+        source.start()
+    return source
 
 
 def start_exporter(cfg: Config, listen: str | None = None) -> Running:
     """Start collecting and serving HTTP in background threads."""
-    collector, kube = build_collector(cfg)
-    app = ExporterApp(cfg, collector)
-    host, port = app.listen(listen or cfg.exporter.listen)
+    source = build_source(cfg)
+    app = ExporterApp(cfg, source)
+    try:
+        host, port = app.listen(listen or cfg.exporter.listen)
+    except BaseException:
+        source.stop()
+        raise
     app.serve_in_thread()
     log.info(
         "exporter listening",
         url=f"http://{host}:{port}",
-        broker=collector.reader.safe_url,
+        broker=source.reader.safe_url,
         kubernetes=cfg.kubernetes.enabled,
         batches=[b.queue for b in cfg.batches],
     )
-    return Running(collector, app, host, port, kube)
+    return Running(source, app, host, port)
+
+
+def run(cfg: Config, listen: str | None = None) -> None:
+    """`batchctl exporter`: serve until SIGTERM/SIGINT. Raises ConfigError, OSError."""
+    running = start_exporter(cfg, listen)
+    wait_for_shutdown()
+    running.stop()
+
+
+def status_source(cfg: Config) -> tuple[InProcessSource, str | None]:
+    """A source for `batchctl status`: the configured batches only (no discovery SCAN),
+    and a synced Deployment cache when replicas live in Kubernetes. When the cluster
+    configuration is unusable, the source reads Redis alone and the second value says
+    why replicas are unknown. Raises redis.RedisError when the broker does not answer."""
+    broker = cfg.broker.model_copy(update={"discover_queues": False})
+    kube_wanted = cfg.kubernetes.enabled and cfg.autoscaler.backend != "local"
+    problem = None
+    source = None
+    if kube_wanted:
+        try:
+            source = build_source(cfg.model_copy(update={"broker": broker}), background=False)
+        except ConfigError as e:
+            problem = f"replicas unknown: {'; '.join(e.problems)}"
+    if source is None:
+        kubernetes = cfg.kubernetes.model_copy(update={"enabled": False})
+        source = build_source(
+            cfg.model_copy(update={"broker": broker, "kubernetes": kubernetes}), background=False
+        )
+    try:
+        # A wrong URL fails fast, before any wait for Kubernetes.
+        source.reader.client.ping()
+    except BaseException:
+        source.stop()
+        raise
+    wait = getattr(source.kube, "wait_synced", None)
+    if wait is not None:
+        wait(cfg.kubernetes.request_timeout_seconds)
+    return source, problem

@@ -1,6 +1,6 @@
 """HTTP: /metrics, / (landing), /healthz, /readyz, /api/v1/snapshot and /status.
 
-Every scrape collects at scrape time through the shared single-flight collector, and
+Every scrape collects at scrape time through the shared single-flight snapshot source, and
 always answers: a backend that is down shows up as `*_up 0`, never as a 500.
 """
 
@@ -18,7 +18,7 @@ from prometheus_client.exposition import choose_encoder
 from batchctl import __version__
 from batchctl.config import Config
 from batchctl.log import get_logger
-from exporter.collect import Collector
+from exporter.collect import InProcessSource
 from exporter.exposition import LineCache, render_snapshot
 from exporter.status import render_landing, render_status
 
@@ -37,12 +37,12 @@ def exposition(app: ExporterApp, accept: str) -> tuple[bytes, str]:
     """The /metrics body for an Accept header: text format 0.0.4 or OpenMetrics."""
     encoder, content_type = choose_encoder(accept)
     openmetrics = content_type.startswith("application/openmetrics-text")
-    snap = app.collector.collect()
+    snap = app.source.collect()
     own = render_snapshot(
         snap,
         version=__version__,
-        dropped_total=app.collector.dropped_total,
-        kubernetes_enabled=app.collector.kube is not None,
+        dropped_total=app.source.dropped_total,
+        kubernetes_enabled=app.source.kube is not None,
         openmetrics=openmetrics,
         cache=app.line_cache,
     )
@@ -83,18 +83,18 @@ class _Handler(BaseHTTPRequestHandler):
             elif path == "/healthz":
                 self._send(200, b"ok\n", "text/plain; charset=utf-8")
             elif path == "/readyz":
-                ready = app.collector.ever_succeeded
+                ready = app.source.ever_succeeded
                 self._send(
                     200 if ready else 503,
                     b"ready\n" if ready else b"waiting for a first successful collection\n",
                     "text/plain; charset=utf-8",
                 )
             elif path == "/api/v1/snapshot":
-                snap = app.collector.collect()
+                snap = app.source.collect()
                 body = json.dumps(snap.to_json(), indent=1).encode()
                 self._send(200, body, "application/json")
             elif path == "/status":
-                snap = app.collector.collect()
+                snap = app.source.collect()
                 page = render_status(
                     snap,
                     app.cfg.thresholds,
@@ -125,11 +125,11 @@ class ExporterApp:
     def __init__(
         self,
         cfg: Config,
-        collector: Collector,
+        source: InProcessSource,
         registry: CollectorRegistry | None = None,
     ) -> None:
         self.cfg = cfg
-        self.collector = collector
+        self.source = source
         self.registry = registry if registry is not None else build_registry()
         self.line_cache = LineCache()
         self._httpd: ExporterHTTPServer | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from batchctl.claims import Claim
 
@@ -263,3 +263,17 @@ def build_queue_stats(
             )
         )
     return tuple(out)
+
+
+class SnapshotSource(Protocol):
+    """Where a snapshot comes from: the seam between observing and deciding.
+
+    `exporter.collect.InProcessSource` reads Redis and the Deployment cache in this
+    process; the autoscaler sidecar can instead read the exporter's /api/v1/snapshot.
+    `collect()` never raises for a backend that is down: it returns a snapshot that
+    says so (`broker_up` false, an error string).
+    """
+
+    def collect(self) -> Snapshot: ...
+
+    def stop(self) -> None: ...

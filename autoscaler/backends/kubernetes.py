@@ -1,8 +1,9 @@
-"""Scale a Deployment through its `scale` subresource, and nothing more.
+"""The kubernetes backend: scale a Deployment through its `scale` subresource, nothing more.
 
 The autoscaler needs only `deployments/scale` get and patch (docs/design.md, least-privilege
 RBAC), so replicas are read and written there, never through the Deployment itself.
-The interface matches the local actuator's: `get_replicas` and `set_replicas`.
+`ScaleClient` reads and writes one Deployment's replicas; `KubernetesBackend` maps the
+batches onto their Deployments for the autoscaler loop.
 
 Writes are JSON merge patches of `spec.replicas`. With `expected`, the patch carries the
 resourceVersion just read, so a change by someone else in between fails with 409
@@ -16,15 +17,15 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from batchctl.config import KubernetesConfig
-from batchctl.kube import client_secrets, describe_error, new_api_client
+from batchctl.config import Config, ConfigError, KubernetesConfig
+from batchctl.kube import KubeConfigError, client_secrets, describe_error, new_api_client
 from batchctl.log import get_logger
 
 log = get_logger("batchctl.kube_actuator")
@@ -34,11 +35,11 @@ _RETRYABLE = frozenset({409, 429, 500, 502, 503, 504})
 T = TypeVar("T")
 
 
-class ActuatorError(Exception):
+class ScaleError(Exception):
     """Scaling failed; the message says why, free of credentials."""
 
 
-class ScalePermissionError(ActuatorError):
+class ScalePermissionError(ScaleError):
     """403: the service account lacks an RBAC verb on deployments/scale."""
 
     def __init__(self, verb: str, deployment: str, namespace: str, detail: str) -> None:
@@ -51,11 +52,11 @@ class ScalePermissionError(ActuatorError):
         )
 
 
-class DeploymentNotFoundError(ActuatorError):
+class DeploymentNotFoundError(ScaleError):
     pass
 
 
-class ReplicasChangedError(ActuatorError):
+class ReplicasChangedError(ScaleError):
     """spec.replicas is not what the caller expected: someone else scaled it."""
 
     def __init__(self, deployment: str, expected: int, actual: int) -> None:
@@ -68,7 +69,7 @@ class ReplicasChangedError(ActuatorError):
         )
 
 
-class KubernetesActuator:
+class ScaleClient:
     """get/set `spec.replicas` of Deployments in `cfg.namespace` via the scale subresource."""
 
     def __init__(
@@ -159,7 +160,7 @@ class KubernetesActuator:
         except ApiException as e:
             raise self._final(e, "patch", deployment) or e from None
 
-    def _final(self, e: ApiException, verb: str, deployment: str) -> ActuatorError | None:
+    def _final(self, e: ApiException, verb: str, deployment: str) -> ScaleError | None:
         """The error to raise at once for responses that retrying cannot fix."""
         detail = describe_error(e, self._secrets)
         if e.status == 403:
@@ -169,7 +170,7 @@ class KubernetesActuator:
                 f"deployment {deployment!r} not found in namespace {self.cfg.namespace!r}"
             )
         if e.status not in _RETRYABLE:
-            return ActuatorError(f"{verb} deployments/scale {deployment!r}: {detail}")
+            return ScaleError(f"{verb} deployments/scale {deployment!r}: {detail}")
         return None
 
     def _retrying(self, deployment: str, op: Callable[[], T]) -> T:
@@ -184,7 +185,7 @@ class KubernetesActuator:
                 error = describe_error(e, self._secrets)
                 what = "connection error"
             if attempt == self.max_attempts:
-                raise ActuatorError(
+                raise ScaleError(
                     f"{deployment}: gave up after {attempt} attempts ({what}): {error}"
                 )
             log.info(
@@ -202,3 +203,26 @@ class KubernetesActuator:
 def _replicas(scale: client.V1Scale) -> int:
     spec = scale.spec
     return int(spec.replicas or 0) if spec is not None else 0
+
+
+class KubernetesBackend:
+    """Replicas are Deployments': read from the snapshot (the exporter's watch cache),
+    written through the scale subresource."""
+
+    name = "kubernetes"
+
+    def __init__(self, cfg: Config, api_client: client.ApiClient | None = None) -> None:
+        try:
+            self.scale = ScaleClient(cfg.kubernetes, api_client)
+        except KubeConfigError as e:
+            raise ConfigError([f"kubernetes: {e}"], "kubernetes") from None
+        self.deployments = {b.queue: b.deployment for b in cfg.batches}
+
+    def observed(self) -> Mapping[str, tuple[int, int]] | None:
+        return None
+
+    def set_replicas(self, queue: str, n: int) -> None:
+        self.scale.set_replicas(self.deployments[queue], n, expected=None)
+
+    def close(self) -> None:
+        self.scale.close()

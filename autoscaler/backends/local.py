@@ -1,4 +1,4 @@
-"""The local actuator: real `celery worker` processes, one process per replica.
+"""The local backend: real `celery worker` processes, one process per replica.
 
 It plays the part Kubernetes plays in production, with the same stopping rules
 (docs/design.md, "Stopping workers without losing work"): a replica is removed with
@@ -29,7 +29,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -103,7 +103,7 @@ class WorkerExit:
     log_path: Path
 
 
-class LocalActuator:
+class WorkerPool:
     """Scale batches by starting and warm-stopping local Celery worker processes."""
 
     def __init__(
@@ -146,7 +146,7 @@ class LocalActuator:
         self.run_dir.mkdir(parents=True, exist_ok=True)
 
     @classmethod
-    def from_config(cls, cfg: Config, run_dir: Path, **overrides: object) -> LocalActuator:
+    def from_config(cls, cfg: Config, run_dir: Path, **overrides: object) -> WorkerPool:
         """An actuator for `cfg`: each batch's grace period covers its longest task."""
         kwargs: dict[str, object] = {
             "broker_url": cfg.broker.url,
@@ -258,7 +258,7 @@ class LocalActuator:
                 exits.extend(self.reap())
             return exits
 
-    def __enter__(self) -> LocalActuator:
+    def __enter__(self) -> WorkerPool:
         return self
 
     def __exit__(
@@ -371,3 +371,26 @@ class LocalActuator:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(w.pid, signal.SIGKILL)
         return WorkerExit(w.queue, w.node, w.pid, rc, requested, w.killed, w.log_path)
+
+
+class LocalBackend:
+    """Replicas are local `celery worker` processes (the demo and the tests)."""
+
+    name = "local"
+
+    def __init__(self, pool: WorkerPool, queues: Sequence[str]) -> None:
+        self.pool = pool
+        self.queues = list(queues)
+
+    @classmethod
+    def from_config(cls, cfg: Config, run_dir: Path) -> LocalBackend:
+        return cls(WorkerPool.from_config(cfg, run_dir), [b.queue for b in cfg.batches])
+
+    def observed(self) -> Mapping[str, tuple[int, int]]:
+        return {q: (self.pool.get_replicas(q), self.pool.ready_replicas(q)) for q in self.queues}
+
+    def set_replicas(self, queue: str, n: int) -> None:
+        self.pool.set_replicas(queue, n)
+
+    def close(self) -> None:
+        self.pool.shutdown()

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-import tempfile
-import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from batchctl.cli import config_option, load_or_exit, wait_for_shutdown
+from batchctl.cli.options import config_error, config_option, load_or_exit
+from batchctl.config import ConfigError
+
+if TYPE_CHECKING:
+    from autoscaler.policy import Decision
 
 
 @click.command("autoscaler")
@@ -42,58 +44,30 @@ def autoscaler_command(
     \b
     Each tick (autoscaler.interval_seconds) it reads the same snapshot the
     exporter serves, the claims and the guard queries, asks the pure policy
-    (autoscaler/policy.py) for a replica count per batch, and applies changes:
+    (autoscaler/policy/) for a replica count per batch, and applies changes:
       kubernetes  patch the Deployment's scale subresource
       local       start / warm-stop `celery worker` processes on this machine
       dry-run     log and export the decisions, change nothing
     Unclaimed batches are reported, never scaled up. A broker or API server that
     cannot be read makes the loop hold (reason no_data), never guess.
     """
-    from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
-
-    from autoscaler.loop import Autoscaler, Backend, DryRunBackend, KubernetesBackend, LocalBackend
-    from autoscaler.metrics import AutoscalerMetrics
-    from batchctl.config import ConfigError
-    from exporter.runtime import build_collector
+    from autoscaler.runtime import run
 
     cfg = load_or_exit(config_path)
-    chosen = backend or cfg.autoscaler.backend
-    impl: Backend
-    try:
-        if chosen == "local":
-            from autoscaler.backends.local import LocalActuator
 
-            where = run_dir or Path(tempfile.mkdtemp(prefix="batchctl-workers-"))
-            actuator = LocalActuator.from_config(cfg, where)
-            impl = LocalBackend(actuator, [b.queue for b in cfg.batches])
-        elif chosen == "kubernetes":
-            impl = KubernetesBackend(cfg)
-        else:
-            impl = DryRunBackend()
-        collector, kube = build_collector(cfg)
-    except ConfigError as e:
-        click.echo(e.render(), err=True)
-        sys.exit(2)
-    scaler = Autoscaler(cfg, collector, impl)
+    def print_decisions(decisions: list[Decision]) -> None:
+        for d in decisions:
+            arrow = f"{d.current} -> {d.desired}" if d.changed else f"{d.current}"
+            click.echo(f"{d.queue:<12} {arrow:<8} {d.reason!s:<16} {d.detail}")
+
     try:
-        if once:
-            for d in scaler.tick():
-                arrow = f"{d.current} -> {d.desired}" if d.changed else f"{d.current}"
-                click.echo(f"{d.queue:<12} {arrow:<8} {d.reason!s:<16} {d.detail}")
-            return
-        registry = CollectorRegistry()
-        ProcessCollector(registry=registry)
-        registry.register(AutoscalerMetrics(scaler))
-        host, _, port = listen.rpartition(":")
-        start_http_server(int(port), addr=host or "0.0.0.0", registry=registry)
-        thread = threading.Thread(target=scaler.run, name="autoscaler", daemon=True)
-        thread.start()
-        wait_for_shutdown()
-        scaler.stop()
-        thread.join(timeout=30)
-    finally:
-        impl.close()
-        collector.stop()
-        stop = getattr(kube, "stop", None)
-        if stop is not None:
-            stop()
+        run(
+            cfg,
+            backend or cfg.autoscaler.backend,
+            listen,
+            once=once,
+            run_dir=run_dir,
+            on_decisions=print_decisions,
+        )
+    except ConfigError as e:
+        config_error(e)

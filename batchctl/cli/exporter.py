@@ -6,7 +6,18 @@ import sys
 
 import click
 
-from batchctl.cli import config_option, load_or_exit, wait_for_shutdown
+from batchctl.cli.options import EXIT_USAGE, config_error, config_option, load_or_exit
+from batchctl.config import ConfigError, ExporterConfig
+
+
+def _listen(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        ExporterConfig(listen=value)
+    except ValueError:
+        raise click.BadParameter("expected HOST:PORT, e.g. 0.0.0.0:9808") from None
+    return value
 
 
 @click.command("exporter")
@@ -15,6 +26,7 @@ from batchctl.cli import config_option, load_or_exit, wait_for_shutdown
     "--listen",
     "-l",
     default=None,
+    callback=_listen,
     help="HOST:PORT to serve on (default from the config: 0.0.0.0:9808).",
 )
 def exporter_command(config_path: str | None, listen: str | None) -> None:
@@ -30,26 +42,13 @@ def exporter_command(config_path: str | None, listen: str | None) -> None:
     The broker URL may also come from BATCHCTL_BROKER_URL; its password is
     never logged.
     """
-    from batchctl.config import ConfigError
-    from exporter.runtime import start_exporter
+    from exporter.runtime import run
 
     cfg = load_or_exit(config_path)
-    if listen is not None:
-        from batchctl.config import ExporterConfig
-
-        try:
-            ExporterConfig(listen=listen)
-        except Exception:
-            raise click.BadParameter(
-                "expected HOST:PORT, e.g. 0.0.0.0:9808", param_hint="--listen"
-            ) from None
     try:
-        running = start_exporter(cfg, listen)
+        run(cfg, listen)
     except ConfigError as e:
-        click.echo(e.render(), err=True)
-        sys.exit(2)
+        config_error(e)
     except OSError as e:  # the port is taken, or not ours to bind
         click.echo(f"cannot listen on {listen or cfg.exporter.listen}: {e.strerror}", err=True)
-        sys.exit(2)
-    wait_for_shutdown()
-    running.stop()
+        sys.exit(EXIT_USAGE)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from batchctl.cli import config_option, load_or_exit
+from batchctl.cli.options import config_option, load_or_exit
 
 output_option = click.option(
     "--output",

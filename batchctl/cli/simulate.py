@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from batchctl.cli import config_option, load_or_exit
+from batchctl.cli.options import config_option, load_or_exit
 
 _ROWS = (
     ("replica_seconds", "replica-seconds"),

@@ -18,8 +18,8 @@ from typing import Any, TextIO
 
 import redis
 
-from autoscaler.backends.local import LocalActuator
-from autoscaler.loop import Autoscaler, LocalBackend
+from autoscaler.backends.local import LocalBackend, WorkerPool
+from autoscaler.loop import Autoscaler
 from autoscaler.metrics import AutoscalerMetrics
 from batchctl.claims.store import ClaimStore
 from batchctl.config import Config, parse_config
@@ -129,11 +129,11 @@ def run_demo(opts: DemoOptions, on_started: Callable[[str], None] | None = None)
     client = redis.Redis.from_url(url)
     claims = ClaimStore(client)
     run_dir = embedded.dir / "workers"
-    actuator = LocalActuator.from_config(cfg, run_dir, prefetch_multiplier=1)
-    backend = LocalBackend(actuator, [b.queue for b in cfg.batches])
+    pool = WorkerPool.from_config(cfg, run_dir, prefetch_multiplier=1)
+    backend = LocalBackend(pool, [b.queue for b in cfg.batches])
 
     exporter = start_exporter(cfg, opts.listen)
-    autoscaler = Autoscaler(cfg, exporter.collector, backend)
+    autoscaler = Autoscaler(cfg, exporter.source, backend)
     exporter.app.registry.register(AutoscalerMetrics(autoscaler))
     thread = threading.Thread(target=autoscaler.run, name="autoscaler", daemon=True)
     samples: list[Sample] = []
@@ -168,7 +168,7 @@ def run_demo(opts: DemoOptions, on_started: Callable[[str], None] | None = None)
         deadline = t0 + opts.timeout_seconds
         while True:
             now = time.monotonic()
-            snap = exporter.collector.collect()
+            snap = exporter.source.collect()
             q = snap.queue(QUEUE)
             done = client.scard(f"batchctl:demo:done:{QUEUE}")
             reps = backend.observed()[QUEUE]
@@ -193,7 +193,7 @@ def run_demo(opts: DemoOptions, on_started: Callable[[str], None] | None = None)
             elif now - last_print >= 2:
                 print(line, file=out, flush=True)
                 last_print = now
-            if drained_at is not None and reps[0] == 0 and actuator.terminating_replicas() == 0:
+            if drained_at is not None and reps[0] == 0 and pool.terminating_replicas() == 0:
                 break
             if now > deadline:
                 print(f"\n\ndemo timed out after {opts.timeout_seconds:.0f}s", file=out)

@@ -12,7 +12,8 @@ import redis
 from click.testing import CliRunner
 from prometheus_client import CollectorRegistry
 
-from autoscaler.loop import Autoscaler, DryRunBackend
+from autoscaler.backends.dryrun import DryRunBackend
+from autoscaler.loop import Autoscaler
 from autoscaler.metrics import AutoscalerMetrics
 from autoscaler.policy import GuardResult, GuardStatus, Reason
 from batchctl.claims.store import ClaimStore
@@ -21,7 +22,7 @@ from batchctl.config import Config, parse_config
 from batchctl.demo.runner import DemoOptions, run_demo
 from batchctl.demo.tasks import enqueue, make_app
 from exporter.broker import BrokerReader
-from exporter.collect import Collector
+from exporter.collect import InProcessSource
 from tests.conftest import RedisServer
 
 
@@ -58,7 +59,7 @@ def cfg_for(url: str, **autoscaler: object) -> Config:
 def scaler_for(
     cfg: Config, client: redis.Redis, backend: RecordingBackend, **kw: object
 ) -> Autoscaler:
-    collector = Collector(cfg, BrokerReader(cfg.broker))
+    collector = InProcessSource(cfg, BrokerReader(cfg.broker))
     return Autoscaler(cfg, collector, backend, **kw)  # type: ignore[arg-type]
 
 
@@ -148,7 +149,7 @@ def test_actuator_failure_is_counted_not_fatal(
     backend = Failing({"batch0": 0, "batch1": 0})
     a = scaler_for(cfg_for(redis_server.url), redis_db, backend)
     a.tick()
-    assert a.errors_total[("batch1", "actuator")] == 1
+    assert a.errors_total[("batch1", "backend")] == 1
     # Once the actuator works again the decision is retried, not taken for a manual change.
     backend.broken = False
     a.tick()

@@ -1,17 +1,12 @@
-"""Claims: the pure rules as tables, the Redis store against a real server, the CLI."""
+"""Claims: the pure rules as tables, and the Redis store against a real server."""
 
 from __future__ import annotations
 
-import json
-import re
 import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
-from click.testing import CliRunner
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -23,10 +18,8 @@ from batchctl.claims import (
     describe_expiry,
 )
 from batchctl.claims.store import ClaimStore
-from batchctl.cli import cli  # import the group first: it registers the claim commands
 from batchctl.units import format_duration, parse_duration
 from tests.conftest import RedisServer
-from tests.fakekube import FakeKube
 
 NOW = 1_800_000_000.0
 HOUR = 3600.0
@@ -295,183 +288,3 @@ def test_store_unreachable_raises_redis_error() -> None:
     client = redis.Redis(port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
     with pytest.raises(redis.ConnectionError):
         ClaimStore(client).claim("batch1", "alice", "x", HOUR, NOW)
-
-
-# -- CLI ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def run(  # type: ignore[no-untyped-def]
-    redis_server: RedisServer,
-    redis_db: redis.Redis,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-):
-    # No cluster here: replicas come from Kubernetes only in the test that fakes one.
-    no_kube = tmp_path / "no-kube.yml"
-    no_kube.write_text("kubernetes:\n  enabled: false\n")
-    monkeypatch.setenv("BATCHCTL_BROKER_URL", redis_server.url)
-    monkeypatch.setenv("USER", "alice")
-    monkeypatch.setenv("BATCHCTL_CONFIG", str(no_kube))
-    runner = CliRunner()
-
-    def invoke(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
-        return runner.invoke(cli, list(args), env=env, catch_exceptions=False)
-
-    return invoke
-
-
-def test_cli_claim_release_cycle(run, redis_db: redis.Redis) -> None:  # type: ignore[no-untyped-def]
-    r = run("claim", "batch1", "--purpose", "reindex dockets", "--contact", "#infra", "--ttl", "2h")
-    assert r.exit_code == 0, r.output
-    assert r.output.startswith("claimed batch1 for alice until ")
-    assert "(2h): reindex dockets" in r.output
-    claim = ClaimStore(redis_db).get("batch1")
-    assert claim is not None and claim.contact == "#infra"
-    assert claim.expires - claim.since == pytest.approx(2 * HOUR, abs=1)
-
-    r = run("claim", "batch1", "--ttl", "1d")
-    assert r.exit_code == 0 and r.output.startswith("extended batch1 for alice"), r.output
-    assert "reindex dockets" in r.output
-
-    r = run("claim", "batch1", "--purpose", "mine now", env={"USER": "bob"})
-    assert r.exit_code == 1
-    assert "batch1 is claimed by alice (#infra) for 'reindex dockets', expires in 1d" in r.output
-
-    r = run("release", "batch1", env={"USER": "bob"})
-    assert r.exit_code == 1 and "add --force" in r.output
-
-    r = run("release", "batch1")
-    assert (r.exit_code, r.output) == (0, "released batch1\n")
-    r = run("release", "batch1")
-    assert (r.exit_code, r.output) == (0, "batch1 was not claimed; nothing to release\n")
-
-
-def test_cli_default_ttl_from_config(run, tmp_path: Path, redis_db: redis.Redis) -> None:  # type: ignore[no-untyped-def]
-    cfg = tmp_path / "c.yml"
-    cfg.write_text("autoscaler:\n  claim_default_ttl_seconds: 1800\n")
-    r = run("claim", "batch0", "--purpose", "p", "--config", str(cfg))
-    assert r.exit_code == 0 and "(30m)" in r.output, r.output
-    r = run("claim", "batch2", "--purpose", "p", "--holder", "carol")
-    assert r.exit_code == 0 and "for carol" in r.output and "(8h)" in r.output, r.output
-
-
-def test_cli_force_release(run) -> None:  # type: ignore[no-untyped-def]
-    assert run("claim", "batch2", "--purpose", "p").exit_code == 0
-    r = run("release", "batch2", "--force", env={"USER": "bob"})
-    assert (r.exit_code, r.output) == (0, "released batch2 (was held by alice)\n")
-
-
-@pytest.mark.parametrize(
-    ("args", "code", "message"),
-    [
-        (
-            ("claim", "batch9", "--purpose", "p"),
-            2,
-            "configured batches: batch0, batch1, batch2, batch3",
-        ),
-        (("release", "nope"), 2, "queue 'nope' is not a configured batch"),
-        (("claim", "batch1", "--purpose", "p", "--ttl", "8"), 2, "e.g. 30m, 8h, 2d"),
-        (("claim", "batch1"), 2, "--purpose is required for a new claim"),
-    ],
-)
-def test_cli_errors(run, args: tuple[str, ...], code: int, message: str) -> None:  # type: ignore[no-untyped-def]
-    r = run(*args)
-    assert r.exit_code == code
-    assert message in r.output
-
-
-@pytest.mark.parametrize(
-    "command", [("claim", "batch1", "--purpose", "p"), ("release", "batch1"), ("status",)]
-)
-def test_cli_unreachable_broker_is_one_line_without_password(run, command: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
-    r = run(*command, env={"BATCHCTL_BROKER_URL": "redis://:hunter2@127.0.0.1:1/0"})
-    assert r.exit_code == 1
-    assert "hunter2" not in r.output
-    lines = r.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(
-        "error: cannot reach the broker at redis://:***@127.0.0.1:1/0"
-    ), r.output
-
-
-def test_cli_status_table_and_json(run, redis_db: redis.Redis) -> None:  # type: ignore[no-untyped-def]
-    assert run("claim", "batch1", "--purpose", "reindex dockets").exit_code == 0
-    redis_db.lpush("batch1", *[b"{}"] * 3)
-    redis_db.lpush("batch1\x06\x169", b"{}")
-
-    r = run("status")
-    assert r.exit_code == 0, r.output
-    lines = r.output.splitlines()
-    assert lines[0].split() == [
-        "QUEUE",
-        "HOLDER",
-        "PURPOSE",
-        "CLAIM",
-        "WAITING",
-        "IN",
-        "FLIGHT",
-        "OLDEST",
-        "REPLICAS",
-    ]
-    rows = {line.split()[0]: line for line in lines[1:]}
-    assert set(rows) == {"batch0", "batch1", "batch2", "batch3"}
-    assert rows["batch1"].split()[:3] == ["batch1", "alice", "reindex"]
-    assert re.search(r"expires in (8h|7h59m)  ", rows["batch1"])
-    # waiting counts every priority list; no workers, so nothing in flight
-    assert rows["batch1"].split()[-4:] == ["4", "0", "-", "-"]
-    assert rows["batch0"].split() == ["batch0", "-", "0", "0", "-", "-"]
-
-    r = run("status", "--json")
-    data = json.loads(r.output)
-    assert data["broker_up"] is True
-    b1 = next(b for b in data["batches"] if b["queue"] == "batch1")
-    assert b1["claim"]["holder"] == "alice" and b1["claim"]["expired"] is False
-    assert (b1["waiting"], b1["in_flight"], b1["oldest_age_seconds"]) == (4, 0, None)
-
-
-def test_cli_status_shows_expired_claims(run, redis_db: redis.Redis) -> None:  # type: ignore[no-untyped-def]
-    ClaimStore(redis_db).claim("batch3", "dave", "forgotten", 60, time.time() - HOUR)
-    r = run("status")
-    row = next(line for line in r.output.splitlines() if line.startswith("batch3"))
-    assert "dave" in row and "EXPIRED, expired" in row
-
-
-def test_cli_status_watch_refreshes(run, redis_db: redis.Redis) -> None:  # type: ignore[no-untyped-def]
-    redis_db.lpush("batch2", b"{}")
-    r = run("status", "--watch", "--json", "--interval", "0.1", "--count", "3")
-    assert r.exit_code == 0, r.output
-    snaps = [json.loads(line) for line in r.output.splitlines()]
-    assert len(snaps) == 3
-    b2 = [next(b for b in s["batches"] if b["queue"] == "batch2") for s in snaps]
-    # The oldest message can be dated only from the second reading on.
-    assert b2[0]["oldest_age_seconds"] is None
-    assert b2[2]["oldest_age_seconds"] >= 0.1
-
-
-def test_cli_status_replicas_from_kubernetes(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    with FakeKube("court-listener") as kube:
-        kube.add_deployment("celery-batch1", replicas=3, ready=2)
-        kube.add_deployment("celery-batch2", replicas=0, ready=0)
-        cfg = tmp_path / "kube.yml"
-        cfg.write_text(
-            f"kubernetes:\n  namespace: court-listener\n"
-            f"  kubeconfig: {kube.write_kubeconfig(tmp_path)}\n"
-        )
-        r = run("status", "--config", str(cfg))
-        assert r.exit_code == 0, r.output
-        rows = {line.split()[0]: line.split() for line in r.output.splitlines()[1:]}
-        assert rows["batch1"][-1] == "2/3" and rows["batch2"][-1] == "0/0"
-        assert rows["batch0"][-1] == "-"  # no such Deployment
-
-        data = json.loads(run("status", "--json", "--config", str(cfg)).stdout)
-        b1 = next(b for b in data["batches"] if b["queue"] == "batch1")
-        assert (b1["replicas"], b1["ready_replicas"]) == (3, 2)
-
-
-def test_cli_status_without_kubeconfig_warns_and_shows_claims(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    cfg = tmp_path / "kube.yml"
-    cfg.write_text(f"kubernetes:\n  kubeconfig: {tmp_path / 'missing'}\n")
-    r = run("status", "--config", str(cfg))
-    assert r.exit_code == 0
-    assert "warning: replicas unknown: cannot load the kubeconfig" in r.stderr
-    assert r.stdout.splitlines()[0].startswith("QUEUE")

@@ -22,7 +22,7 @@ from batchctl.config import Config, parse_config
 from batchctl.demo.tasks import enqueue, make_app
 from batchctl.workers import ENV_BROKER_URL
 from exporter.broker import BrokerReader
-from exporter.collect import Collector
+from exporter.collect import InProcessSource
 from exporter.exposition import LineCache, render_snapshot
 from exporter.snapshot import Snapshot
 from tests.conftest import RedisServer, wait_for
@@ -41,8 +41,8 @@ def make_cfg(url: str, **broker: object) -> Config:
     )
 
 
-def collector_for(cfg: Config) -> Collector:
-    return Collector(cfg, BrokerReader(cfg.broker))
+def collector_for(cfg: Config) -> InProcessSource:
+    return InProcessSource(cfg, BrokerReader(cfg.broker))
 
 
 def expected_per_step(priorities: list[int], steps: tuple[int, ...]) -> Counter[int]:
@@ -130,7 +130,7 @@ def test_queue_memory_is_sampled(redis_server: RedisServer, redis_db: redis.Redi
 def test_oldest_age_tracks_first_seen(redis_server: RedisServer, redis_db: redis.Redis) -> None:
     clock = [1000.0]
     cfg = make_cfg(redis_server.url)
-    c = Collector(cfg, BrokerReader(cfg.broker), clock=lambda: clock[0])
+    c = InProcessSource(cfg, BrokerReader(cfg.broker), clock=lambda: clock[0])
     enqueue(producer(redis_server.url), "batch1", 5, seconds=0, priorities=[0])
     assert c.collect().queue("batch1").oldest_age_seconds == 0.0  # type: ignore[union-attr]
     clock[0] += 42
@@ -267,7 +267,7 @@ def test_unchanged_fast_path_equals_full_collection(
     enqueue(producer(redis_server.url), "batch1", 30, seconds=0, priorities=[0, 3, 9])
     clock = [100.0]
     cfg = make_cfg(redis_server.url)
-    c = Collector(cfg, BrokerReader(cfg.broker), clock=lambda: clock[0])
+    c = InProcessSource(cfg, BrokerReader(cfg.broker), clock=lambda: clock[0])
     c.collect()
     steady = c.collect()  # lengths known now: the script's reply is stable from here on
     clock[0] = 130.0
@@ -311,7 +311,7 @@ def test_claims_are_read_in_the_same_round_trip(
     ClaimStore(redis_db, prefix="cl:").claim("batch2", "alice", "reindex", 600, now=1000.0)
     ClaimStore(redis_db).claim("batch3", "bob", "wrong prefix", 600, now=1000.0)
     cfg = make_cfg(redis_server.url, global_keyprefix="cl:")
-    snap = Collector(cfg, BrokerReader(cfg.broker), clock=lambda: 1300.0).collect()
+    snap = InProcessSource(cfg, BrokerReader(cfg.broker), clock=lambda: 1300.0).collect()
     assert set(snap.claims) == {"batch2"}
     assert snap.claims["batch2"].holder == "alice" and snap.claims["batch2"].expires == 1600.0
     text = render_snapshot(snap, version="v", dropped_total=0, kubernetes_enabled=False)

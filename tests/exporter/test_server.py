@@ -19,7 +19,7 @@ from batchctl.config import Config, parse_config
 from batchctl.demo.tasks import enqueue, make_app
 from batchctl.metrics import ALL_SPECS
 from exporter.broker import BrokerRead, BrokerReader
-from exporter.collect import Collector
+from exporter.collect import InProcessSource
 from exporter.exposition import LineCache, render_snapshot
 from exporter.server import ExporterApp
 from exporter.snapshot import Deployment, ListRead, Snapshot, build_queue_stats
@@ -46,9 +46,11 @@ def get(url: str, accept: str = "") -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def served(redis_server: RedisServer, redis_db: redis.Redis) -> Iterator[tuple[str, Collector]]:
+def served(
+    redis_server: RedisServer, redis_db: redis.Redis
+) -> Iterator[tuple[str, InProcessSource]]:
     cfg = cfg_for(redis_server.url)
-    collector = Collector(cfg, BrokerReader(cfg.broker))
+    collector = InProcessSource(cfg, BrokerReader(cfg.broker))
     app = ExporterApp(cfg, collector)
     host, port = app.listen("127.0.0.1:0")
     app.serve_in_thread()
@@ -58,7 +60,7 @@ def served(redis_server: RedisServer, redis_db: redis.Redis) -> Iterator[tuple[s
         app.shutdown()
 
 
-def test_metrics_endpoint(served: tuple[str, Collector], redis_server: RedisServer) -> None:
+def test_metrics_endpoint(served: tuple[str, InProcessSource], redis_server: RedisServer) -> None:
     base, _ = served
     enqueue(make_app(redis_server.url), "batch1", 12, seconds=0, priorities=[0, 9], seed=3)
     code, ctype, body = get(base + "/metrics")
@@ -73,7 +75,7 @@ def test_metrics_endpoint(served: tuple[str, Collector], redis_server: RedisServ
     assert ctype.startswith("application/openmetrics-text") and body.rstrip().endswith("# EOF")
 
 
-def test_other_endpoints(served: tuple[str, Collector]) -> None:
+def test_other_endpoints(served: tuple[str, InProcessSource]) -> None:
     base, collector = served
     code, _, body = get(base + "/")
     assert code == 200 and "/metrics" in body and "/status" in body
@@ -94,7 +96,7 @@ def test_other_endpoints(served: tuple[str, Collector]) -> None:
 
 def test_broker_down_still_answers(own_redis: RedisServer) -> None:
     cfg = cfg_for(own_redis.url)
-    app = ExporterApp(cfg, Collector(cfg, BrokerReader(cfg.broker)))
+    app = ExporterApp(cfg, InProcessSource(cfg, BrokerReader(cfg.broker)))
     host, port = app.listen("127.0.0.1:0")
     app.serve_in_thread()
     try:
@@ -133,7 +135,7 @@ def test_concurrent_scrapes_share_one_collection(
 ) -> None:
     cfg = cfg_for(redis_server.url)
     reader = GatedReader(cfg.broker)
-    collector = Collector(cfg, reader)
+    collector = InProcessSource(cfg, reader)
     with ThreadPoolExecutor(8) as pool:
         first = pool.submit(collector.collect)
         assert reader.entered.wait(5)

@@ -15,7 +15,7 @@ from batchctl.claims import Claim
 from batchctl.config import parse_config
 from batchctl.demo.tasks import enqueue, make_app
 from exporter.broker import BrokerReader
-from exporter.collect import Collector
+from exporter.collect import InProcessSource
 from exporter.server import ExporterApp
 from exporter.status import render_status
 from tests.conftest import RedisServer, require_tool
@@ -53,7 +53,7 @@ def status_url(redis_server: RedisServer, redis_db: redis.Redis) -> Iterator[str
     cfg = parse_config(
         {"broker": {"url": redis_server.url}, "kubernetes": {"enabled": False}}, env={}
     )
-    server = ExporterApp(cfg, Collector(cfg, BrokerReader(cfg.broker)))
+    server = ExporterApp(cfg, InProcessSource(cfg, BrokerReader(cfg.broker)))
     host, port = server.listen("127.0.0.1:0")
     server.serve_in_thread()
     try:

@@ -1,4 +1,4 @@
-"""The Kubernetes actuator end to end: the official client against the fake API server."""
+"""The kubernetes backend end to end: the official client against the fake API server."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ import structlog
 
 from autoscaler.backends.kubernetes import (
     MERGE_PATCH,
-    ActuatorError,
     DeploymentNotFoundError,
-    KubernetesActuator,
     ReplicasChangedError,
+    ScaleClient,
+    ScaleError,
     ScalePermissionError,
 )
 from batchctl.config import KubernetesConfig
@@ -28,7 +28,7 @@ NS = "court-listener"
 DEP = "celery-batch1"
 SCALE = rf"/apis/apps/v1/namespaces/{NS}/deployments/{DEP}/scale$"
 
-MakeActuator = Callable[..., KubernetesActuator]
+MakeClient = Callable[..., ScaleClient]
 
 
 @pytest.fixture
@@ -39,19 +39,19 @@ def kube() -> Iterator[FakeKube]:
 
 
 @pytest.fixture
-def make_actuator(kube: FakeKube, tmp_path: Path) -> Iterator[MakeActuator]:
+def make_client(kube: FakeKube, tmp_path: Path) -> Iterator[MakeClient]:
     cfg = KubernetesConfig(
         namespace=NS,
         kubeconfig=str(kube.write_kubeconfig(tmp_path)),
         request_timeout_seconds=0.5,
         watch_timeout_seconds=60,
     )
-    made: list[KubernetesActuator] = []
+    made: list[ScaleClient] = []
 
-    def make(**kwargs: object) -> KubernetesActuator:
+    def make(**kwargs: object) -> ScaleClient:
         kwargs.setdefault("backoff_initial", 0.01)
         kwargs.setdefault("backoff_max", 0.05)
-        actuator = KubernetesActuator(cfg, **kwargs)  # type: ignore[arg-type]
+        actuator = ScaleClient(cfg, **kwargs)  # type: ignore[arg-type]
         made.append(actuator)
         return actuator
 
@@ -60,21 +60,19 @@ def make_actuator(kube: FakeKube, tmp_path: Path) -> Iterator[MakeActuator]:
         a.close()
 
 
-def test_get_replicas_reads_the_scale_subresource(
-    kube: FakeKube, make_actuator: MakeActuator
-) -> None:
+def test_get_replicas_reads_the_scale_subresource(kube: FakeKube, make_client: MakeClient) -> None:
     kube.set_replicas(DEP, spec=3, ready=1)
-    assert make_actuator().get_replicas(DEP) == 3  # desired, not ready
+    assert make_client().get_replicas(DEP) == 3  # desired, not ready
     (req,) = kube.requests_to(path=SCALE)
     assert req.method == "GET"
     assert req.headers["authorization"] == f"Bearer {kube.token}"
 
 
 def test_set_replicas_sends_a_merge_patch_of_spec_replicas(
-    kube: FakeKube, make_actuator: MakeActuator
+    kube: FakeKube, make_client: MakeClient
 ) -> None:
     generation = kube.deployment(DEP)["metadata"]["generation"]
-    assert make_actuator().set_replicas(DEP, 4, expected=None) == 4
+    assert make_client().set_replicas(DEP, 4, expected=None) == 4
     (req,) = kube.requests_to(path=SCALE)
     assert req.method == "PATCH"
     assert req.content_type == MERGE_PATCH == "application/merge-patch+json"
@@ -87,10 +85,10 @@ def test_set_replicas_sends_a_merge_patch_of_spec_replicas(
 
 
 def test_set_replicas_with_expected_patches_with_a_resource_version(
-    kube: FakeKube, make_actuator: MakeActuator
+    kube: FakeKube, make_client: MakeClient
 ) -> None:
     rv = kube.deployment(DEP)["metadata"]["resourceVersion"]
-    assert make_actuator().set_replicas(DEP, 5, expected=2) == 5
+    assert make_client().set_replicas(DEP, 5, expected=2) == 5
     get, patch = kube.requests_to(path=SCALE)
     assert (get.method, patch.method) == ("GET", "PATCH")
     assert patch.content_type == MERGE_PATCH
@@ -99,35 +97,29 @@ def test_set_replicas_with_expected_patches_with_a_resource_version(
 
 
 def test_set_replicas_to_the_current_value_writes_nothing(
-    kube: FakeKube, make_actuator: MakeActuator
+    kube: FakeKube, make_client: MakeClient
 ) -> None:
-    assert make_actuator().set_replicas(DEP, 2, expected=2) == 2
+    assert make_client().set_replicas(DEP, 2, expected=2) == 2
     assert [r.method for r in kube.requests_to(path=SCALE)] == ["GET"]
 
 
-def test_unexpected_replicas_are_not_overwritten(
-    kube: FakeKube, make_actuator: MakeActuator
-) -> None:
+def test_unexpected_replicas_are_not_overwritten(kube: FakeKube, make_client: MakeClient) -> None:
     kube.set_replicas(DEP, spec=7)  # someone scaled by hand
     with pytest.raises(ReplicasChangedError) as info:
-        make_actuator().set_replicas(DEP, 3, expected=2)
+        make_client().set_replicas(DEP, 3, expected=2)
     assert (info.value.expected, info.value.actual) == (2, 7)
     assert kube.replicas(DEP) == 7
     assert not kube.requests_to("PATCH")
 
 
-def test_injected_409s_are_retried_with_a_re_read(
-    kube: FakeKube, make_actuator: MakeActuator
-) -> None:
+def test_injected_409s_are_retried_with_a_re_read(kube: FakeKube, make_client: MakeClient) -> None:
     kube.fail(409, method="PATCH", path=SCALE, times=2)
-    assert make_actuator().set_replicas(DEP, 3, expected=2) == 3
+    assert make_client().set_replicas(DEP, 3, expected=2) == 3
     assert [r.method for r in kube.requests_to(path=SCALE)] == ["GET", "PATCH"] * 3
     assert kube.replicas(DEP) == 3
 
 
-def test_a_real_conflict_is_detected_and_retried(
-    kube: FakeKube, make_actuator: MakeActuator
-) -> None:
+def test_a_real_conflict_is_detected_and_retried(kube: FakeKube, make_client: MakeClient) -> None:
     # The first patch is held until the controller has written the Deployment's status,
     # so the resourceVersion the actuator read is stale by the time the patch lands.
     gate = kube.hold(method="PATCH", path=SCALE, times=1)
@@ -135,7 +127,7 @@ def test_a_real_conflict_is_detected_and_retried(
 
     def scale() -> None:
         try:
-            result.append(make_actuator().set_replicas(DEP, 4, expected=2))
+            result.append(make_client().set_replicas(DEP, 4, expected=2))
         except BaseException as e:
             result.append(e)
 
@@ -155,14 +147,12 @@ def test_a_real_conflict_is_detected_and_retried(
     assert kube.replicas(DEP) == 4
 
 
-def test_a_conflicting_scale_by_someone_else_wins(
-    kube: FakeKube, make_actuator: MakeActuator
-) -> None:
+def test_a_conflicting_scale_by_someone_else_wins(kube: FakeKube, make_client: MakeClient) -> None:
     gate = kube.hold(method="PATCH", path=SCALE, times=1)
     result: list[int | BaseException] = []
     t = threading.Thread(
         target=lambda: result.append(
-            _capture(lambda: make_actuator().set_replicas(DEP, 4, expected=2))
+            _capture(lambda: make_client().set_replicas(DEP, 4, expected=2))
         )
     )
     t.start()
@@ -183,40 +173,38 @@ def _capture(fn: Callable[[], int]) -> int | BaseException:
         return e
 
 
-def test_conflicts_give_up_after_max_attempts(kube: FakeKube, make_actuator: MakeActuator) -> None:
+def test_conflicts_give_up_after_max_attempts(kube: FakeKube, make_client: MakeClient) -> None:
     kube.fail(409, method="PATCH", path=SCALE)
-    with pytest.raises(ActuatorError, match=r"gave up after 3 attempts \(conflict\)"):
-        make_actuator(max_attempts=3).set_replicas(DEP, 3)
+    with pytest.raises(ScaleError, match=r"gave up after 3 attempts \(conflict\)"):
+        make_client(max_attempts=3).set_replicas(DEP, 3)
     assert len(kube.requests_to("PATCH", SCALE)) == 3
     assert kube.replicas(DEP) == 2
 
 
-def test_backoff_grows_and_is_capped(kube: FakeKube, make_actuator: MakeActuator) -> None:
+def test_backoff_grows_and_is_capped(kube: FakeKube, make_client: MakeClient) -> None:
     kube.fail(503, method="PATCH", path=SCALE)
     slept: list[float] = []
-    actuator = make_actuator(
-        max_attempts=6, backoff_initial=0.1, backoff_max=0.4, sleep=slept.append
-    )
-    with pytest.raises(ActuatorError, match="transient error"):
+    actuator = make_client(max_attempts=6, backoff_initial=0.1, backoff_max=0.4, sleep=slept.append)
+    with pytest.raises(ScaleError, match="transient error"):
         actuator.set_replicas(DEP, 3)
     assert len(slept) == 5
     for got, base in zip(slept, [0.1, 0.2, 0.4, 0.4, 0.4], strict=True):
         assert base * 0.8 <= got <= base * 1.2
 
 
-def test_a_500_is_retried(kube: FakeKube, make_actuator: MakeActuator) -> None:
+def test_a_500_is_retried(kube: FakeKube, make_client: MakeClient) -> None:
     kube.fail(500, method="PATCH", path=SCALE, times=1)
-    assert make_actuator().set_replicas(DEP, 1) == 1
+    assert make_client().set_replicas(DEP, 1) == 1
     assert len(kube.requests_to("PATCH", SCALE)) == 2
 
 
 @pytest.mark.parametrize(("method", "verb"), [("PATCH", "patch"), ("GET", "get")])
 def test_403_names_the_missing_rbac_verb_and_is_not_retried(
-    kube: FakeKube, make_actuator: MakeActuator, method: str, verb: str
+    kube: FakeKube, make_client: MakeClient, method: str, verb: str
 ) -> None:
     kube.fail(403, method=method, path=SCALE)
     with pytest.raises(ScalePermissionError) as info:
-        make_actuator().set_replicas(DEP, 3, expected=2)
+        make_client().set_replicas(DEP, 3, expected=2)
     message = str(info.value)
     assert info.value.verb == verb
     assert f"verbs: [{verb}]" in message
@@ -227,49 +215,47 @@ def test_403_names_the_missing_rbac_verb_and_is_not_retried(
     assert len(kube.requests_to(method, SCALE)) == 1
 
 
-def test_missing_deployment(kube: FakeKube, make_actuator: MakeActuator) -> None:
+def test_missing_deployment(kube: FakeKube, make_client: MakeClient) -> None:
     with pytest.raises(DeploymentNotFoundError, match="celery-nope"):
-        make_actuator().get_replicas("celery-nope")
+        make_client().get_replicas("celery-nope")
     assert len(kube.requests_to("GET")) == 1
 
 
-def test_slow_api_times_out_within_bounds(kube: FakeKube, make_actuator: MakeActuator) -> None:
+def test_slow_api_times_out_within_bounds(kube: FakeKube, make_client: MakeClient) -> None:
     kube.delay(10, method="PATCH", path=SCALE)
     t0 = time.monotonic()
-    with pytest.raises(ActuatorError, match=r"(?i)timed out"):
-        make_actuator(max_attempts=2).set_replicas(DEP, 3)
+    with pytest.raises(ScaleError, match=r"(?i)timed out"):
+        make_client(max_attempts=2).set_replicas(DEP, 3)
     assert time.monotonic() - t0 < 2.5  # 2 attempts x 0.5 s, plus backoff
 
 
-def test_api_down_is_a_clear_error_then_recovers(
-    kube: FakeKube, make_actuator: MakeActuator
-) -> None:
-    actuator = make_actuator(max_attempts=2)
+def test_api_down_is_a_clear_error_then_recovers(kube: FakeKube, make_client: MakeClient) -> None:
+    actuator = make_client(max_attempts=2)
     assert actuator.get_replicas(DEP) == 2
     kube.down()
-    with pytest.raises(ActuatorError, match=r"connection error.*refused"):
+    with pytest.raises(ScaleError, match=r"connection error.*refused"):
         actuator.set_replicas(DEP, 3)
     kube.up()
     assert actuator.set_replicas(DEP, 3) == 3
 
 
-def test_negative_replicas_are_refused_locally(kube: FakeKube, make_actuator: MakeActuator) -> None:
+def test_negative_replicas_are_refused_locally(kube: FakeKube, make_client: MakeClient) -> None:
     with pytest.raises(ValueError, match=">= 0"):
-        make_actuator().set_replicas(DEP, -1)
+        make_client().set_replicas(DEP, -1)
     assert not kube.requests
 
 
 def test_token_is_sent_but_never_logged_or_raised(
-    kube: FakeKube, make_actuator: MakeActuator, caplog: pytest.LogCaptureFixture
+    kube: FakeKube, make_client: MakeClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     echo = f"Authorization: Bearer {kube.token}"
     kube.fail(503, method="PATCH", path=SCALE, times=1, message=echo)
     kube.fail(500, method="GET", path=SCALE, message=echo)
-    actuator = make_actuator(max_attempts=2)
+    actuator = make_client(max_attempts=2)
     with structlog.testing.capture_logs() as logs:
         assert actuator.set_replicas(DEP, 3) == 3
-        with pytest.raises(ActuatorError) as info:
+        with pytest.raises(ScaleError) as info:
             actuator.get_replicas(DEP)
     assert {r.headers["authorization"] for r in kube.requests} == {f"Bearer {kube.token}"}
     text = json.dumps(logs, default=str) + caplog.text + str(info.value)

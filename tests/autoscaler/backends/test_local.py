@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 import redis
 
-from autoscaler.backends.local import GRACE_MARGIN_SECONDS, LocalActuator
+from autoscaler.backends.local import GRACE_MARGIN_SECONDS, WorkerPool
 from batchctl.config import parse_config
 from batchctl.demo.tasks import done_ids, enqueue, make_app
 from exporter.snapshot import priority_list_name
 from tests.conftest import RedisServer, wait_for
 
 pytestmark = pytest.mark.slow
-MakeActuator = Callable[..., LocalActuator]
+MakePool = Callable[..., WorkerPool]
 QUEUE = "batch1"
 
 
@@ -50,12 +50,12 @@ def group_members(pgid: int) -> list[int]:
 
 
 @pytest.fixture
-def make_actuator(
+def make_pool(
     redis_server: RedisServer, redis_db: redis.Redis, tmp_path: Path
-) -> Iterator[MakeActuator]:
-    made: list[LocalActuator] = []
+) -> Iterator[MakePool]:
+    made: list[WorkerPool] = []
 
-    def make(**kw: object) -> LocalActuator:
+    def make(**kw: object) -> WorkerPool:
         opts: dict[str, object] = {
             "broker_url": redis_server.url,
             "run_dir": tmp_path / "run",
@@ -63,7 +63,7 @@ def make_actuator(
             "concurrency": 1,
         }
         opts.update(kw)
-        act = LocalActuator(**opts)  # type: ignore[arg-type]
+        act = WorkerPool(**opts)  # type: ignore[arg-type]
         made.append(act)
         return act
 
@@ -73,9 +73,9 @@ def make_actuator(
 
 
 def test_workers_start_consume_and_keep_secrets_off_the_command_line(
-    make_actuator: MakeActuator, redis_server: RedisServer, redis_db: redis.Redis
+    make_pool: MakePool, redis_server: RedisServer, redis_db: redis.Redis
 ) -> None:
-    act = make_actuator(concurrency=2)
+    act = make_pool(concurrency=2)
     assert act.set_replicas(QUEUE, 2) == 2
     assert act.get_replicas(QUEUE) == 2
     wait_for(lambda: act.ready_replicas(QUEUE) == 2, timeout=20, what="2 ready workers")
@@ -99,9 +99,9 @@ def test_workers_start_consume_and_keep_secrets_off_the_command_line(
 
 
 def test_scale_to_zero_mid_run_finishes_running_tasks_and_loses_none(
-    make_actuator: MakeActuator, redis_server: RedisServer, redis_db: redis.Redis
+    make_pool: MakePool, redis_server: RedisServer, redis_db: redis.Redis
 ) -> None:
-    act = make_actuator(concurrency=2)
+    act = make_pool(concurrency=2)
     act.set_replicas(QUEUE, 2)
     wait_for(lambda: act.ready_replicas(QUEUE) == 2, timeout=20, what="2 ready workers")
     ids = enqueue(make_app(redis_server.url), QUEUE, 16, seconds=0.6)
@@ -127,9 +127,9 @@ def test_scale_to_zero_mid_run_finishes_running_tasks_and_loses_none(
 
 
 def test_warm_shutdown_returns_prefetched_messages_to_the_queue(
-    make_actuator: MakeActuator, redis_server: RedisServer, redis_db: redis.Redis
+    make_pool: MakePool, redis_server: RedisServer, redis_db: redis.Redis
 ) -> None:
-    act = make_actuator(concurrency=1, prefetch_multiplier=4)
+    act = make_pool(concurrency=1, prefetch_multiplier=4)
     act.set_replicas(QUEUE, 1)
     ids = enqueue(make_app(redis_server.url), QUEUE, 6, seconds=1.0, priorities=[0])
     # One running, three reserved (prefetched, not started), two still waiting.
@@ -150,9 +150,9 @@ def test_warm_shutdown_returns_prefetched_messages_to_the_queue(
 
 
 def test_worker_past_its_grace_period_is_killed_and_its_task_stays_unacked(
-    make_actuator: MakeActuator, redis_server: RedisServer, redis_db: redis.Redis
+    make_pool: MakePool, redis_server: RedisServer, redis_db: redis.Redis
 ) -> None:
-    act = make_actuator(concurrency=1, grace_by_queue={QUEUE: 0.5})
+    act = make_pool(concurrency=1, grace_by_queue={QUEUE: 0.5})
     act.set_replicas(QUEUE, 1)
     (task_id,) = enqueue(make_app(redis_server.url), QUEUE, 1, seconds=60)
     (worker,) = act.workers(QUEUE)
@@ -173,8 +173,8 @@ def test_worker_past_its_grace_period_is_killed_and_its_task_stays_unacked(
     assert (message["headers"]["id"], routing_key) == (task_id, QUEUE)
 
 
-def test_scale_down_removes_not_ready_then_newest_first(make_actuator: MakeActuator) -> None:
-    act = make_actuator()
+def test_scale_down_removes_not_ready_then_newest_first(make_pool: MakePool) -> None:
+    act = make_pool()
     act.set_replicas(QUEUE, 2)
     wait_for(lambda: act.ready_replicas(QUEUE) == 2, timeout=20, what="2 ready workers")
     oldest, newest = act.workers(QUEUE)
@@ -190,8 +190,8 @@ def test_scale_down_removes_not_ready_then_newest_first(make_actuator: MakeActua
     assert act.get_replicas(QUEUE) == 1
 
 
-def test_unexpected_exit_is_reaped_and_reported(make_actuator: MakeActuator) -> None:
-    act = make_actuator()
+def test_unexpected_exit_is_reaped_and_reported(make_pool: MakePool) -> None:
+    act = make_pool()
     act.set_replicas(QUEUE, 1)
     (w,) = act.workers(QUEUE)
     os.killpg(w.pid, signal.SIGKILL)
@@ -218,7 +218,7 @@ def test_from_config_derives_grace_and_worker_settings(tmp_path: Path) -> None:
         },
         env={},
     )
-    act = LocalActuator.from_config(cfg, tmp_path)
+    act = WorkerPool.from_config(cfg, tmp_path)
     assert act.grace_for("batch1") == 90 + GRACE_MARGIN_SECONDS
     assert act.grace_for("batch2") == 300 + GRACE_MARGIN_SECONDS
     assert act.grace_for("elsewhere") == 60
@@ -229,6 +229,6 @@ def test_from_config_derives_grace_and_worker_settings(tmp_path: Path) -> None:
 
 
 def test_rejects_negative_replicas(tmp_path: Path) -> None:
-    act = LocalActuator(broker_url="redis://localhost:1/0", run_dir=tmp_path, app="x")
+    act = WorkerPool(broker_url="redis://localhost:1/0", run_dir=tmp_path, app="x")
     with pytest.raises(ValueError):
         act.set_replicas(QUEUE, -1)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import redis
 
-from autoscaler.backends.local import LocalActuator
+from autoscaler.backends.local import WorkerPool
 from batchctl.demo import tasks as demo_tasks
 from batchctl.demo.tasks import (
     TASK_NAME,
@@ -136,7 +136,7 @@ def test_worker_records_completed_task_ids(
     """A real worker runs the task; with a key prefix, both the queue and the done set use it."""
     app = make_app(redis_server.url, keyprefix="pfx:")
     ids = enqueue(app, "batch0", 20, seconds=0.01)
-    with LocalActuator(
+    with WorkerPool(
         broker_url=redis_server.url,
         run_dir=tmp_path,
         app="batchctl.demo.tasks",

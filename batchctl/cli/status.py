@@ -1,0 +1,81 @@
+"""`batchctl status`: every configured batch, its claim and its queue, once or watching."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import click
+import redis
+
+from batchctl.cli.claims import unreachable, when
+from batchctl.cli.options import config_option, load_or_exit
+from batchctl.redact import redact_url
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per refresh).")
+@click.option("--watch", "-w", is_flag=True, help="Refresh until Ctrl-C.")
+@click.option(
+    "--interval",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds between refreshes with --watch.",
+)
+@click.option(
+    "--count",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --watch, stop after N refreshes.",
+)
+@config_option
+def status_command(
+    as_json: bool, watch: bool, interval: float, count: int | None, config_path: str | None
+) -> None:
+    """Every configured batch: its claim, and its queue (waiting, in flight, replicas).
+
+    \b
+    REPLICAS is ready/desired, from Kubernetes (with kubernetes.enabled and a
+    kubernetes backend). The age of the oldest waiting message needs two readings
+    (Celery messages carry no publish time), so OLDEST shows from the second
+    refresh of --watch on.
+    """
+    from exporter.report import render_table, status_json, status_rows
+    from exporter.runtime import status_source
+
+    cfg = load_or_exit(config_path)
+    try:
+        source, kube_problem = status_source(cfg)
+    except redis.RedisError as e:
+        unreachable(cfg, e)
+    refreshes = 0
+    try:
+        while True:
+            now = time.time()
+            snap = source.collect()
+            problems = [kube_problem] if kube_problem else []
+            if not snap.broker_up:
+                problems.append(f"cannot reach the broker at {redact_url(cfg.broker.url)}")
+            if snap.kubernetes_up is False:
+                problems.append(f"replicas unknown: Kubernetes: {snap.kubernetes_error}")
+            ages_known = refreshes > 0
+            rows = status_rows(cfg, snap.claims if snap.broker_up else {}, snap)
+            if as_json:
+                click.echo(json.dumps(status_json(rows, snap, now, ages_known)))
+            elif watch:
+                click.clear()
+                click.echo(f"batchctl status  {when(now)}  (every {interval:g}s, Ctrl-C quits)")
+            for problem in problems:
+                # Watching a table: inline; otherwise stderr, keeping stdout parseable.
+                click.echo(f"warning: {problem}", err=as_json or not watch)
+            if not as_json:
+                click.echo(render_table(rows, now, ages_known))
+            refreshes += 1
+            if not watch or (count is not None and refreshes >= count):
+                return
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return
+    finally:
+        source.stop()
