@@ -34,7 +34,7 @@ log = get_logger("batchctl.collect")
 
 
 class KubeSource(Protocol):
-    """What the collector needs from the Deployment cache (exporter/kube.py)."""
+    """What the source needs from the Deployment cache (exporter/informer.py)."""
 
     def state(self) -> KubeStateLike: ...
 

@@ -28,7 +28,7 @@ from batchctl.config import Config, ConfigError, KubernetesConfig
 from batchctl.kube import KubeConfigError, client_secrets, describe_error, new_api_client
 from batchctl.log import get_logger
 
-log = get_logger("batchctl.kube_actuator")
+log = get_logger("batchctl.backends.kubernetes")
 
 MERGE_PATCH = "application/merge-patch+json"
 _RETRYABLE = frozenset({409, 429, 500, 502, 503, 504})
