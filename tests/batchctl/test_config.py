@@ -194,3 +194,45 @@ def test_example_config_is_valid() -> None:
     example = Path(__file__).resolve().parents[2] / "docs" / "batchctl.example.yml"
     cfg = load_config(example, env={})
     assert len(cfg.batches) == 4
+
+
+def test_namespace_defaults_to_the_pods_own(tmp_path: Path) -> None:
+    from batchctl.config.model import pod_namespace
+
+    sa = tmp_path / "serviceaccount"
+    assert pod_namespace(sa) == "default"  # not in a pod
+    sa.mkdir()
+    (sa / "namespace").write_text("batch-jobs\n")
+    assert pod_namespace(sa) == "batch-jobs"
+    (sa / "namespace").write_text("")
+    assert pod_namespace(sa) == "default"
+
+
+@pytest.mark.parametrize(
+    ("data", "want_steps", "warned"),
+    [
+        # The old name alone: moved to the new one, with a warning that names both.
+        ({"broker": {"old_steps": [0, 5]}}, (0, 5), ["broker.old_steps: deprecated, use"]),
+        # Both: the new one wins, and the warning says the old one was ignored.
+        (
+            {"broker": {"old_steps": [0, 5], "priority_steps": [0, 9]}},
+            (0, 9),
+            ["broker.old_steps: deprecated and ignored"],
+        ),
+        ({"broker": {"priority_steps": [0, 9]}}, (0, 9), []),
+    ],
+)
+def test_a_renamed_key_keeps_working_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, data: dict, want_steps: tuple[int, ...], warned: list[str]
+) -> None:
+    from batchctl.config import load
+
+    monkeypatch.setattr(load, "RENAMED", ((("broker", "old_steps"), ("broker", "priority_steps")),))
+    warnings: list[str] = []
+    cfg = parse_config(data, env={}, warnings=warnings)
+    assert cfg.broker.priority_steps == want_steps
+    assert len(warnings) == len(warned)
+    for got, prefix in zip(warnings, warned, strict=True):
+        assert got.startswith(prefix) and "broker.priority_steps" in got
+    # The caller's data is not modified.
+    assert "old_steps" in data["broker"] or not warned

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -39,3 +41,19 @@ def test_readme_opens_with_the_two_commands() -> None:
     text = (ROOT / "README.md").read_text()
     first_block = text.split("```")[1]
     assert [ln.strip() for ln in first_block.strip().splitlines()] == ["make demo", "make test"]
+
+
+def test_nothing_cites_a_file_outside_the_repository() -> None:
+    """Facts the code relies on live in docs/ (docs/design.md), not in files we do not ship."""
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    outside = re.compile(r"DESIGN\.md|\.\./shared/|shared/seed")
+    offenders = [
+        path
+        for path in tracked
+        if path.endswith((".py", ".md", ".yml", ".yaml", ".toml", "Makefile"))
+        and path != "tests/batchctl/test_docs.py"  # this test names the patterns
+        and outside.search((ROOT / path).read_text(errors="replace"))
+    ]
+    assert offenders == [], offenders
