@@ -28,11 +28,11 @@ def observations(
     `replicas` (queue -> (desired, ready)) overrides the snapshot's Deployments, for the
     local backend whose workers are processes, not pods. Data counts as missing (the
     policy then changes nothing) when the broker is down, the snapshot is older than
-    `autoscaler.stale_after_seconds` (or from the future), the queue is not in it, or
-    the replica count is unknown.
+    `autoscaler.stale_after_seconds` (two ticks by default; or from the future), the
+    queue is not in it, or the replica count is unknown.
     """
     age = now - snapshot.taken_at
-    fresh = snapshot.broker_up and 0 <= age <= config.autoscaler.stale_after_seconds
+    fresh = snapshot.broker_up and 0 <= age <= config.autoscaler.stale_limit_seconds
     out = []
     for batch in config.batches:
         q = snapshot.queue(batch.queue)
