@@ -13,6 +13,10 @@ from typing import Any
 
 import pytest
 import redis
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as parse_openmetrics,
+)
+from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from batchctl import __version__
 from batchctl.config import Config, parse_config
@@ -67,9 +71,13 @@ def test_metrics_endpoint(served: tuple[str, Collector], redis_server: RedisServ
     assert "celery_broker_up 1\n" in body
     assert f'celery_exporter_build_info{{version="{__version__}"}} 1\n' in body
     assert "process_resident_memory_bytes" in body
-    # OpenMetrics when Prometheus asks for it.
+    assert "celery_queue_length" in {f.name for f in parse_text(body)}
+    # OpenMetrics when Prometheus asks for it: the snapshot's families and the registry's
+    # in one document with one # EOF (the OpenMetrics parser rejects anything after it).
     code, ctype, body = get(base + "/metrics", "application/openmetrics-text; version=1.0.0")
     assert ctype.startswith("application/openmetrics-text") and body.rstrip().endswith("# EOF")
+    names = {f.name for f in parse_openmetrics(body)}
+    assert {"celery_queue_length", "process_resident_memory_bytes"} <= names
 
 
 def test_other_endpoints(served: tuple[str, Collector]) -> None:
