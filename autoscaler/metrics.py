@@ -1,4 +1,8 @@
-"""The autoscaler's own metrics, built from its last tick on every scrape."""
+"""The autoscaler's own metrics, built from its last tick on every scrape.
+
+Names, types, help texts and label names come from batchctl.metrics, the table that
+alerts/ and grafana/ read too.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,25 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from autoscaler.policy import Action, effective_cap
+from batchctl.metrics import (
+    AUTOSCALER_DECISIONS,
+    AUTOSCALER_DESIRED,
+    AUTOSCALER_ERRORS,
+    AUTOSCALER_HOLD,
+    AUTOSCALER_IS_LEADER,
+    AUTOSCALER_LAST_TICK,
+    AUTOSCALER_MAX,
+    Spec,
+)
 
 if TYPE_CHECKING:
     from autoscaler.loop import Autoscaler
+
+
+def family(spec: Spec) -> GaugeMetricFamily | CounterMetricFamily:
+    """An empty family for `spec`; a counter's name loses `_total` (the library adds it)."""
+    cls = CounterMetricFamily if spec.kind == "counter" else GaugeMetricFamily
+    return cls(spec.name, spec.help, labels=list(spec.labels))
 
 
 class AutoscalerMetrics(Collector):
@@ -23,31 +43,11 @@ class AutoscalerMetrics(Collector):
 
     def collect(self) -> Iterator[Any]:
         a = self.autoscaler
-        desired = GaugeMetricFamily(
-            "celery_autoscaler_desired_replicas",
-            "Replicas the autoscaler decided on at its last tick.",
-            labels=["queue"],
-        )
-        cap = GaugeMetricFamily(
-            "celery_autoscaler_max_replicas",
-            "The batch's replica cap (max_replicas within the size bands).",
-            labels=["queue"],
-        )
-        hold = GaugeMetricFamily(
-            "celery_autoscaler_hold",
-            "1 while the autoscaler holds a batch that it would otherwise change, by reason.",
-            labels=["queue", "reason"],
-        )
-        decisions = CounterMetricFamily(
-            "celery_autoscaler_decisions",
-            "Decisions taken, by action (up/down/hold/none) and reason.",
-            labels=["queue", "action", "reason"],
-        )
-        errors = CounterMetricFamily(
-            "celery_autoscaler_errors",
-            "Failures to read or act, by kind (actuator, claims, guards).",
-            labels=["queue", "kind"],
-        )
+        desired = family(AUTOSCALER_DESIRED)
+        cap = family(AUTOSCALER_MAX)
+        hold = family(AUTOSCALER_HOLD)
+        decisions = family(AUTOSCALER_DECISIONS)
+        errors = family(AUTOSCALER_ERRORS)
         for b in a.cfg.batches:
             cap.add_metric([b.queue], effective_cap(b))
         for d in a.last_decisions:
@@ -58,13 +58,9 @@ class AutoscalerMetrics(Collector):
             decisions.add_metric([queue, action, reason], n)
         for (queue, kind), n in sorted(a.errors_total.items()):
             errors.add_metric([queue, kind], n)
-        leader = GaugeMetricFamily(
-            "celery_autoscaler_is_leader", "1 if this instance is the one that scales."
-        )
+        leader = family(AUTOSCALER_IS_LEADER)
         leader.add_metric([], 1 if a.is_leader else 0)
-        tick = GaugeMetricFamily(
-            "celery_autoscaler_last_tick_timestamp_seconds", "When the last tick finished."
-        )
+        tick = family(AUTOSCALER_LAST_TICK)
         tick.add_metric([], a.last_tick_at)
         # Claims are the exporter's (celery_batch_claimed), read in its scrape.
         yield from (desired, cap, hold, decisions, errors, leader, tick)

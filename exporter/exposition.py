@@ -33,17 +33,31 @@ from exporter.snapshot import Snapshot
 
 
 def _escape(value: str) -> str:
+    """A label value (both formats), or HELP text in OpenMetrics: \\, newline and "."""
     if "\\" in value or '"' in value or "\n" in value:
         return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
     return value
 
 
+def _escape_help(value: str) -> str:
+    """HELP text in the text format, where only \\ and newline are escapes: Prometheus'
+    parser rejects any other escape, so a quote must stay bare."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+# Python's repr of non-finite floats -> the spelling both formats define.
+_NON_FINITE = {"inf": "+Inf", "-inf": "-Inf", "nan": "NaN"}
+
+
 def _num(value: float) -> str:
     if type(value) is int:
         return str(value)
-    if float(value).is_integer():
-        return str(int(value))
-    return repr(float(value))
+    value = float(value)
+    if value.is_integer():
+        # 3.0 -> 3; from 1e16 on repr's 1e+16 rather than seventeen digits or more.
+        return str(int(value)) if -1e16 < value < 1e16 else repr(value)
+    text = repr(value)
+    return _NON_FINITE.get(text, text)
 
 
 class LineCache:
@@ -71,7 +85,8 @@ class _Writer:
         name = spec.name
         meta = name.removesuffix("_total") if self.openmetrics and spec.kind == "counter" else name
         out = self.lines
-        out.append(f"# HELP {meta} {_escape(spec.help)}")
+        help_text = _escape(spec.help) if self.openmetrics else _escape_help(spec.help)
+        out.append(f"# HELP {meta} {help_text}")
         out.append(f"# TYPE {meta} {spec.kind}")
         keys = spec.labels
         if not keys:
@@ -137,7 +152,7 @@ def render_snapshot(
     w = _Writer(openmetrics, cache)
     qs = snap.queues
     # Between generations only the ages change (see InProcessSource): the other per-queue
-    # families are reused whole. The OpenMetrics flag changes counters' meta lines only.
+    # families are reused whole. The format changes meta lines (counter names, HELP escapes).
     gen = None if snap.generation is None else (snap.generation, openmetrics)
     # While the broker is down the queues are unknown: no series rather than false zeros.
     w.family_of(QUEUE_LENGTH, gen, lambda: (((q.queue,), q.waiting) for q in qs))

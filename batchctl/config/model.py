@@ -308,9 +308,9 @@ class AlertsConfig(_Strict):
     # Hysteresis on the way down: CeleryQueueLengthHigh warning keeps firing this long
     # after the depth drops below its threshold, critical twice as long, and
     # CeleryQueueNoConsumers critical this long after its condition ends. A tier thus
-    # resolves in a later rule evaluation than the tiers it inhibits (alerts/rules.py
-    # explains the Alertmanager race this avoids). At least the rule evaluation
-    # interval; twice it for the CeleryQueueNoConsumers guarantee.
+    # resolves in a later rule evaluation than the tiers it inhibits
+    # (alerts/queue_rules.py explains the Alertmanager race this avoids). At least the
+    # rule evaluation interval; twice it for the CeleryQueueNoConsumers guarantee.
     tier_resolve_hold: str = "1m"
     # Optional alerts (the Kubernetes ones are also left out when kubernetes.enabled is
     # false, the autoscaler and claim ones when autoscaler.enabled is false).

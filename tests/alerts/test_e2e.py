@@ -48,7 +48,7 @@ RUNBOOK = "https://runbooks.example/{alert}.md"
 # Short durations so the whole story fits in well under a minute. The `for` durations
 # make critical fire first and the resolve hold makes it resolve last (warning 2 s,
 # critical 4 s after the drain, at least one 1 s evaluation apart), which is what keeps
-# the lower tiers inhibited from start to end (see alerts/rules.py).
+# the lower tiers inhibited from start to end (see alerts/queue_rules.py).
 E2E_ALERTS = {
     "runbook_url": RUNBOOK,
     "for_tier": ["4s", "3s", "1s"],

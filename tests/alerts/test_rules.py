@@ -17,8 +17,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from alerts.common import queue_regex, scale_duration
 from alerts.render import render_rules
-from alerts.rules import ALL_ALERTS, alert_names, groups, queue_regex, scale_duration
+from alerts.rules import ALL_ALERTS, alert_names, groups
 from batchctl.cli import cli
 from batchctl.config import Config, parse_config
 from batchctl.metrics import ALL_SPECS, UP
@@ -358,7 +359,7 @@ def test_groups_without_rules_are_left_out() -> None:
 
 
 def test_each_tier_holds_longer_than_the_tiers_it_inhibits() -> None:
-    """Resolve order comes from the holds, not from rule order (see alerts/rules.py).
+    """Resolve order comes from the holds, not from rule order (see alerts/queue_rules.py).
 
     The promtool cases prove the timing; this checks the rendered ranges for a hold
     other than the default, so a hard-coded range cannot pass.
