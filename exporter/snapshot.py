@@ -145,7 +145,9 @@ class Snapshot:
             for q, c in (data.get("claims") or {}).items()
         }
         skip = {"queues", "deployments", "claims", "generation", "_index"}
-        scalars = {f.name: data[f.name] for f in fields(cls) if f.name not in skip and f.name in data}
+        scalars = {
+            f.name: data[f.name] for f in fields(cls) if f.name not in skip and f.name in data
+        }
         return cls(**scalars, queues=tuple(queues), deployments=deployments, claims=claims)
 
 

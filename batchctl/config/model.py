@@ -293,6 +293,7 @@ class AlertsConfig(_Strict):
     for_tier: tuple[str, str, str] = ("15m", "10m", "5m")
     no_consumers_for: str = "5m"
     idle_replicas_for: str = "30m"
+    workers_not_ready_for: str = "10m"
     stuck_for: str = "15m"
     # Range over which "the queue grows" / "the oldest message keeps ageing" is judged.
     growth_window: str = "10m"
@@ -315,6 +316,7 @@ class AlertsConfig(_Strict):
     # Optional alerts (the Kubernetes ones are also left out when kubernetes.enabled is
     # false, the autoscaler and claim ones when autoscaler.enabled is false).
     idle_replicas_alert: bool = True
+    workers_not_ready_alert: bool = True
     stuck_alert: bool = True
     queue_memory_alert: bool = True
     autoscaler_alerts: bool = True
@@ -328,8 +330,9 @@ class AlertsConfig(_Strict):
         return v
 
     @field_validator(
-        "no_consumers_for", "idle_replicas_for", "stuck_for", "growth_window", "memory_for",
-        "down_for", "at_cap_for", "held_for", "claim_expired_for", "unclaimed_for",
+        "no_consumers_for", "idle_replicas_for", "workers_not_ready_for", "stuck_for",
+        "growth_window", "memory_for", "down_for", "at_cap_for", "held_for",
+        "claim_expired_for", "unclaimed_for",
         "tier_resolve_hold",
     )  # fmt: skip
     @classmethod
@@ -403,6 +406,19 @@ class Config(_Strict):
                 seen.add(name)
         if problems:
             raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _lease_margin(self) -> Config:
+        le = self.autoscaler.leader_election
+        margin = le.lease_duration_seconds - le.renew_deadline_seconds
+        timeout = self.kubernetes.request_timeout_seconds
+        if self.autoscaler.leader_election_on() and margin < timeout:
+            raise ValueError(
+                "autoscaler.leader_election: lease_duration_seconds - renew_deadline_seconds "
+                f"({margin:g}) must be at least kubernetes.request_timeout_seconds ({timeout:g}), "
+                "so that a leader stops writing before another replica can take over"
+            )
         return self
 
     def batch(self, queue: str) -> BatchConfig | None:
