@@ -13,21 +13,23 @@ Per batch and per tick, in order of precedence:
 2. `manual_override`: the replica count is not what we last asked for, so someone else
    changed it -> leave it alone for `manual_override_seconds`. (The loop reports a patch
    that failed with `PolicyState.change_not_applied`, or it reads the same.)
-3. `cap`: above the batch's cap (config lowered, override ended) -> one replica down per tick.
+3. `above_cap`: above the batch's cap (config lowered, override ended) -> one down per tick.
 4. Waiting work at 0 replicas -> `from_zero` (1 replica) on the first tick that sees it,
    if the batch is claimed, every guard is healthy and the budget has room.
 5. A guard that is unhealthy with `shed: true` -> `guard_shed`, one replica down per step
-   interval, not below 1 nor the in-flight floor (unknown results hold but never shed:
-   shedding is a scaling action too, and a Prometheus outage must not drain every batch).
+   interval while above 1 (and min_replicas), never below the in-flight floor; from 1 on
+   the later rules decide (growth is still held, an idle batch still goes to zero).
+   Unknown results hold but never shed: shedding is a scaling action too, and a
+   Prometheus outage must not drain every batch.
 6. Backlog: while the work would take longer than `target_drain_seconds` at the observed
    per-replica throughput -> up by at most `step_up` per `step_interval_seconds`
    (`backlog`), unless a guard is not healthy (`guard_hold`), the batch is not claimed
-   (`unclaimed`, `claim_expired`), the cap (`cap`) or the shared budget (`budget`) is
+   (`unclaimed`, `claim_expired`), the cap (`at_cap`) or the shared budget (`budget`) is
    reached, or the last step is too recent (`step_limit`).
 7. Nothing waiting: to `min_replicas` once waiting + in flight has been 0 continuously for
-   `idle_after_seconds` (`idle_to_zero`, or `claim_expired` for an expired claim);
-   otherwise, idle on two ticks running, one replica down per tick to 1; or, with work
-   still in flight, one replica down per step interval once nothing has waited for a
+   `idle_after_seconds` (`idle_to_zero`, whether or not the claim has expired);
+   otherwise, idle on two ticks running, one replica down per tick to 1; or, with only
+   in-flight work left, one replica down per step interval once nothing has waited for a
    whole interval and the rest would be done within an interval with one replica fewer
    (`step_down`), never below the in-flight floor (`inflight_floor`).
 

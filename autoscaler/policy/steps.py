@@ -152,14 +152,14 @@ def from_zero(c: Tick) -> Decision | None:
 
 
 def guard_shed(c: Tick) -> Decision | None:
-    if not c.shedding or c.current == 0:
+    # Shedding lightens the load down to one replica (or min_replicas); from there the
+    # later rules decide, so the guard still holds growth (`guard_hold`) and an idle
+    # batch still goes to min_replicas.
+    if not c.shedding or c.current <= max(1, c.batch.min_replicas):
         return None
     if c.current - 1 < c.floor:
         detail = f"{_guards(c.shedding)}; {c.obs.in_flight} in flight need {c.floor}"
         return c.hold(Reason.INFLIGHT_FLOOR, detail)
-    if c.current == 1:
-        # Shedding lightens the load; stopping a batch is for the idle rule alone.
-        return c.hold(Reason.GUARD_SHED, f"{_guards(c.shedding)}; shedding stops at 1")
     if not c.down_open:
         return c.hold(Reason.GUARD_SHED, _guards(c.shedding))
     return c.to(c.current - 1, Reason.GUARD_SHED, _guards(c.shedding))
@@ -171,7 +171,7 @@ def backlog(c: Tick) -> Decision | None:
     b = c.batch
     drain = c.eta(c.current)
     if drain <= b.target_drain_seconds:
-        return c.keep(Reason.STEADY if c.may_grow else c.no_claim, f"drain in {_fmt_eta(drain)}")
+        return c.keep(Reason.STEADY, f"drain in {_fmt_eta(drain)}")
     detail = f"{c.obs.waiting} waiting, drain in {_fmt_eta(drain)} > {b.target_drain_seconds:.0f}s"
     if not c.may_grow:
         return c.hold(c.no_claim, detail)
@@ -194,10 +194,8 @@ def idle_to_zero(c: Tick) -> Decision | None:
         return None
     if c.idle_for < b.idle_after_seconds:
         return None
-    reason = (
-        Reason.CLAIM_EXPIRED if c.obs.claim is not None and not c.claimed else Reason.IDLE_TO_ZERO
-    )
-    return c.to(b.min_replicas, reason, f"idle for {c.idle_for:.0f}s")
+    # The same with an expired claim: the claim stops growth, never brings shrinking forward.
+    return c.to(b.min_replicas, Reason.IDLE_TO_ZERO, f"idle for {c.idle_for:.0f}s")
 
 
 def idle_step_down(c: Tick) -> Decision | None:
@@ -210,7 +208,8 @@ def idle_step_down(c: Tick) -> Decision | None:
 
 def step_down(c: Tick) -> Decision | None:
     b = c.batch
-    if c.obs.waiting > 0 or c.current <= max(1, b.min_replicas):
+    # Only in-flight work left; with nothing at all the idle rules decide.
+    if c.obs.waiting > 0 or c.obs.in_flight == 0 or c.current <= max(1, b.min_replicas):
         return None
     # The tail is small when what is left would be done within one step interval even
     # with one replica fewer; until then a removed replica only hands its prefetched
@@ -235,7 +234,7 @@ def idle(c: Tick) -> Decision | None:
 
 
 def steady(c: Tick) -> Decision:
-    return c.keep(Reason.STEADY if c.may_grow or c.current == 0 else c.no_claim)
+    return c.keep(Reason.STEADY)
 
 
 PRECEDENCE: tuple[Step, ...] = (

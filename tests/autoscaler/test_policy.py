@@ -190,6 +190,24 @@ ROWS = [
         state=ours(2, rate_per_replica=1.0),
     ),
     Row(
+        "unclaimed backlog that drains within target: steady",
+        obs(waiting=5000, replicas=2, claim=None),
+        (2, Reason.STEADY, Action.NONE),
+        state=ours(2, rate_per_replica=10.0),
+    ),
+    Row(
+        "unclaimed, in flight only: steady",
+        obs(in_flight=50, replicas=2, claim=None),
+        (2, Reason.STEADY, Action.NONE),
+        state=ours(2, rate_per_replica=0.1),
+    ),
+    Row(
+        "unclaimed backlog: no steps up",
+        obs(waiting=5000, replicas=2, claim=None),
+        (2, Reason.UNCLAIMED, Action.HOLD),
+        state=ours(2, rate_per_replica=1.0),
+    ),
+    Row(
         "expired claim: no more steps up",
         obs(waiting=5000, replicas=2, claim=EXPIRED),
         (2, Reason.CLAIM_EXPIRED, Action.HOLD),
@@ -215,10 +233,23 @@ ROWS = [
         state=ours(2),
     ),
     Row(
-        "shed stops at one",
+        "shedding stops at one, the guard still holds growth",
         obs(waiting=100, replicas=1, guards=(SHED,)),
-        (1, Reason.GUARD_SHED, Action.HOLD),
+        (1, Reason.GUARD_HOLD, Action.HOLD),
         state=ours(1),
+    ),
+    Row(
+        "shedding stops at min_replicas",
+        obs(waiting=100, replicas=2, guards=(SHED,)),
+        (2, Reason.GUARD_HOLD, Action.HOLD),
+        state=ours(2),
+        cfg={"min_replicas": 2},
+    ),
+    Row(
+        "a shedding guard does not keep an idle batch at one",
+        obs(replicas=1, guards=(SHED,)),
+        (0, Reason.IDLE_TO_ZERO, Action.DOWN),
+        state=ours(1, idle_since=NOW - 120),
     ),
     Row(
         "an unknown guard holds but does not shed",
@@ -253,6 +284,12 @@ ROWS = [
     ),
     Row("first idle tick holds", obs(replicas=4), (4, Reason.IDLE, Action.NONE), state=ours(4)),
     Row(
+        "the tail is done: the idle rules decide, not the tail rule",
+        obs(replicas=4),
+        (4, Reason.IDLE, Action.NONE),
+        state=ours(4, slack_since=NOW - 600, rate_per_replica=2.0),
+    ),
+    Row(
         "min_replicas instead of zero",
         obs(replicas=2),
         (1, Reason.IDLE_TO_ZERO, Action.DOWN),
@@ -267,10 +304,16 @@ ROWS = [
         cfg={"min_replicas": 1},
     ),
     Row(
-        "expired claim, drained: to zero",
+        "expired claim, drained: to zero like any idle batch",
         obs(replicas=2, claim=EXPIRED),
-        (0, Reason.CLAIM_EXPIRED, Action.DOWN),
+        (0, Reason.IDLE_TO_ZERO, Action.DOWN),
         state=ours(2, idle_since=NOW - 120),
+    ),
+    Row(
+        "expired claim, drained, not idle long enough: no sooner",
+        obs(replicas=1, claim=EXPIRED),
+        (1, Reason.IDLE, Action.NONE),
+        state=ours(1, idle_since=NOW - 119),
     ),
     Row(
         "small tail in flight: step down",
@@ -699,7 +742,6 @@ def _check_decision(
             Reason.STEP_DOWN,
             Reason.IDLE_STEP_DOWN,
             Reason.IDLE_TO_ZERO,
-            Reason.CLAIM_EXPIRED,
             Reason.GUARD_SHED,
             Reason.ABOVE_CAP,
         )
