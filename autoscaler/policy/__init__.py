@@ -59,7 +59,7 @@ gives a negative estimate, i.e. "never drains" -> scale up.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from autoscaler.policy.budget import apply_budget
 from autoscaler.policy.model import (
@@ -101,19 +101,23 @@ def decide(
     state: PolicyState,
     config: Config,
     now: float,
+    *,
+    precedence: Sequence[Step] = PRECEDENCE,
 ) -> tuple[list[Decision], PolicyState]:
     """One tick: a decision per configured batch observed, and the state for the next tick.
 
     `now` is the caller's clock in seconds (the loop's wall clock, the simulator's second).
     Observations of queues that are not configured batches are ignored; configured
-    batches without an observation keep their state and get no decision.
+    batches without an observation keep their state and get no decision. `precedence`
+    replaces the rules (`PRECEDENCE`, in order); only the simulator's comparison of
+    candidate rules (benchmarks/scale_down_pace.py) passes another.
     """
     proposals: list[tuple[Decision, BatchState, BatchObservation]] = []
     for obs in observations:
         batch = config.batch(obs.queue)
         if batch is None:
             continue
-        decision, tracked = decide_batch(obs, state.batch(obs.queue), batch, now)
+        decision, tracked = decide_batch(obs, state.batch(obs.queue), batch, now, precedence)
         proposals.append((decision, tracked, obs))
 
     decisions = apply_budget([p[0] for p in proposals], config.autoscaler.global_max_replicas)

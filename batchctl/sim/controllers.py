@@ -8,9 +8,10 @@ is the terminationGracePeriodSeconds the world applies to the pods it removes.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Protocol
 
-from autoscaler.policy import BatchObservation, PolicyState, decide
+from autoscaler.policy import PRECEDENCE, BatchObservation, PolicyState, Step, decide
 from batchctl.claims import Claim
 from batchctl.config import Config
 from batchctl.sim import keda
@@ -29,13 +30,19 @@ class Controller(Protocol):
 
 
 class PolicyController:
-    """Our policy, ticking every `autoscaler.interval_seconds`, the claim held throughout."""
+    """Our policy, ticking every `autoscaler.interval_seconds`, the claim held throughout.
+
+    `precedence` replaces the policy's rules (benchmarks/scale_down_pace.py compares
+    candidates); `reasons` counts decisions by reason and `downs` lists every step down as
+    (second, reason).
+    """
 
     name = OURS
 
-    def __init__(self, config: Config, queue: str) -> None:
+    def __init__(self, config: Config, queue: str, precedence: Sequence[Step] = PRECEDENCE) -> None:
         self.config = config
         self.queue = queue
+        self.precedence = tuple(precedence)
         batch = config.batch(queue)
         assert batch is not None
         self.grace_seconds = batch.max_task_seconds
@@ -44,6 +51,7 @@ class PolicyController:
         self.state = PolicyState()
         self.claim = Claim(batch.queue, "simulator", "simulation", "", 0.0, math.inf)
         self.reasons: dict[str, int] = {}
+        self.downs: list[tuple[float, str]] = []
 
     def __call__(self, view: View) -> int | None:
         if view.now < self.next_tick:
@@ -58,9 +66,13 @@ class PolicyController:
             ready_replicas=view.ready,
             claim=self.claim,
         )
-        decisions, self.state = decide([obs], self.state, self.config, view.now)
+        decisions, self.state = decide(
+            [obs], self.state, self.config, view.now, precedence=self.precedence
+        )
         d = decisions[0]
         self.reasons[d.reason.value] = self.reasons.get(d.reason.value, 0) + 1
+        if d.desired < d.current:
+            self.downs.append((view.now, d.reason.value))
         return d.desired
 
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from autoscaler.policy import effective_cap
+from autoscaler.policy import PRECEDENCE, Step, effective_cap
 from batchctl.config import BatchConfig, Config
 from batchctl.sim.controllers import (
     BASELINE,
@@ -42,6 +42,8 @@ class RunResult:
     metrics: dict[str, Any]
     series: Series
     reasons: dict[str, int] = field(default_factory=dict)
+    # Our policy's steps down as (second, reason); empty for the baseline.
+    downs: list[tuple[float, str]] = field(default_factory=list)
 
 
 def run(
@@ -87,7 +89,8 @@ def run(
             break
     metrics = _metrics(trace, world, series, drained_at, cap, thresholds[-1])
     reasons = getattr(controller, "reasons", {})
-    return RunResult(controller.name, metrics, series, dict(reasons))
+    downs = getattr(controller, "downs", [])
+    return RunResult(controller.name, metrics, series, dict(reasons), list(downs))
 
 
 def _metrics(
@@ -155,8 +158,12 @@ def simulate(
     baseline: str | None = "keda",
     *,
     check: bool = False,
+    precedence: Sequence[Step] = PRECEDENCE,
 ) -> dict[str, RunResult]:
-    """Run our policy (and the baseline) on the trace with the same caps."""
+    """Run our policy (and the baseline) on the trace with the same caps.
+
+    `precedence` replaces our policy's rules (benchmarks/scale_down_pace.py).
+    """
     cfg, batch = sim_config(config, trace)
     # Both get the tighter of the batch's cap and the global budget.
     cap = min(effective_cap(batch), cfg.autoscaler.global_max_replicas)
@@ -165,7 +172,7 @@ def simulate(
         OURS: run(
             trace,
             batch,
-            PolicyController(cfg, batch.queue),
+            PolicyController(cfg, batch.queue, precedence),
             thresholds=thresholds,
             cap=cap,
             check=check,
