@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -34,6 +35,28 @@ def test_our_policy_loses_nothing_and_keeps_its_promises() -> None:
     assert m["cap_violations"] == 0 and m["peak_replicas"] <= 5
     assert m["max_step_up_per_minute"] <= 1
     assert m["drain_seconds"] is not None
+
+
+@pytest.mark.parametrize("acks_late", [False, True])
+def test_our_steps_down_keep_the_step_interval(acks_late: bool) -> None:
+    """Bursts with lulls between them: every step down but the drop to min_replicas comes
+    at least step_interval_seconds after the policy's previous change."""
+    t = trace(
+        arrivals=[[0, 3000], [900, 600], [1500, 3000]],
+        task_seconds={"mean": 20.0, "p99": 100.0},
+        acks_late=acks_late,
+    )
+    config = cfg(step_up=2, step_interval_seconds=45, target_drain_seconds=300)
+    r = simulate(t, config, baseline=None)[OURS]
+    reasons = {reason for _, reason in r.downs}
+    assert "idle_step_down" in reasons and "idle_to_zero" in reasons
+    # The second at which each change of spec.replicas was decided.
+    reps = r.series.replicas
+    changes = [float(i + 1) for i in range(len(reps)) if reps[i] != (reps[i - 1] if i else 0)]
+    downs = dict(r.downs)
+    for before, at in itertools.pairwise(changes):
+        if at in downs and downs[at] != "idle_to_zero":
+            assert at - before >= 45, f"{downs[at]} at {at}s, {at - before:.0f}s after a change"
 
 
 def test_step_up_follows_the_config() -> None:
