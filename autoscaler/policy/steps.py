@@ -225,7 +225,7 @@ def step_down(c: Tick) -> Decision | None:
     # The tail is small when what is left would be done within one step interval even
     # with one replica fewer; until then a removed replica only hands its prefetched
     # messages to busy neighbours and the tail gets longer (benchmarks/README.md,
-    # "Scale-down pace": without this condition long-task tails drain ~7% slower).
+    # "Scale-down pace": without this condition long-task tails drain 2-8% later).
     rest = c.eta(c.current - 1)
     if c.slack_for < b.step_interval_seconds or rest > b.step_interval_seconds:
         return None
