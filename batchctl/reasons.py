@@ -3,7 +3,10 @@
 Each reason means exactly one situation, so that the decision counter
 (`celery_autoscaler_decisions_total{action,reason}`), the hold gauge, the log line and
 the status page tell an operator what happened without reading code. `MEANING` is the
-one-line explanation the docs and the status page show.
+one-line explanation the docs and the status page show. The action says what came of
+it: `up` or `down` when the count changed, `hold` when a change was called for but
+stopped (a shrinking reason with `hold` is waiting out the step interval), `none` when
+there was nothing to change. autoscaler/policy gives every rule and its reasons.
 """
 
 from __future__ import annotations
@@ -51,16 +54,16 @@ MEANING: dict[Reason, str] = {
     Reason.AT_CAP: "wants to grow, but the batch is at its cap (max_replicas)",
     Reason.BUDGET: "wants to grow, but autoscaler.global_max_replicas is shared out",
     Reason.GUARD_HOLD: "wants to grow, but a guard (DB, Redis, Elasticsearch...) is not healthy",
-    Reason.UNCLAIMED: "has work, but nobody claimed the batch: never scaled up",
-    Reason.CLAIM_EXPIRED: "the claim expired: no growth, and down to min_replicas once idle",
+    Reason.UNCLAIMED: "wants to grow (or start), but nobody claimed the batch",
+    Reason.CLAIM_EXPIRED: "wants to grow (or start), but the batch's claim has expired",
     Reason.ABOVE_CAP: "more replicas than the cap (config lowered): one down per step interval",
-    Reason.GUARD_SHED: "a guard with shed: true is unhealthy: one down per step interval",
-    Reason.IDLE_STEP_DOWN: "nothing waiting or in flight: one down per step interval, to 1",
-    Reason.STEP_DOWN: "only in-flight work left, done soon with one fewer: one down",
-    Reason.IDLE_TO_ZERO: "idle for idle_after_seconds: down to min_replicas",
+    Reason.GUARD_SHED: "a guard with shed: true is unhealthy: one down per step interval to 1",
+    Reason.IDLE_STEP_DOWN: "nothing waiting or in flight: one down per step interval to 1",
+    Reason.STEP_DOWN: "only in-flight work left, done soon with one fewer: one down per interval",
+    Reason.IDLE_TO_ZERO: "nothing waiting or in flight for idle_after_seconds: to min_replicas",
     Reason.INFLIGHT_FLOOR: "would shrink, but the in-flight messages need these replicas",
     Reason.IDLE: "idle, waiting out idle_after_seconds before going to min_replicas",
-    Reason.STEADY: "the backlog drains within the target: nothing to change",
+    Reason.STEADY: "nothing calls for a change: no backlog beyond the target, no step down due",
     Reason.MANUAL_OVERRIDE: "someone else set the replicas: hands off for a while",
     Reason.NO_DATA: "the snapshot is missing, stale or the broker is down: change nothing",
 }

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from batchctl.config import Config, load_config  # noqa: E402
-from batchctl.sim.world import BASELINE, OURS, load_trace, plot, report, simulate  # noqa: E402
+from batchctl.sim import BASELINE, OURS, load_trace, plot, report, simulate  # noqa: E402
 
 TRACES = Path(__file__).parent / "traces"
 SUITE_CONFIG = Path(__file__).parent / "suite-config.yaml"

@@ -59,7 +59,7 @@ def simulate_command(
     The batch is the trace's `queue`, else the config's first batch; its caps apply to both
     policies. Standard traces: benchmarks/traces/.
     """
-    from batchctl.sim.world import TraceError, load_trace, plot, report, simulate
+    from batchctl.sim import TraceError, load_trace, plot, report, simulate
 
     cfg = load_or_exit(config_path)
     try:

@@ -1,0 +1,136 @@
+"""The policy's vocabulary: what it observes, what it remembers, what it decides.
+
+Plain frozen dataclasses and three pure helpers for the batch's size limits. Nothing here
+decides anything; `autoscaler.policy.steps` does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from batchctl.claims import Claim
+from batchctl.config import BatchConfig
+from batchctl.reasons import Action, Reason
+
+
+class GuardStatus(StrEnum):
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"
+    UNKNOWN = "unknown"  # Prometheus unreachable or the query failed: counts as unhealthy
+
+
+@dataclass(frozen=True, slots=True)
+class GuardResult:
+    """One guard's verdict at this tick (autoscaler.guards evaluates the PromQL)."""
+
+    name: str
+    status: GuardStatus
+    shed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BatchObservation:
+    """One batch as the exporter's snapshot shows it at this tick (autoscaler.observations).
+
+    Counts are messages; replicas are the Deployment's (or the local backend's workers).
+    """
+
+    queue: str
+    waiting: int  # messages in the queue's lists, all priorities
+    in_flight: int  # delivered, not acknowledged (the broker's `unacked`)
+    oldest_age_seconds: float
+    replicas: int  # what the Deployment asks for (spec.replicas)
+    ready_replicas: int
+    claim: Claim | None = None
+    guards: tuple[GuardResult, ...] = ()
+    # False when the broker is unreachable or the snapshot is stale: the policy holds.
+    data_ok: bool = True
+
+    @property
+    def work(self) -> int:
+        return self.waiting + self.in_flight
+
+
+@dataclass(frozen=True, slots=True)
+class BatchState:
+    """What the policy remembers about one batch between ticks (times are `now` values)."""
+
+    last_up_at: float | None = None
+    last_down_at: float | None = None
+    last_desired: int | None = None
+    last_seen_replicas: int | None = None
+    override_until: float | None = None
+    idle_since: float | None = None  # waiting + in flight == 0 continuously since
+    slack_since: float | None = None  # waiting == 0 continuously since
+    prev_work: int | None = None
+    prev_waiting: int | None = None
+    prev_at: float | None = None
+    # Observed throughput per ready replica (messages/s, EWMA); negative: backlog growing.
+    rate_per_replica: float | None = None
+
+    @property
+    def last_change_at(self) -> float | None:
+        times = [t for t in (self.last_up_at, self.last_down_at) if t is not None]
+        return max(times) if times else None
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyState:
+    """Every batch's `BatchState`, by queue name; the empty state is a fresh start."""
+
+    batches: Mapping[str, BatchState] = field(default_factory=dict)
+
+    def batch(self, queue: str) -> BatchState:
+        return self.batches.get(queue) or BatchState()
+
+    def change_not_applied(self, queue: str) -> PolicyState:
+        """The actuator could not apply the last decision for `queue`.
+
+        Without this the next tick would take the unchanged count for someone else's
+        change (a manual override). The step timers are kept: a failed step up is retried
+        one step interval later, never sooner.
+        """
+        bs = self.batches.get(queue)
+        if bs is None:
+            return self
+        return PolicyState({**self.batches, queue: replace(bs, last_desired=bs.last_seen_replicas)})
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The replica count for one batch at one tick, and why (batchctl.reasons.MEANING)."""
+
+    queue: str
+    desired: int
+    current: int
+    reason: Reason
+    action: Action
+    detail: str = ""  # one human sentence for the log line and status page
+
+    @property
+    def changed(self) -> bool:
+        return self.desired != self.current
+
+
+def effective_cap(batch: BatchConfig) -> int:
+    """max_replicas, clamped again by the size bands (the config validates this too)."""
+    cap = batch.max_replicas
+    if not batch.allow_big:
+        cap = min(cap, 10)
+    if not batch.allow_over_20:
+        cap = min(cap, 20)
+    return cap
+
+
+def replica_capacity(batch: BatchConfig) -> int:
+    """Messages one replica can hold in flight: Celery's prefetch window."""
+    return batch.worker_concurrency * batch.prefetch_multiplier
+
+
+def inflight_floor(batch: BatchConfig, in_flight: int) -> int:
+    """The fewest replicas that can hold `in_flight` messages, and never below min_replicas."""
+    need = math.ceil(max(0, in_flight) / replica_capacity(batch))
+    return max(batch.min_replicas, need)

@@ -1,0 +1,288 @@
+"""The precedence steps: one small function per rule, tried in order until one decides.
+
+Each step looks at a `Tick` (one batch at one tick) and returns a `Decision`, or None when
+its rule does not apply. `PRECEDENCE` is the order of the module docstring of
+`autoscaler.policy`; its last step always decides.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from autoscaler.policy.model import (
+    BatchObservation,
+    BatchState,
+    Decision,
+    GuardStatus,
+    effective_cap,
+    inflight_floor,
+)
+from autoscaler.policy.tracking import advance, eta, replicas_for_target
+from batchctl.config import BatchConfig
+from batchctl.reasons import Action, Reason
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """One batch at one tick: the observation, the state before and after tracking, the
+    batch's config, and what the steps ask of them."""
+
+    obs: BatchObservation
+    before: BatchState  # as the previous tick left it
+    tracked: BatchState  # timers, throughput and override window advanced to `now`
+    batch: BatchConfig
+    now: float
+
+    @property
+    def current(self) -> int:
+        return self.obs.replicas
+
+    @property
+    def cap(self) -> int:
+        return effective_cap(self.batch)
+
+    @property
+    def floor(self) -> int:
+        return inflight_floor(self.batch, self.obs.in_flight)
+
+    @property
+    def claimed(self) -> bool:
+        return self.obs.claim is not None and not self.obs.claim.expired(self.now)
+
+    @property
+    def may_grow(self) -> bool:
+        return self.claimed or not self.batch.require_claim
+
+    @property
+    def no_claim(self) -> Reason:
+        """Why an unclaimed batch does not grow: never claimed, or the claim ran out."""
+        return Reason.CLAIM_EXPIRED if self.obs.claim is not None else Reason.UNCLAIMED
+
+    @property
+    def blocked(self) -> list[str]:
+        """Guards that are not healthy (unknown included): no growth while any is."""
+        return [g.name for g in self.obs.guards if g.status != GuardStatus.HEALTHY]
+
+    @property
+    def shedding(self) -> list[str]:
+        """Unhealthy guards with `shed: true` (an unknown result never sheds)."""
+        return [g.name for g in self.obs.guards if g.status == GuardStatus.UNHEALTHY and g.shed]
+
+    @property
+    def up_open(self) -> bool:
+        """A step up is allowed: the last one was at least a step interval ago."""
+        last = self.before.last_up_at
+        return last is None or self.now - last >= self.batch.step_interval_seconds
+
+    @property
+    def down_open(self) -> bool:
+        """A step down is allowed: the policy's last change of this batch, up or down, was
+        at least a step interval ago (the drop to min_replicas after idle_after is not
+        paced)."""
+        last = self.before.last_change_at
+        return last is None or self.now - last >= self.batch.step_interval_seconds
+
+    @property
+    def idle_for(self) -> float:
+        """Seconds waiting + in flight has been 0 (0.0 on the first idle tick, or busy)."""
+        since = self.tracked.idle_since
+        return self.now - since if since is not None else 0.0
+
+    @property
+    def slack_for(self) -> float:
+        """Seconds nothing has been waiting (0.0 on the first such tick, or while some wait)."""
+        since = self.tracked.slack_since
+        return self.now - since if since is not None else 0.0
+
+    def eta(self, replicas: int) -> float:
+        """Seconds to finish waiting + in flight with `replicas` at the observed throughput."""
+        return eta(self.obs.work, self.tracked.rate_per_replica, replicas)
+
+    def to(self, desired: int, reason: Reason, detail: str) -> Decision:
+        """Set `desired`: up, down, or none when it is the current count."""
+        c = self.current
+        action = Action.UP if desired > c else Action.DOWN if desired < c else Action.NONE
+        return Decision(self.obs.queue, desired, c, reason, action, detail)
+
+    def hold(self, reason: Reason, detail: str) -> Decision:
+        """Keep the count although a rule called for a change: `reason` stopped it."""
+        return Decision(self.obs.queue, self.current, self.current, reason, Action.HOLD, detail)
+
+    def keep(self, reason: Reason, detail: str = "") -> Decision:
+        """Keep the count: nothing calls for a change."""
+        return Decision(self.obs.queue, self.current, self.current, reason, Action.NONE, detail)
+
+
+Step = Callable[[Tick], Decision | None]
+
+
+def no_data(c: Tick) -> Decision | None:
+    if c.obs.data_ok:
+        return None
+    return c.keep(Reason.NO_DATA, "broker unreachable or snapshot stale")
+
+
+def manual_override(c: Tick) -> Decision | None:
+    until = c.tracked.override_until
+    if until is None or c.now >= until:
+        return None
+    detail = f"replicas set to {c.current} by someone else; hands off for {until - c.now:.0f}s"
+    return c.keep(Reason.MANUAL_OVERRIDE, detail)
+
+
+def above_cap(c: Tick) -> Decision | None:
+    if c.current <= c.cap:
+        return None
+    detail = f"above cap {c.cap}"
+    if c.current - 1 < c.floor:
+        return c.hold(
+            Reason.INFLIGHT_FLOOR, f"{detail}; {c.obs.in_flight} in flight need {c.floor}"
+        )
+    if not c.down_open:
+        return c.hold(Reason.ABOVE_CAP, f"{detail}; one down per step interval")
+    return c.to(c.current - 1, Reason.ABOVE_CAP, detail)
+
+
+def from_zero(c: Tick) -> Decision | None:
+    if c.current != 0 or c.obs.waiting == 0:
+        return None
+    if not c.may_grow:
+        # Reported, not scaled: a batch nobody holds never starts on its own.
+        return c.hold(c.no_claim, f"{c.obs.waiting} waiting, not scaled")
+    if c.blocked:
+        return c.hold(Reason.GUARD_HOLD, _guards(c.blocked))
+    if c.cap == 0:
+        return c.hold(Reason.AT_CAP, "cap is 0")
+    return c.to(1, Reason.FROM_ZERO, f"{c.obs.waiting} waiting")
+
+
+def guard_shed(c: Tick) -> Decision | None:
+    # Shedding lightens the load down to one replica (or min_replicas); from there the
+    # later rules decide, so the guard still holds growth (`guard_hold`) and an idle
+    # batch still goes to min_replicas.
+    if not c.shedding or c.current <= max(1, c.batch.min_replicas):
+        return None
+    if c.current - 1 < c.floor:
+        detail = f"{_guards(c.shedding)}; {c.obs.in_flight} in flight need {c.floor}"
+        return c.hold(Reason.INFLIGHT_FLOOR, detail)
+    if not c.down_open:
+        return c.hold(Reason.GUARD_SHED, _guards(c.shedding))
+    return c.to(c.current - 1, Reason.GUARD_SHED, _guards(c.shedding))
+
+
+def backlog(c: Tick) -> Decision | None:
+    if c.obs.waiting == 0 or c.current == 0:
+        return None
+    b = c.batch
+    drain = c.eta(c.current)
+    if drain <= b.target_drain_seconds:
+        return c.keep(Reason.STEADY, f"drain in {_fmt_eta(drain)}")
+    detail = f"{c.obs.waiting} waiting, drain in {_fmt_eta(drain)} > {b.target_drain_seconds:.0f}s"
+    if not c.may_grow:
+        return c.hold(c.no_claim, detail)
+    if c.blocked:
+        return c.hold(Reason.GUARD_HOLD, _guards(c.blocked))
+    if c.current >= c.cap:
+        return c.hold(Reason.AT_CAP, f"{detail}; at cap {c.cap}")
+    if not c.up_open:
+        return c.hold(Reason.STEP_LIMIT, detail)
+    want = replicas_for_target(c.obs.work, c.tracked.rate_per_replica, b, c.current)
+    desired = min(want, c.current + b.step_up, c.cap)
+    if desired == c.cap and want > c.cap:
+        detail = f"{detail}; reaching cap {c.cap}"
+    return c.to(desired, Reason.BACKLOG, detail)
+
+
+def idle_to_zero(c: Tick) -> Decision | None:
+    b = c.batch
+    if c.obs.waiting > 0 or c.current <= b.min_replicas or c.tracked.idle_since is None:
+        return None
+    if c.idle_for < b.idle_after_seconds:
+        return None
+    # The same with an expired claim: the claim stops growth, never brings shrinking forward.
+    return c.to(b.min_replicas, Reason.IDLE_TO_ZERO, f"idle for {c.idle_for:.0f}s")
+
+
+def idle_step_down(c: Tick) -> Decision | None:
+    # Idle on two ticks running (the first idle tick only starts the timer): down to one,
+    # which waits out idle_after for the drop to min_replicas. Nothing in flight, so no
+    # floor; the pace is that of every step down.
+    if c.obs.waiting > 0 or c.current <= max(1, c.batch.min_replicas) or c.idle_for <= 0:
+        return None
+    detail = f"idle for {c.idle_for:.0f}s"
+    if not c.down_open:
+        return c.hold(Reason.IDLE_STEP_DOWN, f"{detail}; one down per step interval")
+    return c.to(c.current - 1, Reason.IDLE_STEP_DOWN, detail)
+
+
+def step_down(c: Tick) -> Decision | None:
+    b = c.batch
+    # Only in-flight work left; with nothing at all the idle rules decide.
+    if c.obs.waiting > 0 or c.obs.in_flight == 0 or c.current <= max(1, b.min_replicas):
+        return None
+    # The tail is small when what is left would be done within one step interval even
+    # with one replica fewer; until then a removed replica only hands its prefetched
+    # messages to busy neighbours and the tail gets longer (benchmarks/README.md,
+    # "Scale-down pace": without this condition long-task tails drain 2-8% later).
+    rest = c.eta(c.current - 1)
+    if c.slack_for < b.step_interval_seconds or rest > b.step_interval_seconds:
+        return None
+    if c.current - 1 < c.floor:
+        return c.hold(Reason.INFLIGHT_FLOOR, f"{c.obs.in_flight} in flight need {c.floor}")
+    detail = f"nothing waiting for {c.slack_for:.0f}s, rest done in {_fmt_eta(rest)}"
+    if not c.down_open:
+        return c.hold(Reason.STEP_DOWN, f"{detail}; one down per step interval")
+    return c.to(c.current - 1, Reason.STEP_DOWN, detail)
+
+
+def idle(c: Tick) -> Decision | None:
+    b = c.batch
+    if c.obs.waiting > 0 or c.current <= b.min_replicas or c.tracked.idle_since is None:
+        return None
+    left = b.idle_after_seconds - c.idle_for
+    return c.keep(Reason.IDLE, f"idle; to {b.min_replicas} in {left:.0f}s")
+
+
+def steady(c: Tick) -> Decision:
+    return c.keep(Reason.STEADY)
+
+
+PRECEDENCE: tuple[Step, ...] = (
+    no_data,
+    manual_override,
+    above_cap,
+    from_zero,
+    guard_shed,
+    backlog,
+    idle_to_zero,
+    idle_step_down,
+    step_down,
+    idle,
+    steady,
+)
+
+
+def decide_batch(
+    obs: BatchObservation,
+    before: BatchState,
+    batch: BatchConfig,
+    now: float,
+    precedence: Sequence[Step] = PRECEDENCE,
+) -> tuple[Decision, BatchState]:
+    """The batch's own decision before the shared budget, and its advanced state."""
+    c = Tick(obs, before, advance(obs, before, batch, now), batch, now)
+    for step in precedence:
+        d = step(c)
+        if d is not None:
+            return d, c.tracked
+    raise AssertionError("the last step of the precedence always decides")
+
+
+def _guards(names: Sequence[str]) -> str:
+    return "guard " + ", ".join(names) + " not healthy"
+
+
+def _fmt_eta(seconds: float) -> str:
+    return "never (not draining)" if math.isinf(seconds) else f"{seconds:.0f}s"

@@ -1,0 +1,99 @@
+"""What the policy carries from tick to tick: timers, the override window, the throughput.
+
+Throughput: messages carry no timestamps and the exporter does not count completions, so
+the per-replica throughput is estimated from the fall of waiting + in flight between ticks
+while there was a queue to work on, divided by the ready replicas (an EWMA). Arrivals during
+the interval make it an underestimate, which errs towards scaling up; a queue that grows
+gives a negative estimate, i.e. "never drains" -> scale up.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from autoscaler.policy.model import BatchObservation, BatchState, Decision
+from batchctl.config import BatchConfig
+from batchctl.reasons import Reason
+
+# Time constant of the throughput EWMA: about one default step interval, so that a step's
+# effect is mostly visible before the next step is considered.
+RATE_TAU_SECONDS = 60.0
+
+
+def advance(obs: BatchObservation, bs: BatchState, b: BatchConfig, now: float) -> BatchState:
+    """`bs` brought up to `now`: timers, throughput and the manual-override window."""
+    if not obs.data_ok:
+        # No continuity across a gap: idle and slack timers and the rate start over.
+        return replace(bs, idle_since=None, slack_since=None, prev_work=None, prev_at=None)
+    tracked = _track(obs, bs, now)
+    # The count is not what we asked for: someone else changed it. (A change of ours that
+    # did not land must be reported with `PolicyState.change_not_applied`, or it reads
+    # the same.)
+    if bs.last_desired is not None and obs.replicas != bs.last_desired:
+        tracked = replace(tracked, override_until=now + b.manual_override_seconds)
+    return tracked
+
+
+def remember(tracked: BatchState, d: Decision, obs: BatchObservation, now: float) -> BatchState:
+    """The state for the next tick, once the decision (after the budget) is final."""
+    if d.reason == Reason.NO_DATA:
+        return tracked
+    return replace(
+        tracked,
+        last_up_at=now if d.desired > d.current else tracked.last_up_at,
+        last_down_at=now if d.desired < d.current else tracked.last_down_at,
+        last_desired=d.desired,
+        last_seen_replicas=obs.replicas,
+    )
+
+
+def _track(obs: BatchObservation, bs: BatchState, now: float) -> BatchState:
+    """Advance the idle and slack timers and the throughput estimate."""
+    work = obs.work
+    idle_since = (bs.idle_since if bs.idle_since is not None else now) if work == 0 else None
+    slack_since = (
+        (bs.slack_since if bs.slack_since is not None else now) if obs.waiting == 0 else None
+    )
+    rate = bs.rate_per_replica
+    if (
+        bs.prev_at is not None
+        and bs.prev_work is not None
+        and now > bs.prev_at
+        and obs.ready_replicas > 0
+        # Only while there was a queue: an empty queue's fall says nothing about capacity.
+        and (bs.prev_waiting or 0) > 0
+    ):
+        dt = now - bs.prev_at
+        sample = (bs.prev_work - work) / dt / obs.ready_replicas
+        alpha = 1.0 - math.exp(-dt / RATE_TAU_SECONDS)
+        rate = sample if rate is None else rate + alpha * (sample - rate)
+    return replace(
+        bs,
+        idle_since=idle_since,
+        slack_since=slack_since,
+        prev_work=work,
+        prev_waiting=obs.waiting,
+        prev_at=now,
+        rate_per_replica=rate,
+    )
+
+
+def eta(work: int, rate_per_replica: float | None, replicas: int) -> float:
+    """Seconds to drain `work` at the observed pace; inf when unknown or not draining."""
+    if work <= 0:
+        return 0.0
+    if rate_per_replica is None or rate_per_replica <= 0 or replicas <= 0:
+        return math.inf
+    return work / (rate_per_replica * replicas)
+
+
+def replicas_for_target(
+    work: int, rate_per_replica: float | None, b: BatchConfig, current: int
+) -> int:
+    """Replicas that would drain `work` within the target; one step more when unknown."""
+    if rate_per_replica is None or rate_per_replica <= 0:
+        return current + b.step_up
+    need = work / (rate_per_replica * b.target_drain_seconds)
+    # A vanishing rate gives a huge or infinite need; callers clamp to step and cap anyway.
+    return max(current + 1, math.ceil(min(need, 1e6)))

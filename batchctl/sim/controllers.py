@@ -1,0 +1,97 @@
+"""The two controllers a run can replay a trace under: our policy and KEDA + HPA.
+
+A controller is called at the end of every simulated second with what the exporter would
+show (`View`) and returns the replica count to set, or None to leave it. `grace_seconds`
+is the terminationGracePeriodSeconds the world applies to the pods it removes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Protocol
+
+from autoscaler.policy import PRECEDENCE, BatchObservation, PolicyState, Step, decide
+from batchctl.claims import Claim
+from batchctl.config import Config
+from batchctl.sim import keda
+from batchctl.sim.world import View
+
+OURS = "batchctl"
+BASELINE = "keda_hpa"
+
+
+class Controller(Protocol):
+    name: str
+    grace_seconds: float
+
+    def __call__(self, view: View) -> int | None:
+        """The replica count to set now, or None to leave it."""
+
+
+class PolicyController:
+    """Our policy, ticking every `autoscaler.interval_seconds`, the claim held throughout.
+
+    `precedence` replaces the policy's rules (benchmarks/scale_down_pace.py compares
+    candidates); `reasons` counts decisions by reason and `downs` lists every step down as
+    (second, reason).
+    """
+
+    name = OURS
+
+    def __init__(self, config: Config, queue: str, precedence: Sequence[Step] = PRECEDENCE) -> None:
+        self.config = config
+        self.queue = queue
+        self.precedence = tuple(precedence)
+        batch = config.batch(queue)
+        assert batch is not None
+        self.grace_seconds = batch.max_task_seconds
+        self.interval = config.autoscaler.interval_seconds
+        self.next_tick = 0.0
+        self.state = PolicyState()
+        self.claim = Claim(batch.queue, "simulator", "simulation", "", 0.0, math.inf)
+        self.reasons: dict[str, int] = {}
+        self.downs: list[tuple[float, str]] = []
+
+    def __call__(self, view: View) -> int | None:
+        if view.now < self.next_tick:
+            return None
+        self.next_tick = view.now + self.interval
+        obs = BatchObservation(
+            queue=self.queue,
+            waiting=view.waiting,
+            in_flight=view.unacked,
+            oldest_age_seconds=view.oldest_age_seconds,
+            replicas=view.replicas,
+            ready_replicas=view.ready,
+            claim=self.claim,
+        )
+        decisions, self.state = decide(
+            [obs], self.state, self.config, view.now, precedence=self.precedence
+        )
+        d = decisions[0]
+        self.reasons[d.reason.value] = self.reasons.get(d.reason.value, 0) + 1
+        if d.desired < d.current:
+            self.downs.append((view.now, d.reason.value))
+        return d.desired
+
+
+class KedaController:
+    """The KEDA + HPA model, stepped every second."""
+
+    name = BASELINE
+
+    def __init__(self, settings: keda.KedaSettings) -> None:
+        self.settings = settings
+        self.grace_seconds = settings.termination_grace_seconds
+        self.state = keda.KedaState()
+
+    def __call__(self, view: View) -> int | None:
+        desired, self.state = keda.step(
+            self.state, self.settings, view.now, view.base_waiting, view.replicas
+        )
+        return desired
+
+
+def keda_settings(cap: int) -> keda.KedaSettings:
+    return keda.KedaSettings(max_replicas=cap)

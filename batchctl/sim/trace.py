@@ -1,0 +1,169 @@
+"""Traces for the simulator: what arrives when, how long tasks take, the workers' shape.
+
+A trace is YAML (benchmarks/traces/ has the standard ones; `batchctl simulate --help`
+shows the format). `parse_trace` validates a decoded document and names the first problem
+(`TraceError`); task durations are lognormal with the trace's mean and p99.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_PRIORITY_STEPS = (0, 3, 6, 9)
+
+
+class TraceError(ValueError):
+    """A trace file that cannot be simulated; the message says what and where."""
+
+
+@dataclass(frozen=True)
+class Trace:
+    name: str
+    task_mean: float
+    task_p99: float
+    worker_concurrency: int
+    prefetch_multiplier: int
+    pod_start_seconds: float
+    # (priority step, share of messages), ascending steps; step 0 is the base list.
+    priorities: tuple[tuple[int, float], ...]
+    # (second, messages enqueued at that second), ascending.
+    arrivals: tuple[tuple[int, int], ...]
+    acks_late: bool = False
+    seed: int = 1
+    queue: str | None = None
+    # Give up this long after the last arrival (a run that never drains).
+    tail_seconds: int = 6 * 3600
+    visibility_timeout_seconds: float = 3600.0
+    description: str = ""
+
+    @property
+    def total(self) -> int:
+        return sum(n for _, n in self.arrivals)
+
+    @property
+    def last_arrival(self) -> int:
+        return self.arrivals[-1][0] if self.arrivals else 0
+
+
+def lognormal_params(mean: float, p99: float) -> tuple[float, float]:
+    """(mu, sigma) of the lognormal with this mean and 99th percentile.
+
+    mean = exp(mu + s^2/2) and p99 = exp(mu + z s) with z = 2.3263, so
+    s^2/2 - z s + ln(p99/mean) = 0; the smaller root is the well-behaved one.
+    """
+    z = 2.3263478740408408
+    if mean <= 0 or p99 < mean:
+        raise TraceError(f"task_seconds: need 0 < mean <= p99, got mean {mean}, p99 {p99}")
+    k = math.log(p99 / mean)
+    disc = z * z - 2 * k
+    if disc < 0:
+        raise TraceError(
+            f"task_seconds: p99/mean = {p99 / mean:.1f} is too skewed for a lognormal "
+            f"(at most {math.exp(z * z / 2):.1f})"
+        )
+    sigma = z - math.sqrt(disc)
+    return math.log(mean) - sigma * sigma / 2, sigma
+
+
+def parse_trace(data: Any, name: str = "trace") -> Trace:
+    """Validate a decoded YAML trace; raise TraceError naming the first problem."""
+    if not isinstance(data, dict):
+        raise TraceError(f"{name}: expected a mapping at the top level")
+    known = {
+        "name", "description", "task_seconds", "worker_concurrency", "prefetch_multiplier",
+        "pod_start_seconds", "priorities", "arrivals", "acks_late", "seed", "queue",
+        "tail_seconds", "visibility_timeout_seconds",
+    }  # fmt: skip
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise TraceError(f"{name}: unknown key(s) {unknown}; valid: {sorted(known)}")
+    try:
+        task = data.get("task_seconds") or {}
+        mean, p99 = float(task["mean"]), float(task["p99"])
+        lognormal_params(mean, p99)
+        arrivals = _arrivals(data.get("arrivals"))
+        trace = Trace(
+            name=str(data.get("name", name)),
+            description=str(data.get("description", "")),
+            task_mean=mean,
+            task_p99=p99,
+            worker_concurrency=_positive_int(
+                data.get("worker_concurrency", 4), "worker_concurrency"
+            ),
+            prefetch_multiplier=_positive_int(
+                data.get("prefetch_multiplier", 4), "prefetch_multiplier"
+            ),
+            pod_start_seconds=float(data.get("pod_start_seconds", 20)),
+            priorities=_priorities(data.get("priorities", {0: 1.0})),
+            arrivals=arrivals,
+            acks_late=bool(data.get("acks_late", False)),
+            seed=int(data.get("seed", 1)),
+            queue=data.get("queue"),
+            tail_seconds=int(data.get("tail_seconds", 6 * 3600)),
+            visibility_timeout_seconds=float(data.get("visibility_timeout_seconds", 3600)),
+        )
+    except TraceError as e:
+        raise TraceError(f"{name}: {e}") from None
+    except (KeyError, TypeError, ValueError) as e:
+        raise TraceError(f"{name}: bad value ({type(e).__name__}: {e})") from None
+    if trace.pod_start_seconds < 0:
+        raise TraceError(f"{name}: pod_start_seconds must be >= 0")
+    return trace
+
+
+def load_trace(path: str | Path) -> Trace:
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except OSError as e:
+        raise TraceError(f"{p}: cannot read: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise TraceError(f"{p}: not valid YAML: {e}") from None
+    return parse_trace(data, name=p.stem)
+
+
+def _positive_int(v: Any, key: str) -> int:
+    n = int(v)
+    if n < 1:
+        raise TraceError(f"{key} must be >= 1, got {v!r}")
+    return n
+
+
+def _arrivals(raw: Any) -> tuple[tuple[int, int], ...]:
+    if not isinstance(raw, list) or not raw:
+        raise TraceError("arrivals: expected a non-empty list of [second, count]")
+    per_second: dict[int, int] = {}
+    for i, item in enumerate(raw):
+        if not isinstance(item, (list, tuple)) or len(item) != 2:
+            raise TraceError(f"arrivals[{i}]: expected [second, count], got {item!r}")
+        sec, n = int(item[0]), int(item[1])
+        if sec < 0 or n < 0:
+            raise TraceError(f"arrivals[{i}]: second and count must be >= 0, got {item!r}")
+        per_second[sec] = per_second.get(sec, 0) + n
+    return tuple(sorted((s, n) for s, n in per_second.items() if n > 0))
+
+
+def _priorities(raw: Any) -> tuple[tuple[int, float], ...]:
+    """{step: share}, [[step, share], ...] or [share, ...] for kombu's steps 0, 3, 6, 9."""
+    if isinstance(raw, dict):
+        pairs = [(int(k), float(v)) for k, v in raw.items()]
+    elif isinstance(raw, list) and all(isinstance(x, (list, tuple)) for x in raw):
+        pairs = [(int(k), float(v)) for k, v in raw]
+    elif isinstance(raw, list):
+        if len(raw) > len(DEFAULT_PRIORITY_STEPS):
+            raise TraceError("priorities: a list of shares has one per step of 0, 3, 6, 9")
+        pairs = [(DEFAULT_PRIORITY_STEPS[i], float(v)) for i, v in enumerate(raw)]
+    else:
+        raise TraceError("priorities: expected {step: share} or a list of shares")
+    if any(s < 0 or v < 0 for s, v in pairs) or sum(v for _, v in pairs) <= 0:
+        raise TraceError("priorities: steps and shares must be >= 0 with a positive total")
+    total = sum(v for _, v in pairs)
+    merged: dict[int, float] = {}
+    for s, v in pairs:
+        merged[s] = merged.get(s, 0.0) + v / total
+    return tuple(sorted((s, v) for s, v in merged.items() if v > 0))
