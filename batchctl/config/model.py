@@ -120,6 +120,9 @@ class BatchConfig(_Strict):
     idle_after_seconds: float = Field(120.0, ge=0)
     require_claim: bool = True
     manual_override_seconds: float = Field(900.0, ge=0)
+    # Pods of a step up have this long to become ready; until then the next step waits
+    # (replicas_starting), after it the batch holds (replicas_not_ready).
+    startup_grace_seconds: float = Field(300.0, gt=0)
     # The longest task this batch runs: manifests use it for the grace period.
     max_task_seconds: float = Field(300.0, gt=0)
     # The workers' --concurrency and worker_prefetch_multiplier. One replica holds at
