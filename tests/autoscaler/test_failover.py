@@ -171,6 +171,7 @@ def test_one_writer_and_a_calm_failover_mid_ramp(
     metrics = standby.metrics()
     assert 'reason="manual_override"' not in metrics, metrics
     assert "celery_autoscaler_is_leader 1.0" in metrics
+
     # Every step is an Event on the Deployment (the killed leader may have died between
     # its last write and that write's Event: best effort, after the write).
     def events() -> list[dict[str, object]]:
