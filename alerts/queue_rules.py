@@ -1,4 +1,5 @@
-"""Alert rules on the queues: depth tiers, no consumers, idle replicas, stuck queues.
+"""Alert rules on the queues: depth tiers, no consumers, idle replicas, stuck queues, and
+workers that do not become ready.
 
 Tiers and inhibition. alerts/alertmanager.example.yml lets a higher tier of an alert
 inhibit the lower ones for the same queue. On the way up the `for` durations order the
@@ -50,6 +51,7 @@ QUEUE_LENGTH_HIGH = "CeleryQueueLengthHigh"
 QUEUE_NO_CONSUMERS = "CeleryQueueNoConsumers"
 IDLE_REPLICAS = "CeleryIdleReplicas"
 QUEUE_STUCK = "CeleryQueueStuck"
+WORKERS_NOT_READY = "CeleryWorkersNotReady"
 
 
 def queue_length_high(cfg: Config) -> list[Rule]:
@@ -185,5 +187,30 @@ def queue_stuck(cfg: Config) -> list[Rule]:
             f"old and has kept ageing for {a.stuck_for} although Deployment {DEPLOYMENT} "
             "has ready replicas: its workers do not take messages (wrong queue, hung, or "
             "busy with long tasks).",
+        )
+    ]
+
+
+def workers_not_ready(cfg: Config) -> list[Rule]:
+    """Replicas asked for that do not become ready while there is work: pods Pending for
+    lack of room, crash-looping, or failing their probes. The autoscaler holds such a
+    batch (replicas_not_ready) instead of adding more of them."""
+    a = cfg.alerts
+    missing = (
+        f"{series(n.DEPLOYMENT_REPLICAS.name, a.selector)}\n"
+        f"  - {series(n.DEPLOYMENT_READY.name, a.selector)} > 0"
+    )
+    work = f"{series(n.QUEUE_LENGTH.name, a.selector)} + {series(n.QUEUE_UNACKED.name, a.selector)}"
+    return [
+        alert(
+            WORKERS_NOT_READY,
+            f"({missing})\nand ignoring (deployment)\n  ({work} > 0)",
+            a.workers_not_ready_for,
+            "warning",
+            f"Deployment {DEPLOYMENT} has replicas that do not become ready.",
+            f"{COUNT} of the replicas Deployment {DEPLOYMENT} asks for have not been ready "
+            f"for {a.workers_not_ready_for} while queue {QUEUE} has work: pods Pending (no "
+            "room in the cluster, a quota), crash-looping, or failing their probes. The "
+            "autoscaler holds the batch instead of adding more.",
         )
     ]

@@ -42,10 +42,12 @@ from alerts.queue_rules import (
     QUEUE_LENGTH_HIGH,
     QUEUE_NO_CONSUMERS,
     QUEUE_STUCK,
+    WORKERS_NOT_READY,
     idle_replicas,
     queue_length_high,
     queue_no_consumers,
     queue_stuck,
+    workers_not_ready,
 )
 from batchctl.config import Config
 
@@ -54,6 +56,7 @@ ALL_ALERTS: tuple[str, ...] = (
     QUEUE_NO_CONSUMERS,
     IDLE_REPLICAS,
     QUEUE_STUCK,
+    WORKERS_NOT_READY,
     QUEUE_MEMORY_HIGH,
     BROKER_MEMORY_HIGH,
     BROKER_DOWN,
@@ -80,6 +83,8 @@ def _enabled(cfg: Config) -> dict[str, list[RuleFn]]:
             queues.append(idle_replicas)
         if a.stuck_alert:
             queues.append(queue_stuck)
+        if a.workers_not_ready_alert:
+            queues.append(workers_not_ready)
     broker: list[RuleFn] = []
     if a.queue_memory_alert:
         broker.append(queue_memory_high)

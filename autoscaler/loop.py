@@ -1,9 +1,15 @@
 """The live loop: observe, decide with the pure policy, act through a thin backend.
 
-Each tick reads the shared snapshot (the exporter's collector), the claims and the
-guards, calls `policy.decide`, and asks the backend to apply changed counts. Any
-failure to read means `no_data` (hold); a failure to act is logged and counted, and
+Each tick reads a snapshot (from the exporter beside us, or in process), the guards,
+calls `policy.decide`, and asks the backend to apply changed counts. Any failure to
+read means a hold that names its cause; a failure to act is logged and counted, and
 the next tick simply decides again from what it then observes.
+
+Only the leader decides (autoscaler/leader.py): a standby replica observes nothing and
+writes nothing. Before each write the leader records its intent where the next leader
+finds it (autoscaler/handover.py), and checks it still leads; a new leader starts from
+that record, so a handover neither mistakes the last steps for a manual change nor
+steps faster than `step_up` per `step_interval_seconds`.
 """
 
 from __future__ import annotations
@@ -11,21 +17,60 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from typing import Protocol
 
-from autoscaler.backends import Backend
+from autoscaler import handover
+from autoscaler.backends import Backend, ScaleNote
 from autoscaler.guards import evaluate
+from autoscaler.leader import NotLeader
 from autoscaler.observations import observations
-from autoscaler.policy import Action, Decision, GuardResult, PolicyState, Reason, decide
+from autoscaler.policy import (
+    Action,
+    BatchObservation,
+    Decision,
+    GuardResult,
+    PolicyState,
+    Reason,
+    decide,
+)
+from autoscaler.source import SnapshotUnavailable
 from batchctl.claims import Claim
 from batchctl.config import Config, GuardConfig
 from batchctl.log import get_logger
-from exporter.snapshot import SnapshotSource
+from exporter.snapshot import Snapshot, SnapshotSource
 
 log = get_logger("batchctl.autoscaler")
 
 GuardFn = Callable[[Sequence[GuardConfig], str | None, float], list[GuardResult]]
+
+
+class Leadership(Protocol):
+    """Whether we may write, and the handover record (autoscaler/leader.py)."""
+
+    def is_leader(self) -> bool: ...
+
+    def read_state(self) -> str | None: ...
+
+    def write_state(self, text: str) -> None: ...
+
+
+class SoleLeader:
+    """No election (one replica, or not on Kubernetes): always the leader, and the
+    handover record lives in memory."""
+
+    def __init__(self) -> None:
+        self.text: str | None = None
+
+    def is_leader(self) -> bool:
+        return True
+
+    def read_state(self) -> str | None:
+        return self.text
+
+    def write_state(self, text: str) -> None:
+        self.text = text
 
 
 class Autoscaler:
@@ -36,71 +81,168 @@ class Autoscaler:
         backend: Backend,
         clock: Callable[[], float] = time.time,
         guards: GuardFn = evaluate,
+        leadership: Leadership | None = None,
+        log_every_decision: bool = False,
     ) -> None:
         self.cfg = cfg
         self.source = source
         self.backend = backend
         self.clock = clock
         self.guards = guards
+        self.leadership: Leadership = leadership if leadership is not None else SoleLeader()
+        self.log_every_decision = log_every_decision
         self.state = PolicyState()
+        self.record: dict[str, handover.Change] = {}
         self.last_decisions: list[Decision] = []
         self.decisions_total: Counter[tuple[str, str, str]] = Counter()
         self.errors_total: Counter[tuple[str, str]] = Counter()
-        self.is_leader = True  # leader election arrives with the Kubernetes issue
+        self._leading = False  # at the last tick
         self.last_tick_at = 0.0
+        self.last_snapshot_at: float | None = None  # when the last snapshot was taken
+        self._seed = True  # (re)load the handover record before deciding
         self._stop = threading.Event()
 
+    @property
+    def is_leader(self) -> bool:
+        """Whether this replica may scale now (celery_autoscaler_is_leader)."""
+        return self.leadership.is_leader()
+
+    # ------------------------------------------------------------------ one tick
+
     def tick(self) -> list[Decision]:
-        snap = self.source.collect()
+        if not self.leadership.is_leader():
+            # A standby does not decide: it would decide on a state it does not own.
+            if self._leading:
+                log.info("standing by: another replica leads")
+            self._leading, self._seed = False, True
+            self.last_decisions = []
+            self.last_tick_at = self.clock()
+            return []
+        self._leading = True
+        snap, missing = self._snapshot()
         # After the read: a snapshot must never look newer than "now" (that means stale).
         now = max(self.clock(), snap.taken_at)
-        # Claims come with the snapshot (same round trip); unknown while the broker is down.
-        claims: dict[str, Claim | None] | None = None
-        if snap.broker_up:
-            claims = {b.queue: snap.claims.get(b.queue) for b in self.cfg.batches}
+        obs = self._observe(snap, missing, now)
+        if self._seed and not self._load_record(obs):
+            obs = [replace(o, data_ok=False, why="handover record unreadable") for o in obs]
+        decisions, self.state = decide(obs, self.state, self.cfg, now)
+        claims = {o.queue: o.claim for o in obs}
+        for d in decisions:
+            self.decisions_total[(d.queue, str(d.action), str(d.reason))] += 1
+            if self.log_every_decision:
+                log.info(
+                    "decision",
+                    queue=d.queue,
+                    replicas=d.current,
+                    desired=d.desired,
+                    action=str(d.action),
+                    reason=str(d.reason),
+                    detail=d.detail,
+                )
+            if d.changed and not self._apply(d, claims.get(d.queue), now):
+                break
+        self.last_decisions = decisions
+        self.last_tick_at = self.clock()
+        return decisions
+
+    def _snapshot(self) -> tuple[Snapshot, str | None]:
+        """The snapshot, or an empty one and why there is none."""
+        try:
+            snap = self.source.collect()
+        except SnapshotUnavailable as e:
+            self.errors_total[("", "snapshot")] += 1
+            log.warning("no snapshot; holding", error=str(e))
+            return Snapshot(self.clock(), 0.0, broker_up=False, kubernetes_up=None), str(e)
+        self.last_snapshot_at = snap.taken_at
+        return snap, None
+
+    def _observe(self, snap: Snapshot, missing: str | None, now: float) -> list[BatchObservation]:
         a = self.cfg.autoscaler
         guards = (
             self.guards(a.guards, a.prometheus_url, a.guard_timeout_seconds) if a.guards else []
         )
-        blind = claims is None
+        # Claims come with the snapshot (same round trip); unknown while the broker is down.
+        claims: Mapping[str, Claim | None] = {}
+        if snap.broker_up:
+            claims = {b.queue: snap.claims.get(b.queue) for b in self.cfg.batches}
         try:
             replicas = self.backend.observed()
         except Exception as e:  # a backend read failure must hold, never crash the loop
             self.errors_total[("", "backend")] += 1
-            log.warning("cannot read replicas; holding", error=f"{type(e).__name__}: {e}")
-            replicas, blind = None, True
-        obs = observations(snap, self.cfg, claims or {}, guards, now, replicas)
-        if blind:  # claims or replicas unknown: hold every batch (`no_data`)
-            obs = [replace(o, data_ok=False) for o in obs]
-        decisions, self.state = decide(obs, self.state, self.cfg, now)
-        for d in decisions:
-            self.decisions_total[(d.queue, str(d.action), str(d.reason))] += 1
-            if not d.changed:
-                continue
-            try:
-                self.backend.set_replicas(d.queue, d.desired)
-                log.info(
-                    "scaled",
-                    queue=d.queue,
-                    replicas_from=d.current,
-                    replicas_to=d.desired,
-                    reason=str(d.reason),
-                    detail=d.detail,
-                    backend=self.backend.name,
-                )
-            except Exception as e:
-                # Not applied: the next tick must not mistake the old count for a manual change.
-                self.state = self.state.change_not_applied(d.queue)
-                self.errors_total[(d.queue, "backend")] += 1
-                log.error(
-                    "scaling failed",
-                    queue=d.queue,
-                    replicas_to=d.desired,
-                    error=f"{type(e).__name__}: {e}",
-                )
-        self.last_decisions = decisions
-        self.last_tick_at = self.clock()
-        return decisions
+            error = f"{type(e).__name__}: {e}"
+            log.warning("cannot read replicas; holding", error=error)
+            obs = observations(snap, self.cfg, claims, guards, now, None)
+            return [replace(o, data_ok=False, why=f"replicas unknown: {error}") for o in obs]
+        obs = observations(snap, self.cfg, claims, guards, now, replicas)
+        if missing is not None:
+            obs = [replace(o, data_ok=False, why=missing) for o in obs]
+        return obs
+
+    def _load_record(self, obs: Sequence[BatchObservation]) -> bool:
+        """Start this term from the handover record; False (hold) when it cannot be read."""
+        try:
+            self.record = handover.decode(self.leadership.read_state())
+        except Exception as e:
+            self.errors_total[("", "lease")] += 1
+            log.warning("cannot read the handover record; holding", error=f"{type(e).__name__}")
+            return False
+        replicas = {o.queue: o.replicas for o in obs if o.data_ok}
+        self.state = handover.seed(self.record, replicas)
+        self._seed = False
+        if self.record:
+            log.info("took over", batches=sorted(self.record))
+        return True
+
+    def _apply(self, d: Decision, claim: Claim | None, now: float) -> bool:
+        """Record the intent, then write it; False when we must stop writing this tick."""
+        record = handover.with_change(self.record, d.queue, d.current, d.desired, now)
+        try:
+            self.leadership.write_state(handover.encode(record))
+        except NotLeader as e:
+            self.state = self.state.change_not_applied(d.queue)
+            log.warning("not the leader any more; not scaling", error=str(e))
+            self._seed = True
+            return False
+        except Exception as e:
+            self.state = self.state.change_not_applied(d.queue)
+            self.errors_total[(d.queue, "lease")] += 1
+            log.error(
+                "cannot record the change; not scaling", queue=d.queue, error=type(e).__name__
+            )
+            return True
+        self.record = record
+        if not self.leadership.is_leader():  # lost while recording: another may lead now
+            self.state = self.state.change_not_applied(d.queue)
+            self._seed = True
+            return False
+        note = ScaleNote(
+            d.current, d.desired, str(d.reason), d.detail, claim.holder if claim else None
+        )
+        try:
+            self.backend.set_replicas(d.queue, d.desired, note)
+        except Exception as e:
+            # Not applied: the next tick must not mistake the old count for a manual change.
+            self.state = self.state.change_not_applied(d.queue)
+            self.errors_total[(d.queue, "backend")] += 1
+            log.error(
+                "scaling failed",
+                queue=d.queue,
+                replicas_to=d.desired,
+                error=f"{type(e).__name__}: {e}",
+            )
+            return True
+        log.info(
+            "scaled",
+            queue=d.queue,
+            replicas_from=d.current,
+            replicas_to=d.desired,
+            reason=str(d.reason),
+            detail=d.detail,
+            backend=self.backend.name,
+        )
+        return True
+
+    # ------------------------------------------------------------------ running
 
     def run(self) -> None:
         interval = self.cfg.autoscaler.interval_seconds

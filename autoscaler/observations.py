@@ -27,12 +27,20 @@ def observations(
 
     `replicas` (queue -> (desired, ready)) overrides the snapshot's Deployments, for the
     local backend whose workers are processes, not pods. Data counts as missing (the
-    policy then changes nothing) when the broker is down, the snapshot is older than
-    `autoscaler.stale_after_seconds` (or from the future), the queue is not in it, or
-    the replica count is unknown.
+    policy then holds with `no_data`, saying why) when the broker is down, the snapshot
+    is older than `autoscaler.stale_after_seconds` (two ticks by default) or from the
+    future, or the queue is not in it; the replica count as unknown (`replicas_unknown`)
+    when the snapshot has no Deployment for the batch.
     """
     age = now - snapshot.taken_at
-    fresh = snapshot.broker_up and 0 <= age <= config.autoscaler.stale_after_seconds
+    limit = config.autoscaler.stale_limit_seconds
+    why = ""
+    if not snapshot.broker_up:
+        why = f"broker unreachable: {snapshot.broker_error or 'no answer'}"
+    elif age < 0:
+        why = f"snapshot from the future ({-age:.0f}s): clocks disagree"
+    elif age > limit:
+        why = f"snapshot {age:.0f}s old (stale after {limit:g}s)"
     out = []
     for batch in config.batches:
         q = snapshot.queue(batch.queue)
@@ -45,7 +53,10 @@ def observations(
         elif batch.queue in snapshot.deployments:
             dep = snapshot.deployments[batch.queue]
             desired, ready = dep.replicas, dep.ready_replicas
-        ok = fresh and q is not None and desired is not None
+        batch_why = why or ("" if q is not None else f"queue {batch.queue} not in the snapshot")
+        known = desired is not None
+        if not batch_why and not known:
+            batch_why = _replicas_why(snapshot, batch.deployment)
         out.append(
             BatchObservation(
                 queue=batch.queue,
@@ -56,7 +67,17 @@ def observations(
                 ready_replicas=ready if ready is not None else 0,
                 claim=claims.get(batch.queue),
                 guards=tuple(guards),
-                data_ok=ok,
+                data_ok=not (why or q is None),
+                replicas_known=known,
+                why=batch_why,
             )
         )
     return out
+
+
+def _replicas_why(snapshot: Snapshot, deployment: str) -> str:
+    if snapshot.kubernetes_up is None:
+        return "no replica count: Kubernetes is disabled and the backend knows none"
+    if snapshot.kubernetes_up is False:
+        return f"Kubernetes API unreachable: {snapshot.kubernetes_error or 'no answer'}"
+    return f"Deployment {deployment} not found"

@@ -1,74 +1,182 @@
-"""Wiring for `batchctl autoscaler`: a snapshot source, a backend, the loop, its metrics."""
+"""Wiring for `batchctl autoscaler`: a snapshot source, a backend, leader election, the
+loop and its metrics; `--once` waits (bounded) for what it needs and says what did not
+answer."""
 
 from __future__ import annotations
 
 import tempfile
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
 
 from autoscaler.backends import Backend
 from autoscaler.backends.dryrun import DryRunBackend
-from autoscaler.loop import Autoscaler
+from autoscaler.loop import Autoscaler, Leadership
 from autoscaler.metrics import AutoscalerMetrics
 from autoscaler.policy import Decision
+from autoscaler.source import ExporterSource, SnapshotUnavailable
 from batchctl.config import Config
 from batchctl.process import wait_for_shutdown
+from batchctl.reasons import Reason
 from exporter.runtime import build_source
+from exporter.snapshot import SnapshotSource
 
 BACKENDS = ("kubernetes", "local", "dry-run")
+EXIT_OK, EXIT_FAILED, EXIT_UNREACHABLE = 0, 1, 3
+# Reasons that mean "could not decide": --once then exits non-zero.
+UNDECIDED = (Reason.NO_DATA, Reason.REPLICAS_UNKNOWN)
 
 
-def build_backend(cfg: Config, name: str, run_dir: Path | None = None) -> Backend:
-    """The backend called `name` (one of BACKENDS). Raises ConfigError."""
-    if name == "local":
+class NotReady(Exception):
+    """--once could not start: the message names what did not answer."""
+
+
+@dataclass(frozen=True)
+class Options:
+    backend: str
+    listen: str = "0.0.0.0:9809"
+    once: bool = False
+    run_dir: Path | None = None
+    # dry-run: start tracking our own replica counts at this value (no Kubernetes needed).
+    assume_replicas: int | None = None
+
+
+def build_backend(cfg: Config, opts: Options) -> Backend:
+    """The backend called `opts.backend` (one of BACKENDS). Raises ConfigError."""
+    if opts.backend == "local":
         from autoscaler.backends.local import LocalBackend
 
-        where = run_dir or Path(tempfile.mkdtemp(prefix="batchctl-workers-"))
+        where = opts.run_dir or Path(tempfile.mkdtemp(prefix="batchctl-workers-"))
         return LocalBackend.from_config(cfg, where)
-    if name == "kubernetes":
+    if opts.backend == "kubernetes":
         from autoscaler.backends.kubernetes import KubernetesBackend
+        from autoscaler.leader import default_identity
 
-        return KubernetesBackend(cfg)
-    return DryRunBackend()
+        identity = cfg.autoscaler.leader_election.identity or default_identity()
+        return KubernetesBackend(cfg, identity=identity)
+    # Without Kubernetes (or told to assume a count) dry-run keeps counts of its own.
+    track = opts.assume_replicas is not None or not cfg.kubernetes.enabled
+    return DryRunBackend(
+        [b.queue for b in cfg.batches], track=track, assume_replicas=opts.assume_replicas or 0
+    )
+
+
+def build_snapshot_source(cfg: Config, backend: str) -> SnapshotSource:
+    """The exporter beside us (one observer per pod), or Redis read in this process for
+    the local backend and when autoscaler.snapshot_url is null."""
+    url = cfg.autoscaler.snapshot_url
+    if backend == "local" or url is None:
+        return build_source(cfg)
+    # The exporter answers within the broker timeout (plus render time).
+    return ExporterSource(url, timeout=2 * cfg.broker.timeout_seconds + 1)
+
+
+def build_leadership(cfg: Config, backend: Backend) -> Leadership | None:
+    """A started LeaderElector when leader election is on (the kubernetes backend's
+    default), else None (sole leader)."""
+    if not cfg.autoscaler.leader_election_on():
+        return None
+    from autoscaler.backends.kubernetes import KubernetesBackend
+    from autoscaler.leader import LeaderElector
+
+    if isinstance(backend, KubernetesBackend):
+        api_client = backend.api_client
+    else:  # dry-run with leader election asked for explicitly
+        from batchctl.kube import new_api_client
+
+        api_client = new_api_client(cfg.kubernetes)
+    elector = LeaderElector(
+        cfg.autoscaler.leader_election,
+        cfg.kubernetes.namespace,
+        api_client,
+        cfg.kubernetes.request_timeout_seconds,
+    )
+    elector.start()
+    return elector
+
+
+def wait_until_ready(
+    cfg: Config,
+    source: SnapshotSource,
+    leadership: Leadership | None,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Block until a snapshot with the broker read (and the Deployments listed, with
+    Kubernetes) is available and we lead; NotReady past autoscaler.startup_timeout_seconds."""
+    deadline = clock() + cfg.autoscaler.startup_timeout_seconds
+    why = "nothing answered yet"
+    while True:
+        try:
+            snap = source.collect()
+            if not snap.broker_up:
+                why = f"the broker did not answer: {snap.broker_error}"
+            elif cfg.kubernetes.enabled and snap.kubernetes_up is not True:
+                why = "the Kubernetes API has not listed the Deployments: " + (
+                    snap.kubernetes_error or "no answer yet"
+                )
+            elif leadership is not None and not leadership.is_leader():
+                why = f"another replica holds lease {cfg.autoscaler.leader_election.lease_name}"
+            else:
+                return
+        except SnapshotUnavailable as e:
+            why = str(e)
+        if clock() >= deadline:
+            raise NotReady(f"not ready after {cfg.autoscaler.startup_timeout_seconds:g}s: {why}")
+        time.sleep(0.2)
+
+
+def once_exit_code(decisions: list[Decision], failures: int) -> int:
+    """0 done; 1 a write failed; 3 nothing could be decided (no data for any batch)."""
+    if decisions and all(d.reason in UNDECIDED for d in decisions):
+        return EXIT_UNREACHABLE
+    return EXIT_FAILED if failures else EXIT_OK
 
 
 def run(
-    cfg: Config,
-    backend_name: str,
-    listen: str,
-    *,
-    once: bool = False,
-    run_dir: Path | None = None,
-    on_decisions: Callable[[list[Decision]], None] | None = None,
-) -> None:
-    """Run the loop until SIGTERM/SIGINT, serving /metrics on `listen`; with `once`, one
-    tick whose decisions go to `on_decisions`. Raises ConfigError, OSError."""
-    backend = build_backend(cfg, backend_name, run_dir)
+    cfg: Config, opts: Options, on_decisions: Callable[[list[Decision]], None] | None = None
+) -> int:
+    """Run the loop until SIGTERM/SIGINT, serving /metrics on `opts.listen`; with `once`,
+    one tick whose decisions go to `on_decisions`. Returns the exit code. Raises
+    ConfigError, OSError, NotReady (--once)."""
+    backend = build_backend(cfg, opts)
+    source: SnapshotSource | None = None
+    leadership: Leadership | None = None
     try:
-        source = build_source(cfg)
-    except BaseException:
-        backend.close()
-        raise
-    scaler = Autoscaler(cfg, source, backend)
-    try:
-        if once:
+        source = build_snapshot_source(cfg, opts.backend)
+        leadership = build_leadership(cfg, backend)
+        scaler = Autoscaler(
+            cfg,
+            source,
+            backend,
+            leadership=leadership,
+            log_every_decision=opts.backend == "dry-run",
+        )
+        if opts.once:
+            wait_until_ready(cfg, source, leadership)
             decisions = scaler.tick()
             if on_decisions is not None:
                 on_decisions(decisions)
-            return
+            failures = sum(n for (_, kind), n in scaler.errors_total.items() if kind == "backend")
+            return once_exit_code(decisions, failures)
         registry = CollectorRegistry()
         ProcessCollector(registry=registry)
         registry.register(AutoscalerMetrics(scaler))
-        host, _, port = listen.rpartition(":")
+        host, _, port = opts.listen.rpartition(":")
         start_http_server(int(port), addr=host or "0.0.0.0", registry=registry)
         thread = threading.Thread(target=scaler.run, name="autoscaler", daemon=True)
         thread.start()
         wait_for_shutdown()
         scaler.stop()
         thread.join(timeout=30)
+        return EXIT_OK
     finally:
+        stop = getattr(leadership, "stop", None)
+        if stop is not None:
+            stop()
         backend.close()
-        source.stop()
+        if source is not None:
+            source.stop()

@@ -30,6 +30,8 @@ class Reason(StrEnum):
     AT_CAP = "at_cap"
     BUDGET = "budget"
     GUARD_HOLD = "guard_hold"
+    REPLICAS_STARTING = "replicas_starting"
+    REPLICAS_NOT_READY = "replicas_not_ready"
     UNCLAIMED = "unclaimed"
     CLAIM_EXPIRED = "claim_expired"
     # Shrinking.
@@ -45,6 +47,7 @@ class Reason(StrEnum):
     # Hands off.
     MANUAL_OVERRIDE = "manual_override"
     NO_DATA = "no_data"
+    REPLICAS_UNKNOWN = "replicas_unknown"
 
 
 MEANING: dict[Reason, str] = {
@@ -54,6 +57,11 @@ MEANING: dict[Reason, str] = {
     Reason.AT_CAP: "wants to grow, but the batch is at its cap (max_replicas)",
     Reason.BUDGET: "wants to grow, but autoscaler.global_max_replicas is shared out",
     Reason.GUARD_HOLD: "wants to grow, but a guard (DB, Redis, Elasticsearch...) is not healthy",
+    Reason.REPLICAS_STARTING: "wants to grow, but the last step's pods are still starting",
+    Reason.REPLICAS_NOT_READY: (
+        "wants to grow, but pods asked for have not become ready within "
+        "startup_grace_seconds (no room in the cluster, crash-looping): no more of them"
+    ),
     Reason.UNCLAIMED: "wants to grow (or start), but nobody claimed the batch",
     Reason.CLAIM_EXPIRED: "wants to grow (or start), but the batch's claim has expired",
     Reason.ABOVE_CAP: "more replicas than the cap (config lowered): one down per step interval",
@@ -66,6 +74,10 @@ MEANING: dict[Reason, str] = {
     Reason.STEADY: "nothing calls for a change: no backlog beyond the target, no step down due",
     Reason.MANUAL_OVERRIDE: "someone else set the replicas: hands off for a while",
     Reason.NO_DATA: "the snapshot is missing, stale or the broker is down: change nothing",
+    Reason.REPLICAS_UNKNOWN: (
+        "the batch's replica count is unknown (Deployment not found, Kubernetes API "
+        "down): change nothing"
+    ),
 }
 
 # Holds that mean "a shared service is unhealthy" (alerting on them is useful); the

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import NamedTuple, Protocol
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, NamedTuple, Protocol
 
 from batchctl.claims import Claim
 
@@ -119,6 +119,36 @@ class Snapshot:
             queues.append(row)
         out["queues"] = queues
         return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Snapshot:
+        """The inverse of `to_json`: a snapshot as the exporter's /api/v1/snapshot serves it.
+
+        Keys this version does not know are ignored and missing optional ones take their
+        defaults, so an exporter and a sidecar of neighbouring versions understand each
+        other. Raises KeyError, TypeError or ValueError for a document that is not one.
+        """
+        queues = []
+        for row in data.get("queues") or ():
+            values = {f: row[f] for f in QueueStats._fields if f in row}
+            values["priority_lengths"] = {
+                int(k): int(v) for k, v in (row.get("priority_lengths") or {}).items()
+            }
+            queues.append(QueueStats(**values))
+        deployments = {
+            str(q): Deployment(str(d["name"]), int(d["replicas"]), int(d["ready_replicas"]))
+            for q, d in (data.get("deployments") or {}).items()
+        }
+        claim_fields = [f.name for f in fields(Claim)]
+        claims = {
+            str(q): Claim(**{k: c[k] for k in claim_fields})
+            for q, c in (data.get("claims") or {}).items()
+        }
+        skip = {"queues", "deployments", "claims", "generation", "_index"}
+        scalars = {
+            f.name: data[f.name] for f in fields(cls) if f.name not in skip and f.name in data
+        }
+        return cls(**scalars, queues=tuple(queues), deployments=deployments, claims=claims)
 
 
 def tier(depth: int, thresholds: Sequence[int]) -> int:

@@ -53,14 +53,16 @@ JSON_PATCH = "application/json-patch+json"
 _PATCH_TYPES = (MERGE_PATCH, STRATEGIC_MERGE_PATCH, JSON_PATCH)
 
 _ROUTE = re.compile(
-    r"^/apis/(?P<group>apps|coordination\.k8s\.io)/v1"
-    r"(?:/namespaces/(?P<ns>[^/]+))?/(?P<resource>deployments|leases)"
+    r"^/(?:apis/(?P<group>apps|coordination\.k8s\.io)|api)/v1"
+    r"(?:/namespaces/(?P<ns>[^/]+))?/(?P<resource>deployments|leases|events)"
     r"(?:/(?P<name>[^/]+))?(?:/(?P<sub>scale|status))?/?$"
 )
 # Resource, kind, group and apiVersion per collection: error texts and Scale need them.
+# Events are the core group's (""), served under /api/v1 like the real ones.
 _KINDS = {
     "deployments": ("Deployment", "apps", "apps/v1"),
     "leases": ("Lease", "coordination.k8s.io", "coordination.k8s.io/v1"),
+    "events": ("Event", "", "v1"),
 }
 _VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
@@ -687,6 +689,15 @@ class FakeKube:
     def replicas(self, name: str, *, namespace: str | None = None) -> int:
         return int(self.deployment(name, namespace=namespace)["spec"]["replicas"])
 
+    def events(self, *, namespace: str | None = None) -> list[JSON]:
+        """Every Event created in `namespace`, oldest first."""
+        ns = namespace or self.namespace
+        with self._lock:
+            found = [
+                copy.deepcopy(o) for (ons, _), o in self._objects["events"].items() if ons == ns
+            ]
+        return sorted(found, key=lambda o: int(o["metadata"]["resourceVersion"]))
+
     def lease(self, name: str, *, namespace: str | None = None) -> JSON | None:
         with self._lock:
             obj = self._objects["leases"].get((namespace or self.namespace, name))
@@ -906,14 +917,14 @@ class FakeKube:
 
     def _handle(self, req: Request, m: re.Match[str]) -> tuple[int, JSON]:
         resource, ns, name, sub = m["resource"], m["ns"], m["name"], m["sub"]
-        if (resource == "deployments") != (m["group"] == "apps"):
+        if (m["group"] or "") != _KINDS[resource][1]:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if sub == "status" or (sub == "scale" and resource != "deployments"):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if name is None:
             if req.method == "GET":
                 return 200, self._list(resource, ns, req.query)
-            if req.method == "POST" and ns is not None and resource == "leases":
+            if req.method == "POST" and ns is not None and resource in ("leases", "events"):
                 return self._create(resource, ns, req)
             raise ApiError(405, "MethodNotAllowed", f"{req.method} is not allowed here")
         if ns is None:
@@ -1063,7 +1074,12 @@ class FakeKube:
             obj["metadata"].update(
                 {k: v for k, v in meta.items() if k in ("labels", "annotations")}
             )
-            obj["spec"] = copy.deepcopy(body.get("spec") or {})
+            if resource == "events":
+                # An Event has no spec: its fields sit at the top level.
+                del obj["spec"]
+                obj.update({k: copy.deepcopy(v) for k, v in body.items() if k not in _MANAGED})
+            else:
+                obj["spec"] = copy.deepcopy(body.get("spec") or {})
             self._store(resource, obj, created=True)
             return 201, copy.deepcopy(obj)
 
@@ -1181,8 +1197,12 @@ def _key(obj: JSON) -> tuple[str, str]:
     return obj["metadata"]["namespace"], obj["metadata"]["name"]
 
 
+# Top-level fields the server owns on create.
+_MANAGED = ("apiVersion", "kind", "metadata")
+
+
 def _new_meta_obj(kind: str, ns: str, name: str, rv: int) -> JSON:
-    _, _, api_version = _KINDS["deployments" if kind == "Deployment" else "leases"]
+    api_version = next(v for k, _, v in _KINDS.values() if k == kind)
     return {
         "apiVersion": api_version,
         "kind": kind,
@@ -1344,6 +1364,14 @@ def _validate(resource: str, name: str, obj: JSON) -> None:
         holder = spec.get("holderIdentity")
         if holder is not None and not isinstance(holder, str):
             raise _invalid(resource, name, "spec.holderIdentity", "must be a string")
+    elif resource == "events":
+        involved = obj.get("involvedObject") or {}
+        if not involved.get("name") or not involved.get("kind"):
+            raise _invalid(resource, name, "involvedObject", "Required value: kind and name")
+        if obj.get("type") not in ("Normal", "Warning"):
+            raise _invalid(resource, name, "type", "must be Normal or Warning")
+        if not obj.get("reason"):
+            raise _invalid(resource, name, "reason", "Required value")
     elif resource == "deployments":
         r = spec.get("replicas")
         if not isinstance(r, int) or isinstance(r, bool) or r < 0:

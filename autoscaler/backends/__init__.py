@@ -9,7 +9,27 @@ processes on this machine, `dry-run` changes nothing.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Protocol
+
+
+@dataclass(frozen=True)
+class ScaleNote:
+    """Why a replica count changes, for the backend's own record (a Kubernetes Event)."""
+
+    current: int
+    desired: int
+    reason: str  # batchctl.reasons.Reason value
+    detail: str = ""
+    holder: str | None = None  # the claim's holder, when the batch is claimed
+
+    def message(self) -> str:
+        claim = f"; claimed by {self.holder}" if self.holder else "; not claimed"
+        detail = f" ({self.detail})" if self.detail else ""
+        return (
+            f"batchctl autoscaler: {self.current} -> {self.desired} replicas: "
+            f"{self.reason}{detail}{claim}"
+        )
 
 
 class Backend(Protocol):
@@ -20,7 +40,7 @@ class Backend(Protocol):
         None to use the snapshot's Deployments."""
         ...
 
-    def set_replicas(self, queue: str, n: int) -> None:
+    def set_replicas(self, queue: str, n: int, note: ScaleNote | None = None) -> None:
         """Apply `n` replicas for the batch `queue`; raise on failure (nothing applied)."""
         ...
 

@@ -2,23 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
+from autoscaler.backends import ScaleNote
 from batchctl.log import get_logger
 
 log = get_logger("batchctl.autoscaler")
 
 
 class DryRunBackend:
-    """Replicas are whatever the snapshot says; a change is only logged."""
+    """A change is only logged. Replicas are the snapshot's (real Deployments), or, with
+    `track` (no Kubernetes to read them from), counts of its own that start at
+    `assume_replicas` and follow its own decisions, so "what would it do" is answered
+    tick after tick."""
 
     name = "dry-run"
 
-    def observed(self) -> Mapping[str, tuple[int, int]] | None:
-        return None
+    def __init__(
+        self, queues: Sequence[str] = (), *, track: bool = False, assume_replicas: int = 0
+    ) -> None:
+        self.track = track
+        self.replicas = {q: assume_replicas for q in queues}
 
-    def set_replicas(self, queue: str, n: int) -> None:
-        log.info("dry run: would scale", queue=queue, replicas=n)
+    def observed(self) -> Mapping[str, tuple[int, int]] | None:
+        if not self.track:
+            return None
+        return {q: (n, n) for q, n in self.replicas.items()}
+
+    def set_replicas(self, queue: str, n: int, note: ScaleNote | None = None) -> None:
+        log.info(
+            "dry run: would scale",
+            queue=queue,
+            replicas=n,
+            reason=note.reason if note else None,
+            detail=note.detail if note else None,
+        )
+        if self.track:
+            self.replicas[queue] = n
 
     def close(self) -> None:
         pass

@@ -24,6 +24,9 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from autoscaler.backends import ScaleNote
+from autoscaler.backends.events import EventRecorder
+from batchctl import __version__
 from batchctl.config import Config, ConfigError, KubernetesConfig
 from batchctl.kube import KubeConfigError, client_secrets, describe_error, new_api_client
 from batchctl.log import get_logger
@@ -90,6 +93,7 @@ class ScaleClient:
         self._api = client.AppsV1Api(self._client)
         self._secrets = client_secrets(self._client)
         self.max_attempts = max_attempts
+        self.uids: dict[str, str] = {}  # deployment -> uid, from the last scale write
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._sleep = sleep
@@ -150,13 +154,17 @@ class ScaleClient:
 
     def _patch(self, deployment: str, body: dict[str, Any]) -> client.V1Scale:
         try:
-            return self._api.patch_namespaced_deployment_scale(
+            scale = self._api.patch_namespaced_deployment_scale(
                 deployment,
                 self.cfg.namespace,
                 body,
                 _content_type=MERGE_PATCH,
                 _request_timeout=self.cfg.request_timeout_seconds,
             )
+            # A Scale's metadata is its Deployment's: the uid an Event must name.
+            if scale.metadata is not None and scale.metadata.uid:
+                self.uids[deployment] = scale.metadata.uid
+            return scale
         except ApiException as e:
             raise self._final(e, "patch", deployment) or e from None
 
@@ -207,22 +215,41 @@ def _replicas(scale: client.V1Scale) -> int:
 
 class KubernetesBackend:
     """Replicas are Deployments': read from the snapshot (the exporter's watch cache),
-    written through the scale subresource."""
+    written through the scale subresource, each change also told as an Event on the
+    Deployment (`kubectl describe deployment` shows it)."""
 
     name = "kubernetes"
 
-    def __init__(self, cfg: Config, api_client: client.ApiClient | None = None) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        api_client: client.ApiClient | None = None,
+        identity: str = "batchctl-autoscaler",
+    ) -> None:
         try:
-            self.scale = ScaleClient(cfg.kubernetes, api_client)
+            self.api_client = (
+                api_client if api_client is not None else new_api_client(cfg.kubernetes)
+            )
         except KubeConfigError as e:
             raise ConfigError([f"kubernetes: {e}"], "kubernetes") from None
+        self._own_client = api_client is None
+        # Our requests say who sent them (audit logs, and the tests count writers by it).
+        self.api_client.user_agent = f"batchctl/{__version__} (autoscaler; {identity})"
+        self.scale = ScaleClient(cfg.kubernetes, self.api_client)
+        self.events = EventRecorder(self.api_client, cfg.kubernetes, identity)
         self.deployments = {b.queue: b.deployment for b in cfg.batches}
 
     def observed(self) -> Mapping[str, tuple[int, int]] | None:
         return None
 
-    def set_replicas(self, queue: str, n: int) -> None:
-        self.scale.set_replicas(self.deployments[queue], n, expected=None)
+    def set_replicas(self, queue: str, n: int, note: ScaleNote | None = None) -> None:
+        deployment = self.deployments[queue]
+        self.scale.set_replicas(deployment, n, expected=None)
+        if note is not None:
+            # Best effort: the scale happened whether or not its story could be told.
+            self.events.scaled(deployment, self.scale.uids.get(deployment), note)
 
     def close(self) -> None:
         self.scale.close()
+        if self._own_client:
+            self.api_client.close()

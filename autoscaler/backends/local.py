@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from autoscaler.backends import ScaleNote
 from batchctl.config import Config
 from batchctl.log import get_logger
 from batchctl.workers import ENV_BROKER_URL, ENV_KEYPREFIX
@@ -389,7 +390,7 @@ class LocalBackend:
     def observed(self) -> Mapping[str, tuple[int, int]]:
         return {q: (self.pool.get_replicas(q), self.pool.ready_replicas(q)) for q in self.queues}
 
-    def set_replicas(self, queue: str, n: int) -> None:
+    def set_replicas(self, queue: str, n: int, note: ScaleNote | None = None) -> None:
         self.pool.set_replicas(queue, n)
 
     def close(self) -> None:

@@ -29,6 +29,7 @@ class GuardResult:
     name: str
     status: GuardStatus
     shed: bool = False
+    detail: str = ""  # what the query answered, for the decision's detail
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +47,14 @@ class BatchObservation:
     ready_replicas: int
     claim: Claim | None = None
     guards: tuple[GuardResult, ...] = ()
-    # False when the broker is unreachable or the snapshot is stale: the policy holds.
+    # False when the broker is unreachable or the snapshot is stale or missing: the
+    # policy holds (`no_data`).
     data_ok: bool = True
+    # False when the snapshot is fine but the batch's replica count is not known (its
+    # Deployment not listed, the Kubernetes API down): the policy holds (`replicas_unknown`).
+    replicas_known: bool = True
+    # Why data_ok or replicas_known is False, in a few words, for the decision's detail.
+    why: str = ""
 
     @property
     def work(self) -> int:
@@ -70,6 +77,8 @@ class BatchState:
     prev_at: float | None = None
     # Observed throughput per ready replica (messages/s, EWMA); negative: backlog growing.
     rate_per_replica: float | None = None
+    # Fewer ready replicas than asked for, continuously since (pods starting, or not).
+    not_ready_since: float | None = None
 
     @property
     def last_change_at(self) -> float | None:

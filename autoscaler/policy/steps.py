@@ -15,6 +15,7 @@ from autoscaler.policy.model import (
     BatchObservation,
     BatchState,
     Decision,
+    GuardResult,
     GuardStatus,
     effective_cap,
     inflight_floor,
@@ -121,7 +122,13 @@ Step = Callable[[Tick], Decision | None]
 def no_data(c: Tick) -> Decision | None:
     if c.obs.data_ok:
         return None
-    return c.keep(Reason.NO_DATA, "broker unreachable or snapshot stale")
+    return c.keep(Reason.NO_DATA, c.obs.why or "broker unreachable or snapshot stale")
+
+
+def replicas_unknown(c: Tick) -> Decision | None:
+    if c.obs.replicas_known:
+        return None
+    return c.keep(Reason.REPLICAS_UNKNOWN, c.obs.why or "the Deployment's replicas are unknown")
 
 
 def manual_override(c: Tick) -> Decision | None:
@@ -152,7 +159,7 @@ def from_zero(c: Tick) -> Decision | None:
         # Reported, not scaled: a batch nobody holds never starts on its own.
         return c.hold(c.no_claim, f"{c.obs.waiting} waiting, not scaled")
     if c.blocked:
-        return c.hold(Reason.GUARD_HOLD, _guards(c.blocked))
+        return c.hold(Reason.GUARD_HOLD, _guards(c.obs.guards))
     if c.cap == 0:
         return c.hold(Reason.AT_CAP, "cap is 0")
     return c.to(1, Reason.FROM_ZERO, f"{c.obs.waiting} waiting")
@@ -183,9 +190,11 @@ def backlog(c: Tick) -> Decision | None:
     if not c.may_grow:
         return c.hold(c.no_claim, detail)
     if c.blocked:
-        return c.hold(Reason.GUARD_HOLD, _guards(c.blocked))
+        return c.hold(Reason.GUARD_HOLD, _guards(c.obs.guards))
     if c.current >= c.cap:
         return c.hold(Reason.AT_CAP, f"{detail}; at cap {c.cap}")
+    if not_ready := replicas_behind(c):
+        return not_ready
     if not c.up_open:
         return c.hold(Reason.STEP_LIMIT, detail)
     want = replicas_for_target(c.obs.work, c.tracked.rate_per_replica, b, c.current)
@@ -193,6 +202,24 @@ def backlog(c: Tick) -> Decision | None:
     if desired == c.cap and want > c.cap:
         detail = f"{detail}; reaching cap {c.cap}"
     return c.to(desired, Reason.BACKLOG, detail)
+
+
+def replicas_behind(c: Tick) -> Decision | None:
+    """Step up only once the ready replicas caught up with the last step: pods that do not
+    come up (no room in the cluster, crash-looping) are not multiplied. Within
+    startup_grace_seconds they are starting; past it they are not ready, and we say how
+    many are missing (CeleryWorkersNotReady alerts on the same condition)."""
+    ready, asked = c.obs.ready_replicas, c.current
+    if ready >= asked:
+        return None
+    since = c.tracked.not_ready_since
+    waited = c.now - since if since is not None else 0.0
+    if waited < c.batch.startup_grace_seconds:
+        return c.hold(Reason.REPLICAS_STARTING, f"{ready} of {asked} ready; waiting for the rest")
+    return c.hold(
+        Reason.REPLICAS_NOT_READY,
+        f"{asked - ready} of {asked} replicas not ready for {waited:.0f}s",
+    )
 
 
 def idle_to_zero(c: Tick) -> Decision | None:
@@ -251,6 +278,7 @@ def steady(c: Tick) -> Decision:
 
 PRECEDENCE: tuple[Step, ...] = (
     no_data,
+    replicas_unknown,
     manual_override,
     above_cap,
     from_zero,
@@ -280,8 +308,15 @@ def decide_batch(
     raise AssertionError("the last step of the precedence always decides")
 
 
-def _guards(names: Sequence[str]) -> str:
-    return "guard " + ", ".join(names) + " not healthy"
+def _guards(guards: Sequence[GuardResult] | Sequence[str]) -> str:
+    """'guard db not healthy' or, with results, each unhealthy one with what it said."""
+    parts = []
+    for g in guards:
+        if isinstance(g, str):
+            parts.append(g)
+        elif g.status != GuardStatus.HEALTHY:
+            parts.append(f"{g.name} {g.status}" + (f" ({g.detail})" if g.detail else ""))
+    return "guard " + ", ".join(parts) + " not healthy"
 
 
 def _fmt_eta(seconds: float) -> str:

@@ -23,7 +23,7 @@ RATE_TAU_SECONDS = 60.0
 
 def advance(obs: BatchObservation, bs: BatchState, b: BatchConfig, now: float) -> BatchState:
     """`bs` brought up to `now`: timers, throughput and the manual-override window."""
-    if not obs.data_ok:
+    if not obs.data_ok or not obs.replicas_known:
         # No continuity across a gap: idle and slack timers and the rate start over.
         return replace(bs, idle_since=None, slack_since=None, prev_work=None, prev_at=None)
     tracked = _track(obs, bs, now)
@@ -37,8 +37,8 @@ def advance(obs: BatchObservation, bs: BatchState, b: BatchConfig, now: float) -
 
 def remember(tracked: BatchState, d: Decision, obs: BatchObservation, now: float) -> BatchState:
     """The state for the next tick, once the decision (after the budget) is final."""
-    if d.reason == Reason.NO_DATA:
-        return tracked
+    if d.reason in (Reason.NO_DATA, Reason.REPLICAS_UNKNOWN):
+        return tracked  # the count is not known: nothing to remember of it
     return replace(
         tracked,
         last_up_at=now if d.desired > d.current else tracked.last_up_at,
@@ -54,6 +54,10 @@ def _track(obs: BatchObservation, bs: BatchState, now: float) -> BatchState:
     idle_since = (bs.idle_since if bs.idle_since is not None else now) if work == 0 else None
     slack_since = (
         (bs.slack_since if bs.slack_since is not None else now) if obs.waiting == 0 else None
+    )
+    behind = obs.ready_replicas < obs.replicas
+    not_ready_since = (
+        (bs.not_ready_since if bs.not_ready_since is not None else now) if behind else None
     )
     rate = bs.rate_per_replica
     if (
@@ -76,6 +80,7 @@ def _track(obs: BatchObservation, bs: BatchState, now: float) -> BatchState:
         prev_waiting=obs.waiting,
         prev_at=now,
         rate_per_replica=rate,
+        not_ready_since=not_ready_since,
     )
 
 

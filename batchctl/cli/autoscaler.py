@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from batchctl.cli.options import config_error, config_option, load_or_exit
+from batchctl.cli.options import EXIT_UNREACHABLE, config_error, config_option, load_or_exit
 from batchctl.config import ConfigError
 
 if TYPE_CHECKING:
     from autoscaler.policy import Decision
+
+
+def decision_table(decisions: list[Decision]) -> str:
+    """One line per batch under a header, as `--once` prints it."""
+    rows = [("QUEUE", "REPLICAS", "DESIRED", "ACTION", "REASON", "DETAIL")]
+    for d in decisions:
+        rows.append(
+            (d.queue, str(d.current), str(d.desired), str(d.action), str(d.reason), d.detail)
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(r[:5], widths, strict=True)) + "  " + r[5]
+        for r in rows
+    ).rstrip()
 
 
 @click.command("autoscaler")
@@ -29,7 +44,20 @@ if TYPE_CHECKING:
     show_default=True,
     help="HOST:PORT for the autoscaler's own /metrics.",
 )
-@click.option("--once", is_flag=True, help="Run one tick, print the decisions and exit.")
+@click.option(
+    "--once",
+    is_flag=True,
+    help="Wait for a first snapshot, run one tick, print the decisions and exit "
+    "(0 done, 1 a scale write failed, 3 nothing answered or nothing could be decided).",
+)
+@click.option(
+    "--assume-replicas",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="dry-run: start from N replicas per batch and follow our own decisions "
+    "(the default without Kubernetes, from 0).",
+)
 @click.option(
     "--run-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -37,37 +65,46 @@ if TYPE_CHECKING:
     help="local backend: where worker logs go (default: a temporary directory).",
 )
 def autoscaler_command(
-    config_path: str | None, backend: str | None, listen: str, once: bool, run_dir: Path | None
+    config_path: str | None,
+    backend: str | None,
+    listen: str,
+    once: bool,
+    assume_replicas: int | None,
+    run_dir: Path | None,
 ) -> None:
     """Scale claimed batches hands-off, within their caps, while guards are healthy.
 
     \b
-    Each tick (autoscaler.interval_seconds) it reads the same snapshot the
-    exporter serves, the claims and the guard queries, asks the pure policy
-    (autoscaler/policy/) for a replica count per batch, and applies changes:
-      kubernetes  patch the Deployment's scale subresource
+    Each tick (autoscaler.interval_seconds) it reads the snapshot the exporter
+    beside it serves (autoscaler.snapshot_url; the local backend reads Redis
+    itself), the guard queries, asks the pure policy (autoscaler/policy/) for a
+    replica count per batch, and applies changes:
+      kubernetes  patch the Deployment's scale subresource, record an Event
       local       start / warm-stop `celery worker` processes on this machine
-      dry-run     log and export the decisions, change nothing
-    Unclaimed batches are reported, never scaled up. A broker or API server that
-    cannot be read makes the loop hold (reason no_data), never guess.
+      dry-run     log every decision, change nothing
+    With the kubernetes backend only the replica holding the Lease
+    (autoscaler.leader_election) acts. Unclaimed batches are reported, never
+    scaled up. Anything that cannot be read makes the loop hold and say why.
     """
-    from autoscaler.runtime import run
+    from autoscaler.runtime import NotReady, Options, run
 
     cfg = load_or_exit(config_path)
 
     def print_decisions(decisions: list[Decision]) -> None:
-        for d in decisions:
-            arrow = f"{d.current} -> {d.desired}" if d.changed else f"{d.current}"
-            click.echo(f"{d.queue:<12} {arrow:<8} {d.reason!s:<16} {d.detail}")
+        click.echo(decision_table(decisions))
 
+    opts = Options(
+        backend or cfg.autoscaler.backend,
+        listen,
+        once=once,
+        run_dir=run_dir,
+        assume_replicas=assume_replicas,
+    )
     try:
-        run(
-            cfg,
-            backend or cfg.autoscaler.backend,
-            listen,
-            once=once,
-            run_dir=run_dir,
-            on_decisions=print_decisions,
-        )
+        code = run(cfg, opts, on_decisions=print_decisions)
     except ConfigError as e:
         config_error(e)
+    except NotReady as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(EXIT_UNREACHABLE)
+    sys.exit(code)

@@ -13,6 +13,7 @@ from batchctl.cli.options import config_option, load_or_exit
 
 _ROWS = (
     ("replica_seconds", "replica-seconds"),
+    ("never_ready_pod_seconds", "pod-seconds never ready (no room)"),
     ("drain_seconds", "drain seconds (last arrival -> empty)"),
     ("peak_waiting", "peak waiting"),
     ("peak_replicas", "peak replicas"),

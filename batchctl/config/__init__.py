@@ -10,6 +10,7 @@ from batchctl.config.model import (
     ExporterConfig,
     GuardConfig,
     KubernetesConfig,
+    LeaderElectionConfig,
 )
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "ExporterConfig",
     "GuardConfig",
     "KubernetesConfig",
+    "LeaderElectionConfig",
     "load_config",
     "parse_config",
 ]

@@ -18,6 +18,10 @@ DEFAULT_PRIORITY_STEPS = (0, 3, 6, 9)
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:@-]{1,200}$")
 # RFC 1123 label, which is what Kubernetes requires of a Deployment name.
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# RFC 1123 subdomain: most other object names (a Lease's).
+_DNS_SUBDOMAIN = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
 
 
 class _Strict(BaseModel):
@@ -116,6 +120,9 @@ class BatchConfig(_Strict):
     idle_after_seconds: float = Field(120.0, ge=0)
     require_claim: bool = True
     manual_override_seconds: float = Field(900.0, ge=0)
+    # Pods of a step up have this long to become ready; until then the next step waits
+    # (replicas_starting), after it the batch holds (replicas_not_ready).
+    startup_grace_seconds: float = Field(300.0, gt=0)
     # The longest task this batch runs: manifests use it for the grace period.
     max_task_seconds: float = Field(300.0, gt=0)
     # The workers' --concurrency and worker_prefetch_multiplier. One replica holds at
@@ -166,6 +173,46 @@ class GuardConfig(_Strict):
     shed: bool = False
 
 
+class LeaderElectionConfig(_Strict):
+    """One acting autoscaler among replicas, on a coordination.k8s.io/v1 Lease.
+
+    A leader that cannot renew stops writing after `renew_deadline_seconds`; another
+    replica takes over only `lease_duration_seconds` after it last saw the Lease change.
+    The difference must cover a request in flight (kubernetes.request_timeout_seconds).
+    """
+
+    # None: on with the kubernetes backend, off otherwise.
+    enabled: bool | None = None
+    lease_name: str = "batchctl-autoscaler"
+    lease_duration_seconds: int = Field(15, ge=1)  # a Lease holds whole seconds
+    renew_deadline_seconds: float = Field(10.0, ge=1)
+    retry_period_seconds: float = Field(2.0, ge=1)
+    # Who we are in the Lease: default $POD_NAME, else host name and process id.
+    identity: str | None = None
+
+    @field_validator("lease_name")
+    @classmethod
+    def _lease_name(cls, v: str) -> str:
+        if not _DNS_SUBDOMAIN.match(v):
+            raise ValueError("must be a Kubernetes object name (lower case, digits, '-', '.')")
+        return v
+
+    @model_validator(mode="after")
+    def _timing(self) -> LeaderElectionConfig:
+        # The same rules kubernetes.leaderelection.electionconfig enforces with sys.exit.
+        if self.lease_duration_seconds <= self.renew_deadline_seconds:
+            raise ValueError(
+                f"lease_duration_seconds ({self.lease_duration_seconds:g}) must be above "
+                f"renew_deadline_seconds ({self.renew_deadline_seconds:g})"
+            )
+        if self.renew_deadline_seconds <= 1.2 * self.retry_period_seconds:
+            raise ValueError(
+                f"renew_deadline_seconds ({self.renew_deadline_seconds:g}) must be above "
+                f"1.2 x retry_period_seconds ({self.retry_period_seconds:g})"
+            )
+        return self
+
+
 class AutoscalerConfig(_Strict):
     enabled: bool = True
     backend: Literal["kubernetes", "local", "dry-run"] = "kubernetes"
@@ -174,13 +221,36 @@ class AutoscalerConfig(_Strict):
     prometheus_url: str | None = None
     guards: tuple[GuardConfig, ...] = ()
     guard_timeout_seconds: float = Field(2.0, gt=0)
-    # A snapshot older than this counts as missing data: hold.
-    stale_after_seconds: float = Field(60.0, gt=0)
+    # A snapshot older than this counts as missing data: hold. None: two ticks.
+    stale_after_seconds: float | None = Field(None, gt=0)
+    # Where the snapshot comes from: the exporter beside us (one observer per pod), or
+    # None to read Redis and the Deployments in this process. The local backend always
+    # reads in process.
+    snapshot_url: str | None = "http://127.0.0.1:9808"
+    # --once: how long to wait for a first snapshot (and Deployment list).
+    startup_timeout_seconds: float = Field(30.0, gt=0)
+    leader_election: LeaderElectionConfig = LeaderElectionConfig()
     claim_default_ttl_seconds: float = Field(8 * 3600.0, gt=0)
     # The local backend: the Celery app (`celery -A` argument) and concurrency of its
     # worker processes. Required with backend: local.
     local_app: str | None = None
     local_concurrency: int = Field(2, ge=1)
+
+    @field_validator("snapshot_url")
+    @classmethod
+    def _snapshot_url(cls, v: str | None) -> str | None:
+        if v is not None and urlsplit(v).scheme not in ("http", "https"):
+            raise ValueError("expected an http:// or https:// URL, e.g. http://127.0.0.1:9808")
+        return v
+
+    @property
+    def stale_limit_seconds(self) -> float:
+        """How old a snapshot may be before it counts as missing: two ticks by default."""
+        return self.stale_after_seconds or 2 * self.interval_seconds
+
+    def leader_election_on(self) -> bool:
+        le = self.leader_election.enabled
+        return self.backend == "kubernetes" if le is None else le
 
     @model_validator(mode="after")
     def _local(self) -> AutoscalerConfig:
@@ -226,6 +296,7 @@ class AlertsConfig(_Strict):
     for_tier: tuple[str, str, str] = ("15m", "10m", "5m")
     no_consumers_for: str = "5m"
     idle_replicas_for: str = "30m"
+    workers_not_ready_for: str = "10m"
     stuck_for: str = "15m"
     # Range over which "the queue grows" / "the oldest message keeps ageing" is judged.
     growth_window: str = "10m"
@@ -248,6 +319,7 @@ class AlertsConfig(_Strict):
     # Optional alerts (the Kubernetes ones are also left out when kubernetes.enabled is
     # false, the autoscaler and claim ones when autoscaler.enabled is false).
     idle_replicas_alert: bool = True
+    workers_not_ready_alert: bool = True
     stuck_alert: bool = True
     queue_memory_alert: bool = True
     autoscaler_alerts: bool = True
@@ -261,8 +333,9 @@ class AlertsConfig(_Strict):
         return v
 
     @field_validator(
-        "no_consumers_for", "idle_replicas_for", "stuck_for", "growth_window", "memory_for",
-        "down_for", "at_cap_for", "held_for", "claim_expired_for", "unclaimed_for",
+        "no_consumers_for", "idle_replicas_for", "workers_not_ready_for", "stuck_for",
+        "growth_window", "memory_for", "down_for", "at_cap_for", "held_for",
+        "claim_expired_for", "unclaimed_for",
         "tier_resolve_hold",
     )  # fmt: skip
     @classmethod
@@ -336,6 +409,19 @@ class Config(_Strict):
                 seen.add(name)
         if problems:
             raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _lease_margin(self) -> Config:
+        le = self.autoscaler.leader_election
+        margin = le.lease_duration_seconds - le.renew_deadline_seconds
+        timeout = self.kubernetes.request_timeout_seconds
+        if self.autoscaler.leader_election_on() and margin < timeout:
+            raise ValueError(
+                "autoscaler.leader_election: lease_duration_seconds - renew_deadline_seconds "
+                f"({margin:g}) must be at least kubernetes.request_timeout_seconds ({timeout:g}), "
+                "so that a leader stops writing before another replica can take over"
+            )
         return self
 
     def batch(self, queue: str) -> BatchConfig | None:

@@ -8,6 +8,7 @@ the moment nothing is waiting, in flight or due for redelivery).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,7 @@ class Series:
     waiting: list[int] = field(default_factory=list)
     in_flight: list[int] = field(default_factory=list)  # prefetched + running
     replicas: list[int] = field(default_factory=list)  # spec.replicas
+    pending: list[int] = field(default_factory=list)  # pods that will never be ready
     pods: list[int] = field(default_factory=list)  # existing pods, any phase
 
 
@@ -82,6 +84,7 @@ def run(
         # Replicas and pods as they stand for the next second, so the last sample is 0.
         series.replicas.append(world.spec)
         series.pods.append(len(world.pods))
+        series.pending.append(sum(1 for p in world.pods if math.isinf(p.ready_at)))
         t += 1
         if t > last and drained_at is not None and not world.pods and world.spec == 0:
             break
@@ -107,6 +110,7 @@ def _metrics(
     violations = sum(1 for r in reps if r > cap)
     return {
         "replica_seconds": sum(series.pods),
+        "never_ready_pod_seconds": sum(series.pending),
         "drain_seconds": None if drained_at is None else drained_at - trace.last_arrival,
         "peak_waiting": max(series.waiting, default=0),
         "peak_replicas": max(reps, default=0),

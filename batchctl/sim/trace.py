@@ -40,6 +40,9 @@ class Trace:
     tail_seconds: int = 6 * 3600
     visibility_timeout_seconds: float = 3600.0
     description: str = ""
+    # A cluster with room for only this many of the batch's pods: the others are created
+    # but never become ready (Pending, no room). None: room for all.
+    max_ready_pods: int | None = None
 
     @property
     def total(self) -> int:
@@ -77,7 +80,7 @@ def parse_trace(data: Any, name: str = "trace") -> Trace:
     known = {
         "name", "description", "task_seconds", "worker_concurrency", "prefetch_multiplier",
         "pod_start_seconds", "priorities", "arrivals", "acks_late", "seed", "queue",
-        "tail_seconds", "visibility_timeout_seconds",
+        "tail_seconds", "visibility_timeout_seconds", "max_ready_pods",
     }  # fmt: skip
     unknown = sorted(set(data) - known)
     if unknown:
@@ -106,6 +109,11 @@ def parse_trace(data: Any, name: str = "trace") -> Trace:
             queue=data.get("queue"),
             tail_seconds=int(data.get("tail_seconds", 6 * 3600)),
             visibility_timeout_seconds=float(data.get("visibility_timeout_seconds", 3600)),
+            max_ready_pods=(
+                None
+                if data.get("max_ready_pods") is None
+                else _positive_int(data["max_ready_pods"], "max_ready_pods")
+            ),
         )
     except TraceError as e:
         raise TraceError(f"{name}: {e}") from None

@@ -27,6 +27,9 @@ What is modelled, and how (docs/design.md, "Celery's Redis layout", "Stopping wo
   visibility timeout with late acks). The grace period is the batch's `max_task_seconds`
   for our policy (the manifests set it so) and Kubernetes' default 30 s for the baseline.
 - Replica-seconds count every pod that exists, starting and terminating ones included.
+- With the trace's `max_ready_pods` the cluster has room for only that many of the
+  batch's pods: the others are created and never become ready (Pending), the case the
+  autoscaler's `replicas_not_ready` hold is for.
 """
 
 from __future__ import annotations
@@ -209,8 +212,13 @@ class World:
         desired = max(0, desired)
         self.spec = desired
         active = [p for p in self.pods if not p.terminating]
+        room = self.trace.max_ready_pods
         for _ in range(desired - len(active)):
-            self.pods.append(Pod(created_at=int(t), ready_at=t + self.trace.pod_start_seconds))
+            placed = sum(1 for p in self.pods if not p.terminating and math.isfinite(p.ready_at))
+            ready_at = t + self.trace.pod_start_seconds
+            if room is not None and placed >= room:
+                ready_at = math.inf  # Pending: no room in the cluster
+            self.pods.append(Pod(created_at=int(t), ready_at=ready_at))
         excess = len(active) - desired
         if excess <= 0:
             return

@@ -158,7 +158,7 @@ def test_promtool_check_rules_on_the_committed_file() -> None:
         [promtool, "check", "rules", str(COMMITTED)], capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "SUCCESS: 17 rules found" in out.stdout
+    assert "SUCCESS: 18 rules found" in out.stdout
 
 
 def _promtool_test(promtool: str, files: list[Path]) -> subprocess.CompletedProcess[str]:
@@ -188,6 +188,7 @@ MUTATIONS: dict[str, dict[str, Any]] = {
     "queue memory share 30%": {"alerts": {"queue_memory_share": 0.3}},
     "no-consumer for 6m": {"alerts": {"no_consumers_for": "6m"}},
     "idle after 31m": {"alerts": {"idle_replicas_for": "31m"}},
+    "workers not ready for 11m": {"alerts": {"workers_not_ready_for": "11m"}},
     "claim expiry for 9m": {"alerts": {"claim_expired_for": "9m"}},
     "resolve hold 30s": {"alerts": {"tier_resolve_hold": "30s"}},
     "resolve hold 2m": {"alerts": {"tier_resolve_hold": "2m"}},
@@ -320,6 +321,7 @@ def test_config_flags_switch_alerts_off() -> None:
                 "CeleryQueueNoConsumers",
                 "CeleryIdleReplicas",
                 "CeleryQueueStuck",
+                "CeleryWorkersNotReady",
                 "CeleryKubernetesApiDown",
             },
         ),

@@ -7,11 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
-from autoscaler.guards import evaluate, judge
+from autoscaler.guards import evaluate, judge, query
 from autoscaler.policy import GuardStatus
-from batchctl.config import GuardConfig
-from tests.conftest import free_port, require_tool, wait_for
+from batchctl.config import GuardConfig, parse_config
+from exporter.runtime import start_exporter
+from tests.conftest import RedisServer, free_port, require_tool, wait_for
 
 G = GuardConfig(name="db_connections", query="up == 0", shed=True)
 
@@ -93,3 +95,97 @@ def test_unreachable_prometheus_is_unknown(tmp_path: Path) -> None:
     assert result.status == GuardStatus.UNKNOWN
     (result,) = evaluate([G], None, timeout=1)
     assert result.status == GuardStatus.UNKNOWN
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [("NaN", "NaN"), ("+Inf", "+Inf"), ("-Inf", "-Inf"), ("x", "a sample")]
+)
+def test_a_sample_that_is_no_number_is_unknown_and_says_so(value: str, shown: str) -> None:
+    answer = {
+        "status": "success",
+        "data": {"resultType": "vector", "result": [{"value": [1, value]}]},
+    }
+    result = judge(G, answer)
+    assert result.status == GuardStatus.UNKNOWN and shown in result.detail
+
+
+def _doc_guards() -> list[GuardConfig]:
+    """The example guards of docs/configuration.md, exactly as a user would copy them."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    block = doc.split("Example guards:", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    cfg = parse_config(yaml.safe_load(block), env={})
+    assert len(cfg.autoscaler.guards) >= 3
+    return list(cfg.autoscaler.guards)
+
+
+@pytest.fixture
+def scraped(own_redis: RedisServer, tmp_path: Path) -> Iterator[tuple[str, RedisServer]]:
+    """A real exporter on a Redis left at its defaults (maxmemory 0), scraped every second
+    by a real Prometheus."""
+    exe = require_tool("prometheus")
+    cfg = parse_config({"broker": {"url": own_redis.url}, "kubernetes": {"enabled": False}}, env={})
+    exporter = start_exporter(cfg, f"127.0.0.1:{free_port()}")
+    port = free_port()
+    (tmp_path / "prometheus.yml").write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "scrape_configs": [
+                    {
+                        "job_name": "batchctl",
+                        "static_configs": [{"targets": [exporter.url.removeprefix("http://")]}],
+                    }
+                ],
+            }
+        )
+    )
+    log = (tmp_path / "prometheus.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            exe,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(
+            lambda: query(url, "celery_broker_memory_max_bytes", 2)["data"]["result"],  # type: ignore[index]
+            timeout=30,
+            what="prometheus scraped the exporter",
+        )
+        yield url, own_redis
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+        exporter.stop()
+
+
+def test_every_documented_guard_is_right_with_redis_defaults(
+    scraped: tuple[str, RedisServer],
+) -> None:
+    url, server = scraped
+    guards = _doc_guards()
+    # maxmemory 0 (Redis' default): nothing to guard, and not a hold that never ends.
+    assert server.client().config_get("maxmemory") in ({"maxmemory": "0"}, {b"maxmemory": b"0"})
+    for result in evaluate(guards, url, timeout=5):
+        assert result.status == GuardStatus.HEALTHY, result
+    # The ratio the docs used to show divides by that 0: +Inf, reported as unknown.
+    naive = GuardConfig(
+        name="naive", query="celery_broker_memory_used_bytes / celery_broker_memory_max_bytes > 0.7"
+    )
+    (result,) = evaluate([naive], url, timeout=5)
+    assert result.status == GuardStatus.UNKNOWN and "+Inf" in result.detail
+    # And the documented guard does fire once a limit exists and is nearly reached.
+    used = int(server.client().info("memory")["used_memory"])
+    server.client().config_set("maxmemory", str(int(used / 0.75)))
+    memory = next(g for g in guards if g.name == "redis_memory")
+    wait_for(
+        lambda: evaluate([memory], url, timeout=5)[0].status == GuardStatus.UNHEALTHY,
+        timeout=20,
+        what="redis_memory unhealthy at 75% of maxmemory",
+    )

@@ -12,6 +12,7 @@ import redis
 from click.testing import CliRunner
 from prometheus_client import CollectorRegistry
 
+from autoscaler.backends import ScaleNote
 from autoscaler.backends.dryrun import DryRunBackend
 from autoscaler.loop import Autoscaler
 from autoscaler.metrics import AutoscalerMetrics
@@ -32,12 +33,14 @@ class RecordingBackend(DryRunBackend):
     def __init__(self, replicas: dict[str, int]) -> None:
         self.replicas = replicas
         self.calls: list[tuple[str, int]] = []
+        self.notes: list[ScaleNote | None] = []
 
     def observed(self) -> dict[str, tuple[int, int]]:
         return {q: (n, n) for q, n in self.replicas.items()}
 
-    def set_replicas(self, queue: str, n: int) -> None:
+    def set_replicas(self, queue: str, n: int, note: ScaleNote | None = None) -> None:
         self.calls.append((queue, n))
+        self.notes.append(note)
         self.replicas[queue] = n
 
 
@@ -141,10 +144,10 @@ def test_actuator_failure_is_counted_not_fatal(
     class Failing(RecordingBackend):
         broken = True
 
-        def set_replicas(self, queue: str, n: int) -> None:
+        def set_replicas(self, queue: str, n: int, note: ScaleNote | None = None) -> None:
             if self.broken:
                 raise PermissionError("deployments/scale patch forbidden")
-            super().set_replicas(queue, n)
+            super().set_replicas(queue, n, note)
 
     backend = Failing({"batch0": 0, "batch1": 0})
     a = scaler_for(cfg_for(redis_server.url), redis_db, backend)
@@ -157,20 +160,40 @@ def test_actuator_failure_is_counted_not_fatal(
     assert backend.calls == [("batch1", 1)]
 
 
-def test_cli_once_dry_run(redis_server: RedisServer, redis_db: redis.Redis, tmp_path: Path) -> None:
+def test_cli_once_dry_run_without_kubernetes_tracks_its_own_replicas(
+    redis_server: RedisServer, redis_db: redis.Redis, tmp_path: Path
+) -> None:
+    """No cluster, no exporter: --once reads Redis itself and decides from 0 replicas."""
     enqueue(make_app(redis_server.url), "batch1", 7, seconds=0)
     ClaimStore(redis_db).claim("batch1", "bob", "x", 3600, time.time())
     cfg = tmp_path / "c.yml"
     cfg.write_text(
         f"broker:\n  url: {redis_server.url}\nkubernetes:\n  enabled: false\n"
-        "autoscaler:\n  backend: dry-run\n"
+        "autoscaler:\n  backend: dry-run\n  snapshot_url: null\n"
     )
     res = CliRunner().invoke(cli, ["autoscaler", "-c", str(cfg), "--once"])
     assert res.exit_code == 0, res.output
-    lines = {ln.split()[0]: ln for ln in res.output.splitlines() if ln.startswith("batch")}
-    # Dry run: replicas are what the (absent) cluster says, so data counts as missing
-    # unless a backend reports them; the decision is printed either way.
-    assert set(lines) == {"batch0", "batch1", "batch2", "batch3"}
+    rows = [ln.split() for ln in res.stdout.splitlines()]
+    assert rows[0][:5] == ["QUEUE", "REPLICAS", "DESIRED", "ACTION", "REASON"]
+    table = {r[0]: r for r in rows[1:]}
+    assert set(table) == {"batch0", "batch1", "batch2", "batch3"}
+    assert table["batch1"][1:5] == ["0", "1", "up", "from_zero"]
+    assert table["batch0"][1:5] == ["0", "0", "none", "steady"]
+
+
+def test_cli_once_names_what_did_not_answer(redis_server: RedisServer, tmp_path: Path) -> None:
+    from tests.conftest import free_port
+
+    cfg = tmp_path / "c.yml"
+    cfg.write_text(
+        f"broker:\n  url: {redis_server.url}\nkubernetes:\n  enabled: false\n"
+        f"autoscaler:\n  backend: dry-run\n  startup_timeout_seconds: 0.5\n"
+        f"  snapshot_url: http://127.0.0.1:{free_port()}\n"
+    )
+    res = CliRunner().invoke(cli, ["autoscaler", "-c", str(cfg), "--once"])
+    assert res.exit_code == 3, res.output
+    assert "not ready after 0.5s: exporter at http://127.0.0.1:" in res.output
+    assert "Traceback" not in res.output
 
 
 @pytest.mark.slow
@@ -193,3 +216,27 @@ def test_demo_end_to_end_loses_nothing() -> None:
         if s.replicas > a.replicas
     ]
     assert all(b - a >= 4.0 for a, b in itertools.pairwise(ups)), ups
+
+
+def test_dry_run_without_kubernetes_steps_up_tick_after_tick(
+    redis_server: RedisServer, redis_db: redis.Redis
+) -> None:
+    """ "What would it do" is answered over several ticks: its own counts follow its decisions."""
+    enqueue(make_app(redis_server.url), "batch1", 500, seconds=0)
+    ClaimStore(redis_db).claim("batch1", "bob", "x", 3600, time.time())
+    cfg = cfg_for(redis_server.url)
+    step = cfg.batches[1].step_interval_seconds
+    clock = [time.time()]
+    backend = DryRunBackend(["batch0", "batch1"], track=True)
+    source = InProcessSource(cfg, BrokerReader(cfg.broker), clock=lambda: clock[0])
+    a = Autoscaler(cfg, source, backend, clock=lambda: clock[0])
+    seen = []
+    for _ in range(7):
+        (d0, d1) = a.tick()
+        seen.append((d1.current, d1.desired, str(d1.reason)))
+        assert d0.reason == Reason.STEADY  # nothing waiting: nothing to do
+        clock[0] += step
+    # No workers drain it, so every interval asks for one more, up to the cap of 5.
+    assert [s[1] for s in seen] == [1, 2, 3, 4, 5, 5, 5]
+    assert seen[0][2] == "from_zero" and seen[4][2] == "backlog" and seen[-1][2] == "at_cap"
+    assert backend.replicas == {"batch0": 0, "batch1": 5}

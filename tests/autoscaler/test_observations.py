@@ -75,16 +75,31 @@ def test_policy_claims_pass_through() -> None:
 @pytest.mark.parametrize(
     ("name", "snapshot"),
     [
-        ("broker down", snap(stats("batch0"), broker_up=False)),
-        ("stale", snap(stats("batch0"), taken_at=NOW - 61)),
+        ("broker unreachable", snap(stats("batch0"), broker_up=False)),
+        ("61s old (stale after 60s)", snap(stats("batch0"), taken_at=NOW - 61)),
         ("from the future", snap(stats("batch0"), taken_at=NOW + 1)),
-        ("queue missing", snap()),
-        ("replicas unknown", snap(stats("batch0", replicas=None, ready_replicas=None))),
+        ("queue batch0 not in the snapshot", snap()),
     ],
 )
-def test_missing_data_holds(name: str, snapshot: Snapshot) -> None:
+def test_missing_data_holds_and_says_why(name: str, snapshot: Snapshot) -> None:
     (o, _) = observations(snapshot, CFG, {}, [], NOW)
-    assert not o.data_ok, name
+    assert not o.data_ok
+    assert name in o.why
+
+
+@pytest.mark.parametrize(
+    ("kubernetes_up", "why"),
+    [
+        (True, "Deployment celery-batch0 not found"),
+        (False, "Kubernetes API unreachable"),
+        (None, "Kubernetes is disabled"),
+    ],
+)
+def test_unknown_replicas_are_their_own_cause(kubernetes_up: bool | None, why: str) -> None:
+    s = snap(stats("batch0", replicas=None, ready_replicas=None), kubernetes_up=kubernetes_up)
+    (o, _) = observations(s, CFG, {}, [], NOW)
+    assert o.data_ok and not o.replicas_known
+    assert why in o.why
 
 
 def test_deployments_map_when_queue_stats_lack_replicas() -> None:

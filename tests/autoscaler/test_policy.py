@@ -104,6 +104,21 @@ ROWS = [
         obs(waiting=5000, data_ok=False),
         (0, Reason.NO_DATA, Action.NONE),
     ),
+    Row(
+        "no data says why",
+        "no_data",
+        obs(waiting=5000, replicas=2, data_ok=False, why="exporter unreachable"),
+        (2, Reason.NO_DATA, Action.NONE),
+        state=ours(2),
+    ),
+    # --- replicas_unknown: the snapshot is fine, the replica count is not known
+    Row(
+        "Deployment missing: hold, not no_data",
+        "replicas_unknown",
+        obs(waiting=5000, replicas=0, replicas_known=False, why="Deployment x not found"),
+        (0, Reason.REPLICAS_UNKNOWN, Action.NONE),
+        state=ours(2, rate_per_replica=1.0),
+    ),
     # --- 2. manual_override
     Row(
         "manual change is respected",
@@ -265,6 +280,27 @@ ROWS = [
         state=ours(3, rate_per_replica=1.0),
     ),
     # --- 6. backlog
+    Row(
+        "the last step's pods still starting: wait for them",
+        "backlog",
+        obs(waiting=5000, replicas=3, ready_replicas=2),
+        (3, Reason.REPLICAS_STARTING, Action.HOLD),
+        state=ours(3, rate_per_replica=1.0, last_up_at=NOW - 600, not_ready_since=NOW - 299),
+    ),
+    Row(
+        "pods that never become ready are not multiplied",
+        "backlog",
+        obs(waiting=5000, replicas=1, ready_replicas=0),
+        (1, Reason.REPLICAS_NOT_READY, Action.HOLD),
+        state=ours(1, rate_per_replica=1.0, last_up_at=NOW - 900, not_ready_since=NOW - 300),
+    ),
+    Row(
+        "ready caught up: the next step",
+        "backlog",
+        obs(waiting=5000, replicas=3, ready_replicas=3),
+        (4, Reason.BACKLOG, Action.UP),
+        state=ours(3, rate_per_replica=1.0, last_up_at=NOW - 600, not_ready_since=NOW - 299),
+    ),
     Row(
         "backlog slower than target: one step up",
         "backlog",
@@ -866,6 +902,7 @@ def _check_decision(
         else:
             assert d.desired - d.current <= b.step_up
             assert now - last_up >= b.step_interval_seconds, "steps up too often"
+            assert o.ready_replicas >= o.replicas, "stepped up before the last step was ready"
     # To zero only after idling for idle_after (a cap of 0 is the one exception).
     if d.desired == 0 and d.current > 0 and cap > 0:
         assert idle_from is not None and now - idle_from >= b.idle_after_seconds

@@ -104,3 +104,16 @@ def test_controllers_share_the_world_rules() -> None:
         assert r.metrics["completed"] == 50
         assert r.series.replicas[-1] in (0, 1)
         assert math.isfinite(r.metrics["replica_seconds"])
+
+
+def test_pods_that_never_start_are_not_multiplied() -> None:
+    """A cluster with room for 2 pods: we stop one step past what became ready and say
+    why; KEDA+HPA asks for the cap and pays for Pending pods the whole drain."""
+    t = trace(arrivals=[[0, 6000]], max_ready_pods=2)
+    results = simulate(t, cfg(max_replicas=5, step_interval_seconds=60), baseline="keda")
+    ours, keda = results[OURS], results[BASELINE]
+    assert ours.metrics["left_undone"] == 0 and keda.metrics["left_undone"] == 0
+    assert max(ours.series.replicas) == 3  # 2 ready + the one that showed the lack of room
+    assert max(keda.series.replicas) == 5
+    assert ours.reasons.get("replicas_not_ready", 0) > 0
+    assert ours.metrics["never_ready_pod_seconds"] < keda.metrics["never_ready_pod_seconds"] / 2
