@@ -196,6 +196,9 @@ class ExporterConfig(_Strict):
     listen: str = "0.0.0.0:9808"
     # The status page reloads itself this often.
     status_refresh_seconds: int = Field(5, ge=1)
+    # Collect in the background when no scrape has for this long: ready at start, and a
+    # fresh snapshot (and oldest-message ages) without depending on the scrape interval.
+    refresh_interval_seconds: float = Field(15.0, gt=0)
 
     @field_validator("listen")
     @classmethod
