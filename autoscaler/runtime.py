@@ -7,13 +7,14 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
+from prometheus_client import CollectorRegistry, ProcessCollector
 
 from autoscaler.backends import Backend
 from autoscaler.backends.dryrun import DryRunBackend
 from autoscaler.loop import Autoscaler
 from autoscaler.metrics import AutoscalerMetrics
 from autoscaler.policy import Decision
+from autoscaler.server import AutoscalerServer
 from batchctl.config import Config
 from batchctl.process import wait_for_shutdown
 from exporter.runtime import build_source
@@ -44,8 +45,9 @@ def run(
     run_dir: Path | None = None,
     on_decisions: Callable[[list[Decision]], None] | None = None,
 ) -> None:
-    """Run the loop until SIGTERM/SIGINT, serving /metrics on `listen`; with `once`, one
-    tick whose decisions go to `on_decisions`. Raises ConfigError, OSError."""
+    """Run the loop until SIGTERM/SIGINT, serving /metrics, /healthz and /readyz on
+    `listen`; with `once`, one tick whose decisions go to `on_decisions`. Raises
+    ConfigError, OSError (the port cannot be bound)."""
     backend = build_backend(cfg, backend_name, run_dir)
     try:
         source = build_source(cfg)
@@ -62,13 +64,15 @@ def run(
         registry = CollectorRegistry()
         ProcessCollector(registry=registry)
         registry.register(AutoscalerMetrics(scaler))
-        host, _, port = listen.rpartition(":")
-        start_http_server(int(port), addr=host or "0.0.0.0", registry=registry)
+        server = AutoscalerServer(scaler, registry)
+        server.listen(listen)
+        server.serve_in_thread()
         thread = threading.Thread(target=scaler.run, name="autoscaler", daemon=True)
         thread.start()
         wait_for_shutdown()
         scaler.stop()
         thread.join(timeout=30)
+        server.shutdown()
     finally:
         backend.close()
         source.stop()

@@ -42,6 +42,7 @@ class Reason(StrEnum):
     # Hands off.
     MANUAL_OVERRIDE = "manual_override"
     NO_DATA = "no_data"
+    OBSERVE_ONLY = "observe_only"
 
 
 MEANING: dict[Reason, str] = {
@@ -63,6 +64,7 @@ MEANING: dict[Reason, str] = {
     Reason.STEADY: "the backlog drains within the target: nothing to change",
     Reason.MANUAL_OVERRIDE: "someone else set the replicas: hands off for a while",
     Reason.NO_DATA: "the snapshot is missing, stale or the broker is down: change nothing",
+    Reason.OBSERVE_ONLY: "batches[].autoscale is false: the decision is logged, never applied",
 }
 
 # Holds that mean "a shared service is unhealthy" (alerting on them is useful); the

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from batchctl.cli.options import config_error, config_option, load_or_exit
-from batchctl.config import ConfigError
+from batchctl.cli.options import EXIT_USAGE, config_error, config_option, load_or_exit
+from batchctl.config import ConfigError, ExporterConfig
 
 if TYPE_CHECKING:
     from autoscaler.policy import Decision
+
+
+def _listen(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        ExporterConfig(listen=value)  # the same HOST:PORT rule as the exporter's
+    except ValueError:
+        raise click.BadParameter("expected HOST:PORT, e.g. 0.0.0.0:9809") from None
+    return value
 
 
 @click.command("autoscaler")
@@ -27,7 +36,8 @@ if TYPE_CHECKING:
     "-l",
     default="0.0.0.0:9809",
     show_default=True,
-    help="HOST:PORT for the autoscaler's own /metrics.",
+    callback=_listen,
+    help="HOST:PORT for the autoscaler's own /metrics, /healthz and /readyz.",
 )
 @click.option("--once", is_flag=True, help="Run one tick, print the decisions and exit.")
 @click.option(
@@ -52,6 +62,7 @@ def autoscaler_command(
     cannot be read makes the loop hold (reason no_data), never guess.
     """
     from autoscaler.runtime import run
+    from autoscaler.server import ListenError
 
     cfg = load_or_exit(config_path)
 
@@ -71,3 +82,6 @@ def autoscaler_command(
         )
     except ConfigError as e:
         config_error(e)
+    except ListenError as e:  # the port is taken, or not ours to bind
+        click.echo(f"cannot listen on {listen}: {e.strerror}", err=True)
+        sys.exit(EXIT_USAGE)

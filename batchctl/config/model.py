@@ -123,6 +123,9 @@ class BatchConfig(_Strict):
     # ceil(in_flight / (concurrency * prefetch)).
     worker_concurrency: int = Field(4, ge=1)
     prefetch_multiplier: int = Field(4, ge=1)
+    # false: decide and report (a hold with reason observe_only, a log line), never act;
+    # a site turns autoscaling on one batch at a time.
+    autoscale: bool = True
 
     @field_validator("queue")
     @classmethod
