@@ -46,6 +46,7 @@ from batchctl.claims.store import ClaimStore  # noqa: E402
 from batchctl.demo.embedded import EmbeddedRedis, free_port  # noqa: E402
 from batchctl.demo.tasks import enqueue, make_app  # noqa: E402
 from tests.fakekube import FakeKube  # noqa: E402
+from tests.test_image import build_context  # noqa: E402
 
 OUT = HERE / "container-footprint.json"
 NS = "court-listener"
@@ -154,7 +155,9 @@ def install_size() -> dict[str, float]:
             [*pip, "--require-hashes", "--no-deps", "-r", str(ROOT / "requirements.lock")],
             check=True,
         )
-        subprocess.run([*pip, "--no-deps", "--no-build-isolation", str(ROOT)], check=True)
+        # From a copy of the build context, as docker build has it (no build/ left here).
+        ctx = build_context(Path(d))
+        subprocess.run([*pip, "--no-deps", "--no-build-isolation", str(ctx)], check=True)
         full = du_mib(env_dir)
         site = next((env_dir / "lib").glob("python3*/site-packages"))
         biggest = sorted(((du_mib(p), p.name) for p in site.iterdir() if p.is_dir()), reverse=True)[

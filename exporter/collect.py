@@ -79,7 +79,6 @@ class InProcessSource:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._refresher: threading.Thread | None = None
-        self.ever_succeeded = False
         # Set once the first collection attempt has finished, whatever its outcome: from
         # then on every request is answered from a real reading (a broker that is down
         # included, as celery_broker_up 0), which is what /readyz reports.
@@ -248,7 +247,6 @@ class InProcessSource:
                 by_name,
             )
         self._prev_lists, self._prev_inputs, self._prev_queues = read.lists, inputs, queues
-        self.ever_succeeded = True
         return Snapshot(
             duration_seconds=time.perf_counter() - start,
             broker_up=True,
