@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint fmt tools render bench clean
+.PHONY: demo test lint fmt tools render lock bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,12 +37,22 @@ fmt: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# Regenerate the committed alert rules and dashboard (tests fail when they drift).
+# Regenerate the committed alert rules and dashboard (tests fail when they drift): the
+# defaults' in alerts/ and grafana/, the shipped cluster config's in k8s/.
+K8S_CONFIG := k8s/base/batchctl.yml
 render: $(STAMP)
 	$(BIN)/batchctl alerts render --output alerts/batchctl.rules.yml
 	$(BIN)/batchctl dashboard render --output grafana/batchctl.json
-	cp alerts/batchctl.rules.yml k8s/rules/batchctl.rules.yml
-	cp grafana/batchctl.json k8s/dashboards/batchctl.json
+	$(BIN)/batchctl alerts render -c $(K8S_CONFIG) --output k8s/components/rules-configmap/batchctl.rules.yml
+	$(BIN)/batchctl alerts render -c $(K8S_CONFIG) --format prometheusrule \
+		--output k8s/components/prometheus-operator/prometheusrule.yaml
+	$(BIN)/batchctl dashboard render -c $(K8S_CONFIG) --output k8s/base/dashboards/batchctl.json
+
+# The container's dependencies: pyproject.toml's runtime ones (no dev extra), pinned with
+# every file's hash, for Python 3.11 on any platform. The Dockerfile installs only these.
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --generate-hashes --universal --python-version 3.11 \
+		--custom-compile-command "make lock" --quiet --output-file requirements.lock
 
 bench: $(STAMP) tools
 	$(BIN)/python benchmarks/scrape_latency.py

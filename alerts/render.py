@@ -34,3 +34,24 @@ def dump(data: Any) -> str:
 def render_rules(cfg: Config) -> str:
     """The rule file for `cfg`: `groups:` with one group per area."""
     return HEADER + dump({"groups": groups(cfg)})
+
+
+# The prometheus-operator's rule object: the same groups, wrapped. Its namespace comes
+# from kustomize; a site adds the labels its Prometheus' ruleSelector matches.
+PROMETHEUS_RULE_HEADER = HEADER.replace(
+    "`batchctl alerts render`", "`batchctl alerts render --format prometheusrule`"
+)
+
+
+def render_prometheus_rule(cfg: Config, name: str = "batchctl") -> str:
+    """A monitoring.coreos.com/v1 PrometheusRule holding the rules for `cfg`."""
+    doc = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {
+            "name": name,
+            "labels": {"app.kubernetes.io/name": "batchctl"},
+        },
+        "spec": {"groups": groups(cfg)},
+    }
+    return PROMETHEUS_RULE_HEADER + dump(doc)

@@ -83,6 +83,7 @@ class Autoscaler:
         guards: GuardFn = evaluate,
         leadership: Leadership | None = None,
         log_every_decision: bool = False,
+        stall_after: float | None = None,
     ) -> None:
         self.cfg = cfg
         self.source = source
@@ -100,6 +101,17 @@ class Autoscaler:
         self.last_tick_at = 0.0
         self.last_snapshot_at: float | None = None  # when the last snapshot was taken
         self._seed = True  # (re)load the handover record before deciding
+        # Health (the sidecar's /healthz, /readyz): `ticked` is set once a first tick has
+        # ended, data or not (a standby's too); the loop is stalled when no tick has
+        # ended for `stall_after` seconds (default: three intervals, at least a minute,
+        # so a slow guard or API call does not count).
+        self.ticked = threading.Event()
+        interval = cfg.autoscaler.interval_seconds
+        self.stall_after = stall_after if stall_after is not None else max(3 * interval, 60.0)
+        self._last_tick_end: float | None = None
+        self._run_started: float | None = None
+        # The last would-be change logged per observe-only batch, to log it once.
+        self._observed: dict[str, tuple[int, int, str]] = {}
         self._stop = threading.Event()
 
     @property
@@ -126,6 +138,7 @@ class Autoscaler:
         if self._seed and not self._load_record(obs):
             obs = [replace(o, data_ok=False, why="handover record unreadable") for o in obs]
         decisions, self.state = decide(obs, self.state, self.cfg, now)
+        decisions = [self._observe_only(d) for d in decisions]
         claims = {o.queue: o.claim for o in obs}
         for d in decisions:
             self.decisions_total[(d.queue, str(d.action), str(d.reason))] += 1
@@ -242,11 +255,41 @@ class Autoscaler:
         )
         return True
 
+    def _observe_only(self, d: Decision) -> Decision:
+        """With batches[].autoscale false, a change becomes a hold (`observe_only`): the
+        decision is reported and logged, never applied. Done here, not in the policy,
+        so the policy's decision is exactly the one it would act on."""
+        batch = self.cfg.batch(d.queue)
+        if batch is None or batch.autoscale or not d.changed:
+            self._observed.pop(d.queue, None)
+            return d
+        # Not applied: the next tick must not take the unchanged count for a manual change.
+        self.state = self.state.change_not_applied(d.queue)
+        would = (d.current, d.desired, str(d.reason))
+        if self._observed.get(d.queue) != would:
+            self._observed[d.queue] = would
+            log.info(
+                "observe only: would scale",
+                queue=d.queue,
+                replicas_from=d.current,
+                replicas_to=d.desired,
+                reason=str(d.reason),
+                detail=d.detail,
+            )
+        return replace(
+            d,
+            desired=d.current,
+            action=Action.HOLD,
+            reason=Reason.OBSERVE_ONLY,
+            detail=f"observe only: would go {d.current} -> {d.desired} ({d.reason}): {d.detail}",
+        )
+
     # ------------------------------------------------------------------ running
 
     def run(self) -> None:
         interval = self.cfg.autoscaler.interval_seconds
         log.info("autoscaler started", backend=self.backend.name, interval=interval)
+        self._run_started = time.monotonic()
         while not self._stop.is_set():
             started = time.monotonic()
             try:
@@ -255,7 +298,20 @@ class Autoscaler:
                 # One bad tick must not end the loop: log and try again next interval.
                 self.errors_total[("", "tick")] += 1
                 log.exception("tick failed")
+            self._last_tick_end = time.monotonic()
+            self.ticked.set()
             self._stop.wait(max(0.0, interval - (time.monotonic() - started)))
+
+    def health(self) -> tuple[bool, str]:
+        """(healthy, why) for /healthz: the loop runs and a tick has ended within
+        `stall_after` seconds (of the loop's start, before the first)."""
+        if self._run_started is None:
+            return False, "the loop has not started"
+        since = self._last_tick_end if self._last_tick_end is not None else self._run_started
+        age = time.monotonic() - since
+        if age > self.stall_after:
+            return False, f"no tick has ended for {age:.0f}s (limit {self.stall_after:.0f}s)"
+        return True, "ok"
 
     def stop(self) -> None:
         self._stop.set()

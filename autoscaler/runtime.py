@@ -11,13 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
+from prometheus_client import CollectorRegistry, ProcessCollector
 
 from autoscaler.backends import Backend
 from autoscaler.backends.dryrun import DryRunBackend
 from autoscaler.loop import Autoscaler, Leadership
 from autoscaler.metrics import AutoscalerMetrics
 from autoscaler.policy import Decision
+from autoscaler.server import AutoscalerServer
 from autoscaler.source import ExporterSource, SnapshotUnavailable
 from batchctl.config import Config
 from batchctl.process import wait_for_shutdown
@@ -139,9 +140,10 @@ def once_exit_code(decisions: list[Decision], failures: int) -> int:
 def run(
     cfg: Config, opts: Options, on_decisions: Callable[[list[Decision]], None] | None = None
 ) -> int:
-    """Run the loop until SIGTERM/SIGINT, serving /metrics on `opts.listen`; with `once`,
-    one tick whose decisions go to `on_decisions`. Returns the exit code. Raises
-    ConfigError, OSError, NotReady (--once)."""
+    """Run the loop until SIGTERM/SIGINT, serving /metrics, /healthz and /readyz on
+    `opts.listen`; with `once`, one tick whose decisions go to `on_decisions`. Returns
+    the exit code. Raises ConfigError, OSError (the port cannot be bound), NotReady
+    (--once)."""
     backend = build_backend(cfg, opts)
     source: SnapshotSource | None = None
     leadership: Leadership | None = None
@@ -165,13 +167,15 @@ def run(
         registry = CollectorRegistry()
         ProcessCollector(registry=registry)
         registry.register(AutoscalerMetrics(scaler))
-        host, _, port = opts.listen.rpartition(":")
-        start_http_server(int(port), addr=host or "0.0.0.0", registry=registry)
+        server = AutoscalerServer(scaler, registry)
+        server.listen(opts.listen)
+        server.serve_in_thread()
         thread = threading.Thread(target=scaler.run, name="autoscaler", daemon=True)
         thread.start()
         wait_for_shutdown()
         scaler.stop()
         thread.join(timeout=30)
+        server.shutdown()
         return EXIT_OK
     finally:
         stop = getattr(leadership, "stop", None)

@@ -48,6 +48,7 @@ class Reason(StrEnum):
     MANUAL_OVERRIDE = "manual_override"
     NO_DATA = "no_data"
     REPLICAS_UNKNOWN = "replicas_unknown"
+    OBSERVE_ONLY = "observe_only"
 
 
 MEANING: dict[Reason, str] = {
@@ -78,6 +79,7 @@ MEANING: dict[Reason, str] = {
         "the batch's replica count is unknown (Deployment not found, Kubernetes API "
         "down): change nothing"
     ),
+    Reason.OBSERVE_ONLY: "batches[].autoscale is false: the decision is logged, never applied",
 }
 
 # Holds that mean "a shared service is unhealthy" (alerting on them is useful); the

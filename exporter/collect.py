@@ -74,10 +74,15 @@ class InProcessSource:
         self._lock = threading.Lock()
         self._inflight: Future[Snapshot] | None = None
         self._last: Snapshot | None = None
+        self._last_at = float("-inf")  # time.monotonic() of the last finished collection
         self._discovered_at = float("-inf")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.ever_succeeded = False
+        self._refresher: threading.Thread | None = None
+        # Set once the first collection attempt has finished, whatever its outcome: from
+        # then on every request is answered from a real reading (a broker that is down
+        # included, as celery_broker_up 0), which is what /readyz reports.
+        self.attempted = threading.Event()
         # How many callers joined a collection already in flight (single-flight hits).
         self.shared = 0
         # The last read's inputs and result, for the unchanged fast path.
@@ -102,6 +107,7 @@ class InProcessSource:
             try:
                 snap = self._collect_once()
                 self._last = snap
+                self._last_at = time.monotonic()
                 fut.set_result(snap)
             except BaseException as e:  # never leave followers waiting
                 fut.set_exception(e)
@@ -109,24 +115,35 @@ class InProcessSource:
             finally:
                 with self._lock:
                     self._inflight = None
+                self.attempted.set()
         return fut.result()
 
     @property
     def last(self) -> Snapshot | None:
         return self._last
 
-    def start(self) -> None:
-        """Refresh queue discovery in the background, off the scrape path."""
-        if not self.cfg.broker.discover_queues or self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._discover_loop, name="discovery", daemon=True)
-        self._thread.start()
+    def start(self, refresh_interval: float | None = None) -> None:
+        """Refresh queue discovery in the background, off the scrape path. With
+        `refresh_interval`, also collect at once and then whenever no collection (a
+        scrape's, or this one's) has run for that long: the snapshot stays fresh and
+        the process becomes ready without waiting for a first scrape."""
+        if self.cfg.broker.discover_queues and self._thread is None:
+            self._thread = threading.Thread(
+                target=self._discover_loop, name="discovery", daemon=True
+            )
+            self._thread.start()
+        if refresh_interval is not None and self._refresher is None:
+            self._refresher = threading.Thread(
+                target=self._refresh_loop, args=(refresh_interval,), name="refresh", daemon=True
+            )
+            self._refresher.start()
 
     def stop(self) -> None:
-        """Stop discovery and the Deployment cache, and close the broker connection."""
+        """Stop discovery, the refresh and the Deployment cache; close the broker connection."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        for thread in (self._thread, self._refresher):
+            if thread is not None:
+                thread.join(timeout=5)
         stop_kube = getattr(self.kube, "stop", None)
         if stop_kube is not None:
             stop_kube()
@@ -146,6 +163,21 @@ class InProcessSource:
         interval = self.cfg.broker.discovery_interval_seconds
         while not self._stop.wait(interval):
             self._discover()
+
+    def _refresh_loop(self, interval: float) -> None:
+        wait = 0.0  # the first collection at once: readiness must not wait for a scrape
+        while not self._stop.wait(wait):
+            # Scrapes collect too: refresh only when nobody else has for `interval`
+            # (monotonic age, not taken_at, so a clock step cannot stall it).
+            age = time.monotonic() - self._last_at
+            if age >= interval:
+                try:
+                    self.collect()
+                except Exception:  # collect() reports backends in the snapshot; anything
+                    # else is a bug, logged, and must not end the refresh.
+                    log.exception("background collection failed")
+                age = 0.0
+            wait = max(0.0, interval - age)
 
     def _collect_once(self) -> Snapshot:
         start = time.perf_counter()
@@ -215,7 +247,6 @@ class InProcessSource:
                 by_name,
             )
         self._prev_lists, self._prev_inputs, self._prev_queues = read.lists, inputs, queues
-        self.ever_succeeded = True
         return Snapshot(
             duration_seconds=time.perf_counter() - start,
             broker_up=True,

@@ -31,10 +31,13 @@ class Running:
         self.source.stop()
 
 
-def build_source(cfg: Config, *, background: bool = True) -> InProcessSource:
+def build_source(
+    cfg: Config, *, background: bool = True, refresh: float | None = None
+) -> InProcessSource:
     """The in-process snapshot source for `cfg`: the broker reader and, with
     kubernetes.enabled, a started Deployment cache. `background` also starts queue
-    discovery. Raises ConfigError for an unusable cluster configuration."""
+    discovery, and with `refresh` a collection at once and every `refresh` seconds
+    without scrapes. Raises ConfigError for an unusable cluster configuration."""
     kube: KubeSource | None = None
     if cfg.kubernetes.enabled:
         # Imported here: the Kubernetes client is slow to import and optional at run time.
@@ -56,13 +59,15 @@ def build_source(cfg: Config, *, background: bool = True) -> InProcessSource:
         kube = cache
     source = InProcessSource(cfg, BrokerReader(cfg.broker), kube)
     if background:
-        source.start()
+        source.start(refresh_interval=refresh)
     return source
 
 
 def start_exporter(cfg: Config, listen: str | None = None) -> Running:
     """Start collecting and serving HTTP in background threads."""
-    source = build_source(cfg)
+    # The exporter collects by itself (ready without a scrape); the autoscaler's source
+    # does not need to: its loop collects every tick.
+    source = build_source(cfg, refresh=cfg.exporter.refresh_interval_seconds)
     app = ExporterApp(cfg, source)
     try:
         host, port = app.listen(listen or cfg.exporter.listen)

@@ -83,10 +83,13 @@ class _Handler(BaseHTTPRequestHandler):
             elif path == "/healthz":
                 self._send(200, b"ok\n", "text/plain; charset=utf-8")
             elif path == "/readyz":
-                ready = app.source.ever_succeeded
+                # Ready once a first collection has finished, even one that found Redis
+                # down: that is reported as celery_broker_up 0, and Prometheus only
+                # scrapes (and alerts on) a pod that is in the Service's endpoints.
+                ready = app.source.attempted.is_set()
                 self._send(
                     200 if ready else 503,
-                    b"ready\n" if ready else b"waiting for a first successful collection\n",
+                    b"ready\n" if ready else b"waiting for a first collection\n",
                     "text/plain; charset=utf-8",
                 )
             elif path == "/api/v1/snapshot":

@@ -10,9 +10,11 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,10 +36,16 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def require_tool(name: str) -> str:
-    """The path of an executable; fail under CI, skip elsewhere, when it is missing."""
-    path = shutil.which(name)
+    """The path of an executable; fail under CI, skip elsewhere, when it is missing.
+
+    The virtualenv's own bin comes first: kubectl and hadolint arrive as wheels of the
+    dev extra, and `make test` runs .venv/bin/pytest without activating the venv."""
+    path = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
     if path is None:
-        msg = f"{name} is not installed (make test installs it: scripts/ensure-tools.sh)"
+        msg = (
+            f"{name} is not installed (make test installs it: the dev extra or "
+            "scripts/ensure-tools.sh)"
+        )
         if IN_CI:
             pytest.fail(msg)
         pytest.skip(msg)

@@ -8,8 +8,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from batchctl.cli.options import EXIT_UNREACHABLE, config_error, config_option, load_or_exit
-from batchctl.config import ConfigError
+from batchctl.cli.options import (
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    config_error,
+    config_option,
+    load_or_exit,
+)
+from batchctl.config import ConfigError, ExporterConfig
 
 if TYPE_CHECKING:
     from autoscaler.policy import Decision
@@ -29,6 +35,14 @@ def decision_table(decisions: list[Decision]) -> str:
     ).rstrip()
 
 
+def _listen(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        ExporterConfig(listen=value)  # the same HOST:PORT rule as the exporter's
+    except ValueError:
+        raise click.BadParameter("expected HOST:PORT, e.g. 0.0.0.0:9809") from None
+    return value
+
+
 @click.command("autoscaler")
 @config_option
 @click.option(
@@ -42,7 +56,8 @@ def decision_table(decisions: list[Decision]) -> str:
     "-l",
     default="0.0.0.0:9809",
     show_default=True,
-    help="HOST:PORT for the autoscaler's own /metrics.",
+    callback=_listen,
+    help="HOST:PORT for the autoscaler's own /metrics, /healthz and /readyz.",
 )
 @click.option(
     "--once",
@@ -87,6 +102,7 @@ def autoscaler_command(
     scaled up. Anything that cannot be read makes the loop hold and say why.
     """
     from autoscaler.runtime import NotReady, Options, run
+    from autoscaler.server import ListenError
 
     cfg = load_or_exit(config_path)
 
@@ -107,4 +123,7 @@ def autoscaler_command(
     except NotReady as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_UNREACHABLE)
+    except ListenError as e:  # the port is taken, or not ours to bind
+        click.echo(f"cannot listen on {listen}: {e.strerror}", err=True)
+        sys.exit(EXIT_USAGE)
     sys.exit(code)

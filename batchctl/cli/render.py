@@ -44,14 +44,24 @@ def alerts_group() -> None:
 @alerts_group.command("render")
 @config_option
 @output_option
-def alerts_render(config_path: str | None, output: str | None) -> None:
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["rules", "prometheusrule"]),
+    default="rules",
+    show_default=True,
+    help="rules: a Prometheus rule file; prometheusrule: the same groups as a "
+    "prometheus-operator PrometheusRule object.",
+)
+def alerts_render(config_path: str | None, output: str | None, fmt: str) -> None:
     """Render the alerting rules (thresholds, durations, selectors from the config).
 
-    Check the result with `promtool check rules FILE`.
+    Check a rule file with `promtool check rules FILE`.
     """
-    from alerts.render import render_rules
+    from alerts.render import render_prometheus_rule, render_rules
 
-    _emit(render_rules(load_or_exit(config_path)), output)
+    cfg = load_or_exit(config_path)
+    _emit(render_prometheus_rule(cfg) if fmt == "prometheusrule" else render_rules(cfg), output)
 
 
 @click.group("dashboard")

@@ -130,6 +130,9 @@ class BatchConfig(_Strict):
     # ceil(in_flight / (concurrency * prefetch)).
     worker_concurrency: int = Field(4, ge=1)
     prefetch_multiplier: int = Field(4, ge=1)
+    # false: decide and report (a hold with reason observe_only, a log line), never act;
+    # a site turns autoscaling on one batch at a time.
+    autoscale: bool = True
 
     @field_validator("queue")
     @classmethod
@@ -266,6 +269,9 @@ class ExporterConfig(_Strict):
     listen: str = "0.0.0.0:9808"
     # The status page reloads itself this often.
     status_refresh_seconds: int = Field(5, ge=1)
+    # Collect in the background when no scrape has for this long: ready at start, and a
+    # fresh snapshot (and oldest-message ages) without depending on the scrape interval.
+    refresh_interval_seconds: float = Field(15.0, gt=0)
 
     @field_validator("listen")
     @classmethod

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import structlog
 from click.testing import CliRunner
 from prometheus_client import CollectorRegistry
 
@@ -99,6 +100,55 @@ def test_claimed_batch_scales_from_zero_unclaimed_does_not(
         == 1
     )
     assert get("celery_autoscaler_is_leader") == 1
+
+
+def test_observe_only_batch_decides_reports_and_never_acts(
+    redis_server: RedisServer, redis_db: redis.Redis
+) -> None:
+    app = make_app(redis_server.url)
+    enqueue(app, "batch0", 20, seconds=0)
+    enqueue(app, "batch1", 20, seconds=0)
+    for q in ("batch0", "batch1"):
+        ClaimStore(redis_db).claim(q, "alice", "reindex", 3600, time.time())
+    cfg = parse_config(
+        {
+            "broker": {"url": redis_server.url},
+            "kubernetes": {"enabled": False},
+            "batches": [
+                {"queue": "batch0", "deployment": "celery-batch0", "autoscale": False},
+                {"queue": "batch1", "deployment": "celery-batch1"},
+            ],
+            "autoscaler": {"backend": "dry-run"},
+        },
+        env={},
+    )
+    backend = RecordingBackend({"batch0": 0, "batch1": 0})
+    a = scaler_for(cfg, redis_db, backend)
+    with structlog.testing.capture_logs() as logs:
+        a.tick()
+        a.tick()  # still observe_only, not taken for a manual change; logged once
+    # The batch next to it is scaled as usual.
+    assert backend.calls == [("batch1", 1)]
+    assert reasons(a) == {"batch0": Reason.OBSERVE_ONLY, "batch1": Reason.STEP_LIMIT}
+    (d,) = [d for d in a.last_decisions if d.queue == "batch0"]
+    assert (d.current, d.desired, str(d.action)) == (0, 0, "hold")
+    assert "would go 0 -> 1 (from_zero)" in d.detail
+    observed = [e for e in logs if e["event"] == "observe only: would scale"]
+    assert [(e["queue"], e["replicas_to"], e["reason"]) for e in observed] == [
+        ("batch0", 1, "from_zero")
+    ]
+    registry = CollectorRegistry()
+    registry.register(AutoscalerMetrics(a))
+    get = registry.get_sample_value
+    assert get("celery_autoscaler_hold", {"queue": "batch0", "reason": "observe_only"}) == 1
+    assert get("celery_autoscaler_desired_replicas", {"queue": "batch0"}) == 0
+    assert (
+        get(
+            "celery_autoscaler_decisions_total",
+            {"queue": "batch0", "action": "hold", "reason": "observe_only"},
+        )
+        == 2
+    )
 
 
 def test_broker_down_holds_everything(own_redis: RedisServer) -> None:

@@ -1,0 +1,135 @@
+"""The sidecar's HTTP: /metrics, /healthz and /readyz, against a real loop and Redis."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from autoscaler.loop import Autoscaler
+from autoscaler.metrics import AutoscalerMetrics
+from autoscaler.server import ROUTES, AutoscalerServer
+from exporter.broker import BrokerReader
+from exporter.collect import InProcessSource
+from exporter.snapshot import Snapshot
+from tests.autoscaler.test_loop import RecordingBackend, cfg_for
+from tests.conftest import EmbeddedRedis, RedisServer, wait_for
+from tests.exporter.test_server import get
+
+BATCHCTL = str(Path(sys.executable).with_name("batchctl"))
+
+
+class GatedSource(InProcessSource):
+    """A real source whose collections wait at a gate: a loop stuck in a tick."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.gate = threading.Event()
+
+    def collect(self) -> Snapshot:
+        self.gate.wait(30)
+        return super().collect()
+
+
+class Served:
+    def __init__(self, scaler: Autoscaler) -> None:
+        registry = CollectorRegistry()
+        registry.register(AutoscalerMetrics(scaler))
+        self.scaler = scaler
+        self.server = AutoscalerServer(scaler, registry)
+        host, port = self.server.listen("127.0.0.1:0")
+        self.url = f"http://{host}:{port}"
+        self.server.serve_in_thread()
+        self.thread = threading.Thread(target=scaler.run, daemon=True)
+
+    def close(self) -> None:
+        self.scaler.stop()
+        if self.thread.is_alive():
+            self.thread.join(10)
+        self.server.shutdown()
+
+
+@pytest.fixture
+def serve() -> Iterator[list[Served]]:
+    made: list[Served] = []
+    yield made
+    for s in made:
+        s.close()
+
+
+def make(url: str, source_cls: type[InProcessSource] = InProcessSource, **kw: object) -> Autoscaler:
+    cfg = cfg_for(url, interval_seconds=0.1)
+    source = source_cls(cfg, BrokerReader(cfg.broker))
+    return Autoscaler(cfg, source, RecordingBackend({"batch0": 0, "batch1": 0}), **kw)  # type: ignore[arg-type]
+
+
+def test_ready_and_healthy_once_the_loop_ticks(
+    redis_server: RedisServer, serve: list[Served]
+) -> None:
+    s = Served(make(redis_server.url))
+    serve.append(s)
+    assert get(s.url + "/readyz")[0] == 503
+    assert get(s.url + "/healthz")[0] == 503  # the loop has not started
+    s.thread.start()
+    wait_for(lambda: get(s.url + "/readyz")[0] == 200, what="/readyz 200")
+    assert get(s.url + "/healthz")[:1] == (200,)
+    code, ctype, body = get(s.url + "/metrics")
+    assert code == 200 and ctype.startswith("text/plain")
+    assert 'celery_autoscaler_desired_replicas{queue="batch1"}' in body
+    code, ctype, body = get(s.url + "/metrics", "application/openmetrics-text; version=1.0.0")
+    assert ctype.startswith("application/openmetrics-text") and body.rstrip().endswith("# EOF")
+    for path in ROUTES:
+        assert get(s.url + path)[0] == 200, path
+    assert get(s.url + "/nope")[0] == 404
+
+
+def test_ready_with_redis_down(own_redis: EmbeddedRedis, serve: list[Served]) -> None:
+    url = own_redis.url
+    own_redis.stop()
+    s = Served(make(url))
+    serve.append(s)
+    s.thread.start()
+    # A tick that holds for missing data is a tick: ready, and the exporter says why.
+    wait_for(lambda: get(s.url + "/readyz")[0] == 200, what="/readyz 200")
+    assert get(s.url + "/healthz")[0] == 200
+
+
+def test_stuck_loop_is_unhealthy_until_it_ticks_again(
+    redis_server: RedisServer, serve: list[Served]
+) -> None:
+    scaler = make(redis_server.url, GatedSource, stall_after=0.3)
+    source = scaler.source
+    assert isinstance(source, GatedSource)
+    s = Served(scaler)
+    serve.append(s)
+    s.thread.start()
+    _, _, body = wait_for(  # type: ignore[misc]
+        lambda: (r := get(s.url + "/healthz"))[0] == 503 and r, what="/healthz 503"
+    )
+    assert "no tick has ended" in body
+    assert get(s.url + "/readyz")[0] == 503
+    source.gate.set()
+    wait_for(lambda: get(s.url + "/healthz")[0] == 200, what="healthy again")
+    assert get(s.url + "/readyz")[0] == 200
+
+
+def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        cfg = tmp_path / "c.yml"
+        cfg.write_text("kubernetes:\n  enabled: false\nautoscaler:\n  backend: dry-run\n")
+        res = subprocess.run(
+            [BATCHCTL, "autoscaler", "-c", str(cfg), "-l", f"127.0.0.1:{port}"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert res.returncode == 2, res.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in res.stderr
+    assert "Traceback" not in res.stderr
