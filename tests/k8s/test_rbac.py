@@ -30,16 +30,6 @@ from tests.k8s.kustomize import K8S, Doc, kustomize, one
 BATCHCTL = str(Path(sys.executable).with_name("batchctl"))
 NS = "court-listener"
 
-# Rules whose callers do not exist yet. Issue 10 (leader election between the two
-# replicas) brings the Lease and Event calls: when it lands, its end-to-end run records
-# them here and this list must shrink to nothing (delete it then).
-NOT_YET_CALLED = {
-    ("create", "coordination.k8s.io", "leases", None),  # issue 10
-    ("get", "coordination.k8s.io", "leases", "batchctl-autoscaler"),  # issue 10
-    ("update", "coordination.k8s.io", "leases", "batchctl-autoscaler"),  # issue 10
-    ("create", "", "events", None),  # issue 10
-}
-
 _PATH = re.compile(
     r"^/(?:api/v1|apis/(?P<group>[^/]+)/[^/]+)/namespaces/(?P<ns>[^/]+)/(?P<resource>[^/]+)"
     r"(?:/(?P<name>[^/]+))?(?:/(?P<sub>[^/]+))?/?$"
@@ -108,10 +98,14 @@ def run_batchctl_against(kube: FakeKube, redis_url: str, tmp_path: Path) -> None
     env = {**os.environ, "BATCHCTL_BROKER_URL": redis_url}
     env.pop("KUBERNETES_SERVICE_HOST", None)
     procs = []
+    ports = {"exporter": free_port(), "autoscaler": free_port()}
+    # The sidecar reads the exporter beside it (here not on the default port).
+    cfg["autoscaler"]["snapshot_url"] = f"http://127.0.0.1:{ports['exporter']}"
+    path.write_text(yaml.safe_dump(cfg))
     try:
-        for command in ("exporter", "autoscaler"):
+        for command, port in ports.items():
             argv = [BATCHCTL, "--log-format", "json", command, "-c", str(path)]
-            argv += ["--listen", f"127.0.0.1:{free_port()}"]
+            argv += ["--listen", f"127.0.0.1:{port}"]
             out = subprocess.DEVNULL
             procs.append(subprocess.Popen(argv, stdout=out, stderr=out, env=env))
         deployments = [b["deployment"] for b in cfg["batches"]]
@@ -120,7 +114,8 @@ def run_batchctl_against(kube: FakeKube, redis_url: str, tmp_path: Path) -> None
             timeout=60,
             what="the autoscaler scaling every batch from 0 to 1",
         )
-        wait_for(lambda: kube.open_watches >= 2, what="both processes watching")
+        # One observer per pod: only the exporter watches the Deployments.
+        wait_for(lambda: kube.open_watches >= 1, what="the exporter watching")
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
@@ -146,11 +141,14 @@ def calls(tmp_path_factory: pytest.TempPathFactory) -> set[Call]:
 
 
 def test_the_code_paths_ran(calls: set[Call]) -> None:
-    """The recording covers what each container does: the exporter's and the autoscaler's
-    list+watch caches, and the autoscaler's scale writes."""
+    """The recording covers what each container does: the exporter's list+watch cache,
+    the autoscaler's Lease (leader election and its handover record), scale writes and
+    Events."""
     verbs = {(c.verb, c.resource) for c in calls}
     assert {("list", "deployments"), ("watch", "deployments")} <= verbs
     assert ("patch", "deployments/scale") in verbs
+    assert {("create", "leases"), ("get", "leases"), ("update", "leases")} <= verbs
+    assert ("create", "events") in verbs
     assert {c.namespace for c in calls} == {NS}
 
 
@@ -169,7 +167,7 @@ def test_every_rule_is_used(role: Doc, calls: set[Call]) -> None:
             for c in calls
         )
     ]
-    assert sorted(unused, key=str) == sorted(NOT_YET_CALLED, key=str)
+    assert unused == []
 
 
 def test_the_check_itself_denies(role: Doc) -> None:
