@@ -6,7 +6,8 @@ the four batches of k8s/base/batchctl.yml are claimed and have work. The fake AP
 server serves their Deployments. Both containers run as their commands do in the pod,
 with the shipped config (Kubernetes on, autoscaling on): `batchctl exporter` is scraped
 like Prometheus would and refreshes by itself; `batchctl autoscaler --backend
-kubernetes` ticks every 2 s (15 s in production: more ticks, same peak) and scales the
+kubernetes` takes its snapshot from the exporter over HTTP, holds the leader-election
+Lease, ticks every 2 s (15 s in production: more ticks, same peak) and scales the
 batches through the fake API server. Peak RSS is each process' VmHWM at the end. The
 floor, in the same run: a bare Python importing the same libraries.
 
@@ -92,11 +93,13 @@ def memory() -> dict[str, dict[str, float]]:
         cfg["broker"]["max_queues"] = 2000
         cfg["kubernetes"].update({"namespace": NS, "kubeconfig": str(kube.write_kubeconfig(d))})
         cfg["autoscaler"]["interval_seconds"] = 2
+        ports = {"exporter": free_port(), "autoscaler": free_port()}
+        # One observer per pod: the sidecar reads the exporter beside it.
+        cfg["autoscaler"]["snapshot_url"] = f"http://127.0.0.1:{ports['exporter']}"
         path = Path(d) / "batchctl.yml"
         path.write_text(yaml.safe_dump(cfg))
         env = {**os.environ, "BATCHCTL_BROKER_URL": server.url}
         env.pop("KUBERNETES_SERVICE_HOST", None)
-        ports = {"exporter": free_port(), "autoscaler": free_port()}
         quiet = subprocess.DEVNULL
         procs = {}
         for name, port in ports.items():
