@@ -223,6 +223,7 @@ def stack(own_redis: RedisServer, tmp_path: Path) -> Iterator[Stack]:
         # A maxmemory, so the memory alerts and the dashboard's maxmemory line have data.
         redis_client.config_set("maxmemory", 256 * 1024 * 1024)
 
+        exporter_port, autoscaler_port = free_port(), free_port()
         config = tmp_path / "batchctl.yaml"
         config.write_text(
             yaml.safe_dump(
@@ -232,7 +233,12 @@ def stack(own_redis: RedisServer, tmp_path: Path) -> Iterator[Stack]:
                         "namespace": "court-listener",
                         "kubeconfig": str(kube.write_kubeconfig(tmp_path)),
                     },
-                    "autoscaler": {"backend": "dry-run", "interval_seconds": 1},
+                    "autoscaler": {
+                        "backend": "dry-run",
+                        "interval_seconds": 1,
+                        # The sidecar reads the exporter beside it, here on a free port.
+                        "snapshot_url": f"http://127.0.0.1:{exporter_port}",
+                    },
                     "alerts": E2E_ALERTS,
                 }
             )
@@ -267,7 +273,6 @@ def stack(own_redis: RedisServer, tmp_path: Path) -> Iterator[Stack]:
             timeout=60,
         )
         am_port, prom_port = free_port(), free_port()
-        exporter_port, autoscaler_port = free_port(), free_port()
         am_cfg = tmp_path / "alertmanager.yml"
         am_cfg.write_text(yaml.safe_dump(_alertmanager_config(hook)))
         procs.append(
