@@ -89,28 +89,23 @@ class _Lock(LeaseLock):
             return False, e
 
     def create(self, name: str, namespace: str, election_record: Any) -> bool:
-        if self.elector.stopping:
-            return False
-        try:
-            ok = bool(super().create(name, namespace, election_record))
-        except Exception as e:
-            self.elector._attempt_failed(e)
-            return False
-        if ok:
-            self.elector._renewed()
-        return ok
+        return self._write(lambda: super(_Lock, self).create(name, namespace, election_record))
 
     def update(self, name: str, namespace: str, updated_record: Any) -> bool:
-        if self.elector.stopping:
-            return False
         ref = self.lease_reference
         state = self.elector._state_text
         if ref is not None and state is not None and self.elector._leading:
             meta = ref.metadata or client.V1ObjectMeta()
             meta.annotations = {**(meta.annotations or {}), STATE_ANNOTATION: state}
             ref.metadata = meta
+        return self._write(lambda: super(_Lock, self).update(name, namespace, updated_record))
+
+    def _write(self, call: Callable[[], Any]) -> bool:
+        """One create or update of the Lease; a success holds it for us now."""
+        if self.elector.stopping:
+            return False
         try:
-            ok = bool(super().update(name, namespace, updated_record))
+            ok = bool(call())
         except Exception as e:
             self.elector._attempt_failed(e)
             return False
