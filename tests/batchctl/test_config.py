@@ -46,7 +46,7 @@ def test_defaults_have_four_batches() -> None:
         ),
         pytest.param(
             {**GOOD, "broker": {"url": "http://localhost:6379"}},
-            ["broker.url: expected a redis://, rediss://, unix:// or sentinel:// URL"],
+            ["broker.url: expected a redis://, rediss://, redis+socket://, unix:// or sentinel://"],
             id="bad-scheme",
         ),
         pytest.param(
