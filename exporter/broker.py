@@ -1,18 +1,26 @@
-"""Reading kombu's Redis layout: one pipelined round trip per scrape, read-only.
+"""Reading kombu's Redis layout: one pipelined round trip per scrape, bytes in, read-only.
 
-Nothing here writes to, deletes or moves a message: the only commands sent are
-LLEN/LINDEX (inside a Lua script), HKEYS/HGET on `unacked`, INFO, MEMORY USAGE,
-SCAN and SMEMBERS.
+Nothing here writes to, deletes or moves a message or any of kombu's keys. The
+commands sent are LLEN/LINDEX (inside a Lua script), HKEYS/HGET on `unacked`, INFO,
+MEMORY USAGE, SCAN, SMEMBERS, HGETALL of batchctl's claim records, and the one write
+the exporter does: HSET/HDEL/PEXPIRE of its own hash `batchctl:first_seen` (after
+`global_keyprefix`), which keeps first-seen times across restarts (exporter/ages.py).
+
+Every reply is read as bytes: names, tags and routes that are not UTF-8, and keys of
+other types under kombu's names, never fail a scrape.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import re
+import struct
+from array import array
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 
@@ -20,20 +28,22 @@ from batchctl.brokerurl import connect
 from batchctl.claims import Claim, claim_key
 from batchctl.config import BrokerConfig
 from batchctl.redact import redact_url
-from exporter.snapshot import (
-    ListRead,
-    count_unacked,
-    is_task_queue,
-    parse_binding,
-    priority_list_name,
-    route_of,
-)
+from exporter.ages import AgeTracker
+from exporter.discovery import Discovery, SkipLog, discover, display_name
+from exporter.snapshot import list_key
 
-# Queues per script call: Redis runs a script atomically, so chunks keep each call
-# short enough not to stall the broker (1,000 queues x 4 lists ~ a few ms).
-QUEUES_PER_CALL = 1000
+# Lists per script call: Redis runs a script atomically, so chunks keep each call
+# short (1,000 lists, all changed: ~2-4 ms of Redis time) and the broker never stalls.
+LISTS_PER_CALL = 1000
 TAGS_PER_CALL = 1000
 MEMORY_SAMPLES = 5
+# A list whose length did not change has its ends re-read every VERIFY_EVERY scrapes
+# (a push and a pop between two scrapes leave the length as it was).
+VERIFY_EVERY = 4
+# batchctl's own hash of first-seen times: its TTL, refreshed at most this often.
+AGES_KEY = "batchctl:first_seen"
+AGES_TTL_MS = 24 * 3600 * 1000
+AGES_REFRESH_SECONDS = 60.0
 
 
 def _script(name: str) -> tuple[str, str]:
@@ -45,21 +55,22 @@ LISTS_SCRIPT, LISTS_SHA = _script("lists.lua")
 UNACKED_SCRIPT, UNACKED_SHA = _script("unacked.lua")
 
 
-def _glob_escape(text: str) -> str:
-    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+class QueueRead(NamedTuple):
+    """One queue as read: the same object while none of its lists changed."""
+
+    waiting: int
+    priority_lengths: Mapping[int, int]  # only lists that hold messages
+    oldest_seen: float | None  # when its oldest waiting message was first seen
 
 
-@dataclass(frozen=True)
-class Discovery:
-    """Task queues named by kombu's binding sets, and (exchange, routing_key) -> queue."""
-
-    queues: frozenset[str] = frozenset()
-    bindings: Mapping[tuple[str, str], str] = field(default_factory=dict)
+EMPTY = QueueRead(0, {}, None)
 
 
 @dataclass(frozen=True)
 class BrokerRead:
-    lists: Mapping[tuple[str, int], ListRead]
+    queues: Sequence[str]
+    reads: Sequence[QueueRead]  # aligned with `queues`
+    changed: bool  # any list's length or ends moved since the previous read
     unacked: Mapping[str, int]
     used_memory: int
     max_memory: int
@@ -67,52 +78,62 @@ class BrokerRead:
     claims: Mapping[str, Claim] = field(default_factory=dict)
 
 
-def _exchange_of(key: str) -> str:
-    # `_kombu.binding.<exchange>` or `_kombu.binding_permanent.<exchange>`
-    for marker in (".binding.", ".binding_permanent."):
-        head, sep, exchange = key.partition(marker)
-        if sep and head == "_kombu":
-            return exchange
-    return ""
-
-
-def _chunks(seq: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+def _chunks(seq: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for i in range(0, len(seq), size):
         yield seq[i : i + size]
 
 
-class BrokerReader:
-    """Reads all queues in one pipelined round trip; caches what never changes.
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) else 0
 
-    Not thread-safe: the collector serialises reads (one collection in flight).
+
+class BrokerReader:
+    """Reads all queues in one pipelined round trip; keeps per-list state between reads.
+
+    Not thread-safe: the collector serialises reads (one collection in flight), and
+    discovery only swaps `self.discovery` whole.
     """
 
     def __init__(self, cfg: BrokerConfig, client: redis.Redis | None = None) -> None:
         self.cfg = cfg
-        self.client = client if client is not None else connect(cfg)
-        self.prefix = cfg.global_keyprefix
+        self.client = client if client is not None else connect(cfg, decode_responses=False)
+        self.prefix = cfg.global_keyprefix.encode()
+        self.sep = cfg.sep.encode()
         self.steps = tuple(cfg.priority_steps)
-        self.unacked_key = f"{self.prefix}unacked"
-        # delivery tag -> queue, parsed once per tag; pruned to tags still in flight.
-        self._routes: dict[str, str] = {}
-        self._memory: dict[str, int] = {}
-        # Lengths at the last read: the script reads head tags only of lists that grew.
-        self._lengths: dict[tuple[str, int], int] = {}
-        # The last layout, script replies and parsed lists, to skip work when unchanged.
-        self._queues: list[str] = []
-        self._keys: list[str] = []
-        self._index: list[tuple[str, int]] = []
-        self._replies: list[Any] = []
-        self._lists: dict[tuple[str, int], ListRead] = {}
-        self._memory_at = float("-inf")
+        self.unacked_key = self.prefix + b"unacked"
+        self.ages_key = self.prefix + AGES_KEY.encode()
         self.discovery = Discovery()
+        self.skip_log = SkipLog()
+        self.ages = AgeTracker()
+        # delivery tag -> queue, parsed once per tag; pruned to tags still in flight.
+        self._routes: dict[bytes, str] = {}
+        self._tags: list[bytes] | None = None
+        self._unacked: Counter[str] = Counter()
+        self._memory: dict[str, int] = {}
+        self._memory_at = float("-inf")
+        # The layout (queues, their lists) and the per-list state of the last read.
+        self._queues: list[str] = []
+        self._keys: list[bytes] = []
+        self._blobs: list[bytes] = []
+        self._len = array("i")
+        self._ends: list[tuple[bytes | None, bytes | None]] = []
+        self._reads: list[QueueRead] = []
+        self._reads_done = 0
+        self._seeded = False
+        self._writes: dict[bytes, bytes | None] = {}
+        self._writes_sent = 0
+        self._ttl_at = float("-inf")
+        self._dirty_all = False
 
     @property
     def safe_url(self) -> str:
         return redact_url(self.cfg.url)
 
+    # -- plumbing -------------------------------------------------------------------
+
     def _run(self, pipe: redis.client.Pipeline) -> list[Any]:
-        """Execute, loading our scripts once if Redis lost them (restart, SCRIPT FLUSH)."""
+        """Execute, loading our scripts once if Redis lost them (restart, SCRIPT FLUSH).
+        Error replies are returned in place for the caller to judge."""
         commands = list(pipe.command_stack)
         results = pipe.execute(raise_on_error=False)
         if any(isinstance(r, redis.exceptions.NoScriptError) for r in results):
@@ -122,152 +143,231 @@ class BrokerReader:
             retry.command_stack = commands
             results = retry.execute(raise_on_error=False)
         for r in results:
-            if isinstance(r, Exception):
+            if isinstance(r, redis.ConnectionError | redis.TimeoutError):
                 raise r
         return list(results)
 
-    def _layout(self, queues: Sequence[str]) -> tuple[list[str], list[tuple[str, int]]]:
-        """The list keys and their (queue, step), rebuilt only when the queues change."""
+    def raw_name(self, queue: str) -> bytes:
+        raw = self.discovery.queues.get(queue)
+        return raw if raw is not None else queue.encode()
+
+    def _layout(self, queues: Sequence[str]) -> None:
+        """Keys and per-list state for `queues`, rebuilt only when the queues change."""
         queues = list(queues)
-        if queues != self._queues:
-            self._queues = queues
-            self._keys = [priority_list_name(q, s, self.prefix) for q in queues for s in self.steps]
-            self._index = [(q, s) for q in queues for s in self.steps]
-            self._replies = []
-        return self._keys, self._index
+        if queues == self._queues:
+            return
+        old = {k: (n, e) for k, n, e in zip(self._keys, self._len, self._ends, strict=True)}
+        keys = [
+            list_key(self.raw_name(q), s, self.prefix, self.sep) for q in queues for s in self.steps
+        ]
+        self._queues, self._keys = queues, keys
+        self._len = array("i", (old.get(k, (-1, None))[0] for k in keys))
+        self._ends = [old.get(k, (-1, (None, None)))[1] for k in keys]
+        self._reads = [EMPTY] * len(queues)
+        self._dirty_all = True
+        self._blobs = [
+            b"".join(struct.pack("<I", len(k)) + k for k in chunk)
+            for chunk in _chunks(keys, LISTS_PER_CALL)
+        ]
+        current = set(keys)
+        gone = [k for k in self.ages.lists if k not in current]
+        self.ages.retain(keys)
+        self._writes.update(dict.fromkeys(gone))
+
+    # -- the scrape -----------------------------------------------------------------
 
     def read(
         self, queues: Sequence[str], now: float, claim_queues: Sequence[str] = ()
     ) -> BrokerRead:
-        keys, index = self._layout(queues)
-        sample_memory = (
-            self.cfg.memory_sample_interval_seconds >= 0
-            and now - self._memory_at >= self.cfg.memory_sample_interval_seconds
-        )
+        self._layout(queues)
+        state = array("i", self._len)
+        due = self._reads_done % VERIFY_EVERY
+        state[due::VERIFY_EVERY] = array("i", (-2 - n for n in state[due::VERIFY_EVERY]))
+        state_bytes = state.tobytes()
 
         pipe = self.client.pipeline(transaction=False)
-        per_call = QUEUES_PER_CALL * len(self.steps)
-        calls = 0
-        last = self._lengths
-        previous = [last.get(k, -1) for k in index]
-        for start in range(0, len(keys), per_call):
-            chunk = keys[start : start + per_call]
+        self._queue_writes(pipe, now)
+        seed = not self._seeded
+        if seed:
+            pipe.hgetall(self.ages_key)
+        per = LISTS_PER_CALL * 4
+        for i, blob in enumerate(self._blobs):
             pipe.execute_command(
-                "EVALSHA", LISTS_SHA, len(chunk), *chunk, *previous[start : start + per_call]
+                "EVALSHA", LISTS_SHA, 0, blob, state_bytes[i * per : (i + 1) * per]
             )
-            calls += 1
         pipe.hkeys(self.unacked_key)
         pipe.info("memory")
         for q in claim_queues:
-            pipe.hgetall(claim_key(q, self.prefix))
-        results = self._run(pipe)
+            pipe.hgetall(claim_key(q, self.cfg.global_keyprefix))
+        results = self._run(pipe)[self._writes_sent :]
 
-        replies = results[:calls]
-        if replies == self._replies:
-            # Nothing moved since the last scrape (the common case for idle batches): the
-            # same mapping object tells the collector it may skip its per-list work too.
-            lists = self._lists
-        else:
-            lists = self._parse_lists(replies, index)
-            self._replies, self._lists = replies, lists
-            self._lengths = {k: r.length for k, r in lists.items()}
-        tags_now: list[str] = results[calls]
-        info: Mapping[str, Any] = results[calls + 1]
-        if sample_memory:
-            self._sample_memory([k for k, r in lists.items() if r.length > 0])
+        if seed:
+            self._seed(results.pop(0))
+        calls = len(self._blobs)
+        for reply in results[:calls]:
+            if isinstance(reply, Exception):
+                raise reply
+        changed = self._apply(results[:calls], now)
+        tags = results[calls]
+        info = results[calls + 1]
+        if not isinstance(info, dict):
+            raise info if isinstance(info, Exception) else TypeError("INFO reply")
+        self._reads_done += 1
+        if (
+            self.cfg.memory_sample_interval_seconds >= 0
+            and now - self._memory_at >= self.cfg.memory_sample_interval_seconds
+        ):
+            self._sample_memory()
             self._memory_at = now
-
         claims = {}
         for q, raw in zip(claim_queues, results[calls + 2 :], strict=True):
-            claim = Claim.from_fields(q, raw)
+            claim = Claim.from_fields(q, raw) if isinstance(raw, dict) else None
             if claim is not None:
                 claims[q] = claim
-        self._update_routes(tags_now)
+        self._update_unacked(tags if isinstance(tags, list) else [])
         return BrokerRead(
-            lists=lists,
-            unacked=count_unacked(tags_now, self._routes),
+            queues=self._queues,
+            reads=self._reads,
+            changed=changed,
+            unacked=self._unacked,
             used_memory=int(info.get("used_memory", 0)),
             max_memory=int(info.get("maxmemory", 0)),
-            memory={q: self._memory.get(q, 0) for q in queues},
+            memory=self._memory,
             claims=claims,
         )
 
-    @staticmethod
-    def _parse_lists(
-        replies: Sequence[Any], index: Sequence[tuple[str, int]]
-    ) -> dict[tuple[str, int], ListRead]:
-        lists: dict[tuple[str, int], ListRead] = {}
-        offset = 0
-        empty = ListRead(0)
-        for lengths, ends in replies:
-            for i, n in enumerate(lengths, start=offset):
-                lists[index[i]] = empty if n == 0 else ListRead(n)
-            for j in range(0, len(ends), 3):
-                key = index[offset + ends[j] - 1]
-                lists[key] = ListRead(lists[key].length, ends[j + 1], ends[j + 2])
-            offset += len(lengths)
-        return lists
+    def _apply(self, replies: Sequence[Any], now: float) -> bool:
+        """Fold the script's replies into the per-list state; rebuild changed queues."""
+        steps = len(self.steps)
+        lengths, ends, keys = self._len, self._ends, self._keys
+        dirty: set[int] = set()
+        for c, (changes, tail_heads) in enumerate(replies):
+            base = c * LISTS_PER_CALL - 1
+            for j in range(0, len(changes), 2):
+                i = base + changes[j]
+                n = changes[j + 1]
+                lengths[i] = n
+                dirty.add(i // steps)
+                if n == 0 and ends[i] != (None, None):
+                    ends[i] = (None, None)
+                    self.ages.forget(keys[i])
+            for j in range(0, len(tail_heads), 3):
+                i = base + tail_heads[j]
+                pair = (tail_heads[j + 1] or None, tail_heads[j + 2] or None)
+                if pair != ends[i]:
+                    ends[i] = pair
+                    self.ages.observe(keys[i], now, pair[0], pair[1])
+                    dirty.add(i // steps)
+        if self._dirty_all:
+            dirty = set(range(len(self._queues)))
+            self._dirty_all = False
+        for q in dirty:
+            self._reads[q] = self._queue_read(q)
+        self._writes.update(self.ages.take_dirty())
+        return bool(dirty)
 
-    def _sample_memory(self, nonempty: Sequence[tuple[str, int]]) -> None:
-        # MEMORY USAGE walks the list: sampled every memory_sample_interval_seconds,
-        # in a round trip of its own so ordinary scrapes stay one round trip.
-        pipe = self.client.pipeline(transaction=False)
-        for q, s in nonempty:
-            key = priority_list_name(q, s, self.prefix)
-            pipe.execute_command("MEMORY USAGE", key, "SAMPLES", MEMORY_SAMPLES)
-        memory: dict[str, int] = {}
-        for (q, _), used in zip(nonempty, self._run(pipe), strict=True):
-            memory[q] = memory.get(q, 0) + int(used or 0)
-        self._memory = memory
+    def _queue_read(self, q: int) -> QueueRead:
+        start = q * len(self.steps)
+        per: dict[int, int] = {}
+        oldest: float | None = None
+        for k, step in enumerate(self.steps, start=start):
+            n = self._len[k]
+            if n > 0:
+                per[step] = n
+                seen = self.ages.first_seen(self._keys[k])
+                if seen is not None and (oldest is None or seen < oldest):
+                    oldest = seen
+        if not per:
+            return EMPTY
+        return QueueRead(sum(per.values()), per, oldest)
 
-    def _update_routes(self, tags_now: Sequence[str]) -> None:
-        current = set(tags_now)
-        for gone in self._routes.keys() - current:
-            del self._routes[gone]
-        new = [t for t in tags_now if t not in self._routes]
-        if not new:
+    # -- batchctl's own hash of first-seen times ------------------------------------
+
+    def _queue_writes(self, pipe: redis.client.Pipeline, now: float) -> None:
+        """The previous read's changes to `batchctl:first_seen`, sent ahead of this read."""
+        writes, self._writes = self._writes, {}
+        sets = [x for k, v in writes.items() if v is not None for x in (k, v)]
+        dels = [k for k, v in writes.items() if v is None]
+        if sets:
+            pipe.hset(self.ages_key, items=sets)
+        if dels:
+            pipe.hdel(self.ages_key, *dels)
+        refresh = now - self._ttl_at >= AGES_REFRESH_SECONDS
+        if sets or (refresh and self._seeded):
+            pipe.pexpire(self.ages_key, AGES_TTL_MS)
+            self._ttl_at = now
+        self._writes_sent = len(pipe.command_stack)
+
+    def _seed(self, reply: Any) -> None:
+        self._seeded = True
+        if not isinstance(reply, dict):
+            return
+        layout = set(self._keys)
+        for key, value in reply.items():
+            if key in layout and key not in self.ages.lists:
+                self.ages.seed(key, value)
+
+    def flush(self) -> None:
+        """Write pending first-seen changes now (on shutdown)."""
+        if not self._writes:
             return
         pipe = self.client.pipeline(transaction=False)
-        for chunk in _chunks(new, TAGS_PER_CALL):
-            pipe.execute_command("EVALSHA", UNACKED_SHA, 1, self.unacked_key, *chunk)
-        replies = self._run(pipe)
-        bindings = self.discovery.bindings
-        for chunk, reply in zip(_chunks(new, TAGS_PER_CALL), replies, strict=True):
-            for j, tag in enumerate(chunk):
-                exchange, routing_key = reply[2 * j], reply[2 * j + 1]
-                if routing_key is None:  # acked between HKEYS and now
+        self._queue_writes(pipe, float("inf"))
+        pipe.execute(raise_on_error=False)
+
+    # -- in flight, memory ------------------------------------------------------------
+
+    def _update_unacked(self, tags: list[bytes]) -> None:
+        if tags == self._tags:
+            return  # nothing acked or delivered: the same counts (and the same object)
+        self._tags = tags
+        current = set(tags)
+        for gone in self._routes.keys() - current:
+            del self._routes[gone]
+        new = [t for t in tags if t not in self._routes]
+        if new:
+            pipe = self.client.pipeline(transaction=False)
+            for chunk in _chunks(new, TAGS_PER_CALL):
+                pipe.execute_command("EVALSHA", UNACKED_SHA, 1, self.unacked_key, *chunk)
+            replies = self._run(pipe)
+            bindings = self.discovery.bindings
+            for chunk, reply in zip(_chunks(new, TAGS_PER_CALL), replies, strict=True):
+                if not isinstance(reply, list):
                     continue
-                self._routes[tag] = route_of(exchange or "", routing_key, bindings)
+                for j, tag in enumerate(chunk):
+                    exchange, routing_key = reply[2 * j], reply[2 * j + 1]
+                    if routing_key is None:  # acked between HKEYS and now
+                        continue
+                    # By binding, else by routing key (the queue name with Celery's
+                    # default direct exchanges).
+                    queue = bindings.get((exchange or b"", routing_key))
+                    self._routes[tag] = queue or display_name(routing_key)
+        self._unacked = Counter(self._routes[t] for t in tags if t in self._routes)
+
+    def _sample_memory(self) -> None:
+        # MEMORY USAGE walks the list: sampled every memory_sample_interval_seconds,
+        # in a round trip of its own so ordinary scrapes stay one round trip.
+        steps = len(self.steps)
+        nonempty = [i for i, n in enumerate(self._len) if n > 0]
+        pipe = self.client.pipeline(transaction=False)
+        for i in nonempty:
+            pipe.execute_command("MEMORY USAGE", self._keys[i], "SAMPLES", MEMORY_SAMPLES)
+        memory: dict[str, int] = {}
+        for i, used in zip(nonempty, self._run(pipe) if nonempty else [], strict=True):
+            q = self._queues[i // steps]
+            memory[q] = memory.get(q, 0) + _int(used)
+        self._memory = memory
+
+    # -- discovery ----------------------------------------------------------------------
 
     def discover(self) -> Discovery:
         """Queues from kombu's binding sets: they outlive workers, unlike worker reports."""
-        patterns = [
-            f"{_glob_escape(self.prefix)}_kombu.binding.*",
-            f"{_glob_escape(self.prefix)}_kombu.binding_permanent.*",
-        ]
-        set_keys: list[str] = []
-        for pattern in patterns:
-            set_keys.extend(self.client.scan_iter(match=pattern, count=1000, _type="set"))
-        if not set_keys:
-            self.discovery = Discovery()
-            return self.discovery
-        pipe = self.client.pipeline(transaction=False)
-        for key in set_keys:
-            pipe.smembers(key)
-        queues: set[str] = set()
-        bindings: dict[tuple[str, str], str] = {}
-        for key, members in zip(set_keys, pipe.execute(), strict=True):
-            exchange = _exchange_of(key[len(self.prefix) :])
-            for member in members:
-                parsed = parse_binding(member)
-                if parsed is None:
-                    continue
-                routing_key, _pattern, queue = parsed
-                if is_task_queue(exchange, queue):
-                    queues.add(queue)
-                    bindings[(exchange, routing_key)] = queue
-        self.discovery = Discovery(frozenset(queues), bindings)
-        return self.discovery
+        found, example = discover(self.client, self.prefix, self.sep)
+        self.discovery = found
+        self.skip_log.report(found.skipped, example)
+        return found
 
     def close(self) -> None:
+        with contextlib.suppress(redis.RedisError):
+            self.flush()
         self.client.close()

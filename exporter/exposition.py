@@ -26,6 +26,7 @@ from batchctl.metrics import (
     QUEUE_PRIORITY_LENGTH,
     QUEUE_UNACKED,
     QUEUES_DROPPED,
+    QUEUES_SKIPPED,
     SCRAPE_DURATION,
     Spec,
 )
@@ -123,7 +124,6 @@ def render_snapshot(
     snap: Snapshot,
     *,
     version: str,
-    dropped_total: int,
     kubernetes_enabled: bool,
     openmetrics: bool = False,
     cache: LineCache | None = None,
@@ -163,7 +163,8 @@ def render_snapshot(
     w.family(BATCH_CLAIMED, (((q, c.holder), 1) for q, c in claims))
     w.family(BATCH_CLAIM_EXPIRY, (((q,), c.expires) for q, c in claims))
     w.family(SCRAPE_DURATION, [((), snap.duration_seconds)])
-    w.family(QUEUES_DROPPED, [((), dropped_total)])
+    w.family(QUEUES_DROPPED, [((), snap.queues_dropped)])
+    w.family(QUEUES_SKIPPED, (((r,), n) for r, n in sorted(snap.queues_skipped.items())))
     errors = [(("redis",), 0 if snap.broker_error is None else 1)]
     if kubernetes_enabled:
         errors.append((("kubernetes",), 0 if snap.kubernetes_error is None else 1))

@@ -18,8 +18,10 @@ from prometheus_client.exposition import choose_encoder
 from batchctl import __version__
 from batchctl.config import Config
 from batchctl.log import get_logger
+from exporter.bodies import SharedBodies
 from exporter.collect import InProcessSource
 from exporter.exposition import LineCache, render_snapshot
+from exporter.snapshot import Snapshot
 from exporter.status import render_landing, render_status
 
 log = get_logger("batchctl.server")
@@ -34,14 +36,23 @@ def build_registry() -> CollectorRegistry:
 
 
 def exposition(app: ExporterApp, accept: str) -> tuple[bytes, str]:
-    """The /metrics body for an Accept header: text format 0.0.4 or OpenMetrics."""
+    """The /metrics body for an Accept header: text format 0.0.4 or OpenMetrics.
+    Concurrent scrapes share one collection and one rendered body per format."""
     encoder, content_type = choose_encoder(accept)
     openmetrics = content_type.startswith("application/openmetrics-text")
-    snap = app.source.collect()
+    snap = app.source.collect(max_age=app.cfg.exporter.snapshot_reuse_seconds)
+
+    def render() -> bytes:
+        with app.render_lock:  # the line cache is shared by the formats
+            return _render(app, snap, openmetrics, encoder)
+
+    return app.bodies.get(snap, content_type, render), content_type
+
+
+def _render(app: ExporterApp, snap: Snapshot, openmetrics: bool, encoder: Any) -> bytes:
     own = render_snapshot(
         snap,
         version=__version__,
-        dropped_total=app.source.dropped_total,
         kubernetes_enabled=app.source.kube is not None,
         openmetrics=openmetrics,
         cache=app.line_cache,
@@ -49,7 +60,7 @@ def exposition(app: ExporterApp, accept: str) -> tuple[bytes, str]:
     extra = encoder(app.registry).decode()
     if openmetrics:
         own = own.removesuffix("# EOF\n")
-    return (own + extra).encode(), content_type
+    return (own + extra).encode()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -113,6 +124,8 @@ class _Handler(BaseHTTPRequestHandler):
 class ExporterHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 makes a burst of scrapers wait for SYN retries.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], app: ExporterApp) -> None:
         self.app = app
@@ -132,6 +145,8 @@ class ExporterApp:
         self.source = source
         self.registry = registry if registry is not None else build_registry()
         self.line_cache = LineCache()
+        self.bodies = SharedBodies()
+        self.render_lock = threading.Lock()
         self._httpd: ExporterHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
