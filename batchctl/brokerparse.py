@@ -13,8 +13,9 @@ Every form Celery and kombu accept for a Redis broker, read with kombu's own par
 - `redis+socket:///path.sock[?virtual_host=N]` (kombu's Unix socket form) and
   redis-py's `unix://[user:password@]/path.sock[?db=N]`.
 - `sentinel://[user:password@]host[:port][/db]`, several joined with `;`: the master
-  `master_name` is asked of each sentinel in turn; like kombu, the master's
-  password, user name and database come from the first URL.
+  `master_name` is asked of each sentinel in turn; the master's password, user name
+  and database come from the first URL, and from the next one if that fails (kombu's
+  failover), as with a `;`-joined list of `redis://` URLs.
 
 No redis-py here: the config schema uses this module, and the alert and dashboard
 generators load the schema without any Redis client (see the import contracts).
@@ -26,7 +27,7 @@ from __future__ import annotations
 import re
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -160,13 +161,18 @@ def _kombu_parts(segment: str, where: str) -> dict[str, Any]:
     except ValueError as e:  # e.g. a port that is not a number
         text = str(e) if "port" in str(e) else "cannot be parsed"
         raise BrokerURLError(f"{where}: {text}") from None
+    except TypeError:  # a query parameter that clashes with a part of the URL
+        raise BrokerURLError(
+            f"{where}: a URL parameter repeats a part of the URL (Celery refuses it too); "
+            f"known parameters: {', '.join(SSL_PARAMS)}"
+        ) from None
     # kombu's Connection accepts no other URL parameters than its own arguments.
     known = {"transport", "hostname", "port", "userid", "password", "virtual_host", "ssl"}
     unknown = sorted(set(parts) - known)
     if unknown:
         raise BrokerURLError(
             f"{where}: unknown URL parameter {unknown[0]!r} (Celery refuses it too); "
-            f"known: virtual_host, {', '.join(SSL_PARAMS)}"
+            f"known: {', '.join(SSL_PARAMS)}"
         )
     return parts
 
@@ -257,66 +263,78 @@ def _unix(segment: str, where: str) -> BrokerTarget:
     return BrokerTarget("unix", params, secrets=url_secrets(segment))
 
 
-def _sentinel(segments: list[str]) -> BrokerTarget:
-    nodes = []
-    first: dict[str, Any] = {}
-    notes = []
+def _sentinels(segments: list[str]) -> tuple[BrokerTarget, ...]:
+    """One target per URL, each asking all the sentinels (kombu's
+    `SentinelChannel._sentinel_managed_pool` takes the nodes from every alternate URL,
+    the master's credentials and database from the URL it is connected with)."""
+    nodes, parsed = [], []
     for i, seg in enumerate(segments):
         where = f"sentinel URL {i + 1}" if len(segments) > 1 else "sentinel URL"
         if scheme_of(seg) != "sentinel":
             raise BrokerURLError(
                 f"{where}: expected sentinel://, got {scheme_of(seg) or 'no'} scheme; "
-                "only sentinel:// URLs may be joined with ';'"
+                "a ;-joined list holds sentinel:// URLs only, or redis:// URLs only"
             )
         _check_port(seg, where)
         parts = _kombu_parts(seg, where)
         nodes.append((parts.get("hostname") or "127.0.0.1", parts.get("port") or 26379))
-        _db(parts.get("virtual_host"), where)  # kombu checks only the first; we check all
-        if i == 0:
-            first = parts
-        elif parts.get("password") not in (None, first.get("password")):
-            notes.append(
-                "sentinel://: only the first URL's password is used for the master "
-                "(as kombu does); the sentinels' own password goes in broker.sentinel_kwargs"
+        parsed.append((seg, where, parts))
+    out = []
+    for seg, where, parts in parsed:
+        params: dict[str, Any] = {
+            "db": _db(parts.get("virtual_host"), where),
+            "username": parts.get("userid"),
+            "password": parts.get("password"),
+        }
+        ssl_opts = _ssl_params(parts.get("ssl") or {}, where)
+        params.update(ssl_opts)
+        out.append(
+            BrokerTarget(
+                "sentinel",
+                params,
+                tls=bool(ssl_opts),
+                sentinels=tuple(nodes),
+                secrets=url_secrets(seg),
             )
-    params: dict[str, Any] = {
-        "db": _db(first.get("virtual_host"), "sentinel URL"),
-        "username": first.get("userid"),
-        "password": first.get("password"),
-    }
-    ssl_opts = _ssl_params(first.get("ssl") or {}, "sentinel URL")
-    params.update(ssl_opts)
-    secrets = url_secrets(";".join(segments))
-    return BrokerTarget(
-        "sentinel",
-        params,
-        tls=bool(ssl_opts),
-        sentinels=tuple(nodes),
-        secrets=secrets,
-        notes=tuple(dict.fromkeys(notes)),
-    )
+        )
+    return tuple(out)
 
 
-def parse_broker_url(url: str) -> BrokerTarget:
-    """The connection `url` describes, with Celery's meaning; BrokerURLError otherwise."""
+def parse_broker_urls(url: str) -> tuple[BrokerTarget, ...]:
+    """Every connection `url` describes, in order, with Celery's meaning: one, or a
+    `;`-joined failover list (kombu tries the next URL when one fails). Raises
+    BrokerURLError for a URL Celery would refuse (or batchctl cannot read)."""
     segments = _segments(url)
     if not segments:
         raise BrokerURLError("empty URL (e.g. redis://localhost:6379/0)")
-    scheme = scheme_of(segments[0])
-    if scheme == "sentinel":
-        return _sentinel(segments)
-    if len(segments) > 1:
-        raise BrokerURLError(
-            "only sentinel:// URLs may be joined with ';' (give the one Redis to read)"
-        )
-    seg = segments[0]
-    if scheme in ("redis", "rediss"):
-        return _tcp(seg, scheme, "URL")
-    if scheme == "redis+socket":
-        return _socket(seg, "URL")
-    if scheme == "unix":
-        return _unix(seg, "URL")
-    raise BrokerURLError(
-        "expected a redis://, rediss://, redis+socket://, unix:// or sentinel:// URL, "
-        f"got scheme {scheme[:20]!r} (e.g. redis://localhost:6379/0)"
-    )
+    if scheme_of(segments[0]) == "sentinel":
+        return _sentinels(segments)
+    out = []
+    for i, seg in enumerate(segments):
+        where = f"URL {i + 1}" if len(segments) > 1 else "URL"
+        scheme = scheme_of(seg)
+        if scheme in ("redis", "rediss"):
+            out.append(_tcp(seg, scheme, where))
+        elif len(segments) > 1:
+            raise BrokerURLError(
+                f"{where}: a ;-joined list holds redis:// and rediss:// URLs only, "
+                "or sentinel:// URLs only"
+            )
+        elif scheme == "redis+socket":
+            out.append(_socket(seg, where))
+        elif scheme == "unix":
+            out.append(_unix(seg, where))
+        else:
+            raise BrokerURLError(
+                "expected a redis://, rediss://, redis+socket://, unix:// or sentinel:// URL, "
+                f"got scheme {scheme[:20]!r} (e.g. redis://localhost:6379/0)"
+            )
+    return tuple(out)
+
+
+def parse_broker_url(url: str) -> BrokerTarget:
+    """The first connection `url` describes (see `parse_broker_urls`), with the notes of
+    all of them."""
+    targets = parse_broker_urls(url)
+    notes = tuple(dict.fromkeys(n for t in targets for n in t.notes))
+    return replace(targets[0], notes=notes)

@@ -20,7 +20,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
-from batchctl.brokerparse import BrokerTarget, parse_broker_url
+from batchctl.brokerparse import BrokerTarget, parse_broker_urls
 from batchctl.config.model import BrokerConfig
 from batchctl.redact import redact_url, scrub, scrub_urls
 
@@ -42,8 +42,31 @@ def _common(cfg: BrokerConfig, decode_responses: bool) -> dict[str, Any]:
 
 
 def connect(cfg: BrokerConfig, *, decode_responses: bool = True) -> redis.Redis:
-    """A client whose every call fails within `cfg.timeout_seconds`: no retries."""
-    target = parse_broker_url(cfg.url)
+    """A client whose every call fails within `cfg.timeout_seconds`: no retries.
+
+    A `;`-joined failover list (Celery's) gives the client of the first URL that
+    answers a PING, in order, as kombu's connection does; the first when none does.
+    One URL: no I/O here, the first command connects.
+    """
+    targets = parse_broker_urls(cfg.url)
+    clients = [_client(cfg, t, decode_responses) for t in targets]
+    if len(clients) == 1:
+        return clients[0]
+    for client in clients:
+        try:
+            client.ping()
+        except redis.RedisError:
+            continue
+        for other in clients:
+            if other is not client:
+                other.close()
+        return client
+    for other in clients[1:]:
+        other.close()
+    return clients[0]
+
+
+def _client(cfg: BrokerConfig, target: BrokerTarget, decode_responses: bool) -> redis.Redis:
     params = {k: v for k, v in target.params.items() if v is not None}
     common = _common(cfg, decode_responses)
     if target.kind == "sentinel":

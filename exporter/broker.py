@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 import redis
 
+from batchctl.brokerparse import parse_broker_urls
 from batchctl.brokerurl import connect
 from batchctl.claims import Claim, claim_key
 from batchctl.config import BrokerConfig
@@ -97,6 +98,10 @@ class BrokerReader:
     def __init__(self, cfg: BrokerConfig, client: redis.Redis | None = None) -> None:
         self.cfg = cfg
         self.client = client if client is not None else connect(cfg, decode_responses=False)
+        # A ;-joined failover list: after a failed read, connect again (the next URL
+        # that answers), as kombu's connection fails over.
+        self._failover = client is None and len(parse_broker_urls(cfg.url)) > 1
+        self._reconnect = False
         self.prefix = cfg.global_keyprefix.encode()
         self.sep = cfg.sep.encode()
         self.steps = tuple(cfg.priority_steps)
@@ -179,6 +184,17 @@ class BrokerReader:
     def read(
         self, queues: Sequence[str], now: float, claim_queues: Sequence[str] = ()
     ) -> BrokerRead:
+        if self._reconnect:
+            self._reconnect = False
+            self.client.close()
+            self.client = connect(self.cfg, decode_responses=False)
+        try:
+            return self._read(queues, now, claim_queues)
+        except redis.ConnectionError:  # AuthenticationError and TLS errors included
+            self._reconnect = self._failover
+            raise
+
+    def _read(self, queues: Sequence[str], now: float, claim_queues: Sequence[str]) -> BrokerRead:
         self._layout(queues)
         state = array("i", self._len)
         due = self._reads_done % VERIFY_EVERY

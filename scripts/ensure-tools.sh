@@ -7,6 +7,9 @@ command -v prometheus >/dev/null || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 command -v prometheus-redis-exporter >/dev/null || need+=(prometheus-redis-exporter)
 command -v chromium >/dev/null || need+=(chromium)
+# Debian's redis-server, built with TLS, for the TLS and Sentinel tests: redis-tools
+# ships it as redis-check-rdb (tests/servers.py runs it as redis-server/redis-sentinel).
+command -v redis-check-rdb >/dev/null || need+=(redis-tools)
 # kubectl (for `kubectl kustomize` in tests/test_k8s.py) ships with this machine's image;
 # Debian has no package for it, so only say so when it is missing.
 command -v kubectl >/dev/null || echo "note: kubectl is missing; tests/test_k8s.py needs it" >&2
