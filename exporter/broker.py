@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import struct
 from array import array
 from collections import Counter
@@ -82,6 +83,18 @@ class BrokerRead:
 def _chunks(seq: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for i in range(0, len(seq), size):
         yield seq[i : i + size]
+
+
+def _unjson(raw: bytes) -> bytes:
+    """A JSON string's text as the script found it -> its bytes (kombu writes the route
+    with json.dumps, so 'café' arrives as 'caf\\u00e9')."""
+    if b"\\" not in raw:
+        return raw
+    try:
+        text = json.loads(b'"' + raw + b'"')
+    except ValueError:
+        return raw
+    return str(text).encode("utf-8", "surrogateescape")
 
 
 def _int(value: Any) -> int:
@@ -264,7 +277,7 @@ class BrokerReader:
                 n = changes[j + 1]
                 lengths[i] = n
                 dirty.add(i // steps)
-                if n == 0 and ends[i] != (None, None):
+                if n == 0:
                     ends[i] = (None, None)
                     self.ages.forget(keys[i])
             for j in range(0, len(tail_heads), 3):
@@ -356,7 +369,8 @@ class BrokerReader:
                         continue
                     # By binding, else by routing key (the queue name with Celery's
                     # default direct exchanges).
-                    queue = bindings.get((exchange or b"", routing_key))
+                    exchange, routing_key = _unjson(exchange or b""), _unjson(routing_key)
+                    queue = bindings.get((exchange, routing_key))
                     self._routes[tag] = queue or display_name(routing_key)
         self._unacked = Counter(self._routes[t] for t in tags if t in self._routes)
 
