@@ -13,12 +13,13 @@ that does not resolve is bounded by the caller: the exporter waits for a read at
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from redis.sentinel import Sentinel
+from redis.sentinel import MasterNotFoundError, Sentinel
 
 from batchctl.brokerparse import BrokerTarget, parse_broker_urls
 from batchctl.config.model import BrokerConfig
@@ -46,24 +47,42 @@ def connect(cfg: BrokerConfig, *, decode_responses: bool = True) -> redis.Redis:
 
     A `;`-joined failover list (Celery's) gives the client of the first URL that
     answers a PING, in order, as kombu's connection does; the first when none does.
-    One URL: no I/O here, the first command connects.
+    One URL (or a Sentinel list whose URLs share password and database): no I/O here,
+    the first command connects.
     """
-    targets = parse_broker_urls(cfg.url)
+    targets = _distinct(parse_broker_urls(cfg.url))
     clients = [_client(cfg, t, decode_responses) for t in targets]
-    if len(clients) == 1:
-        return clients[0]
-    for client in clients:
-        try:
-            client.ping()
-        except redis.RedisError:
-            continue
-        for other in clients:
-            if other is not client:
-                other.close()
-        return client
-    for other in clients[1:]:
-        other.close()
-    return clients[0]
+    chosen = clients[0]
+    if len(clients) > 1:
+        # Try them in order within one timeout_seconds in all (kombu's failover).
+        deadline = time.monotonic() + cfg.timeout_seconds
+        for client in clients:
+            try:
+                client.ping()
+            except MasterNotFoundError:
+                break  # every candidate asks the same sentinels
+            except redis.RedisError:
+                if time.monotonic() < deadline:
+                    continue
+                break
+            chosen = client
+            break
+    for other in clients:
+        if other is not chosen:
+            other.close()
+    return chosen
+
+
+def _distinct(targets: tuple[BrokerTarget, ...]) -> list[BrokerTarget]:
+    """The candidates that differ (a Sentinel list with one password and database is
+    one candidate: the same sentinels, the same master)."""
+    out: list[BrokerTarget] = []
+    for t in targets:
+        if not any(
+            o.params == t.params and o.sentinels == t.sentinels and o.kind == t.kind for o in out
+        ):
+            out.append(t)
+    return out
 
 
 def _client(cfg: BrokerConfig, target: BrokerTarget, decode_responses: bool) -> redis.Redis:

@@ -11,6 +11,7 @@ sentinel down) is abandoned to its own thread and reported as down.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -48,10 +49,16 @@ class BrokerTimeout(TimeoutError):
     """The broker did not answer within broker.timeout_seconds."""
 
 
+# redis-py's repr of a client, as Sentinel errors print it: keep only host and port.
+_CLIENT_REPR = re.compile(r"<redis\.client\.Redis\(<.*?host=([^,]+),port=(\d+),.*?\)>\)>\)>")
+MAX_ERROR = 500
+
+
 def _safe_error(exc: BaseException, url: str) -> str:
     # Redis error texts name host and port at most; scrub the URL and secrets anyway.
-    text = f"{type(exc).__name__}: {exc}"
-    return scrub(text.replace(url, redact_url(url)))
+    text = _CLIENT_REPR.sub(r"\1:\2", f"{type(exc).__name__}: {exc}")
+    text = scrub(text.replace(url, redact_url(url)))
+    return text if len(text) <= MAX_ERROR else text[: MAX_ERROR - 1] + "…"
 
 
 class _Bounded:
