@@ -85,6 +85,14 @@ def _chunks(seq: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield seq[i : i + size]
 
 
+def _packed(raw: bytes) -> bytes:
+    """Length-prefixed, as lists.lua reads its keys and tags."""
+    return struct.pack("<I", len(raw)) + raw
+
+
+_EMPTY_TAG = _packed(b"")
+
+
 def _unjson(raw: bytes) -> bytes:
     """A JSON string's text as the script found it -> its bytes (kombu writes the route
     with json.dumps, so 'café' arrives as 'caf\\u00e9')."""
@@ -134,8 +142,12 @@ class BrokerReader:
         self._keys: list[bytes] = []
         self._blobs: list[bytes] = []
         self._len = array("i")
-        self._ends: list[tuple[bytes | None, bytes | None]] = []
+        self._tails: list[bytes | None] = []
+        self._heads: list[bytes | None] = []
+        # Each tail as lists.lua reads it back when checking it (length-prefixed).
+        self._packed_tails: list[bytes] = []
         self._reads: list[QueueRead] = []
+        self._shapes: dict[tuple[tuple[int, int], ...], dict[int, int]] = {}
         self._reads_done = 0
         self._seeded = False
         self._writes: dict[bytes, bytes | None] = {}
@@ -174,19 +186,22 @@ class BrokerReader:
         queues = list(queues)
         if queues == self._queues:
             return
-        old = {k: (n, e) for k, n, e in zip(self._keys, self._len, self._ends, strict=True)}
+        old = {
+            k: (n, t, h)
+            for k, n, t, h in zip(self._keys, self._len, self._tails, self._heads, strict=True)
+        }
         keys = [
             list_key(self.raw_name(q), s, self.prefix, self.sep) for q in queues for s in self.steps
         ]
         self._queues, self._keys = queues, keys
-        self._len = array("i", (old.get(k, (-1, None))[0] for k in keys))
-        self._ends = [old.get(k, (-1, (None, None)))[1] for k in keys]
+        unknown = (-1, None, None)
+        self._len = array("i", (old.get(k, unknown)[0] for k in keys))
+        self._tails = [old.get(k, unknown)[1] for k in keys]
+        self._heads = [old.get(k, unknown)[2] for k in keys]
+        self._packed_tails = [_packed(t or b"") for t in self._tails]
         self._reads = [EMPTY] * len(queues)
         self._dirty_all = True
-        self._blobs = [
-            b"".join(struct.pack("<I", len(k)) + k for k in chunk)
-            for chunk in _chunks(keys, LISTS_PER_CALL)
-        ]
+        self._blobs = [b"".join(map(_packed, chunk)) for chunk in _chunks(keys, LISTS_PER_CALL)]
         current = set(keys)
         gone = [k for k in self.ages.lists if k not in current]
         self.ages.retain(keys)
@@ -213,6 +228,7 @@ class BrokerReader:
         due = self._reads_done % VERIFY_EVERY
         state[due::VERIFY_EVERY] = array("i", (-2 - n for n in state[due::VERIFY_EVERY]))
         state_bytes = state.tobytes()
+        packed = self._packed_tails
 
         pipe = self.client.pipeline(transaction=False)
         self._queue_writes(pipe, now)
@@ -220,9 +236,17 @@ class BrokerReader:
         if seed:
             pipe.hgetall(self.ages_key)
         per = LISTS_PER_CALL * 4
-        for i, blob in enumerate(self._blobs):
+        for c, blob in enumerate(self._blobs):
+            # The tails to check, in order: lists due this time. Unknown ones (-1) are
+            # read whole anyway, and their empty tag is never compared.
+            first = c * LISTS_PER_CALL
+            last = min(first + LISTS_PER_CALL, len(self._keys))
+            start = first + (due - first) % VERIFY_EVERY
+            olds = b"".join(packed[start:last:VERIFY_EVERY])
+            state_chunk = state_bytes[c * per : (c + 1) * per]
+            first_due = start - first + 1
             pipe.execute_command(
-                "EVALSHA", LISTS_SHA, 0, blob, state_bytes[i * per : (i + 1) * per]
+                "EVALSHA", LISTS_SHA, 0, blob, state_chunk, olds, first_due, VERIFY_EVERY
             )
         pipe.hkeys(self.unacked_key)
         pipe.info("memory")
@@ -268,7 +292,9 @@ class BrokerReader:
     def _apply(self, replies: Sequence[Any], now: float) -> bool:
         """Fold the script's replies into the per-list state; rebuild changed queues."""
         steps = len(self.steps)
-        lengths, ends, keys = self._len, self._ends, self._keys
+        lengths, tails, heads, keys = self._len, self._tails, self._heads, self._keys
+        packed = self._packed_tails
+        observe, forget = self.ages.observe, self.ages.forget
         dirty: set[int] = set()
         for c, (changes, tail_heads) in enumerate(replies):
             base = c * LISTS_PER_CALL - 1
@@ -278,14 +304,16 @@ class BrokerReader:
                 lengths[i] = n
                 dirty.add(i // steps)
                 if n == 0:
-                    ends[i] = (None, None)
-                    self.ages.forget(keys[i])
+                    tails[i] = heads[i] = None
+                    packed[i] = _EMPTY_TAG
+                    forget(keys[i])
             for j in range(0, len(tail_heads), 3):
                 i = base + tail_heads[j]
-                pair = (tail_heads[j + 1] or None, tail_heads[j + 2] or None)
-                if pair != ends[i]:
-                    ends[i] = pair
-                    self.ages.observe(keys[i], now, pair[0], pair[1])
+                tail, head = tail_heads[j + 1] or None, tail_heads[j + 2] or None
+                if tail != tails[i] or head != heads[i]:
+                    tails[i], heads[i] = tail, head
+                    packed[i] = _packed(tail or b"")
+                    observe(keys[i], now, tail, head)
                     dirty.add(i // steps)
         if self._dirty_all:
             dirty = set(range(len(self._queues)))
@@ -308,7 +336,11 @@ class BrokerReader:
                     oldest = seen
         if not per:
             return EMPTY
-        return QueueRead(sum(per.values()), per, oldest)
+        # Queues with the same lengths share one (read-only) mapping.
+        shared = self._shapes.setdefault(tuple(per.items()), per)
+        if len(self._shapes) > 4 * len(self._reads):
+            self._shapes.clear()
+        return QueueRead(sum(per.values()), shared, oldest)
 
     # -- batchctl's own hash of first-seen times ------------------------------------
 
@@ -317,10 +349,10 @@ class BrokerReader:
         writes, self._writes = self._writes, {}
         sets = [x for k, v in writes.items() if v is not None for x in (k, v)]
         dels = [k for k, v in writes.items() if v is None]
-        if sets:
-            pipe.hset(self.ages_key, items=sets)
-        if dels:
-            pipe.hdel(self.ages_key, *dels)
+        for chunk in _chunks(sets, 2 * LISTS_PER_CALL):
+            pipe.hset(self.ages_key, items=list(chunk))
+        for chunk in _chunks(dels, LISTS_PER_CALL):
+            pipe.hdel(self.ages_key, *chunk)
         refresh = now - self._ttl_at >= AGES_REFRESH_SECONDS
         if sets or (refresh and self._seeded):
             pipe.pexpire(self.ages_key, AGES_TTL_MS)
@@ -376,16 +408,18 @@ class BrokerReader:
 
     def _sample_memory(self) -> None:
         # MEMORY USAGE walks the list: sampled every memory_sample_interval_seconds,
-        # in a round trip of its own so ordinary scrapes stay one round trip.
+        # in round trips of their own (chunked, so thousands of lists never pile up
+        # in one reply) so ordinary scrapes stay one round trip.
         steps = len(self.steps)
         nonempty = [i for i, n in enumerate(self._len) if n > 0]
-        pipe = self.client.pipeline(transaction=False)
-        for i in nonempty:
-            pipe.execute_command("MEMORY USAGE", self._keys[i], "SAMPLES", MEMORY_SAMPLES)
         memory: dict[str, int] = {}
-        for i, used in zip(nonempty, self._run(pipe) if nonempty else [], strict=True):
-            q = self._queues[i // steps]
-            memory[q] = memory.get(q, 0) + _int(used)
+        for chunk in _chunks(nonempty, LISTS_PER_CALL):
+            pipe = self.client.pipeline(transaction=False)
+            for i in chunk:
+                pipe.execute_command("MEMORY USAGE", self._keys[i], "SAMPLES", MEMORY_SAMPLES)
+            for i, used in zip(chunk, self._run(pipe), strict=True):
+                q = self._queues[i // steps]
+                memory[q] = memory.get(q, 0) + _int(used)
         self._memory = memory
 
     # -- discovery ----------------------------------------------------------------------

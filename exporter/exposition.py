@@ -52,7 +52,7 @@ class LineCache:
     reused rather than formatted again (most batch queues are idle most of the time)."""
 
     def __init__(self) -> None:
-        self.lines: dict[str, dict[tuple[str, ...], tuple[float, str]]] = {}
+        self.lines: dict[str, dict[tuple[str, ...] | str, str]] = {}
         # Whole families of the last snapshot generation: (generation, their lines).
         self.blocks: dict[str, tuple[Hashable, list[str]]] = {}
 
@@ -78,17 +78,22 @@ class _Writer:
         if not keys:
             out.extend(f"{name} {_num(value)}" for _, value in rows)
             return
-        # Labelled samples: reuse the last render's line when the value is unchanged.
+        # Labelled samples: the last render's line is reused when the value is unchanged,
+        # and its name-and-labels part when only the value moved (the ages). Only the
+        # lines are kept: the value is the text after the line's last space.
         old = self.cache.lines.get(name, {}) if self.cache is not None else {}
-        new: dict[tuple[str, ...], tuple[float, str]] = {}
+        new: dict[tuple[str, ...] | str, str] = {}
+        single = len(keys) == 1
         for values, value in rows:
-            hit = old.get(values)
-            if hit is not None and hit[0] == value:
-                line = hit[1]
-            else:
+            num = _num(value)
+            key = values[0] if single else values  # one label: its value (no tuple kept)
+            line = old.get(key)
+            if line is None:
                 labels = ",".join(f'{k}="{_escape(v)}"' for k, v in zip(keys, values, strict=True))
-                line = f"{name}{{{labels}}} {_num(value)}"
-            new[values] = (value, line)
+                line = f"{name}{{{labels}}} {num}"
+            elif not line.endswith(num) or line[-len(num) - 1] != " ":
+                line = line[: line.rindex(" ") + 1] + num
+            new[key] = line
             out.append(line)
         if self.cache is not None:
             # Replaced, not merged: series that went away do not linger in memory.

@@ -3,16 +3,19 @@
 -- ARGV[1]: the list keys, each as a 4-byte little-endian length then the key's bytes
 --          (binary safe; one argument instead of thousands keeps the call cheap).
 -- ARGV[2]: per list, a 4-byte little-endian signed integer: the length the list had
---          at the last read, -1 when unknown, or -2 - length to re-read its ends anyway.
+--          at the last read, -1 when unknown, or -2 - length to check its tail anyway.
+-- ARGV[3]: for every ARGV[5]-th list from list ARGV[4] on (the lists due for a check,
+--          whether known or not), in order, its tail's tag at the last read,
+--          length-prefixed like the keys (empty when unknown).
 --
 -- Returns {changes, ends}:
 --   changes = flat {i, length, ...} for every list whose length differs from ARGV[2]
 --   ends    = flat {i, tail_tag, head_tag or false, ...} for every non-empty list whose
---             length changed (or was unknown, or is due for a re-read): the tags of
---             its oldest (tail) and newest (head) messages; head false when the list
---             holds one message.
--- LLEN and LINDEX only: a list whose length is unchanged costs one cheap call, and only
--- short tags cross the wire (bodies stay in Redis).
+--             length changed (or was unknown), or whose tail is not the one ARGV[3]
+--             names: the tags of its oldest (tail) and newest (head) messages; head
+--             false when the list holds one message.
+-- LLEN and LINDEX only: a list whose length is unchanged costs one cheap call (and one
+-- LINDEX when due for a check), and only short tags cross the wire (bodies stay in Redis).
 
 local MARK = '"delivery_tag": "'
 
@@ -33,9 +36,10 @@ local function tag(raw)
   return '~' .. #raw .. ':' .. string.sub(raw, 1, 24) .. string.sub(raw, -24)
 end
 
-local keys, state = ARGV[1], ARGV[2]
+local keys, state, olds = ARGV[1], ARGV[2], ARGV[3]
+local first_due, every = tonumber(ARGV[4]), tonumber(ARGV[5])
 local changes, ends = {}, {}
-local pos, i = 1, 0
+local pos, i, opos = 1, 0, 1
 local len = #keys
 while pos <= len do
   i = i + 1
@@ -50,14 +54,20 @@ while pos <= len do
   -- instead of failing the whole scrape.
   local n = redis.pcall('LLEN', key)
   if type(n) ~= 'number' then n = 0 end
-  if n ~= known or prev < 0 then
-    if n ~= known then
-      changes[#changes + 1] = i
-      changes[#changes + 1] = n
-    end
-    if n > 0 then
+  local old_at, old_len = 0, -1
+  if i >= first_due and (i - first_due) % every == 0 then
+    old_len, old_at = struct.unpack('<I4', olds, opos)
+    opos = old_at + old_len
+  end
+  if n ~= known then
+    changes[#changes + 1] = i
+    changes[#changes + 1] = n
+  end
+  if n > 0 and (n ~= known or prev < 0) then
+    local tail = tag(redis.pcall('LINDEX', key, -1))
+    if n ~= known or prev == -1 or tail ~= string.sub(olds, old_at, old_at + old_len - 1) then
       ends[#ends + 1] = i
-      ends[#ends + 1] = tag(redis.pcall('LINDEX', key, -1))
+      ends[#ends + 1] = tail
       if n > 1 then
         ends[#ends + 1] = tag(redis.pcall('LINDEX', key, 0))
       else
