@@ -23,6 +23,7 @@ from exporter.collect import InProcessSource
 from exporter.exposition import LineCache, render_snapshot
 from exporter.snapshot import Snapshot
 from exporter.status import render_landing, render_status
+from exporter.webconfig import WebConfig
 
 log = get_logger("batchctl.server")
 
@@ -66,6 +67,7 @@ def _render(app: ExporterApp, snap: Snapshot, openmetrics: bool, encoder: Any) -
 class _Handler(BaseHTTPRequestHandler):
     server: ExporterHTTPServer
     protocol_version = "HTTP/1.1"
+    timeout = 60  # a client that sends nothing does not keep its thread forever
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # access logs would drown the structured logs; Prometheus has its own
@@ -82,9 +84,31 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self.do_GET()
 
+    def _read_only(self) -> None:
+        # No endpoint changes state: anything but GET and HEAD is 405. The body is read
+        # first, so that a TLS client gets the answer rather than a reset.
+        length = self.headers.get("Content-Length", "0")
+        self.rfile.read(min(int(length) if length.isdigit() else 0, 1 << 20))
+        self.send_response(405)
+        self.send_header("Allow", "GET, HEAD")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = _read_only
+
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
         app = self.server.app
+        # Basic auth (--web.config.file) on every endpoint but the probes, which say
+        # nothing but "ok" and "ready".
+        if path not in ("/healthz", "/readyz") and not app.web.authorized(
+            self.headers.get("Authorization")
+        ):
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="batchctl", charset="UTF-8"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         try:
             if path == "/metrics":
                 body, content_type = exposition(app, self.headers.get("Accept", ""))
@@ -131,6 +155,15 @@ class ExporterHTTPServer(ThreadingHTTPServer):
         self.app = app
         super().__init__(address, _Handler)
 
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        # TLS (--web.config.file): the handshake runs here, in the request's thread.
+        try:
+            request = self.app.web.wrap(request)
+        except OSError:  # ssl.SSLError included: a client that cannot speak our TLS
+            request.close()
+            return
+        super().finish_request(request, client_address)
+
 
 class ExporterApp:
     """The HTTP side of the exporter: serve in a thread, stop cleanly."""
@@ -140,9 +173,11 @@ class ExporterApp:
         cfg: Config,
         source: InProcessSource,
         registry: CollectorRegistry | None = None,
+        web: WebConfig | None = None,
     ) -> None:
         self.cfg = cfg
         self.source = source
+        self.web = web if web is not None else WebConfig()
         self.registry = registry if registry is not None else build_registry()
         self.line_cache = LineCache()
         self.bodies = SharedBodies()
