@@ -12,7 +12,7 @@ from celery import Celery
 
 from batchctl.config import Config, parse_config
 from batchctl.demo.tasks import enqueue, make_app
-from exporter.broker import AGES_KEY, BrokerReader
+from exporter.broker import AGES_KEY, VERIFY_EVERY, BrokerReader
 from exporter.collect import InProcessSource
 from tests.conftest import RedisServer
 
@@ -174,3 +174,25 @@ def test_the_exporter_writes_only_its_own_key(
     after = {k: redis_db.dump(k) for k in redis_db.keys("*") if not k.endswith(b"first_seen")}
     assert set(after) == set(before)
     assert all(after[k] == v for k, v in before.items() if k != b"cl:batch1")
+
+
+def test_a_push_and_a_pop_between_scrapes_are_seen(
+    redis_server: RedisServer, redis_db: redis.Redis
+) -> None:
+    # The length stays the same, so the script skips the list's ends, except when the
+    # list is due for its check (every VERIFY_EVERY scrapes): the age can run ahead of
+    # the truth for at most that many scrapes.
+    app = producer(redis_server.url)
+    clock = [0.0]
+    c = source(cfg_for(redis_server.url), clock)
+    _publish(app, 3, 0)
+    for _ in range(10):
+        clock[0] += 10
+        assert c.collect().queue("batch1").oldest_age_seconds == clock[0] - 10  # type: ignore[union-attr]
+    redis_db.rpop("batch1")  # a worker takes the oldest...
+    _publish(app, 1, 0)  # ... and a producer adds one: still 3
+    ages = []
+    for _ in range(VERIFY_EVERY):
+        clock[0] += 10
+        ages.append(c.collect().queue("batch1").oldest_age_seconds)  # type: ignore[union-attr]
+    assert ages[-1] <= 10 * VERIFY_EVERY, ages
