@@ -18,10 +18,10 @@ import json
 import struct
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import redis
 
@@ -53,6 +53,7 @@ def _script(name: str) -> tuple[str, str]:
     return text, hashlib.sha1(text.encode()).hexdigest()
 
 
+T = TypeVar("T")
 LISTS_SCRIPT, LISTS_SHA = _script("lists.lua")
 UNACKED_SCRIPT, UNACKED_SHA = _script("unacked.lua")
 
@@ -212,12 +213,19 @@ class BrokerReader:
     def read(
         self, queues: Sequence[str], now: float, claim_queues: Sequence[str] = ()
     ) -> BrokerRead:
+        return self._guarded(lambda: self._read(queues, now, claim_queues))
+
+    def ping(self) -> None:
+        """One PING: is the broker there at all (connection, TLS, auth, Sentinel)?"""
+        self._guarded(self.client.ping)
+
+    def _guarded(self, fn: Callable[[], T]) -> T:
         if self._reconnect:
             self._reconnect = False
             self.client.close()
             self.client = connect(self.cfg, decode_responses=False)
         try:
-            return self._read(queues, now, claim_queues)
+            return fn()
         except redis.ConnectionError:  # AuthenticationError and TLS errors included
             self._reconnect = self._failover
             raise

@@ -6,7 +6,10 @@ snapshot a little old (`max_age`, the HTTP endpoints) shares the last one too. A
 backend that fails is reported in the snapshot (`*_up` false, an error string) and
 never raises; a broker read that does not finish within `broker.timeout_seconds`
 (whatever stalls: DNS, a TLS handshake, a half-open connection, a sleeping Redis, every
-sentinel down) is abandoned to its own thread and reported as down.
+sentinel down) is abandoned to its own thread and reported as down. The deadline is
+timeout_seconds plus the duration of the last good read (a broker as fast as it was is
+never reported down); the first read, and the first after a failure, is preceded by a
+PING that must answer within timeout_seconds.
 """
 
 from __future__ import annotations
@@ -28,6 +31,10 @@ from exporter.snapshot import Deployment, QueueStats, Snapshot, select_queues
 
 log = get_logger("batchctl.collect")
 T = TypeVar("T")
+# The read after start-up (or after a failure) follows a PING answered within
+# timeout_seconds, and may take this much longer: it reads every list's ends and runs
+# discovery. Stalls inside it are still cut at the socket level after timeout_seconds.
+FIRST_READ_SECONDS = 10.0
 
 
 class KubeSource(Protocol):
@@ -125,6 +132,8 @@ class InProcessSource:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._bounded = _Bounded()
+        # How long the last successful read took (None: none yet, or the last failed).
+        self._read_seconds: float | None = None
         self.ever_succeeded = False
         # How many callers joined a collection already in flight (single-flight hits),
         # and how many were answered from the last finished one (within max_age).
@@ -234,11 +243,21 @@ class InProcessSource:
             "kubernetes_error": kube_state.error if kube_state is not None else None,
             "deployments": deployments,
         }
+        timeout = self.cfg.broker.timeout_seconds
         try:
-            read, dropped = self._bounded.run(
-                lambda: self._read(now), self.cfg.broker.timeout_seconds
-            )
+            if self._read_seconds is None:
+                # Nothing read yet, or the last read failed: is the broker there at all?
+                # Within timeout_seconds; then the (possibly large) read may take longer.
+                self._bounded.run(self.reader.ping, timeout)
+                budget = timeout + FIRST_READ_SECONDS
+            else:
+                # A broker as fast as it was last time is never "down".
+                budget = timeout + self._read_seconds
+            t0 = time.monotonic()
+            read, dropped = self._bounded.run(lambda: self._read(now), budget)
+            self._read_seconds = time.monotonic() - t0
         except Exception as e:
+            self._read_seconds = None
             # Always answer the scrape: a broker that is down (or answers something we
             # cannot read) shows as celery_broker_up 0 with the error, never as a 500.
             error = _safe_error(e, self.cfg.broker.url)
