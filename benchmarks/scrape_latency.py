@@ -152,7 +152,9 @@ def commandstats(client: redis.Redis, name: str) -> dict[str, float]:
 class Exporter:
     """`batchctl exporter` as its own process, as users run it."""
 
-    def __init__(self, d: Path, port: int, queues: int, extra: str = "", kube: str = "") -> None:
+    def __init__(
+        self, d: Path, port: int, queues: int, extra: str = "", kube: str = "", exe: str = ""
+    ) -> None:
         cfg = d / f"bench-{free_port()}.yml"
         kube = kube or "kubernetes:\n  enabled: false\n"
         cfg.write_text(
@@ -160,7 +162,7 @@ class Exporter:
             f"{kube}{extra}"
         )
         self.port = free_port()
-        exe = shutil.which("batchctl", path=str(Path(sys.executable).parent)) or "batchctl"
+        exe = exe or shutil.which("batchctl", path=str(Path(sys.executable).parent)) or "batchctl"
         self.proc = subprocess.Popen(
             [exe, "--log-format", "json", "exporter", "-c", str(cfg),
              "-l", f"127.0.0.1:{self.port}"],
@@ -202,6 +204,10 @@ def main() -> int:
     ap.add_argument("--kube", action="store_true", help="also watch 4 Deployments (fake API)")
     ap.add_argument("--concurrent", type=int, default=0, help="also a burst of N scrapes")
     ap.add_argument("--no-redis-exporter", action="store_true")
+    ap.add_argument(
+        "--baseline-exe",
+        help="also measure another batchctl (e.g. an older commit's) the same way",
+    )
     args = ap.parse_args()
     queues, busy = args.queues, args.queues if args.busy is None else args.busy
     results: dict[str, dict[str, float]] = {}
@@ -275,6 +281,22 @@ def main() -> int:
             extra["script calls over 5 ms"] = sum(1 for s in slow if s > 5)
         finally:
             ex.stop()
+
+        if args.baseline_exe:
+            ex = Exporter(d, port, queues, kube=kube_cfg, exe=args.baseline_exe)
+            try:
+                for _ in range(4):
+                    get(ex.url)
+                churn = threading.Event()
+                if args.churn:
+                    threading.Thread(target=_churn, args=(port, queues, churn), daemon=True).start()
+                try:
+                    lat = timed(lambda: get(ex.url), SCRAPES)
+                finally:
+                    churn.set()
+                results["baseline batchctl (--baseline-exe)"] = row(lat, peak_rss_mb(ex.proc.pid))
+            finally:
+                ex.stop()
 
         if args.concurrent:
             ex = Exporter(d, port, queues)
