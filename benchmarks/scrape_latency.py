@@ -105,13 +105,14 @@ def populate(client: redis.Redis, queues: int, busy: int) -> list[str]:
 
 
 def _churn(port: int, queues: int, stop: threading.Event) -> None:
-    """Push to and pop from random queues every few milliseconds until `stop`."""
+    """Every few milliseconds until `stop`: a producer pushes to one random queue and a
+    consumer pops from another, so lengths, heads and tails all move between scrapes."""
     client = redis.Redis(port=port)
     rng = random.Random(5)
     while not stop.wait(0.005):
         q = f"q{rng.randrange(queues):05d}"
         client.lpush(q, envelope(q, 0))
-        client.rpop(q)  # a consumer: the tail changes, the depth stays
+        client.rpop(f"q{rng.randrange(queues):05d}")
 
 
 def pct(values: list[float], p: float) -> float:

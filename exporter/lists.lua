@@ -24,7 +24,8 @@ local function tag(raw)
   -- kombu's envelope: {"body": ..., "properties": {..., "delivery_tag": "<uuid>"}}.
   -- "properties" comes last, so look only near the end: the cost then does not grow
   -- with the body. A JSON string cannot hold a bare quote, so the mark is the real key.
-  local s, e = string.find(raw, MARK, -1024, true)
+  local s, e = string.find(raw, MARK, -128, true)  -- where kombu puts it: the end
+  if not s then s, e = string.find(raw, MARK, -1024, true) end
   if s then
     local stop = string.find(raw, '"', e + 1, true)
     if stop then return string.sub(raw, e + 1, stop - 1) end
