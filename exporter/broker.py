@@ -143,10 +143,11 @@ class BrokerReader:
         self._keys: list[bytes] = []
         self._blobs: list[bytes] = []
         self._len = array("i")
-        self._tails: list[bytes | None] = []
+        # Per list, the tags at its ends as last read, length-prefixed: the form
+        # lists.lua reads back when it checks a tail, and the form the first-seen
+        # histories keep (one bytes object per tag, shared).
+        self._tails: list[bytes] = []
         self._heads: list[bytes | None] = []
-        # Each tail as lists.lua reads it back when checking it (length-prefixed).
-        self._packed_tails: list[bytes] = []
         self._reads: list[QueueRead] = []
         self._shapes: dict[tuple[tuple[int, int], ...], dict[int, int]] = {}
         self._reads_done = 0
@@ -197,9 +198,8 @@ class BrokerReader:
         self._queues, self._keys = queues, keys
         unknown = (-1, None, None)
         self._len = array("i", (old.get(k, unknown)[0] for k in keys))
-        self._tails = [old.get(k, unknown)[1] for k in keys]
+        self._tails = [old.get(k, unknown)[1] or _EMPTY_TAG for k in keys]
         self._heads = [old.get(k, unknown)[2] for k in keys]
-        self._packed_tails = [_packed(t or b"") for t in self._tails]
         self._reads = [EMPTY] * len(queues)
         self._dirty_all = True
         self._blobs = [b"".join(map(_packed, chunk)) for chunk in _chunks(keys, LISTS_PER_CALL)]
@@ -236,7 +236,7 @@ class BrokerReader:
         due = self._reads_done % VERIFY_EVERY
         state[due::VERIFY_EVERY] = array("i", (-2 - n for n in state[due::VERIFY_EVERY]))
         state_bytes = state.tobytes()
-        packed = self._packed_tails
+        packed = self._tails
 
         pipe = self.client.pipeline(transaction=False)
         self._queue_writes(pipe, now)
@@ -301,7 +301,6 @@ class BrokerReader:
         """Fold the script's replies into the per-list state; rebuild changed queues."""
         steps = len(self.steps)
         lengths, tails, heads, keys = self._len, self._tails, self._heads, self._keys
-        packed = self._packed_tails
         observe, forget = self.ages.observe, self.ages.forget
         dirty: set[int] = set()
         for c, (changes, tail_heads) in enumerate(replies):
@@ -312,15 +311,15 @@ class BrokerReader:
                 lengths[i] = n
                 dirty.add(i // steps)
                 if n == 0:
-                    tails[i] = heads[i] = None
-                    packed[i] = _EMPTY_TAG
+                    tails[i], heads[i] = _EMPTY_TAG, None
                     forget(keys[i])
             for j in range(0, len(tail_heads), 3):
                 i = base + tail_heads[j]
-                tail, head = tail_heads[j + 1] or None, tail_heads[j + 2] or None
+                raw_head = tail_heads[j + 2]
+                tail = _packed(tail_heads[j + 1] or b"")
+                head = _packed(raw_head) if raw_head else None
                 if tail != tails[i] or head != heads[i]:
                     tails[i], heads[i] = tail, head
-                    packed[i] = _packed(tail or b"")
                     observe(keys[i], now, tail, head)
                     dirty.add(i // steps)
         if self._dirty_all:

@@ -60,8 +60,9 @@ def _render(app: ExporterApp, snap: Snapshot, openmetrics: bool, encoder: Any) -
     )
     if openmetrics:
         own = own.removesuffix("# EOF\n")
-    # Bytes joined, not text: one copy fewer of a body that can be megabytes.
-    return b"".join((own.encode(), encoder(app.registry)))
+    # Appended in place, then encoded once: no third copy of a body of megabytes.
+    own += encoder(app.registry).decode()
+    return own.encode()
 
 
 class _Handler(BaseHTTPRequestHandler):
