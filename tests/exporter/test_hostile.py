@@ -178,3 +178,20 @@ def test_random_content_never_fails_a_scrape(
     assert q is not None
     assert q.waiting == good + good_priority
     assert dict(q.priority_lengths) == {s: n for s, n in ((0, good), (9, good_priority)) if n}
+
+
+def test_skips_are_logged_once_per_reason_per_hour(
+    redis_server: RedisServer, redis_db: redis.Redis
+) -> None:
+    from structlog.testing import capture_logs
+
+    redis_db.sadd(b"_kombu.binding.junk", b"no separators")
+    bind(redis_db, b"long", b"L" * 5000)
+    cfg = cfg_for(redis_server.url)
+    reader = BrokerReader(cfg.broker)
+    with capture_logs() as logs:
+        for _ in range(5):  # every discovery, as the background loop runs it
+            reader.discover()
+    skipped = [e for e in logs if e["event"] == "queues skipped"]
+    assert sorted(e["reason"] for e in skipped) == ["malformed_binding", "name_too_long"]
+    assert all(e["count"] == 1 for e in skipped)
