@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import struct
 from array import array
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -31,7 +29,8 @@ from batchctl.claims import Claim, claim_key
 from batchctl.config import BrokerConfig
 from batchctl.redact import redact_url
 from exporter.ages import AgeTracker
-from exporter.discovery import Discovery, SkipLog, discover, display_name
+from exporter.discovery import Discovery, SkipLog, discover
+from exporter.inflight import InFlight
 from exporter.snapshot import list_key
 
 # Lists per script call: Redis runs a script atomically, so chunks keep each call
@@ -94,18 +93,6 @@ def _packed(raw: bytes) -> bytes:
 _EMPTY_TAG = _packed(b"")
 
 
-def _unjson(raw: bytes) -> bytes:
-    """A JSON string's text as the script found it -> its bytes (kombu writes the route
-    with json.dumps, so 'café' arrives as 'caf\\u00e9')."""
-    if b"\\" not in raw:
-        return raw
-    try:
-        text = json.loads(b'"' + raw + b'"')
-    except ValueError:
-        return raw
-    return str(text).encode("utf-8", "surrogateescape")
-
-
 def _int(value: Any) -> int:
     return value if isinstance(value, int) else 0
 
@@ -132,10 +119,7 @@ class BrokerReader:
         self.discovery = Discovery()
         self.skip_log = SkipLog()
         self.ages = AgeTracker()
-        # delivery tag -> queue, parsed once per tag; pruned to tags still in flight.
-        self._routes: dict[bytes, str] = {}
-        self._tags: list[bytes] | None = None
-        self._unacked: Counter[str] = Counter()
+        self.inflight = InFlight()
         self._memory: dict[str, int] = {}
         self._memory_at = float("-inf")
         # The layout (queues, their lists) and the per-list state of the last read.
@@ -285,12 +269,14 @@ class BrokerReader:
             claim = Claim.from_fields(q, raw) if isinstance(raw, dict) else None
             if claim is not None:
                 claims[q] = claim
-        self._update_unacked(tags if isinstance(tags, list) else [])
+        unacked = self.inflight.update(
+            tags if isinstance(tags, list) else [], self._resolve, self.discovery.bindings
+        )
         return BrokerRead(
             queues=self._queues,
             reads=self._reads,
             changed=changed,
-            unacked=self._unacked,
+            unacked=unacked,
             used_memory=int(info.get("used_memory", 0)),
             max_memory=int(info.get("maxmemory", 0)),
             memory=self._memory,
@@ -385,33 +371,15 @@ class BrokerReader:
 
     # -- in flight, memory ------------------------------------------------------------
 
-    def _update_unacked(self, tags: list[bytes]) -> None:
-        if tags == self._tags:
-            return  # nothing acked or delivered: the same counts (and the same object)
-        self._tags = tags
-        current = set(tags)
-        for gone in self._routes.keys() - current:
-            del self._routes[gone]
-        new = [t for t in tags if t not in self._routes]
-        if new:
-            pipe = self.client.pipeline(transaction=False)
-            for chunk in _chunks(new, TAGS_PER_CALL):
-                pipe.execute_command("EVALSHA", UNACKED_SHA, 1, self.unacked_key, *chunk)
-            replies = self._run(pipe)
-            bindings = self.discovery.bindings
-            for chunk, reply in zip(_chunks(new, TAGS_PER_CALL), replies, strict=True):
-                if not isinstance(reply, list):
-                    continue
-                for j, tag in enumerate(chunk):
-                    exchange, routing_key = reply[2 * j], reply[2 * j + 1]
-                    if routing_key is None:  # acked between HKEYS and now
-                        continue
-                    # By binding, else by routing key (the queue name with Celery's
-                    # default direct exchanges).
-                    exchange, routing_key = _unjson(exchange or b""), _unjson(routing_key)
-                    queue = bindings.get((exchange, routing_key))
-                    self._routes[tag] = queue or display_name(routing_key)
-        self._unacked = Counter(self._routes[t] for t in tags if t in self._routes)
+    def _resolve(self, tags: Sequence[bytes]) -> list[Any]:
+        """Routes of in-flight tags (unacked.lua), flat; (None, None) when unreadable."""
+        pipe = self.client.pipeline(transaction=False)
+        for chunk in _chunks(tags, TAGS_PER_CALL):
+            pipe.execute_command("EVALSHA", UNACKED_SHA, 1, self.unacked_key, *chunk)
+        out: list[Any] = []
+        for chunk, reply in zip(_chunks(tags, TAGS_PER_CALL), self._run(pipe), strict=True):
+            out += reply if isinstance(reply, list) else [None, None] * len(chunk)
+        return out
 
     def _sample_memory(self) -> None:
         # MEMORY USAGE walks the list: sampled every memory_sample_interval_seconds,
