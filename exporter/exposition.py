@@ -26,6 +26,7 @@ from batchctl.metrics import (
     QUEUE_PRIORITY_LENGTH,
     QUEUE_UNACKED,
     QUEUES_DROPPED,
+    QUEUES_SKIPPED,
     SCRAPE_DURATION,
     Spec,
 )
@@ -65,7 +66,7 @@ class LineCache:
     reused rather than formatted again (most batch queues are idle most of the time)."""
 
     def __init__(self) -> None:
-        self.lines: dict[str, dict[tuple[str, ...], tuple[float, str]]] = {}
+        self.lines: dict[str, dict[tuple[str, ...] | str, str]] = {}
         # Whole families of the last snapshot generation: (generation, their lines).
         self.blocks: dict[str, tuple[Hashable, list[str]]] = {}
 
@@ -92,17 +93,22 @@ class _Writer:
         if not keys:
             out.extend(f"{name} {_num(value)}" for _, value in rows)
             return
-        # Labelled samples: reuse the last render's line when the value is unchanged.
+        # Labelled samples: the last render's line is reused when the value is unchanged,
+        # and its name-and-labels part when only the value moved (the ages). Only the
+        # lines are kept: the value is the text after the line's last space.
         old = self.cache.lines.get(name, {}) if self.cache is not None else {}
-        new: dict[tuple[str, ...], tuple[float, str]] = {}
+        new: dict[tuple[str, ...] | str, str] = {}
+        single = len(keys) == 1
         for values, value in rows:
-            hit = old.get(values)
-            if hit is not None and hit[0] == value:
-                line = hit[1]
-            else:
+            num = _num(value)
+            key = values[0] if single else values  # one label: its value (no tuple kept)
+            line = old.get(key)
+            if line is None:
                 labels = ",".join(f'{k}="{_escape(v)}"' for k, v in zip(keys, values, strict=True))
-                line = f"{name}{{{labels}}} {_num(value)}"
-            new[values] = (value, line)
+                line = f"{name}{{{labels}}} {num}"
+            elif not line.endswith(num) or line[-len(num) - 1] != " ":
+                line = line[: line.rindex(" ") + 1] + num
+            new[key] = line
             out.append(line)
         if self.cache is not None:
             # Replaced, not merged: series that went away do not linger in memory.
@@ -138,7 +144,6 @@ def render_snapshot(
     snap: Snapshot,
     *,
     version: str,
-    dropped_total: int,
     kubernetes_enabled: bool,
     openmetrics: bool = False,
     cache: LineCache | None = None,
@@ -178,7 +183,8 @@ def render_snapshot(
     w.family(BATCH_CLAIMED, (((q, c.holder), 1) for q, c in claims))
     w.family(BATCH_CLAIM_EXPIRY, (((q,), c.expires) for q, c in claims))
     w.family(SCRAPE_DURATION, [((), snap.duration_seconds)])
-    w.family(QUEUES_DROPPED, [((), dropped_total)])
+    w.family(QUEUES_DROPPED, [((), snap.queues_dropped)])
+    w.family(QUEUES_SKIPPED, (((r,), n) for r, n in sorted(snap.queues_skipped.items())))
     errors = [(("redis",), 0 if snap.broker_error is None else 1)]
     if kubernetes_enabled:
         errors.append((("kubernetes",), 0 if snap.kubernetes_error is None else 1))

@@ -10,6 +10,7 @@ from batchctl.process import wait_for_shutdown
 from exporter.broker import BrokerReader
 from exporter.collect import InProcessSource, KubeSource
 from exporter.server import ExporterApp
+from exporter.webconfig import WebConfig
 
 log = get_logger("batchctl.exporter")
 
@@ -63,12 +64,12 @@ def build_source(
     return source
 
 
-def start_exporter(cfg: Config, listen: str | None = None) -> Running:
-    """Start collecting and serving HTTP in background threads."""
+def start_exporter(cfg: Config, listen: str | None = None, web: WebConfig | None = None) -> Running:
+    """Start collecting and serving HTTP (HTTPS, basic auth: `web`) in background threads."""
     # The exporter collects by itself (ready without a scrape); the autoscaler's source
     # does not need to: its loop collects every tick.
     source = build_source(cfg, refresh=cfg.exporter.refresh_interval_seconds)
-    app = ExporterApp(cfg, source)
+    app = ExporterApp(cfg, source, web=web)
     try:
         host, port = app.listen(listen or cfg.exporter.listen)
     except BaseException:
@@ -77,7 +78,7 @@ def start_exporter(cfg: Config, listen: str | None = None) -> Running:
     app.serve_in_thread()
     log.info(
         "exporter listening",
-        url=f"http://{host}:{port}",
+        url=f"{app.web.scheme}://{host}:{port}",
         broker=source.reader.safe_url,
         kubernetes=cfg.kubernetes.enabled,
         batches=[b.queue for b in cfg.batches],
@@ -85,9 +86,9 @@ def start_exporter(cfg: Config, listen: str | None = None) -> Running:
     return Running(source, app, host, port)
 
 
-def run(cfg: Config, listen: str | None = None) -> None:
+def run(cfg: Config, listen: str | None = None, web: WebConfig | None = None) -> None:
     """`batchctl exporter`: serve until SIGTERM/SIGINT. Raises ConfigError, OSError."""
-    running = start_exporter(cfg, listen)
+    running = start_exporter(cfg, listen, web)
     wait_for_shutdown()
     running.stop()
 

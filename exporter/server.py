@@ -18,9 +18,12 @@ from prometheus_client.exposition import choose_encoder
 from batchctl import __version__
 from batchctl.config import Config
 from batchctl.log import get_logger
+from exporter.bodies import SharedBodies
 from exporter.collect import InProcessSource
 from exporter.exposition import LineCache, render_snapshot
+from exporter.snapshot import Snapshot
 from exporter.status import render_landing, render_status
+from exporter.webconfig import WebConfig
 
 log = get_logger("batchctl.server")
 
@@ -34,27 +37,38 @@ def build_registry() -> CollectorRegistry:
 
 
 def exposition(app: ExporterApp, accept: str) -> tuple[bytes, str]:
-    """The /metrics body for an Accept header: text format 0.0.4 or OpenMetrics."""
+    """The /metrics body for an Accept header: text format 0.0.4 or OpenMetrics.
+    Concurrent scrapes share one collection and one rendered body per format."""
     encoder, content_type = choose_encoder(accept)
     openmetrics = content_type.startswith("application/openmetrics-text")
-    snap = app.source.collect()
+    snap = app.source.collect(max_age=app.cfg.exporter.snapshot_reuse_seconds)
+
+    def render() -> bytes:
+        with app.render_lock:  # the line cache is shared by the formats
+            return _render(app, snap, openmetrics, encoder)
+
+    return app.bodies.get(snap, content_type, render), content_type
+
+
+def _render(app: ExporterApp, snap: Snapshot, openmetrics: bool, encoder: Any) -> bytes:
     own = render_snapshot(
         snap,
         version=__version__,
-        dropped_total=app.source.dropped_total,
         kubernetes_enabled=app.source.kube is not None,
         openmetrics=openmetrics,
         cache=app.line_cache,
     )
-    extra = encoder(app.registry).decode()
     if openmetrics:
         own = own.removesuffix("# EOF\n")
-    return (own + extra).encode(), content_type
+    # Appended in place, then encoded once: no third copy of a body of megabytes.
+    own += encoder(app.registry).decode()
+    return own.encode()
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: ExporterHTTPServer
     protocol_version = "HTTP/1.1"
+    timeout = 60  # a client that sends nothing does not keep its thread forever
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # access logs would drown the structured logs; Prometheus has its own
@@ -71,9 +85,31 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self.do_GET()
 
+    def _read_only(self) -> None:
+        # No endpoint changes state: anything but GET and HEAD is 405. The body is read
+        # first, so that a TLS client gets the answer rather than a reset.
+        length = self.headers.get("Content-Length", "0")
+        self.rfile.read(min(int(length) if length.isdigit() else 0, 1 << 20))
+        self.send_response(405)
+        self.send_header("Allow", "GET, HEAD")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = _read_only
+
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
         app = self.server.app
+        # Basic auth (--web.config.file) on every endpoint but the probes, which say
+        # nothing but "ok" and "ready".
+        if path not in ("/healthz", "/readyz") and not app.web.authorized(
+            self.headers.get("Authorization")
+        ):
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="batchctl", charset="UTF-8"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         try:
             if path == "/metrics":
                 body, content_type = exposition(app, self.headers.get("Accept", ""))
@@ -116,10 +152,21 @@ class _Handler(BaseHTTPRequestHandler):
 class ExporterHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 makes a burst of scrapers wait for SYN retries.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], app: ExporterApp) -> None:
         self.app = app
         super().__init__(address, _Handler)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        # TLS (--web.config.file): the handshake runs here, in the request's thread.
+        try:
+            request = self.app.web.wrap(request)
+        except OSError:  # ssl.SSLError included: a client that cannot speak our TLS
+            request.close()
+            return
+        super().finish_request(request, client_address)
 
 
 class ExporterApp:
@@ -130,11 +177,15 @@ class ExporterApp:
         cfg: Config,
         source: InProcessSource,
         registry: CollectorRegistry | None = None,
+        web: WebConfig | None = None,
     ) -> None:
         self.cfg = cfg
         self.source = source
+        self.web = web if web is not None else WebConfig()
         self.registry = registry if registry is not None else build_registry()
         self.line_cache = LineCache()
+        self.bodies = SharedBodies()
+        self.render_lock = threading.Lock()
         self._httpd: ExporterHTTPServer | None = None
         self._thread: threading.Thread | None = None
 

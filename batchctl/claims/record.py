@@ -67,4 +67,5 @@ class Claim:
 
 
 def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    # A hand-edited record may hold anything: never fail a scrape over it.
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

@@ -25,7 +25,7 @@ from batchctl.cli.options import (
     load_or_exit,
 )
 from batchctl.config import Config
-from batchctl.redact import redact_url, scrub_urls
+from batchctl.redact import redact_url, scrub
 from batchctl.units import format_duration, parse_duration
 
 
@@ -39,9 +39,9 @@ def fail(message: str, code: int = EXIT_REFUSED) -> NoReturn:
 
 
 def unreachable(cfg: Config, exc: redis.RedisError) -> NoReturn:
-    # redis-py's messages name host and port at most; scrub URLs anyway.
+    # redis-py's messages name host and port at most; scrub URLs and secrets anyway.
     fail(
-        f"cannot reach the broker at {redact_url(cfg.broker.url)}: {scrub_urls(str(exc))}",
+        f"cannot reach the broker at {redact_url(cfg.broker.url)}: {scrub(str(exc))}",
         EXIT_UNREACHABLE,
     )
 

@@ -29,7 +29,15 @@ def _listen(ctx: click.Context, param: click.Parameter, value: str | None) -> st
     callback=_listen,
     help="HOST:PORT to serve on (default from the config: 0.0.0.0:9808).",
 )
-def exporter_command(config_path: str | None, listen: str | None) -> None:
+@click.option(
+    "--web.config.file",
+    "web_config",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="TLS and basic auth for the endpoints, in the Prometheus exporter-toolkit "
+    "format (tls_server_config, basic_auth_users with bcrypt hashes).",
+)
+def exporter_command(config_path: str | None, listen: str | None, web_config: str | None) -> None:
     """Serve Prometheus metrics for the Celery batch queues.
 
     \b
@@ -43,10 +51,16 @@ def exporter_command(config_path: str | None, listen: str | None) -> None:
     never logged.
     """
     from exporter.runtime import run
+    from exporter.webconfig import WebConfigError, load_web_config
 
     cfg = load_or_exit(config_path)
     try:
-        run(cfg, listen)
+        web = load_web_config(web_config) if web_config else None
+    except WebConfigError as e:
+        click.echo(e.render(), err=True)
+        sys.exit(EXIT_USAGE)
+    try:
+        run(cfg, listen, web)
     except ConfigError as e:
         config_error(e)
     except OSError as e:  # the port is taken, or not ours to bind

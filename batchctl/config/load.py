@@ -15,25 +15,38 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from batchctl.brokerparse import parse_broker_url, url_secrets
 from batchctl.config.model import Config
-from batchctl.redact import scrub_urls
+from batchctl.redact import register_secret, scrub
 
 ENV_BROKER_URL = "BATCHCTL_BROKER_URL"
 
 # Keys that were renamed: (old path, new path). The old name keeps working, with a
 # deprecation warning naming the new one.
-RENAMED: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
+RENAMED: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    # Celery's transport option is `master_name` (kombu's SentinelChannel).
+    (("broker", "sentinel_master_name"), ("broker", "master_name")),
+)
 
 
 class ConfigError(Exception):
-    """A configuration that cannot be used. `problems` holds one line per problem."""
+    """A configuration that cannot be used. `problems` holds one line per problem.
 
-    def __init__(self, problems: list[str], source: str = "config") -> None:
+    `whole_file`: the file itself cannot be used (unreadable, not text, empty, not
+    YAML): rendered as one line, `FILE: problem`.
+    """
+
+    def __init__(
+        self, problems: list[str], source: str = "config", whole_file: bool = False
+    ) -> None:
         self.problems = problems
         self.source = source
+        self.whole_file = whole_file
         super().__init__(self.render())
 
     def render(self) -> str:
+        if self.whole_file and len(self.problems) == 1:
+            return f"{self.source}: {self.problems[0]}"
         head = f"{self.source}: {len(self.problems)} problem(s)"
         return "\n".join([head, *(f"  - {p}" for p in self.problems)])
 
@@ -107,18 +120,34 @@ def parse_config(
         raise ConfigError(
             [f"(top level): expected a mapping of keys, got {type(data).__name__}"], source
         )
-    data = _apply_renames(data, warnings if warnings is not None else [])
+    warnings = warnings if warnings is not None else []
+    data = _apply_renames(data, warnings)
     if env.get(ENV_BROKER_URL):
         broker = dict(data.get("broker") or {})
         broker["url"] = env[ENV_BROKER_URL]
         data = {**data, "broker": broker}
+    _register_secrets(data.get("broker"))
     try:
-        return Config.model_validate(data)
+        cfg = Config.model_validate(data)
     except ValidationError as e:
         problems = [_describe(err) for err in e.errors(include_url=False)]
         # Never echo a broker URL back: it may hold a password.
-        problems = [scrub_urls(p) for p in problems]
+        problems = [scrub(p) for p in problems]
         raise ConfigError(problems, source) from None
+    warnings.extend(f"broker.url: {note}" for note in parse_broker_url(cfg.broker.url).notes)
+    return cfg
+
+
+def _register_secrets(broker: Any) -> None:
+    """Every password in the broker settings, masked by value from now on (logs, errors)."""
+    if not isinstance(broker, dict):
+        return
+    url = broker.get("url")
+    if isinstance(url, str):
+        register_secret(*url_secrets(url))
+    kwargs = broker.get("sentinel_kwargs")
+    if isinstance(kwargs, dict):
+        register_secret(*(str(v) for k, v in kwargs.items() if "password" in str(k)))
 
 
 def _apply_renames(data: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
@@ -170,14 +199,44 @@ def load_config(
         return parse_config({}, "defaults", env, warnings)
     source = str(path)
     try:
-        text = Path(path).read_text()
+        raw = Path(path).read_bytes()
     except OSError as e:
-        raise ConfigError([f"cannot read the file: {e.strerror}"], source) from None
+        raise ConfigError(
+            [f"cannot read the file: {e.strerror}"], source, whole_file=True
+        ) from None
+    data = _yaml(_text(raw, source), source)
+    return parse_config(data, source, env, warnings)
+
+
+def _text(raw: bytes, source: str) -> str:
+    """The file as text: UTF-8 (a BOM allowed), not binary, not empty."""
+    if b"\x00" in raw:
+        raise ConfigError(["a binary file, not a YAML config"], source, whole_file=True)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            [f"not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); save it as UTF-8"],
+            source,
+            whole_file=True,
+        ) from None
+    return text
+
+
+def _yaml(text: str, source: str) -> Any:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e)
-        raise ConfigError([f"not valid YAML{where}: {problem}"], source) from None
-    return parse_config(data, source, env, warnings)
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(
+            [scrub(f"not valid YAML{where}: {problem}")], source, whole_file=True
+        ) from None
+    if data is None:
+        raise ConfigError(
+            ["empty config (no keys); write at least one key, e.g. broker: {url: ...}"],
+            source,
+            whole_file=True,
+        )
+    return data

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from batchctl.brokerparse import BrokerURLError, parse_broker_url
+
 DEFAULT_PRIORITY_STEPS = (0, 3, 6, 9)
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:@-]{1,200}$")
 # RFC 1123 label, which is what Kubernetes requires of a Deployment name.
@@ -28,38 +30,74 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
+# kombu's default separator between a queue name and its priority step, and in the
+# members of its binding sets (kombu.transport.redis.Channel.sep).
+DEFAULT_SEP = "\x06\x16"
+# Keys of Celery's `sentinel_kwargs` transport option that batchctl passes on: the
+# connection arguments redis-py takes for the sentinels themselves.
+SENTINEL_KWARGS = (
+    "password", "username", "socket_timeout", "socket_connect_timeout", "ssl",
+    "ssl_cert_reqs", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_check_hostname",
+    "client_name",
+)  # fmt: skip
+
+
 class BrokerConfig(_Strict):
     url: str = "redis://localhost:6379/0"
+    # kombu's transport options, under kombu's names (Celery's broker_transport_options).
     global_keyprefix: str = ""
+    sep: str = DEFAULT_SEP
     priority_steps: tuple[int, ...] = DEFAULT_PRIORITY_STEPS
+    # With sentinel:// URLs: the monitored master, and the sentinels' own connection
+    # arguments (e.g. their password), as in Celery's transport options.
+    master_name: str = "mymaster"
+    sentinel_kwargs: dict[str, str | int | float | bool] | None = None
     discover_queues: bool = True
     discovery_interval_seconds: float = Field(30.0, gt=0)
     max_queues: int = Field(2000, ge=1)
     timeout_seconds: float = Field(1.0, gt=0, le=60)
     memory_sample_interval_seconds: float = Field(30.0, ge=0)
-    # With sentinel:// URLs: the monitored master's name (Celery's `master_name`).
-    sentinel_master_name: str = "mymaster"
 
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        parts = urlsplit(v)
-        if parts.scheme not in ("redis", "rediss", "unix", "sentinel"):
-            raise ValueError(
-                "expected a redis://, rediss://, unix:// or sentinel:// URL, "
-                f"got scheme {parts.scheme!r} (e.g. redis://localhost:6379/0)"
-            )
-        if parts.scheme in ("redis", "rediss") and not parts.hostname:
-            raise ValueError("the URL has no host (e.g. redis://localhost:6379/0)")
-        if parts.scheme == "unix" and not parts.path:
-            raise ValueError("a unix:// URL needs a socket path (e.g. unix:///run/redis.sock)")
+        # The same reading the connection uses: Celery's meaning, kombu's parser.
         try:
-            parts.port  # noqa: B018 - raises on a non-numeric port
-        except ValueError as e:
-            raise ValueError(f"bad port: {e}") from None
-        db = parts.path.lstrip("/")
-        if parts.scheme in ("redis", "rediss") and db and not db.isdigit():
-            raise ValueError(f"the database must be a number, got {db!r}")
+            parse_broker_url(v)
+        except BrokerURLError as e:
+            raise ValueError(str(e).removeprefix("URL: ")) from None
+        return v
+
+    @field_validator("sep")
+    @classmethod
+    def _sep(cls, v: str) -> str:
+        if not v:
+            raise ValueError('must not be empty (kombu\'s default is "\\x06\\x16")')
+        return v
+
+    @field_validator("master_name")
+    @classmethod
+    def _master(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must name the master the sentinels monitor, e.g. mymaster")
+        return v
+
+    @field_validator("sentinel_kwargs", mode="before")
+    @classmethod
+    def _sentinel_kwargs(cls, v: object) -> object:
+        # Checked by hand so that no value (a password) is ever echoed in a problem.
+        if v is None:
+            return v
+        if not isinstance(v, dict):
+            raise ValueError(
+                f"expected a mapping such as {{password: ...}}, got {type(v).__name__}"
+            )
+        for key, value in v.items():
+            if key not in SENTINEL_KWARGS:
+                known = ", ".join(SENTINEL_KWARGS)
+                raise ValueError(f"unknown key {str(key)[:40]!r}; known: {known}")
+            if not isinstance(value, str | int | float | bool):
+                raise ValueError(f"{key}: expected a string, number or boolean")
         return v
 
     @field_validator("priority_steps")
@@ -272,6 +310,9 @@ class ExporterConfig(_Strict):
     # Collect in the background when no scrape has for this long: ready at start, and a
     # fresh snapshot (and oldest-message ages) without depending on the scrape interval.
     refresh_interval_seconds: float = Field(15.0, gt=0)
+    # A scrape that arrives within this long after a collection finished is answered
+    # from it (and its rendered body): a burst of scrapers costs one collection.
+    snapshot_reuse_seconds: float = Field(0.5, ge=0, le=10)
 
     @field_validator("listen")
     @classmethod

@@ -46,7 +46,7 @@ def test_defaults_have_four_batches() -> None:
         ),
         pytest.param(
             {**GOOD, "broker": {"url": "http://localhost:6379"}},
-            ["broker.url: expected a redis://, rediss://, unix:// or sentinel:// URL"],
+            ["broker.url: expected a redis://, rediss://, redis+socket://, unix:// or sentinel://"],
             id="bad-scheme",
         ),
         pytest.param(
@@ -236,3 +236,64 @@ def test_a_renamed_key_keeps_working_with_a_warning(
         assert got.startswith(prefix) and "broker.priority_steps" in got
     # The caller's data is not modified.
     assert "old_steps" in data["broker"] or not warned
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        pytest.param(b"\x7fELF\x02\x01\x01\x00", "a binary file, not a YAML", id="binary"),
+        pytest.param(b"broker: {} # caf\xe9", "not UTF-8 text (byte 0xe9 at offset 16)", id="l1"),
+        pytest.param(b"", "empty config (no keys)", id="empty"),
+        pytest.param(b"# nothing but a comment\n\n", "empty config (no keys)", id="comments-only"),
+        pytest.param(b"broker: [unclosed\n", "not valid YAML at line 2", id="bad-yaml"),
+    ],
+)  # fmt: skip
+def test_an_unusable_file_is_one_line_and_exit_2(
+    tmp_path: Path, content: bytes, expected: str
+) -> None:
+    f = tmp_path / "c.yml"
+    f.write_bytes(content)
+    res = CliRunner().invoke(cli, ["config", "check", str(f)])
+    assert res.exit_code == 2, res.output
+    assert res.output.count("\n") == 1 and "Traceback" not in res.output
+    assert res.output.startswith(f"{f}: {expected}"), res.output
+    with pytest.raises(ConfigError):
+        load_config(f, env={})
+
+
+def test_a_bom_is_fine_and_a_directory_is_unreadable(tmp_path: Path) -> None:
+    f = tmp_path / "c.yml"
+    f.write_bytes(b"\xef\xbb\xbfthresholds: [100, 500, 1000]\n")
+    assert load_config(f, env={}).thresholds == (100, 500, 1000)
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, env={})
+    assert info.value.render().startswith(f"{tmp_path}: cannot read the file")
+    assert "\n" not in info.value.render()
+
+
+def test_the_old_master_name_key_still_works(tmp_path: Path) -> None:
+    warnings: list[str] = []
+    cfg = parse_config({"broker": {"sentinel_master_name": "cluster-a"}}, env={}, warnings=warnings)
+    assert cfg.broker.master_name == "cluster-a"
+    assert warnings == ["broker.sentinel_master_name: deprecated, use broker.master_name instead"]
+
+
+def test_kombu_transport_options_are_checked() -> None:
+    assert problems({"broker": {"sep": ""}})[0].startswith("broker.sep: must not be empty")
+    got = problems({"broker": {"sentinel_kwargs": {"password": "s3cret-x", "colour": "red"}}})
+    assert got[0].startswith("broker.sentinel_kwargs: unknown key 'colour'")
+    got = problems({"broker": {"sentinel_kwargs": {"password": ["s3cret-y"]}}})
+    assert got and all("s3cret" not in p for p in got)
+
+
+@pytest.mark.parametrize(
+    ("url", "note"),
+    [
+        ("rediss://h:6380/0", "the server's certificate is not verified"),
+        ("redis+socket:///run/r.sock?db=3", "ignores ?db= (kombu reads database 0)"),
+    ],
+)
+def test_urls_with_a_surprising_meaning_warn(url: str, note: str) -> None:
+    warnings: list[str] = []
+    parse_config({"broker": {"url": url}}, env={}, warnings=warnings)
+    assert any(note in w for w in warnings), warnings

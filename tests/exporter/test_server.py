@@ -180,6 +180,8 @@ def fixed_snapshot() -> Snapshot:
         broker_memory_used_bytes=5000000,
         broker_memory_max_bytes=0,
         deployments={"batch1": Deployment("celery-batch1", 3, 2)},
+        queues_dropped=2,
+        queues_skipped={"escaped_name_taken": 0, "malformed_binding": 1, "name_too_long": 0},
     )
 
 
@@ -225,9 +227,14 @@ celery_kubernetes_up 1
 # HELP celery_exporter_scrape_duration_seconds Time the last collection took.
 # TYPE celery_exporter_scrape_duration_seconds gauge
 celery_exporter_scrape_duration_seconds 0.004
-# HELP celery_exporter_queues_dropped_total Discovered queues left out because broker.max_queues was reached, summed over scrapes.
-# TYPE celery_exporter_queues_dropped_total counter
-celery_exporter_queues_dropped_total 2
+# HELP celery_exporter_queues_dropped Discovered queues the cardinality cap (broker.max_queues) hides right now.
+# TYPE celery_exporter_queues_dropped gauge
+celery_exporter_queues_dropped 2
+# HELP celery_exporter_queues_skipped Queues or binding members left out because of what they are, by reason (escaped_name_taken, malformed_binding, name_too_long).
+# TYPE celery_exporter_queues_skipped gauge
+celery_exporter_queues_skipped{reason="escaped_name_taken"} 0
+celery_exporter_queues_skipped{reason="malformed_binding"} 1
+celery_exporter_queues_skipped{reason="name_too_long"} 0
 # HELP celery_exporter_last_scrape_error 1 if the last collection had an error with the named backend.
 # TYPE celery_exporter_last_scrape_error gauge
 celery_exporter_last_scrape_error{backend="redis"} 0
@@ -239,29 +246,14 @@ celery_exporter_build_info{version="VERSION"} 1
 
 
 def test_full_exposition_text() -> None:
-    text = render_snapshot(
-        fixed_snapshot(), version=__version__, dropped_total=2, kubernetes_enabled=True
-    )
+    text = render_snapshot(fixed_snapshot(), version=__version__, kubernetes_enabled=True)
     assert text == EXPECTED_EXPOSITION.replace("VERSION", __version__)
 
 
 def test_openmetrics_exposition() -> None:
-    text = render_snapshot(
-        fixed_snapshot(), version="v", dropped_total=2, kubernetes_enabled=True, openmetrics=True
-    )
-    # Counters are declared without _total in OpenMetrics; the sample keeps it.
-    assert "# TYPE celery_exporter_queues_dropped counter\n" in text
-    assert "\ncelery_exporter_queues_dropped_total 2\n" in text
-    assert text.endswith("# EOF\n")
-    plain = EXPECTED_EXPOSITION.replace("VERSION", "v")
-    assert (
-        text.replace(
-            "celery_exporter_queues_dropped counter", "celery_exporter_queues_dropped_total counter"
-        ).replace(
-            "HELP celery_exporter_queues_dropped ", "HELP celery_exporter_queues_dropped_total "
-        )
-        == plain + "# EOF\n"
-    )
+    text = render_snapshot(fixed_snapshot(), version="v", kubernetes_enabled=True, openmetrics=True)
+    # The exporter's own families are all gauges: the same text, then # EOF.
+    assert text == EXPECTED_EXPOSITION.replace("VERSION", "v") + "# EOF\n"
 
 
 def test_label_values_are_escaped() -> None:
@@ -270,7 +262,6 @@ def test_label_values_are_escaped() -> None:
     text = render_snapshot(
         Snapshot(taken_at=0, duration_seconds=0, broker_up=True, kubernetes_up=None, queues=(odd,)),
         version="v",
-        dropped_total=0,
         kubernetes_enabled=False,
     )
     assert 'celery_queue_length{queue="we\\"ird\\\\q\\nx"} 0' in text
@@ -279,8 +270,8 @@ def test_label_values_are_escaped() -> None:
 def test_line_cache_never_serves_a_stale_value() -> None:
     cache = LineCache()
     snap = fixed_snapshot()
-    plain = render_snapshot(snap, version="v", dropped_total=2, kubernetes_enabled=True)
-    kwargs = {"version": "v", "dropped_total": 2, "kubernetes_enabled": True, "cache": cache}
+    plain = render_snapshot(snap, version="v", kubernetes_enabled=True)
+    kwargs = {"version": "v", "kubernetes_enabled": True, "cache": cache}
     assert render_snapshot(snap, **kwargs) == plain  # type: ignore[arg-type]
     assert render_snapshot(snap, **kwargs) == plain  # type: ignore[arg-type]  # from the cache
     changed = snap.queues[1]._replace(waiting=1001, oldest_age_seconds=13.0)
@@ -290,6 +281,6 @@ def test_line_cache_never_serves_a_stale_value() -> None:
         broker_memory_max_bytes=0, deployments=dict(snap.deployments),
     )  # fmt: skip
     text = render_snapshot(snap2, **kwargs)  # type: ignore[arg-type]
-    assert text == render_snapshot(snap2, version="v", dropped_total=2, kubernetes_enabled=True)
+    assert text == render_snapshot(snap2, version="v", kubernetes_enabled=True)
     assert 'celery_queue_length{queue="batch1"} 1001\n' in text
     assert 'celery_queue_oldest_message_age_seconds{queue="batch1"} 13\n' in text

@@ -7,20 +7,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exporter.snapshot import (
-    AgeState,
     Deployment,
     ListRead,
     Snapshot,
-    ages_at,
     build_queue_stats,
     count_unacked,
     is_task_queue,
+    list_key,
     parse_binding,
     priority_list_name,
-    route_of,
     select_queues,
     tier,
-    update_ages,
 )
 
 STEPS = (0, 3, 6, 9)
@@ -49,9 +46,29 @@ def test_tier_boundaries_match_alerts(depth: int, expected: int) -> None:
 
 
 def test_parse_binding() -> None:
-    assert parse_binding("batch1\x06\x16\x06\x16batch1") == ("batch1", "", "batch1")
-    assert parse_binding("garbage") is None
-    assert parse_binding("a\x06\x16b\x06\x16") is None
+    sep = "\x06\x16"
+    assert parse_binding("batch1\x06\x16\x06\x16batch1", sep) == ("batch1", "", "batch1")
+    assert parse_binding("garbage", sep) is None
+    assert parse_binding("a\x06\x16b\x06\x16", sep) is None
+    # kombu's `sep` option, and raw bytes.
+    assert parse_binding(b"batch1::batch1", b":") == (b"batch1", b"", b"batch1")
+    assert parse_binding(b"a:b::q", b":") is None  # kombu could not route this either
+
+
+@pytest.mark.parametrize(
+    ("queue", "step", "prefix", "sep", "key"),
+    [
+        (b"batch1", 0, b"", b":", b"batch1"),
+        (b"batch1", 9, b"", b":", b"batch1:9"),
+        (b"q\xff", 3, b"app:", b"\x06\x16", b"app:q\xff\x06\x163"),
+    ],
+)
+def test_list_key_follows_sep(
+    queue: bytes, step: int, prefix: bytes, sep: bytes, key: bytes
+) -> None:
+    assert list_key(queue, step, prefix, sep) == key
+    text = priority_list_name(queue.decode("latin-1"), step, prefix.decode(), sep.decode())
+    assert text.encode("latin-1") == key
 
 
 @pytest.mark.parametrize(
@@ -100,72 +117,6 @@ def test_count_unacked_counts_known_tags_only(routes: dict[str, str], unknown: l
         assert counts[q] == sum(1 for v in routes.values() if v == q)
 
 
-def test_route_prefers_binding() -> None:
-    bindings = {("tasks", "rk.batch1"): "batch1"}
-    assert route_of("tasks", "rk.batch1", bindings) == "batch1"
-    assert route_of("batch2", "batch2", bindings) == "batch2"
-
-
-def lists_for(queue: str, *reads: ListRead) -> dict[tuple[str, int], ListRead]:
-    return {(queue, s): r for s, r in zip(STEPS, reads, strict=False)}
-
-
-def test_age_grows_while_tail_stays() -> None:
-    state = AgeState()
-    state, ages = update_ages(state, 100.0, lists_for("q", ListRead(3, "t1", "t3")))
-    assert ages == {"q": 0.0}
-    state, ages = update_ages(state, 160.0, lists_for("q", ListRead(5, "t1", "t5")))
-    assert ages == {"q": 60.0}
-
-
-def test_age_uses_first_seen_as_head() -> None:
-    state = AgeState()
-    state, _ = update_ages(state, 100.0, lists_for("q", ListRead(2, "a", "b")))
-    state, _ = update_ages(state, 110.0, lists_for("q", ListRead(3, "a", "c")))
-    # `a` consumed: `b` is now the oldest, seen at 100 as the head.
-    state, ages = update_ages(state, 130.0, lists_for("q", ListRead(2, "b", "c")))
-    assert ages["q"] == 30.0
-    # Everything before the tail is forgotten.
-    assert list(state.seen[("q", 0)]) == ["b", "c"]
-
-
-def test_age_zero_when_empty_and_state_dropped() -> None:
-    state, _ = update_ages(AgeState(), 100.0, lists_for("q", ListRead(1, "a", "a")))
-    state, ages = update_ages(state, 200.0, lists_for("q", ListRead(0)))
-    assert ages == {"q": 0.0}
-    assert state.seen == {}
-
-
-def test_age_is_max_over_priority_lists() -> None:
-    state, _ = update_ages(AgeState(), 0.0, lists_for("q", ListRead(1, "a", "a")))
-    state, ages = update_ages(
-        state, 50.0, lists_for("q", ListRead(1, "a", "a"), ListRead(1, "b", "b"))
-    )
-    assert ages["q"] == 50.0
-
-
-tags = st.text(alphabet="abcdef", min_size=1, max_size=3)
-
-
-@given(
-    scrapes=st.lists(
-        st.tuples(st.integers(0, 5), tags, tags, st.floats(0, 100)), min_size=1, max_size=20
-    )
-)
-def test_age_properties(scrapes: list[tuple[int, str, str, float]]) -> None:
-    state = AgeState()
-    now = 0.0
-    for length, tail, head, dt in scrapes:
-        now += dt
-        read = ListRead(length, tail if length else None, head if length else None)
-        state, ages = update_ages(state, now, {("q", 0): read})
-        assert 0.0 <= ages["q"] <= now
-        if length == 0:
-            assert ages["q"] == 0.0
-        for remembered in state.seen.values():
-            assert len(remembered) <= 1024
-
-
 @given(
     lengths=st.lists(st.integers(0, 10_000), min_size=4, max_size=4),
     unacked=st.integers(0, 500),
@@ -203,24 +154,3 @@ def test_snapshot_json_roundtrip() -> None:
     assert data["queues"][0]["work"] == 4  # type: ignore[index]
     assert data["deployments"] == {"q": {"name": "d", "replicas": 1, "ready_replicas": 1}}
     assert snap.queue("q") is stats and snap.queue("nope") is None
-
-
-@given(
-    scrapes=st.lists(
-        st.tuples(st.integers(0, 3), tags, st.floats(0, 50), st.floats(0, 50)),
-        min_size=1,
-        max_size=15,
-    )
-)
-def test_ages_at_matches_update_ages_when_nothing_changed(
-    scrapes: list[tuple[int, str, float, float]],
-) -> None:
-    # The collector's fast path (lists unchanged) must give the very ages a full update would.
-    state = AgeState()
-    now = 0.0
-    for length, tail, dt, later in scrapes:
-        now += dt
-        reads = {("q", 0): ListRead(length, tail if length else None), ("p", 3): ListRead(0)}
-        state, _ = update_ages(state, now, reads)
-        _, full = update_ages(state, now + later, reads)
-        assert ages_at(state, now + later, ["q", "p"]) == full
