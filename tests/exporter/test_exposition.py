@@ -40,9 +40,7 @@ Rows = list[tuple[tuple[str, ...], float]]
 # --- the reference: prometheus_client's generic path --------------------------------
 
 
-def reference_rows(
-    snap: Snapshot, *, version: str, dropped_total: int, kubernetes_enabled: bool
-) -> dict[Spec, Rows]:
+def reference_rows(snap: Snapshot, *, version: str, kubernetes_enabled: bool) -> dict[Spec, Rows]:
     """Every exporter family's samples, read off the snapshot's fields as the table's
     help texts describe them (not from the renderer's code).
 
@@ -71,7 +69,8 @@ def reference_rows(
         m.BATCH_CLAIMED: [((q, c.holder), 1) for q, c in s.claims.items()],
         m.BATCH_CLAIM_EXPIRY: [((q,), c.expires) for q, c in s.claims.items()],
         m.SCRAPE_DURATION: [((), s.duration_seconds)],
-        m.QUEUES_DROPPED: [((), dropped_total)],
+        m.QUEUES_DROPPED: [((), s.queues_dropped)],
+        m.QUEUES_SKIPPED: [((reason,), n) for reason, n in s.queues_skipped.items()],
         m.LAST_ERROR: errors,
         m.BUILD_INFO: [((version,), 1)],
     }
@@ -201,6 +200,8 @@ def snapshots(
         deployments=draw(st.dictionaries(label_values, deployment, max_size=3 if kube else 0)),
         generation=generation if broker_up else None,
         claims=draw(st.dictionaries(label_values, claim, max_size=3)),
+        queues_dropped=draw(counts.map(abs)) if broker_up else 0,
+        queues_skipped=draw(st.dictionaries(label_values, counts.map(abs), max_size=3)),
     )
 
 
@@ -208,14 +209,12 @@ def snapshots(
 class Scrape:
     snap: Snapshot
     version: str
-    dropped_total: int
     kubernetes_enabled: bool
     formats: tuple[bool, ...]  # openmetrics or not, in the order they are rendered
 
     def kwargs(self) -> dict[str, Any]:
         return {
             "version": self.version,
-            "dropped_total": self.dropped_total,
             "kubernetes_enabled": self.kubernetes_enabled,
         }
 
@@ -236,7 +235,7 @@ def scrapes(draw: st.DrawFn) -> list[Scrape]:
             snap = draw(snapshots(draw(st.sampled_from([generation, None]))))
         formats = tuple(draw(st.lists(st.booleans(), min_size=1, max_size=2)))
         kube = snap.kubernetes_up is not None
-        out.append(Scrape(snap, draw(label_values), draw(counts.map(abs)), kube, formats))
+        out.append(Scrape(snap, draw(label_values), kube, formats))
     return out
 
 

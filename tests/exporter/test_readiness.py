@@ -18,7 +18,8 @@ def cfg_for(url: str, refresh: float = 15.0) -> Config:
         {
             "broker": {"url": url, "timeout_seconds": 0.5},
             "kubernetes": {"enabled": False},
-            "exporter": {"refresh_interval_seconds": refresh},
+            # Every scrape collects: no reuse of a snapshot just taken.
+            "exporter": {"refresh_interval_seconds": refresh, "snapshot_reuse_seconds": 0},
         },
         env={},
     )

@@ -53,13 +53,19 @@ def test_exporter_process_with_kubernetes(
                 base = f"http://127.0.0.1:{port}"
                 wait_for(lambda: fetch(base + "/healthz"), timeout=20, what="exporter up")
                 enqueue(make_app(redis_server.url), "batch1", 9, seconds=0)
+                # A scrape within exporter.snapshot_reuse_seconds of the last collection is
+                # answered from it: wait for one that has both the queue and the cluster.
                 body = wait_for(
-                    lambda: (b := fetch(base + "/metrics")) and "celery_kubernetes_up 1" in b and b,
+                    lambda: (
+                        (b := fetch(base + "/metrics"))
+                        and "celery_kubernetes_up 1" in b
+                        and 'celery_queue_length{queue="batch1"} 9' in b
+                        and b
+                    ),
                     timeout=10,
-                    what="kubernetes in sync",
+                    what="kubernetes in sync and the 9 messages seen",
                 )
                 assert isinstance(body, str)
-                assert 'celery_queue_length{queue="batch1"} 9' in body
                 assert (
                     'celery_deployment_replicas{queue="batch1",deployment="celery-batch1"} 3'
                     in body
