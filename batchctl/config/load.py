@@ -22,7 +22,9 @@ ENV_BROKER_URL = "BATCHCTL_BROKER_URL"
 
 # Keys that were renamed: (old path, new path). The old name keeps working, with a
 # deprecation warning naming the new one.
-RENAMED: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
+RENAMED: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (("autoscaler", "claim_default_ttl_seconds"), ("claims", "default_ttl")),
+)
 
 
 class ConfigError(Exception):
