@@ -18,8 +18,10 @@ from prometheus_client.exposition import choose_encoder
 from batchctl import __version__
 from batchctl.config import Config
 from batchctl.log import get_logger
+from exporter.claim_history import recent_events, render_history
 from exporter.collect import InProcessSource
 from exporter.exposition import LineCache, render_snapshot
+from exporter.snapshot import Snapshot
 from exporter.status import render_landing, render_status
 
 log = get_logger("batchctl.server")
@@ -50,6 +52,15 @@ def exposition(app: ExporterApp, accept: str) -> tuple[bytes, str]:
     if openmetrics:
         own = own.removesuffix("# EOF\n")
     return (own + extra).encode(), content_type
+
+
+def status_history(app: ExporterApp, snap: Snapshot) -> str:
+    """The recent claim events block of /status; read only while the broker answers."""
+    if not snap.broker_up:
+        return ""
+    queues = [b.queue for b in app.cfg.batches]
+    events = recent_events(app.source.reader.client, app.cfg.broker.global_keyprefix, queues)
+    return render_history(events, snap.taken_at) if events else ""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -102,6 +113,7 @@ class _Handler(BaseHTTPRequestHandler):
                     snap,
                     app.cfg.thresholds,
                     app.cfg.exporter.status_refresh_seconds,
+                    history=status_history(app, snap),
                 )
                 self._send(200, page.encode(), "text/html; charset=utf-8")
             else:
