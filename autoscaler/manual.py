@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from autoscaler.policy import effective_cap
-from batchctl.claims import ClaimRefused, Outcome
+from batchctl.claims import ClaimConflict, ClaimRefused, Outcome, Refused
 from batchctl.claims.rules import check_holder, check_ttl, decide_override
 from batchctl.claims.store import ClaimStore
 from batchctl.config import Config
@@ -105,7 +105,20 @@ def manual_scale(
             if own:
                 scaler.close()
         patched = True
-    outcome = store.set_override(queue, holder, replicas, until, now, force=force, reason=reason)
+    try:
+        outcome = store.set_override(
+            queue, holder, replicas, until, now, force=force, reason=reason
+        )
+    except (ClaimConflict, Refused) as e:
+        if not patched:
+            raise
+        # The claim changed between the check and the record (a release, a takeover):
+        # the Deployment has N replicas, but no override is recorded. Say both.
+        raise Refused(
+            f"{queue} was scaled to {replicas} replicas, but the claim changed meanwhile "
+            f"and no override is recorded ({e}); the autoscaler treats it as a manual "
+            "change by someone else"
+        ) from None
     return ManualScale(outcome, backend, patched)
 
 

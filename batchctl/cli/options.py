@@ -13,6 +13,7 @@ the same exit code as in table mode. Log lines always go to stderr.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -77,11 +78,6 @@ class Printer:
         else:
             click.echo(text() if callable(text) else text)
 
-    def note(self, text: str) -> None:
-        """A line for people: printed in table mode, left out of JSON."""
-        if not self.json:
-            click.echo(text)
-
     def warn(self, text: str) -> None:
         click.echo(f"warning: {text}", err=True)
 
@@ -143,4 +139,9 @@ class Group(click.Group):
             sys.exit(e.exit_code)
         except click.Abort:
             click.echo(json.dumps({"error": "aborted"}))
+            sys.exit(1)
+        except BrokenPipeError:  # `batchctl ... -o json | head`: the reader went away
+            # As the Python docs advise: point stdout at devnull so that the flush at
+            # exit does not raise again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(1)

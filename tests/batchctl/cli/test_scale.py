@@ -4,6 +4,7 @@ API server, refused for anyone else, and the autoscaler's `manual_override` afte
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -175,3 +176,40 @@ def test_scale_with_the_local_and_dry_run_backends_is_a_request(  # type: ignore
     assert r.exit_code == 0 and "the dry-run backend changes nothing" in r.stdout, r.output
     c = ClaimStore(redis_db).get("batch0")
     assert c is not None and c.override is not None and c.override.replicas == 2
+
+
+def test_a_claim_that_changes_during_the_patch_is_said_plainly(
+    cluster: Cluster, redis_db: redis.Redis
+) -> None:
+    """The holder's patch is under way when someone force-releases the claim: the
+    Deployment is scaled, no override is recorded, and the error says both."""
+    from autoscaler.manual import manual_scale
+    from batchctl.claims import Refused
+    from batchctl.claims.service import store_for
+
+    cfg = parse_config(cluster.raw, env={})
+    store = ClaimStore(redis_db)
+    store.claim("batch1", "alice", "reindex", 3600, time.time())
+    gate = cluster.kube.hold(method="PATCH", path=r"/deployments/celery-batch1/scale$")
+    errors: list[Exception] = []
+
+    def scale() -> None:
+        own = store_for(cfg)
+        try:
+            manual_scale(cfg, own, "batch1", 2, 600, "alice", time.time())
+        except Exception as e:
+            errors.append(e)
+        finally:
+            own.client.close()
+
+    t = threading.Thread(target=scale)
+    t.start()
+    wait_for(lambda: gate.held == 1, what="the patch under way")
+    store.release("batch1", "bob", force=True)
+    gate.release()
+    t.join(timeout=10)
+    (e,) = errors
+    assert isinstance(e, Refused)
+    assert "batch1 was scaled to 2 replicas, but the claim changed meanwhile" in str(e)
+    assert cluster.kube.replicas("celery-batch1") == 2 and store.get("batch1") is None
+    assert [x.kind for x in store.events("batch1")] == ["claimed", "forced"]
