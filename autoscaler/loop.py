@@ -45,6 +45,18 @@ log = get_logger("batchctl.autoscaler")
 
 GuardFn = Callable[[Sequence[GuardConfig], str | None, float], list[GuardResult]]
 
+# A batch with work that nobody claimed is logged at most this often (per batch).
+UNCLAIMED_LOG_SECONDS = 600.0
+
+
+class ClaimKeeper(Protocol):
+    """The claims the autoscaler itself changes (batchctl.claims.store.ClaimStore): it ends
+    a drained claim and records an expiry, each only if the claim is still the one seen."""
+
+    def end_drain(self, queue: str, seen: Claim, now: float, detail: str) -> object: ...
+
+    def note_expired(self, queue: str, seen: Claim, now: float) -> object: ...
+
 
 class Leadership(Protocol):
     """Whether we may write, and the handover record (autoscaler/leader.py)."""
@@ -84,6 +96,7 @@ class Autoscaler:
         leadership: Leadership | None = None,
         log_every_decision: bool = False,
         stall_after: float | None = None,
+        claims: ClaimKeeper | None = None,
     ) -> None:
         self.cfg = cfg
         self.source = source
@@ -92,6 +105,7 @@ class Autoscaler:
         self.guards = guards
         self.leadership: Leadership = leadership if leadership is not None else SoleLeader()
         self.log_every_decision = log_every_decision
+        self.claims = claims
         self.state = PolicyState()
         self.record: dict[str, handover.Change] = {}
         self.last_decisions: list[Decision] = []
@@ -112,6 +126,11 @@ class Autoscaler:
         self._run_started: float | None = None
         # The last would-be change logged per observe-only batch, to log it once.
         self._observed: dict[str, tuple[int, int, str]] = {}
+        # Changes decided at the last tick that were not applied (a write failed, the
+        # lease was lost): `--once` exits non-zero for them.
+        self.unapplied: list[str] = []
+        # When work in an unclaimed batch was last logged, per batch.
+        self._unclaimed_logged: dict[str, float] = {}
         self._stop = threading.Event()
 
     @property
@@ -140,7 +159,8 @@ class Autoscaler:
         decisions, self.state = decide(obs, self.state, self.cfg, now)
         decisions = [self._observe_only(d) for d in decisions]
         claims = {o.queue: o.claim for o in obs}
-        for d in decisions:
+        self.unapplied = []
+        for i, d in enumerate(decisions):
             self.decisions_total[(d.queue, str(d.action), str(d.reason))] += 1
             if self.log_every_decision:
                 log.info(
@@ -153,7 +173,10 @@ class Autoscaler:
                     detail=d.detail,
                 )
             if d.changed and not self._apply(d, claims.get(d.queue), now):
+                self.unapplied.extend(x.queue for x in decisions[i:] if x.changed)
                 break
+        self._keep_claims(obs, decisions, now)
+        self._report_unclaimed(obs, now)
         self.last_decisions = decisions
         self.last_tick_at = self.clock()
         return decisions
@@ -219,6 +242,7 @@ class Autoscaler:
         except Exception as e:
             self.state = self.state.change_not_applied(d.queue)
             self.errors_total[(d.queue, "lease")] += 1
+            self.unapplied.append(d.queue)
             log.error(
                 "cannot record the change; not scaling", queue=d.queue, error=type(e).__name__
             )
@@ -237,6 +261,7 @@ class Autoscaler:
             # Not applied: the next tick must not mistake the old count for a manual change.
             self.state = self.state.change_not_applied(d.queue)
             self.errors_total[(d.queue, "backend")] += 1
+            self.unapplied.append(d.queue)
             log.error(
                 "scaling failed",
                 queue=d.queue,
@@ -254,6 +279,57 @@ class Autoscaler:
             backend=self.backend.name,
         )
         return True
+
+    def _keep_claims(
+        self, obs: Sequence[BatchObservation], decisions: Sequence[Decision], now: float
+    ) -> None:
+        """End the claims whose drain is done, and record expiries, once each.
+
+        A drain is done when the batch is at min_replicas with nothing waiting or in
+        flight, and this tick leaves it there. The store checks, in one transaction, that
+        the claim is still the one observed, so a stale snapshot or a second leader
+        never ends a newer claim."""
+        if self.claims is None:
+            return
+        by_queue = {d.queue: d for d in decisions}
+        for o in obs:
+            c, d = o.claim, by_queue.get(o.queue)
+            batch = self.cfg.batch(o.queue)
+            if c is None or d is None or batch is None or not (o.data_ok and o.replicas_known):
+                continue
+            try:
+                if c.draining and o.work == 0 and d.desired == d.current <= batch.min_replicas:
+                    detail = f"nothing waiting or in flight, {d.current} replicas: claim ended"
+                    self.claims.end_drain(o.queue, c, now, detail)
+                elif c.expired(now) and not c.expiry_noted and not c.draining:
+                    self.claims.note_expired(o.queue, c, now)
+            except Exception as e:  # Redis down: the next tick tries again
+                self.errors_total[(o.queue, "claims")] += 1
+                log.warning(
+                    "cannot update the claim", queue=o.queue, error=f"{type(e).__name__}: {e}"
+                )
+
+    def _report_unclaimed(self, obs: Sequence[BatchObservation], now: float) -> None:
+        """Log a batch with work that nobody holds, at most once per UNCLAIMED_LOG_SECONDS."""
+        for o in obs:
+            batch = self.cfg.batch(o.queue)
+            c = o.claim
+            held = c is not None and (not c.expired(now) or c.draining)
+            if not o.data_ok or o.work == 0 or held or batch is None or not batch.require_claim:
+                continue
+            last = self._unclaimed_logged.get(o.queue)
+            if last is not None and now - last < UNCLAIMED_LOG_SECONDS:
+                continue
+            self._unclaimed_logged[o.queue] = now
+            log.warning(
+                "work in a batch nobody claimed",
+                queue=o.queue,
+                waiting=o.waiting,
+                in_flight=o.in_flight,
+                replicas=o.replicas,
+                expired_claim_of=c.holder if c is not None else None,
+                fix=f"batchctl claim {o.queue} --purpose ... (only claimed batches grow)",
+            )
 
     def _observe_only(self, d: Decision) -> Decision:
         """With batches[].autoscale false, a change becomes a hold (`observe_only`): the

@@ -15,12 +15,14 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 
 from autoscaler.backends import Backend
 from autoscaler.backends.dryrun import DryRunBackend
-from autoscaler.loop import Autoscaler, Leadership
+from autoscaler.loop import Autoscaler, ClaimKeeper, Leadership
 from autoscaler.metrics import AutoscalerMetrics
 from autoscaler.policy import Decision
 from autoscaler.server import AutoscalerServer
 from autoscaler.source import ExporterSource, SnapshotUnavailable
+from batchctl.claims import Claim
 from batchctl.config import Config
+from batchctl.log import get_logger
 from batchctl.process import wait_for_shutdown
 from batchctl.reasons import Reason
 from exporter.runtime import build_source
@@ -30,6 +32,31 @@ BACKENDS = ("kubernetes", "local", "dry-run")
 EXIT_OK, EXIT_FAILED, EXIT_UNREACHABLE = 0, 1, 3
 # Reasons that mean "could not decide": --once then exits non-zero.
 UNDECIDED = (Reason.NO_DATA, Reason.REPLICAS_UNKNOWN)
+
+
+log = get_logger("batchctl.autoscaler")
+
+
+class DryRunClaims:
+    """dry-run changes nothing, claims included: it says what it would do."""
+
+    def end_drain(self, queue: str, seen: Claim, now: float, detail: str) -> None:
+        log.info("dry run: would end the drained claim", queue=queue, holder=seen.holder)
+
+    def note_expired(self, queue: str, seen: Claim, now: float) -> None:
+        log.info("dry run: would record the expiry", queue=queue, holder=seen.holder)
+
+
+def build_claims(cfg: Config, backend: str) -> tuple[ClaimKeeper, Callable[[], None]]:
+    """Who writes the claims the autoscaler ends (drained) or notes (expired), and how
+    to close it. The only Redis access of the sidecar: a WATCH/MULTI on one claim hash
+    when a drain ends or a claim expires; the exporter stays the one reader per pod."""
+    if backend == "dry-run":
+        return DryRunClaims(), lambda: None
+    from batchctl.claims.service import store_for
+
+    store = store_for(cfg)
+    return store, store.client.close
 
 
 class NotReady(Exception):
@@ -130,11 +157,12 @@ def wait_until_ready(
         time.sleep(0.2)
 
 
-def once_exit_code(decisions: list[Decision], failures: int) -> int:
-    """0 done; 1 a write failed; 3 nothing could be decided (no data for any batch)."""
+def once_exit_code(decisions: list[Decision], unapplied: list[str]) -> int:
+    """0 done; 1 a change was decided but not applied (a write failed, the lease was
+    lost); 3 nothing could be decided (no data for any batch)."""
     if decisions and all(d.reason in UNDECIDED for d in decisions):
         return EXIT_UNREACHABLE
-    return EXIT_FAILED if failures else EXIT_OK
+    return EXIT_FAILED if unapplied else EXIT_OK
 
 
 def run(
@@ -147,6 +175,7 @@ def run(
     backend = build_backend(cfg, opts)
     source: SnapshotSource | None = None
     leadership: Leadership | None = None
+    claims, close_claims = build_claims(cfg, opts.backend)
     try:
         source = build_snapshot_source(cfg, opts.backend)
         leadership = build_leadership(cfg, backend)
@@ -156,14 +185,18 @@ def run(
             backend,
             leadership=leadership,
             log_every_decision=opts.backend == "dry-run",
+            claims=claims,
         )
         if opts.once:
             wait_until_ready(cfg, source, leadership)
-            decisions = scaler.tick()
+            try:
+                decisions = scaler.tick()
+            except Exception:  # a bug, not a backend: logged with its trace, exit 1
+                log.exception("tick failed")
+                return EXIT_FAILED
             if on_decisions is not None:
                 on_decisions(decisions)
-            failures = sum(n for (_, kind), n in scaler.errors_total.items() if kind == "backend")
-            return once_exit_code(decisions, failures)
+            return once_exit_code(decisions, scaler.unapplied)
         registry = CollectorRegistry()
         ProcessCollector(registry=registry)
         registry.register(AutoscalerMetrics(scaler))
@@ -182,5 +215,6 @@ def run(
         if stop is not None:
             stop()
         backend.close()
+        close_claims()
         if source is not None:
             source.stop()

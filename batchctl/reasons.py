@@ -34,12 +34,14 @@ class Reason(StrEnum):
     REPLICAS_NOT_READY = "replicas_not_ready"
     UNCLAIMED = "unclaimed"
     CLAIM_EXPIRED = "claim_expired"
+    DRAINING = "draining"
     # Shrinking.
     ABOVE_CAP = "above_cap"
     GUARD_SHED = "guard_shed"
     IDLE_STEP_DOWN = "idle_step_down"
     STEP_DOWN = "step_down"
     IDLE_TO_ZERO = "idle_to_zero"
+    DRAINED = "drained"
     # Shrinking stopped, or nothing to do.
     INFLIGHT_FLOOR = "inflight_floor"
     IDLE = "idle"
@@ -65,15 +67,26 @@ MEANING: dict[Reason, str] = {
     ),
     Reason.UNCLAIMED: "wants to grow (or start), but nobody claimed the batch",
     Reason.CLAIM_EXPIRED: "wants to grow (or start), but the batch's claim has expired",
+    Reason.DRAINING: (
+        "wants to grow, but the holder released the batch with --drain: finish the work "
+        "with the replicas there are"
+    ),
     Reason.ABOVE_CAP: "more replicas than the cap (config lowered): one down per step interval",
     Reason.GUARD_SHED: "a guard with shed: true is unhealthy: one down per step interval to 1",
     Reason.IDLE_STEP_DOWN: "nothing waiting or in flight: one down per step interval to 1",
     Reason.STEP_DOWN: "only in-flight work left, done soon with one fewer: one down per interval",
     Reason.IDLE_TO_ZERO: "nothing waiting or in flight for idle_after_seconds: to min_replicas",
+    Reason.DRAINED: (
+        "a draining batch has nothing waiting or in flight: to min_replicas at once; the "
+        "autoscaler then ends the claim"
+    ),
     Reason.INFLIGHT_FLOOR: "would shrink, but the in-flight messages need these replicas",
     Reason.IDLE: "idle, waiting out idle_after_seconds before going to min_replicas",
     Reason.STEADY: "nothing calls for a change: no backlog beyond the target, no step down due",
-    Reason.MANUAL_OVERRIDE: "someone else set the replicas: hands off for a while",
+    Reason.MANUAL_OVERRIDE: (
+        "the replicas were set by hand (`batchctl scale` by the claim's holder, until when it "
+        "says, or anyone else: manual_override_seconds): hands off meanwhile"
+    ),
     Reason.NO_DATA: "the snapshot is missing, stale or the broker is down: change nothing",
     Reason.REPLICAS_UNKNOWN: (
         "the batch's replica count is unknown (Deployment not found, Kubernetes API "

@@ -19,6 +19,7 @@ from batchctl import __version__
 from batchctl.config import Config
 from batchctl.log import get_logger
 from exporter.bodies import SharedBodies
+from exporter.claim_history import recent_events, render_history
 from exporter.collect import InProcessSource
 from exporter.exposition import LineCache, render_snapshot
 from exporter.snapshot import Snapshot
@@ -63,6 +64,15 @@ def _render(app: ExporterApp, snap: Snapshot, openmetrics: bool, encoder: Any) -
     # Appended in place, then encoded once: no third copy of a body of megabytes.
     own += encoder(app.registry).decode()
     return own.encode()
+
+
+def status_history(app: ExporterApp, snap: Snapshot) -> str:
+    """The recent claim events block of /status; read only while the broker answers."""
+    if not snap.broker_up:
+        return ""
+    queues = [b.queue for b in app.cfg.batches]
+    events = recent_events(app.source.reader.client, app.cfg.broker.global_keyprefix, queues)
+    return render_history(events, snap.taken_at) if events else ""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -138,6 +148,7 @@ class _Handler(BaseHTTPRequestHandler):
                     snap,
                     app.cfg.thresholds,
                     app.cfg.exporter.status_refresh_seconds,
+                    history=status_history(app, snap),
                 )
                 self._send(200, page.encode(), "text/html; charset=utf-8")
             else:

@@ -152,11 +152,7 @@ class Snapshot:
             str(q): Deployment(str(d["name"]), int(d["replicas"]), int(d["ready_replicas"]))
             for q, d in (data.get("deployments") or {}).items()
         }
-        claim_fields = [f.name for f in fields(Claim)]
-        claims = {
-            str(q): Claim(**{k: c[k] for k in claim_fields})
-            for q, c in (data.get("claims") or {}).items()
-        }
+        claims = {str(q): Claim.from_json(str(q), c) for q, c in (data.get("claims") or {}).items()}
         skip = {"queues", "deployments", "claims", "generation", "_index"}
         scalars = {
             f.name: data[f.name] for f in fields(cls) if f.name not in skip and f.name in data

@@ -58,6 +58,7 @@ def render_status(
     thresholds: Sequence[int],
     refresh_seconds: int,
     now: float | None = None,
+    history: str = "",
 ) -> str:
     """One row per queue: depth coloured by tier, in flight, age, memory, replicas, claim."""
     now = time.time() if now is None else now
@@ -103,7 +104,9 @@ def render_status(
     )
     for q in sorted(snap.queues, key=lambda q: (not q.configured, q.queue)):
         parts.append(_row(q, thresholds, claim_summary(snap.claims.get(q.queue), now)))
-    parts.append("</tbody></table></body></html>")
+    parts.append("</tbody></table>")
+    parts.append(history)  # recent claim events (exporter/claim_history.py), or ""
+    parts.append("</body></html>")
     return "".join(parts)
 
 

@@ -15,22 +15,30 @@ changes, hold when a rule called for a change that a limit stopped, none otherwi
 1. `no_data`: broker unreachable or snapshot stale -> change nothing.
 2. `manual_override`: the replica count is not what we last asked for, so someone else
    changed it -> leave it alone for `manual_override_seconds`. (The loop reports a patch
-   that failed with `PolicyState.change_not_applied`, or it reads the same.)
+   that failed with `PolicyState.change_not_applied`, or it reads the same.) Or the
+   claim's holder set the replicas with `batchctl scale` (an override record in the
+   claim, carried by the snapshot) -> that many replicas, within the caps, until the
+   override ends (never past the claim's expiry); the detail says by whom and how long.
 3. `above_cap`: above the batch's cap (config lowered, override ended) -> one down.
 4. `from_zero`: work waiting at 0 replicas -> 1 replica on the first tick that sees it, if
    the batch is claimed (else `unclaimed`, `claim_expired`), every guard is healthy (else
-   `guard_hold`) and the cap is not 0 (else `at_cap`).
+   `guard_hold`) and the cap is not 0 (else `at_cap`). A draining claim (released with
+   `--drain`) still gets its one replica: draining means "finish the work".
 5. `guard_shed`: a guard with `shed: true` is unhealthy -> one down, while above 1 and
    min_replicas; from there on the later rules decide (growth is still held by
    `guard_hold`; an idle batch still goes to zero). Unknown results hold but never shed:
    shedding is a scaling action too, and a Prometheus outage must not drain every batch.
 6. `backlog`: work waiting that would take longer than `target_drain_seconds` at the
    observed per-replica throughput -> up by at most `step_up` (never past what the
-   target needs), unless the batch is not claimed (`unclaimed`, `claim_expired`), a guard
+   target needs), unless the claim is draining (`draining`: no growth, finish with the
+   replicas there are), the batch is not claimed (`unclaimed`, `claim_expired`), a guard
    is not healthy (`guard_hold`), it is at its cap (`at_cap`), or the last step up is
    too recent (`step_limit`); afterwards the shared budget may cut it (`budget`). Work
    that drains within the target: `steady`.
 7. Nothing waiting:
+   - `drained`: the claim is draining and waiting + in flight has been 0 on two ticks
+     running -> straight to `min_replicas` (no `idle_after_seconds` wait: the holder is
+     done); the loop then ends the claim;
    - `idle_to_zero`: waiting + in flight has been 0 for `idle_after_seconds` -> straight
      to `min_replicas` (an expired claim changes nothing here);
    - `idle_step_down`: idle on two ticks running -> one down, to 1 (or min_replicas);
@@ -46,8 +54,9 @@ No step down ever goes below the in-flight floor (`inflight_floor`, a hold).
 last step up; from 0 to 1 (`from_zero`) at once. Down: one replica per step, and a step
 down (`above_cap`, `guard_shed`, `idle_step_down`, `step_down`) comes at least
 `step_interval_seconds` after the policy's previous change of the batch, up or down;
-until then the rule holds under its own reason. The one exception is `idle_to_zero`, the
-drop to `min_replicas` after `idle_after_seconds` of idleness, which is not paced. The
+until then the rule holds under its own reason. The exceptions are `idle_to_zero`, the
+drop to `min_replicas` after `idle_after_seconds` of idleness, and `drained`, the same
+drop for a batch its holder released with `--drain`, which are not paced. The
 idle step-down used to go one replica per tick; per step interval costs 0.9% more
 replica-seconds over the simulator suite (0.2% with the defaults), with the same drain
 time, mean wait and no interruptions, and keeps one rule for every step down

@@ -21,8 +21,10 @@ from autoscaler.policy.model import (
     inflight_floor,
 )
 from autoscaler.policy.tracking import advance, eta, replicas_for_target
+from batchctl.claims import Override
 from batchctl.config import BatchConfig
 from batchctl.reasons import Action, Reason
+from batchctl.units import format_duration
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +56,17 @@ class Tick:
 
     @property
     def may_grow(self) -> bool:
-        return self.claimed or not self.batch.require_claim
+        return (self.claimed or not self.batch.require_claim) and not self.draining
+
+    @property
+    def draining(self) -> bool:
+        """The holder released the batch with --drain: finish, then go to min_replicas."""
+        return self.obs.claim is not None and self.obs.claim.draining
+
+    @property
+    def override(self) -> Override | None:
+        """The holder's `batchctl scale` in force now (never past the claim's expiry)."""
+        return self.obs.claim.active_override(self.now) if self.obs.claim is not None else None
 
     @property
     def no_claim(self) -> Reason:
@@ -133,10 +145,23 @@ def replicas_unknown(c: Tick) -> Decision | None:
 
 def manual_override(c: Tick) -> Decision | None:
     until = c.tracked.override_until
-    if until is None or c.now >= until:
+    if until is not None and c.now < until:
+        detail = f"replicas set to {c.current} by someone else; hands off for {until - c.now:.0f}s"
+        return c.keep(Reason.MANUAL_OVERRIDE, detail)
+    o = c.override
+    if o is None:
         return None
-    detail = f"replicas set to {c.current} by someone else; hands off for {until - c.now:.0f}s"
-    return c.keep(Reason.MANUAL_OVERRIDE, detail)
+    # The holder's `batchctl scale`: that many replicas until it ends. The Kubernetes
+    # backend's CLI has usually set them already; the local backend's workers are the
+    # autoscaler's, so it applies them. Within the caps as they are now.
+    target = max(c.batch.min_replicas, min(o.replicas, c.cap))
+    left = format_duration(o.until - c.now)
+    detail = f"{o.replicas} replicas set by {o.by} (batchctl scale) for {left} more"
+    if o.reason:
+        detail += f": {o.reason}"
+    if target != o.replicas:
+        detail += f"; within the caps now: {target}"
+    return c.to(target, Reason.MANUAL_OVERRIDE, detail)
 
 
 def above_cap(c: Tick) -> Decision | None:
@@ -155,6 +180,14 @@ def above_cap(c: Tick) -> Decision | None:
 def from_zero(c: Tick) -> Decision | None:
     if c.current != 0 or c.obs.waiting == 0:
         return None
+    if c.draining:
+        # Draining means "finish the work": at 0 replicas that needs one (within the cap,
+        # when the guards allow), never more.
+        if c.blocked:
+            return c.hold(Reason.GUARD_HOLD, _guards(c.obs.guards))
+        if c.cap == 0:
+            return c.hold(Reason.AT_CAP, "cap is 0")
+        return c.to(1, Reason.FROM_ZERO, f"{c.obs.waiting} waiting; draining: one replica")
     if not c.may_grow:
         # Reported, not scaled: a batch nobody holds never starts on its own.
         return c.hold(c.no_claim, f"{c.obs.waiting} waiting, not scaled")
@@ -187,6 +220,8 @@ def backlog(c: Tick) -> Decision | None:
     if drain <= b.target_drain_seconds:
         return c.keep(Reason.STEADY, f"drain in {_fmt_eta(drain)}")
     detail = f"{c.obs.waiting} waiting, drain in {_fmt_eta(drain)} > {b.target_drain_seconds:.0f}s"
+    if c.draining:
+        return c.hold(Reason.DRAINING, f"{detail}; released with --drain: no growth")
     if not c.may_grow:
         return c.hold(c.no_claim, detail)
     if c.blocked:
@@ -220,6 +255,15 @@ def replicas_behind(c: Tick) -> Decision | None:
         Reason.REPLICAS_NOT_READY,
         f"{asked - ready} of {asked} replicas not ready for {waited:.0f}s",
     )
+
+
+def drained(c: Tick) -> Decision | None:
+    # Released with --drain and now idle on two ticks running (the first idle tick only
+    # starts the timer): the holder is done, so no idle_after_seconds wait.
+    b = c.batch
+    if not c.draining or c.obs.work > 0 or c.current <= b.min_replicas or c.idle_for <= 0:
+        return None
+    return c.to(b.min_replicas, Reason.DRAINED, f"drain done: idle for {c.idle_for:.0f}s")
 
 
 def idle_to_zero(c: Tick) -> Decision | None:
@@ -284,6 +328,7 @@ PRECEDENCE: tuple[Step, ...] = (
     from_zero,
     guard_shed,
     backlog,
+    drained,
     idle_to_zero,
     idle_step_down,
     step_down,

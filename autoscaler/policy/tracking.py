@@ -30,7 +30,10 @@ def advance(obs: BatchObservation, bs: BatchState, b: BatchConfig, now: float) -
     # The count is not what we asked for: someone else changed it. (A change of ours that
     # did not land must be reported with `PolicyState.change_not_applied`, or it reads
     # the same.)
-    if bs.last_desired is not None and obs.replicas != bs.last_desired:
+    # The holder's `batchctl scale` is not "someone else": its own override says how long.
+    claimed = obs.claim.active_override(now) if obs.claim is not None else None
+    holders = claimed is not None and obs.replicas == claimed.replicas
+    if bs.last_desired is not None and obs.replicas != bs.last_desired and not holders:
         tracked = replace(tracked, override_until=now + b.manual_override_seconds)
     return tracked
 

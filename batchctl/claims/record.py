@@ -1,9 +1,13 @@
 """The claim record of a batch, as stored in the broker's Redis (pure, no I/O).
 
 One hash per batch, `batchctl:claim:<queue>` (after the broker's global_keyprefix),
-with the fields holder, purpose, contact, since and expires (unix seconds). The
-exporter reads these records in its scrape and the autoscaler acts on them; the rules
-for taking and giving back a claim are in batchctl/claims/rules.py.
+with the fields holder, purpose, contact, since and expires (unix seconds), and, when
+set: `draining_since` (the holder released it with --drain: no growth, the autoscaler
+finishes the work, scales to min_replicas and ends the claim), the manual override of
+`batchctl scale` (`override_replicas`, `override_until`, `override_by`,
+`override_reason`, `override_since`) and `expiry_noted` (the expiry is in the history).
+The exporter reads these records in its scrape and the autoscaler acts on them; the
+rules for changing a claim are in batchctl/claims/rules.py.
 """
 
 from __future__ import annotations
@@ -20,6 +24,20 @@ def claim_key(queue: str, prefix: str = "") -> str:
 
 
 @dataclass(frozen=True)
+class Override:
+    """`batchctl scale`: `replicas` for the batch until `until`, set by `by`."""
+
+    replicas: int
+    until: float  # unix seconds
+    by: str
+    reason: str = ""
+    since: float = 0.0
+
+    def active(self, now: float) -> bool:
+        return now < self.until
+
+
+@dataclass(frozen=True)
 class Claim:
     queue: str
     holder: str
@@ -27,6 +45,13 @@ class Claim:
     contact: str
     since: float  # unix seconds
     expires: float  # unix seconds
+    draining_since: float | None = None
+    override: Override | None = None
+    expiry_noted: bool = False
+
+    @property
+    def draining(self) -> bool:
+        return self.draining_since is not None
 
     def expired(self, now: float) -> bool:
         return now >= self.expires
@@ -35,14 +60,37 @@ class Claim:
         """Seconds until expiry; negative once expired."""
         return self.expires - now
 
+    def active_override(self, now: float) -> Override | None:
+        """The manual override in force at `now`: set, not past, and the claim still live."""
+        o = self.override
+        if o is None or not o.active(now) or self.expired(now) or self.draining:
+            return None
+        return o
+
+    def same_claim(self, other: Claim | None) -> bool:
+        """Whether `other` is this claim (same holder and start), whatever changed since."""
+        return other is not None and (other.holder, other.since) == (self.holder, self.since)
+
     def to_fields(self) -> dict[str, str]:
-        return {
+        out = {
             "holder": self.holder,
             "purpose": self.purpose,
             "contact": self.contact,
             "since": f"{self.since:.3f}",
             "expires": f"{self.expires:.3f}",
         }
+        if self.draining_since is not None:
+            out["draining_since"] = f"{self.draining_since:.3f}"
+        if self.override is not None:
+            o = self.override
+            out["override_replicas"] = str(o.replicas)
+            out["override_until"] = f"{o.until:.3f}"
+            out["override_by"] = o.by
+            out["override_reason"] = o.reason
+            out["override_since"] = f"{o.since:.3f}"
+        if self.expiry_noted:
+            out["expiry_noted"] = "1"
+        return out
 
     @classmethod
     def from_fields(cls, queue: str, fields: Mapping[Any, Any]) -> Claim | None:
@@ -57,13 +105,74 @@ class Claim:
             # A hand-edited record with garbage times: treat it as long expired
             # rather than as a claim that blocks the batch forever.
             since, expires = 0.0, 0.0
-        return cls(queue, f["holder"], f.get("purpose", ""), f.get("contact", ""), since, expires)
+        override = None
+        try:
+            if f.get("override_replicas"):
+                override = Override(
+                    int(f["override_replicas"]),
+                    float(f.get("override_until") or 0.0),
+                    f.get("override_by", ""),
+                    f.get("override_reason", ""),
+                    float(f.get("override_since") or 0.0),
+                )
+        except ValueError:
+            override = None  # unreadable: no override rather than a wrong one
+        return cls(
+            queue,
+            f["holder"],
+            f.get("purpose", ""),
+            f.get("contact", ""),
+            since,
+            expires,
+            draining_since=_float_or_none(f.get("draining_since")),
+            override=override,
+            expiry_noted=f.get("expiry_noted") == "1",
+        )
 
     def to_json(self, now: float) -> dict[str, object]:
         out: dict[str, object] = asdict(self)
         out["expired"] = self.expired(now)
         out["expires_in_seconds"] = round(self.remaining(now), 3)
+        out["draining"] = self.draining
         return out
+
+    @classmethod
+    def from_json(cls, queue: str, data: Mapping[str, Any]) -> Claim:
+        """The inverse of `to_json` (the snapshot API). Fields this version does not know
+        are ignored and missing optional ones take their defaults, so neighbouring
+        versions of the exporter and the sidecar understand each other. Raises KeyError,
+        TypeError or ValueError for something that is not a claim."""
+        o = data.get("override")
+        override = None
+        if o:
+            override = Override(
+                int(o["replicas"]),
+                float(o["until"]),
+                str(o.get("by", "")),
+                str(o.get("reason", "")),
+                float(o.get("since", 0.0)),
+            )
+        draining = data.get("draining_since")
+        return cls(
+            queue,
+            str(data["holder"]),
+            str(data.get("purpose", "")),
+            str(data.get("contact", "")),
+            float(data["since"]),
+            float(data["expires"]),
+            draining_since=None if draining is None else float(draining),
+            override=override,
+            expiry_noted=bool(data.get("expiry_noted", False)),
+        )
+
+
+def _float_or_none(text: str | None) -> float | None:
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def _text(value: Any) -> str:

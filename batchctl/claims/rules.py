@@ -1,13 +1,24 @@
-"""Who may claim, extend and release a batch: pure rules over `Claim` records.
+"""Who may claim, renew, release, drain and scale a batch: pure rules over `Claim` records.
 
-The store (batchctl/claims/store.py) applies them under WATCH/MULTI, so two people
-claiming the same batch at the same moment cannot both win.
+Each rule takes the record as it is (None: free) and the request, and returns an
+`Outcome`: the record to store (None: delete it) and the history event to append, or
+raises. The store (batchctl/claims/store.py) applies them under WATCH/MULTI, the event
+in the same transaction, so two people acting on the same batch at the same moment
+cannot both win and the history never disagrees with the claims.
+
+Errors and the CLI's exit codes: `ClaimRefused` (the request itself is not acceptable:
+2), `ClaimConflict` (someone else holds it: 1), `Refused` (acceptable, but not now, e.g.
+work is left: 1).
 """
 
 from __future__ import annotations
 
-from batchctl.claims.record import Claim
+from dataclasses import dataclass, replace
+
+from batchctl.claims.history import AUTOSCALER, ClaimEvent
+from batchctl.claims.record import Claim, Override
 from batchctl.claims.text import describe_expiry
+from batchctl.units import format_duration
 
 
 class ClaimConflict(Exception):
@@ -16,10 +27,100 @@ class ClaimConflict(Exception):
     def __init__(self, existing: Claim, now: float, action: str = "claim") -> None:
         self.existing = existing
         self.now = now
+        self.action = action
         super().__init__(
             f"cannot {action} {existing.queue}: held by {existing.holder} "
             f"({describe_expiry(existing, now)})"
         )
+
+
+class ClaimRefused(ValueError):
+    """The request cannot be accepted as given (exit 2: fix the command)."""
+
+
+class Refused(Exception):
+    """Acceptable in itself, but not in the batch's present state (exit 1)."""
+
+
+class WorkLeft(Refused):
+    """A release that would leave work behind, without --drain or --force."""
+
+    def __init__(self, claim: Claim, waiting: int, in_flight: int) -> None:
+        self.claim = claim
+        self.waiting = waiting
+        self.in_flight = in_flight
+        q = claim.queue
+        state = " (draining already)" if claim.draining else ""
+        super().__init__(
+            f"{q} still has {waiting} waiting and {in_flight} in flight{state}: "
+            f"`batchctl release {q} --drain` lets the autoscaler finish them, scale to "
+            f"min_replicas and end the claim; `--force` releases now and leaves them"
+        )
+
+
+@dataclass(frozen=True)
+class Work:
+    """What is left in a batch: messages waiting and in flight."""
+
+    waiting: int
+    in_flight: int
+
+    @property
+    def total(self) -> int:
+        return self.waiting + self.in_flight
+
+    def __str__(self) -> str:
+        return f"{self.waiting} waiting, {self.in_flight} in flight"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a rule decided: the record afterwards (None: none) and the event, if any."""
+
+    claim: Claim | None
+    event: ClaimEvent | None
+    previous: Claim | None
+
+    @property
+    def kind(self) -> str | None:
+        return self.event.kind if self.event is not None else None
+
+
+def check_holder(holder: str) -> None:
+    if not holder or holder != holder.strip() or "\n" in holder:
+        raise ClaimRefused(f"holder must be a non-empty name without spaces around it: {holder!r}")
+
+
+def check_ttl(ttl_seconds: float, max_ttl: float | None, what: str = "--ttl") -> None:
+    if not ttl_seconds > 0:
+        raise ClaimRefused(f"{what} must be positive, got {ttl_seconds:g}")
+    if max_ttl is not None and ttl_seconds > max_ttl:
+        raise ClaimRefused(
+            f"{what} {format_duration(ttl_seconds)} is longer than claims.max_ttl "
+            f"({format_duration(max_ttl)}): claim for less and renew it when needed"
+        )
+
+
+def given(text: str | None) -> str | None:
+    """A purpose or contact as given: None when absent or blank (blank never wipes one)."""
+    if text is None or not text.strip():
+        return None
+    if "\n" in text or "\r" in text:
+        raise ClaimRefused("must be one line")
+    return text.strip()
+
+
+def check_purpose(purpose: str | None) -> str | None:
+    try:
+        return given(purpose)
+    except ClaimRefused:
+        raise ClaimRefused("--purpose must be one line") from None
+
+
+PURPOSE_REQUIRED = (
+    "--purpose is required for a new claim and must not be blank: say what the batch "
+    'is for, e.g. --purpose "reindex dockets"'
+)
 
 
 def decide_claim(
@@ -30,36 +131,175 @@ def decide_claim(
     contact: str | None,
     ttl_seconds: float,
     now: float,
-) -> Claim:
-    """The claim to store, or ClaimConflict when another holder's claim is still live.
+    max_ttl: float | None = None,
+) -> Outcome:
+    """Claim, renew, or take over an expired claim; ClaimConflict while another's is live.
 
-    The same holder extends (keeping `since`, and purpose/contact when not given);
-    anyone may take over an expired claim.
+    The holder renewing keeps `since`, the purpose and contact unless new ones are
+    given (blank counts as not given), any manual override, and ends a drain (they
+    want the batch again). A new claim needs a purpose; the holder's own expired claim
+    is claimed afresh but keeps its purpose.
     """
-    if not holder or holder != holder.strip() or "\n" in holder:
-        raise ValueError(f"holder must be a non-empty name without spaces around it: {holder!r}")
-    if not ttl_seconds > 0:
-        raise ValueError(f"ttl must be positive, got {ttl_seconds}")
-    if existing is not None and existing.holder != holder and not existing.expired(now):
-        raise ClaimConflict(existing, now)
-    extending = existing is not None and existing.holder == holder and not existing.expired(now)
-    if extending:
-        assert existing is not None
-        return Claim(
-            queue,
-            holder,
-            existing.purpose if purpose is None else purpose,
-            existing.contact if contact is None else contact,
-            existing.since,
-            now + ttl_seconds,
+    check_holder(holder)
+    check_ttl(ttl_seconds, max_ttl)
+    new_purpose = check_purpose(purpose)
+    try:
+        new_contact = given(contact)
+    except ClaimRefused:
+        raise ClaimRefused("--contact must be one line") from None
+    expires = now + ttl_seconds
+    if existing is not None and not existing.expired(now):
+        if existing.holder != holder:
+            raise ClaimConflict(existing, now)
+        kind = "extended" if expires >= existing.expires else "shortened"
+        renewed = replace(
+            existing,
+            purpose=new_purpose or existing.purpose,
+            contact=existing.contact if new_contact is None else new_contact,
+            expires=expires,
+            draining_since=None,
+            expiry_noted=False,
         )
-    return Claim(queue, holder, purpose or "", contact or "", now, now + ttl_seconds)
-
-
-def decide_release(existing: Claim | None, holder: str, force: bool, now: float) -> bool:
-    """Whether to delete the record: False if there is none; ClaimConflict if not yours."""
+        detail = f"for {format_duration(ttl_seconds)}; it {describe_expiry(existing, now)}"
+        if existing.draining:
+            detail += "; drain cancelled"
+        return Outcome(renewed, _event(kind, renewed, holder, now, detail), existing)
+    mine = existing is not None and existing.holder == holder
+    kept = existing.purpose if (mine and existing is not None) else None
+    final_purpose = new_purpose or kept
+    if not final_purpose:
+        raise ClaimRefused(PURPOSE_REQUIRED)
+    contact_kept = existing.contact if (mine and existing is not None) else ""
+    new = Claim(
+        queue,
+        holder,
+        final_purpose,
+        contact_kept if new_contact is None else new_contact,
+        now,
+        expires,
+    )
     if existing is None:
-        return False
-    if existing.holder != holder and not force:
+        return Outcome(new, _event("claimed", new, holder, now, ""), None)
+    ago = format_duration(now - existing.expires)
+    if mine:
+        detail = f"again; the previous claim expired {ago} ago"
+        return Outcome(new, _event("claimed", new, holder, now, detail), existing)
+    was = f" ({existing.purpose})" if existing.purpose else ""
+    detail = f"from {existing.holder}{was}, whose claim expired {ago} ago"
+    return Outcome(new, _event("taken_over", new, holder, now, detail), existing)
+
+
+def decide_release(
+    existing: Claim | None,
+    holder: str,
+    force: bool,
+    now: float,
+    *,
+    work: Work | None = None,
+    drain: bool = False,
+) -> Outcome:
+    """Give a batch back. `work` is what is left in it (None: not checked).
+
+    With work left: refused (`WorkLeft`) unless `drain` (the claim becomes draining, the
+    autoscaler ends it) or `force` (released now, the work left behind). Someone else's
+    claim needs `force` (ClaimConflict otherwise), expired or not.
+    """
+    if existing is None:
+        return Outcome(None, None, None)
+    others = existing.holder != holder
+    if others and not force:
         raise ClaimConflict(existing, now, action="release")
-    return True
+    left = work is not None and work.total > 0
+    if left and drain:
+        assert work is not None
+        if existing.draining:
+            return Outcome(existing, None, existing)
+        draining = replace(existing, draining_since=now, override=None)
+        detail = f"{work} left: no growth; the autoscaler finishes, scales to min_replicas"
+        if others:
+            detail += f"; held by {existing.holder}, drained by {holder} (--force)"
+        return Outcome(draining, _event("draining", draining, holder, now, detail), existing)
+    if left and not force:
+        assert work is not None
+        raise WorkLeft(existing, work.waiting, work.in_flight)
+    details = []
+    if others:
+        details.append(f"held by {existing.holder}, released by {holder}")
+    if left:
+        details.append(f"{work} left behind")
+    elif drain:
+        details.append("nothing left to drain")
+    kind = "forced" if (others or left) else "released"
+    return Outcome(None, _event(kind, existing, holder, now, "; ".join(details)), existing)
+
+
+def decide_override(
+    existing: Claim | None,
+    queue: str,
+    holder: str,
+    replicas: int,
+    until: float,
+    now: float,
+    *,
+    force: bool = False,
+    reason: str = "",
+) -> Outcome:
+    """`batchctl scale`: set `replicas` on a live claim until `until` (never past the
+    claim's expiry). The holder only; someone else with `force` and a `reason`."""
+    if force and not reason.strip():
+        raise ClaimRefused("--force needs --reason: say why you scale someone else's batch")
+    if existing is None:
+        raise Refused(
+            f"nobody holds {queue}: claim it first (batchctl claim {queue} --purpose ...), "
+            "then scale it"
+        )
+    if existing.expired(now):
+        raise Refused(
+            f"the claim on {queue} ({existing.holder}) {describe_expiry(existing, now)}: "
+            f"renew it first (batchctl claim {queue})"
+        )
+    others = existing.holder != holder
+    if others and not force:
+        raise ClaimConflict(existing, now, action="scale")
+    if existing.draining:
+        raise Refused(
+            f"{queue} is draining (released with --drain): the autoscaler finishes it; "
+            f"claim it again (batchctl claim {queue}) to use it, then scale"
+        )
+    end = min(until, existing.expires)
+    override = Override(replicas, end, holder, reason.strip(), now)
+    new = replace(existing, override=override)
+    detail = f"{replicas} replicas for {format_duration(end - now)}"
+    if end < until:
+        detail += " (until the claim expires)"
+    if reason.strip():
+        detail += f": {reason.strip()}"
+    if others:
+        detail += f"; held by {existing.holder}"
+    kind = "forced" if others else "scaled"
+    return Outcome(new, _event(kind, new, holder, now, detail), existing)
+
+
+def decide_drain_end(existing: Claim | None, seen: Claim, now: float, detail: str) -> Outcome:
+    """The autoscaler ends a drained claim: only the very claim it saw draining."""
+    if existing is None or not seen.same_claim(existing) or not existing.draining:
+        return Outcome(existing, None, existing)
+    return Outcome(None, _event("drained", existing, AUTOSCALER, now, detail), existing)
+
+
+def decide_expiry_note(existing: Claim | None, seen: Claim, now: float) -> Outcome:
+    """The autoscaler records an expiry once: the claim it saw, still expired, not noted."""
+    if (
+        existing is None
+        or not seen.same_claim(existing)
+        or not existing.expired(now)
+        or existing.expiry_noted
+    ):
+        return Outcome(existing, None, existing)
+    noted = replace(existing, expiry_noted=True)
+    detail = f"expired {format_duration(now - existing.expires)} ago; no growth until renewed"
+    return Outcome(noted, _event("expired", noted, AUTOSCALER, now, detail), existing)
+
+
+def _event(kind: str, claim: Claim, who: str, now: float, detail: str) -> ClaimEvent:
+    return ClaimEvent(kind, claim.queue, now, who, claim.holder, claim.purpose, detail)

@@ -1,29 +1,41 @@
-"""Claim and release as the CLI offers them: validation, the store, one result to print.
+"""Claims as the CLI offers them: validation, the store, one outcome to print.
 
-Pure checks first (a configured batch, a purpose for a new claim), then one atomic
-write through `ClaimStore`. Errors are exceptions whose message is the whole story:
-`ClaimConflict` (someone else holds it), `ClaimRefused` (the request itself is not
-acceptable), `redis.RedisError` (the broker cannot be reached).
+Pure checks first (a configured batch, a TTL within claims.max_ttl, a purpose for a
+new claim), then one atomic write through `ClaimStore`. Errors are exceptions whose
+message is the whole story: `ClaimConflict` (someone else holds it), `ClaimRefused`
+(the request itself is not acceptable), `Refused` (not now, e.g. work is left),
+`redis.RedisError` (the broker cannot be reached).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from batchctl.brokerurl import connect
-from batchctl.claims.record import Claim
+from batchctl.claims.history import ClaimEvent
+from batchctl.claims.rules import (
+    PURPOSE_REQUIRED,
+    ClaimRefused,
+    Outcome,
+    Work,
+    check_holder,
+    check_purpose,
+    check_ttl,
+)
 from batchctl.claims.store import ClaimStore
 from batchctl.config import Config
 
-
-class ClaimRefused(ValueError):
-    """The request cannot be accepted as given (exit 2: fix the command)."""
-
-
-@dataclass(frozen=True)
-class Claimed:
-    claim: Claim
-    extended: bool  # True when the holder already held it
+__all__ = [
+    "ClaimRefused",
+    "check_batch",
+    "claim",
+    "claim_any",
+    "history",
+    "release",
+    "store_for",
+    "using",
+]
 
 
 def check_batch(cfg: Config, queue: str) -> None:
@@ -36,7 +48,24 @@ def check_batch(cfg: Config, queue: str) -> None:
 
 def store_for(cfg: Config) -> ClaimStore:
     """A store on the broker's Redis (the same client settings as the exporter's)."""
-    return ClaimStore(connect(cfg.broker), prefix=cfg.broker.global_keyprefix)
+    return ClaimStore(
+        connect(cfg.broker),
+        prefix=cfg.broker.global_keyprefix,
+        history_cap=cfg.claims.history_max_events,
+    )
+
+
+@contextmanager
+def using(cfg: Config, store: ClaimStore | None) -> Iterator[ClaimStore]:
+    """`store`, or one of our own on the broker, closed afterwards."""
+    if store is not None:
+        yield store
+        return
+    own = store_for(cfg)
+    try:
+        yield own
+    finally:
+        own.client.close()
 
 
 def claim(
@@ -48,36 +77,70 @@ def claim(
     ttl_seconds: float,
     now: float,
     store: ClaimStore | None = None,
-) -> Claimed:
-    """Take or extend the claim on `queue`. Raises ClaimRefused, ClaimConflict, RedisError."""
+) -> Outcome:
+    """Take, renew or take over the claim on `queue`. Raises ClaimRefused, ClaimConflict,
+    RedisError; nothing is written when it raises."""
     check_batch(cfg, queue)
-    own = store is None
-    store = store if store is not None else store_for(cfg)
-    try:
-        current = store.get(queue)
-        mine = current is not None and current.holder == holder and not current.expired(now)
-        if purpose is None and not mine:
-            raise ClaimRefused(
-                "--purpose is required for a new claim: say what the batch is for, "
-                'e.g. --purpose "reindex dockets"'
-            )
-        new = store.claim(queue, holder, purpose, ttl_seconds, now, contact=contact)
-        return Claimed(new, extended=new.since < now)
-    finally:
-        if own:
-            store.client.close()
+    check_holder(holder)
+    check_ttl(ttl_seconds, cfg.claims.max_ttl)
+    check_purpose(purpose)
+    with using(cfg, store) as s:
+        return s.take(
+            queue, holder, purpose, ttl_seconds, now, contact=contact, max_ttl=cfg.claims.max_ttl
+        )
+
+
+def claim_any(
+    cfg: Config,
+    holder: str,
+    purpose: str | None,
+    contact: str | None,
+    ttl_seconds: float,
+    now: float,
+    store: ClaimStore | None = None,
+) -> Outcome | None:
+    """Claim the first free configured batch (else the first expired claim); None when
+    every batch is held. Raises ClaimRefused, RedisError."""
+    check_holder(holder)
+    check_ttl(ttl_seconds, cfg.claims.max_ttl)
+    if check_purpose(purpose) is None:
+        raise ClaimRefused(PURPOSE_REQUIRED)
+    with using(cfg, store) as s:
+        return s.take_any(
+            [b.queue for b in cfg.batches],
+            holder,
+            purpose,
+            ttl_seconds,
+            now,
+            contact=contact,
+            max_ttl=cfg.claims.max_ttl,
+        )
 
 
 def release(
-    cfg: Config, queue: str, holder: str, force: bool, now: float, store: ClaimStore | None = None
-) -> Claim | None:
-    """Release `queue`; the claim released (None: it was free). Raises ClaimRefused,
-    ClaimConflict (someone else's, without `force`), RedisError."""
+    cfg: Config,
+    queue: str,
+    holder: str,
+    force: bool,
+    now: float,
+    *,
+    work: Work | None = None,
+    drain: bool = False,
+    store: ClaimStore | None = None,
+) -> Outcome:
+    """Release `queue`, or start draining it; `work` is what is left in the batch.
+    Raises ClaimRefused, ClaimConflict (someone else's, without `force`), WorkLeft,
+    RedisError."""
     check_batch(cfg, queue)
-    own = store is None
-    store = store if store is not None else store_for(cfg)
-    try:
-        return store.release(queue, holder, force=force, now=now)
-    finally:
-        if own:
-            store.client.close()
+    with using(cfg, store) as s:
+        return s.give_back(queue, holder, force, now, work=work, drain=drain)
+
+
+def history(
+    cfg: Config, queue: str | None, since: float | None, store: ClaimStore | None = None
+) -> list[ClaimEvent]:
+    """Claim events oldest first, of one batch or all, from `since` on."""
+    if queue is not None:
+        check_batch(cfg, queue)
+    with using(cfg, store) as s:
+        return s.events(queue, since)

@@ -1,34 +1,61 @@
-"""Claims kept in the broker's Redis: one hash per batch, written atomically.
+"""Claims kept in the broker's Redis: one hash per batch, written atomically, with history.
 
 The shared spreadsheet of the operations page. A claim past its expiry is not
 deleted: the record stays, so the autoscaler can drain the batch and status can say
 who forgot to release it, until someone releases or re-claims it. The rules live in
-batchctl/claims/rules.py; this applies them under WATCH/MULTI.
+batchctl/claims/rules.py; this applies them under WATCH/MULTI, and appends the event
+each change makes to the history stream (batchctl/claims/history.py) in the same
+transaction, then logs it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import redis
 
+from batchctl.claims.history import ClaimEvent, history_key
 from batchctl.claims.record import KEY, Claim
-from batchctl.claims.rules import decide_claim, decide_release
+from batchctl.claims.rules import (
+    ClaimConflict,
+    Outcome,
+    Work,
+    decide_claim,
+    decide_drain_end,
+    decide_expiry_note,
+    decide_override,
+    decide_release,
+)
+from batchctl.log import get_logger
+
+log = get_logger("batchctl.claims")
 
 _MAX_RETRIES = 20
+DEFAULT_HISTORY_CAP = 10_000
+
+
+class _NotFree(Exception):
+    """take_any: this batch is not (any more) free; try the next one."""
 
 
 class ClaimStore:
     """Claims kept in the broker's Redis; works with decoded or raw (bytes) clients."""
 
-    def __init__(self, client: redis.Redis, prefix: str = "") -> None:
+    def __init__(
+        self, client: redis.Redis, prefix: str = "", history_cap: int = DEFAULT_HISTORY_CAP
+    ) -> None:
         self.client = client
         self.prefix = prefix
+        self.history_cap = history_cap
 
     def key(self, queue: str) -> str:
         return self.prefix + KEY.format(queue=queue)
+
+    @property
+    def history_key(self) -> str:
+        return history_key(self.prefix)
 
     def get(self, queue: str) -> Claim | None:
         return Claim.from_fields(queue, self.client.hgetall(self.key(queue)))
@@ -41,6 +68,26 @@ class ClaimStore:
             pipe.hgetall(self.key(q))
         return {q: Claim.from_fields(q, raw) for q, raw in zip(names, pipe.execute(), strict=True)}
 
+    # -- changes (each one transaction: the record and its event) ---------------------
+
+    def take(
+        self,
+        queue: str,
+        holder: str,
+        purpose: str | None,
+        ttl_seconds: float,
+        now: float,
+        contact: str | None = None,
+        max_ttl: float | None = None,
+    ) -> Outcome:
+        """Claim, renew or take over an expired claim; ClaimConflict if someone else's is live."""
+        return self._transact(
+            queue,
+            lambda existing: decide_claim(
+                existing, queue, holder, purpose, contact, ttl_seconds, now, max_ttl
+            ),
+        )
+
     def claim(
         self,
         queue: str,
@@ -50,56 +97,166 @@ class ClaimStore:
         now: float,
         contact: str | None = None,
     ) -> Claim:
-        """Take or extend the claim; raise ClaimConflict if someone else holds it."""
+        """`take`, returning the claim stored."""
+        out = self.take(queue, holder, purpose, ttl_seconds, now, contact=contact)
+        assert out.claim is not None
+        return out.claim
 
-        def write(existing: Claim | None) -> tuple[Claim, Callable[[Any], None]]:
-            new = decide_claim(existing, queue, holder, purpose, contact, ttl_seconds, now)
+    def take_any(
+        self,
+        queues: Sequence[str],
+        holder: str,
+        purpose: str | None,
+        ttl_seconds: float,
+        now: float,
+        contact: str | None = None,
+        max_ttl: float | None = None,
+    ) -> Outcome | None:
+        """Claim the first batch nobody holds, in the order given; failing that, take over
+        the first expired claim. None when every batch is held. Each attempt is its own
+        transaction: two people asking at once never get the same batch."""
+        current = self.all(queues)
+        free = [q for q in queues if current[q] is None]
+        lapsed = [q for q in queues if (c := current[q]) is not None and c.expired(now)]
+        for candidates, allow_expired in ((free, False), (lapsed, True)):
+            for queue in candidates:
 
-            def apply(pipe: Any) -> None:
-                pipe.delete(self.key(queue))
-                pipe.hset(self.key(queue), mapping=new.to_fields())
+                def decide(existing: Claim | None, queue: str = queue, ok: bool = allow_expired):
+                    if existing is not None and not (ok and existing.expired(now)):
+                        raise _NotFree(queue)
+                    return decide_claim(
+                        existing, queue, holder, purpose, contact, ttl_seconds, now, max_ttl
+                    )
 
-            return new, apply
+                try:
+                    return self._transact(queue, decide)
+                except _NotFree:
+                    continue
+        return None
 
-        return self._transact(queue, write)
+    def give_back(
+        self,
+        queue: str,
+        holder: str,
+        force: bool,
+        now: float,
+        *,
+        work: Work | None = None,
+        drain: bool = False,
+    ) -> Outcome:
+        """Release (or start draining) `queue`; see `rules.decide_release`."""
+        return self._transact(
+            queue,
+            lambda existing: decide_release(existing, holder, force, now, work=work, drain=drain),
+        )
 
     def release(
         self, queue: str, holder: str, force: bool = False, *, now: float | None = None
     ) -> Claim | None:
-        """Delete the claim; return what was released (None: nothing was claimed).
+        """Delete the claim, whatever work is left; return what was released (None:
+        nothing was claimed). `now` only dates the conflict message and the event."""
+        out = self.give_back(queue, holder, force, time.time() if now is None else now)
+        return out.previous if out.claim is None else None
 
-        `now` only dates the conflict message; releasing does not depend on expiry.
-        """
-        at = time.time() if now is None else now
+    def set_override(
+        self,
+        queue: str,
+        holder: str,
+        replicas: int,
+        until: float,
+        now: float,
+        *,
+        force: bool = False,
+        reason: str = "",
+    ) -> Outcome:
+        """Record a manual scale on the claim (see `rules.decide_override`)."""
+        return self._transact(
+            queue,
+            lambda existing: decide_override(
+                existing, queue, holder, replicas, until, now, force=force, reason=reason
+            ),
+        )
 
-        def write(existing: Claim | None) -> tuple[Claim | None, Callable[[Any], None]]:
-            delete = decide_release(existing, holder, force, at)
+    def end_drain(self, queue: str, seen: Claim, now: float, detail: str) -> Outcome:
+        """The autoscaler: delete the draining claim it saw, if it is still that claim."""
+        return self._transact(queue, lambda existing: decide_drain_end(existing, seen, now, detail))
 
-            def apply(pipe: Any) -> None:
-                if delete:
-                    pipe.delete(self.key(queue))
+    def note_expired(self, queue: str, seen: Claim, now: float) -> Outcome:
+        """The autoscaler: record, once, that the claim it saw has expired."""
+        return self._transact(queue, lambda existing: decide_expiry_note(existing, seen, now))
 
-            return existing, apply
+    # -- history ----------------------------------------------------------------------
 
-        return self._transact(queue, write)
+    def events(self, queue: str | None = None, since: float | None = None) -> list[ClaimEvent]:
+        """Events oldest first; of one batch with `queue`; from `since` (unix seconds) on."""
+        # Entry ids are the Redis server's milliseconds: start an hour early in case its
+        # clock differs from the writers', then filter on the events' own `at`.
+        start = "-" if since is None else str(max(0, int((since - 3600) * 1000)))
+        out = []
+        entries: list[Any] = self.client.xrange(self.history_key, min=start) or []
+        for entry_id, fields in entries:
+            e = ClaimEvent.from_entry(entry_id, fields)
+            if e is None or (queue is not None and e.queue != queue):
+                continue
+            if since is not None and e.at < since:
+                continue
+            out.append(e)
+        return out
 
-    def _transact(
-        self, queue: str, decide: Callable[[Claim | None], tuple[Any, Callable[[Any], None]]]
-    ) -> Any:
-        """Read, decide purely, write; retry if the record changed in between."""
+    def recent(self, count: int) -> list[ClaimEvent]:
+        """The newest `count` events, newest first."""
+        out = []
+        entries: list[Any] = self.client.xrevrange(self.history_key, count=count) or []
+        for entry_id, fields in entries:
+            e = ClaimEvent.from_entry(entry_id, fields)
+            if e is not None:
+                out.append(e)
+        return out
+
+    # -- the transaction --------------------------------------------------------------
+
+    def _transact(self, queue: str, decide: Callable[[Claim | None], Outcome]) -> Outcome:
+        """Read, decide purely, write the record and its event; retry if the record
+        changed in between. Nothing is written when the rule decided no change."""
         key = self.key(queue)
+        pipe: Any
         with self.client.pipeline() as pipe:
             for _ in range(_MAX_RETRIES):
                 try:
                     pipe.watch(key)
                     existing = Claim.from_fields(queue, pipe.hgetall(key))
-                    result, apply = decide(existing)
+                    out = decide(existing)
+                    if out.event is None:
+                        return out
                     pipe.multi()
-                    apply(pipe)
+                    pipe.delete(key)
+                    if out.claim is not None:
+                        pipe.hset(key, mapping=out.claim.to_fields())
+                    pipe.xadd(
+                        self.history_key,
+                        out.event.to_fields(),
+                        maxlen=self.history_cap,
+                        approximate=True,
+                    )
                     pipe.execute()
-                    return result
                 except redis.WatchError:
                     continue
                 finally:
                     pipe.reset()
+                log.info("claim event", **_log_fields(out.event))
+                return out
         raise RuntimeError(f"claim on {queue} kept changing under us; try again")
+
+
+def _log_fields(e: ClaimEvent) -> dict[str, str]:
+    return {
+        "kind": e.kind,
+        "queue": e.queue,
+        "who": e.who,
+        "holder": e.holder,
+        "purpose": e.purpose,
+        "detail": e.detail,
+    }
+
+
+__all__ = ["ClaimConflict", "ClaimStore"]

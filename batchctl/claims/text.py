@@ -13,9 +13,23 @@ def describe_expiry(claim: Claim, now: float) -> str:
     return f"expired {format_duration(-left)} ago"
 
 
+def describe_state(claim: Claim, now: float) -> str:
+    """'draining for 5m' / 'scaled to 3 by alice for 20m' / '' for a plain claim."""
+    parts = []
+    if claim.draining_since is not None:
+        parts.append(f"draining for {format_duration(now - claim.draining_since)}")
+    o = claim.active_override(now)
+    if o is not None:
+        parts.append(f"scaled to {o.replicas} by {o.by} for {format_duration(o.until - now)}")
+    return ", ".join(parts)
+
+
 def claim_summary(claim: Claim | None, now: float) -> str:
     """'alice (reindex), expires in 3h59m' or '' when free."""
     if claim is None:
         return ""
     purpose = f" ({claim.purpose})" if claim.purpose else ""
-    return f"{claim.holder}{purpose}, {describe_expiry(claim, now)}"
+    state = describe_state(claim, now)
+    return f"{claim.holder}{purpose}, {describe_expiry(claim, now)}" + (
+        f", {state}" if state else ""
+    )

@@ -18,14 +18,16 @@ from batchctl.cli.check import config_group
 from batchctl.cli.claims import claim_command, release_command
 from batchctl.cli.demo import demo_command
 from batchctl.cli.exporter import exporter_command
-from batchctl.cli.options import CONTEXT
+from batchctl.cli.history import history_command
+from batchctl.cli.options import CONTEXT, Group
 from batchctl.cli.render import alerts_group, dashboard_group
+from batchctl.cli.scale import scale_command
 from batchctl.cli.simulate import simulate_command
 from batchctl.cli.status import status_command
 from batchctl.log import configure_logging
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=Group, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="batchctl")
 @click.option(
     "--log-level",
@@ -45,14 +47,24 @@ def cli(log_level: str, log_format: str) -> None:
 
     \b
     Typical day:
-      batchctl claim batch1 --purpose "reindex dockets"   # take a batch
+      batchctl claim batch1 --purpose "reindex dockets"   # take a batch (or --any)
       (enqueue your tasks to queue batch1)
-      batchctl status                                       # watch it drain
-      batchctl release batch1                               # give it back
+      batchctl status --watch                               # watch it drain
+      batchctl scale batch1 4 --for 1h                      # more workers, by hand
+      batchctl release batch1 --drain                       # give it back when done
+      batchctl history batch1                               # who had it, when, why
+
+    Output: every command that prints data takes -o/--output table|json; in JSON
+    mode errors are JSON too ({"error": ...}) and --watch prints one document per
+    refresh.
 
     \b
-    Exit codes: 0 done, 1 refused or conflict, 2 usage or config error,
-    3 backend unreachable.
+    Exit codes, the same for every command:
+      0  done
+      1  refused or conflict (someone else holds the batch, work is left, ...)
+      2  usage or config error (fix the command or the file)
+      3  backend unreachable (Redis, the Kubernetes API, the exporter)
+    Every command that takes a config reads BATCHCTL_CONFIG. docs/cli.md has it all.
     """
     configure_logging(log_level, log_format)  # type: ignore[arg-type]
 
@@ -62,6 +74,8 @@ for command in (
     autoscaler_command,
     claim_command,
     release_command,
+    scale_command,
+    history_command,
     status_command,
     config_group,
     alerts_group,

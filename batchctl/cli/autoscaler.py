@@ -11,9 +11,11 @@ import click
 from batchctl.cli.options import (
     EXIT_UNREACHABLE,
     EXIT_USAGE,
+    Printer,
     config_error,
     config_option,
     load_or_exit,
+    output_option,
 )
 from batchctl.config import ConfigError, ExporterConfig
 
@@ -33,6 +35,20 @@ def decision_table(decisions: list[Decision]) -> str:
         "  ".join(cell.ljust(w) for cell, w in zip(r[:5], widths, strict=True)) + "  " + r[5]
         for r in rows
     ).rstrip()
+
+
+def decisions_json(decisions: list[Decision]) -> list[dict[str, object]]:
+    return [
+        {
+            "queue": d.queue,
+            "replicas": d.current,
+            "desired": d.desired,
+            "action": str(d.action),
+            "reason": str(d.reason),
+            "detail": d.detail,
+        }
+        for d in decisions
+    ]
 
 
 def _listen(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -63,8 +79,10 @@ def _listen(ctx: click.Context, param: click.Parameter, value: str) -> str:
     "--once",
     is_flag=True,
     help="Wait for a first snapshot, run one tick, print the decisions and exit "
-    "(0 done, 1 a scale write failed, 3 nothing answered or nothing could be decided).",
+    "(0 done, 1 a change could not be applied, 3 nothing answered or nothing could be "
+    "decided).",
 )
+@output_option
 @click.option(
     "--assume-replicas",
     type=click.IntRange(min=0),
@@ -84,6 +102,7 @@ def autoscaler_command(
     backend: str | None,
     listen: str,
     once: bool,
+    output: str,
     assume_replicas: int | None,
     run_dir: Path | None,
 ) -> None:
@@ -100,14 +119,19 @@ def autoscaler_command(
     With the kubernetes backend only the replica holding the Lease
     (autoscaler.leader_election) acts. Unclaimed batches are reported, never
     scaled up. Anything that cannot be read makes the loop hold and say why.
+    A batch released with --drain is finished, taken to min_replicas and its claim
+    ended by the acting autoscaler. With --once, -o json prints the decisions as
+    one JSON document.
     """
     from autoscaler.runtime import NotReady, Options, run
     from autoscaler.server import ListenError
 
-    cfg = load_or_exit(config_path)
+    out = Printer.of(output)
+    cfg = load_or_exit(config_path, out)
+    decided: list[Decision] = []
 
     def print_decisions(decisions: list[Decision]) -> None:
-        click.echo(decision_table(decisions))
+        decided.extend(decisions)
 
     opts = Options(
         backend or cfg.autoscaler.backend,
@@ -119,11 +143,12 @@ def autoscaler_command(
     try:
         code = run(cfg, opts, on_decisions=print_decisions)
     except ConfigError as e:
-        config_error(e)
+        config_error(e, out)
     except NotReady as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(EXIT_UNREACHABLE)
+        out.fail(str(e), EXIT_UNREACHABLE)
     except ListenError as e:  # the port is taken, or not ours to bind
-        click.echo(f"cannot listen on {listen}: {e.strerror}", err=True)
-        sys.exit(EXIT_USAGE)
+        out.fail(f"cannot listen on {listen}: {e.strerror}", EXIT_USAGE)
+    if once:
+        doc = {"decisions": decisions_json(decided), "exit_code": code}
+        out.data(doc, lambda: decision_table(decided))
     sys.exit(code)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import sys
 import time
 from datetime import datetime
 from typing import NoReturn
@@ -15,34 +14,54 @@ from typing import NoReturn
 import click
 import redis
 
-from batchctl.claims import ClaimConflict, describe_expiry
-from batchctl.claims.service import ClaimRefused, claim, release
+from batchctl.claims import (
+    ClaimConflict,
+    ClaimRefused,
+    Outcome,
+    Refused,
+    Work,
+    WorkLeft,
+    describe_expiry,
+)
+from batchctl.claims.service import check_batch, claim, claim_any, release, store_for
 from batchctl.cli.options import (
     EXIT_REFUSED,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
+    Printer,
     config_option,
     load_or_exit,
+    output_option,
 )
 from batchctl.config import Config
+from batchctl.log import get_logger
 from batchctl.redact import redact_url, scrub
 from batchctl.units import format_duration, parse_duration
+
+log = get_logger("batchctl.claims")
 
 
 def default_holder() -> str:
     return os.environ.get("USER") or getpass.getuser()
 
 
-def fail(message: str, code: int = EXIT_REFUSED) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-def unreachable(cfg: Config, exc: redis.RedisError) -> NoReturn:
+def unreachable(cfg: Config, exc: redis.RedisError, out: Printer | None = None) -> NoReturn:
     # redis-py's messages name host and port at most; scrub URLs and secrets anyway.
-    fail(
+    (out or Printer()).fail(
         f"cannot reach the broker at {redact_url(cfg.broker.url)}: {scrub(str(exc))}",
         EXIT_UNREACHABLE,
+    )
+
+
+def conflict(e: ClaimConflict, out: Printer, hint: str) -> NoReturn:
+    c = e.existing
+    who = c.holder + (f" ({c.contact})" if c.contact else "")
+    out.fail(
+        f"{c.queue} is claimed by {who} for {c.purpose or '(no purpose given)'!r}, "
+        f"{describe_expiry(c, e.now)}; {hint}",
+        EXIT_REFUSED,
+        holder=c.holder,
+        expires=c.expires,
     )
 
 
@@ -50,98 +69,224 @@ def when(ts: float) -> str:
     return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M %Z")
 
 
-def _ttl(cfg: Config, text: str | None) -> float:
+def duration(text: str | None, default: float, option: str) -> float:
     if text is None:
-        return cfg.autoscaler.claim_default_ttl_seconds
+        return default
     try:
         return parse_duration(text)
     except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--ttl") from None
+        raise click.BadParameter(str(e), param_hint=option) from None
+
+
+def outcome_json(queue: str, out: Outcome, now: float) -> dict[str, object]:
+    e = out.event
+    return {
+        "queue": queue,
+        "event": e.kind if e is not None else None,
+        "detail": e.detail if e is not None else "",
+        "claim": out.claim.to_json(now) if out.claim is not None else None,
+        "previous": out.previous.to_json(now) if out.previous is not None else None,
+    }
+
+
+def claimed_text(out: Outcome, ttl_seconds: float) -> str:
+    c = out.claim
+    assert c is not None and out.event is not None
+    kind = out.event.kind
+    verb = {"taken_over": "took over"}.get(kind, kind)
+    lines = [
+        f"{verb} {c.queue} for {c.holder} until {when(c.expires)} "
+        f"({format_duration(ttl_seconds)}): {c.purpose}"
+    ]
+    if out.event.detail and kind in ("taken_over", "claimed"):
+        lines.append(f"  {out.event.detail}")
+    lines.append(f"when you are done: batchctl release {c.queue} --drain")
+    return "\n".join(lines)
 
 
 @click.command("claim")
-@click.argument("queue")
+@click.argument("queue", required=False)
+@click.option("--any", "any_", is_flag=True, help="Take the first free configured batch.")
 @click.option(
     "--holder",
     default=default_holder,
     show_default="$USER",
     help="Who holds the batch (your user name).",
 )
-@click.option("--purpose", default=None, help="What the batch is for; required for a new claim.")
+@click.option(
+    "--purpose",
+    default=None,
+    help="What the batch is for; required for a new claim. On a renewal it is kept "
+    "unless you give a new one (a blank one never wipes it).",
+)
 @click.option("--contact", default=None, help="Where to reach you, e.g. a chat channel.")
 @click.option(
     "--ttl",
     default=None,
     metavar="DURATION",
     help="How long until the claim counts as forgotten: 30m, 8h, 2d, 1h30m "
-    "[default: autoscaler.claim_default_ttl_seconds, 8h].",
+    "[default: claims.default_ttl, 8h; at most claims.max_ttl, 7d].",
 )
 @config_option
+@output_option
 def claim_command(
-    queue: str,
+    queue: str | None,
+    any_: bool,
     holder: str,
     purpose: str | None,
     contact: str | None,
     ttl: str | None,
     config_path: str | None,
+    output: str,
 ) -> None:
-    """Claim the batch QUEUE, or extend your claim on it.
+    """Claim the batch QUEUE (or, with --any, the first free one), or renew your claim.
 
-    Only claimed batches are scaled up. Claiming again extends the claim (and
-    updates --purpose/--contact when given). Someone else's claim blocks you until
-    it expires or they release it.
+    \b
+    Only claimed batches are scaled up. Claiming your own batch again renews it: the
+    output says whether the expiry moved later ("extended") or earlier ("shortened").
+    Someone else's claim blocks you until it expires; then claiming it takes it over,
+    and the output and `batchctl history` name the previous holder.
+    With --any, the name of the batch you got is the only line on stdout (the rest
+    goes to stderr), so `B=$(batchctl claim --any --purpose ...)` works; two people
+    doing it at the same moment never get the same batch.
     """
-    cfg = load_or_exit(config_path)
-    ttl_seconds = _ttl(cfg, ttl)
+    out = Printer.of(output)
+    if (queue is None) == (not any_):
+        out.fail("give either a QUEUE or --any, not both (nor neither)", EXIT_USAGE)
+    cfg = load_or_exit(config_path, out)
+    ttl_seconds = duration(ttl, cfg.claims.default_ttl, "--ttl")
     now = time.time()
     try:
-        done = claim(cfg, queue, holder, purpose, contact, ttl_seconds, now)
+        if queue is not None:
+            done: Outcome | None = claim(cfg, queue, holder, purpose, contact, ttl_seconds, now)
+        else:
+            done = claim_any(cfg, holder, purpose, contact, ttl_seconds, now)
     except ClaimConflict as e:
-        c = e.existing
-        who = c.holder + (f" ({c.contact})" if c.contact else "")
-        fail(
-            f"{queue} is claimed by {who} for {c.purpose or '(no purpose given)'!r}, "
-            f"{describe_expiry(c, e.now)}; ask them, wait, or take it over with "
-            f"`batchctl release {queue} --force`"
-        )
+        conflict(e, out, f"ask them, wait, or take it over with `batchctl release {queue} --force`")
     except ClaimRefused as e:
-        fail(str(e), EXIT_USAGE)
-    except ValueError as e:
-        fail(str(e), EXIT_USAGE)
+        out.fail(str(e), EXIT_USAGE)
     except redis.RedisError as e:
-        unreachable(cfg, e)
-    c = done.claim
-    verb = "extended" if done.extended else "claimed"
-    click.echo(
-        f"{verb} {queue} for {c.holder} until {when(c.expires)} "
-        f"({format_duration(ttl_seconds)}): {c.purpose or '(no purpose given)'}"
-    )
-    click.echo(f"when you are done: batchctl release {queue}")
+        unreachable(cfg, e, out)
+    if done is None:
+        out.fail(
+            f"no free batch: all of {', '.join(b.queue for b in cfg.batches)} are held; "
+            "see `batchctl status`",
+            EXIT_REFUSED,
+        )
+    assert done.claim is not None
+    name = done.claim.queue
+    if queue is None and not out.json:
+        click.echo(name)
+        click.echo(claimed_text(done, ttl_seconds), err=True)
+        return
+    out.data(outcome_json(name, done, now), lambda: claimed_text(done, ttl_seconds))
+
+
+def batch_work(cfg: Config, queue: str) -> Work:
+    """Messages waiting (every priority list) and in flight (unacked) in `queue`."""
+    from exporter.broker import BrokerReader
+
+    # One reader, read-only, like the exporter's (its own client reads bytes); no
+    # memory sampling.
+    broker = cfg.broker.model_copy(update={"memory_sample_interval_seconds": 1e12})
+    reader = BrokerReader(broker)
+    try:
+        read = reader.read([queue], time.time())
+    finally:
+        reader.close()
+    waiting = sum(r.waiting for q, r in zip(read.queues, read.reads, strict=True) if q == queue)
+    return Work(waiting, int(read.unacked.get(queue, 0)))
+
+
+def released_text(queue: str, done: Outcome, holder: str, cfg: Config, work: Work) -> str:
+    prev, e = done.previous, done.event
+    if prev is None:
+        return f"{queue} was not claimed; nothing to release"
+    if e is None:  # already draining
+        since = prev.draining_since or 0.0
+        return f"{queue} is already draining (since {when(since)}); `batchctl history {queue}`"
+    if e.kind == "draining":
+        batch = cfg.batch(queue)
+        low = batch.min_replicas if batch is not None else 0
+        return (
+            f"{queue} is draining: {work} left. No further scale-up; "
+            f"the autoscaler finishes the work, scales to {low} and ends the claim.\n"
+            f"follow it: batchctl status --watch; batchctl history {queue}"
+        )
+    whose = "" if prev.holder == holder else f" (was held by {prev.holder})"
+    behind = f", leaving {work} behind" if work.total > 0 else ""
+    return f"released {queue}{whose}{behind}"
 
 
 @click.command("release")
 @click.argument("queue")
 @click.option("--holder", default=default_holder, show_default="$USER", help="Your name.")
-@click.option("--force", is_flag=True, help="Release someone else's claim.")
+@click.option(
+    "--drain",
+    is_flag=True,
+    help="Work left: stop growth, let the autoscaler finish it, scale to min_replicas "
+    "and end the claim by itself.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Release now: someone else's claim, or with work left (it stays queued, "
+    "and nobody scales it).",
+)
 @config_option
-def release_command(queue: str, holder: str, force: bool, config_path: str | None) -> None:
-    """Give the batch QUEUE back: the autoscaler drains it and scales it to zero."""
-    cfg = load_or_exit(config_path)
+@output_option
+def release_command(
+    queue: str, holder: str, drain: bool, force: bool, config_path: str | None, output: str
+) -> None:
+    """Give the batch QUEUE back.
+
+    \b
+    With nothing waiting or in flight the claim ends now, and the autoscaler takes
+    the batch to min_replicas once it has been idle for idle_after_seconds.
+    With work left it refuses (exit 1) and says how much, unless:
+      --drain   the claim becomes "draining": no further scale-up; the autoscaler
+                finishes the work, scales to min_replicas at once and ends the claim
+                (recorded as "drained" in `batchctl history`)
+      --force   released now; the work stays queued and, unclaimed, is not scaled
+    """
+    out = Printer.of(output)
+    cfg = load_or_exit(config_path, out)
     now = time.time()
     try:
-        released = release(cfg, queue, holder, force, now)
+        check_batch(cfg, queue)
+        store = store_for(cfg)
+    except ClaimRefused as e:
+        out.fail(str(e), EXIT_USAGE)
+    try:
+        work = batch_work(cfg, queue)
+        done = release(cfg, queue, holder, force, now, work=work, drain=drain, store=store)
     except ClaimConflict as e:
         c = e.existing
-        fail(
+        out.fail(
             f"{queue} is claimed by {c.holder}, not {holder} ({describe_expiry(c, now)}); "
-            "add --force to release it anyway"
+            "add --force to release it anyway",
+            EXIT_REFUSED,
+            holder=c.holder,
         )
-    except ClaimRefused as e:
-        fail(str(e), EXIT_USAGE)
+    except WorkLeft as e:
+        out.fail(str(e), EXIT_REFUSED, waiting=e.waiting, in_flight=e.in_flight)
+    except Refused as e:
+        out.fail(str(e), EXIT_REFUSED)
     except redis.RedisError as e:
-        unreachable(cfg, e)
-    if released is None:
-        click.echo(f"{queue} was not claimed; nothing to release")
-        return
-    whose = "" if released.holder == holder else f" (was held by {released.holder})"
-    click.echo(f"released {queue}{whose}")
+        unreachable(cfg, e, out)
+    finally:
+        store.client.close()
+    if done.kind == "forced" and work.total > 0:
+        log.warning(
+            "release leaves work behind",
+            queue=queue,
+            waiting=work.waiting,
+            in_flight=work.in_flight,
+            holder=done.previous.holder if done.previous else None,
+            released_by=holder,
+        )
+    doc = outcome_json(queue, done, now) | {
+        "waiting": work.waiting,
+        "in_flight": work.in_flight,
+    }
+    out.data(doc, lambda: released_text(queue, done, holder, cfg, work))

@@ -1,13 +1,23 @@
-"""What every command shares: the config option, loading it, and the exit codes.
+"""What every command shares: the config and output options, loading the config, printing
+data and errors, and the exit codes.
 
 Exit codes, the same for every command: 0 done, 1 refused or conflict, 2 usage or
-config error, 3 backend unreachable.
+config error, 3 backend unreachable (Redis, the Kubernetes API, the exporter).
+
+Output: every command that prints data takes `-o/--output table|json`. With json, stdout
+carries exactly one JSON document per result (per refresh with --watch), and an error is
+a JSON document too, `{"error": "..."}` (with more keys where useful), on stdout, with
+the same exit code as in table mode. Log lines always go to stderr.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
-from typing import NoReturn
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -18,6 +28,10 @@ EXIT_OK = 0
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 done, 1 refused or conflict, 2 usage or config error, 3 backend unreachable."
+)
 
 CONTEXT = {"auto_envvar_prefix": "BATCHCTL", "help_option_names": ["-h", "--help"]}
 
@@ -31,20 +45,103 @@ config_option = click.option(
     "[env: BATCHCTL_CONFIG]",
 )
 
+OUTPUTS = ("table", "json")
+F = TypeVar("F", bound=Callable[..., Any])
 
-def load_or_exit(path: str | None) -> Config:
+
+def output_option(f: F) -> F:
+    return click.option(
+        "--output",
+        "-o",
+        "output",
+        type=click.Choice(OUTPUTS),
+        default="table",
+        show_default=True,
+        help='table: for people; json: one JSON document on stdout (errors too: {"error": ...}).',
+    )(f)
+
+
+@dataclass(frozen=True)
+class Printer:
+    """Prints a command's result and its errors in the chosen output."""
+
+    json: bool = False
+
+    @classmethod
+    def of(cls, output: str) -> Printer:
+        return cls(json=output == "json")
+
+    def data(self, doc: Mapping[str, Any], text: str | Callable[[], str]) -> None:
+        """The result: `doc` as JSON, or `text` for people."""
+        if self.json:
+            click.echo(json.dumps(doc, default=str))
+        else:
+            click.echo(text() if callable(text) else text)
+
+    def warn(self, text: str) -> None:
+        click.echo(f"warning: {text}", err=True)
+
+    def fail(self, message: str, code: int = EXIT_REFUSED, **extra: Any) -> NoReturn:
+        if self.json:
+            click.echo(json.dumps({"error": message, **extra}, default=str))
+        else:
+            click.echo(f"error: {message}", err=True)
+        sys.exit(code)
+
+
+def load_or_exit(path: str | None, printer: Printer | None = None) -> Config:
     """Load the config, or print every problem and exit 2 (no traceback)."""
     warnings: list[str] = []
     try:
         cfg = load_config(path, warnings=warnings)
     except ConfigError as e:
-        config_error(e)
+        config_error(e, printer)
     for w in warnings:
         get_logger("batchctl.config").warning("config", problem=w, source=path)
     return cfg
 
 
-def config_error(e: ConfigError) -> NoReturn:
+def config_error(e: ConfigError, printer: Printer | None = None) -> NoReturn:
     """Print a ConfigError (one line per problem) and exit 2."""
+    if printer is not None and printer.json:
+        printer.fail(f"{e.source}: {len(e.problems)} problem(s)", EXIT_USAGE, problems=e.problems)
     click.echo(e.render(), err=True)
     sys.exit(EXIT_USAGE)
+
+
+def deprecated(option: str, use: str) -> None:
+    get_logger("batchctl.cli").warning("deprecated option", option=option, use=use)
+
+
+def wants_json(args: Sequence[str]) -> bool:
+    """Whether raw command-line arguments ask for JSON output (for usage errors, which
+    happen before the options are parsed)."""
+    for i, a in enumerate(args):
+        if a in ("-o", "--output") and i + 1 < len(args) and args[i + 1] == "json":
+            return True
+        if a in ("-ojson", "--output=json", "--json"):
+            return True
+    return False
+
+
+class Group(click.Group):
+    """The root group: a usage error of a command run with `-o json` prints
+    `{"error": ...}` on stdout (exit 2), like every other error in JSON mode."""
+
+    def main(self, args: Sequence[str] | None = None, *a: Any, **kw: Any) -> Any:  # type: ignore[override]
+        argv = list(sys.argv[1:] if args is None else args)
+        if not wants_json(argv):
+            return super().main(argv, *a, **kw)
+        try:
+            return super().main(argv, *a, **{**kw, "standalone_mode": False})
+        except click.ClickException as e:
+            click.echo(json.dumps({"error": e.format_message()}))
+            sys.exit(e.exit_code)
+        except click.Abort:
+            click.echo(json.dumps({"error": "aborted"}))
+            sys.exit(1)
+        except BrokenPipeError:  # `batchctl ... -o json | head`: the reader went away
+            # As the Python docs advise: point stdout at devnull so that the flush at
+            # exit does not raise again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from batchctl.cli.options import config_option, load_or_exit
+from batchctl.cli.options import (
+    EXIT_USAGE,
+    Printer,
+    config_option,
+    deprecated,
+    load_or_exit,
+    output_option,
+)
 
 _ROWS = (
     ("replica_seconds", "replica-seconds"),
@@ -38,12 +44,20 @@ _ROWS = (
     help="Also run KEDA's Redis scaler + the HPA on the same trace and caps.",
 )
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write a PNG here.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write JSON here.")
+@output_option
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False),
+    hidden=True,
+    help="Deprecated: write the JSON report to this file; use -o json > FILE.",
+)
 def simulate_command(
     trace: str,
     config_path: str | None,
     baseline: str,
     plot_path: str | None,
+    output: str,
     json_path: str | None,
 ) -> None:
     """Replay TRACE (YAML) against a model of Celery workers and compare scaling policies.
@@ -58,20 +72,22 @@ def simulate_command(
       arrivals: [[0, 5000], [3600, 200]]   # [second, messages]
 
     The batch is the trace's `queue`, else the config's first batch; its caps apply to both
-    policies. Standard traces: benchmarks/traces/.
+    policies. Standard traces: benchmarks/traces/. `-o json` prints the whole report
+    as JSON on stdout (`--json FILE` is its deprecated form).
     """
     from batchctl.sim import TraceError, load_trace, plot, report, simulate
 
-    cfg = load_or_exit(config_path)
+    out = Printer.of(output)
+    cfg = load_or_exit(config_path, out)
     try:
         tr = load_trace(trace)
         results = simulate(tr, cfg, baseline=None if baseline == "none" else baseline)
     except TraceError as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(2)
+        out.fail(str(e), EXIT_USAGE)
     doc = report(tr, cfg, results)
-    click.echo(_table(doc))
+    out.data(doc, lambda: _table(doc))
     if json_path:
+        deprecated("--json FILE", "-o json > FILE")
         Path(json_path).write_text(json.dumps(doc, indent=2) + "\n")
         click.echo(f"wrote {json_path}", err=True)
     if plot_path:

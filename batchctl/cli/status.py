@@ -9,12 +9,13 @@ import click
 import redis
 
 from batchctl.cli.claims import unreachable, when
-from batchctl.cli.options import config_option, load_or_exit
+from batchctl.cli.options import Printer, config_option, deprecated, load_or_exit, output_option
 from batchctl.redact import redact_url
 
 
 @click.command("status")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per refresh).")
+@output_option
+@click.option("--json", "as_json", is_flag=True, hidden=True, help="Deprecated: -o json.")
 @click.option("--watch", "-w", is_flag=True, help="Refresh until Ctrl-C.")
 @click.option(
     "--interval",
@@ -31,7 +32,12 @@ from batchctl.redact import redact_url
 )
 @config_option
 def status_command(
-    as_json: bool, watch: bool, interval: float, count: int | None, config_path: str | None
+    output: str,
+    as_json: bool,
+    watch: bool,
+    interval: float,
+    count: int | None,
+    config_path: str | None,
 ) -> None:
     """Every configured batch: its claim, and its queue (waiting, in flight, replicas).
 
@@ -39,16 +45,23 @@ def status_command(
     REPLICAS is ready/desired, from Kubernetes (with kubernetes.enabled and a
     kubernetes backend). The age of the oldest waiting message needs two readings
     (Celery messages carry no publish time), so OLDEST shows from the second
-    refresh of --watch on.
+    refresh of --watch on. With -o json, one JSON document per refresh; a broker
+    that cannot be reached is a JSON error (exit 3). --json is the deprecated
+    spelling of -o json.
     """
     from exporter.report import render_table, status_json, status_rows
     from exporter.runtime import status_source
 
-    cfg = load_or_exit(config_path)
+    if as_json:
+        deprecated("--json", "-o json")
+        output = "json"
+    out = Printer.of(output)
+    as_json = out.json
+    cfg = load_or_exit(config_path, out)
     try:
         source, kube_problem = status_source(cfg)
     except redis.RedisError as e:
-        unreachable(cfg, e)
+        unreachable(cfg, e, out)
     refreshes = 0
     try:
         while True:

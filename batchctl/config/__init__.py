@@ -1,5 +1,6 @@
 """The one configuration file: its schema (`model`) and its loading (`load`)."""
 
+from batchctl.config.claims import ClaimsConfig
 from batchctl.config.load import ENV_BROKER_URL, ConfigError, load_config, parse_config
 from batchctl.config.model import (
     AlertsConfig,
@@ -19,6 +20,7 @@ __all__ = [
     "AutoscalerConfig",
     "BatchConfig",
     "BrokerConfig",
+    "ClaimsConfig",
     "Config",
     "ConfigError",
     "ExporterConfig",

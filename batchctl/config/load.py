@@ -26,6 +26,7 @@ ENV_BROKER_URL = "BATCHCTL_BROKER_URL"
 RENAMED: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     # Celery's transport option is `master_name` (kombu's SentinelChannel).
     (("broker", "sentinel_master_name"), ("broker", "master_name")),
+    (("autoscaler", "claim_default_ttl_seconds"), ("claims", "default_ttl")),
 )
 
 

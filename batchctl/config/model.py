@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from batchctl.brokerparse import BrokerURLError, parse_broker_url
+from batchctl.config.claims import ClaimsConfig
 
 DEFAULT_PRIORITY_STEPS = (0, 3, 6, 9)
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:@-]{1,200}$")
@@ -271,7 +272,6 @@ class AutoscalerConfig(_Strict):
     # --once: how long to wait for a first snapshot (and Deployment list).
     startup_timeout_seconds: float = Field(30.0, gt=0)
     leader_election: LeaderElectionConfig = LeaderElectionConfig()
-    claim_default_ttl_seconds: float = Field(8 * 3600.0, gt=0)
     # The local backend: the Celery app (`celery -A` argument) and concurrency of its
     # worker processes. Required with backend: local.
     local_app: str | None = None
@@ -436,6 +436,7 @@ class Config(_Strict):
     exporter: ExporterConfig = ExporterConfig()
     alerts: AlertsConfig = AlertsConfig()
     autoscaler: AutoscalerConfig = AutoscalerConfig()
+    claims: ClaimsConfig = ClaimsConfig()
 
     @field_validator("thresholds")
     @classmethod

@@ -290,3 +290,88 @@ def test_dry_run_without_kubernetes_steps_up_tick_after_tick(
     assert [s[1] for s in seen] == [1, 2, 3, 4, 5, 5, 5]
     assert seen[0][2] == "from_zero" and seen[4][2] == "backlog" and seen[-1][2] == "at_cap"
     assert backend.replicas == {"batch0": 0, "batch1": 5}
+
+
+def test_a_drained_claim_is_ended_by_the_autoscaler(
+    redis_server: RedisServer, redis_db: redis.Redis
+) -> None:
+    """release --drain with nothing left in Redis: down to 0 after two idle ticks, then the
+    loop ends the claim (the very claim it saw) and the history says so."""
+    from batchctl.claims import Work
+
+    store = ClaimStore(redis_db)
+    store.claim("batch1", "alice", "reindex", 3600, time.time())
+    store.give_back("batch1", "alice", False, time.time(), work=Work(3, 0), drain=True)
+    clock = [time.time()]
+    cfg = cfg_for(redis_server.url)
+    backend = RecordingBackend({"batch0": 0, "batch1": 2})
+    source = InProcessSource(cfg, BrokerReader(cfg.broker), clock=lambda: clock[0])
+    a = Autoscaler(cfg, source, backend, clock=lambda: clock[0], claims=store)
+    a.tick()  # the first idle tick only starts the timer
+    assert reasons(a)["batch1"] == Reason.IDLE and store.get("batch1") is not None
+    clock[0] += 15
+    a.tick()
+    assert reasons(a)["batch1"] == Reason.DRAINED and backend.calls == [("batch1", 0)]
+    assert store.get("batch1") is not None  # ended once it is at min_replicas
+    clock[0] += 15
+    a.tick()
+    assert store.get("batch1") is None
+    events = store.events("batch1")
+    assert [(e.kind, e.who) for e in events] == [
+        ("claimed", "alice"),
+        ("draining", "alice"),
+        ("drained", "autoscaler"),
+    ]
+
+
+def test_expiry_recorded_once_and_unclaimed_work_logged_every_ten_minutes(
+    redis_server: RedisServer, redis_db: redis.Redis
+) -> None:
+    app = make_app(redis_server.url)
+    enqueue(app, "batch0", 3, seconds=0)
+    enqueue(app, "batch1", 3, seconds=0)
+    store = ClaimStore(redis_db)
+    store.claim("batch1", "alice", "forgotten", 60, time.time() - 3600)
+    clock = [time.time()]
+    cfg = cfg_for(redis_server.url)
+    source = InProcessSource(cfg, BrokerReader(cfg.broker), clock=lambda: clock[0])
+    backend = RecordingBackend({"batch0": 0, "batch1": 0})
+    a = Autoscaler(cfg, source, backend, clock=lambda: clock[0], claims=store)
+    with structlog.testing.capture_logs() as logs:
+        for step in (0, 60, 541):  # t, t+1m, t+10m01s
+            clock[0] += step
+            a.tick()
+    assert [e.kind for e in store.events("batch1")] == ["claimed", "expired"]
+    c = store.get("batch1")
+    assert c is not None and c.expiry_noted
+    unclaimed = [e for e in logs if e["event"] == "work in a batch nobody claimed"]
+    assert [(e["queue"], e["expired_claim_of"]) for e in unclaimed] == [
+        ("batch0", None),
+        ("batch1", "alice"),
+        ("batch0", None),
+        ("batch1", "alice"),
+    ]
+    assert unclaimed[0]["waiting"] == 3
+    assert [e["kind"] for e in logs if e["event"] == "claim event"] == ["expired"]
+
+
+def test_once_exits_1_when_a_change_is_not_applied(
+    redis_server: RedisServer, redis_db: redis.Redis
+) -> None:
+    """A write to the handover record that fails: nothing is scaled, and --once says so."""
+    from autoscaler.loop import SoleLeader
+    from autoscaler.runtime import once_exit_code
+
+    enqueue(make_app(redis_server.url), "batch1", 5, seconds=0)
+    ClaimStore(redis_db).claim("batch1", "alice", "x", 3600, time.time())
+
+    class BrokenLease(SoleLeader):
+        def write_state(self, text: str) -> None:
+            raise OSError("the API server went away")
+
+    backend = RecordingBackend({"batch0": 0, "batch1": 0})
+    a = scaler_for(cfg_for(redis_server.url), redis_db, backend, leadership=BrokenLease())
+    decisions = a.tick()
+    assert backend.calls == [] and a.unapplied == ["batch1"]
+    assert once_exit_code(decisions, a.unapplied) == 1
+    assert once_exit_code(decisions, []) == 0

@@ -26,7 +26,7 @@ from autoscaler.policy import (
 )
 from autoscaler.policy.steps import Tick
 from autoscaler.policy.tracking import advance
-from batchctl.claims import Claim
+from batchctl.claims import Claim, Override
 from batchctl.config import AutoscalerConfig, BatchConfig, Config
 from batchctl.reasons import MEANING
 
@@ -41,8 +41,14 @@ EXPIRED = held_by("alice", NOW - 1)
 HEALTHY = GuardResult("db", GuardStatus.HEALTHY)
 UNHEALTHY = GuardResult("db", GuardStatus.UNHEALTHY)
 UNKNOWN = GuardResult("db", GuardStatus.UNKNOWN)
+DRAINING = replace(HELD, draining_since=NOW - 60)
 SHED = GuardResult("es", GuardStatus.UNHEALTHY, shed=True)
 UNKNOWN_SHED = GuardResult("es", GuardStatus.UNKNOWN, shed=True)
+
+
+def scaled(n: int, until: float = NOW + 600, expires: float = NOW + 3600) -> Claim:
+    """A claim whose holder set `n` replicas with `batchctl scale` until `until`."""
+    return replace(HELD, expires=expires, override=Override(n, until, "alice", "catch up", NOW))
 
 
 def config(budget: int = 20, batches: int = 1, **batch: Any) -> Config:
@@ -148,7 +154,59 @@ ROWS = [
         (2, Reason.MANUAL_OVERRIDE, Action.NONE),
         state=BatchState(last_desired=3, last_seen_replicas=2, rate_per_replica=1.0),
     ),
+    Row(
+        "the holder's scale: that count for as long as it says",
+        "manual_override",
+        obs(waiting=5000, replicas=4, claim=scaled(4)),
+        (4, Reason.MANUAL_OVERRIDE, Action.NONE),
+        state=ours(2, rate_per_replica=1.0),
+    ),
+    Row(
+        "the holder's scale, applied by us (local workers are ours)",
+        "manual_override",
+        obs(replicas=1, claim=scaled(3)),
+        (3, Reason.MANUAL_OVERRIDE, Action.UP),
+        state=ours(1),
+    ),
+    Row(
+        "the holder's scale to zero holds with work waiting",
+        "manual_override",
+        obs(waiting=50, replicas=2, claim=scaled(0)),
+        (0, Reason.MANUAL_OVERRIDE, Action.DOWN),
+        state=ours(2),
+    ),
+    Row(
+        "the holder's scale, within a cap lowered since",
+        "manual_override",
+        obs(replicas=1, claim=scaled(9)),
+        (5, Reason.MANUAL_OVERRIDE, Action.UP),
+        state=ours(1),
+        cfg={"max_replicas": 5},
+    ),
+    Row(
+        "someone else changes it during the holder's scale: hands off",
+        "manual_override",
+        obs(replicas=6, claim=scaled(4)),
+        (6, Reason.MANUAL_OVERRIDE, Action.NONE),
+        state=ours(4),
+    ),
     # --- 3. above_cap
+    Row(
+        "the holder's scale ended: back to the rules",
+        "above_cap",
+        obs(replicas=4, claim=scaled(4, until=NOW)),
+        (3, Reason.ABOVE_CAP, Action.DOWN),
+        state=ours(4),
+        cfg={"max_replicas": 3},
+    ),
+    Row(
+        "the holder's scale ends with the claim",
+        "above_cap",
+        obs(replicas=4, claim=scaled(4, expires=NOW)),
+        (3, Reason.ABOVE_CAP, Action.DOWN),
+        state=ours(4),
+        cfg={"max_replicas": 3},
+    ),
     Row(
         "manual override over: back to the rules",
         "above_cap",
@@ -195,6 +253,24 @@ ROWS = [
         "from_zero",
         obs(waiting=10, claim=EXPIRED),
         (0, Reason.CLAIM_EXPIRED, Action.HOLD),
+    ),
+    Row(
+        "draining at zero with work left: one replica to finish it",
+        "from_zero",
+        obs(waiting=10, claim=DRAINING),
+        (1, Reason.FROM_ZERO, Action.UP),
+    ),
+    Row(
+        "draining past the claim's expiry still finishes",
+        "from_zero",
+        obs(waiting=10, claim=replace(DRAINING, expires=NOW - 1)),
+        (1, Reason.FROM_ZERO, Action.UP),
+    ),
+    Row(
+        "draining at zero waits for the guards",
+        "from_zero",
+        obs(waiting=10, claim=DRAINING, guards=(UNHEALTHY,)),
+        (0, Reason.GUARD_HOLD, Action.HOLD),
     ),
     Row(
         "require_claim false scales without a claim",
@@ -280,6 +356,20 @@ ROWS = [
         state=ours(3, rate_per_replica=1.0),
     ),
     # --- 6. backlog
+    Row(
+        "draining: no growth",
+        "backlog",
+        obs(waiting=5000, replicas=2, claim=DRAINING),
+        (2, Reason.DRAINING, Action.HOLD),
+        state=ours(2, rate_per_replica=1.0),
+    ),
+    Row(
+        "draining, done within the target: steady",
+        "backlog",
+        obs(waiting=10, replicas=2, claim=DRAINING),
+        (2, Reason.STEADY, Action.NONE),
+        state=ours(2, rate_per_replica=10.0),
+    ),
     Row(
         "the last step's pods still starting: wait for them",
         "backlog",
@@ -394,6 +484,36 @@ ROWS = [
         obs(waiting=5000, replicas=2, claim=None),
         (2, Reason.STEADY, Action.NONE),
         state=ours(2, rate_per_replica=10.0),
+    ),
+    # --- 7. nothing waiting: drained
+    Row(
+        "drain done: straight to zero, no idle wait",
+        "drained",
+        obs(replicas=3, claim=DRAINING),
+        (0, Reason.DRAINED, Action.DOWN),
+        state=ours(3, idle_since=NOW - 15, last_down_at=NOW - 15),
+    ),
+    Row(
+        "drain done: to min_replicas",
+        "drained",
+        obs(replicas=3, claim=DRAINING),
+        (1, Reason.DRAINED, Action.DOWN),
+        state=ours(3, idle_since=NOW - 15),
+        cfg={"min_replicas": 1},
+    ),
+    Row(
+        "draining, first idle tick: one more tick to be sure",
+        "idle",
+        obs(replicas=3, claim=DRAINING),
+        (3, Reason.IDLE, Action.NONE),
+        state=ours(3),
+    ),
+    Row(
+        "draining with a tail in flight: the tail rule decides",
+        "step_down",
+        obs(in_flight=20, replicas=4, claim=DRAINING),
+        (3, Reason.STEP_DOWN, Action.DOWN),
+        state=ours(4, slack_since=NOW - 60, rate_per_replica=2.0),
     ),
     # --- 7. nothing waiting: idle_to_zero
     Row(

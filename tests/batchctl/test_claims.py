@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -10,13 +11,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from batchctl.claims import (
-    Claim,
-    ClaimConflict,
-    decide_claim,
-    decide_release,
-    describe_expiry,
-)
+from batchctl.claims import Claim, ClaimConflict, Override, describe_expiry
 from batchctl.claims.store import ClaimStore
 from batchctl.units import format_duration, parse_duration
 from tests.conftest import RedisServer
@@ -38,94 +33,7 @@ def _claim(holder: str = "alice", expires: float = NOW + HOUR, **kw: object) -> 
     return Claim(**fields)  # type: ignore[arg-type]
 
 
-# -- pure rules -------------------------------------------------------------------
-
-CLAIM_CASES = {
-    # name: (existing, holder, purpose, contact,
-    #        expected (holder, purpose, contact, since, expires) or the error)
-    "free batch": (None, "bob", "dedupe", None, ("bob", "dedupe", "", NOW, NOW + HOUR)),
-    "held by another, live": (_claim(), "bob", "dedupe", None, ClaimConflict),
-    "held by another, expired": (
-        _claim(expires=NOW - 1),
-        "bob",
-        "dedupe",
-        "@bob",
-        ("bob", "dedupe", "@bob", NOW, NOW + HOUR),
-    ),
-    "expiry instant counts as expired": (
-        _claim(expires=NOW),
-        "bob",
-        "x",
-        None,
-        ("bob", "x", "", NOW, NOW + HOUR),
-    ),
-    "same holder extends, keeps purpose and since": (
-        _claim(),
-        "alice",
-        None,
-        None,
-        ("alice", "reindex", "#infra", NOW - HOUR, NOW + HOUR),
-    ),
-    "same holder updates purpose": (
-        _claim(),
-        "alice",
-        "new purpose",
-        "",
-        ("alice", "new purpose", "", NOW - HOUR, NOW + HOUR),
-    ),
-    "same holder after expiry starts afresh": (
-        _claim(expires=NOW - 5),
-        "alice",
-        None,
-        None,
-        ("alice", "", "", NOW, NOW + HOUR),
-    ),
-}
-
-
-@pytest.mark.parametrize("name", list(CLAIM_CASES))
-def test_decide_claim(name: str) -> None:
-    existing, holder, purpose, contact, expected = CLAIM_CASES[name]
-    if expected is ClaimConflict:
-        with pytest.raises(ClaimConflict) as info:
-            decide_claim(existing, "batch1", holder, purpose, contact, HOUR, NOW)
-        assert info.value.existing == existing
-        assert "held by alice" in str(info.value)
-        return
-    got = decide_claim(existing, "batch1", holder, purpose, contact, HOUR, NOW)
-    assert (got.holder, got.purpose, got.contact, got.since, got.expires) == expected
-
-
-@pytest.mark.parametrize(
-    ("holder", "ttl"), [("", HOUR), (" alice", HOUR), ("a\nb", HOUR), ("alice", 0), ("alice", -1)]
-)
-def test_decide_claim_rejects_bad_input(holder: str, ttl: float) -> None:
-    with pytest.raises(ValueError):
-        decide_claim(None, "batch1", holder, "p", None, ttl, NOW)
-
-
-RELEASE_CASES = {
-    "nothing claimed": (None, "alice", False, False),
-    "own claim": (_claim(), "alice", False, True),
-    "another's claim, forced": (_claim(), "bob", True, True),
-    "another's claim": (_claim(), "bob", False, ClaimConflict),
-    "another's expired claim still needs force": (
-        _claim(expires=NOW - 1),
-        "bob",
-        False,
-        ClaimConflict,
-    ),
-}
-
-
-@pytest.mark.parametrize("name", list(RELEASE_CASES))
-def test_decide_release(name: str) -> None:
-    existing, holder, force, expected = RELEASE_CASES[name]
-    if expected is ClaimConflict:
-        with pytest.raises(ClaimConflict):
-            decide_release(existing, holder, force, NOW)
-    else:
-        assert decide_release(existing, holder, force, NOW) is expected
+# The rules as tables: tests/batchctl/test_claim_rules.py.
 
 
 @pytest.mark.parametrize(
@@ -288,3 +196,143 @@ def test_store_unreachable_raises_redis_error() -> None:
     client = redis.Redis(port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
     with pytest.raises(redis.ConnectionError):
         ClaimStore(client).claim("batch1", "alice", "x", HOUR, NOW)
+
+
+# -- history, --any and the autoscaler's writes ----------------------------------------
+
+
+def kinds(store: ClaimStore, queue: str | None = None) -> list[str]:
+    return [e.kind for e in store.events(queue)]
+
+
+def test_every_change_is_one_event_in_the_same_transaction(
+    store: ClaimStore, redis_db: redis.Redis
+) -> None:
+    store.take("batch1", "alice", "reindex", HOUR, NOW)
+    store.take("batch1", "alice", None, 2 * HOUR, NOW + 60)
+    store.take("batch1", "alice", "", HOUR, NOW + 120)  # blank: keeps the purpose
+    with pytest.raises(ClaimConflict):
+        store.take("batch1", "bob", "mine", HOUR, NOW + 180)
+    store.set_override("batch1", "alice", 3, NOW + 600, NOW + 200)
+    store.give_back("batch1", "alice", False, NOW + 300)
+    assert store.release("batch1", "alice", now=NOW + 400) is None  # nothing to release
+    assert kinds(store) == ["claimed", "extended", "shortened", "scaled", "released"]
+    events = store.events()
+    assert all(e.purpose == "reindex" and e.holder == "alice" for e in events)
+    assert [e.at for e in events] == [NOW, NOW + 60, NOW + 120, NOW + 200, NOW + 300]
+    assert redis_db.xlen("batchctl:history") == 5
+    assert store.get("batch1") is None
+
+
+def test_a_refused_request_writes_nothing(store: ClaimStore, redis_db: redis.Redis) -> None:
+    from batchctl.claims import ClaimRefused
+
+    for purpose, ttl in (("   ", HOUR), (None, HOUR), ("p", 8 * 86400.0)):
+        with pytest.raises(ClaimRefused):
+            store.take("batch1", "alice", purpose, ttl, NOW, max_ttl=7 * 86400.0)
+    assert redis_db.keys("*") == []
+
+
+def test_takeover_names_the_previous_holder(store: ClaimStore) -> None:
+    store.take("batch2", "alice", "reindex", 60, NOW)
+    out = store.take("batch2", "bob", "dedupe", HOUR, NOW + HOUR)
+    assert out.kind == "taken_over" and out.previous is not None
+    assert out.previous.holder == "alice"
+    (e,) = store.events("batch2")[1:]
+    assert (e.kind, e.who, e.holder) == ("taken_over", "bob", "bob")
+    assert e.detail == "from alice (reindex), whose claim expired 59m ago"
+
+
+def test_history_by_batch_and_since_and_prefix(redis_db: redis.Redis) -> None:
+    store = ClaimStore(redis_db, prefix="cl:")
+    now = time.time()  # --since selects by the stream's ids, the Redis server's clock
+    store.take("batch0", "alice", "a", HOUR, now - 2 * HOUR)
+    store.take("batch1", "bob", "b", HOUR, now - 30)
+    store.take("batch0", "alice", None, HOUR, now)
+    assert redis_db.exists("cl:batchctl:history") and not redis_db.exists("batchctl:history")
+    assert kinds(store, "batch0") == ["claimed", "claimed"]  # the first one had expired
+    assert [e.queue for e in store.events(since=now - 60)] == ["batch1", "batch0"]
+    assert [e.queue for e in store.recent(2)] == ["batch0", "batch1"]  # newest first
+
+
+def test_history_is_capped(redis_db: redis.Redis) -> None:
+    store = ClaimStore(redis_db, history_cap=100)
+    for i in range(600):
+        store.take("batch1", "alice", "p", HOUR + i, NOW)
+    # MAXLEN ~ trims whole stream nodes (100 entries each): about the cap, never all.
+    assert 100 <= int(redis_db.xlen("batchctl:history")) < 300
+
+
+def test_take_any_takes_free_batches_in_order_then_expired_ones(store: ClaimStore) -> None:
+    queues = ["batch0", "batch1", "batch2"]
+    store.take("batch0", "carol", "old", 60, NOW - HOUR)  # expired
+    got = [store.take_any(queues, f"u{i}", "p", HOUR, NOW) for i in range(4)]
+    assert [(o.claim.queue, o.kind) for o in got if o and o.claim] == [
+        ("batch1", "claimed"),
+        ("batch2", "claimed"),
+        ("batch0", "taken_over"),
+    ]
+    assert got[3] is None  # every batch is held
+
+
+def _take_any_race(server: RedisServer, queues: list[str], contenders: int) -> list[str | None]:
+    """`contenders` clients, connected beforehand, ask for any batch at the same instant."""
+    barrier = threading.Barrier(contenders)
+    got: list[str | None] = []
+
+    def contender(name: str) -> None:
+        client = server.client()
+        client.ping()
+        barrier.wait()
+        try:
+            out = ClaimStore(client).take_any(queues, name, "race", HOUR, NOW)
+            got.append(out.claim.queue if out and out.claim else None)
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=contender, args=(f"u{i}",)) for i in range(contenders)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return got
+
+
+def test_take_any_at_the_same_moment_never_gives_one_batch_twice(
+    redis_server: RedisServer, redis_db: redis.Redis
+) -> None:
+    queues = ["batch0", "batch1", "batch2", "batch3"]
+    for _ in range(10):
+        redis_db.flushdb()
+        got = _take_any_race(redis_server, queues, 6)
+        won = sorted(q for q in got if q is not None)
+        assert won == queues and got.count(None) == 2
+
+
+def test_autoscaler_writes_end_the_drain_and_note_the_expiry(store: ClaimStore) -> None:
+    from batchctl.claims import Work
+
+    store.take("batch1", "alice", "reindex", HOUR, NOW)
+    out = store.give_back("batch1", "alice", False, NOW + 10, work=Work(5, 1), drain=True)
+    seen = out.claim
+    assert seen is not None and seen.draining
+    assert store.end_drain("batch1", seen, NOW + 20, "done").kind == "drained"
+    assert store.get("batch1") is None
+    assert store.end_drain("batch1", seen, NOW + 30, "done").event is None  # gone already
+
+    store.take("batch2", "bob", "x", 60, NOW)
+    lapsed = store.get("batch2")
+    assert lapsed is not None
+    assert store.note_expired("batch2", lapsed, NOW + 120).kind == "expired"
+    assert store.note_expired("batch2", lapsed, NOW + 180).event is None  # once
+    noted = store.get("batch2")
+    assert noted is not None and noted.expiry_noted
+    assert kinds(store) == ["claimed", "draining", "drained", "claimed", "expired"]
+    assert [e.who for e in store.events()][2::2] == ["autoscaler", "autoscaler"]
+
+
+def test_override_round_trip_through_the_store(store: ClaimStore) -> None:
+    store.take("batch1", "alice", "reindex", HOUR, NOW)
+    store.set_override("batch1", "alice", 4, NOW + 900, NOW, reason="catch up")
+    c = store.get("batch1")
+    assert c is not None and c.override == Override(4, NOW + 900, "alice", "catch up", NOW)

@@ -1,7 +1,9 @@
-"""`batchctl claim` and `batchctl release` against a real Redis."""
+"""`batchctl claim`, `release` and `history` against a real Redis."""
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import pytest
@@ -15,42 +17,81 @@ HOUR = 3600.0
 def test_cli_claim_release_cycle(run, redis_db: redis.Redis) -> None:  # type: ignore[no-untyped-def]
     r = run("claim", "batch1", "--purpose", "reindex dockets", "--contact", "#infra", "--ttl", "2h")
     assert r.exit_code == 0, r.output
-    assert r.output.startswith("claimed batch1 for alice until ")
-    assert "(2h): reindex dockets" in r.output
+    assert r.stdout.startswith("claimed batch1 for alice until ")
+    assert "(2h): reindex dockets" in r.stdout
     claim = ClaimStore(redis_db).get("batch1")
     assert claim is not None and claim.contact == "#infra"
     assert claim.expires - claim.since == pytest.approx(2 * HOUR, abs=1)
+    # Every claim event is a log line too (stderr).
+    assert '"kind": "claimed"' in r.stderr and '"claim event"' in r.stderr
 
-    r = run("claim", "batch1", "--ttl", "1d")
-    assert r.exit_code == 0 and r.output.startswith("extended batch1 for alice"), r.output
-    assert "reindex dockets" in r.output
+    r = run("claim", "batch1", "--ttl", "1d", "--purpose", "")
+    assert r.exit_code == 0 and r.stdout.startswith("extended batch1 for alice"), r.output
+    assert "reindex dockets" in r.stdout  # a blank purpose never wipes it
+    r = run("claim", "batch1", "--ttl", "1h")
+    assert r.exit_code == 0 and r.stdout.startswith("shortened batch1 for alice"), r.output
 
     r = run("claim", "batch1", "--purpose", "mine now", env={"USER": "bob"})
     assert r.exit_code == 1
-    assert "batch1 is claimed by alice (#infra) for 'reindex dockets', expires in 1d" in r.output
+    assert "batch1 is claimed by alice (#infra) for 'reindex dockets', expires in 1h" in r.stderr
 
     r = run("release", "batch1", env={"USER": "bob"})
-    assert r.exit_code == 1 and "add --force" in r.output
+    assert r.exit_code == 1 and "add --force" in r.stderr
 
     r = run("release", "batch1")
-    assert (r.exit_code, r.output) == (0, "released batch1\n")
+    assert (r.exit_code, r.stdout) == (0, "released batch1\n")
     r = run("release", "batch1")
-    assert (r.exit_code, r.output) == (0, "batch1 was not claimed; nothing to release\n")
+    assert (r.exit_code, r.stdout) == (0, "batch1 was not claimed; nothing to release\n")
+    kinds = [e.kind for e in ClaimStore(redis_db).events("batch1")]
+    assert kinds == ["claimed", "extended", "shortened", "released"]
 
 
 def test_cli_default_ttl_from_config(run, tmp_path: Path, redis_db: redis.Redis) -> None:  # type: ignore[no-untyped-def]
     cfg = tmp_path / "c.yml"
+    cfg.write_text("kubernetes: {enabled: false}\nclaims:\n  default_ttl: 30m\n")
+    r = run("claim", "batch0", "--purpose", "p", "--config", str(cfg))
+    assert r.exit_code == 0 and "(30m)" in r.stdout, r.output
+    r = run("claim", "batch2", "--purpose", "p", "--holder", "carol")
+    assert r.exit_code == 0 and "for carol" in r.stdout and "(8h)" in r.stdout, r.output
+
+
+def test_cli_renamed_ttl_key_still_works_with_a_warning(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cfg = tmp_path / "c.yml"
     cfg.write_text("autoscaler:\n  claim_default_ttl_seconds: 1800\n")
     r = run("claim", "batch0", "--purpose", "p", "--config", str(cfg))
-    assert r.exit_code == 0 and "(30m)" in r.output, r.output
-    r = run("claim", "batch2", "--purpose", "p", "--holder", "carol")
-    assert r.exit_code == 0 and "for carol" in r.output and "(8h)" in r.output, r.output
+    assert r.exit_code == 0 and "(30m)" in r.stdout, r.output
+    assert "autoscaler.claim_default_ttl_seconds: deprecated, use claims.default_ttl" in r.stderr
 
 
 def test_cli_force_release(run) -> None:  # type: ignore[no-untyped-def]
     assert run("claim", "batch2", "--purpose", "p").exit_code == 0
     r = run("release", "batch2", "--force", env={"USER": "bob"})
-    assert (r.exit_code, r.output) == (0, "released batch2 (was held by alice)\n")
+    assert (r.exit_code, r.stdout) == (0, "released batch2 (was held by alice)\n")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("claim", "batch1", "--purpose", "p", "--ttl", "10000w"),
+        ("claim", "batch1", "--purpose", "p", "--ttl", "8d"),
+        ("claim", "batch1", "--purpose", "   "),
+        ("claim", "batch1", "--purpose", ""),
+        ("claim", "batch1"),
+        ("claim", "--any", "--purpose", " "),
+        ("claim", "--any", "--purpose", "p", "--ttl", "8d"),
+    ],
+)
+def test_cli_ttl_above_max_and_blank_purpose_write_nothing(  # type: ignore[no-untyped-def]
+    run, redis_db: redis.Redis, args: tuple[str, ...]
+) -> None:
+    for output in ("table", "json"):
+        r = run(*args, "-o", output)
+        assert r.exit_code == 2, r.output
+        if output == "json":
+            assert "error" in json.loads(r.stdout)
+        else:
+            assert "claims.max_ttl (7d)" in r.stderr or "--purpose is required" in r.stderr
+    assert redis_db.keys("*") == []  # no claim, no history
 
 
 @pytest.mark.parametrize(
@@ -63,7 +104,9 @@ def test_cli_force_release(run) -> None:  # type: ignore[no-untyped-def]
         ),
         (("release", "nope"), 2, "queue 'nope' is not a configured batch"),
         (("claim", "batch1", "--purpose", "p", "--ttl", "8"), 2, "e.g. 30m, 8h, 2d"),
-        (("claim", "batch1"), 2, "--purpose is required for a new claim"),
+        (("claim", "batch1", "--any", "--purpose", "p"), 2, "either a QUEUE or --any"),
+        (("history", "nope"), 2, "queue 'nope' is not a configured batch"),
+        (("history", "--since", "yesterday"), 2, "is not a duration"),
     ],
 )
 def test_cli_errors(run, args: tuple[str, ...], code: int, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -73,13 +116,113 @@ def test_cli_errors(run, args: tuple[str, ...], code: int, message: str) -> None
 
 
 @pytest.mark.parametrize(
-    "command", [("claim", "batch1", "--purpose", "p"), ("release", "batch1"), ("status",)]
+    "command",
+    [
+        ("claim", "batch1", "--purpose", "p"),
+        ("claim", "--any", "--purpose", "p"),
+        ("release", "batch1"),
+        ("status",),
+        ("history",),
+        ("scale", "batch1", "2"),
+    ],
 )
 def test_cli_unreachable_broker_is_one_line_without_password(run, command: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
-    r = run(*command, env={"BATCHCTL_BROKER_URL": "redis://:hunter2@127.0.0.1:1/0"})
-    assert r.exit_code == 3  # backend unreachable
+    env = {"BATCHCTL_BROKER_URL": "redis://:hunter2@127.0.0.1:1/0"}
+    r = run(*command, env=env)
+    assert r.exit_code == 3, r.output  # backend unreachable
     assert "hunter2" not in r.output
-    lines = r.output.strip().splitlines()
+    lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(
         "error: cannot reach the broker at redis://:***@127.0.0.1:1/0"
     ), r.output
+    r = run(*command, "-o", "json", env=env)
+    assert r.exit_code == 3 and "hunter2" not in r.output
+    assert json.loads(r.stdout)["error"].startswith("cannot reach the broker at redis://:***@")
+
+
+def test_cli_takeover_names_the_previous_holder(run, redis_db: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+    ClaimStore(redis_db).claim("batch3", "dave", "forgotten", 60, time.time() - HOUR)
+    r = run("claim", "batch3", "--purpose", "mine", "-o", "json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["event"] == "taken_over" and doc["previous"]["holder"] == "dave"
+    assert doc["claim"]["holder"] == "alice" and "from dave (forgotten)" in doc["detail"]
+    r = run("history", "batch3")
+    assert "taken_over" in r.stdout and "from dave (forgotten), whose claim expired" in r.stdout
+
+
+def test_cli_claim_any(run, redis_db: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+    ClaimStore(redis_db).claim("batch0", "dave", "busy", HOUR, time.time())
+    r = run("claim", "--any", "--purpose", "reindex")
+    assert r.exit_code == 0, r.output
+    assert r.stdout == "batch1\n"  # the name alone on stdout: B=$(batchctl claim --any ...)
+    assert "claimed batch1 for alice" in r.stderr
+    r = run("claim", "--any", "--purpose", "dedupe", "--holder", "bob", "-o", "json")
+    assert json.loads(r.stdout)["claim"]["queue"] == "batch2"
+    assert run("claim", "--any", "--purpose", "x", "--holder", "carol").stdout == "batch3\n"
+    r = run("claim", "--any", "--purpose", "x", "--holder", "erin")
+    assert r.exit_code == 1 and "no free batch" in r.stderr
+
+
+def enqueue_raw(r: redis.Redis, queue: str, waiting: int, in_flight: int) -> None:
+    """Messages as kombu keeps them: waiting in the list, in flight in `unacked`."""
+    if waiting:
+        r.lpush(queue, *[b"{}"] * waiting)
+    for i in range(in_flight):
+        r.hset("unacked", f"tag{i}", json.dumps([{"body": ""}, "", queue]))
+
+
+def test_cli_release_with_work_refuses_drains_or_forces(run, redis_db: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+    assert run("claim", "batch1", "--purpose", "reindex").exit_code == 0
+    enqueue_raw(redis_db, "batch1", waiting=1200, in_flight=3)
+
+    r = run("release", "batch1")
+    assert r.exit_code == 1
+    assert "batch1 still has 1200 waiting and 3 in flight" in r.stderr and "--drain" in r.stderr
+    r = run("release", "batch1", "-o", "json")
+    assert r.exit_code == 1
+    assert json.loads(r.stdout) | {"error": ""} == {"error": "", "waiting": 1200, "in_flight": 3}
+    c = ClaimStore(redis_db).get("batch1")
+    assert c is not None and not c.draining  # refused: nothing changed
+
+    r = run("release", "batch1", "--drain")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith("batch1 is draining: 1200 waiting, 3 in flight left.")
+    c = ClaimStore(redis_db).get("batch1")
+    assert c is not None and c.draining
+    r = run("release", "batch1", "--drain", "-o", "json")
+    assert (r.exit_code, json.loads(r.stdout)["event"]) == (0, None)  # already draining
+
+    r = run("release", "batch1", "--force")
+    assert (r.exit_code, r.stdout) == (
+        0,
+        "released batch1, leaving 1200 waiting, 3 in flight behind\n",
+    )
+    assert '"release leaves work behind"' in r.stderr
+    kinds = [e.kind for e in ClaimStore(redis_db).events("batch1")]
+    assert kinds == ["claimed", "draining", "forced"]
+
+
+def test_cli_history(run, redis_db: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+    store = ClaimStore(redis_db)
+    now = time.time()
+    store.take("batch0", "dave", "old work", HOUR, now - 3 * HOUR)
+    assert run("claim", "batch1", "--purpose", "reindex").exit_code == 0
+    assert run("release", "batch1").exit_code == 0
+
+    r = run("history")
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["TIME", "BATCH", "EVENT", "WHO", "HOLDER", "PURPOSE", "DETAIL"]
+    assert [ln.split()[2:4] for ln in lines[1:]] == [
+        ["batch0", "claimed"],
+        ["batch1", "claimed"],
+        ["batch1", "released"],
+    ]
+    r = run("history", "batch1", "--since", "1h", "-o", "json")
+    events = json.loads(r.stdout)["events"]
+    assert [(e["kind"], e["who"], e["purpose"]) for e in events] == [
+        ("claimed", "alice", "reindex"),
+        ("released", "alice", "reindex"),
+    ]
+    assert json.loads(run("history", "batch2", "-o", "json").stdout)["events"] == []
+    assert run("history", "batch2").stdout == "no claim events\n"

@@ -42,8 +42,8 @@ def test_cli_status_table_and_json(run, redis_db: redis.Redis) -> None:  # type:
     assert rows["batch1"].split()[-4:] == ["4", "0", "-", "-"]
     assert rows["batch0"].split() == ["batch0", "-", "0", "0", "-", "-"]
 
-    r = run("status", "--json")
-    data = json.loads(r.output)
+    r = run("status", "-o", "json")
+    data = json.loads(r.stdout)
     assert data["broker_up"] is True
     b1 = next(b for b in data["batches"] if b["queue"] == "batch1")
     assert b1["claim"]["holder"] == "alice" and b1["claim"]["expired"] is False
@@ -59,9 +59,9 @@ def test_cli_status_shows_expired_claims(run, redis_db: redis.Redis) -> None:  #
 
 def test_cli_status_watch_refreshes(run, redis_db: redis.Redis) -> None:  # type: ignore[no-untyped-def]
     redis_db.lpush("batch2", b"{}")
-    r = run("status", "--watch", "--json", "--interval", "0.1", "--count", "3")
+    r = run("status", "--watch", "-o", "json", "--interval", "0.1", "--count", "3")
     assert r.exit_code == 0, r.output
-    snaps = [json.loads(line) for line in r.output.splitlines()]
+    snaps = [json.loads(line) for line in r.stdout.splitlines()]
     assert len(snaps) == 3
     b2 = [next(b for b in s["batches"] if b["queue"] == "batch2") for s in snaps]
     # The oldest message can be dated only from the second reading on.
@@ -84,7 +84,7 @@ def test_cli_status_replicas_from_kubernetes(run, tmp_path: Path) -> None:  # ty
         assert rows["batch1"][-1] == "2/3" and rows["batch2"][-1] == "0/0"
         assert rows["batch0"][-1] == "-"  # no such Deployment
 
-        data = json.loads(run("status", "--json", "--config", str(cfg)).stdout)
+        data = json.loads(run("status", "-o", "json", "--config", str(cfg)).stdout)
         b1 = next(b for b in data["batches"] if b["queue"] == "batch1")
         assert (b1["replicas"], b1["ready_replicas"]) == (3, 2)
 
@@ -96,3 +96,18 @@ def test_cli_status_without_kubeconfig_warns_and_shows_claims(run, tmp_path: Pat
     assert r.exit_code == 0
     assert "warning: replicas unknown: kubernetes: cannot load the kubeconfig" in r.stderr
     assert r.stdout.splitlines()[0].startswith("QUEUE")
+
+
+def test_cli_status_json_alias_is_deprecated_but_works(run, redis_db: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+    r = run("status", "--json")
+    assert r.exit_code == 0
+    assert len(json.loads(r.stdout)["batches"]) == 4
+    assert '"deprecated option"' in r.stderr and "-o json" in r.stderr
+
+
+def test_cli_status_json_when_the_broker_is_down(run) -> None:  # type: ignore[no-untyped-def]
+    for args in (("-o", "json"), ("--json",), ("-o", "json", "--watch", "--count", "2")):
+        r = run("status", *args, env={"BATCHCTL_BROKER_URL": "redis://:pw@127.0.0.1:1/0"})
+        assert r.exit_code == 3
+        doc = json.loads(r.stdout)
+        assert doc["error"].startswith("cannot reach the broker at redis://:***@127.0.0.1:1/0")

@@ -1,0 +1,108 @@
+"""Claim history: every change of a claim as one event (pure, no I/O).
+
+The store appends each event, in the same MULTI as the change itself, to one capped
+Redis stream, `batchctl:history` (after the broker's global_keyprefix, capped at about
+claims.history_max_events with XADD MAXLEN ~). `batchctl history` reads it, and the
+exporter's /status page shows the last few per batch.
+
+Kinds (`who` names the user, or "autoscaler"):
+
+- claimed: a free batch claimed, or its holder claiming it again after it expired;
+- extended / shortened: the holder renews and the expiry moves later / earlier;
+- taken_over: an expired claim taken by someone else; names the previous holder;
+- released: the holder gives it back with nothing left to do;
+- draining: released with work left and `--drain` (no growth, finish, end by itself);
+- drained: the autoscaler ended a draining claim, work done and at min_replicas;
+- forced: someone else's claim released or scaled, or a release that leaves work;
+- expired: the autoscaler saw a claim past its expiry (recorded once);
+- scaled: the holder set the replicas by hand for a while (`batchctl scale`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+HISTORY_KEY = "batchctl:history"
+
+KINDS = (
+    "claimed",
+    "extended",
+    "shortened",
+    "taken_over",
+    "released",
+    "draining",
+    "drained",
+    "forced",
+    "expired",
+    "scaled",
+)
+
+# `who` of the events the autoscaler records.
+AUTOSCALER = "autoscaler"
+
+
+def history_key(prefix: str = "") -> str:
+    return prefix + HISTORY_KEY
+
+
+@dataclass(frozen=True)
+class ClaimEvent:
+    kind: str  # one of KINDS
+    queue: str
+    at: float  # unix seconds
+    who: str  # who did it: a user name, or "autoscaler"
+    holder: str  # the claim's holder (the new one for claimed/taken_over)
+    purpose: str = ""
+    detail: str = ""  # one sentence: previous holder, work left, replicas and until...
+    id: str = ""  # the stream entry id once stored (milliseconds-sequence)
+
+    def to_fields(self) -> dict[str, str]:
+        return {
+            "kind": self.kind,
+            "queue": self.queue,
+            "at": f"{self.at:.3f}",
+            "who": self.who,
+            "holder": self.holder,
+            "purpose": self.purpose,
+            "detail": self.detail,
+        }
+
+    @classmethod
+    def from_entry(cls, entry_id: Any, fields: Mapping[Any, Any] | None) -> ClaimEvent | None:
+        """One stream entry as read (bytes or str); None when it is not an event of ours."""
+        f = {_text(k): _text(v) for k, v in (fields or {}).items()}
+        try:
+            at = float(f.get("at") or "")
+        except ValueError:
+            return None
+        if not f.get("kind") or not f.get("queue"):
+            return None
+        return cls(
+            f["kind"],
+            f["queue"],
+            at,
+            f.get("who", ""),
+            f.get("holder", ""),
+            f.get("purpose", ""),
+            f.get("detail", ""),
+            _text(entry_id),
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def last_per_batch(events: list[ClaimEvent], per_batch: int) -> dict[str, list[ClaimEvent]]:
+    """The newest `per_batch` events of each batch, oldest first, from events in any order."""
+    out: dict[str, list[ClaimEvent]] = {}
+    for e in sorted(events, key=lambda e: e.at, reverse=True):
+        got = out.setdefault(e.queue, [])
+        if len(got) < per_batch:
+            got.append(e)
+    return {q: list(reversed(es)) for q, es in out.items()}
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,71 @@
+"""`batchctl history [BATCH]`: who had which batch, when, and why."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import datetime
+
+import click
+import redis
+
+from batchctl.claims import ClaimEvent, ClaimRefused
+from batchctl.claims.service import history
+from batchctl.cli.claims import duration, unreachable
+from batchctl.cli.options import EXIT_USAGE, Printer, config_option, load_or_exit, output_option
+
+_HEADER = ("TIME", "BATCH", "EVENT", "WHO", "HOLDER", "PURPOSE", "DETAIL")
+
+
+def render_events(events: Sequence[ClaimEvent]) -> str:
+    if not events:
+        return "no claim events"
+    rows = [_HEADER]
+    for e in events:
+        at = datetime.fromtimestamp(e.at).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        rows.append((at, e.queue, e.kind, e.who, e.holder, _clip(e.purpose, 32), e.detail))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(_HEADER) - 1)]
+    return "\n".join(
+        ("  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1]).rstrip()
+        for r in rows
+    )
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+@click.command("history")
+@click.argument("queue", required=False)
+@click.option(
+    "--since",
+    default=None,
+    metavar="DURATION",
+    help="Only events of the last DURATION, e.g. 1h, 2d (default: all that are kept).",
+)
+@config_option
+@output_option
+def history_command(
+    queue: str | None, since: str | None, config_path: str | None, output: str
+) -> None:
+    """Every claim event, oldest first, of batch QUEUE or of all batches.
+
+    \b
+    Events: claimed, extended, shortened, taken_over (names the previous holder),
+    released, draining (released with --drain), drained (the autoscaler ended the
+    claim once the work was done), forced, expired, scaled. Each with when, who did
+    it, the holder and the purpose. They are kept in a Redis stream capped at about
+    claims.history_max_events (10,000) events.
+    """
+    out = Printer.of(output)
+    cfg = load_or_exit(config_path, out)
+    window = duration(since, 0.0, "--since") if since is not None else None
+    now = time.time()
+    try:
+        events = history(cfg, queue, now - window if window is not None else None)
+    except ClaimRefused as e:
+        out.fail(str(e), EXIT_USAGE)
+    except redis.RedisError as e:
+        unreachable(cfg, e, out)
+    doc = {"queue": queue, "since": now - window if window else None}
+    out.data(doc | {"events": [e.to_json() for e in events]}, lambda: render_events(events))

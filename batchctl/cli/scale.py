@@ -1,0 +1,112 @@
+"""`batchctl scale BATCH N`: replicas by hand, by the claim's holder, within the caps."""
+
+from __future__ import annotations
+
+import time
+
+import click
+import redis
+
+from batchctl.claims import ClaimConflict, ClaimRefused, Refused
+from batchctl.cli.claims import conflict, default_holder, duration, outcome_json, unreachable, when
+from batchctl.cli.options import (
+    EXIT_REFUSED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    Printer,
+    config_error,
+    config_option,
+    load_or_exit,
+    output_option,
+)
+from batchctl.config import ConfigError
+from batchctl.units import format_duration
+
+
+@click.command("scale")
+@click.argument("queue")
+@click.argument("replicas", type=click.IntRange(min=0), metavar="N")
+@click.option(
+    "--for",
+    "for_",
+    default=None,
+    metavar="DURATION",
+    help="How long the autoscaler leaves N alone, e.g. 30m, 2h "
+    "[default: the batch's manual_override_seconds, 15m; never past the claim's expiry].",
+)
+@click.option("--holder", default=default_holder, show_default="$USER", help="Your name.")
+@click.option("--force", is_flag=True, help="Scale a batch someone else holds (needs --reason).")
+@click.option("--reason", default="", help="Why; required with --force, recorded in the history.")
+@config_option
+@output_option
+def scale_command(
+    queue: str,
+    replicas: int,
+    for_: str | None,
+    holder: str,
+    force: bool,
+    reason: str,
+    config_path: str | None,
+    output: str,
+) -> None:
+    """Set the batch QUEUE to N replicas by hand, for a while.
+
+    \b
+    Only the claim's holder may (or anyone with --force --reason, recorded as
+    "forced"), and N must be within the batch's min_replicas..max_replicas. It goes
+    through the configured backend (autoscaler.backend):
+      kubernetes  patches the Deployment's scale subresource now
+      local       the autoscaler starts or warm-stops workers at its next tick
+      dry-run     recorded only
+    The autoscaler then holds N for --for (reason manual_override, naming you and
+    how long is left) and takes over again afterwards; `release --drain` ends it.
+    """
+    from autoscaler.manual import ScaleFailed, manual_scale
+    from batchctl.claims.service import store_for
+
+    out = Printer.of(output)
+    cfg = load_or_exit(config_path, out)
+    batch = cfg.batch(queue)
+    default_for = batch.manual_override_seconds if batch and batch.manual_override_seconds else 900
+    for_seconds = duration(for_, default_for, "--for")
+    now = time.time()
+    store = store_for(cfg)
+    try:
+        done = manual_scale(
+            cfg, store, queue, replicas, for_seconds, holder, now, force=force, reason=reason
+        )
+    except ClaimConflict as e:
+        conflict(e, out, "ask them, or add --force --reason")
+    except ClaimRefused as e:
+        out.fail(str(e), EXIT_USAGE)
+    except Refused as e:
+        out.fail(str(e), EXIT_REFUSED)
+    except ConfigError as e:
+        config_error(e, out)
+    except ScaleFailed as e:
+        out.fail(f"cannot scale {queue}: {e}", EXIT_USAGE if e.not_found else EXIT_UNREACHABLE)
+    except redis.RedisError as e:
+        unreachable(cfg, e, out)
+    finally:
+        store.client.close()
+    c = done.outcome.claim
+    assert c is not None and c.override is not None
+    o = c.override
+    doc = outcome_json(queue, done.outcome, now) | {
+        "replicas": replicas,
+        "until": o.until,
+        "backend": done.backend,
+        "patched": done.patched,
+    }
+    left = f"until {when(o.until)} ({format_duration(o.until - now)})"
+    deployment = batch.deployment if batch is not None else ""
+    how = {
+        "kubernetes": f"scaled {queue} to {replicas} replicas (Deployment {deployment}); "
+        f"the autoscaler leaves it so {left}",
+        "local": f"{queue}: {replicas} replicas {left}; the autoscaler (local backend) starts "
+        "or stops the workers at its next tick",
+    }.get(
+        done.backend,
+        f"{queue}: {replicas} replicas recorded {left}; the dry-run backend changes nothing",
+    )
+    out.data(doc, how)

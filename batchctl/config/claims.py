@@ -1,0 +1,43 @@
+"""The `claims:` section: how long a claim may last and how much history is kept.
+
+Durations are written as people write them (`8h`, `7d`, `1h30m`) or as a number of
+seconds; both are stored as seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from batchctl.units import format_duration, parse_duration
+
+
+class ClaimsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    # `batchctl claim` without --ttl (was autoscaler.claim_default_ttl_seconds).
+    default_ttl: float = Field(8 * 3600.0, gt=0)
+    # No claim, new or renewed, may last longer: a forgotten claim must run out.
+    max_ttl: float = Field(7 * 86400.0, gt=0)
+    # The claim history stream keeps about this many events (XADD MAXLEN ~).
+    history_max_events: int = Field(10_000, ge=100)
+
+    @field_validator("default_ttl", "max_ttl", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            try:
+                return parse_duration(v)
+            except ValueError as e:
+                raise ValueError(str(e)) from None
+        return v
+
+    @model_validator(mode="after")
+    def _order(self) -> ClaimsConfig:
+        if self.default_ttl > self.max_ttl:
+            raise ValueError(
+                f"claims.default_ttl ({format_duration(self.default_ttl)}) is longer than "
+                f"claims.max_ttl ({format_duration(self.max_ttl)}): lower it or raise max_ttl"
+            )
+        return self
