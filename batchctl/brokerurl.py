@@ -19,7 +19,7 @@ from redis.sentinel import Sentinel
 from batchctl.config.model import BrokerConfig
 from batchctl.redact import redact_url, scrub_urls
 
-__all__ = ["connect", "redact_url", "scrub_urls"]
+__all__ = ["celery_transport_options", "connect", "redact_url", "scrub_urls"]
 
 
 def connect(cfg: BrokerConfig, *, decode_responses: bool = True) -> redis.Redis:
@@ -50,3 +50,18 @@ def _sentinel_master(cfg: BrokerConfig, opts: dict[str, Any]) -> redis.Redis:
             db = int(p.path.strip("/"))
     sentinel = Sentinel(nodes, sentinel_kwargs={"socket_timeout": cfg.timeout_seconds})
     return sentinel.master_for(cfg.sentinel_master_name, password=password, db=db, **opts)
+
+
+def celery_transport_options(cfg: BrokerConfig) -> dict[str, Any]:
+    """kombu's `transport_options` for a connection that Celery itself would open on this
+    broker (the events consumer's): the app's key prefix, the Sentinel master, and
+    connect timeouts of `cfg.timeout_seconds`. kombu parses `cfg.url` itself."""
+    opts: dict[str, Any] = {
+        "socket_connect_timeout": cfg.timeout_seconds,
+        "socket_keepalive": True,
+    }
+    if cfg.global_keyprefix:
+        opts["global_keyprefix"] = cfg.global_keyprefix
+    if urlsplit(cfg.url.split(";")[0]).scheme == "sentinel":
+        opts["master_name"] = cfg.sentinel_master_name
+    return opts
