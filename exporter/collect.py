@@ -19,6 +19,7 @@ from batchctl.config import Config
 from batchctl.log import get_logger
 from batchctl.redact import redact_url
 from exporter.broker import BrokerReader, Discovery
+from exporter.live import Live
 from exporter.snapshot import (
     AgeState,
     Deployment,
@@ -63,11 +64,14 @@ class InProcessSource:
         reader: BrokerReader,
         kube: KubeSource | None = None,
         clock: Callable[[], float] = time.time,
+        live: Live | None = None,
     ) -> None:
         self.cfg = cfg
         self.reader = reader
         self.kube = kube
         self.clock = clock
+        # Adds events, progress and the last good snapshot to each one (exporter/live.py).
+        self.live = live
         self.configured = {b.queue: b.deployment for b in cfg.batches}
         self.dropped_total = 0
         self._ages = AgeState()
@@ -106,6 +110,8 @@ class InProcessSource:
         if leader:
             try:
                 snap = self._collect_once()
+                if self.live is not None:
+                    snap = self.live(snap)
                 self._last = snap
                 self._last_at = time.monotonic()
                 fut.set_result(snap)
@@ -147,6 +153,8 @@ class InProcessSource:
         stop_kube = getattr(self.kube, "stop", None)
         if stop_kube is not None:
             stop_kube()
+        if self.live is not None:
+            self.live.stop()
         self.reader.close()
 
     # -- internals ----------------------------------------------------------------

@@ -9,6 +9,7 @@ from batchctl.log import get_logger
 from batchctl.process import wait_for_shutdown
 from exporter.broker import BrokerReader
 from exporter.collect import InProcessSource, KubeSource
+from exporter.live import Live
 from exporter.server import ExporterApp
 
 log = get_logger("batchctl.exporter")
@@ -32,12 +33,14 @@ class Running:
 
 
 def build_source(
-    cfg: Config, *, background: bool = True, refresh: float | None = None
+    cfg: Config, *, background: bool = True, refresh: float | None = None, events: bool = True
 ) -> InProcessSource:
     """The in-process snapshot source for `cfg`: the broker reader and, with
     kubernetes.enabled, a started Deployment cache. `background` also starts queue
     discovery, and with `refresh` a collection at once and every `refresh` seconds
-    without scrapes. Raises ConfigError for an unusable cluster configuration."""
+    without scrapes. With `events` and events.enabled, a started consumer of Celery's
+    events adds them to every snapshot (exporter/live.py). Raises ConfigError for an
+    unusable cluster configuration."""
     kube: KubeSource | None = None
     if cfg.kubernetes.enabled:
         # Imported here: the Kubernetes client is slow to import and optional at run time.
@@ -57,7 +60,9 @@ def build_source(
             ) from None
         cache.start()
         kube = cache
-    source = InProcessSource(cfg, BrokerReader(cfg.broker), kube)
+    source = InProcessSource(
+        cfg, BrokerReader(cfg.broker), kube, live=Live.from_config(cfg, events=events)
+    )
     if background:
         source.start(refresh_interval=refresh)
     return source
@@ -80,6 +85,7 @@ def start_exporter(cfg: Config, listen: str | None = None) -> Running:
         url=f"http://{host}:{port}",
         broker=source.reader.safe_url,
         kubernetes=cfg.kubernetes.enabled,
+        events=cfg.events.enabled,
         batches=[b.queue for b in cfg.batches],
     )
     return Running(source, app, host, port)
