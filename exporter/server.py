@@ -18,9 +18,10 @@ from prometheus_client.exposition import choose_encoder
 from batchctl import __version__
 from batchctl.config import Config
 from batchctl.log import get_logger
+from exporter.board import status_page
 from exporter.collect import InProcessSource
 from exporter.exposition import LineCache, render_snapshot
-from exporter.status import render_landing, render_status
+from exporter.status import render_landing
 
 log = get_logger("batchctl.server")
 
@@ -98,11 +99,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, body, "application/json")
             elif path == "/status":
                 snap = app.source.collect()
-                page = render_status(
-                    snap,
-                    app.cfg.thresholds,
-                    app.cfg.exporter.status_refresh_seconds,
-                )
+                page = status_page(app.cfg, snap, app.source.live)
                 self._send(200, page.encode(), "text/html; charset=utf-8")
             else:
                 self._send(404, b"not found; see /\n", "text/plain; charset=utf-8")

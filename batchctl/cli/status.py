@@ -39,7 +39,10 @@ def status_command(
     REPLICAS is ready/desired, from Kubernetes (with kubernetes.enabled and a
     kubernetes backend). The age of the oldest waiting message needs two readings
     (Celery messages carry no publish time), so OLDEST shows from the second
-    refresh of --watch on.
+    refresh of --watch on; DONE/MIN and ETA need readings 10 s apart. ACTIVE and
+    FAILED 10M come from Celery's task events (events.enabled, workers with -E);
+    without them they say "no events", and DONE/MIN is an estimate from the fall
+    of waiting + in flight.
     """
     from exporter.report import render_table, status_json, status_rows
     from exporter.runtime import status_source
