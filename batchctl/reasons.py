@@ -67,10 +67,16 @@ MEANING: dict[Reason, str] = {
     Reason.CLAIM_EXPIRED: "wants to grow (or start), but the batch's claim has expired",
     Reason.ABOVE_CAP: "more replicas than the cap (config lowered): one down per step interval",
     Reason.GUARD_SHED: "a guard with shed: true is unhealthy: one down per step interval to 1",
-    Reason.IDLE_STEP_DOWN: "nothing waiting or in flight: one down per step interval to 1",
-    Reason.STEP_DOWN: "only in-flight work left, done soon with one fewer: one down per interval",
-    Reason.IDLE_TO_ZERO: "nothing waiting or in flight for idle_after_seconds: to min_replicas",
-    Reason.INFLIGHT_FLOOR: "would shrink, but the in-flight messages need these replicas",
+    Reason.IDLE_STEP_DOWN: "nothing waiting, in flight or running: one down per step interval to 1",
+    Reason.STEP_DOWN: (
+        "only in-flight or running work left, done soon with one fewer: one down per interval"
+    ),
+    Reason.IDLE_TO_ZERO: (
+        "nothing waiting, in flight or running for idle_after_seconds: to min_replicas"
+    ),
+    Reason.INFLIGHT_FLOOR: (
+        "would shrink, but the in-flight messages (and running tasks) need these replicas"
+    ),
     Reason.IDLE: "idle, waiting out idle_after_seconds before going to min_replicas",
     Reason.STEADY: "nothing calls for a change: no backlog beyond the target, no step down due",
     Reason.MANUAL_OVERRIDE: "someone else set the replicas: hands off for a while",
