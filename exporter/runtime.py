@@ -98,24 +98,30 @@ def run(cfg: Config, listen: str | None = None) -> None:
     running.stop()
 
 
-def status_source(cfg: Config) -> tuple[InProcessSource, str | None]:
+def status_source(cfg: Config, events: bool = True) -> tuple[InProcessSource, str | None]:
     """A source for `batchctl status`: the configured batches only (no discovery SCAN),
     and a synced Deployment cache when replicas live in Kubernetes. When the cluster
     configuration is unusable, the source reads Redis alone and the second value says
-    why replicas are unknown. Raises redis.RedisError when the broker does not answer."""
+    why replicas are unknown. With `events` (and events.enabled) Celery's events are
+    consumed while it lives: worth it for --watch, not for one reading. Raises
+    redis.RedisError when the broker does not answer."""
     broker = cfg.broker.model_copy(update={"discover_queues": False})
     kube_wanted = cfg.kubernetes.enabled and cfg.autoscaler.backend != "local"
     problem = None
     source = None
     if kube_wanted:
         try:
-            source = build_source(cfg.model_copy(update={"broker": broker}), background=False)
+            source = build_source(
+                cfg.model_copy(update={"broker": broker}), background=False, events=events
+            )
         except ConfigError as e:
             problem = f"replicas unknown: {'; '.join(e.problems)}"
     if source is None:
         kubernetes = cfg.kubernetes.model_copy(update={"enabled": False})
         source = build_source(
-            cfg.model_copy(update={"broker": broker, "kubernetes": kubernetes}), background=False
+            cfg.model_copy(update={"broker": broker, "kubernetes": kubernetes}),
+            background=False,
+            events=events,
         )
     try:
         # A wrong URL fails fast, before any wait for Kubernetes.

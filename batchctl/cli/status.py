@@ -49,7 +49,7 @@ def status_command(
 
     cfg = load_or_exit(config_path)
     try:
-        source, kube_problem = status_source(cfg)
+        source, kube_problem = status_source(cfg, events=watch)
     except redis.RedisError as e:
         unreachable(cfg, e)
     refreshes = 0

@@ -104,3 +104,19 @@ def test_cli_status_without_kubeconfig_warns_and_shows_claims(run, tmp_path: Pat
     assert r.exit_code == 0
     assert "warning: replicas unknown: kubernetes: cannot load the kubeconfig" in r.stderr
     assert r.stdout.splitlines()[0].startswith("QUEUE")
+
+
+def test_cli_status_watch_consumes_events_and_one_reading_does_not(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cfg = tmp_path / "events.yml"
+    cfg.write_text("kubernetes:\n  enabled: false\nevents:\n  enabled: true\n")
+    r = run(
+        "status", "--watch", "--json", "--interval", "0.5", "--count", "6", "--config", str(cfg)
+    )
+    assert r.exit_code == 0, r.output
+    snaps = [json.loads(line) for line in r.stdout.splitlines()]
+    assert snaps[-1]["events"] == "up"
+    # Connected and no worker anywhere: zeros are the truth now, not "no events".
+    assert {(b["active"], b["workers"]) for b in snaps[-1]["batches"]} == {(0, 0)}
+    # One reading starts no consumer: nothing could arrive in time to be worth it.
+    once = json.loads(run("status", "--json", "--config", str(cfg)).stdout)
+    assert once["events"] == "off" and once["batches"][0]["active"] is None
