@@ -14,43 +14,26 @@ import json
 
 from grafana_foundation_sdk.builders import common as cb
 from grafana_foundation_sdk.builders import dashboard as db
-from grafana_foundation_sdk.builders import prometheus as prom
-from grafana_foundation_sdk.builders import stat, table, timeseries
+from grafana_foundation_sdk.builders import stat, table
 from grafana_foundation_sdk.cog.builder import Builder
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as dm
-from grafana_foundation_sdk.models import prometheus as pm
 
 from batchctl import metrics as n
 from batchctl.config import Config
-
-DATASOURCE = dm.DataSourceRef(type_val="prometheus", uid="${datasource}")
-# Matchers every exporter panel adds; "All" is ".*", which also matches series that
-# have no namespace label (a Prometheus outside Kubernetes).
-SCOPE = 'namespace=~"$namespace"'
-QUEUES = 'queue=~"$queue"'
-TIER_COLORS = ("green", "yellow", "orange", "red")
-AnyPanel = timeseries.Panel | stat.Panel | table.Panel
-ALL = dm.VariableOption(selected=True, text="All", value="$__all")
-
-
-def _sel(metric: str, selector: str, *extra: str) -> str:
-    matchers = ", ".join(x for x in (selector, SCOPE, *extra) if x)
-    return f"{metric}{{{matchers}}}"
-
-
-def _query(
-    expr: str, legend: str = "", ref: str = "A", instant: bool = False, as_table: bool = False
-) -> prom.Dataquery:
-    q = prom.Dataquery().expr(expr).ref_id(ref).datasource(DATASOURCE)
-    if legend:
-        q = q.legend_format(legend)
-    if instant:
-        q = q.instant()
-    if as_table:
-        q = q.format(pm.PromQueryFormat.TABLE)
-    return q
+from grafana.events_panels import events_panels
+from grafana.panels import (
+    ALL,
+    DATASOURCE,
+    QUEUES,
+    SCOPE,
+    TIER_COLORS,
+    AnyPanel,
+    _query,
+    _sel,
+    _timeseries,
+)
 
 
 def _tiers(cfg: Config) -> db.ThresholdsConfig:
@@ -61,33 +44,6 @@ def _tiers(cfg: Config) -> db.ThresholdsConfig:
         for t, c in zip(cfg.thresholds, TIER_COLORS[1:], strict=True)
     ]
     return db.ThresholdsConfig().mode(dm.ThresholdsMode.ABSOLUTE).steps(steps)
-
-
-def _legend() -> cb.VizLegendOptions:
-    return (
-        cb.VizLegendOptions()
-        .display_mode(cm.LegendDisplayMode.TABLE)
-        .placement(cm.LegendPlacement.RIGHT)
-        .show_legend(True)
-        .calcs(["lastNotNull", "max"])
-    )
-
-
-def _timeseries(title: str, description: str, pos: dm.GridPos) -> timeseries.Panel:
-    return (
-        timeseries.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
-        .grid_pos(pos)
-        .legend(_legend())
-        .tooltip(
-            cb.VizTooltipOptions().mode(cm.TooltipDisplayMode.MULTI).sort(cm.SortOrder.DESCENDING)
-        )
-        .line_width(1)
-        .fill_opacity(10)
-        .min(0)
-    )
 
 
 def _variables(cfg: Config) -> list[Builder[dm.VariableModel]]:
@@ -336,128 +292,6 @@ def _health_panels(cfg: Config) -> list[AnyPanel]:
     return [firing, health, duration]
 
 
-NO_EVENTS = "no events"
-FINISHED = 'state=~"succeeded|failed"'
-FAILED = 'state="failed"'
-
-
-def _events_panels(cfg: Config) -> list[AnyPanel]:
-    """From Celery's task events (events.enabled, workers with -E). Each exporter counts
-    the same events: per queue the largest of their values, never their sum."""
-    sel = cfg.alerts.selector
-    events = n.TASK_EVENTS.name
-
-    def per_queue(expr: str) -> str:
-        return f"max by (queue) (\n  {expr}\n)"
-
-    def completions(which: str, window: str = "$__rate_interval") -> str:
-        return f"sum without (task, state) (rate({_sel(events, sel, QUEUES, which)}[{window}]))"
-
-    throughput = (
-        _timeseries(
-            "Completed per minute",
-            "Tasks that succeeded or failed, per minute, from Celery's task events. "
-            "Without events the status page estimates it from the fall of the queue.",
-            dm.GridPos(h=8, w=8, x=0, y=45),
-        )
-        .with_target(_query(per_queue(completions(FINISHED)) + " * 60", "{{queue}}", "A"))
-        .unit("short")
-        .no_value(NO_EVENTS)
-    )
-    failures = (
-        _timeseries(
-            "Failure ratio (10 min)",
-            "failed / (succeeded + failed) over the last 10 minutes, per queue: what "
-            "CeleryTaskFailureRatioHigh alerts on.",
-            dm.GridPos(h=8, w=8, x=8, y=45),
-        )
-        .with_target(
-            _query(
-                per_queue(f"{completions(FAILED, '10m')}\n  /\n  {completions(FINISHED, '10m')}"),
-                "{{queue}}",
-                "A",
-            )
-        )
-        .unit("percentunit")
-        .max(1)
-        .no_value(NO_EVENTS)
-    )
-    bucket = _sel(f"{n.TASK_RUNTIME.name}_bucket", sel, QUEUES)
-    buckets = f"max by (queue, le) (rate({bucket}[$__rate_interval]))"
-    runtime = (
-        _timeseries(
-            "Task run time p50 / p95",
-            "Run time of tasks that succeeded (their task-succeeded event), per queue.",
-            dm.GridPos(h=8, w=8, x=16, y=45),
-        )
-        .with_target(
-            _query(
-                f"histogram_quantile(0.5, {buckets})",
-                "p50 {{queue}}",
-                "A",
-            )
-        )
-        .with_target(
-            _query(
-                f"histogram_quantile(0.95, {buckets})",
-                "p95 {{queue}}",
-                "B",
-            )
-        )
-        .unit("s")
-        .no_value(NO_EVENTS)
-    )
-    active = (
-        _timeseries(
-            "Active tasks",
-            "Tasks executing now (task events, reconciled with the workers' heartbeats). "
-            "With Celery's default early acknowledgement they are in no Redis structure.",
-            dm.GridPos(h=8, w=8, x=0, y=53),
-        )
-        .with_target(
-            _query(f"max by (queue) ({_sel(n.QUEUE_ACTIVE.name, sel, QUEUES)})", "{{queue}}")
-        )
-        .unit("short")
-        .decimals(0)
-        .no_value(NO_EVENTS)
-    )
-    workers = (
-        _timeseries(
-            "Workers (by heartbeats)",
-            "Celery workers consuming each queue now, alive by their heartbeats.",
-            dm.GridPos(h=8, w=8, x=8, y=53),
-        )
-        .with_target(
-            _query(f"max by (queue) ({_sel(n.QUEUE_WORKERS.name, sel, QUEUES)})", "{{queue}}")
-        )
-        .unit("short")
-        .decimals(0)
-        .no_value(NO_EVENTS)
-    )
-    work = (
-        f"max by (queue) ({_sel(n.QUEUE_LENGTH.name, sel, QUEUES)})\n"
-        f"  + max by (queue) ({_sel(n.QUEUE_UNACKED.name, sel, QUEUES)})\n"
-        f"  + max by (queue) ({_sel(n.QUEUE_ACTIVE.name, sel, QUEUES)})"
-    )
-    eta = (
-        _timeseries(
-            "ETA to drain",
-            "Waiting + in flight + active, at the completions of the last 5 minutes. "
-            "Missing while nothing completes (a stalled batch has no ETA).",
-            dm.GridPos(h=8, w=8, x=16, y=53),
-        )
-        .with_target(
-            _query(
-                f"(\n  {work}\n)\n/\n({per_queue(completions(FINISHED, '5m'))} > 0)",
-                "{{queue}}",
-            )
-        )
-        .unit("s")
-        .no_value(NO_EVENTS)
-    )
-    return [throughput, failures, runtime, active, workers, eta]
-
-
 def build(cfg: Config) -> db.Dashboard:
     board = (
         db.Dashboard("Celery batch queues (batchctl)")
@@ -476,7 +310,7 @@ def build(cfg: Config) -> db.Dashboard:
         ("Queues", _queue_panels(cfg), 0),
         ("Batches: replicas and claims", _batch_panels(cfg), 18),
         ("Alerts and health", _health_panels(cfg), 35),
-        ("Tasks (Celery events)", _events_panels(cfg), 44),
+        ("Tasks (Celery events)", events_panels(cfg), 44),
     ]
     panel_id = 1
     for title, panels, y in rows:
