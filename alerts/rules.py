@@ -5,8 +5,9 @@ into rule groups, leaves out what the config switches off, and a final pass
 (`add_runbook_links`) gives every alert its `runbook_url` (the kubernetes-mixin way).
 
 The rule functions live by concern: alerts/queue_rules.py (its docstring explains why
-the depth tiers resolve staggered, for inhibition in Alertmanager), backend_rules.py
-and autoscaler_rules.py; the helpers they share are in common.py.
+the depth tiers resolve staggered, for inhibition in Alertmanager), backend_rules.py,
+autoscaler_rules.py and event_rules.py (Celery's task events); the helpers they share
+are in common.py.
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ from alerts.backend_rules import (
     queue_memory_high,
 )
 from alerts.common import Group, Rule
+from alerts.event_rules import (
+    BATCH_NO_PROGRESS,
+    TASK_FAILURE_RATIO_HIGH,
+    batch_no_progress,
+    task_failure_ratio_high,
+)
 from alerts.queue_rules import (
     IDLE_REPLICAS,
     QUEUE_LENGTH_HIGH,
@@ -66,6 +73,8 @@ ALL_ALERTS: tuple[str, ...] = (
     AUTOSCALER_HELD,
     BATCH_CLAIM_EXPIRED,
     UNCLAIMED_BATCH_IN_USE,
+    TASK_FAILURE_RATIO_HIGH,
+    BATCH_NO_PROGRESS,
 )
 
 RuleFn = Callable[[Config], list[Rule]]
@@ -97,7 +106,17 @@ def _enabled(cfg: Config) -> dict[str, list[RuleFn]]:
         scaler += [autoscaler_at_cap, autoscaler_held]
     if autoscaler and a.claim_alerts:
         scaler += [batch_claim_expired, unclaimed_batch_in_use]
-    return {"batchctl.queues": queues, "batchctl.broker": broker, "batchctl.autoscaler": scaler}
+    tasks: list[RuleFn] = []
+    if a.event_alerts:
+        tasks.append(task_failure_ratio_high)
+        if kube:
+            tasks.append(batch_no_progress)
+    return {
+        "batchctl.queues": queues,
+        "batchctl.broker": broker,
+        "batchctl.autoscaler": scaler,
+        "batchctl.tasks": tasks,
+    }
 
 
 def add_runbook_links(groups: list[Group], pattern: str) -> list[Group]:

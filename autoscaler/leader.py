@@ -17,6 +17,10 @@ it for what it leaves to the caller (docs/design.md, "Kubernetes API"):
 - It keeps no state of the caller's. The facts the policy needs across ticks (our last
   change per batch and when) ride in the Lease's annotation `STATE_ANNOTATION`, so the
   next leader finds them (autoscaler/handover.py encodes them).
+- The leader's latest decisions ride along at every renewal in `DECISIONS_ANNOTATION`
+  (batchctl/decisions.py, compact), and a standby keeps the copy it reads at each of its
+  attempts: its /api/v1/decisions serves the leader's, so the status page of either pod
+  shows what the autoscaler decided.
 - On shutdown a leader gives the Lease up (holder cleared) so the standby takes over at
   its next retry instead of waiting out the lease.
 """
@@ -42,6 +46,7 @@ from batchctl.log import get_logger
 log = get_logger("batchctl.leader")
 
 STATE_ANNOTATION = "batchctl.io/autoscaler-state"
+DECISIONS_ANNOTATION = "batchctl.io/autoscaler-decisions"
 
 
 class NotLeader(Exception):
@@ -83,10 +88,16 @@ class _Lock(LeaseLock):
 
     def get(self, name: str, namespace: str) -> tuple[bool, Any]:
         try:
-            return super().get(name, namespace)  # type: ignore[no-any-return]
+            found = super().get(name, namespace)
         except Exception as e:
             self.elector._attempt_failed(e)
             return False, e
+        ref = self.lease_reference
+        if found[0] and ref is not None and ref.metadata is not None:
+            # What the holder decided last (a standby serves it at /api/v1/decisions).
+            value = (ref.metadata.annotations or {}).get(DECISIONS_ANNOTATION)
+            self.elector._leader_decisions = value if isinstance(value, str) else None
+        return found  # type: ignore[no-any-return]
 
     def create(self, name: str, namespace: str, election_record: Any) -> bool:
         return self._write(lambda: super(_Lock, self).create(name, namespace, election_record))
@@ -94,10 +105,17 @@ class _Lock(LeaseLock):
     def update(self, name: str, namespace: str, updated_record: Any) -> bool:
         ref = self.lease_reference
         state = self.elector._state_text
-        if ref is not None and state is not None and self.elector._leading:
-            meta = ref.metadata or client.V1ObjectMeta()
-            meta.annotations = {**(meta.annotations or {}), STATE_ANNOTATION: state}
-            ref.metadata = meta
+        decided = self.elector._decisions_text
+        if ref is not None and self.elector._leading:
+            ours = {}
+            if state is not None:
+                ours[STATE_ANNOTATION] = state
+            if decided is not None:
+                ours[DECISIONS_ANNOTATION] = decided
+            if ours:
+                meta = ref.metadata or client.V1ObjectMeta()
+                meta.annotations = {**(meta.annotations or {}), **ours}
+                ref.metadata = meta
         return self._write(lambda: super(_Lock, self).update(name, namespace, updated_record))
 
     def _write(self, call: Callable[[], Any]) -> bool:
@@ -154,6 +172,9 @@ class LeaderElector:
         self._leading = False
         self._last_renewal = float("-inf")
         self._state_text: str | None = None
+        # Our latest decisions (written at renewals), and the holder's as last read.
+        self._decisions_text: str | None = None
+        self._leader_decisions: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: str | None = None  # the last failure of the election itself
@@ -205,6 +226,15 @@ class LeaderElector:
                 self.cfg.lease_name, self.namespace, lease
             )
             self._state_text = text
+
+    def publish_decisions(self, text: str) -> None:
+        """Our latest decisions (batchctl.decisions.encode_compact), carried by the next
+        renewal of the Lease: no API call of its own."""
+        self._decisions_text = text
+
+    def leader_decisions(self) -> str | None:
+        """The holder's decisions as this replica last read them from the Lease."""
+        return self._leader_decisions
 
     def stop(self, release: bool = True) -> None:
         """Stop competing; a leader stops writing at once and, with `release`, clears the

@@ -38,6 +38,7 @@ from autoscaler.policy import (
 from autoscaler.source import SnapshotUnavailable
 from batchctl.claims import Claim
 from batchctl.config import Config, GuardConfig
+from batchctl.decisions import NONE, SELF, DecisionRecord, Decisions, decode_compact, encode_compact
 from batchctl.log import get_logger
 from exporter.snapshot import Snapshot, SnapshotSource
 
@@ -179,7 +180,29 @@ class Autoscaler:
         self._report_unclaimed(obs, now)
         self.last_decisions = decisions
         self.last_tick_at = self.clock()
+        self._publish(decisions)
         return decisions
+
+    def decisions_view(self) -> Decisions:
+        """What /api/v1/decisions serves: ours while we lead, else the leader's copy from
+        the Lease (a standby's), else none yet."""
+        if self._leading and self.last_decisions:
+            return Decisions(
+                SELF, self.last_tick_at, self._identity(), _records(self.last_decisions)
+            )
+        read = getattr(self.leadership, "leader_decisions", None)
+        copy = decode_compact(read()) if read is not None else None
+        return copy if copy is not None else Decisions(NONE)
+
+    def _identity(self) -> str | None:
+        identity = getattr(self.leadership, "identity", None)
+        return identity if isinstance(identity, str) else None
+
+    def _publish(self, decisions: Sequence[Decision]) -> None:
+        """Hand our decisions to the Lease's next renewal (a standby serves them)."""
+        publish = getattr(self.leadership, "publish_decisions", None)
+        if publish is not None and decisions:
+            publish(encode_compact(self.last_tick_at, self._identity(), _records(decisions)))
 
     def _snapshot(self) -> tuple[Snapshot, str | None]:
         """The snapshot, or an empty one and why there is none."""
@@ -391,6 +414,13 @@ class Autoscaler:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def _records(decisions: Sequence[Decision]) -> tuple[DecisionRecord, ...]:
+    return tuple(
+        DecisionRecord(d.queue, d.current, d.desired, str(d.action), str(d.reason), d.detail)
+        for d in decisions
+    )
 
 
 def holds(decisions: Sequence[Decision]) -> dict[str, Reason]:

@@ -30,7 +30,8 @@ def observations(
     policy then holds with `no_data`, saying why) when the broker is down, the snapshot
     is older than `autoscaler.stale_after_seconds` (two ticks by default) or from the
     future, or the queue is not in it; the replica count as unknown (`replicas_unknown`)
-    when the snapshot has no Deployment for the batch.
+    when the snapshot has no Deployment for the batch. With Celery's events connected,
+    each observation also carries the tasks running now and the completions so far.
     """
     age = now - snapshot.taken_at
     limit = config.autoscaler.stale_limit_seconds
@@ -57,6 +58,12 @@ def observations(
         known = desired is not None
         if not batch_why and not known:
             batch_why = _replicas_why(snapshot, batch.deployment)
+        # Running tasks and completions by the events, while they arrive; without them
+        # (off, not connected, or workers without -E) the policy works as it always did.
+        activity = snapshot.activity(batch.queue)
+        completed = None
+        if activity is not None and activity.task_events:
+            completed = activity.completed
         out.append(
             BatchObservation(
                 queue=batch.queue,
@@ -70,6 +77,8 @@ def observations(
                 data_ok=not (why or q is None),
                 replicas_known=known,
                 why=batch_why,
+                active=activity.active if activity is not None else 0,
+                completed=completed,
             )
         )
     return out

@@ -1,4 +1,4 @@
-"""The sidecar's own HTTP: /metrics, /healthz and /readyz on one port (9809).
+"""The sidecar's own HTTP: /metrics, /healthz, /readyz and /api/v1/decisions on one port (9809).
 
 prometheus_client's `start_http_server` serves /metrics only; Kubernetes also needs a
 liveness and a readiness path on a port the container serves, so this small server
@@ -11,10 +11,13 @@ replaces it. What the probes mean (docs/operations.md):
 - /healthz 200 while the loop is running and a tick has ended within `stall_after`
   (three intervals, at least a minute); 503 when the loop is stuck, so the kubelet
   restarts the container.
+- /api/v1/decisions: the latest decision per batch (batchctl/decisions.py), for the
+  exporter's status page beside us; a standby serves the leader's copy from the Lease.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -28,7 +31,7 @@ from batchctl.log import get_logger
 
 log = get_logger("batchctl.autoscaler.http")
 
-ROUTES = ("/metrics", "/healthz", "/readyz")
+ROUTES = ("/metrics", "/healthz", "/readyz", "/api/v1/decisions")
 _TEXT = "text/plain; charset=utf-8"
 
 
@@ -70,6 +73,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(
                     200 if ready else 503, b"ready\n" if ready else b"waiting for a first tick\n"
                 )
+            elif path == "/api/v1/decisions":
+                body = json.dumps(scaler.decisions_view().to_json(), indent=1).encode()
+                self._send(200, body, "application/json")
             elif path == "/":
                 links = " ".join(ROUTES)
                 self._send(200, f"batchctl autoscaler: {links}\n".encode())

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 from redis.backoff import NoBackoff
@@ -22,10 +23,17 @@ from redis.retry import Retry
 from redis.sentinel import MasterNotFoundError, Sentinel
 
 from batchctl.brokerparse import BrokerTarget, parse_broker_urls
-from batchctl.config.model import BrokerConfig
+from batchctl.config.model import DEFAULT_SEP, BrokerConfig
 from batchctl.redact import redact_url, scrub, scrub_urls
 
-__all__ = ["connect", "redact_url", "scrub", "scrub_urls", "sentinel_kwargs_for"]
+__all__ = [
+    "celery_transport_options",
+    "connect",
+    "redact_url",
+    "scrub",
+    "scrub_urls",
+    "sentinel_kwargs_for",
+]
 
 
 def _no_retry() -> Retry:
@@ -128,3 +136,23 @@ def _sentinel_master(
         **common,
     )
     return sentinel.master_for(cfg.master_name, redis_class=redis.Redis, **master)
+
+
+def celery_transport_options(cfg: BrokerConfig) -> dict[str, Any]:
+    """kombu's `transport_options` for a connection that Celery itself would open on this
+    broker (the events consumer's): the app's key prefix and `sep`, the Sentinel master
+    and sentinels' own arguments, and connect timeouts of `cfg.timeout_seconds`. kombu
+    parses `cfg.url` itself."""
+    opts: dict[str, Any] = {
+        "socket_connect_timeout": cfg.timeout_seconds,
+        "socket_keepalive": True,
+    }
+    if cfg.global_keyprefix:
+        opts["global_keyprefix"] = cfg.global_keyprefix
+    if cfg.sep != DEFAULT_SEP:
+        opts["sep"] = cfg.sep
+    if urlsplit(cfg.url.split(";")[0]).scheme == "sentinel":
+        opts["master_name"] = cfg.master_name
+        if cfg.sentinel_kwargs:
+            opts["sentinel_kwargs"] = dict(cfg.sentinel_kwargs)
+    return opts

@@ -17,7 +17,7 @@ from typing import Literal
 @dataclass(frozen=True)
 class Spec:
     name: str
-    kind: Literal["gauge", "counter"]
+    kind: Literal["gauge", "counter", "histogram"]
     help: str
     labels: tuple[str, ...] = ()
 
@@ -113,6 +113,52 @@ BATCH_CLAIM_EXPIRY = Spec(
     "When the batch's claim expires (unix seconds).",
     ("queue",),
 )
+# Celery's task and worker events (events.enabled; exporter/events/).
+EVENTS_UP = Spec(
+    "celery_events_up",
+    "gauge",
+    "1 while the exporter consumes Celery events from the broker (events.enabled).",
+)
+EVENTS_RECEIVED = Spec(
+    "celery_events_received_total",
+    "counter",
+    "Celery events consumed (task and worker events), since the exporter started.",
+)
+TASK_EVENTS = Spec(
+    "celery_task_events_total",
+    "counter",
+    "Celery task events by queue, task name and state (sent, received, started, "
+    "succeeded, failed, retried, rejected, revoked), since the exporter started.",
+    ("queue", "task", "state"),
+)
+TASK_RUNTIME = Spec(
+    "celery_task_runtime_seconds",
+    "histogram",
+    "Run time of tasks that succeeded, as their task-succeeded event reports it.",
+    ("queue", "task"),
+)
+QUEUE_ACTIVE = Spec(
+    "celery_queue_active_tasks",
+    "gauge",
+    "Tasks of the queue executing now, from task events reconciled with heartbeats.",
+    ("queue",),
+)
+QUEUE_WORKERS = Spec(
+    "celery_queue_workers",
+    "gauge",
+    "Workers consuming the queue now (alive by their heartbeats).",
+    ("queue",),
+)
+# Buckets of celery_task_runtime_seconds: batch work, from 10 ms to an hour.
+RUNTIME_BUCKETS: tuple[float, ...] = (
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0,
+)  # fmt: skip
+# The task states of celery_task_events_total, in the order a task goes through them.
+TASK_STATES: tuple[str, ...] = (
+    "sent", "received", "started", "succeeded", "failed", "retried", "rejected", "revoked",
+)  # fmt: skip
+
 BUILD_INFO = Spec(
     "celery_exporter_build_info",
     "gauge",
@@ -166,6 +212,7 @@ EXPORTER_SPECS: tuple[Spec, ...] = (
     BROKER_UP, BROKER_MEMORY_USED, BROKER_MEMORY_MAX,
     DEPLOYMENT_REPLICAS, DEPLOYMENT_READY, KUBERNETES_UP,
     BATCH_CLAIMED, BATCH_CLAIM_EXPIRY,
+    EVENTS_UP, EVENTS_RECEIVED, TASK_EVENTS, TASK_RUNTIME, QUEUE_ACTIVE, QUEUE_WORKERS,
     SCRAPE_DURATION, QUEUES_DROPPED, QUEUES_SKIPPED, LAST_ERROR, BUILD_INFO,
 )  # fmt: skip
 

@@ -73,14 +73,20 @@ MEANING: dict[Reason, str] = {
     ),
     Reason.ABOVE_CAP: "more replicas than the cap (config lowered): one down per step interval",
     Reason.GUARD_SHED: "a guard with shed: true is unhealthy: one down per step interval to 1",
-    Reason.IDLE_STEP_DOWN: "nothing waiting or in flight: one down per step interval to 1",
-    Reason.STEP_DOWN: "only in-flight work left, done soon with one fewer: one down per interval",
-    Reason.IDLE_TO_ZERO: "nothing waiting or in flight for idle_after_seconds: to min_replicas",
-    Reason.DRAINED: (
-        "a draining batch has nothing waiting or in flight: to min_replicas at once; the "
-        "autoscaler then ends the claim"
+    Reason.IDLE_STEP_DOWN: "nothing waiting, in flight or running: one down per step interval to 1",
+    Reason.STEP_DOWN: (
+        "only in-flight or running work left, done soon with one fewer: one down per interval"
     ),
-    Reason.INFLIGHT_FLOOR: "would shrink, but the in-flight messages need these replicas",
+    Reason.IDLE_TO_ZERO: (
+        "nothing waiting, in flight or running for idle_after_seconds: to min_replicas"
+    ),
+    Reason.DRAINED: (
+        "a draining batch has nothing waiting, in flight or running: to min_replicas at "
+        "once; the autoscaler then ends the claim"
+    ),
+    Reason.INFLIGHT_FLOOR: (
+        "would shrink, but the in-flight messages (and running tasks) need these replicas"
+    ),
     Reason.IDLE: "idle, waiting out idle_after_seconds before going to min_replicas",
     Reason.STEADY: "nothing calls for a change: no backlog beyond the target, no step down due",
     Reason.MANUAL_OVERRIDE: (

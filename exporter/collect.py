@@ -27,6 +27,7 @@ from batchctl.config import Config
 from batchctl.log import get_logger
 from batchctl.redact import redact_url, scrub
 from exporter.broker import BrokerRead, BrokerReader, QueueRead
+from exporter.live import Live
 from exporter.snapshot import Deployment, QueueStats, Snapshot, select_queues
 
 log = get_logger("batchctl.collect")
@@ -118,11 +119,14 @@ class InProcessSource:
         reader: BrokerReader,
         kube: KubeSource | None = None,
         clock: Callable[[], float] = time.time,
+        live: Live | None = None,
     ) -> None:
         self.cfg = cfg
         self.reader = reader
         self.kube = kube
         self.clock = clock
+        # Adds events, progress and the last good snapshot to each one (exporter/live.py).
+        self.live = live
         self.configured = {b.queue: b.deployment for b in cfg.batches}
         self._lock = threading.Lock()
         self._inflight: Future[Snapshot] | None = None
@@ -172,6 +176,8 @@ class InProcessSource:
         if leader:
             try:
                 snap = self._collect_once()
+                if self.live is not None:
+                    snap = self.live(snap)
                 with self._lock:
                     self._last = snap
                     self._last_done = time.monotonic()
@@ -214,6 +220,8 @@ class InProcessSource:
         stop_kube = getattr(self.kube, "stop", None)
         if stop_kube is not None:
             stop_kube()
+        if self.live is not None:
+            self.live.stop()
         self.reader.close()
 
     # -- internals ----------------------------------------------------------------

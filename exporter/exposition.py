@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
 
+from prometheus_client.utils import floatToGoString
+
 from batchctl.metrics import (
     BATCH_CLAIM_EXPIRY,
     BATCH_CLAIMED,
@@ -18,19 +20,30 @@ from batchctl.metrics import (
     BUILD_INFO,
     DEPLOYMENT_READY,
     DEPLOYMENT_REPLICAS,
+    EVENTS_RECEIVED,
+    EVENTS_UP,
     KUBERNETES_UP,
     LAST_ERROR,
+    QUEUE_ACTIVE,
     QUEUE_LENGTH,
     QUEUE_MEMORY,
     QUEUE_OLDEST_AGE,
     QUEUE_PRIORITY_LENGTH,
     QUEUE_UNACKED,
+    QUEUE_WORKERS,
     QUEUES_DROPPED,
     QUEUES_SKIPPED,
     SCRAPE_DURATION,
+    TASK_EVENTS,
+    TASK_RUNTIME,
     Spec,
 )
+from exporter.events.model import EventsView
 from exporter.snapshot import Snapshot
+
+# One histogram series: its label values, (upper bound, cumulative count) per bucket
+# with +Inf last, and the sum of the observations.
+HistogramRow = tuple[tuple[str, ...], list[tuple[float, int]], float]
 
 
 def _escape(value: str) -> str:
@@ -114,6 +127,26 @@ class _Writer:
             # Replaced, not merged: series that went away do not linger in memory.
             self.cache.lines[name] = new
 
+    def histogram(self, spec: Spec, rows: Iterable[HistogramRow]) -> None:
+        """A histogram family: `_bucket` per bound (`le`), `_count` and `_sum`."""
+        series = list(rows)
+        if not series:
+            return
+        out = self.lines
+        help_text = _escape(spec.help) if self.openmetrics else _escape_help(spec.help)
+        out.append(f"# HELP {spec.name} {help_text}")
+        out.append(f"# TYPE {spec.name} histogram")
+        for values, buckets, total in series:
+            labels = ",".join(
+                f'{k}="{_escape(v)}"' for k, v in zip(spec.labels, values, strict=True)
+            )
+            sep = "," if labels else ""
+            for bound, n in buckets:
+                out.append(f'{spec.name}_bucket{{{labels}{sep}le="{floatToGoString(bound)}"}} {n}')
+            count = buckets[-1][1] if buckets else 0
+            out.append(f"{spec.name}_count{{{labels}}} {count}")
+            out.append(f"{spec.name}_sum{{{labels}}} {_num(total)}")
+
     def family_of(
         self,
         spec: Spec,
@@ -182,6 +215,8 @@ def render_snapshot(
     claims = sorted(snap.claims.items())
     w.family(BATCH_CLAIMED, (((q, c.holder), 1) for q, c in claims))
     w.family(BATCH_CLAIM_EXPIRY, (((q,), c.expires) for q, c in claims))
+    if snap.events is not None:
+        _events(w, snap.events)
     w.family(SCRAPE_DURATION, [((), snap.duration_seconds)])
     w.family(QUEUES_DROPPED, [((), snap.queues_dropped)])
     w.family(QUEUES_SKIPPED, (((r,), n) for r, n in sorted(snap.queues_skipped.items())))
@@ -191,3 +226,25 @@ def render_snapshot(
     w.family(LAST_ERROR, errors)
     w.family(BUILD_INFO, [((version,), 1)])
     return w.text()
+
+
+def _events(w: _Writer, ev: EventsView) -> None:
+    """The events families. Counters always (they count what was seen); the gauges of
+    what runs now only while the consumer is connected: unknown is no series, not 0."""
+    w.family(EVENTS_UP, [((), 1 if ev.up else 0)])
+    w.family(EVENTS_RECEIVED, [((), ev.received)])
+    w.family(
+        TASK_EVENTS,
+        (((t.queue, t.task, state), n) for t in ev.tasks for state, n in sorted(t.states.items())),
+    )
+    w.histogram(
+        TASK_RUNTIME,
+        (
+            ((t.queue, t.task), t.cumulative_buckets(), t.runtime_sum)
+            for t in ev.tasks
+            if t.runtime_buckets
+        ),
+    )
+    if ev.up:
+        w.family(QUEUE_ACTIVE, (((q.queue,), q.active) for q in ev.queues))
+        w.family(QUEUE_WORKERS, (((q.queue,), q.workers) for q in ev.queues))

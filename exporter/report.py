@@ -11,7 +11,11 @@ from dataclasses import dataclass
 from batchctl.claims import Claim, describe_expiry
 from batchctl.config import Config
 from batchctl.units import format_duration
+from exporter.events.model import QueueActivity
+from exporter.progress import ESTIMATE, Progress
 from exporter.snapshot import QueueStats, Snapshot
+
+NO_EVENTS = "no events"
 
 
 @dataclass(frozen=True)
@@ -20,48 +24,81 @@ class StatusRow:
     deployment: str
     claim: Claim | None
     stats: QueueStats | None  # None: no snapshot (broker read failed)
+    # Pace, failures, ETA (exporter/progress.py): rates need two readings (--watch).
+    progress: Progress | None = None
+    # Tasks and workers by Celery's events; None: events off or not connected.
+    activity: QueueActivity | None = None
+    # The queue's workers send task events (failures are known).
+    task_events: bool = False
 
 
 def status_rows(
     cfg: Config, claims: Mapping[str, Claim | None], snap: Snapshot | None
 ) -> list[StatusRow]:
     """One row per configured batch; queue numbers only while the broker answered."""
-    return [
-        StatusRow(
-            b.queue,
-            b.deployment,
-            claims.get(b.queue),
-            snap.queue(b.queue) if snap is not None and snap.broker_up else None,
+    up = snap is not None and snap.broker_up
+    rows = []
+    for b in cfg.batches:
+        counted = snap.events.queue(b.queue) if snap is not None and snap.events else None
+        rows.append(
+            StatusRow(
+                b.queue,
+                b.deployment,
+                claims.get(b.queue),
+                snap.queue(b.queue) if up and snap is not None else None,
+                snap.progress.get(b.queue) if up and snap is not None else None,
+                snap.activity(b.queue) if snap is not None else None,
+                counted is not None and counted.task_events,
+            )
         )
-        for b in cfg.batches
-    ]
+    return rows
 
 
 def status_json(
     rows: Sequence[StatusRow], snap: Snapshot | None, now: float, ages_known: bool
 ) -> dict[str, object]:
     def row(r: StatusRow) -> dict[str, object]:
-        s = r.stats
+        s, p, a = r.stats, r.progress, r.activity
+        failures = p is not None and r.task_events
         return {
             "queue": r.queue,
             "deployment": r.deployment,
             "claim": r.claim.to_json(now) if r.claim is not None else None,
             "waiting": s.waiting if s else None,
             "in_flight": s.unacked if s else None,
+            # Executing now and live workers, by the events (null: no events).
+            "active": a.active if a else None,
+            "workers": a.workers if a else None,
             "oldest_age_seconds": s.oldest_age_seconds if s and ages_known else None,
             "replicas": s.replicas if s else None,
             "ready_replicas": s.ready_replicas if s else None,
+            # Completed per minute: "events", or an "estimate" from the fall of waiting +
+            # in flight; null until two readings (--watch).
+            "rate_per_minute": p.rate_per_minute if p else None,
+            "rate_source": p.rate_source if p and p.rate_per_minute is not None else None,
+            "completed_recent": p.completed_recent if failures and p else None,
+            "failed_recent": p.failed_recent if failures and p else None,
+            "failure_ratio": p.failure_ratio if failures and p else None,
+            # Seconds to drain at the current rate; 0 nothing to do; null unknown or stalled.
+            "eta_seconds": p.eta_seconds if p else None,
         }
 
+    events = None
+    if snap is not None:
+        events = "off" if snap.events is None else ("up" if snap.events.up else "down")
     return {
         "taken_at": now,
         "broker_up": snap.broker_up if snap is not None else None,
         "broker_error": snap.broker_error if snap is not None else None,
+        "events": events,
         "batches": [row(r) for r in rows],
     }
 
 
-_HEADER = ("QUEUE", "HOLDER", "PURPOSE", "CLAIM", "WAITING", "IN FLIGHT", "OLDEST", "REPLICAS")
+_HEADER = (
+    "QUEUE", "HOLDER", "PURPOSE", "CLAIM", "WAITING", "IN FLIGHT", "ACTIVE", "DONE/MIN",
+    "FAILED 10M", "ETA", "OLDEST", "REPLICAS",
+)  # fmt: skip
 
 
 def render_table(rows: Sequence[StatusRow], now: float, ages_known: bool) -> str:
@@ -83,6 +120,10 @@ def render_table(rows: Sequence[StatusRow], now: float, ages_known: bool) -> str
                 expiry,
                 _num(s.waiting if s else None),
                 _num(s.unacked if s else None),
+                str(r.activity.active) if r.activity is not None else NO_EVENTS,
+                _rate(r.progress),
+                _failed(r),
+                _eta(r.progress, s),
                 age,
                 _replicas(s),
             )
@@ -90,6 +131,29 @@ def render_table(rows: Sequence[StatusRow], now: float, ages_known: bool) -> str
     widths = [max(len(row[i]) for row in table) for i in range(len(_HEADER))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in table]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _rate(p: Progress | None) -> str:
+    if p is None or p.rate_per_minute is None:
+        return "-"
+    text = f"{p.rate_per_minute:.1f}"
+    return f"~{text} (estimate)" if p.rate_source == ESTIMATE else text
+
+
+def _failed(r: StatusRow) -> str:
+    p = r.progress
+    if p is None or not r.task_events or p.failed_recent is None:
+        return NO_EVENTS
+    ratio = p.failure_ratio
+    return f"{p.failed_recent} ({ratio:.0%})" if ratio is not None else "0"
+
+
+def _eta(p: Progress | None, s: QueueStats | None) -> str:
+    if p is None or s is None:
+        return "-"
+    if p.eta_seconds is None:
+        return "stalled" if p.rate_per_minute == 0 and p.rate_source else "-"
+    return "-" if p.eta_seconds == 0 else format_duration(p.eta_seconds)
 
 
 def _replicas(s: QueueStats | None) -> str:

@@ -9,6 +9,7 @@ from batchctl.log import get_logger
 from batchctl.process import wait_for_shutdown
 from exporter.broker import BrokerReader
 from exporter.collect import InProcessSource, KubeSource
+from exporter.live import Live
 from exporter.server import ExporterApp
 from exporter.webconfig import WebConfig
 
@@ -33,12 +34,14 @@ class Running:
 
 
 def build_source(
-    cfg: Config, *, background: bool = True, refresh: float | None = None
+    cfg: Config, *, background: bool = True, refresh: float | None = None, events: bool = True
 ) -> InProcessSource:
     """The in-process snapshot source for `cfg`: the broker reader and, with
     kubernetes.enabled, a started Deployment cache. `background` also starts queue
     discovery, and with `refresh` a collection at once and every `refresh` seconds
-    without scrapes. Raises ConfigError for an unusable cluster configuration."""
+    without scrapes. With `events` and events.enabled, a started consumer of Celery's
+    events adds them to every snapshot (exporter/live.py). Raises ConfigError for an
+    unusable cluster configuration."""
     kube: KubeSource | None = None
     if cfg.kubernetes.enabled:
         # Imported here: the Kubernetes client is slow to import and optional at run time.
@@ -58,7 +61,9 @@ def build_source(
             ) from None
         cache.start()
         kube = cache
-    source = InProcessSource(cfg, BrokerReader(cfg.broker), kube)
+    source = InProcessSource(
+        cfg, BrokerReader(cfg.broker), kube, live=Live.from_config(cfg, events=events)
+    )
     if background:
         source.start(refresh_interval=refresh)
     return source
@@ -81,6 +86,7 @@ def start_exporter(cfg: Config, listen: str | None = None, web: WebConfig | None
         url=f"{app.web.scheme}://{host}:{port}",
         broker=source.reader.safe_url,
         kubernetes=cfg.kubernetes.enabled,
+        events=cfg.events.enabled,
         batches=[b.queue for b in cfg.batches],
     )
     return Running(source, app, host, port)
@@ -93,24 +99,30 @@ def run(cfg: Config, listen: str | None = None, web: WebConfig | None = None) ->
     running.stop()
 
 
-def status_source(cfg: Config) -> tuple[InProcessSource, str | None]:
+def status_source(cfg: Config, events: bool = True) -> tuple[InProcessSource, str | None]:
     """A source for `batchctl status`: the configured batches only (no discovery SCAN),
     and a synced Deployment cache when replicas live in Kubernetes. When the cluster
     configuration is unusable, the source reads Redis alone and the second value says
-    why replicas are unknown. Raises redis.RedisError when the broker does not answer."""
+    why replicas are unknown. With `events` (and events.enabled) Celery's events are
+    consumed while it lives: worth it for --watch, not for one reading. Raises
+    redis.RedisError when the broker does not answer."""
     broker = cfg.broker.model_copy(update={"discover_queues": False})
     kube_wanted = cfg.kubernetes.enabled and cfg.autoscaler.backend != "local"
     problem = None
     source = None
     if kube_wanted:
         try:
-            source = build_source(cfg.model_copy(update={"broker": broker}), background=False)
+            source = build_source(
+                cfg.model_copy(update={"broker": broker}), background=False, events=events
+            )
         except ConfigError as e:
             problem = f"replicas unknown: {'; '.join(e.problems)}"
     if source is None:
         kubernetes = cfg.kubernetes.model_copy(update={"enabled": False})
         source = build_source(
-            cfg.model_copy(update={"broker": broker, "kubernetes": kubernetes}), background=False
+            cfg.model_copy(update={"broker": broker, "kubernetes": kubernetes}),
+            background=False,
+            events=events,
         )
     try:
         # A wrong URL fails fast, before any wait for Kubernetes.

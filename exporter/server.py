@@ -18,12 +18,13 @@ from prometheus_client.exposition import choose_encoder
 from batchctl import __version__
 from batchctl.config import Config
 from batchctl.log import get_logger
+from exporter.board import status_page
 from exporter.bodies import SharedBodies
 from exporter.claim_history import recent_events, render_history
 from exporter.collect import InProcessSource
 from exporter.exposition import LineCache, render_snapshot
 from exporter.snapshot import Snapshot
-from exporter.status import render_landing, render_status
+from exporter.status import render_landing
 from exporter.webconfig import WebConfig
 
 log = get_logger("batchctl.server")
@@ -144,11 +145,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, body, "application/json")
             elif path == "/status":
                 snap = app.source.collect()
-                page = render_status(
-                    snap,
-                    app.cfg.thresholds,
-                    app.cfg.exporter.status_refresh_seconds,
-                    history=status_history(app, snap),
+                page = status_page(
+                    app.cfg, snap, app.source.live, history=status_history(app, snap)
                 )
                 self._send(200, page.encode(), "text/html; charset=utf-8")
             else:

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, AnyStr, NamedTuple, Protocol
 
 from batchctl.claims import Claim
+from exporter.events.model import EventsView, QueueActivity
+from exporter.progress import Progress
 
 # kombu's default separator between a queue name and its priority step, and between
 # the parts of a binding member (kombu.transport.redis.Channel.sep; `broker.sep`).
@@ -111,7 +113,13 @@ class Snapshot:
     generation: int | None = None
     # Claim records of the configured batches (read in the same round trip), by queue.
     claims: Mapping[str, Claim] = field(default_factory=dict)
-    _index: dict[str, QueueStats] = field(default_factory=dict, compare=False, repr=False)
+    # Celery's task and worker events (exporter/events/); None: events are off.
+    events: EventsView | None = None
+    # Pace, failures and ETA of the configured batches (exporter/progress.py), by queue.
+    progress: Mapping[str, Progress] = field(default_factory=dict)
+    _index: dict[str, QueueStats] = field(
+        default_factory=dict, compare=False, repr=False, init=False
+    )
 
     def __post_init__(self) -> None:
         self._index.update({q.queue: q for q in self.queues})
@@ -119,10 +127,21 @@ class Snapshot:
     def queue(self, name: str) -> QueueStats | None:
         return self._index.get(name)
 
+    @property
+    def events_up(self) -> bool:
+        """Events are on and the consumer is connected now."""
+        return self.events is not None and self.events.up
+
+    def activity(self, name: str) -> QueueActivity | None:
+        """The queue's tasks and workers by the events, while the consumer is connected."""
+        return self.events.queue(name) if self.events is not None and self.events.up else None
+
     def to_json(self) -> dict[str, object]:
-        skip = ("_index", "queues", "generation", "claims")
-        out = {k: v for k, v in asdict(self).items() if k not in skip}
+        skip = ("_index", "queues", "generation", "claims", "events", "progress")
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
         out["claims"] = {q: c.to_json(self.taken_at) for q, c in self.claims.items()}
+        out["events"] = None if self.events is None else self.events.to_json()
+        out["progress"] = {q: p.to_json() for q, p in self.progress.items()}
         out["deployments"] = {q: asdict(d) for q, d in self.deployments.items()}
         queues = []
         for q in self.queues:
@@ -153,11 +172,20 @@ class Snapshot:
             for q, d in (data.get("deployments") or {}).items()
         }
         claims = {str(q): Claim.from_json(str(q), c) for q, c in (data.get("claims") or {}).items()}
-        skip = {"queues", "deployments", "claims", "generation", "_index"}
+        events = data.get("events")
+        progress = {str(q): Progress.from_json(p) for q, p in (data.get("progress") or {}).items()}
+        skip = {"queues", "deployments", "claims", "generation", "_index", "events", "progress"}
         scalars = {
             f.name: data[f.name] for f in fields(cls) if f.name not in skip and f.name in data
         }
-        return cls(**scalars, queues=tuple(queues), deployments=deployments, claims=claims)
+        return cls(
+            **scalars,
+            queues=tuple(queues),
+            deployments=deployments,
+            claims=claims,
+            events=None if events is None else EventsView.from_json(events),
+            progress=progress,
+        )
 
 
 def tier(depth: int, thresholds: Sequence[int]) -> int:

@@ -1,4 +1,13 @@
-"""The /status page and the / landing page: pure HTML rendering of a snapshot."""
+"""The /status page and the / landing page: pure HTML rendering of a snapshot.
+
+One row per configured batch, for an operator who keeps the page open: waiting with its
+tier colour and a 30-minute sparkline, in flight, active tasks, completed per minute,
+failures, ETA, oldest age, memory, replicas ready/desired/cap, the autoscaler's current
+decision and reason, the claim, and a flag on a batch with work that nobody claimed.
+When the broker is down the last known values stay, greyed, with their age and the
+reason. Every value that comes from outside (names, claims, errors, decisions) is
+HTML-escaped; `exporter/board.py` gathers the inputs (the sidecar's decisions).
+"""
 
 from __future__ import annotations
 
@@ -6,51 +15,24 @@ import html
 import time
 from collections.abc import Sequence
 
-from batchctl.claims import claim_summary
+from batchctl.claims import Claim, claim_summary
+from batchctl.config import BatchConfig
+from batchctl.decisions import LEASE, DecisionRecord, Decisions
 from batchctl.units import format_bytes, format_duration
+from exporter.progress import ESTIMATE, Progress
 from exporter.snapshot import QueueStats, Snapshot, tier
+from exporter.statusparts import STYLE, esc, sparkline_svg
 
 # Tier colours: good (<100), fine (<500), careful (<1000), danger (>=1000).
 TIER_CLASSES = ("tier-good", "tier-fine", "tier-care", "tier-danger")
 TIER_WORDS = ("good", "fine", "careful", "danger")
+NO_EVENTS = '<span class="muted" title="events are off or not arriving">no events</span>'
+DASH = "–"
 
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 1.5rem; color: #1d2330; }
-h1 { font-size: 1.4rem; margin: 0 0 .2rem; }
-.meta { color: #5b6475; margin-bottom: 1rem; font-size: .9rem; }
-.down { background: #b3261e; color: #fff; padding: .5rem .8rem; border-radius: 4px; }
-table { border-collapse: collapse; min-width: 60rem; }
-th, td { padding: .45rem .8rem; border-bottom: 1px solid #dde1e8; text-align: right; }
-th { background: #f1f3f7; font-weight: 600; }
-td.name, th.name { text-align: left; }
-td.depth { font-weight: 700; border-radius: 3px; }
-.tier-good { background: #d7f2dd; color: #14532d; }
-.tier-fine { background: #fff4c2; color: #6b4e00; }
-.tier-care { background: #ffd8a8; color: #7c2d00; }
-.tier-danger { background: #f8b4b4; color: #7f1010; }
-.warn { color: #b3261e; font-weight: 600; }
-.legend span { display: inline-block; padding: .1rem .5rem; margin-right: .4rem;
-  border-radius: 3px; }
-"""
-
-
-def _row(q: QueueStats, thresholds: Sequence[int], claim: str) -> str:
-    t = tier(q.waiting, thresholds)
-    replicas = "–" if q.replicas is None else f"{q.ready_replicas or 0}/{q.replicas}"
-    warn = ""
-    if q.waiting > 0 and q.replicas is not None and (q.ready_replicas or 0) == 0:
-        warn = ' <span class="warn" title="messages waiting, nobody consuming">no consumers</span>'
-    cells = [
-        f'<td class="name">{html.escape(q.queue)}</td>',
-        f'<td class="depth {TIER_CLASSES[t]}" data-tier="{TIER_WORDS[t]}">{q.waiting}</td>',
-        f"<td>{q.unacked}</td>",
-        f"<td>{format_duration(q.oldest_age_seconds)}</td>",
-        f"<td>{format_bytes(q.memory_bytes)}</td>",
-        f"<td>{replicas}{warn}</td>",
-        f'<td class="name">{html.escape(q.deployment or "")}</td>',
-        f'<td class="name">{html.escape(claim)}</td>',
-    ]
-    return f'<tr data-queue="{html.escape(q.queue)}">{"".join(cells)}</tr>'
+_HEAD = (
+    "Batch", "Waiting · 30 min", "In flight", "Active", "Done /min", "Failed 10 min", "ETA",
+    "Oldest", "Memory", "Replicas ready/desired/cap", "Autoscaler", "Claim",
+)  # fmt: skip
 
 
 def render_status(
@@ -58,16 +40,23 @@ def render_status(
     thresholds: Sequence[int],
     refresh_seconds: int,
     now: float | None = None,
+    *,
+    batches: Sequence[BatchConfig] = (),
+    last_good: Snapshot | None = None,
+    decisions: Decisions | None = None,
+    decisions_note: str = "",
     history: str = "",
 ) -> str:
-    """One row per queue: depth coloured by tier, in flight, age, memory, replicas, claim."""
+    """The page. `batches` are the configured ones (queues marked configured in the
+    snapshot otherwise); `last_good` the last snapshot in which the broker answered;
+    `decisions` the autoscaler's, or None with `decisions_note` saying why; `history`
+    the recent claim events block (HTML, already escaped), or ""."""
     now = time.time() if now is None else now
-    t1, t2, t3 = thresholds
     parts = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
-        f'<meta http-equiv="refresh" content="{refresh_seconds}">',
+        f'<meta http-equiv="refresh" content="{int(refresh_seconds)}">',
         "<title>batchctl · Celery batch queues</title>",
-        f"<style>{_STYLE}</style></head><body>",
+        f"<style>{STYLE}</style></head><body>",
         "<h1>Celery batch queues</h1>",
     ]
     if snap is None:
@@ -76,38 +65,224 @@ def render_status(
         return "".join(parts)
     age = max(0.0, now - snap.taken_at)
     parts.append(
-        f'<div class="meta">Refreshed every {refresh_seconds}s · snapshot {age:.0f}s old · '
-        f"read in {snap.duration_seconds * 1000:.1f} ms · "
+        f'<div class="meta">Refreshed every {int(refresh_seconds)}s · snapshot {age:.0f}s old · '
+        f"read in {snap.duration_seconds * 1000:.1f} ms · {_events_meta(snap)} · "
+        f"{_autoscaler_meta(decisions, decisions_note, now)} · "
         f'<a href="/metrics">/metrics</a> · <a href="/api/v1/snapshot">JSON</a></div>'
     )
+    shown = snap
+    stale = False
     if not snap.broker_up:
+        shown_at = ""
+        if last_good is not None:
+            shown, stale = last_good, True
+            shown_at = (
+                f" Showing the last known values, {format_duration(now - last_good.taken_at)} old."
+            )
         parts.append(
             f'<p class="down" id="broker-down">Broker unreachable: '
-            f"{html.escape(snap.broker_error or 'unknown error')}</p>"
+            f"{esc(snap.broker_error or 'unknown error')}.{esc(shown_at)}</p>"
         )
     if snap.kubernetes_up is False:
         parts.append(
             f'<p class="down" id="kube-down">Kubernetes API unreachable (replicas may be stale): '
-            f"{html.escape(snap.kubernetes_error or 'unknown error')}</p>"
+            f"{esc(snap.kubernetes_error or 'unknown error')}</p>"
         )
-    parts.append(
+    parts.append(_legend(thresholds))
+    configured = _configured(shown, batches)
+    by_queue = decisions.by_queue() if decisions is not None else {}
+    head = "".join(
+        f'<th class="{"name" if i in (0, 10, 11) else ""}">{h}</th>' for i, h in enumerate(_HEAD)
+    )
+    parts.append(f'<table id="batches"><thead><tr>{head}</tr></thead><tbody>')
+    for batch in configured:
+        q = shown.queue(batch.queue) if shown.broker_up else None
+        parts.append(_row(batch, q, shown, snap, thresholds, now, stale, by_queue.get(batch.queue)))
+    parts.append("</tbody></table>")
+    others = [q for q in shown.queues if q.queue not in {b.queue for b in configured}]
+    if others:
+        parts.append(_others(others, thresholds, stale))
+    parts.append(history)  # recent claim events (exporter/claim_history.py), or ""
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
+def _configured(shown: Snapshot, batches: Sequence[BatchConfig]) -> list[BatchConfig]:
+    if batches:
+        return list(batches)
+    # No config at hand (tests, old callers): the queues the snapshot marks configured.
+    return [
+        BatchConfig(queue=q.queue, deployment=q.deployment or "unknown-deployment")
+        for q in sorted(shown.queues, key=lambda q: q.queue)
+        if q.configured
+    ]
+
+
+def _row(
+    batch: BatchConfig,
+    q: QueueStats | None,
+    shown: Snapshot,
+    current: Snapshot,
+    thresholds: Sequence[int],
+    now: float,
+    stale: bool,
+    decision: DecisionRecord | None,
+) -> str:
+    name = batch.queue
+    claim = shown.claims.get(name) if shown.broker_up else None
+    prog = shown.progress.get(name)
+    dep = current.deployments.get(name) or shown.deployments.get(name)
+    replicas = (
+        q.replicas if q is not None and q.replicas is not None else (dep.replicas if dep else None)
+    )
+    ready = (
+        q.ready_replicas
+        if q is not None and q.ready_replicas is not None
+        else (dep.ready_replicas if dep else None)
+    )
+    flags = ""
+    in_use = q is not None and (q.waiting > 0 or (replicas or 0) > 0)
+    unclaimed = batch.require_claim and (claim is None or claim.expired(now))
+    if in_use and unclaimed:
+        what = "work waiting" if q is not None and q.waiting else "replicas running"
+        flags += (
+            f' <span class="flag" title="{what} and nobody has claimed the batch">UNCLAIMED</span>'
+        )
+    if q is not None and q.waiting > 0 and replicas is not None and (ready or 0) == 0:
+        flags += (
+            ' <span class="warn" title="messages waiting, nobody consuming">no consumers</span>'
+        )
+    activity = shown.activity(name)
+    cells = [f'<td class="name">{esc(name)}{flags}</td>']
+    if q is None:
+        cells.append('<td class="depth">–</td>')
+        cells += [f"<td>{DASH}</td>"] * 7
+    else:
+        t = tier(q.waiting, thresholds)
+        spark = sparkline_svg(prog.sparkline if prog is not None else ())
+        cells.append(
+            f'<td class="depth {TIER_CLASSES[t]}" data-tier="{TIER_WORDS[t]}">'
+            f'<span class="n">{q.waiting}</span>{spark}</td>'
+        )
+        cells.append(f"<td>{q.unacked}</td>")
+        cells.append(f"<td>{activity.active if activity is not None else NO_EVENTS}</td>")
+        cells.append(f"<td>{_rate(prog)}</td>")
+        cells.append(f"<td>{_failures(prog, shown, name)}</td>")
+        cells.append(f"<td>{_eta(prog, q)}</td>")
+        cells.append(f"<td>{format_duration(q.oldest_age_seconds) if q.waiting else DASH}</td>")
+        memory = format_bytes(q.memory_bytes)
+        if q.waiting > 0 and q.memory_bytes == 0:
+            memory = '<span class="muted">sampling...</span>'
+        cells.append(f"<td>{memory}</td>")
+    rep = DASH if replicas is None else f"{ready or 0}/{replicas}"
+    cells.append(f"<td>{rep}/{batch.max_replicas}</td>")
+    cells.append(f'<td class="name">{_decision(decision)}</td>')
+    cells.append(f'<td class="name">{_claim(claim, now, shown.broker_up)}</td>')
+    cls = ' class="stale"' if stale else ""
+    return f'<tr data-queue="{esc(name)}"{cls}>{"".join(cells)}</tr>'
+
+
+def _rate(prog: Progress | None) -> str:
+    if prog is None or prog.rate_per_minute is None:
+        return DASH
+    text = f"{prog.rate_per_minute:.1f}"
+    if prog.rate_source == ESTIMATE:
+        why = "from the fall of waiting + in flight"
+        return f'{text} <span class="muted" title="{why}">estimate</span>'
+    return text
+
+
+def _failures(prog: Progress | None, snap: Snapshot, queue: str) -> str:
+    counted = snap.events.queue(queue) if snap.events is not None else None
+    if prog is None or counted is None or not counted.task_events or prog.failed_recent is None:
+        return NO_EVENTS
+    ratio = prog.failure_ratio
+    if ratio is None:
+        return "0"
+    cls = ' class="warn"' if prog.failed_recent else ""
+    return f"<span{cls}>{prog.failed_recent} ({ratio:.0%})</span>"
+
+
+def _eta(prog: Progress | None, q: QueueStats) -> str:
+    if prog is None or prog.eta_seconds is None:
+        if prog is not None and prog.rate_per_minute == 0 and q.work > 0:
+            return '<span class="warn" title="nothing completed lately">stalled</span>'
+        return DASH
+    if prog.eta_seconds == 0:
+        return "done" if q.work == 0 else DASH
+    return format_duration(prog.eta_seconds)
+
+
+def _decision(d: DecisionRecord | None) -> str:
+    if d is None:
+        return '<span class="muted">unknown</span>'
+    change = f"{d.current}→{d.desired}" if d.desired != d.current else str(d.current)
+    return (
+        f'<span class="act-{esc(d.action)}" title="{esc(d.detail)}">'
+        f"{esc(d.action)} {change} · {esc(d.reason)}</span>"
+    )
+
+
+def _claim(c: Claim | None, now: float, known: bool) -> str:
+    if not known:
+        return DASH
+    if c is None:
+        return '<span class="muted">free</span>'
+    summary = esc(claim_summary(c, now))
+    if c.expired(now):
+        summary = f'<span class="warn">{summary}</span>'
+    contact = f"{esc(c.contact)} · " if c.contact else ""
+    return f"{summary}<br><small>{contact}since {format_duration(now - c.since)} ago</small>"
+
+
+def _others(queues: Sequence[QueueStats], thresholds: Sequence[int], stale: bool) -> str:
+    rows = []
+    for q in sorted(queues, key=lambda q: q.queue):
+        t = tier(q.waiting, thresholds)
+        cls = ' class="stale"' if stale else ""
+        rows.append(
+            f'<tr data-queue="{esc(q.queue)}"{cls}><td class="name">{esc(q.queue)}</td>'
+            f'<td class="depth {TIER_CLASSES[t]}" data-tier="{TIER_WORDS[t]}">{q.waiting}</td>'
+            f"<td>{q.unacked}</td>"
+            f"<td>{format_duration(q.oldest_age_seconds) if q.waiting else DASH}</td>"
+            f"<td>{format_bytes(q.memory_bytes)}</td></tr>"
+        )
+    return (
+        '<h2>Other queues</h2><table id="others"><thead><tr><th class="name">Queue</th>'
+        "<th>Waiting</th><th>In flight</th><th>Oldest</th><th>Memory</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _legend(thresholds: Sequence[int]) -> str:
+    t1, t2, t3 = thresholds
+    return (
         '<p class="legend">'
         f'<span class="tier-good">&le; {t1} good</span>'
         f'<span class="tier-fine">&le; {t2} fine</span>'
         f'<span class="tier-care">&lt; {t3} careful</span>'
         f'<span class="tier-danger">&ge; {t3} danger</span></p>'
     )
-    parts.append(
-        '<table id="queues"><thead><tr><th class="name">Queue</th><th>Waiting</th>'
-        "<th>In flight</th><th>Oldest</th><th>Memory</th><th>Replicas ready/desired</th>"
-        '<th class="name">Deployment</th><th class="name">Claim</th></tr></thead><tbody>'
-    )
-    for q in sorted(snap.queues, key=lambda q: (not q.configured, q.queue)):
-        parts.append(_row(q, thresholds, claim_summary(snap.claims.get(q.queue), now)))
-    parts.append("</tbody></table>")
-    parts.append(history)  # recent claim events (exporter/claim_history.py), or ""
-    parts.append("</body></html>")
-    return "".join(parts)
+
+
+def _events_meta(snap: Snapshot) -> str:
+    ev = snap.events
+    if ev is None:
+        return '<span class="muted">no events (events.enabled is false)</span>'
+    if not ev.up:
+        return f'<span class="warn">no events: {esc(ev.error or "not connected")}</span>'
+    return f"events: {ev.received} received"
+
+
+def _autoscaler_meta(decisions: Decisions | None, note: str, now: float) -> str:
+    why = f" ({esc(note)})" if note else ""
+    if decisions is None:
+        return f'<span class="muted" id="autoscaler">autoscaler: unknown{why}</span>'
+    if decisions.at is None:
+        return f'<span class="muted" id="autoscaler">autoscaler: no decision yet{why}</span>'
+    who = f" by {esc(decisions.leader)}" if decisions.leader else ""
+    via = " (the leader's, from its Lease)" if decisions.source == LEASE else ""
+    return f"autoscaler decided {format_duration(max(0.0, now - decisions.at))} ago{who}{via}"
 
 
 def render_landing(version: str) -> str:
@@ -121,6 +296,6 @@ def render_landing(version: str) -> str:
     items = "".join(f'<li><a href="{u}">{u}</a> — {html.escape(t)}</li>' for u, t in links)
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8><title>batchctl exporter</title>"
-        f"<style>{_STYLE}</style></head><body><h1>batchctl exporter</h1>"
+        f"<style>{STYLE}</style></head><body><h1>batchctl exporter</h1>"
         f'<div class="meta">version {html.escape(version)}</div><ul>{items}</ul></body></html>'
     )

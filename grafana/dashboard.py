@@ -2,7 +2,9 @@
 
 It replaces the old "Keep-It-Up" page: depth per queue against the 100/500/1000 tiers,
 in flight, oldest age, queue memory against Redis maxmemory, replicas per batch (ready,
-asked for, autoscaler's desired and cap), claims, firing alerts and scrape health.
+asked for, autoscaler's desired and cap), claims, firing alerts and scrape health; and,
+from Celery's task events, throughput, failures, run times, active tasks, workers and
+the ETA to drain (panels say "no events" when events are off).
 Selectors, thresholds and the uid come from the same config as the alert rules.
 """
 
@@ -12,43 +14,26 @@ import json
 
 from grafana_foundation_sdk.builders import common as cb
 from grafana_foundation_sdk.builders import dashboard as db
-from grafana_foundation_sdk.builders import prometheus as prom
-from grafana_foundation_sdk.builders import stat, table, timeseries
+from grafana_foundation_sdk.builders import stat, table
 from grafana_foundation_sdk.cog.builder import Builder
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as dm
-from grafana_foundation_sdk.models import prometheus as pm
 
 from batchctl import metrics as n
 from batchctl.config import Config
-
-DATASOURCE = dm.DataSourceRef(type_val="prometheus", uid="${datasource}")
-# Matchers every exporter panel adds; "All" is ".*", which also matches series that
-# have no namespace label (a Prometheus outside Kubernetes).
-SCOPE = 'namespace=~"$namespace"'
-QUEUES = 'queue=~"$queue"'
-TIER_COLORS = ("green", "yellow", "orange", "red")
-AnyPanel = timeseries.Panel | stat.Panel | table.Panel
-ALL = dm.VariableOption(selected=True, text="All", value="$__all")
-
-
-def _sel(metric: str, selector: str, *extra: str) -> str:
-    matchers = ", ".join(x for x in (selector, SCOPE, *extra) if x)
-    return f"{metric}{{{matchers}}}"
-
-
-def _query(
-    expr: str, legend: str = "", ref: str = "A", instant: bool = False, as_table: bool = False
-) -> prom.Dataquery:
-    q = prom.Dataquery().expr(expr).ref_id(ref).datasource(DATASOURCE)
-    if legend:
-        q = q.legend_format(legend)
-    if instant:
-        q = q.instant()
-    if as_table:
-        q = q.format(pm.PromQueryFormat.TABLE)
-    return q
+from grafana.events_panels import events_panels
+from grafana.panels import (
+    ALL,
+    DATASOURCE,
+    QUEUES,
+    SCOPE,
+    TIER_COLORS,
+    AnyPanel,
+    _query,
+    _sel,
+    _timeseries,
+)
 
 
 def _tiers(cfg: Config) -> db.ThresholdsConfig:
@@ -59,33 +44,6 @@ def _tiers(cfg: Config) -> db.ThresholdsConfig:
         for t, c in zip(cfg.thresholds, TIER_COLORS[1:], strict=True)
     ]
     return db.ThresholdsConfig().mode(dm.ThresholdsMode.ABSOLUTE).steps(steps)
-
-
-def _legend() -> cb.VizLegendOptions:
-    return (
-        cb.VizLegendOptions()
-        .display_mode(cm.LegendDisplayMode.TABLE)
-        .placement(cm.LegendPlacement.RIGHT)
-        .show_legend(True)
-        .calcs(["lastNotNull", "max"])
-    )
-
-
-def _timeseries(title: str, description: str, pos: dm.GridPos) -> timeseries.Panel:
-    return (
-        timeseries.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
-        .grid_pos(pos)
-        .legend(_legend())
-        .tooltip(
-            cb.VizTooltipOptions().mode(cm.TooltipDisplayMode.MULTI).sort(cm.SortOrder.DESCENDING)
-        )
-        .line_width(1)
-        .fill_opacity(10)
-        .min(0)
-    )
 
 
 def _variables(cfg: Config) -> list[Builder[dm.VariableModel]]:
@@ -352,6 +310,7 @@ def build(cfg: Config) -> db.Dashboard:
         ("Queues", _queue_panels(cfg), 0),
         ("Batches: replicas and claims", _batch_panels(cfg), 18),
         ("Alerts and health", _health_panels(cfg), 35),
+        ("Tasks (Celery events)", events_panels(cfg), 44),
     ]
     panel_id = 1
     for title, panels, y in rows:

@@ -123,6 +123,7 @@ class WorkerPool:
         pool: str = "prefork",
         loglevel: str = "INFO",
         cwd: Path | None = None,
+        events: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if concurrency < 1 or prefetch_multiplier < 1:
@@ -138,6 +139,8 @@ class WorkerPool:
         self.pool = pool
         self.loglevel = loglevel
         self.cwd = cwd
+        # Send Celery's task events (-E) and heartbeats, for the exporter's consumer.
+        self.events = events
         self._clock = clock
         self._lock = threading.RLock()
         self._workers: list[WorkerProcess] = []
@@ -158,6 +161,7 @@ class WorkerPool:
             "grace_by_queue": {
                 b.queue: b.max_task_seconds + GRACE_MARGIN_SECONDS for b in cfg.batches
             },
+            "events": cfg.events.enabled,
         }
         kwargs.update(overrides)
         return cls(**kwargs)  # type: ignore[arg-type]
@@ -273,6 +277,8 @@ class WorkerPool:
     # -- internals -------------------------------------------------------------
 
     def _command(self, queue: str, node: str) -> list[str]:
+        # With events: task events (-E) and heartbeats (active tasks, live workers).
+        quiet = ["-E"] if self.events else ["--without-heartbeat"]
         return [
             sys.executable, "-m", "celery",
             "-A", self.app,
@@ -282,7 +288,7 @@ class WorkerPool:
             "-P", self.pool,
             "--prefetch-multiplier", str(self.prefetch_multiplier),
             "-n", f"{node}@%h",
-            "--without-gossip", "--without-mingle", "--without-heartbeat",
+            "--without-gossip", "--without-mingle", *quiet,
             "-l", self.loglevel,
         ]  # fmt: skip
 
@@ -298,7 +304,9 @@ class WorkerPool:
 
     def _spawn(self, queue: str) -> WorkerProcess:
         self._seq += 1
-        node = f"batchctl-{_UNSAFE.sub('_', queue)}-{self._token}-{self._seq}"
+        # The queue first: the exporter's events consumer tells the worker's queue by its
+        # node name (exporter/events/naming.py).
+        node = f"{_UNSAFE.sub('_', queue)}-{self._token}-{self._seq}"
         log_path = self.run_dir / f"{node}.log"
         with log_path.open("wb") as out:
             proc = subprocess.Popen(

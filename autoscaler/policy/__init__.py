@@ -36,15 +36,16 @@ changes, hold when a rule called for a change that a limit stopped, none otherwi
    too recent (`step_limit`); afterwards the shared budget may cut it (`budget`). Work
    that drains within the target: `steady`.
 7. Nothing waiting:
-   - `drained`: the claim is draining and waiting + in flight has been 0 on two ticks
-     running -> straight to `min_replicas` (no `idle_after_seconds` wait: the holder is
-     done); the loop then ends the claim;
-   - `idle_to_zero`: waiting + in flight has been 0 for `idle_after_seconds` -> straight
-     to `min_replicas` (an expired claim changes nothing here);
+   - `drained`: the claim is draining and waiting + in flight (+ running tasks, with
+     events) has been 0 on two ticks running -> straight to `min_replicas` (no
+     `idle_after_seconds` wait: the holder is done); the loop then ends the claim;
+   - `idle_to_zero`: waiting + in flight (+ running tasks, with events) has been 0 for
+     `idle_after_seconds` -> straight to `min_replicas` (an expired claim changes
+     nothing here);
    - `idle_step_down`: idle on two ticks running -> one down, to 1 (or min_replicas);
-   - `step_down`: only in-flight work left, nothing has waited for a whole step
-     interval, and the rest would be done within a step interval with one replica fewer
-     -> one down;
+   - `step_down`: only in-flight or running work left, nothing has waited for a whole
+     step interval, and the rest would be done within a step interval with one replica
+     fewer -> one down;
    - `idle`: idle at 1 (or on its first tick), waiting out `idle_after_seconds`.
 8. `steady`: nothing calls for a change.
 
@@ -81,20 +82,26 @@ first, then the room left goes to growing batches one replica at a time, fewest 
 first (max-min fairness; ties by queue name); a batch that gets less says `budget`. The
 budget only limits growth, it never forces a batch down.
 
-With Celery's default early acknowledgement a running task has left `unacked`, so "idle"
-means nothing waiting and nothing prefetched: a busy but unsaturated batch can look idle
-and go to zero; its running tasks still finish within the grace period. Workers with
-`task_acks_late=True` make running tasks visible (benchmarks/README.md compares both).
+Running tasks. With Celery's default early acknowledgement a running task has left
+`unacked`, so without events "idle" means nothing waiting and nothing prefetched: a busy
+but unsaturated batch can look idle and go to zero, and its running tasks finish only
+thanks to the grace period. With Celery's task events (`events.enabled`, workers with
+`-E`) the exporter counts the tasks executing now (`active`, reconciled with the
+workers' heartbeats): idle then also needs active = 0, so `idle_to_zero` waits for the
+running tasks, and the floor below counts them. Workers with `task_acks_late=True` make
+running tasks visible in `unacked` too (benchmarks/README.md compares all four cases).
 
 The in-flight floor: one replica holds at most `worker_concurrency * prefetch_multiplier`
-messages in the broker's `unacked` hash (Celery's prefetch window), so the fewest replicas
-that can hold the observed in-flight work is ceil(in_flight / that). We never shrink below
-it. Shrinking is still safe only because a removed worker's warm shutdown returns its
+messages in the broker's `unacked` hash (Celery's prefetch window) and runs at most
+`worker_concurrency` tasks, so the fewest replicas that can hold the observed work is
+max(ceil(in_flight / window), ceil(active / concurrency)). We never shrink below it.
+Shrinking is still safe only because a removed worker's warm shutdown returns its
 prefetched messages and finishes its running ones within the pod's grace period, which the
 manifests derive from `max_task_seconds`.
 
-The throughput behind "would take longer than the target" is an EWMA of the observed fall
-of waiting + in flight per ready replica (`tracking.py` says how and why it errs towards
+The throughput behind "would take longer than the target" is an EWMA per ready replica:
+of the tasks completed (succeeded + failed) by the events when they are on, else of the
+observed fall of waiting + in flight (`tracking.py` says how and why it errs towards
 scaling up). The modules: `model.py` the dataclasses, `steps.py` the rules,
 `tracking.py` what is carried between ticks, `budget.py` the shared budget.
 """

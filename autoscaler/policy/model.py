@@ -55,10 +55,23 @@ class BatchObservation:
     replicas_known: bool = True
     # Why data_ok or replicas_known is False, in a few words, for the decision's detail.
     why: str = ""
+    # Tasks executing now, by Celery's events (0 without them). With the default early
+    # acknowledgement a running task is in no Redis structure, so only this shows it;
+    # with acks_late it is also in `in_flight` (counted twice in `work`, never in the floor).
+    active: int = 0
+    # Tasks completed (succeeded + failed) so far by the events, a counter; None without
+    # events. The throughput per replica comes from it when it is known.
+    completed: int | None = None
 
     @property
     def work(self) -> int:
-        return self.waiting + self.in_flight
+        """Everything not done yet: waiting, in flight and running."""
+        return self.waiting + self.in_flight + self.active
+
+    @property
+    def busy(self) -> int:
+        """Work that workers hold: in flight (prefetched, or running with late acks) or running."""
+        return self.in_flight + self.active
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +87,7 @@ class BatchState:
     slack_since: float | None = None  # waiting == 0 continuously since
     prev_work: int | None = None
     prev_waiting: int | None = None
+    prev_completed: int | None = None  # the events' completion counter at prev_at
     prev_at: float | None = None
     # Observed throughput per ready replica (messages/s, EWMA); negative: backlog growing.
     rate_per_replica: float | None = None
@@ -139,7 +153,11 @@ def replica_capacity(batch: BatchConfig) -> int:
     return batch.worker_concurrency * batch.prefetch_multiplier
 
 
-def inflight_floor(batch: BatchConfig, in_flight: int) -> int:
-    """The fewest replicas that can hold `in_flight` messages, and never below min_replicas."""
-    need = math.ceil(max(0, in_flight) / replica_capacity(batch))
-    return max(batch.min_replicas, need)
+def inflight_floor(batch: BatchConfig, in_flight: int, active: int = 0) -> int:
+    """The fewest replicas that can hold `in_flight` messages and run `active` tasks, and
+    never below min_replicas. One replica holds at most its prefetch window in `unacked`
+    and runs at most `worker_concurrency` tasks; the two bounds are taken separately, so
+    a running task that is also in `unacked` (acks_late) is not counted twice."""
+    held = math.ceil(max(0, in_flight) / replica_capacity(batch))
+    running = math.ceil(max(0, active) / batch.worker_concurrency)
+    return max(batch.min_replicas, held, running)

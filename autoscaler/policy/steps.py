@@ -48,7 +48,13 @@ class Tick:
 
     @property
     def floor(self) -> int:
-        return inflight_floor(self.batch, self.obs.in_flight)
+        return inflight_floor(self.batch, self.obs.in_flight, self.obs.active)
+
+    @property
+    def floor_detail(self) -> str:
+        """'12 in flight need 1', or with running tasks '12 in flight, 5 running need 2'."""
+        running = f", {self.obs.active} running" if self.obs.active else ""
+        return f"{self.obs.in_flight} in flight{running} need {self.floor}"
 
     @property
     def claimed(self) -> bool:
@@ -99,7 +105,7 @@ class Tick:
 
     @property
     def idle_for(self) -> float:
-        """Seconds waiting + in flight has been 0 (0.0 on the first idle tick, or busy)."""
+        """Seconds waiting + in flight + running has been 0 (0.0 on the first idle tick)."""
         since = self.tracked.idle_since
         return self.now - since if since is not None else 0.0
 
@@ -110,7 +116,8 @@ class Tick:
         return self.now - since if since is not None else 0.0
 
     def eta(self, replicas: int) -> float:
-        """Seconds to finish waiting + in flight with `replicas` at the observed throughput."""
+        """Seconds to finish waiting + in flight + running with `replicas` at the observed
+        throughput."""
         return eta(self.obs.work, self.tracked.rate_per_replica, replicas)
 
     def to(self, desired: int, reason: Reason, detail: str) -> Decision:
@@ -169,9 +176,7 @@ def above_cap(c: Tick) -> Decision | None:
         return None
     detail = f"above cap {c.cap}"
     if c.current - 1 < c.floor:
-        return c.hold(
-            Reason.INFLIGHT_FLOOR, f"{detail}; {c.obs.in_flight} in flight need {c.floor}"
-        )
+        return c.hold(Reason.INFLIGHT_FLOOR, f"{detail}; {c.floor_detail}")
     if not c.down_open:
         return c.hold(Reason.ABOVE_CAP, f"{detail}; one down per step interval")
     return c.to(c.current - 1, Reason.ABOVE_CAP, detail)
@@ -205,7 +210,7 @@ def guard_shed(c: Tick) -> Decision | None:
     if not c.shedding or c.current <= max(1, c.batch.min_replicas):
         return None
     if c.current - 1 < c.floor:
-        detail = f"{_guards(c.shedding)}; {c.obs.in_flight} in flight need {c.floor}"
+        detail = f"{_guards(c.shedding)}; {c.floor_detail}"
         return c.hold(Reason.INFLIGHT_FLOOR, detail)
     if not c.down_open:
         return c.hold(Reason.GUARD_SHED, _guards(c.shedding))
@@ -290,8 +295,8 @@ def idle_step_down(c: Tick) -> Decision | None:
 
 def step_down(c: Tick) -> Decision | None:
     b = c.batch
-    # Only in-flight work left; with nothing at all the idle rules decide.
-    if c.obs.waiting > 0 or c.obs.in_flight == 0 or c.current <= max(1, b.min_replicas):
+    # Only in-flight or running work left; with nothing at all the idle rules decide.
+    if c.obs.waiting > 0 or c.obs.busy == 0 or c.current <= max(1, b.min_replicas):
         return None
     # The tail is small when what is left would be done within one step interval even
     # with one replica fewer; until then a removed replica only hands its prefetched
@@ -301,7 +306,7 @@ def step_down(c: Tick) -> Decision | None:
     if c.slack_for < b.step_interval_seconds or rest > b.step_interval_seconds:
         return None
     if c.current - 1 < c.floor:
-        return c.hold(Reason.INFLIGHT_FLOOR, f"{c.obs.in_flight} in flight need {c.floor}")
+        return c.hold(Reason.INFLIGHT_FLOOR, c.floor_detail)
     detail = f"nothing waiting for {c.slack_for:.0f}s, rest done in {_fmt_eta(rest)}"
     if not c.down_open:
         return c.hold(Reason.STEP_DOWN, f"{detail}; one down per step interval")

@@ -1,10 +1,16 @@
 """What the policy carries from tick to tick: timers, the override window, the throughput.
 
-Throughput: messages carry no timestamps and the exporter does not count completions, so
-the per-replica throughput is estimated from the fall of waiting + in flight between ticks
-while there was a queue to work on, divided by the ready replicas (an EWMA). Arrivals during
-the interval make it an underestimate, which errs towards scaling up; a queue that grows
-gives a negative estimate, i.e. "never drains" -> scale up.
+Throughput per ready replica, an EWMA over ticks while there was a queue to work on:
+
+- with Celery's task events, from completions: tasks that succeeded or failed since the
+  last tick (the exporter's counter) per second, divided by the ready replicas;
+- without them, estimated from the fall of waiting + in flight between ticks. Messages
+  carry no timestamps, so arrivals during the interval make it an underestimate, which
+  errs towards scaling up; a queue that grows gives a negative estimate, i.e. "never
+  drains" -> scale up.
+
+The completion counter starts over when the exporter restarts: a counter lower than at
+the last tick gives no sample, only a new starting point.
 """
 
 from __future__ import annotations
@@ -25,7 +31,14 @@ def advance(obs: BatchObservation, bs: BatchState, b: BatchConfig, now: float) -
     """`bs` brought up to `now`: timers, throughput and the manual-override window."""
     if not obs.data_ok or not obs.replicas_known:
         # No continuity across a gap: idle and slack timers and the rate start over.
-        return replace(bs, idle_since=None, slack_since=None, prev_work=None, prev_at=None)
+        return replace(
+            bs,
+            idle_since=None,
+            slack_since=None,
+            prev_work=None,
+            prev_completed=None,
+            prev_at=None,
+        )
     tracked = _track(obs, bs, now)
     # The count is not what we asked for: someone else changed it. (A change of ours that
     # did not land must be reported with `PolicyState.change_not_applied`, or it reads
@@ -72,15 +85,20 @@ def _track(obs: BatchObservation, bs: BatchState, now: float) -> BatchState:
         and (bs.prev_waiting or 0) > 0
     ):
         dt = now - bs.prev_at
-        sample = (bs.prev_work - work) / dt / obs.ready_replicas
-        alpha = 1.0 - math.exp(-dt / RATE_TAU_SECONDS)
-        rate = sample if rate is None else rate + alpha * (sample - rate)
+        sample: float | None = (bs.prev_work - work) / dt / obs.ready_replicas
+        if obs.completed is not None and bs.prev_completed is not None:
+            done = obs.completed - bs.prev_completed
+            sample = done / dt / obs.ready_replicas if done >= 0 else None
+        if sample is not None:
+            alpha = 1.0 - math.exp(-dt / RATE_TAU_SECONDS)
+            rate = sample if rate is None else rate + alpha * (sample - rate)
     return replace(
         bs,
         idle_since=idle_since,
         slack_since=slack_since,
         prev_work=work,
         prev_waiting=obs.waiting,
+        prev_completed=obs.completed,
         prev_at=now,
         rate_per_replica=rate,
         not_ready_since=not_ready_since,

@@ -45,7 +45,10 @@ def status_command(
     REPLICAS is ready/desired, from Kubernetes (with kubernetes.enabled and a
     kubernetes backend). The age of the oldest waiting message needs two readings
     (Celery messages carry no publish time), so OLDEST shows from the second
-    refresh of --watch on. With -o json, one JSON document per refresh; a broker
+    refresh of --watch on; DONE/MIN and ETA need readings 10 s apart. ACTIVE and
+    FAILED 10M come from Celery's task events (events.enabled, workers with -E);
+    without them they say "no events", and DONE/MIN is an estimate from the fall
+    of waiting + in flight. With -o json, one JSON document per refresh; a broker
     that cannot be reached is a JSON error (exit 3). --json is the deprecated
     spelling of -o json.
     """
@@ -59,7 +62,7 @@ def status_command(
     as_json = out.json
     cfg = load_or_exit(config_path, out)
     try:
-        source, kube_problem = status_source(cfg)
+        source, kube_problem = status_source(cfg, events=watch)
     except redis.RedisError as e:
         unreachable(cfg, e, out)
     refreshes = 0

@@ -313,6 +313,17 @@ class ExporterConfig(_Strict):
     # A scrape that arrives within this long after a collection finished is answered
     # from it (and its rendered body): a burst of scrapers costs one collection.
     snapshot_reuse_seconds: float = Field(0.5, ge=0, le=10)
+    # The autoscaler sidecar beside us: the status page shows its decisions (its
+    # /api/v1/decisions). None: the page says "autoscaler: not asked".
+    autoscaler_url: str | None = "http://127.0.0.1:9809"
+    autoscaler_timeout_seconds: float = Field(0.5, gt=0, le=10)
+
+    @field_validator("autoscaler_url")
+    @classmethod
+    def _autoscaler_url(cls, v: str | None) -> str | None:
+        if v is not None and urlsplit(v).scheme not in ("http", "https"):
+            raise ValueError("expected an http:// or https:// URL, e.g. http://127.0.0.1:9809")
+        return v
 
     @field_validator("listen")
     @classmethod
@@ -356,6 +367,16 @@ class AlertsConfig(_Strict):
     held_for: str = "30m"
     claim_expired_for: str = "10m"
     unclaimed_for: str = "15m"
+    # CeleryTaskFailureRatioHigh: failed / (succeeded + failed) of a queue's tasks over
+    # `failure_window` above this share, with at least `failure_min_tasks` finished in
+    # the window (so that one failure in three tasks does not page).
+    failure_ratio: float = Field(0.05, gt=0, lt=1)
+    failure_window: str = "10m"
+    failure_min_tasks: int = Field(20, ge=1)
+    failure_for: str = "5m"
+    # CeleryBatchNoProgress: a claimed batch with work waiting and ready replicas whose
+    # tasks have not completed for this long.
+    no_progress_for: str = "15m"
     # Hysteresis on the way down: CeleryQueueLengthHigh warning keeps firing this long
     # after the depth drops below its threshold, critical twice as long, and
     # CeleryQueueNoConsumers critical this long after its condition ends. A tier thus
@@ -371,6 +392,9 @@ class AlertsConfig(_Strict):
     queue_memory_alert: bool = True
     autoscaler_alerts: bool = True
     claim_alerts: bool = True
+    # The alerts on task events (CeleryTaskFailureRatioHigh, CeleryBatchNoProgress): their
+    # series exist only with events.enabled; without them they never fire.
+    event_alerts: bool = True
 
     @field_validator("runbook_url")
     @classmethod
@@ -382,8 +406,8 @@ class AlertsConfig(_Strict):
     @field_validator(
         "no_consumers_for", "idle_replicas_for", "workers_not_ready_for", "stuck_for",
         "growth_window", "memory_for", "down_for", "at_cap_for", "held_for",
-        "claim_expired_for", "unclaimed_for",
-        "tier_resolve_hold",
+        "claim_expired_for", "unclaimed_for", "failure_window", "failure_for",
+        "no_progress_for", "tier_resolve_hold",
     )  # fmt: skip
     @classmethod
     def _duration(cls, v: str) -> str:
@@ -424,6 +448,27 @@ class AlertsConfig(_Strict):
         return self
 
 
+class EventsConfig(_Strict):
+    """Celery's task and worker events, consumed by the exporter (issue 12).
+
+    Off by default: workers must send task events (`-E` or worker_send_task_events)
+    for anything but heartbeats to arrive, and every event costs a little broker
+    traffic (docs/operations.md, "Celery events").
+    """
+
+    enabled: bool = False
+    # Distinct task names labelled per queue; later names are counted as task="other".
+    max_task_names: int = Field(50, ge=1, le=10_000)
+    # Queues other than the configured batches that get series of their own; events of
+    # further queues are counted as queue="other".
+    max_queues: int = Field(10, ge=0, le=10_000)
+    # Tasks remembered between their events (uuid -> queue, name), least recently seen
+    # forgotten first: bounds memory however long the exporter runs.
+    max_tracked_tasks: int = Field(10_000, ge=100, le=10_000_000)
+    # Reconnecting after the broker went away: waits double from 1 s up to this.
+    reconnect_max_seconds: float = Field(30.0, ge=1, le=3600)
+
+
 def _default_batches() -> tuple[BatchConfig, ...]:
     return tuple(BatchConfig(queue=f"batch{i}", deployment=f"celery-batch{i}") for i in range(4))
 
@@ -437,6 +482,7 @@ class Config(_Strict):
     alerts: AlertsConfig = AlertsConfig()
     autoscaler: AutoscalerConfig = AutoscalerConfig()
     claims: ClaimsConfig = ClaimsConfig()
+    events: EventsConfig = EventsConfig()
 
     @field_validator("thresholds")
     @classmethod

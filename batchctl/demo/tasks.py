@@ -1,4 +1,7 @@
-"""A real Celery app for the demo and the tests: one task that sleeps and records its id.
+"""A real Celery app for the demo and the tests: a task that sleeps and records its id.
+
+Beside it, for the tests of Celery's events: a task that fails (`fail`) and one that
+retries a given number of times before it succeeds (`flaky`).
 
 Workers start it with `celery -A batchctl.demo.tasks worker ...`; the broker URL
 comes from the environment (CELERY_BROKER_URL, see batchctl/workers.py), never from
@@ -23,8 +26,12 @@ from celery import Celery, Task
 from batchctl.workers import ENV_BROKER_URL, ENV_KEYPREFIX
 
 ENV_PREFETCH = "BATCHCTL_DEMO_PREFETCH_MULTIPLIER"
+# "0": Celery's default early acknowledgement (a running task is in no Redis structure).
+ENV_ACKS_LATE = "BATCHCTL_DEMO_ACKS_LATE"
 DEFAULT_BROKER_URL = "redis://localhost:6379/0"
 TASK_NAME = "batchctl.demo.tasks.work"
+FAIL_TASK = "batchctl.demo.tasks.fail"
+FLAKY_TASK = "batchctl.demo.tasks.flaky"
 DONE_KEY = "batchctl:demo:done:{queue}"
 
 
@@ -38,11 +45,14 @@ def make_app(
     *,
     keyprefix: str | None = None,
     prefetch_multiplier: int | None = None,
+    sent_events: bool = False,
 ) -> Celery:
-    """A Celery app with the demo task registered; arguments default to the environment.
+    """A Celery app with the demo tasks registered; arguments default to the environment.
 
     Tests build their own app for the producer side (pointing at their Redis); worker
-    processes use the module-level `app`, configured from the environment.
+    processes use the module-level `app`, configured from the environment. With
+    `sent_events` the app sends a `task-sent` event for every task it publishes (Celery's
+    `task_send_sent_event`, the only event that names the queue).
     """
     url = broker_url or os.environ.get(ENV_BROKER_URL) or DEFAULT_BROKER_URL
     prefix = keyprefix if keyprefix is not None else os.environ.get(ENV_KEYPREFIX, "")
@@ -54,13 +64,16 @@ def make_app(
     celery_app.conf.update(
         # Acknowledge after the task ran: a worker killed mid-task leaves the message in
         # `unacked`, to be redelivered, instead of losing it.
-        task_acks_late=True,
+        task_acks_late=os.environ.get(ENV_ACKS_LATE, "1") != "0",
+        task_send_sent_event=sent_events,
         worker_prefetch_multiplier=prefetch,
         task_ignore_result=True,
         broker_transport_options=transport_options,
         broker_connection_retry_on_startup=True,
     )
     celery_app.task(bind=True, name=TASK_NAME)(_work)
+    celery_app.task(bind=True, name=FAIL_TASK)(_fail)
+    celery_app.task(bind=True, name=FLAKY_TASK, max_retries=None)(_flaky)
     return celery_app
 
 
@@ -90,6 +103,24 @@ def _work(self: Task, seconds: float, payload: str = "") -> str:
     prefix = (conf.broker_transport_options or {}).get("global_keyprefix", "")
     _client_for(conf.broker_url).sadd(done_key(queue, prefix), request.id)
     return str(request.id)
+
+
+class DemoFailure(Exception):
+    """What `fail` raises: a task failing on purpose."""
+
+
+def _fail(self: Task, seconds: float = 0.0) -> None:
+    """Sleep `seconds`, then fail."""
+    time.sleep(seconds)
+    raise DemoFailure(f"task {self.request.id} fails on purpose")
+
+
+def _flaky(self: Task, seconds: float, retries: int) -> str:
+    """Sleep `seconds`; retry at once until it has been retried `retries` times."""
+    time.sleep(seconds)
+    if self.request.retries < retries:
+        raise self.retry(countdown=0)
+    return str(self.request.id)
 
 
 app = make_app()

@@ -34,13 +34,22 @@ class PolicyController:
 
     `precedence` replaces the policy's rules (benchmarks/scale_down_pace.py compares
     candidates); `reasons` counts decisions by reason and `downs` lists every step down as
-    (second, reason).
+    (second, reason). With `events` it also sees what Celery's task events would show:
+    the tasks running now and the completions so far (exporter/events/).
     """
 
     name = OURS
 
-    def __init__(self, config: Config, queue: str, precedence: Sequence[Step] = PRECEDENCE) -> None:
+    def __init__(
+        self,
+        config: Config,
+        queue: str,
+        precedence: Sequence[Step] = PRECEDENCE,
+        *,
+        events: bool = False,
+    ) -> None:
         self.config = config
+        self.events = events
         self.queue = queue
         self.precedence = tuple(precedence)
         batch = config.batch(queue)
@@ -65,6 +74,8 @@ class PolicyController:
             replicas=view.replicas,
             ready_replicas=view.ready,
             claim=self.claim,
+            active=view.running if self.events else 0,
+            completed=view.completed if self.events else None,
         )
         decisions, self.state = decide(
             [obs], self.state, self.config, view.now, precedence=self.precedence

@@ -117,6 +117,7 @@ def _metrics(
         "max_step_up_per_minute": _window_max(ups, 60),
         "scale_actions": sum(1 for a, b in zip([0, *reps[:-1]], reps, strict=True) if a != b),
         "inflight_interrupted": world.interrupted,
+        "running_at_stop": world.running_at_stop,
         "cap_violations": violations,
         "seconds_above_1000": sum(1 for w in series.waiting if w >= top),
         # Beyond the required fields: what the numbers above cost or hide.
@@ -163,10 +164,12 @@ def simulate(
     *,
     check: bool = False,
     precedence: Sequence[Step] = PRECEDENCE,
+    events: bool = False,
 ) -> dict[str, RunResult]:
     """Run our policy (and the baseline) on the trace with the same caps.
 
-    `precedence` replaces our policy's rules (benchmarks/scale_down_pace.py).
+    `precedence` replaces our policy's rules (benchmarks/scale_down_pace.py); with
+    `events` our policy also sees running tasks and completions (Celery's task events).
     """
     cfg, batch = sim_config(config, trace)
     # Both get the tighter of the batch's cap and the global budget.
@@ -176,7 +179,7 @@ def simulate(
         OURS: run(
             trace,
             batch,
-            PolicyController(cfg, batch.queue, precedence),
+            PolicyController(cfg, batch.queue, precedence, events=events),
             thresholds=thresholds,
             cap=cap,
             check=check,

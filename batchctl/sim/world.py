@@ -24,8 +24,10 @@ What is modelled, and how (docs/design.md, "Celery's Redis layout", "Stopping wo
   returns its prefetched messages to the head of their lists at once, and finishes its
   running tasks; Kubernetes kills it after the grace period, and every task still running
   then is counted in `inflight_interrupted` (lost with early acks; redelivered after the
-  visibility timeout with late acks). The grace period is the batch's `max_task_seconds`
-  for our policy (the manifests set it so) and Kubernetes' default 30 s for the baseline.
+  visibility timeout with late acks). Tasks running on a pod when it is told to stop are
+  counted in `running_at_stop`: they finish only thanks to the grace period. The grace
+  period is the batch's `max_task_seconds` for our policy (the manifests set it so) and
+  Kubernetes' default 30 s for the baseline.
 - Replica-seconds count every pod that exists, starting and terminating ones included.
 - With the trace's `max_ready_pods` the cluster has room for only that many of the
   batch's pods: the others are created and never become ready (Pending), the case the
@@ -70,6 +72,10 @@ class View:
     oldest_age_seconds: float
     replicas: int  # spec.replicas
     ready: int
+    # What Celery's task events would show: tasks executing now (any pod, terminating
+    # ones too) and tasks completed so far.
+    running: int = 0
+    completed: int = 0
 
 
 class World:
@@ -97,6 +103,7 @@ class World:
         self.completed = 0
         self.lost = 0
         self.interrupted = 0
+        self.running_at_stop = 0  # tasks running on a pod when it was told to stop
         self.wait_sum = 0.0
         self.wait_max = 0.0
         self.started = 0
@@ -229,6 +236,7 @@ class World:
                 self.pods.remove(pod)  # never started a worker: nothing to lose
                 continue
             pod.kill_at = t + self.grace
+            self.running_at_stop += len(pod.running)
             # Warm shutdown: prefetched messages go back to the head of their lists.
             while pod.reserved:
                 lst, enq = pod.reserved.popleft()
@@ -255,6 +263,8 @@ class World:
             oldest_age_seconds=self.oldest_age(now),
             replicas=self.spec,
             ready=self.ready(now),
+            running=sum(len(p.running) for p in self.pods),
+            completed=self.completed,
         )
 
     def check_conservation(self) -> None:

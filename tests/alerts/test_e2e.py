@@ -13,12 +13,16 @@ CeleryQueueLengthHigh critical and CeleryQueueNoConsumers critical, with runbook
 while the lower CeleryQueueLengthHigh tiers reach Alertmanager and are inhibited, never
 delivered. Then the test deletes the list (batchctl itself never deletes messages) and
 the resolved notifications must arrive. Every wait is on a condition.
+
+The exporter consumes Celery's events, and a real `celery worker -E` consumes batch3
+and runs a few tasks (one of them fails), so the dashboard's event panels have data.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -35,6 +39,8 @@ from typing import Any
 import pytest
 import yaml
 
+from batchctl.demo.tasks import FAIL_TASK, TASK_NAME, make_app
+from batchctl.workers import ENV_BROKER_URL
 from tests.conftest import RedisServer, free_port, require_tool, wait_for
 from tests.fakekube import FakeKube
 from tests.grafana.test_dashboard import panel_queries
@@ -42,6 +48,7 @@ from tests.grafana.test_dashboard import panel_queries
 ROOT = Path(__file__).resolve().parents[2]
 BATCHCTL = Path(sys.executable).with_name("batchctl")
 QUEUE = "batch0"
+EVENTS_QUEUE = "batch3"
 MESSAGES = 1200
 RUNBOOK = "https://runbooks.example/{alert}.md"
 
@@ -85,10 +92,10 @@ class Proc:
                 self.popen.wait(timeout=10)
 
 
-def _start(name: str, args: list[str], tmp: Path) -> Proc:
+def _start(name: str, args: list[str], tmp: Path, env: dict[str, str] | None = None) -> Proc:
     log = tmp / f"{name}.log"
     with log.open("wb") as out:
-        popen = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+        popen = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     return Proc(name, popen, log)
 
 
@@ -229,14 +236,15 @@ def stack(own_redis: RedisServer, tmp_path: Path) -> Iterator[Stack]:
             yaml.safe_dump(
                 {
                     "broker": {"url": own_redis.url, "discover_queues": False},
+                    "events": {"enabled": True},
                     "kubernetes": {
                         "namespace": "court-listener",
                         "kubeconfig": str(kube.write_kubeconfig(tmp_path)),
                     },
+                    # The sidecar reads the exporter beside it (one observer per pod).
                     "autoscaler": {
                         "backend": "dry-run",
                         "interval_seconds": 1,
-                        # The sidecar reads the exporter beside it, here on a free port.
                         "snapshot_url": f"http://127.0.0.1:{exporter_port}",
                     },
                     "alerts": E2E_ALERTS,
@@ -321,6 +329,19 @@ def stack(own_redis: RedisServer, tmp_path: Path) -> Iterator[Stack]:
                 tmp_path,
             )
         )
+        # A real worker with task events, for the dashboard's event panels (batch3).
+        procs.append(
+            _start(
+                "worker",
+                [
+                    sys.executable, "-m", "celery", "-A", "batchctl.demo.tasks", "worker",
+                    "-Q", EVENTS_QUEUE, "-n", f"{EVENTS_QUEUE}@e2e", "-c", "1", "-E",
+                    "--without-gossip", "--without-mingle", "-l", "INFO",
+                ],
+                tmp_path,
+                env={**os.environ, ENV_BROKER_URL: own_redis.url},
+            )
+        )  # fmt: skip
         prom_cfg = tmp_path / "prometheus.yml"
         prom_cfg.write_text(
             yaml.safe_dump(
@@ -443,6 +464,21 @@ def _lower_tier_deliveries(stack: Stack) -> list[dict[str, Any]]:
 def test_alerts_fire_inhibit_and_resolve_end_to_end(stack: Stack) -> None:
     start = time.monotonic()
     _wait(stack, lambda: _ready_and_scraped(stack), 20, "first scrape of an empty batch0")
+    # The worker of batch3 runs a few tasks once the exporter hears its heartbeats.
+    _wait(
+        stack,
+        lambda: stack.query(
+            f'celery_events_up == 1 and on () celery_queue_workers{{queue="{EVENTS_QUEUE}"}} == 1'
+        ),
+        20,
+        "the exporter consuming events, the batch3 worker alive",
+    )
+    # Completions spread over several scrapes: rates of them are above 0 (a counter that
+    # appears already at its final value has none).
+    app = make_app(stack.redis.url)
+    app.tasks[FAIL_TASK].apply_async(args=(0.0,), queue=EVENTS_QUEUE)
+    for _ in range(30):
+        app.tasks[TASK_NAME].apply_async(args=(0.3,), queue=EVENTS_QUEUE)
 
     r = stack.redis.client()
     pipe = r.pipeline(transaction=False)
@@ -493,12 +529,16 @@ def test_alerts_fire_inhibit_and_resolve_end_to_end(stack: Stack) -> None:
 
     # Every dashboard query returns data from the live Prometheus.
     queries = panel_queries(_board())
-    _wait(
-        stack,
-        lambda: not [t for t, expr in queries.items() if not stack.query(expr)],
-        10,
-        f"data for every dashboard query: {queries}",
-    )
+    missing: list[str] = []
+
+    def every_query_has_data() -> bool:
+        missing[:] = [t for t, expr in queries.items() if not stack.query(expr)]
+        return not missing
+
+    try:
+        _wait(stack, every_query_has_data, 10, "data for every dashboard query")
+    except AssertionError as e:
+        raise AssertionError(f"no data for {missing}: {e}") from None
 
     # Drain: the resolved notifications arrive; the lower tiers are never delivered.
     stack.redis.client().delete(QUEUE)

@@ -158,7 +158,7 @@ def test_promtool_check_rules_on_the_committed_file() -> None:
         [promtool, "check", "rules", str(COMMITTED)], capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "SUCCESS: 18 rules found" in out.stdout
+    assert "SUCCESS: 20 rules found" in out.stdout
 
 
 def _promtool_test(promtool: str, files: list[Path]) -> subprocess.CompletedProcess[str]:
@@ -192,6 +192,12 @@ MUTATIONS: dict[str, dict[str, Any]] = {
     "claim expiry for 9m": {"alerts": {"claim_expired_for": "9m"}},
     "resolve hold 30s": {"alerts": {"tier_resolve_hold": "30s"}},
     "resolve hold 2m": {"alerts": {"tier_resolve_hold": "2m"}},
+    "failure ratio 6%": {"alerts": {"failure_ratio": 0.06}},
+    "failure ratio 5.5%": {"alerts": {"failure_ratio": 0.055}},
+    "failure volume 21": {"alerts": {"failure_min_tasks": 21}},
+    "failure window 5m": {"alerts": {"failure_window": "5m"}},
+    "failure for 6m": {"alerts": {"failure_for": "6m"}},
+    "no progress for 16m": {"alerts": {"no_progress_for": "16m"}},
 }
 
 
@@ -302,8 +308,12 @@ def test_expressions_use_only_known_metric_names() -> None:
         "on",
         "ignoring",
         "unless",
+        "increase",
+        "sum",
+        "min",
+        "without",
     }
-    keywords = {"and", "or", "group_left", "queue", "deployment", "holder"}
+    keywords = {"and", "or", "group_left", "queue", "deployment", "holder", "task", "state"}
     for rule in _rules(Config()):
         expr = re.sub(r'"[^"]*"', '""', rule["expr"])  # drop string literals
         expr = re.sub(r"\{[^}]*\}", "", expr)  # and matchers
@@ -323,6 +333,7 @@ def test_config_flags_switch_alerts_off() -> None:
                 "CeleryQueueStuck",
                 "CeleryWorkersNotReady",
                 "CeleryKubernetesApiDown",
+                "CeleryBatchNoProgress",
             },
         ),
         "autoscaler": (
@@ -345,6 +356,10 @@ def test_config_flags_switch_alerts_off() -> None:
             {"alerts": {"claim_alerts": False}},
             {"CeleryBatchClaimExpired", "CeleryUnclaimedBatchInUse"},
         ),
+        "events": (
+            {"alerts": {"event_alerts": False}},
+            {"CeleryTaskFailureRatioHigh", "CeleryBatchNoProgress"},
+        ),
         "no claim needed": (
             {"batches": [{"queue": "b", "deployment": "celery-b", "require_claim": False}]},
             {"CeleryUnclaimedBatchInUse"},
@@ -357,6 +372,12 @@ def test_config_flags_switch_alerts_off() -> None:
 
 def test_groups_without_rules_are_left_out() -> None:
     cfg = parse_config({"autoscaler": {"enabled": False}})
+    assert [g["name"] for g in groups(cfg)] == [
+        "batchctl.queues",
+        "batchctl.broker",
+        "batchctl.tasks",
+    ]
+    cfg = parse_config({"autoscaler": {"enabled": False}, "alerts": {"event_alerts": False}})
     assert [g["name"] for g in groups(cfg)] == ["batchctl.queues", "batchctl.broker"]
 
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from autoscaler.leader import STATE_ANNOTATION, LeaderElector, NotLeader
+from autoscaler.leader import DECISIONS_ANNOTATION, STATE_ANNOTATION, LeaderElector, NotLeader
 from batchctl.config import KubernetesConfig, LeaderElectionConfig
+from batchctl.decisions import DecisionRecord, decode_compact, encode_compact
 from batchctl.kube import new_api_client
 from tests.conftest import wait_for
 from tests.fakekube import FakeKube
@@ -163,3 +164,33 @@ def test_state_rides_in_the_lease_and_only_the_leader_writes_it(
     a.stop(release=True)
     wait_for(b.is_leader, timeout=5, what="b takes over")
     assert b.read_state() == '{"v":1,"batches":{}}'
+
+
+def test_decisions_ride_along_at_renewals_and_a_standby_reads_them(
+    kube: FakeKube, elector: MakeElector
+) -> None:
+    a = elector("a")
+    wait_for(a.is_leader, timeout=5, what="a leads")
+    b = elector("b")
+    text = encode_compact(
+        1234.5, "a", [DecisionRecord("batch1", 1, 2, "up", "backlog", "400 waiting")]
+    )
+    renewals = len(kube.requests_to("PUT", r"/leases/batchctl-autoscaler$"))
+    a.publish_decisions(text)
+    # No request of its own: the next renewal carries it.
+    assert len(kube.requests_to("PUT", r"/leases/batchctl-autoscaler$")) == renewals
+    wait_for(
+        lambda: (
+            (kube.lease("batchctl-autoscaler") or {})
+            .get("metadata", {})
+            .get("annotations", {})
+            .get(DECISIONS_ANNOTATION)
+            == text
+        ),
+        timeout=5,
+        what="the decisions in the Lease",
+    )
+    wait_for(lambda: b.leader_decisions() == text, timeout=5, what="b to read them")
+    copy = decode_compact(b.leader_decisions())
+    assert copy is not None and copy.source == "lease" and copy.leader == "a"
+    assert copy.decisions[0].reason == "backlog" and copy.at == 1234.5

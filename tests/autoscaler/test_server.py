@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from autoscaler.loop import Autoscaler
 from autoscaler.metrics import AutoscalerMetrics
 from autoscaler.server import ROUTES, AutoscalerServer
+from batchctl.decisions import LEASE, NONE, SELF, DecisionRecord, Decisions, encode_compact
 from exporter.broker import BrokerReader
 from exporter.collect import InProcessSource
 from exporter.snapshot import Snapshot
@@ -133,3 +135,50 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     assert res.returncode == 2, res.stderr
     assert f"cannot listen on 127.0.0.1:{port}" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_decisions_are_served_ours_or_the_leaders(
+    redis_server: RedisServer, serve: list[Served]
+) -> None:
+    scaler = make(redis_server.url)
+    s = Served(scaler)
+    serve.append(s)
+    # Before a first tick: none yet.
+    code, ctype, body = get(s.url + "/api/v1/decisions")
+    assert code == 200 and ctype == "application/json"
+    assert Decisions.from_json(json.loads(body)) == Decisions(NONE)
+    scaler.tick()
+    doc = Decisions.from_json(json.loads(get(s.url + "/api/v1/decisions")[2]))
+    assert doc.source == SELF and doc.at == scaler.last_tick_at
+    assert {d.queue: d.reason for d in doc.decisions} == {"batch0": "steady", "batch1": "steady"}
+
+
+class Standby:
+    """A replica that does not lead and has read the leader's copy from the Lease."""
+
+    identity = "b"
+
+    def __init__(self, copy: str | None) -> None:
+        self.copy = copy
+
+    def is_leader(self) -> bool:
+        return False
+
+    def read_state(self) -> str | None:
+        return None
+
+    def write_state(self, text: str) -> None:
+        raise AssertionError("a standby never writes")
+
+    def leader_decisions(self) -> str | None:
+        return self.copy
+
+
+def test_a_standby_serves_the_leaders_decisions(redis_server: RedisServer) -> None:
+    record = DecisionRecord("batch1", 2, 3, "up", "backlog", "<b>400</b> waiting")
+    standby = make(redis_server.url, leadership=Standby(encode_compact(99.0, "a", [record])))
+    assert standby.tick() == []
+    doc = standby.decisions_view()
+    assert (doc.source, doc.leader, doc.at, doc.decisions) == (LEASE, "a", 99.0, (record,))
+    assert make(redis_server.url, leadership=Standby(None)).decisions_view() == Decisions(NONE)
+    assert make(redis_server.url, leadership=Standby("garbage")).decisions_view().source == NONE

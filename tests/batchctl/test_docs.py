@@ -33,7 +33,15 @@ def test_every_config_key_is_documented() -> None:
     missing = [k for k in keys(Config) if f"`{k.rsplit('.', 1)[-1]}`" not in doc]
     assert missing == []
     # And each section exists.
-    for section in ("broker", "kubernetes", "batches", "thresholds", "exporter", "alerts"):
+    for section in (
+        "broker",
+        "kubernetes",
+        "batches",
+        "thresholds",
+        "exporter",
+        "alerts",
+        "events",
+    ):
         assert f"## `{section}`" in doc
 
 

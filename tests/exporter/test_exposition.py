@@ -11,6 +11,7 @@ and non-finite numbers, with and without a LineCache carried across scrapes.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Iterator, Sequence
@@ -20,7 +21,7 @@ from typing import Any, Literal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import generate_latest as text_latest
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 from prometheus_client.openmetrics.parser import (
@@ -28,19 +29,26 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from batchctl import metrics as m
 from batchctl.claims import Claim
-from batchctl.metrics import EXPORTER_SPECS, Spec
+from batchctl.metrics import EXPORTER_SPECS, RUNTIME_BUCKETS, TASK_STATES, Spec
+from exporter.events.model import EventsView, QueueActivity, TaskStats
 from exporter.exposition import LineCache, _Writer, render_snapshot
 from exporter.snapshot import Deployment, QueueStats, Snapshot
 
 Rows = list[tuple[tuple[str, ...], float]]
+# A histogram series: label values, (le, cumulative count) per bucket, sum.
+HistogramRows = list[tuple[tuple[str, ...], list[tuple[str, float]], float]]
+Family = GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily
 
 # --- the reference: prometheus_client's generic path --------------------------------
 
 
-def reference_rows(snap: Snapshot, *, version: str, kubernetes_enabled: bool) -> dict[Spec, Rows]:
+def reference_rows(
+    snap: Snapshot, *, version: str, kubernetes_enabled: bool
+) -> dict[Spec, Rows | HistogramRows]:
     """Every exporter family's samples, read off the snapshot's fields as the table's
     help texts describe them (not from the renderer's code).
 
@@ -52,7 +60,11 @@ def reference_rows(snap: Snapshot, *, version: str, kubernetes_enabled: bool) ->
     errors: Rows = [(("redis",), int(s.broker_error is not None))]
     if kubernetes_enabled:
         errors.append((("kubernetes",), int(s.kubernetes_error is not None)))
-    rows: dict[Spec, Rows] = {
+    ev = s.events
+    # Events off: no events family at all. Consumer down: counters, but no gauges of
+    # what runs now. Run times only for tasks with observations.
+    live = ev is not None and ev.up
+    rows: dict[Spec, Rows | HistogramRows] = {
         m.QUEUE_LENGTH: [((q.queue,), q.waiting) for q in s.queues],
         m.QUEUE_PRIORITY_LENGTH: [
             ((q.queue, str(step)), n) for q in s.queues for step, n in q.priority_lengths.items()
@@ -68,6 +80,31 @@ def reference_rows(snap: Snapshot, *, version: str, kubernetes_enabled: bool) ->
         m.KUBERNETES_UP: [((), int(bool(s.kubernetes_up)))] if kubernetes_enabled else [],
         m.BATCH_CLAIMED: [((q, c.holder), 1) for q, c in s.claims.items()],
         m.BATCH_CLAIM_EXPIRY: [((q,), c.expires) for q, c in s.claims.items()],
+        m.EVENTS_UP: [((), int(ev.up))] if ev is not None else [],
+        m.EVENTS_RECEIVED: [((), ev.received)] if ev is not None else [],
+        m.TASK_EVENTS: [
+            ((t.queue, t.task, state), n)
+            for t in (ev.tasks if ev is not None else ())
+            for state, n in t.states.items()
+        ],
+        m.TASK_RUNTIME: [
+            (
+                (t.queue, t.task),
+                [
+                    (floatToGoString(le), n)
+                    for le, n in zip(
+                        (*RUNTIME_BUCKETS, math.inf),
+                        itertools.accumulate(t.runtime_buckets),
+                        strict=True,
+                    )
+                ],
+                t.runtime_sum,
+            )
+            for t in (ev.tasks if ev is not None else ())
+            if t.runtime_buckets
+        ],
+        m.QUEUE_ACTIVE: [((q.queue,), q.active) for q in ev.queues] if live else [],
+        m.QUEUE_WORKERS: [((q.queue,), q.workers) for q in ev.queues] if live else [],
         m.SCRAPE_DURATION: [((), s.duration_seconds)],
         m.QUEUES_DROPPED: [((), s.queues_dropped)],
         m.QUEUES_SKIPPED: [((reason,), n) for reason, n in s.queues_skipped.items()],
@@ -79,25 +116,28 @@ def reference_rows(snap: Snapshot, *, version: str, kubernetes_enabled: bool) ->
     return rows
 
 
-def library_family(spec: Spec, rows: Rows) -> GaugeMetricFamily | CounterMetricFamily:
+def library_family(spec: Spec, rows: Rows | HistogramRows) -> Family:
+    if spec.kind == "histogram":
+        histogram = HistogramMetricFamily(spec.name, spec.help, labels=list(spec.labels))
+        for labels, buckets, total in rows:  # type: ignore[misc]
+            histogram.add_metric(list(labels), buckets, total)
+        return histogram
     cls = CounterMetricFamily if spec.kind == "counter" else GaugeMetricFamily
     family = cls(spec.name, spec.help, labels=list(spec.labels))
-    for labels, value in rows:
+    for labels, value in rows:  # type: ignore[misc]
         family.add_metric(list(labels), value)
     return family
 
 
 class ReferenceCollector(Collector):
-    def __init__(self, families: Sequence[GaugeMetricFamily | CounterMetricFamily]) -> None:
+    def __init__(self, families: Sequence[Family]) -> None:
         self.families = families
 
     def collect(self) -> Iterator[Any]:
         yield from self.families
 
 
-def library_exposition(
-    families: Sequence[GaugeMetricFamily | CounterMetricFamily], openmetrics: bool
-) -> str:
+def library_exposition(families: Sequence[Family], openmetrics: bool) -> str:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ReferenceCollector(families))
     encode = openmetrics_latest if openmetrics else text_latest
@@ -174,6 +214,39 @@ def queue_stats(draw: st.DrawFn, name: str) -> QueueStats:
 
 
 @st.composite
+def events_views(draw: st.DrawFn) -> EventsView:
+    """Random events with hostile queue and task names; counts as the aggregator makes
+    them (never negative)."""
+    amounts = st.integers(0, 2**53)
+    tasks = draw(
+        st.lists(
+            st.builds(
+                TaskStats,
+                label_values,
+                label_values,
+                st.dictionaries(st.sampled_from(TASK_STATES), amounts, max_size=4),
+                st.just(()) | st.lists(amounts, min_size=19, max_size=19).map(tuple),
+                st.floats(0, 1e9) | st.just(0.0),
+            ),
+            max_size=4,
+            unique_by=lambda t: (t.queue, t.task),
+        )
+    )
+    queues = draw(
+        st.lists(
+            st.builds(QueueActivity, label_values, amounts, amounts, amounts, amounts),
+            max_size=3,
+            unique_by=lambda q: q.queue,
+        )
+    )
+    up = draw(st.booleans())
+    return EventsView(
+        up, draw(st.none() | st.floats(0, 2e9)), None if up else "down", draw(amounts),
+        tuple(queues), tuple(tasks),
+    )  # fmt: skip
+
+
+@st.composite
 def snapshots(
     draw: st.DrawFn, generation: int | None, queues: tuple[QueueStats, ...] | None = None
 ) -> Snapshot:
@@ -202,6 +275,7 @@ def snapshots(
         claims=draw(st.dictionaries(label_values, claim, max_size=3)),
         queues_dropped=draw(counts.map(abs)) if broker_up else 0,
         queues_skipped=draw(st.dictionaries(label_values, counts.map(abs), max_size=3)),
+        events=draw(st.none() | events_views()),
     )
 
 

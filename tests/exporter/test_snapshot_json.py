@@ -9,6 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from batchctl.claims import Claim
+from batchctl.metrics import TASK_STATES
+from exporter.events.model import EventsView, QueueActivity, TaskStats
+from exporter.progress import SPARK_POINTS, Progress
 from exporter.snapshot import Deployment, QueueStats, Snapshot
 
 names = st.text(min_size=1, max_size=12)
@@ -31,6 +34,42 @@ def queue_stats(draw: st.DrawFn) -> QueueStats:
         replicas=None if dep is None else draw(counts),
         ready_replicas=None if dep is None else draw(counts),
     )
+
+
+maybe_seconds = st.none() | seconds
+events_views = st.builds(
+    EventsView,
+    st.booleans(),
+    maybe_seconds,
+    st.none() | names,
+    counts,
+    st.lists(
+        st.builds(QueueActivity, names, counts, counts, counts, counts, st.booleans()),
+        max_size=4,
+        unique_by=lambda q: q.queue,
+    ).map(tuple),
+    st.lists(
+        st.builds(
+            TaskStats,
+            names,
+            names,
+            st.dictionaries(st.sampled_from(TASK_STATES), counts, max_size=8),
+            st.just(()) | st.lists(counts, min_size=19, max_size=19).map(tuple),
+            seconds,
+        ),
+        max_size=4,
+    ).map(tuple),
+)
+progresses = st.builds(
+    Progress,
+    names,
+    st.none() | seconds,
+    st.sampled_from([None, "events", "estimate"]),
+    st.none() | counts,
+    st.none() | counts,
+    maybe_seconds,
+    st.lists(st.none() | counts, max_size=SPARK_POINTS).map(tuple),
+)
 
 
 @st.composite
@@ -57,6 +96,8 @@ def snapshots(draw: st.DrawFn) -> Snapshot:
                 st.lists(st.tuples(names, names, st.text(max_size=20), seconds), max_size=3)
             )
         },
+        events=draw(st.none() | events_views),
+        progress={p.queue: p for p in draw(st.lists(progresses, max_size=4))},
     )
 
 
@@ -67,6 +108,9 @@ def test_to_json_and_back_is_the_same_snapshot(snap: Snapshot) -> None:
     # generation is the exporter's render cache key, not part of the reading.
     assert back == Snapshot(**{**_fields(snap), "generation": None})
     assert [back.queue(q.queue) for q in snap.queues] == list(snap.queues)
+    if snap.events is not None:
+        assert back.events is not None
+        assert [back.events.queue(q.queue) for q in snap.events.queues] == list(snap.events.queues)
 
 
 def _fields(snap: Snapshot) -> dict[str, object]:
@@ -88,4 +132,6 @@ def test_unknown_keys_are_ignored_and_missing_optional_ones_default() -> None:
     q = snap.queue("q")
     assert q is not None and q.priority_lengths == {9: 1} and q.replicas is None
     assert snap.claims == {} and snap.queues_dropped == 0
+    # An exporter from before events: events unknown (off), no progress.
+    assert snap.events is None and snap.progress == {}
     assert not math.isnan(snap.taken_at)

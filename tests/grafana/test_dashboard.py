@@ -129,6 +129,12 @@ def test_required_panels_and_their_metrics() -> None:
         "Claims": ["celery_batch_claimed", "celery_batch_claim_expiry_timestamp_seconds"],
         "Firing alerts": ['ALERTS{alertname=~"Celery.*"'],
         "Scrape health": ["up{", "celery_broker_up", "celery_kubernetes_up"],
+        "Completed per minute": ['celery_task_events_total{job="batchctl"'],
+        "Failure ratio (10 min)": ['state="failed"', 'state=~"succeeded|failed"'],
+        "Task run time p50 / p95": ["histogram_quantile(0.5,", "histogram_quantile(0.95,"],
+        "Active tasks": ["celery_queue_active_tasks"],
+        "Workers (by heartbeats)": ["celery_queue_workers"],
+        "ETA to drain": ["celery_queue_length", "celery_queue_active_tasks", "rate("],
     }
     for title, needles in expect.items():
         exprs = " ".join(t["expr"] for t in _panel(board, title)["targets"])
@@ -136,6 +142,9 @@ def test_required_panels_and_their_metrics() -> None:
             assert needle in exprs, f"{title}: {needle} not queried"
     replicas = _panel(board, "Replicas: ready vs desired vs cap")
     assert replicas["repeat"] == "queue", "one replica panel per batch"
+    # Without events the event panels say so instead of showing nothing, or zeros.
+    for title in ("Completed per minute", "Active tasks", "ETA to drain"):
+        assert _panel(board, title)["fieldConfig"]["defaults"]["noValue"] == "no events"
 
 
 def test_panel_ids_unique_and_layout_in_the_grid() -> None:
@@ -172,7 +181,9 @@ def test_every_query_parses_with_promtool(tmp_path: Path) -> None:
 
 def test_queries_use_only_known_metric_names() -> None:
     known = {s.name for s in ALL_SPECS} | {UP, "ALERTS"}
+    known |= {f"{s.name}_bucket" for s in ALL_SPECS if s.kind == "histogram"}
     words = {"max", "min", "sum", "by", "increase", "time", "queue", "action"}
+    words |= {"rate", "without", "task", "state", "histogram_quantile", "le"}
     for title, expr in panel_queries(_dashboard()).items():
         bare = re.sub(r"\{[^}]*\}|\[[^\]]*\]|\"[^\"]*\"", "", expr)
         unknown = set(re.findall(r"[a-zA-Z_][a-zA-Z0-9_]*", bare)) - known - words

@@ -23,31 +23,39 @@ def test_cli_status_table_and_json(run, redis_db: redis.Redis) -> None:  # type:
     r = run("status")
     assert r.exit_code == 0, r.output
     lines = r.output.splitlines()
-    assert lines[0].split() == [
-        "QUEUE",
-        "HOLDER",
-        "PURPOSE",
-        "CLAIM",
-        "WAITING",
-        "IN",
-        "FLIGHT",
-        "OLDEST",
-        "REPLICAS",
-    ]
-    rows = {line.split()[0]: line for line in lines[1:]}
+    rows = {line.split()[0]: columns(lines[0], line) for line in lines[1:]}
+    assert list(rows["batch1"]) == [
+        "QUEUE", "HOLDER", "PURPOSE", "CLAIM", "WAITING", "IN FLIGHT", "ACTIVE",
+        "DONE/MIN", "FAILED 10M", "ETA", "OLDEST", "REPLICAS",
+    ]  # fmt: skip
     assert set(rows) == {"batch0", "batch1", "batch2", "batch3"}
-    assert rows["batch1"].split()[:3] == ["batch1", "alice", "reindex"]
-    assert re.search(r"expires in (8h|7h59m)  ", rows["batch1"])
-    # waiting counts every priority list; no workers, so nothing in flight
-    assert rows["batch1"].split()[-4:] == ["4", "0", "-", "-"]
-    assert rows["batch0"].split() == ["batch0", "-", "0", "0", "-", "-"]
+    b1 = rows["batch1"]
+    assert (b1["HOLDER"], b1["PURPOSE"]) == ("alice", "reindex dockets")
+    assert re.fullmatch(r"expires in (8h|7h59m)", b1["CLAIM"])
+    # waiting counts every priority list; no workers, so nothing in flight; events are
+    # off (the default): "no events", not zeros; one reading: no rate, no ETA, no age.
+    assert [b1[k] for k in ("WAITING", "IN FLIGHT", "ACTIVE", "DONE/MIN", "FAILED 10M")] == [
+        "4", "0", "no events", "-", "no events",
+    ]  # fmt: skip
+    assert [b1[k] for k in ("ETA", "OLDEST", "REPLICAS")] == ["-", "-", "-"]
+    assert rows["batch0"]["HOLDER"] == "-" and rows["batch0"]["WAITING"] == "0"
 
     r = run("status", "-o", "json")
     data = json.loads(r.stdout)
-    assert data["broker_up"] is True
+    assert data["broker_up"] is True and data["events"] == "off"
     b1 = next(b for b in data["batches"] if b["queue"] == "batch1")
     assert b1["claim"]["holder"] == "alice" and b1["claim"]["expired"] is False
     assert (b1["waiting"], b1["in_flight"], b1["oldest_age_seconds"]) == (4, 0, None)
+    assert (b1["active"], b1["rate_per_minute"], b1["failed_recent"], b1["eta_seconds"]) == (
+        None, None, None, None,
+    )  # fmt: skip
+
+
+def columns(header: str, line: str) -> dict[str, str]:
+    """A table line cut at the header's column starts (cells may hold single spaces)."""
+    starts = [(m.start(), m.group()) for m in re.finditer(r"\S+(?: \S+)*", header)]
+    ends = [s for s, _ in starts[1:]] + [None]
+    return {name: line[s:e].strip() for (s, name), e in zip(starts, ends, strict=True)}
 
 
 def test_cli_status_shows_expired_claims(run, redis_db: redis.Redis) -> None:  # type: ignore[no-untyped-def]
@@ -111,3 +119,19 @@ def test_cli_status_json_when_the_broker_is_down(run) -> None:  # type: ignore[n
         assert r.exit_code == 3
         doc = json.loads(r.stdout)
         assert doc["error"].startswith("cannot reach the broker at redis://:***@127.0.0.1:1/0")
+
+
+def test_cli_status_watch_consumes_events_and_one_reading_does_not(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cfg = tmp_path / "events.yml"
+    cfg.write_text("kubernetes:\n  enabled: false\nevents:\n  enabled: true\n")
+    r = run(
+        "status", "--watch", "--json", "--interval", "0.5", "--count", "6", "--config", str(cfg)
+    )
+    assert r.exit_code == 0, r.output
+    snaps = [json.loads(line) for line in r.stdout.splitlines()]
+    assert snaps[-1]["events"] == "up"
+    # Connected and no worker anywhere: zeros are the truth now, not "no events".
+    assert {(b["active"], b["workers"]) for b in snaps[-1]["batches"]} == {(0, 0)}
+    # One reading starts no consumer: nothing could arrive in time to be worth it.
+    once = json.loads(run("status", "--json", "--config", str(cfg)).stdout)
+    assert once["events"] == "off" and once["batches"][0]["active"] is None
