@@ -25,6 +25,7 @@ from autoscaler import handover
 from autoscaler.backends import Backend, ScaleNote
 from autoscaler.guards import evaluate
 from autoscaler.leader import NotLeader
+from autoscaler.leadership import Leadership, SoleLeader
 from autoscaler.observations import observations
 from autoscaler.policy import (
     Action,
@@ -57,33 +58,6 @@ class ClaimKeeper(Protocol):
     def end_drain(self, queue: str, seen: Claim, now: float, detail: str) -> object: ...
 
     def note_expired(self, queue: str, seen: Claim, now: float) -> object: ...
-
-
-class Leadership(Protocol):
-    """Whether we may write, and the handover record (autoscaler/leader.py)."""
-
-    def is_leader(self) -> bool: ...
-
-    def read_state(self) -> str | None: ...
-
-    def write_state(self, text: str) -> None: ...
-
-
-class SoleLeader:
-    """No election (one replica, or not on Kubernetes): always the leader, and the
-    handover record lives in memory."""
-
-    def __init__(self) -> None:
-        self.text: str | None = None
-
-    def is_leader(self) -> bool:
-        return True
-
-    def read_state(self) -> str | None:
-        return self.text
-
-    def write_state(self, text: str) -> None:
-        self.text = text
 
 
 class Autoscaler:

@@ -15,7 +15,8 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 
 from autoscaler.backends import Backend
 from autoscaler.backends.dryrun import DryRunBackend
-from autoscaler.loop import Autoscaler, ClaimKeeper, Leadership
+from autoscaler.leadership import Leadership
+from autoscaler.loop import Autoscaler, ClaimKeeper
 from autoscaler.metrics import AutoscalerMetrics
 from autoscaler.policy import Decision
 from autoscaler.server import AutoscalerServer

@@ -359,7 +359,7 @@ def test_once_exits_1_when_a_change_is_not_applied(
     redis_server: RedisServer, redis_db: redis.Redis
 ) -> None:
     """A write to the handover record that fails: nothing is scaled, and --once says so."""
-    from autoscaler.loop import SoleLeader
+    from autoscaler.leadership import SoleLeader
     from autoscaler.runtime import once_exit_code
 
     enqueue(make_app(redis_server.url), "batch1", 5, seconds=0)
