@@ -177,3 +177,41 @@ def test_the_sidecar_holds_while_the_exporter_is_gone_and_resumes(
         assert pod.kube.replicas("celery-batch3") == 1
     finally:
         backend.close()
+
+
+def test_the_sidecar_sends_the_exporters_basic_auth(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """With basic auth on the exporter's endpoints (--web.config.file), the sidecar reads
+    /api/v1/snapshot with the user and password of its snapshot_url, the password from
+    BATCHCTL_SNAPSHOT_PASSWORD when set; without them it holds and says 401."""
+    import bcrypt
+
+    from autoscaler.source import split_credentials
+    from exporter.webconfig import load_web_config
+
+    secret = "s3cret-sidecar-pw"
+    hashed = bcrypt.hashpw(secret.encode(), bcrypt.gensalt(rounds=4)).decode()
+    web = tmp_path / "web.yml"
+    web.write_text(f"basic_auth_users:\n  sidecar: '{hashed}'\n")
+    cfg = parse_config(
+        {"broker": {"url": redis_server.url}, "kubernetes": {"enabled": False}}, env={}
+    )
+    exporter = start_exporter(cfg, f"127.0.0.1:{free_port()}", web=load_web_config(web))
+    host = exporter.url.removeprefix("http://")
+    try:
+        with pytest.raises(SnapshotUnavailable, match="HTTP 401") as e:
+            ExporterSource(exporter.url, 2, env={}).collect()
+        assert secret not in str(e.value)
+        snap = ExporterSource(f"http://sidecar:{secret}@{host}", 2, env={}).collect()
+        assert snap.broker_up
+        # The password from the environment (a Secret), the user from the URL.
+        env = {"BATCHCTL_SNAPSHOT_PASSWORD": secret}
+        assert ExporterSource(f"http://sidecar@{host}", 2, env=env).collect().broker_up
+        with pytest.raises(SnapshotUnavailable) as e:
+            ExporterSource(f"http://sidecar:wrong-password@{host}", 2, env={}).collect()
+        assert "wrong-password" not in str(e.value) and "HTTP 401" in str(e.value)
+        bare, headers = split_credentials(f"http://sidecar:{secret}@{host}", {})
+        assert bare == exporter.url and secret not in bare and headers["Authorization"]
+    finally:
+        exporter.stop()
