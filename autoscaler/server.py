@@ -18,6 +18,7 @@ replaces it. What the probes mean (docs/operations.md):
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -97,6 +98,8 @@ class _HTTPServer(ThreadingHTTPServer):
     ) -> None:
         self.scaler = scaler
         self.registry = registry
+        # An IPv6 host ("[::]:9809", "[::1]:9809") needs an IPv6 socket.
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         super().__init__(address, _Handler)
 
 

@@ -7,6 +7,7 @@ always answers: a backend that is down shows up as `*_up 0`, never as a 500.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -166,6 +167,8 @@ class ExporterHTTPServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], app: ExporterApp) -> None:
         self.app = app
+        # An IPv6 host ("[::]:9808", "[::1]:9808") needs an IPv6 socket.
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         super().__init__(address, _Handler)
 
     def finish_request(self, request: Any, client_address: Any) -> None:

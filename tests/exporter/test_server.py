@@ -284,3 +284,21 @@ def test_line_cache_never_serves_a_stale_value() -> None:
     assert text == render_snapshot(snap2, version="v", kubernetes_enabled=True)
     assert 'celery_queue_length{queue="batch1"} 1001\n' in text
     assert 'celery_queue_oldest_message_age_seconds{queue="batch1"} 13\n' in text
+
+
+def test_an_ipv6_listen_address_is_served(redis_server: RedisServer) -> None:
+    """`--listen [::1]:PORT` binds an IPv6 socket (an IPv6-only cluster's pod IP)."""
+    import socket
+
+    if not socket.has_ipv6:
+        pytest.fail("this machine has no IPv6 loopback")
+    cfg = parse_config({"broker": {"url": redis_server.url}, "kubernetes": {"enabled": False}})
+    app = ExporterApp(cfg, InProcessSource(cfg, BrokerReader(cfg.broker)))
+    host, port = app.listen("[::1]:0")
+    app.serve_in_thread()
+    try:
+        assert host == "::1"
+        code, _, _ = get(f"http://[::1]:{port}/healthz")
+        assert code == 200
+    finally:
+        app.shutdown()
