@@ -22,7 +22,7 @@ from autoscaler.policy import Decision
 from autoscaler.server import AutoscalerServer
 from autoscaler.source import ExporterSource, SnapshotUnavailable
 from batchctl.claims import Claim
-from batchctl.config import Config
+from batchctl.config import Config, ConfigError
 from batchctl.log import get_logger
 from batchctl.process import wait_for_shutdown
 from batchctl.reasons import Reason
@@ -78,6 +78,16 @@ def build_backend(cfg: Config, opts: Options) -> Backend:
     """The backend called `opts.backend` (one of BACKENDS). Raises ConfigError."""
     if opts.backend == "local":
         from autoscaler.backends.local import LocalBackend
+
+        if not cfg.autoscaler.local_app:
+            # The config checks this for backend: local; --backend local must too.
+            raise ConfigError(
+                [
+                    "autoscaler.local_app: required with the local backend (--backend local): "
+                    "the Celery app its worker processes run, e.g. myproject.celery"
+                ],
+                "autoscaler",
+            )
 
         where = opts.run_dir or Path(tempfile.mkdtemp(prefix="batchctl-workers-"))
         return LocalBackend.from_config(cfg, where)

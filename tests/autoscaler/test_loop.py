@@ -375,3 +375,14 @@ def test_once_exits_1_when_a_change_is_not_applied(
     assert backend.calls == [] and a.unapplied == ["batch1"]
     assert once_exit_code(decisions, a.unapplied) == 1
     assert once_exit_code(decisions, []) == 0
+
+
+def test_cli_backend_local_needs_the_local_app_too(tmp_path: Path) -> None:
+    """`--backend local` over a config written for another backend: the same check as
+    backend: local in the file, before anything starts."""
+    cfg = tmp_path / "c.yml"
+    cfg.write_text("kubernetes:\n  enabled: false\nautoscaler:\n  snapshot_url: null\n")
+    res = CliRunner().invoke(cli, ["autoscaler", "-c", str(cfg), "--once", "--backend", "local"])
+    assert res.exit_code == 2, res.output
+    assert "autoscaler.local_app: required with the local backend" in res.output
+    assert "Traceback" not in res.output
