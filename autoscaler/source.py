@@ -29,9 +29,7 @@ PATH = "/api/v1/snapshot"
 ENV_PASSWORD = "BATCHCTL_SNAPSHOT_PASSWORD"
 
 
-def split_credentials(
-    url: str, env: Mapping[str, str] | None = None
-) -> tuple[str, dict[str, str]]:
+def split_credentials(url: str, env: Mapping[str, str] | None = None) -> tuple[str, dict[str, str]]:
     """The URL without its user and password, and the Authorization header they make
     (urllib would take `user:password@host` for a host name). The password of the
     environment's BATCHCTL_SNAPSHOT_PASSWORD wins over the URL's."""
