@@ -97,6 +97,7 @@ def manual_scale(
         scaler = scaler if scaler is not None else _scale_client(cfg)
         try:
             scaler.set_replicas(batch.deployment, replicas)
+            _tell(cfg, scaler, batch.deployment, replicas, holder, for_seconds, force, reason)
         except DeploymentNotFoundError as e:
             raise ScaleFailed(str(e), not_found=True) from None
         except ScaleError as e:
@@ -120,6 +121,34 @@ def manual_scale(
             "change by someone else"
         ) from None
     return ManualScale(outcome, backend, patched)
+
+
+def _tell(
+    cfg: Config,
+    scaler: Scaler,
+    deployment: str,
+    replicas: int,
+    holder: str,
+    for_seconds: float,
+    force: bool,
+    reason: str,
+) -> None:
+    """A ManualScale Event on the Deployment, as the autoscaler records its own changes
+    (`kubectl describe deployment` tells both); best effort."""
+    from autoscaler.backends.events import EventRecorder
+    from autoscaler.backends.kubernetes import ScaleClient
+    from batchctl.units import format_duration
+
+    if not isinstance(scaler, ScaleClient):
+        return
+    why = f"; forced: {reason}" if force else ""
+    message = (
+        f"batchctl scale: {replicas} replicas by {holder} for {format_duration(for_seconds)}"
+        f"{why}; the autoscaler keeps hands off until then"
+    )
+    EventRecorder(scaler.api_client, cfg.kubernetes, holder).manual(
+        deployment, scaler.uids.get(deployment), replicas, message
+    )
 
 
 def _scale_client(cfg: Config) -> Scaler:

@@ -27,9 +27,18 @@ _PATH = "/api/v1/namespaces/{namespace}/events"
 
 
 def event_body(
-    namespace: str, deployment: str, uid: str | None, note: ScaleNote, instance: str, now: datetime
+    namespace: str,
+    deployment: str,
+    uid: str | None,
+    note: ScaleNote,
+    instance: str,
+    now: datetime,
+    *,
+    reason: str | None = None,
+    message: str | None = None,
 ) -> dict[str, Any]:
-    """The core/v1 Event for one scale change (pure)."""
+    """The core/v1 Event for one scale change (pure); `reason` and `message` default to
+    the autoscaler's (ScaledUp/ScaledDown, the note's sentence)."""
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     involved: dict[str, Any] = {
         "apiVersion": "apps/v1",
@@ -44,8 +53,8 @@ def event_body(
         "kind": "Event",
         "metadata": {"name": f"{deployment}.{secrets.token_hex(8)}", "namespace": namespace},
         "involvedObject": involved,
-        "reason": "ScaledUp" if note.desired > note.current else "ScaledDown",
-        "message": note.message(),
+        "reason": reason or ("ScaledUp" if note.desired > note.current else "ScaledDown"),
+        "message": message or note.message(),
         "type": "Normal",
         "action": "Scale",
         "source": {"component": COMPONENT},
@@ -70,6 +79,24 @@ class EventRecorder:
         body = event_body(
             self.cfg.namespace, deployment, uid, note, self.instance, datetime.now(UTC)
         )
+        return self._post(deployment, body)
+
+    def manual(self, deployment: str, uid: str | None, replicas: int, message: str) -> bool:
+        """Record a `batchctl scale` by hand (reason ManualScale); best effort as above."""
+        note = ScaleNote(current=replicas, desired=replicas, reason="manual_override")
+        body = event_body(
+            self.cfg.namespace,
+            deployment,
+            uid,
+            note,
+            self.instance,
+            datetime.now(UTC),
+            reason="ManualScale",
+            message=message,
+        )
+        return self._post(deployment, body)
+
+    def _post(self, deployment: str, body: dict[str, Any]) -> bool:
         try:
             request = self.api_client.param_serialize(
                 "POST",

@@ -98,6 +98,10 @@ class ScaleClient:
         self._backoff_max = backoff_max
         self._sleep = sleep
 
+    @property
+    def api_client(self) -> client.ApiClient:
+        return self._client
+
     def close(self) -> None:
         if self._own_client:
             self._client.close()

@@ -105,6 +105,14 @@ def test_scale_by_the_holder_then_manual_override_for_its_duration(  # type: ign
     )
     assert scale_patches(cluster.kube) == [{"spec": {"replicas": 3}}]
     assert cluster.kube.replicas("celery-batch1") == 3
+    # `kubectl describe deployment celery-batch1` tells it, like the autoscaler's own.
+    (event,) = [e for e in cluster.kube.events() if e["reason"] == "ManualScale"]
+    assert event["involvedObject"]["name"] == "celery-batch1"
+    assert (
+        event["involvedObject"]["uid"]
+        == cluster.kube.deployment("celery-batch1")["metadata"]["uid"]
+    )
+    assert "batchctl scale: 3 replicas by alice for 30m" in event["message"]
     claim = ClaimStore(redis_db).get("batch1")
     assert claim is not None and claim.override is not None
     assert (claim.override.replicas, claim.override.by) == (3, "alice")
