@@ -16,7 +16,11 @@ _DNS_SUBDOMAIN = re.compile(
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    # No NaN or +/-Inf in any number: `.inf` seconds is a claim that never expires or a
+    # thread that sleeps forever, and `.nan` compares false with every bound.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False
+    )
 
 
 # A Prometheus duration such as 30s, 5m, 1h30m (what a rule's `for` and a range accept).

@@ -14,7 +14,10 @@ from batchctl.units import format_duration, parse_duration
 
 
 class ClaimsConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    # As in every section (config/base.py): no NaN or +/-Inf.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False
+    )
 
     # `batchctl claim` without --ttl (was autoscaler.claim_default_ttl_seconds).
     default_ttl: float = Field(8 * 3600.0, gt=0)

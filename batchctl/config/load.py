@@ -95,6 +95,8 @@ def _describe(err: Mapping[str, Any]) -> str:
         return f"{path}: unknown key; {fix}"
     if kind == "missing":
         return f"{path}: required key is missing"
+    if kind == "finite_number":
+        return f"{path}: must be a finite number, not {got!r}: .inf and .nan are not allowed"
     msg = str(err["msg"]).removeprefix("Value error, ")
     if not loc:  # cross-field checks already name their keys
         return msg

@@ -297,3 +297,57 @@ def test_urls_with_a_surprising_meaning_warn(url: str, note: str) -> None:
     warnings: list[str] = []
     parse_config({"broker": {"url": url}}, env={}, warnings=warnings)
     assert any(note in w for w in warnings), warnings
+
+
+def _float_fields(model: type, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The path of every float field of `model` and its sections (batches: the first)."""
+    from pydantic import BaseModel
+
+    out: list[tuple[str, ...]] = []
+    for name, field in model.model_fields.items():  # type: ignore[attr-defined]
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        if ann is float or float in args:
+            out.append((*path, name))
+        for sub in (ann, *args):
+            if isinstance(sub, type) and issubclass(sub, BaseModel):
+                out.extend(_float_fields(sub, (*path, name)))
+    return out
+
+
+def _nest(path: tuple[str, ...], value: object) -> dict[str, object]:
+    if path[0] == "batches":
+        return {"batches": [{"queue": "b", "deployment": "d", path[1]: value}]}
+    return {path[0]: _nest(path[1:], value)} if len(path) > 1 else {path[0]: value}
+
+
+FLOAT_FIELDS = _float_fields(parse_config({}, env={}).__class__)
+
+
+def test_every_float_field_is_found() -> None:
+    # The walk above sees every section, so the test below covers every float field.
+    assert ("claims", "default_ttl") in FLOAT_FIELDS
+    assert ("batches", "step_interval_seconds") in FLOAT_FIELDS
+    assert ("autoscaler", "leader_election", "renew_deadline_seconds") in FLOAT_FIELDS
+    assert len(FLOAT_FIELDS) > 25
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+@pytest.mark.parametrize("path", FLOAT_FIELDS, ids=".".join)
+def test_no_float_field_takes_inf_or_nan(path: tuple[str, ...], value: float) -> None:
+    got = problems(_nest(path, value))
+    key = ".".join(path).replace("batches.", "batches[0].")
+    assert any(p.startswith(f"{key}: must be a finite number") for p in got), got
+
+
+def test_inf_durations_and_sentinel_numbers_are_one_line_each(tmp_path: Path) -> None:
+    f = tmp_path / "c.yml"
+    f.write_text("claims: {default_ttl: .inf, max_ttl: .inf}\n")
+    res = CliRunner().invoke(cli, ["config", "check", str(f)])
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    assert "claims.default_ttl: must be a finite number, not inf" in res.output
+    assert "claims.max_ttl: must be a finite number" in res.output
+    got = problems({"broker": {"sentinel_kwargs": {"socket_timeout": float("inf")}}})
+    assert got == [
+        "broker.sentinel_kwargs: socket_timeout: must be a finite number (not .inf or .nan)"
+    ]
