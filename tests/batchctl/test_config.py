@@ -351,3 +351,10 @@ def test_inf_durations_and_sentinel_numbers_are_one_line_each(tmp_path: Path) ->
     assert got == [
         "broker.sentinel_kwargs: socket_timeout: must be a finite number (not .inf or .nan)"
     ]
+
+
+@pytest.mark.parametrize("value", ["9" * 400 + "w", "36501d", 1e300])
+def test_claim_durations_are_at_most_100_years(value: object) -> None:
+    got = problems({"claims": {"max_ttl": value}})
+    assert len(got) == 1 and got[0].startswith("claims.max_ttl: "), got
+    assert len(got[0]) < 200

@@ -72,7 +72,7 @@ def test_cli_force_release(run) -> None:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(
     "args",
     [
-        ("claim", "batch1", "--purpose", "p", "--ttl", "10000w"),
+        ("claim", "batch1", "--purpose", "p", "--ttl", "1000w"),
         ("claim", "batch1", "--purpose", "p", "--ttl", "8d"),
         ("claim", "batch1", "--purpose", "   "),
         ("claim", "batch1", "--purpose", ""),
@@ -107,12 +107,18 @@ def test_cli_ttl_above_max_and_blank_purpose_write_nothing(  # type: ignore[no-u
         (("claim", "batch1", "--any", "--purpose", "p"), 2, "either a QUEUE or --any"),
         (("history", "nope"), 2, "queue 'nope' is not a configured batch"),
         (("history", "--since", "yesterday"), 2, "is not a duration"),
+        (("history", "--since", "9" * 400 + "w"), 2, "at most 100 years"),
+        (("claim", "batch1", "--purpose", "p", "--ttl", "9" * 400 + "w"), 2, "at most 100 years"),
+        (("scale", "batch1", "1", "--for", "9" * 400 + "w"), 2, "at most 100 years"),
     ],
 )
 def test_cli_errors(run, args: tuple[str, ...], code: int, message: str) -> None:  # type: ignore[no-untyped-def]
     r = run(*args)
     assert r.exit_code == code
     assert message in r.output
+    r = run(*args, "-o", "json")
+    assert r.exit_code == code
+    assert message in json.loads(r.stdout)["error"]
 
 
 @pytest.mark.parametrize(
