@@ -28,6 +28,7 @@ from batchctl.cli.options import (
     EXIT_REFUSED,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
+    TEXT,
     Printer,
     config_option,
     load_or_exit,
@@ -111,15 +112,17 @@ def claimed_text(out: Outcome, ttl_seconds: float) -> str:
     "--holder",
     default=default_holder,
     show_default="$USER",
+    type=TEXT,
     help="Who holds the batch (your user name).",
 )
 @click.option(
     "--purpose",
     default=None,
+    type=TEXT,
     help="What the batch is for; required for a new claim. On a renewal it is kept "
     "unless you give a new one (a blank one never wipes it).",
 )
-@click.option("--contact", default=None, help="Where to reach you, e.g. a chat channel.")
+@click.option("--contact", default=None, type=TEXT, help="Where to reach you, e.g. a chat channel.")
 @click.option(
     "--ttl",
     default=None,
@@ -220,7 +223,9 @@ def released_text(queue: str, done: Outcome, holder: str, cfg: Config, work: Wor
 
 @click.command("release")
 @click.argument("queue")
-@click.option("--holder", default=default_holder, show_default="$USER", help="Your name.")
+@click.option(
+    "--holder", default=default_holder, show_default="$USER", type=TEXT, help="Your name."
+)
 @click.option(
     "--drain",
     is_flag=True,

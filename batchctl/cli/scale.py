@@ -13,6 +13,7 @@ from batchctl.cli.options import (
     EXIT_REFUSED,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
+    TEXT,
     Printer,
     config_error,
     config_option,
@@ -34,9 +35,16 @@ from batchctl.units import format_duration
     help="How long the autoscaler leaves N alone, e.g. 30m, 2h "
     "[default: the batch's manual_override_seconds, 15m; never past the claim's expiry].",
 )
-@click.option("--holder", default=default_holder, show_default="$USER", help="Your name.")
+@click.option(
+    "--holder", default=default_holder, show_default="$USER", type=TEXT, help="Your name."
+)
 @click.option("--force", is_flag=True, help="Scale a batch someone else holds (needs --reason).")
-@click.option("--reason", default="", help="Why; required with --force, recorded in the history.")
+@click.option(
+    "--reason",
+    default="",
+    type=TEXT,
+    help="Why; required with --force, recorded in the history.",
+)
 @config_option
 @output_option
 def scale_command(

@@ -232,3 +232,36 @@ def test_cli_history(run, redis_db: redis.Redis) -> None:  # type: ignore[no-unt
     ]
     assert json.loads(run("history", "batch2", "-o", "json").stdout)["events"] == []
     assert run("history", "batch2").stdout == "no claim events\n"
+
+
+LATIN1 = "caf\udce9"  # b"caf\xe9" on the command line, as Python hands it over
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (("claim", "batch2", "--purpose", LATIN1), "--purpose"),
+        (("claim", "batch2", "--purpose", "p", "--contact", LATIN1), "--contact"),
+        (("claim", "batch2", "--purpose", "p", "--holder", LATIN1), "--holder"),
+        (("claim", "--any", "--purpose", LATIN1), "--purpose"),
+        (("release", "batch2", "--holder", LATIN1), "--holder"),
+        (("scale", "batch2", "1", "--holder", LATIN1), "--holder"),
+        (("scale", "batch2", "1", "--force", "--reason", LATIN1), "--reason"),
+    ],
+)
+def test_cli_text_that_is_not_utf8_is_a_usage_error(  # type: ignore[no-untyped-def]
+    run, redis_db: redis.Redis, args: tuple[str, ...], option: str
+) -> None:
+    r = run(*args)
+    assert r.exit_code == 2, r.output
+    assert f"'{option}': not valid UTF-8 text (byte 0xe9 at character 4)" in r.stderr
+    r = run(*args, "-o", "json")
+    assert r.exit_code == 2, r.output
+    assert "not valid UTF-8 text (byte 0xe9" in json.loads(r.stdout)["error"]
+    assert redis_db.keys("*") == []
+
+
+def test_cli_text_from_the_environment_is_checked_too(run, redis_db: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+    r = run("claim", "batch2", env={"BATCHCTL_CLAIM_PURPOSE": LATIN1})
+    assert r.exit_code == 2 and "not valid UTF-8 text" in r.stderr, r.output
+    assert run("claim", "batch2", "--purpose", "café ☕").exit_code == 0  # UTF-8 is fine
