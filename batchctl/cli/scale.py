@@ -8,7 +8,14 @@ import click
 import redis
 
 from batchctl.claims import ClaimConflict, ClaimRefused, Refused
-from batchctl.cli.claims import conflict, default_holder, duration, outcome_json, unreachable, when
+from batchctl.cli.claims import (
+    conflict,
+    duration,
+    holder_or_exit,
+    outcome_json,
+    unreachable,
+    when,
+)
 from batchctl.cli.options import (
     EXIT_REFUSED,
     EXIT_UNREACHABLE,
@@ -35,9 +42,7 @@ from batchctl.units import format_duration
     help="How long the autoscaler leaves N alone, e.g. 30m, 2h "
     "[default: the batch's manual_override_seconds, 15m; never past the claim's expiry].",
 )
-@click.option(
-    "--holder", default=default_holder, show_default="$USER", type=TEXT, help="Your name."
-)
+@click.option("--holder", default=None, show_default="$USER", type=TEXT, help="Your name.")
 @click.option("--force", is_flag=True, help="Scale a batch someone else holds (needs --reason).")
 @click.option(
     "--reason",
@@ -51,7 +56,7 @@ def scale_command(
     queue: str,
     replicas: int,
     for_: str | None,
-    holder: str,
+    holder: str | None,
     force: bool,
     reason: str,
     config_path: str | None,
@@ -73,6 +78,7 @@ def scale_command(
     from batchctl.claims.service import store_for
 
     out = Printer.of(output)
+    holder = holder_or_exit(holder, out)
     cfg = load_or_exit(config_path, out)
     batch = cfg.batch(queue)
     default_for = batch.manual_override_seconds if batch and batch.manual_override_seconds else 900

@@ -265,3 +265,40 @@ def test_cli_text_from_the_environment_is_checked_too(run, redis_db: redis.Redis
     r = run("claim", "batch2", env={"BATCHCTL_CLAIM_PURPOSE": LATIN1})
     assert r.exit_code == 2 and "not valid UTF-8 text" in r.stderr, r.output
     assert run("claim", "batch2", "--purpose", "café ☕").exit_code == 0  # UTF-8 is fine
+
+
+NOBODY = {"USER": None, "LOGNAME": None, "LNAME": None, "USERNAME": None}
+
+
+def _no_passwd_entry() -> str:
+    raise KeyError("getpwuid(): uid not found: 65532")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("claim", "batch1", "--purpose", "p"), ("release", "batch1"), ("scale", "batch1", "1")],
+)
+def test_cli_without_user_says_to_set_holder(  # type: ignore[no-untyped-def]
+    run, redis_db: redis.Redis, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...]
+) -> None:
+    monkeypatch.setattr("getpass.getuser", _no_passwd_entry)
+    r = run(*args, env=NOBODY)
+    assert r.exit_code == 2, r.output
+    assert r.stderr.count("\n") == 1 and "set --holder (or $USER)" in r.stderr, r.stderr
+    r = run(*args, "-o", "json", env=NOBODY)
+    assert r.exit_code == 2 and "set --holder" in json.loads(r.stdout)["error"]
+    assert redis_db.keys("*") == []
+    # --holder is enough.
+    assert run(*args, "--holder", "dave", env=NOBODY).exit_code != 2
+
+
+def test_cli_default_holder_falls_back_to_logname_then_the_user_database(  # type: ignore[no-untyped-def]
+    run, redis_db: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = run("claim", "batch1", "--purpose", "p", "-o", "json", env={**NOBODY, "LOGNAME": "bob"})
+    assert json.loads(r.stdout)["claim"]["holder"] == "bob"
+    monkeypatch.setattr("getpass.getuser", lambda: "carol")
+    r = run("claim", "batch2", "--purpose", "p", "-o", "json", env=NOBODY)
+    assert json.loads(r.stdout)["claim"]["holder"] == "carol"
+    r = run("claim", "batch3", "--purpose", "p", env={"USER": LATIN1})
+    assert r.exit_code == 2 and "$USER, the default --holder: not valid UTF-8" in r.stderr
