@@ -24,6 +24,7 @@ from batchctl.claims import (
     WorkLeft,
     describe_expiry,
 )
+from batchctl.claims.rules import check_holder
 from batchctl.claims.service import check_batch, claim, claim_any, release, store_for
 from batchctl.cli.options import (
     EXIT_REFUSED,
@@ -290,6 +291,7 @@ def release_command(
     now = time.time()
     try:
         check_batch(cfg, queue)
+        check_holder(holder)
         store = store_for(cfg)
     except ClaimRefused as e:
         out.fail(str(e), EXIT_USAGE)

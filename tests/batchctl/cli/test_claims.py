@@ -302,3 +302,22 @@ def test_cli_default_holder_falls_back_to_logname_then_the_user_database(  # typ
     assert json.loads(r.stdout)["claim"]["holder"] == "carol"
     r = run("claim", "batch3", "--purpose", "p", env={"USER": LATIN1})
     assert r.exit_code == 2 and "$USER, the default --holder: not valid UTF-8" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("claim", "batch1", "--purpose", "p", "--holder", "h" * 3000), "--holder must be"),
+        (("claim", "batch1", "--purpose", "a\tb"), "--purpose must be one line"),
+        (("claim", "--any", "--purpose", "p", "--contact", "c" * 201), "--contact must be at"),
+        (("release", "batch1", "--holder", "bob\tsmith"), "--holder must be"),
+        (("scale", "batch1", "1", "--reason", "r" * 201), "--reason must be at most 200"),
+    ],
+)
+def test_cli_holder_and_text_limits_are_usage_errors(  # type: ignore[no-untyped-def]
+    run, redis_db: redis.Redis, args: tuple[str, ...], message: str
+) -> None:
+    r = run(*args)
+    assert r.exit_code == 2, r.output
+    assert message in r.stderr and len(r.stderr) < 300, r.stderr
+    assert redis_db.keys("*") == []
