@@ -358,3 +358,62 @@ def test_claim_durations_are_at_most_100_years(value: object) -> None:
     got = problems({"claims": {"max_ttl": value}})
     assert len(got) == 1 and got[0].startswith("claims.max_ttl: "), got
     assert len(got[0]) < 200
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"alerts": {"selector": "job=batchctl"}}, "alerts.selector: expected PromQL label"),
+        ({"alerts": {"autoscaler_selector": 'job="a",'}}, "alerts.autoscaler_selector: expected"),
+        ({"alerts": {"for_tier": ["1m1h", "10m", "5m"]}}, "alerts.for_tier: expected three"),
+        ({"alerts": {"down_for": "5s5m"}}, "alerts.down_for: expected a Prometheus duration"),
+        ({"alerts": {"down_for": "293y"}}, "alerts.down_for: expected a Prometheus duration"),
+        ({"alerts": {"dashboard_uid": "a b"}}, "alerts.dashboard_uid: a Grafana dashboard uid"),
+        ({"alerts": {"dashboard_uid": "u" * 41}}, "alerts.dashboard_uid: a Grafana dashboard uid"),
+        ({"autoscaler": {"prometheus_url": "ftp://x"}}, "autoscaler.prometheus_url: expected an"),
+        ({"autoscaler": {"prometheus_url": "http://p:9090?x=1"}}, "autoscaler.prometheus_url"),
+        (
+            {"autoscaler": {"guards": [{"name": "db", "query": "up == 0"}]}},
+            "autoscaler: guards need prometheus_url",
+        ),
+        (
+            {"autoscaler": {"snapshot_url": "http://127.0.0.1:9808/api/v1/snapshot"}},
+            "autoscaler.snapshot_url: expected the base URL without a path or query, "
+            "e.g. http://127.0.0.1:9808: batchctl adds /api/v1/snapshot itself",
+        ),
+        (
+            {"exporter": {"autoscaler_url": "http://127.0.0.1:9809/api/v1/decisions"}},
+            "exporter.autoscaler_url: expected the base URL without a path",
+        ),
+        ({"exporter": {"autoscaler_url": "http://:9809"}}, "exporter.autoscaler_url: expected"),
+    ],
+)
+def test_values_that_would_fail_later_are_refused_now(data: object, expected: str) -> None:
+    got = problems(data)
+    assert len(got) == 1 and got[0].startswith(expected), got
+
+
+def test_the_forms_prometheus_grafana_and_the_sidecar_take_are_accepted() -> None:
+    cfg = parse_config(
+        {
+            "alerts": {
+                "selector": ' job=~"batchctl|celery" , namespace!="dev",env=\'prod\'',
+                "autoscaler_selector": "",
+                "for_tier": ["1h30m", "10m", "5m30s"],
+                "down_for": "1y2w3d4h5m6s7ms",
+                "dashboard_uid": "A_b-" + "c" * 36,
+            },
+            "autoscaler": {
+                "prometheus_url": "https://prometheus.example/prom/",
+                "snapshot_url": "http://[::1]:9808/",
+                "guards": [{"name": "db", "query": "up == 0"}],
+            },
+        },
+        env={},
+    )
+    assert cfg.alerts.for_tier[0] == "1h30m"
+
+
+def test_a_url_problem_never_echoes_its_password() -> None:
+    got = problems({"autoscaler": {"prometheus_url": "ftp://u:s3cret@p:9090"}})
+    assert got and all("s3cret" not in p for p in got)
