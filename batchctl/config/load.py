@@ -125,7 +125,8 @@ def parse_config(
         )
     warnings = warnings if warnings is not None else []
     data = _apply_renames(data, warnings)
-    if env.get(ENV_BROKER_URL):
+    from_env = bool(env.get(ENV_BROKER_URL))
+    if from_env:
         broker = dict(data.get("broker") or {})
         broker["url"] = env[ENV_BROKER_URL]
         data = {**data, "broker": broker}
@@ -134,11 +135,19 @@ def parse_config(
         cfg = Config.model_validate(data)
     except ValidationError as e:
         problems = [_describe(err) for err in e.errors(include_url=False)]
-        # Never echo a broker URL back: it may hold a password.
-        problems = [scrub(p) for p in problems]
+        # The URL's problems name where it came from; never echo it (a password).
+        problems = [scrub(env_blamed(p) if from_env else p) for p in problems]
         raise ConfigError(problems, source) from None
-    warnings.extend(f"broker.url: {note}" for note in parse_broker_url(cfg.broker.url).notes)
+    notes = [f"broker.url: {note}" for note in parse_broker_url(cfg.broker.url).notes]
+    warnings.extend(env_blamed(n) if from_env else n for n in notes)
     return cfg
+
+
+def env_blamed(line: str) -> str:
+    """A `broker.url: ...` line said of $BATCHCTL_BROKER_URL, which set the URL."""
+    if not line.startswith("broker.url: "):
+        return line
+    return f"{ENV_BROKER_URL}: {line.removeprefix('broker.url: ')} (overrides broker.url)"
 
 
 def _register_secrets(broker: Any) -> None:

@@ -417,3 +417,12 @@ def test_the_forms_prometheus_grafana_and_the_sidecar_take_are_accepted() -> Non
 def test_a_url_problem_never_echoes_its_password() -> None:
     got = problems({"autoscaler": {"prometheus_url": "ftp://u:s3cret@p:9090"}})
     assert got and all("s3cret" not in p for p in got)
+
+
+def test_a_bad_broker_url_variable_is_blamed_on_the_variable() -> None:
+    env = {"BATCHCTL_BROKER_URL": "http://:env-s3cret@h:6379/0"}
+    with pytest.raises(ConfigError) as info:
+        parse_config(GOOD, env=env)
+    (line,) = info.value.problems
+    assert line.startswith("BATCHCTL_BROKER_URL: expected a redis://")
+    assert line.endswith("(overrides broker.url)") and "s3cret" not in line
