@@ -138,7 +138,7 @@ def load_or_exit(path: str | None, printer: Printer | None = None) -> Config:
 def config_error(e: ConfigError, printer: Printer | None = None) -> NoReturn:
     """Print a ConfigError (one line per problem) and exit 2."""
     if printer is not None and printer.json:
-        printer.fail(f"{e.source}: {len(e.problems)} problem(s)", EXIT_USAGE, problems=e.problems)
+        printer.fail(f"{e.source}: {e.total} problem(s)", EXIT_USAGE, problems=e.problems)
     click.echo(e.render(), err=True)
     sys.exit(EXIT_USAGE)
 
