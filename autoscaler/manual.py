@@ -156,6 +156,16 @@ def _scale_client(cfg: Config) -> Scaler:
     from batchctl.config import ConfigError
     from batchctl.kube import KubeConfigError
 
+    if not cfg.kubernetes.enabled:
+        # Named as the conflict it is, not as a kubeconfig that cannot be loaded.
+        raise ConfigError(
+            [
+                "autoscaler.backend: kubernetes needs kubernetes.enabled: true, but "
+                "kubernetes.enabled is false: enable Kubernetes, or set autoscaler.backend "
+                "to dry-run or local"
+            ],
+            "config",
+        )
     try:
         return ScaleClient(cfg.kubernetes)
     except KubeConfigError as e:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import urllib3
+import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
@@ -64,20 +65,35 @@ def new_api_client(cfg: KubernetesConfig, env: Mapping[str, str] | None = None) 
                 client_configuration=conf,
                 persist_config=False,
             )
-    except (config.ConfigException, OSError, ValueError, TypeError, KeyError) as e:
+    except Exception as e:  # any load failure is a config problem
         where = (
             "in-cluster service account"
             if cfg.kubeconfig is None and env.get(IN_CLUSTER_ENV)
             else f"kubeconfig {cfg.kubeconfig or '(default)'}"
             + (f", context {cfg.context}" if cfg.context else "")
         )
-        raise KubeConfigError(f"cannot load the {where}: {scrub(str(e))[:300]}") from None
+        raise KubeConfigError(f"cannot load the {where}: {_load_problem(e)}") from None
     # The callers retry with their own backoff; urllib3's silent retries would only
     # multiply the time a dead API server takes to show.
     conf.retries = 0
     # Idle watches otherwise die silently behind proxies and load balancers.
     conf.keep_alive = True
     return client.ApiClient(conf)
+
+
+def _load_problem(exc: Exception) -> str:
+    """One line on why a kubeconfig did not load, quoting none of it: PyYAML's messages
+    end with the offending lines (a token, a key), so only its position is kept."""
+    if isinstance(exc, yaml.YAMLError):
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        return f"not valid YAML{where}: {getattr(exc, 'problem', None) or type(exc).__name__}"
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    if isinstance(exc, (AttributeError, TypeError, KeyError, IndexError)):
+        # A structure the loader did not expect (a list, a string, a missing key).
+        text = f"not a kubeconfig ({type(exc).__name__}: {text})"
+    return scrub(text)[:300]
 
 
 def describe_error(exc: BaseException, secrets: Iterable[str] = ()) -> str:

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+# No duration anyone means is longer: beyond it, a typo (or `<400 nines>w`, which is
+# infinite as a float).
+MAX_DURATION_SECONDS = 100 * 365 * 86400.0
+
+
+def shown(text: str, limit: int = 40) -> str:
+    """`text` quoted for an error message, cut to about `limit` characters."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} chars)"
 
 
 def parse_duration(text: str) -> float:
@@ -23,11 +32,13 @@ def parse_duration(text: str) -> float:
         pos = m.end()
     if not s or pos != len(s):
         raise ValueError(
-            f"{text!r} is not a duration: use a number with a unit s, m, h, d or w, "
+            f"{shown(text)} is not a duration: use a number with a unit s, m, h, d or w, "
             "e.g. 30m, 8h, 2d or 1h30m"
         )
     if total <= 0:
-        raise ValueError(f"{text!r}: the duration must be longer than zero")
+        raise ValueError(f"{shown(text)}: the duration must be longer than zero")
+    if not math.isfinite(total) or total > MAX_DURATION_SECONDS:
+        raise ValueError(f"{shown(text)}: too long; a duration is at most 100 years (36500d)")
     return total
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from batchctl.claims.history import AUTOSCALER, ClaimEvent
 from batchctl.claims.record import Claim, Override
 from batchctl.claims.text import describe_expiry
-from batchctl.units import format_duration
+from batchctl.units import format_duration, shown
 
 
 class ClaimConflict(Exception):
@@ -86,9 +86,23 @@ class Outcome:
         return self.event.kind if self.event is not None else None
 
 
+# A holder becomes a Prometheus label value and a column of `batchctl status`: a user
+# name. A purpose, contact or reason is one line of a table, a log line, a page.
+HOLDER_MAX_CHARS = 64
+TEXT_MAX_CHARS = 200
+
+
 def check_holder(holder: str) -> None:
-    if not holder or holder != holder.strip() or "\n" in holder:
-        raise ClaimRefused(f"holder must be a non-empty name without spaces around it: {holder!r}")
+    """1 to 64 printable characters, no whitespace: a user name."""
+    if (
+        not 0 < len(holder) <= HOLDER_MAX_CHARS
+        or not holder.isprintable()
+        or any(c.isspace() for c in holder)
+    ):
+        raise ClaimRefused(
+            f"--holder must be a name of 1 to {HOLDER_MAX_CHARS} printable characters "
+            f"without spaces, e.g. your user name; got {shown(holder)}"
+        )
 
 
 def check_ttl(ttl_seconds: float, max_ttl: float | None, what: str = "--ttl") -> None:
@@ -101,20 +115,27 @@ def check_ttl(ttl_seconds: float, max_ttl: float | None, what: str = "--ttl") ->
         )
 
 
-def given(text: str | None) -> str | None:
-    """A purpose or contact as given: None when absent or blank (blank never wipes one)."""
+def given(text: str | None, what: str = "the text") -> str | None:
+    """A purpose, contact or reason as given, stripped: None when absent or blank (blank
+    never wipes one). One line of at most 200 printable characters, or ClaimRefused."""
     if text is None or not text.strip():
         return None
-    if "\n" in text or "\r" in text:
-        raise ClaimRefused("must be one line")
-    return text.strip()
+    text = text.strip()
+    if not text.isprintable():
+        raise ClaimRefused(
+            f"{what} must be one line of printable text: no newlines, tabs or other "
+            f"control characters; got {shown(text)}"
+        )
+    if len(text) > TEXT_MAX_CHARS:
+        raise ClaimRefused(
+            f"{what} must be at most {TEXT_MAX_CHARS} characters, got {len(text)}: "
+            "say it shorter (a link to the details is fine)"
+        )
+    return text
 
 
 def check_purpose(purpose: str | None) -> str | None:
-    try:
-        return given(purpose)
-    except ClaimRefused:
-        raise ClaimRefused("--purpose must be one line") from None
+    return given(purpose, "--purpose")
 
 
 PURPOSE_REQUIRED = (
@@ -143,10 +164,7 @@ def decide_claim(
     check_holder(holder)
     check_ttl(ttl_seconds, max_ttl)
     new_purpose = check_purpose(purpose)
-    try:
-        new_contact = given(contact)
-    except ClaimRefused:
-        raise ClaimRefused("--contact must be one line") from None
+    new_contact = given(contact, "--contact")
     expires = now + ttl_seconds
     if existing is not None and not existing.expired(now):
         if existing.holder != holder:
@@ -204,6 +222,7 @@ def decide_release(
     autoscaler ends it) or `force` (released now, the work left behind). Someone else's
     claim needs `force` (ClaimConflict otherwise), expired or not.
     """
+    check_holder(holder)
     if existing is None:
         return Outcome(None, None, None)
     others = existing.holder != holder
@@ -246,7 +265,9 @@ def decide_override(
 ) -> Outcome:
     """`batchctl scale`: set `replicas` on a live claim until `until` (never past the
     claim's expiry). The holder only; someone else with `force` and a `reason`."""
-    if force and not reason.strip():
+    check_holder(holder)
+    reason = given(reason, "--reason") or ""
+    if force and not reason:
         raise ClaimRefused("--force needs --reason: say why you scale someone else's batch")
     if existing is None:
         raise Refused(

@@ -128,6 +128,19 @@ def autoscaler_command(
 
     out = Printer.of(output)
     cfg = load_or_exit(config_path, out)
+    if (backend or cfg.autoscaler.backend) == "kubernetes" and not cfg.kubernetes.enabled:
+        # Named as the conflict it is, not as a kubeconfig that cannot be loaded.
+        chosen = "--backend kubernetes" if backend else "autoscaler.backend: kubernetes"
+        config_error(
+            ConfigError(
+                [
+                    f"{chosen} needs kubernetes.enabled: true, but kubernetes.enabled is "
+                    "false: enable Kubernetes, or use --backend dry-run or local"
+                ],
+                config_path or "config",
+            ),
+            out,
+        )
     decided: list[Decision] = []
 
     def print_decisions(decisions: list[Decision]) -> None:

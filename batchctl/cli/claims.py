@@ -8,6 +8,7 @@ from __future__ import annotations
 import getpass
 import os
 import time
+from collections.abc import Mapping
 from datetime import datetime
 from typing import NoReturn
 
@@ -23,14 +24,17 @@ from batchctl.claims import (
     WorkLeft,
     describe_expiry,
 )
+from batchctl.claims.rules import check_holder
 from batchctl.claims.service import check_batch, claim, claim_any, release, store_for
 from batchctl.cli.options import (
     EXIT_REFUSED,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
+    TEXT,
     Printer,
     config_option,
     load_or_exit,
+    not_utf8,
     output_option,
 )
 from batchctl.config import Config
@@ -41,8 +45,37 @@ from batchctl.units import format_duration, parse_duration
 log = get_logger("batchctl.claims")
 
 
-def default_holder() -> str:
-    return os.environ.get("USER") or getpass.getuser()
+def default_holder(env: Mapping[str, str] | None = None) -> tuple[str, str] | None:
+    """Who runs this, and where that came from: $USER, $LOGNAME, else the passwd entry
+    of our user id. None when none says: a container running as a uid without a passwd
+    entry, as Kubernetes runs it (no USER set)."""
+    env = os.environ if env is None else env
+    for var in ("USER", "LOGNAME"):
+        if env.get(var):
+            return env[var], f"${var}"
+    try:
+        return getpass.getuser(), "the user database"
+    except (KeyError, OSError, ImportError):  # no passwd entry for our uid
+        return None
+
+
+def holder_or_exit(given: str | None, out: Printer) -> str:
+    """--holder as given, else the default holder; exit 2 naming the fix when there is
+    none (or it is not valid UTF-8)."""
+    if given is not None:
+        return given
+    found = default_holder()
+    if found is None:
+        out.fail(
+            f"cannot tell who you are: no $USER or $LOGNAME, and user id {os.getuid()} has "
+            "no passwd entry; set --holder (or $USER)",
+            EXIT_USAGE,
+        )
+    name, source = found
+    problem = not_utf8(name)
+    if problem is not None:
+        out.fail(f"{source}, the default --holder: {problem}; or set --holder", EXIT_USAGE)
+    return name
 
 
 def unreachable(cfg: Config, exc: redis.RedisError, out: Printer | None = None) -> NoReturn:
@@ -109,17 +142,19 @@ def claimed_text(out: Outcome, ttl_seconds: float) -> str:
 @click.option("--any", "any_", is_flag=True, help="Take the first free configured batch.")
 @click.option(
     "--holder",
-    default=default_holder,
+    default=None,
     show_default="$USER",
-    help="Who holds the batch (your user name).",
+    type=TEXT,
+    help="Who holds the batch (your user name; else $LOGNAME or your user id's name).",
 )
 @click.option(
     "--purpose",
     default=None,
+    type=TEXT,
     help="What the batch is for; required for a new claim. On a renewal it is kept "
     "unless you give a new one (a blank one never wipes it).",
 )
-@click.option("--contact", default=None, help="Where to reach you, e.g. a chat channel.")
+@click.option("--contact", default=None, type=TEXT, help="Where to reach you, e.g. a chat channel.")
 @click.option(
     "--ttl",
     default=None,
@@ -132,7 +167,7 @@ def claimed_text(out: Outcome, ttl_seconds: float) -> str:
 def claim_command(
     queue: str | None,
     any_: bool,
-    holder: str,
+    holder: str | None,
     purpose: str | None,
     contact: str | None,
     ttl: str | None,
@@ -153,6 +188,7 @@ def claim_command(
     out = Printer.of(output)
     if (queue is None) == (not any_):
         out.fail("give either a QUEUE or --any, not both (nor neither)", EXIT_USAGE)
+    holder = holder_or_exit(holder, out)
     cfg = load_or_exit(config_path, out)
     ttl_seconds = duration(ttl, cfg.claims.default_ttl, "--ttl")
     now = time.time()
@@ -220,7 +256,7 @@ def released_text(queue: str, done: Outcome, holder: str, cfg: Config, work: Wor
 
 @click.command("release")
 @click.argument("queue")
-@click.option("--holder", default=default_holder, show_default="$USER", help="Your name.")
+@click.option("--holder", default=None, show_default="$USER", type=TEXT, help="Your name.")
 @click.option(
     "--drain",
     is_flag=True,
@@ -236,7 +272,7 @@ def released_text(queue: str, done: Outcome, holder: str, cfg: Config, work: Wor
 @config_option
 @output_option
 def release_command(
-    queue: str, holder: str, drain: bool, force: bool, config_path: str | None, output: str
+    queue: str, holder: str | None, drain: bool, force: bool, config_path: str | None, output: str
 ) -> None:
     """Give the batch QUEUE back.
 
@@ -250,10 +286,12 @@ def release_command(
       --force   released now; the work stays queued and, unclaimed, is not scaled
     """
     out = Printer.of(output)
+    holder = holder_or_exit(holder, out)
     cfg = load_or_exit(config_path, out)
     now = time.time()
     try:
         check_batch(cfg, queue)
+        check_holder(holder)
         store = store_for(cfg)
     except ClaimRefused as e:
         out.fail(str(e), EXIT_USAGE)

@@ -49,6 +49,40 @@ OUTPUTS = ("table", "json")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class Text(click.ParamType):
+    """Free text from the command line or its environment variable: valid UTF-8.
+
+    Python hands over bytes that are not UTF-8 as lone surrogates ('caf\\udce9'), which
+    cannot be written to Redis, a log line or JSON: refused here, as a usage error.
+    """
+
+    name = "text"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str):
+            problem = not_utf8(value)
+            if problem:
+                self.fail(problem, param, ctx)
+        return value
+
+
+def not_utf8(text: str) -> str | None:
+    """Why `text` is not valid UTF-8 (naming the byte), or None when it is."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        code = ord(text[e.start])
+        byte = f"byte 0x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"U+{code:04X}"
+        return (
+            f"not valid UTF-8 text ({byte} at character {e.start + 1}); "
+            "give it in UTF-8 (check your terminal's and locale's encoding)"
+        )
+    return None
+
+
+TEXT = Text()
+
+
 def output_option(f: F) -> F:
     return click.option(
         "--output",
@@ -104,7 +138,7 @@ def load_or_exit(path: str | None, printer: Printer | None = None) -> Config:
 def config_error(e: ConfigError, printer: Printer | None = None) -> NoReturn:
     """Print a ConfigError (one line per problem) and exit 2."""
     if printer is not None and printer.json:
-        printer.fail(f"{e.source}: {len(e.problems)} problem(s)", EXIT_USAGE, problems=e.problems)
+        printer.fail(f"{e.source}: {e.total} problem(s)", EXIT_USAGE, problems=e.problems)
     click.echo(e.render(), err=True)
     sys.exit(EXIT_USAGE)
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
 import click
 
-from batchctl.cli.options import config_option, load_or_exit
+from batchctl.cli.options import EXIT_USAGE, Printer, config_option, load_or_exit
 
 output_option = click.option(
     "--output",
@@ -24,16 +25,37 @@ def _emit(text: str, output: str | None) -> None:
         click.echo(text, nl=False)
         return
     path = Path(output)
-    # Write then rename, so Prometheus or Grafana never load a half-written file.
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.")
+    try:
+        _write(path, text)
+    except OSError as e:
+        Printer().fail(f"cannot write {output}: {e.strerror or e}", EXIT_USAGE)
+    click.echo(f"wrote {path}", err=True)
+
+
+def _write(path: Path, text: str) -> None:
+    """Write then rename, so Prometheus or Grafana never load a half-written file. The
+    file keeps its mode when it exists, else gets 0644 less the umask: Prometheus or
+    Grafana, running as another user, must be able to read it (mkstemp's 0600 would not
+    let them)."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o644 & ~_umask()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    click.echo(f"wrote {path}", err=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @click.group("alerts")

@@ -8,11 +8,19 @@ import click
 import redis
 
 from batchctl.claims import ClaimConflict, ClaimRefused, Refused
-from batchctl.cli.claims import conflict, default_holder, duration, outcome_json, unreachable, when
+from batchctl.cli.claims import (
+    conflict,
+    duration,
+    holder_or_exit,
+    outcome_json,
+    unreachable,
+    when,
+)
 from batchctl.cli.options import (
     EXIT_REFUSED,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
+    TEXT,
     Printer,
     config_error,
     config_option,
@@ -34,16 +42,21 @@ from batchctl.units import format_duration
     help="How long the autoscaler leaves N alone, e.g. 30m, 2h "
     "[default: the batch's manual_override_seconds, 15m; never past the claim's expiry].",
 )
-@click.option("--holder", default=default_holder, show_default="$USER", help="Your name.")
+@click.option("--holder", default=None, show_default="$USER", type=TEXT, help="Your name.")
 @click.option("--force", is_flag=True, help="Scale a batch someone else holds (needs --reason).")
-@click.option("--reason", default="", help="Why; required with --force, recorded in the history.")
+@click.option(
+    "--reason",
+    default="",
+    type=TEXT,
+    help="Why; required with --force, recorded in the history.",
+)
 @config_option
 @output_option
 def scale_command(
     queue: str,
     replicas: int,
     for_: str | None,
-    holder: str,
+    holder: str | None,
     force: bool,
     reason: str,
     config_path: str | None,
@@ -65,6 +78,7 @@ def scale_command(
     from batchctl.claims.service import store_for
 
     out = Printer.of(output)
+    holder = holder_or_exit(holder, out)
     cfg = load_or_exit(config_path, out)
     batch = cfg.batch(queue)
     default_for = batch.manual_override_seconds if batch and batch.manual_override_seconds else 900

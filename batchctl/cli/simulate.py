@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -79,20 +80,39 @@ def simulate_command(
 
     out = Printer.of(output)
     cfg = load_or_exit(config_path, out)
+    for option, target in (("--plot", plot_path), ("--json", json_path)):
+        problem = _unwritable(target) if target else None
+        if problem:
+            out.fail(f"{option} {target}: {problem}", EXIT_USAGE)
     try:
         tr = load_trace(trace)
         results = simulate(tr, cfg, baseline=None if baseline == "none" else baseline)
     except TraceError as e:
         out.fail(str(e), EXIT_USAGE)
     doc = report(tr, cfg, results)
+    # The files first: a failure is then the one error of the run (one JSON document).
+    try:
+        if json_path:
+            deprecated("--json FILE", "-o json > FILE")
+            Path(json_path).write_text(json.dumps(doc, indent=2) + "\n")
+        if plot_path:
+            plot(results, plot_path, title=f"{tr.name}: {tr.total:,} messages")
+    except OSError as e:
+        out.fail(f"cannot write {e.filename or 'the file'}: {e.strerror or e}", EXIT_USAGE)
     out.data(doc, lambda: _table(doc))
-    if json_path:
-        deprecated("--json FILE", "-o json > FILE")
-        Path(json_path).write_text(json.dumps(doc, indent=2) + "\n")
-        click.echo(f"wrote {json_path}", err=True)
-    if plot_path:
-        plot(results, plot_path, title=f"{tr.name}: {tr.total:,} messages")
-        click.echo(f"wrote {plot_path}", err=True)
+    for written in (json_path, plot_path):
+        if written:
+            click.echo(f"wrote {written}", err=True)
+
+
+def _unwritable(path: str) -> str | None:
+    """Why a file cannot be created at `path` (checked before a long run), or None."""
+    parent = Path(path).parent
+    if not parent.is_dir():
+        return f"no such directory: {parent}"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot write in {parent}"
+    return None
 
 
 def _table(doc: dict[str, Any]) -> str:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import Field, field_validator, model_validator
 
-from batchctl.config.base import _PROM_DURATION, _Strict
+from batchctl.config.base import _MATCHERS, _prom_duration, _Strict
+from batchctl.units import shown
+
+# Grafana's rule for a dashboard uid.
+_GRAFANA_UID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 
 class AlertsConfig(_Strict):
@@ -80,8 +86,11 @@ class AlertsConfig(_Strict):
     )  # fmt: skip
     @classmethod
     def _duration(cls, v: str) -> str:
-        if not _PROM_DURATION.match(v):
-            raise ValueError(f"expected a Prometheus duration such as 30s, 5m or 1h, got {v!r}")
+        if not _prom_duration(v):
+            raise ValueError(
+                "expected a Prometheus duration such as 30s, 5m or 1h30m (units largest "
+                f"first: y w d h m s ms), got {shown(v)}"
+            )
         return v
 
     @field_validator("tier_resolve_hold")
@@ -95,9 +104,12 @@ class AlertsConfig(_Strict):
     @field_validator("for_tier")
     @classmethod
     def _tiers(cls, v: tuple[str, str, str]) -> tuple[str, str, str]:
-        bad = [d for d in v if not _PROM_DURATION.match(d)]
+        bad = [d for d in v if not _prom_duration(d)]
         if bad:
-            raise ValueError(f"expected three Prometheus durations such as 15m, got {bad!r}")
+            raise ValueError(
+                "expected three Prometheus durations such as 15m or 1h30m (units largest "
+                f"first: y w d h m s ms), got {shown(bad[0])}"
+            )
         return v
 
     @field_validator("selector", "autoscaler_selector")
@@ -105,6 +117,22 @@ class AlertsConfig(_Strict):
     def _selector(cls, v: str) -> str:
         if "{" in v or "}" in v:
             raise ValueError('write the matchers without braces, e.g. job="batchctl"')
+        if not _MATCHERS.match(v):
+            raise ValueError(
+                "expected PromQL label matchers, comma-separated, each label=, !=, =~ or !~ "
+                'a "double-quoted" value, e.g. job="batchctl" or job="batchctl",env!="dev"; '
+                f"got {shown(v)}"
+            )
+        return v
+
+    @field_validator("dashboard_uid")
+    @classmethod
+    def _uid(cls, v: str) -> str:
+        if not _GRAFANA_UID.match(v):
+            raise ValueError(
+                "a Grafana dashboard uid is 1 to 40 letters, digits, '-' and '_', "
+                f"e.g. batchctl-queues; got {shown(v)}"
+            )
         return v
 
     @model_validator(mode="after")

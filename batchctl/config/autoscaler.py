@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from batchctl.config.base import _DNS_SUBDOMAIN, _Strict
+from batchctl.config.base import _DNS_SUBDOMAIN, _base_url, _Strict
 
 
 class GuardConfig(_Strict):
@@ -82,9 +81,18 @@ class AutoscalerConfig(_Strict):
     @field_validator("snapshot_url")
     @classmethod
     def _snapshot_url(cls, v: str | None) -> str | None:
-        if v is not None and urlsplit(v).scheme not in ("http", "https"):
-            raise ValueError("expected an http:// or https:// URL, e.g. http://127.0.0.1:9808")
-        return v
+        # The exporter's base URL: the sidecar adds /api/v1/snapshot.
+        return (
+            None
+            if v is None
+            else _base_url(v, "http://127.0.0.1:9808", "/api/v1/snapshot", path_ok=False)
+        )
+
+    @field_validator("prometheus_url")
+    @classmethod
+    def _prometheus_url(cls, v: str | None) -> str | None:
+        # A path is fine: Prometheus may serve under a prefix (--web.route-prefix).
+        return None if v is None else _base_url(v, "http://prometheus:9090", "/api/v1/query")
 
     @property
     def stale_limit_seconds(self) -> float:
@@ -94,6 +102,16 @@ class AutoscalerConfig(_Strict):
     def leader_election_on(self) -> bool:
         le = self.leader_election.enabled
         return self.backend == "kubernetes" if le is None else le
+
+    @model_validator(mode="after")
+    def _guards(self) -> AutoscalerConfig:
+        if self.guards and self.prometheus_url is None:
+            raise ValueError(
+                "guards need prometheus_url (where their queries go), e.g. "
+                "http://prometheus:9090; without it every guard is unknown and holds "
+                "every batch: set prometheus_url, or remove the guards"
+            )
+        return self
 
     @model_validator(mode="after")
     def _local(self) -> AutoscalerConfig:

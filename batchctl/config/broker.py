@@ -7,6 +7,8 @@ Names are kombu's and Celery's (`sep`, `priority_steps`, `global_keyprefix`,
 
 from __future__ import annotations
 
+import math
+
 from pydantic import Field, field_validator
 
 from batchctl.brokerparse import BrokerURLError, parse_broker_url
@@ -81,6 +83,8 @@ class BrokerConfig(_Strict):
                 raise ValueError(f"unknown key {str(key)[:40]!r}; known: {known}")
             if not isinstance(value, str | int | float | bool):
                 raise ValueError(f"{key}: expected a string, number or boolean")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{key}: must be a finite number (not .inf or .nan)")
         return v
 
     @field_validator("priority_steps")

@@ -10,16 +10,20 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from batchctl.units import format_duration, parse_duration
+from batchctl.units import MAX_DURATION_SECONDS, format_duration, parse_duration
 
 
 class ClaimsConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    # As in every section (config/base.py): no NaN or +/-Inf.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False
+    )
 
     # `batchctl claim` without --ttl (was autoscaler.claim_default_ttl_seconds).
-    default_ttl: float = Field(8 * 3600.0, gt=0)
+    # Both at most 100 years (in seconds, what parse_duration accepts).
+    default_ttl: float = Field(8 * 3600.0, gt=0, le=MAX_DURATION_SECONDS)
     # No claim, new or renewed, may last longer: a forgotten claim must run out.
-    max_ttl: float = Field(7 * 86400.0, gt=0)
+    max_ttl: float = Field(7 * 86400.0, gt=0, le=MAX_DURATION_SECONDS)
     # The claim history stream keeps about this many events (XADD MAXLEN ~).
     history_max_events: int = Field(10_000, ge=100)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import reprlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,10 @@ class ConfigError(Exception):
     def __init__(
         self, problems: list[str], source: str = "config", whole_file: bool = False
     ) -> None:
+        # All of them are counted; the first MAX_PROBLEMS are listed, then "and N more".
+        self.total = len(problems)
+        if self.total > MAX_PROBLEMS:
+            problems = [*problems[:MAX_PROBLEMS], f"... and {self.total - MAX_PROBLEMS} more"]
         self.problems = problems
         self.source = source
         self.whole_file = whole_file
@@ -48,8 +53,31 @@ class ConfigError(Exception):
     def render(self) -> str:
         if self.whole_file and len(self.problems) == 1:
             return f"{self.source}: {self.problems[0]}"
-        head = f"{self.source}: {len(self.problems)} problem(s)"
+        head = f"{self.source}: {self.total} problem(s)"
         return "\n".join([head, *(f"  - {p}" for p in self.problems)])
+
+
+# A problem never echoes more of the input than this (a YAML alias bomb expands to
+# gigabytes), and at most this many problems are listed.
+MAX_ECHO_CHARS = 80
+MAX_PROBLEMS = 50
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 2
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = MAX_ECHO_CHARS
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = _REPR.maxfrozenset = 4
+
+
+def _clip(line: str, limit: int = 500) -> str:
+    """A problem line of at most `limit` characters (a last guard: every message quotes
+    at most MAX_ECHO_CHARS of the input already)."""
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _echo(value: Any) -> str:
+    """`value` as a problem quotes it: a repr of at most about MAX_ECHO_CHARS characters,
+    never built from the whole of a huge value."""
+    text = _REPR.repr(value)
+    return text if len(text) <= MAX_ECHO_CHARS else text[: MAX_ECHO_CHARS - 3] + "..."
 
 
 def _path(loc: tuple[int | str, ...]) -> str:
@@ -58,7 +86,8 @@ def _path(loc: tuple[int | str, ...]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else part
+            name = part if len(part) <= 40 else part[:37] + "..."
+            out += f".{name}" if out else name
     return out or "(top level)"
 
 
@@ -90,16 +119,18 @@ def _describe(err: Mapping[str, Any]) -> str:
     if kind == "extra_forbidden":
         owner = _model_at(loc)
         valid = sorted(owner.model_fields) if owner else []
-        hint = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+        hint = difflib.get_close_matches(str(loc[-1])[:100], valid, n=1)
         fix = f"did you mean {hint[0]!r}?" if hint else f"valid keys: {', '.join(valid)}"
         return f"{path}: unknown key; {fix}"
     if kind == "missing":
         return f"{path}: required key is missing"
+    if kind == "finite_number":
+        return f"{path}: must be a finite number, not {_echo(got)}: .inf and .nan are not allowed"
     msg = str(err["msg"]).removeprefix("Value error, ")
     if not loc:  # cross-field checks already name their keys
         return msg
     if kind.endswith("_type") or kind.endswith("_parsing") or kind == "literal_error":
-        return f"{path}: {msg} (got {got!r})"
+        return f"{path}: {msg} (got {_echo(got)})"
     return f"{path}: {msg}"
 
 
@@ -123,7 +154,8 @@ def parse_config(
         )
     warnings = warnings if warnings is not None else []
     data = _apply_renames(data, warnings)
-    if env.get(ENV_BROKER_URL):
+    from_env = bool(env.get(ENV_BROKER_URL))
+    if from_env:
         broker = dict(data.get("broker") or {})
         broker["url"] = env[ENV_BROKER_URL]
         data = {**data, "broker": broker}
@@ -132,11 +164,19 @@ def parse_config(
         cfg = Config.model_validate(data)
     except ValidationError as e:
         problems = [_describe(err) for err in e.errors(include_url=False)]
-        # Never echo a broker URL back: it may hold a password.
-        problems = [scrub(p) for p in problems]
+        # The URL's problems name where it came from; never echo it (a password).
+        problems = [_clip(scrub(env_blamed(p) if from_env else p)) for p in problems]
         raise ConfigError(problems, source) from None
-    warnings.extend(f"broker.url: {note}" for note in parse_broker_url(cfg.broker.url).notes)
+    notes = [f"broker.url: {note}" for note in parse_broker_url(cfg.broker.url).notes]
+    warnings.extend(env_blamed(n) if from_env else n for n in notes)
     return cfg
+
+
+def env_blamed(line: str) -> str:
+    """A `broker.url: ...` line said of $BATCHCTL_BROKER_URL, which set the URL."""
+    if not line.startswith("broker.url: "):
+        return line
+    return f"{ENV_BROKER_URL}: {line.removeprefix('broker.url: ')} (overrides broker.url)"
 
 
 def _register_secrets(broker: Any) -> None:

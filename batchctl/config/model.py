@@ -8,13 +8,12 @@ Every key, its default and its check; `batchctl.config.load` turns a file into a
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
 from batchctl.config.alerts import AlertsConfig
 from batchctl.config.autoscaler import AutoscalerConfig, GuardConfig, LeaderElectionConfig
-from batchctl.config.base import _DNS_LABEL, _QUEUE_NAME, _Strict
+from batchctl.config.base import _DNS_LABEL, _QUEUE_NAME, _base_url, _Strict
 from batchctl.config.broker import (
     DEFAULT_PRIORITY_STEPS,
     DEFAULT_SEP,
@@ -153,9 +152,12 @@ class ExporterConfig(_Strict):
     @field_validator("autoscaler_url")
     @classmethod
     def _autoscaler_url(cls, v: str | None) -> str | None:
-        if v is not None and urlsplit(v).scheme not in ("http", "https"):
-            raise ValueError("expected an http:// or https:// URL, e.g. http://127.0.0.1:9809")
-        return v
+        # The sidecar's base URL: the status page adds /api/v1/decisions.
+        return (
+            None
+            if v is None
+            else _base_url(v, "http://127.0.0.1:9809", "/api/v1/decisions", path_ok=False)
+        )
 
     @field_validator("listen")
     @classmethod

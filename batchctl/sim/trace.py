@@ -86,8 +86,7 @@ def parse_trace(data: Any, name: str = "trace") -> Trace:
     if unknown:
         raise TraceError(f"{name}: unknown key(s) {unknown}; valid: {sorted(known)}")
     try:
-        task = data.get("task_seconds") or {}
-        mean, p99 = float(task["mean"]), float(task["p99"])
+        mean, p99 = _task_seconds(data.get("task_seconds"))
         lognormal_params(mean, p99)
         arrivals = _arrivals(data.get("arrivals"))
         trace = Trace(
@@ -127,12 +126,41 @@ def parse_trace(data: Any, name: str = "trace") -> Trace:
 def load_trace(path: str | Path) -> Trace:
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text())
+        raw = p.read_bytes()
     except OSError as e:
         raise TraceError(f"{p}: cannot read: {e.strerror}") from None
+    if b"\x00" in raw:
+        raise TraceError(f"{p}: a binary file, not a YAML trace")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise TraceError(
+            f"{p}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); save it as UTF-8"
+        ) from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise TraceError(f"{p}: not valid YAML: {e}") from None
+        # One line, without the quoted snippet PyYAML appends.
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise TraceError(f"{p}: not valid YAML{where}: {problem}") from None
     return parse_trace(data, name=p.stem)
+
+
+_TASK_SECONDS = "task_seconds: {mean: 2.0, p99: 8.0} (seconds)"
+
+
+def _task_seconds(raw: Any) -> tuple[float, float]:
+    """(mean, p99) of `task_seconds`, or TraceError naming what is missing."""
+    if raw is None:
+        raise TraceError(f"task_seconds is missing: add e.g. {_TASK_SECONDS}")
+    if not isinstance(raw, dict):
+        raise TraceError(f"task_seconds: expected a mapping, e.g. {_TASK_SECONDS}")
+    missing = [k for k in ("mean", "p99") if raw.get(k) is None]
+    if missing:
+        raise TraceError(f"task_seconds.{missing[0]} is missing: give both, e.g. {_TASK_SECONDS}")
+    return float(raw["mean"]), float(raw["p99"])
 
 
 def _positive_int(v: Any, key: str) -> int:

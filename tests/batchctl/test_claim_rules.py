@@ -63,6 +63,31 @@ CLAIM_CASES: dict[str, tuple[Any, ...]] = {
     "ttl zero": (None, "bob", "p", None, 0, ClaimRefused),
     "holder with spaces around": (None, " bob", "p", None, HOUR, ClaimRefused),
     "empty holder": (None, "", "p", None, HOUR, ClaimRefused),
+    # A holder is a user name (a Prometheus label value, a table column); a purpose or
+    # contact is one line of at most 200 printable characters.
+    "holder of 64 characters": (None, "b" * 64, "p", None, HOUR, ("claimed", "b" * 64, "p")),
+    "holder of 65 characters": (None, "b" * 65, "p", None, HOUR, ClaimRefused),
+    "holder of 3000 characters": (None, "b" * 3000, "p", None, HOUR, ClaimRefused),
+    "holder with a space inside": (None, "bob smith", "p", None, HOUR, ClaimRefused),
+    "holder with a tab": (None, "bob\tx", "p", None, HOUR, ClaimRefused),
+    "holder with an escape sequence": (None, "bob\x1b[2J", "p", None, HOUR, ClaimRefused),
+    "non-ASCII holder": (None, "zoë", "p", None, HOUR, ("claimed", "zoë", "p")),
+    "purpose of 200 characters": (
+        None,
+        "bob",
+        "p" * 200,
+        None,
+        HOUR,
+        ("claimed", "bob", "p" * 200),
+    ),
+    "purpose of 201 characters": (None, "bob", "p" * 201, None, HOUR, ClaimRefused),
+    "purpose with a tab": (None, "bob", "a\tb", None, HOUR, ClaimRefused),
+    "purpose with a carriage return": (None, "bob", "a\rb", None, HOUR, ClaimRefused),
+    "purpose with an escape sequence": (None, "bob", "\x1b]0;x\x07", None, HOUR, ClaimRefused),
+    "non-ASCII purpose": (None, "bob", "café ☕", None, HOUR, ("claimed", "bob", "café ☕")),
+    "contact of 201 characters": (None, "bob", "p", "c" * 201, HOUR, ClaimRefused),
+    "contact with a tab": (None, "bob", "p", "#a\tb", HOUR, ClaimRefused),
+    "renewal with a purpose too long": (LIVE, "alice", "p" * 201, None, HOUR, ClaimRefused),
     "held by another, live": (LIVE, "bob", "dedupe", None, HOUR, ClaimConflict),
     "held by another, live, even with no purpose": (LIVE, "bob", None, None, HOUR, ClaimConflict),
     "held by another, expired: taken over, naming them": (
@@ -214,6 +239,8 @@ RELEASE_CASES: dict[str, tuple[Any, ...]] = {
     "another's claim, forced": (LIVE, "bob", True, NONE, False, ("forced", None)),
     "another's claim, forced with work left": (LIVE, "bob", True, SOME, False, ("forced", None)),
     "another's claim, forced drain": (LIVE, "bob", True, SOME, True, ("draining", "draining")),
+    "holder of 65 characters, forced": (LIVE, "b" * 65, True, NONE, False, ClaimRefused),
+    "holder with a tab, nothing claimed": (None, "bob\t", False, NONE, False, ClaimRefused),
 }
 
 
@@ -264,6 +291,10 @@ OVERRIDE_CASES: dict[str, tuple[Any, ...]] = {
         ("scaled", NOW + HOUR),
     ),
     "a draining claim": (DRAINING, "alice", NOW + 600, False, "", Refused),
+    "holder with a space": (LIVE, "bob smith", NOW + 600, True, "why", ClaimRefused),
+    "a reason of 201 characters": (LIVE, "bob", NOW + 600, True, "r" * 201, ClaimRefused),
+    "a reason of two lines": (LIVE, "alice", NOW + 600, False, "a\nb", ClaimRefused),
+    "a reason is stripped": (LIVE, "alice", NOW + 600, False, " why ", ("scaled", NOW + 600)),
 }
 
 
@@ -345,3 +376,23 @@ def test_event_entries_and_the_last_per_batch() -> None:
     assert [x.at for x in last["batch0"]] == [NOW + 4, NOW + 6]
     assert [x.at for x in last["batch1"]] == [NOW + 3, NOW + 5]
     assert set(KINDS) >= {"claimed", "taken_over", "drained", "scaled", "expired", "forced"}
+
+
+@pytest.mark.parametrize(
+    ("holder", "purpose", "contact", "message"),
+    [
+        ("b" * 3000, "p", None, "--holder must be a name of 1 to 64 printable characters"),
+        ("bob\tx", "p", None, "without spaces, e.g. your user name; got 'bob\\tx'"),
+        ("bob", "p" * 3000, None, "--purpose must be at most 200 characters, got 3000"),
+        ("bob", "a\tb", None, "--purpose must be one line of printable text"),
+        ("bob", "p", "c" * 201, "--contact must be at most 200 characters, got 201"),
+        ("bob", "p", "a\nb", "--contact must be one line of printable text"),
+    ],
+)
+def test_text_refusals_name_the_option_and_never_echo_it_whole(
+    holder: str, purpose: str, contact: str | None, message: str
+) -> None:
+    with pytest.raises(ClaimRefused) as info:
+        decide_claim(None, "batch1", holder, purpose, contact, HOUR, NOW, MAX)
+    assert message in str(info.value)
+    assert len(str(info.value)) < 250

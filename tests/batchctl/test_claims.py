@@ -61,6 +61,14 @@ def test_parse_duration_errors_name_the_format(text: str) -> None:
         parse_duration(text)
 
 
+@pytest.mark.parametrize("text", ["9" * 400 + "w", "9" * 400 + ".5s", "5300w", "36501d"])
+def test_parse_duration_refuses_infinite_and_absurd_durations(text: str) -> None:
+    with pytest.raises(ValueError, match=r"too long; a duration is at most 100 years") as info:
+        parse_duration(text)
+    assert len(str(info.value)) < 150  # the input is not echoed whole
+    assert parse_duration("36500d") == 36500 * 86400
+
+
 @pytest.mark.parametrize(
     ("seconds", "text"),
     [(0, "0s"), (45, "45s"), (90, "1m30s"), (3600, "1h"), (28_740, "7h59m"), (183_600, "2d3h")],

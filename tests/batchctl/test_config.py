@@ -297,3 +297,132 @@ def test_urls_with_a_surprising_meaning_warn(url: str, note: str) -> None:
     warnings: list[str] = []
     parse_config({"broker": {"url": url}}, env={}, warnings=warnings)
     assert any(note in w for w in warnings), warnings
+
+
+def _float_fields(model: type, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The path of every float field of `model` and its sections (batches: the first)."""
+    from pydantic import BaseModel
+
+    out: list[tuple[str, ...]] = []
+    for name, field in model.model_fields.items():  # type: ignore[attr-defined]
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        if ann is float or float in args:
+            out.append((*path, name))
+        for sub in (ann, *args):
+            if isinstance(sub, type) and issubclass(sub, BaseModel):
+                out.extend(_float_fields(sub, (*path, name)))
+    return out
+
+
+def _nest(path: tuple[str, ...], value: object) -> dict[str, object]:
+    if path[0] == "batches":
+        return {"batches": [{"queue": "b", "deployment": "d", path[1]: value}]}
+    return {path[0]: _nest(path[1:], value)} if len(path) > 1 else {path[0]: value}
+
+
+FLOAT_FIELDS = _float_fields(parse_config({}, env={}).__class__)
+
+
+def test_every_float_field_is_found() -> None:
+    # The walk above sees every section, so the test below covers every float field.
+    assert ("claims", "default_ttl") in FLOAT_FIELDS
+    assert ("batches", "step_interval_seconds") in FLOAT_FIELDS
+    assert ("autoscaler", "leader_election", "renew_deadline_seconds") in FLOAT_FIELDS
+    assert len(FLOAT_FIELDS) > 25
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+@pytest.mark.parametrize("path", FLOAT_FIELDS, ids=".".join)
+def test_no_float_field_takes_inf_or_nan(path: tuple[str, ...], value: float) -> None:
+    got = problems(_nest(path, value))
+    key = ".".join(path).replace("batches.", "batches[0].")
+    assert any(p.startswith(f"{key}: must be a finite number") for p in got), got
+
+
+def test_inf_durations_and_sentinel_numbers_are_one_line_each(tmp_path: Path) -> None:
+    f = tmp_path / "c.yml"
+    f.write_text("claims: {default_ttl: .inf, max_ttl: .inf}\n")
+    res = CliRunner().invoke(cli, ["config", "check", str(f)])
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    assert "claims.default_ttl: must be a finite number, not inf" in res.output
+    assert "claims.max_ttl: must be a finite number" in res.output
+    got = problems({"broker": {"sentinel_kwargs": {"socket_timeout": float("inf")}}})
+    assert got == [
+        "broker.sentinel_kwargs: socket_timeout: must be a finite number (not .inf or .nan)"
+    ]
+
+
+@pytest.mark.parametrize("value", ["9" * 400 + "w", "36501d", 1e300])
+def test_claim_durations_are_at_most_100_years(value: object) -> None:
+    got = problems({"claims": {"max_ttl": value}})
+    assert len(got) == 1 and got[0].startswith("claims.max_ttl: "), got
+    assert len(got[0]) < 200
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"alerts": {"selector": "job=batchctl"}}, "alerts.selector: expected PromQL label"),
+        ({"alerts": {"autoscaler_selector": 'job="a",'}}, "alerts.autoscaler_selector: expected"),
+        ({"alerts": {"for_tier": ["1m1h", "10m", "5m"]}}, "alerts.for_tier: expected three"),
+        ({"alerts": {"down_for": "5s5m"}}, "alerts.down_for: expected a Prometheus duration"),
+        ({"alerts": {"down_for": "293y"}}, "alerts.down_for: expected a Prometheus duration"),
+        ({"alerts": {"dashboard_uid": "a b"}}, "alerts.dashboard_uid: a Grafana dashboard uid"),
+        ({"alerts": {"dashboard_uid": "u" * 41}}, "alerts.dashboard_uid: a Grafana dashboard uid"),
+        ({"autoscaler": {"prometheus_url": "ftp://x"}}, "autoscaler.prometheus_url: expected an"),
+        ({"autoscaler": {"prometheus_url": "http://p:9090?x=1"}}, "autoscaler.prometheus_url"),
+        (
+            {"autoscaler": {"guards": [{"name": "db", "query": "up == 0"}]}},
+            "autoscaler: guards need prometheus_url",
+        ),
+        (
+            {"autoscaler": {"snapshot_url": "http://127.0.0.1:9808/api/v1/snapshot"}},
+            "autoscaler.snapshot_url: expected the base URL without a path or query, "
+            "e.g. http://127.0.0.1:9808: batchctl adds /api/v1/snapshot itself",
+        ),
+        (
+            {"exporter": {"autoscaler_url": "http://127.0.0.1:9809/api/v1/decisions"}},
+            "exporter.autoscaler_url: expected the base URL without a path",
+        ),
+        ({"exporter": {"autoscaler_url": "http://:9809"}}, "exporter.autoscaler_url: expected"),
+    ],
+)
+def test_values_that_would_fail_later_are_refused_now(data: object, expected: str) -> None:
+    got = problems(data)
+    assert len(got) == 1 and got[0].startswith(expected), got
+
+
+def test_the_forms_prometheus_grafana_and_the_sidecar_take_are_accepted() -> None:
+    cfg = parse_config(
+        {
+            "alerts": {
+                "selector": ' job=~"batchctl|celery" , namespace!="dev",env=\'prod\'',
+                "autoscaler_selector": "",
+                "for_tier": ["1h30m", "10m", "5m30s"],
+                "down_for": "1y2w3d4h5m6s7ms",
+                "dashboard_uid": "A_b-" + "c" * 36,
+            },
+            "autoscaler": {
+                "prometheus_url": "https://prometheus.example/prom/",
+                "snapshot_url": "http://[::1]:9808/",
+                "guards": [{"name": "db", "query": "up == 0"}],
+            },
+        },
+        env={},
+    )
+    assert cfg.alerts.for_tier[0] == "1h30m"
+
+
+def test_a_url_problem_never_echoes_its_password() -> None:
+    got = problems({"autoscaler": {"prometheus_url": "ftp://u:s3cret@p:9090"}})
+    assert got and all("s3cret" not in p for p in got)
+
+
+def test_a_bad_broker_url_variable_is_blamed_on_the_variable() -> None:
+    env = {"BATCHCTL_BROKER_URL": "http://:env-s3cret@h:6379/0"}
+    with pytest.raises(ConfigError) as info:
+        parse_config(GOOD, env=env)
+    (line,) = info.value.problems
+    assert line.startswith("BATCHCTL_BROKER_URL: expected a redis://")
+    assert line.endswith("(overrides broker.url)") and "s3cret" not in line

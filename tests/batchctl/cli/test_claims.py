@@ -72,7 +72,7 @@ def test_cli_force_release(run) -> None:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(
     "args",
     [
-        ("claim", "batch1", "--purpose", "p", "--ttl", "10000w"),
+        ("claim", "batch1", "--purpose", "p", "--ttl", "1000w"),
         ("claim", "batch1", "--purpose", "p", "--ttl", "8d"),
         ("claim", "batch1", "--purpose", "   "),
         ("claim", "batch1", "--purpose", ""),
@@ -107,12 +107,18 @@ def test_cli_ttl_above_max_and_blank_purpose_write_nothing(  # type: ignore[no-u
         (("claim", "batch1", "--any", "--purpose", "p"), 2, "either a QUEUE or --any"),
         (("history", "nope"), 2, "queue 'nope' is not a configured batch"),
         (("history", "--since", "yesterday"), 2, "is not a duration"),
+        (("history", "--since", "9" * 400 + "w"), 2, "at most 100 years"),
+        (("claim", "batch1", "--purpose", "p", "--ttl", "9" * 400 + "w"), 2, "at most 100 years"),
+        (("scale", "batch1", "1", "--for", "9" * 400 + "w"), 2, "at most 100 years"),
     ],
 )
 def test_cli_errors(run, args: tuple[str, ...], code: int, message: str) -> None:  # type: ignore[no-untyped-def]
     r = run(*args)
     assert r.exit_code == code
     assert message in r.output
+    r = run(*args, "-o", "json")
+    assert r.exit_code == code
+    assert message in json.loads(r.stdout)["error"]
 
 
 @pytest.mark.parametrize(
@@ -226,3 +232,92 @@ def test_cli_history(run, redis_db: redis.Redis) -> None:  # type: ignore[no-unt
     ]
     assert json.loads(run("history", "batch2", "-o", "json").stdout)["events"] == []
     assert run("history", "batch2").stdout == "no claim events\n"
+
+
+LATIN1 = "caf\udce9"  # b"caf\xe9" on the command line, as Python hands it over
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (("claim", "batch2", "--purpose", LATIN1), "--purpose"),
+        (("claim", "batch2", "--purpose", "p", "--contact", LATIN1), "--contact"),
+        (("claim", "batch2", "--purpose", "p", "--holder", LATIN1), "--holder"),
+        (("claim", "--any", "--purpose", LATIN1), "--purpose"),
+        (("release", "batch2", "--holder", LATIN1), "--holder"),
+        (("scale", "batch2", "1", "--holder", LATIN1), "--holder"),
+        (("scale", "batch2", "1", "--force", "--reason", LATIN1), "--reason"),
+    ],
+)
+def test_cli_text_that_is_not_utf8_is_a_usage_error(  # type: ignore[no-untyped-def]
+    run, redis_db: redis.Redis, args: tuple[str, ...], option: str
+) -> None:
+    r = run(*args)
+    assert r.exit_code == 2, r.output
+    assert f"'{option}': not valid UTF-8 text (byte 0xe9 at character 4)" in r.stderr
+    r = run(*args, "-o", "json")
+    assert r.exit_code == 2, r.output
+    assert "not valid UTF-8 text (byte 0xe9" in json.loads(r.stdout)["error"]
+    assert redis_db.keys("*") == []
+
+
+def test_cli_text_from_the_environment_is_checked_too(run, redis_db: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+    r = run("claim", "batch2", env={"BATCHCTL_CLAIM_PURPOSE": LATIN1})
+    assert r.exit_code == 2 and "not valid UTF-8 text" in r.stderr, r.output
+    assert run("claim", "batch2", "--purpose", "café ☕").exit_code == 0  # UTF-8 is fine
+
+
+NOBODY = {"USER": None, "LOGNAME": None, "LNAME": None, "USERNAME": None}
+
+
+def _no_passwd_entry() -> str:
+    raise KeyError("getpwuid(): uid not found: 65532")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("claim", "batch1", "--purpose", "p"), ("release", "batch1"), ("scale", "batch1", "1")],
+)
+def test_cli_without_user_says_to_set_holder(  # type: ignore[no-untyped-def]
+    run, redis_db: redis.Redis, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...]
+) -> None:
+    monkeypatch.setattr("getpass.getuser", _no_passwd_entry)
+    r = run(*args, env=NOBODY)
+    assert r.exit_code == 2, r.output
+    assert r.stderr.count("\n") == 1 and "set --holder (or $USER)" in r.stderr, r.stderr
+    r = run(*args, "-o", "json", env=NOBODY)
+    assert r.exit_code == 2 and "set --holder" in json.loads(r.stdout)["error"]
+    assert redis_db.keys("*") == []
+    # --holder is enough.
+    assert run(*args, "--holder", "dave", env=NOBODY).exit_code != 2
+
+
+def test_cli_default_holder_falls_back_to_logname_then_the_user_database(  # type: ignore[no-untyped-def]
+    run, redis_db: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = run("claim", "batch1", "--purpose", "p", "-o", "json", env={**NOBODY, "LOGNAME": "bob"})
+    assert json.loads(r.stdout)["claim"]["holder"] == "bob"
+    monkeypatch.setattr("getpass.getuser", lambda: "carol")
+    r = run("claim", "batch2", "--purpose", "p", "-o", "json", env=NOBODY)
+    assert json.loads(r.stdout)["claim"]["holder"] == "carol"
+    r = run("claim", "batch3", "--purpose", "p", env={"USER": LATIN1})
+    assert r.exit_code == 2 and "$USER, the default --holder: not valid UTF-8" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("claim", "batch1", "--purpose", "p", "--holder", "h" * 3000), "--holder must be"),
+        (("claim", "batch1", "--purpose", "a\tb"), "--purpose must be one line"),
+        (("claim", "--any", "--purpose", "p", "--contact", "c" * 201), "--contact must be at"),
+        (("release", "batch1", "--holder", "bob\tsmith"), "--holder must be"),
+        (("scale", "batch1", "1", "--reason", "r" * 201), "--reason must be at most 200"),
+    ],
+)
+def test_cli_holder_and_text_limits_are_usage_errors(  # type: ignore[no-untyped-def]
+    run, redis_db: redis.Redis, args: tuple[str, ...], message: str
+) -> None:
+    r = run(*args)
+    assert r.exit_code == 2, r.output
+    assert message in r.stderr and len(r.stderr) < 300, r.stderr
+    assert redis_db.keys("*") == []

@@ -221,3 +221,18 @@ def test_a_claim_that_changes_during_the_patch_is_said_plainly(
     assert "batch1 was scaled to 2 replicas, but the claim changed meanwhile" in str(e)
     assert cluster.kube.replicas("celery-batch1") == 2 and store.get("batch1") is None
     assert [x.kind for x in store.events("batch1")] == ["claimed", "forced"]
+
+
+def test_scale_with_the_kubernetes_backend_but_no_kubernetes_names_the_conflict(  # type: ignore[no-untyped-def]
+    run, redis_db: redis.Redis, tmp_path: Path
+) -> None:
+    path = tmp_path / "c.yml"
+    path.write_text("kubernetes: {enabled: false}\nautoscaler: {backend: kubernetes}\n")
+    assert run("claim", "batch0", "--purpose", "p", "-c", str(path)).exit_code == 0
+    r = run("scale", "batch0", "2", "-c", str(path))
+    assert r.exit_code == 2, r.output
+    assert "autoscaler.backend: kubernetes needs kubernetes.enabled: true" in r.stderr
+    assert "kubeconfig" not in r.stderr
+    store = ClaimStore(redis_db)
+    claim = store.get("batch0")
+    assert claim is not None and claim.override is None  # nothing recorded

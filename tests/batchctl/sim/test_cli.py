@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from batchctl.sim import BASELINE, OURS
@@ -63,3 +64,58 @@ def test_cli_explains_a_bad_trace(tmp_path: Path) -> None:
     tr.write_text("arrivals: [[0, 1]]\ntask_seconds: {mean: 1.0, p99: 500.0}\n")
     res = CliRunner().invoke(cli, ["simulate", str(tr)])
     assert res.exit_code == 2 and "too skewed" in res.output
+
+
+def _trace(tmp_path: Path) -> Path:
+    tr = tmp_path / "t.yaml"
+    tr.write_text("task_seconds: {mean: 1.0, p99: 3.0}\narrivals: [[0, 100]]\n")
+    return tr
+
+
+@pytest.mark.parametrize("output", ["table", "json"])
+def test_cli_refuses_a_plot_it_cannot_write_before_running(tmp_path: Path, output: str) -> None:
+    from batchctl.cli import cli
+
+    png = tmp_path / "nonexistent" / "dir" / "x.png"
+    res = CliRunner().invoke(
+        cli, ["simulate", str(_trace(tmp_path)), "--plot", str(png), "-o", output]
+    )
+    assert res.exit_code == 2, res.output
+    message = f"--plot {png}: no such directory: {png.parent}"
+    if output == "json":
+        assert json.loads(res.stdout) == {"error": message}
+    else:
+        assert (res.stdout, res.stderr) == ("", f"error: {message}\n")
+
+
+def test_cli_a_plot_that_fails_to_save_is_the_one_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import batchctl.sim
+    from batchctl.cli import cli
+
+    def full(*args: object, **kw: object) -> None:
+        raise OSError(28, "No space left on device", str(tmp_path / "x.png"))
+
+    monkeypatch.setattr(batchctl.sim, "plot", full)
+    res = CliRunner().invoke(
+        cli, ["simulate", str(_trace(tmp_path)), "--plot", str(tmp_path / "x.png"), "-o", "json"]
+    )
+    assert res.exit_code == 2, res.output
+    # One JSON document: the error, not the results followed by a traceback.
+    assert json.loads(res.stdout) == {
+        "error": f"cannot write {tmp_path / 'x.png'}: No space left on device"
+    }
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"\x00\x01binary", "a binary file"), (b"arrivals: [[0, 1]]\n", "task_seconds is missing")],
+)
+def test_cli_explains_an_unusable_trace(tmp_path: Path, content: bytes, message: str) -> None:
+    from batchctl.cli import cli
+
+    tr = tmp_path / "t.yaml"
+    tr.write_bytes(content)
+    res = CliRunner().invoke(cli, ["simulate", str(tr)])
+    assert res.exit_code == 2 and message in res.stderr and res.stderr.count("\n") == 1

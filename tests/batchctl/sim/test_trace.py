@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import statistics
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,3 +51,38 @@ def test_the_standard_traces_load() -> None:
     assert {"burst", "trickle", "diurnal", "spikes", "priority-heavy"} <= names
     for path in TRACES.glob("*.yaml"):
         assert load_trace(path).total > 0
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"task_seconds": None}, "task_seconds is missing: add e.g. task_seconds: {mean: 2.0"),
+        ({"task_seconds": [2, 8]}, "task_seconds: expected a mapping, e.g. task_seconds: {"),
+        ({"task_seconds": {"mean": 2.0}}, "task_seconds.p99 is missing: give both, e.g."),
+        ({"task_seconds": {"p99": 8.0}}, "task_seconds.mean is missing"),
+    ],
+)
+def test_a_missing_task_seconds_is_named(data: dict[str, Any], message: str) -> None:
+    base: dict[str, Any] = {"arrivals": [[0, 1]], **data}
+    with pytest.raises(TraceError) as info:
+        parse_trace(base, "t")
+    assert str(info.value).startswith(f"t: {message}"), str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "a binary file, not a YAML trace"),
+        (b"name: caf\xe9\n", "not UTF-8 text (byte 0xe9 at offset 9); save it as UTF-8"),
+        (
+            b"arrivals: [[0, 1]\n",
+            "not valid YAML at line 2, column 1: expected ',' or ']', but got '<stream end>'",
+        ),
+    ],
+)
+def test_an_unreadable_trace_file_is_one_line(tmp_path: Path, content: bytes, message: str) -> None:
+    f = tmp_path / "t.yaml"
+    f.write_bytes(content)
+    with pytest.raises(TraceError) as info:
+        load_trace(f)
+    assert str(info.value) == f"{f}: {message}"

@@ -1,0 +1,88 @@
+"""`batchctl config check`: the file as written, and $BATCHCTL_BROKER_URL on its own line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from batchctl.cli import cli
+
+ENV_OK = "redis://:env-s3cret@redis.example:6379/2"
+ENV_BAD = "http://:env-s3cret@redis.example:6379/2"
+SCHEME = "expected a redis://, rediss://, redis+socket://, unix:// or sentinel:// URL"
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, str]:
+    good = tmp_path / "good.yml"
+    good.write_text("broker:\n  url: redis://:file-s3cret@localhost:6379/0\n")
+    http = tmp_path / "http.yml"
+    http.write_text("broker:\n  url: http://localhost:6379\n")
+    return {"good": str(good), "http": str(http)}
+
+
+def check(*args: str, env: str | None) -> tuple[int, str, str]:
+    res = CliRunner().invoke(cli, ["config", "check", *args], env={"BATCHCTL_BROKER_URL": env})
+    assert res.exit_code in (0, 2) and "Traceback" not in res.output, res.output
+    assert "s3cret" not in res.output, res.output
+    return res.exit_code, res.stdout, res.stderr
+
+
+def test_the_file_is_checked_as_written_even_with_the_variable_set(
+    files: dict[str, str],
+) -> None:
+    code, stdout, stderr = check(files["http"], env=ENV_OK)
+    assert code == 2
+    assert stderr.splitlines()[:2] == [
+        f"{files['http']}: 1 problem(s)",
+        f"  - broker.url: {SCHEME}, got scheme 'http' (e.g. redis://localhost:6379/0)",
+    ]
+    assert stdout == "BATCHCTL_BROKER_URL: OK, redis://:***@redis.example:6379/2 " + (
+        "(overrides broker.url)\n"
+    )
+
+
+def test_a_bad_variable_is_blamed_on_the_variable_not_the_file(files: dict[str, str]) -> None:
+    code, stdout, stderr = check(files["good"], env=ENV_BAD)
+    assert code == 2
+    assert stdout == f"{files['good']}: OK (4 batches, broker redis://:***@localhost:6379/0)\n"
+    assert stderr.startswith(f"BATCHCTL_BROKER_URL: {SCHEME}, got scheme 'http'")
+    assert stderr.rstrip().endswith("(overrides broker.url)") and stderr.count("\n") == 1
+
+    code, stdout, _ = check(files["good"], "-o", "json", env=ENV_BAD)
+    doc = json.loads(stdout)
+    assert code == 2 and doc["error"].startswith("BATCHCTL_BROKER_URL: expected")
+    assert len(doc["problems"]) == 1 and doc["problems"][0] == doc["error"]
+
+
+def test_both_good_say_so_on_two_lines(files: dict[str, str]) -> None:
+    code, stdout, _ = check(files["good"], env=ENV_OK)
+    assert code == 0
+    assert stdout.splitlines() == [
+        f"{files['good']}: OK (4 batches, broker redis://:***@localhost:6379/0)",
+        "BATCHCTL_BROKER_URL: OK, redis://:***@redis.example:6379/2 (overrides broker.url)",
+    ]
+    code, stdout, _ = check(files["good"], "-o", "json", env=ENV_OK)
+    doc = json.loads(stdout)
+    assert doc["broker"] == "redis://:***@localhost:6379/0"
+    assert doc["env"] == {"BATCHCTL_BROKER_URL": "redis://:***@redis.example:6379/2"}
+    # Without the variable: the file alone, as before.
+    code, stdout, _ = check(files["good"], env=None)
+    assert code == 0 and stdout.count("\n") == 1
+
+
+def test_both_bad_report_both(files: dict[str, str]) -> None:
+    code, stdout, stderr = check(files["http"], env=ENV_BAD)
+    assert code == 2 and stdout == ""
+    assert [ln.split(":")[0] for ln in stderr.splitlines()] == [
+        files["http"],
+        "  - broker.url",
+        "BATCHCTL_BROKER_URL",
+    ]
+    code, stdout, _ = check(files["http"], "-o", "json", env=ENV_BAD)
+    doc = json.loads(stdout)
+    assert code == 2 and doc["error"] == f"{files['http']}: 1 problem(s)"
+    assert [p.split(":")[0] for p in doc["problems"]] == ["broker.url", "BATCHCTL_BROKER_URL"]
