@@ -116,8 +116,8 @@ def build_snapshot_source(cfg: Config, backend: str) -> SnapshotSource:
 
 def build_leadership(cfg: Config, backend: Backend) -> Leadership | None:
     """A started LeaderElector when leader election is on (the kubernetes backend's
-    default), else None (sole leader)."""
-    if not cfg.autoscaler.leader_election_on():
+    default: the backend in use, --backend included), else None (sole leader)."""
+    if not cfg.autoscaler.leader_election_on(backend.name):
         return None
     from autoscaler.backends.kubernetes import KubernetesBackend
     from autoscaler.leader import LeaderElector

@@ -99,9 +99,11 @@ class AutoscalerConfig(_Strict):
         """How old a snapshot may be before it counts as missing: two ticks by default."""
         return self.stale_after_seconds or 2 * self.interval_seconds
 
-    def leader_election_on(self) -> bool:
+    def leader_election_on(self, backend: str | None = None) -> bool:
+        """Whether replicas elect a leader: as configured, else with the kubernetes
+        backend (`backend`: the one in use, when --backend overrides the config's)."""
         le = self.leader_election.enabled
-        return self.backend == "kubernetes" if le is None else le
+        return (backend or self.backend) == "kubernetes" if le is None else le
 
     @model_validator(mode="after")
     def _guards(self) -> AutoscalerConfig:

@@ -7,12 +7,13 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict
 
-_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:@-]{1,200}$")
+# \Z, not $: "$" also matches before a final newline ("batch1\n").
+_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:@-]{1,200}\Z")
 # RFC 1123 label, which is what Kubernetes requires of a Deployment name.
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 # RFC 1123 subdomain: most other object names (a Lease's).
 _DNS_SUBDOMAIN = re.compile(
-    r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+    r"^(?=.{1,253}\Z)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z"
 )
 
 

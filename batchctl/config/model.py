@@ -162,9 +162,9 @@ class ExporterConfig(_Strict):
     @field_validator("listen")
     @classmethod
     def _listen(cls, v: str) -> str:
-        _host, sep, port = v.rpartition(":")
-        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ValueError("expected HOST:PORT, e.g. 0.0.0.0:9808")
+        host, sep, port = v.rpartition(":")
+        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535 or not host.isascii():
+            raise ValueError("expected HOST:PORT, e.g. 0.0.0.0:9808 or [::]:9808")
         return v
 
 

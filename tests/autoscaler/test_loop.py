@@ -386,3 +386,19 @@ def test_cli_backend_local_needs_the_local_app_too(tmp_path: Path) -> None:
     assert res.exit_code == 2, res.output
     assert "autoscaler.local_app: required with the local backend" in res.output
     assert "Traceback" not in res.output
+
+
+def test_cli_backend_dry_run_over_a_kubernetes_config_without_kubernetes(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """--backend dry-run on a config written for the kubernetes backend, with Kubernetes
+    off: no leader election (it follows the backend in use), a decision per batch."""
+    cfg = tmp_path / "c.yml"
+    cfg.write_text(
+        f"broker:\n  url: {redis_server.url}\nkubernetes:\n  enabled: false\n"
+        "autoscaler:\n  backend: kubernetes\n  snapshot_url: null\n"
+    )
+    res = CliRunner().invoke(cli, ["autoscaler", "-c", str(cfg), "--once", "--backend", "dry-run"])
+    assert res.exit_code == 0, res.output
+    assert "Traceback" not in res.output
+    assert [ln.split()[0] for ln in res.stdout.splitlines()[1:]] == [f"batch{i}" for i in range(4)]

@@ -426,3 +426,25 @@ def test_a_bad_broker_url_variable_is_blamed_on_the_variable() -> None:
     (line,) = info.value.problems
     assert line.startswith("BATCHCTL_BROKER_URL: expected a redis://")
     assert line.endswith("(overrides broker.url)") and "s3cret" not in line
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"batches": [{"queue": "batch1\n", "deployment": "celery-batch1"}]}, "batches[0].queue"),
+        ({"batches": [{"queue": "b1", "deployment": "celery-b1\n"}]}, "batches[0].deployment"),
+        ({"autoscaler": {"leader_election": {"lease_name": "lease\n"}}}, "lease_name"),
+        ({"exporter": {"listen": "h\udce9st:9808"}}, "exporter.listen"),
+    ],
+)
+def test_a_trailing_newline_or_a_non_ascii_host_is_refused(data: dict, key: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        parse_config(data, env={})
+    assert any(key in p for p in e.value.problems), e.value.problems
+
+
+def test_leader_election_follows_the_backend_in_use() -> None:
+    cfg = parse_config({"autoscaler": {"backend": "kubernetes"}}, env={}).autoscaler
+    assert cfg.leader_election_on() and not cfg.leader_election_on("dry-run")
+    forced = parse_config({"autoscaler": {"leader_election": {"enabled": True}}}, env={})
+    assert forced.autoscaler.leader_election_on("dry-run")
