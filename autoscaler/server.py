@@ -17,7 +17,6 @@ replaces it. What the probes mean (docs/operations.md):
 
 from __future__ import annotations
 
-import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -27,6 +26,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from autoscaler.loop import Autoscaler
+from batchctl import jsonout
 from batchctl.log import get_logger
 
 log = get_logger("batchctl.autoscaler.http")
@@ -74,7 +74,7 @@ class _Handler(BaseHTTPRequestHandler):
                     200 if ready else 503, b"ready\n" if ready else b"waiting for a first tick\n"
                 )
             elif path == "/api/v1/decisions":
-                body = json.dumps(scaler.decisions_view().to_json(), indent=1).encode()
+                body = jsonout.dumps(scaler.decisions_view().to_json(), indent=1).encode()
                 self._send(200, body, "application/json")
             elif path == "/":
                 links = " ".join(ROUTES)

@@ -62,10 +62,13 @@ def history_command(
     window = duration(since, 0.0, "--since") if since is not None else None
     now = time.time()
     try:
-        events = history(cfg, queue, now - window if window is not None else None)
+        read = history(cfg, queue, now - window if window is not None else None)
     except ClaimRefused as e:
         out.fail(str(e), EXIT_USAGE)
     except redis.RedisError as e:
         unreachable(cfg, e, out)
-    doc = {"queue": queue, "since": now - window if window else None}
+    events = read.events
+    if read.skipped:
+        out.warn(f"{read.skipped} history entries could not be read and were skipped")
+    doc = {"queue": queue, "since": now - window if window else None, "skipped": read.skipped}
     out.data(doc | {"events": [e.to_json() for e in events]}, lambda: render_events(events))

@@ -21,6 +21,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from batchctl import jsonout
 from batchctl.config import Config, ConfigError, load_config
 from batchctl.log import get_logger
 
@@ -74,7 +75,7 @@ class Printer:
     def data(self, doc: Mapping[str, Any], text: str | Callable[[], str]) -> None:
         """The result: `doc` as JSON, or `text` for people."""
         if self.json:
-            click.echo(json.dumps(doc, default=str))
+            click.echo(jsonout.dumps(doc, default=str))
         else:
             click.echo(text() if callable(text) else text)
 
@@ -83,7 +84,7 @@ class Printer:
 
     def fail(self, message: str, code: int = EXIT_REFUSED, **extra: Any) -> NoReturn:
         if self.json:
-            click.echo(json.dumps({"error": message, **extra}, default=str))
+            click.echo(jsonout.dumps({"error": message, **extra}, default=str))
         else:
             click.echo(f"error: {message}", err=True)
         sys.exit(code)

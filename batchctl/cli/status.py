@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import click
 import redis
 
+from batchctl import jsonout
 from batchctl.cli.claims import unreachable, when
 from batchctl.cli.options import Printer, config_option, deprecated, load_or_exit, output_option
 from batchctl.redact import redact_url
@@ -78,7 +78,7 @@ def status_command(
             ages_known = refreshes > 0
             rows = status_rows(cfg, snap.claims if snap.broker_up else {}, snap)
             if as_json:
-                click.echo(json.dumps(status_json(rows, snap, now, ages_known)))
+                click.echo(jsonout.dumps(status_json(rows, snap, now, ages_known)))
             elif watch:
                 click.clear()
                 click.echo(f"batchctl status  {when(now)}  (every {interval:g}s, Ctrl-C quits)")
