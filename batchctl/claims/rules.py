@@ -160,7 +160,10 @@ def decide_claim(
             draining_since=None,
             expiry_noted=False,
         )
-        detail = f"for {format_duration(ttl_seconds)}; it {describe_expiry(existing, now)}"
+        # The expiry it had until now, not the new one (which the event's time and the
+        # ttl give): "extended ... for 7d; it was due in 1h29m".
+        due = format_duration(existing.remaining(now))
+        detail = f"for {format_duration(ttl_seconds)}; it was due in {due}"
         if existing.draining:
             detail += "; drain cancelled"
         return Outcome(renewed, _event(kind, renewed, holder, now, detail), existing)
