@@ -58,6 +58,18 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self.do_GET()
 
+    def _read_only(self) -> None:
+        # No endpoint changes state: anything but GET and HEAD is 405, as the exporter
+        # answers. The body is read first, so that the client gets the answer, not a reset.
+        length = self.headers.get("Content-Length", "0")
+        self.rfile.read(min(int(length) if length.isdigit() else 0, 1 << 20))
+        self.send_response(405)
+        self.send_header("Allow", "GET, HEAD")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = _read_only
+
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
         scaler = self.server.scaler
