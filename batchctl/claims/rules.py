@@ -205,13 +205,22 @@ def decide_release(
 
     With work left: refused (`WorkLeft`) unless `drain` (the claim becomes draining, the
     autoscaler ends it) or `force` (released now, the work left behind). Someone else's
-    claim needs `force` (ClaimConflict otherwise), expired or not.
+    claim needs `force` (ClaimConflict otherwise), expired or not; with `drain` too it
+    drains theirs. Both on one's own claim contradict each other: ClaimRefused.
     """
     if existing is None:
         return Outcome(None, None, None)
     others = existing.holder != holder
     if others and not force:
         raise ClaimConflict(existing, now, action="release")
+    if drain and force and not others:
+        # On one's own claim --force only means "leave the work behind", which --drain
+        # contradicts; on someone else's it means "not mine" and drains theirs.
+        raise ClaimRefused(
+            f"--drain and --force contradict each other on your own claim on "
+            f"{existing.queue}: --drain lets the autoscaler finish the work, --force "
+            "releases now and leaves it; give one of them"
+        )
     left = work is not None and work.total > 0
     if left and drain:
         assert work is not None

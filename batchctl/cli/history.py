@@ -11,7 +11,7 @@ import redis
 
 from batchctl.claims import ClaimEvent, ClaimRefused
 from batchctl.claims.service import history
-from batchctl.cli.claims import duration, unreachable
+from batchctl.cli.claims import broker_failed, duration
 from batchctl.cli.options import EXIT_USAGE, Printer, config_option, load_or_exit, output_option
 
 _HEADER = ("TIME", "BATCH", "EVENT", "WHO", "HOLDER", "PURPOSE", "DETAIL")
@@ -66,7 +66,7 @@ def history_command(
     except ClaimRefused as e:
         out.fail(str(e), EXIT_USAGE)
     except redis.RedisError as e:
-        unreachable(cfg, e, out)
+        broker_failed(cfg, e, out)
     events = read.events
     if read.skipped:
         out.warn(f"{read.skipped} history entries could not be read and were skipped")

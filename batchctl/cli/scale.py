@@ -8,7 +8,14 @@ import click
 import redis
 
 from batchctl.claims import ClaimConflict, ClaimRefused, Refused
-from batchctl.cli.claims import conflict, default_holder, duration, outcome_json, unreachable, when
+from batchctl.cli.claims import (
+    broker_failed,
+    conflict,
+    default_holder,
+    duration,
+    outcome_json,
+    when,
+)
 from batchctl.cli.options import (
     EXIT_REFUSED,
     EXIT_UNREACHABLE,
@@ -86,7 +93,7 @@ def scale_command(
     except ScaleFailed as e:
         out.fail(f"cannot scale {queue}: {e}", EXIT_USAGE if e.not_found else EXIT_UNREACHABLE)
     except redis.RedisError as e:
-        unreachable(cfg, e, out)
+        broker_failed(cfg, e, out)
     finally:
         store.client.close()
     c = done.outcome.claim
