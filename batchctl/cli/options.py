@@ -30,8 +30,10 @@ EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 
+# The epilog of every command's --help (batchctl/cli/__init__.py); docs/cli.md has more.
 EXIT_CODES_HELP = (
-    "Exit codes: 0 done, 1 refused or conflict, 2 usage or config error, 3 backend unreachable."
+    "Exit codes: 0 done, 1 refused or conflict, 2 usage or config error, 3 backend "
+    "unreachable (docs/cli.md)."
 )
 
 CONTEXT = {"auto_envvar_prefix": "BATCHCTL", "help_option_names": ["-h", "--help"]}
