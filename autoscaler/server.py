@@ -17,7 +17,6 @@ replaces it. What the probes mean (docs/operations.md):
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +27,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from autoscaler.loop import Autoscaler
+from batchctl import jsonout
 from batchctl.log import get_logger
 
 log = get_logger("batchctl.autoscaler.http")
@@ -59,6 +59,18 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self.do_GET()
 
+    def _read_only(self) -> None:
+        # No endpoint changes state: anything but GET and HEAD is 405, as the exporter
+        # answers. The body is read first, so that the client gets the answer, not a reset.
+        length = self.headers.get("Content-Length", "0")
+        self.rfile.read(min(int(length) if length.isdigit() else 0, 1 << 20))
+        self.send_response(405)
+        self.send_header("Allow", "GET, HEAD")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = _read_only
+
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
         scaler = self.server.scaler
@@ -75,7 +87,7 @@ class _Handler(BaseHTTPRequestHandler):
                     200 if ready else 503, b"ready\n" if ready else b"waiting for a first tick\n"
                 )
             elif path == "/api/v1/decisions":
-                body = json.dumps(scaler.decisions_view().to_json(), indent=1).encode()
+                body = jsonout.dumps(scaler.decisions_view().to_json(), indent=1).encode()
                 self._send(200, body, "application/json")
             elif path == "/":
                 links = " ".join(ROUTES)

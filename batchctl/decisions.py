@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from batchctl import jsonout
+
 # Where the decisions come from: this replica decided them, or it is a standby serving
 # the leader's copy from the Lease; none when neither is known yet.
 SELF, LEASE, NONE = "self", "lease", "none"
@@ -80,7 +82,7 @@ def encode_compact(at: float, leader: str | None, records: Sequence[DecisionReco
         for d in records
     ]
     doc = {"v": 1, "at": round(at, 3), "by": leader, "d": rows}
-    return json.dumps(doc, separators=(",", ":"))
+    return jsonout.dumps(doc, separators=(",", ":"))
 
 
 def decode_compact(text: str | None) -> Decisions | None:

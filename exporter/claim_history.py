@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis
 
 from batchctl.claims import ClaimEvent, last_per_batch
-from batchctl.claims.history import history_key
+from batchctl.claims.history import history_key, parse_entries
 from batchctl.log import get_logger
 from batchctl.units import format_duration
 
@@ -24,27 +25,36 @@ PER_BATCH = 3
 SCAN = 100  # the newest events looked at
 
 
+@dataclass(frozen=True)
+class RecentEvents:
+    """The newest events per batch, oldest first, and how many of the entries looked at
+    could not be read as events (skipped)."""
+
+    by_queue: dict[str, list[ClaimEvent]]
+    skipped: int = 0
+
+
 def recent_events(
     client: redis.Redis, prefix: str, queues: Sequence[str], per_batch: int = PER_BATCH
-) -> dict[str, list[ClaimEvent]] | None:
+) -> RecentEvents | None:
     """Up to `per_batch` newest events of each batch in `queues`, oldest first; None when
-    the broker does not answer."""
+    the broker does not answer (or the key is not a stream)."""
     try:
         entries: list[Any] = client.xrevrange(history_key(prefix), count=SCAN) or []
     except redis.RedisError as e:
         log.warning("cannot read the claim history", error=type(e).__name__)
         return None
+    read = parse_entries(entries)
+    if read.skipped:
+        log.warning("unreadable claim history entries skipped", skipped=read.skipped)
     wanted = set(queues)
-    events = []
-    for entry_id, fields in entries:
-        event = ClaimEvent.from_entry(entry_id, fields)
-        if event is not None and event.queue in wanted:
-            events.append(event)
-    return last_per_batch(events, per_batch)
+    events = [e for e in read.events if e.queue in wanted]
+    return RecentEvents(last_per_batch(events, per_batch), read.skipped)
 
 
-def render_history(events: Mapping[str, Sequence[ClaimEvent]], now: float) -> str:
-    """A small table under the queues: batch, when, event, who, detail."""
+def render_history(events: Mapping[str, Sequence[ClaimEvent]], now: float, skipped: int = 0) -> str:
+    """A small table under the queues: batch, when, event, who, detail; and how many
+    unreadable entries were skipped, if any."""
     rows = []
     for queue in sorted(events):
         for e in reversed(events[queue]):  # newest first within a batch
@@ -57,8 +67,14 @@ def render_history(events: Mapping[str, Sequence[ClaimEvent]], now: float) -> st
                 f'<td class="name">{html.escape(e.purpose)}</td>'
                 f'<td class="name">{html.escape(e.detail)}</td></tr>'
             )
+    note = (
+        f'<p class="meta warn" id="claim-history-skipped">{skipped} unreadable history '
+        "entries skipped</p>"
+        if skipped
+        else ""
+    )
     if not rows:
-        return ""
+        return note
     return (
         '<h2 id="claim-history-title">Recent claim events</h2>'
         '<table id="claim-history"><thead><tr><th class="name">Queue</th><th>When</th>'
@@ -67,4 +83,5 @@ def render_history(events: Mapping[str, Sequence[ClaimEvent]], now: float) -> st
         + "".join(rows)
         + "</tbody></table>"
         + '<p class="meta">All of it: <code>batchctl history</code></p>'
+        + note
     )

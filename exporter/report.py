@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from batchctl.claims import Claim, describe_expiry
 from batchctl.config import Config
@@ -106,9 +107,7 @@ def render_table(rows: Sequence[StatusRow], now: float, ages_known: bool) -> str
     table: list[tuple[str, ...]] = [_HEADER]
     for r in rows:
         c, s = r.claim, r.stats
-        expiry = ""
-        if c is not None:
-            expiry = ("EXPIRED, " if c.expired(now) else "") + describe_expiry(c, now)
+        expiry = claim_cell(c, now) if c is not None else ""
         age = "-"
         if s is not None and ages_known:
             age = format_duration(s.oldest_age_seconds) if s.waiting else "-"
@@ -131,6 +130,28 @@ def render_table(rows: Sequence[StatusRow], now: float, ages_known: bool) -> str
     widths = [max(len(row[i]) for row in table) for i in range(len(_HEADER))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in table]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def claim_cell(c: Claim, now: float) -> str:
+    """The CLAIM column: 'expires in 3h59m' or 'EXPIRED 11s ago', then what /status also
+    says: 'draining since 14:02', 'scaled to 3 by alice until 14:35'."""
+    if c.expired(now):
+        parts = [f"EXPIRED {format_duration(now - c.expires)} ago"]
+    else:
+        parts = [describe_expiry(c, now)]
+    if c.draining_since is not None:
+        parts.append(f"draining since {clock(c.draining_since, now)}")
+    o = c.active_override(now)
+    if o is not None:
+        parts.append(f"scaled to {o.replicas} by {o.by} until {clock(o.until, now)}")
+    return "; ".join(parts)
+
+
+def clock(ts: float, now: float) -> str:
+    """Local time: '14:02' on the day of `now`, '2025-03-01 14:02' on another."""
+    at = datetime.fromtimestamp(ts).astimezone()
+    same_day = at.date() == datetime.fromtimestamp(now).astimezone().date()
+    return at.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M")
 
 
 def _rate(p: Progress | None) -> str:

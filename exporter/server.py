@@ -6,7 +6,6 @@ always answers: a backend that is down shows up as `*_up 0`, never as a 500.
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,7 +15,7 @@ from urllib.parse import urlsplit
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.exposition import choose_encoder
 
-from batchctl import __version__
+from batchctl import __version__, jsonout
 from batchctl.config import Config
 from batchctl.log import get_logger
 from exporter.board import status_page
@@ -73,8 +72,10 @@ def status_history(app: ExporterApp, snap: Snapshot) -> str:
     if not snap.broker_up:
         return ""
     queues = [b.queue for b in app.cfg.batches]
-    events = recent_events(app.source.reader.client, app.cfg.broker.global_keyprefix, queues)
-    return render_history(events, snap.taken_at) if events else ""
+    recent = recent_events(app.source.reader.client, app.cfg.broker.global_keyprefix, queues)
+    if recent is None:
+        return ""
+    return render_history(recent.by_queue, snap.taken_at, recent.skipped)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -142,7 +143,7 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             elif path == "/api/v1/snapshot":
                 snap = app.source.collect()
-                body = json.dumps(snap.to_json(), indent=1).encode()
+                body = jsonout.dumps(snap.to_json(), indent=1).encode()
                 self._send(200, body, "application/json")
             elif path == "/status":
                 snap = app.source.collect()

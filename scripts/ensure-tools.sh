@@ -22,7 +22,15 @@ sudo=""
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-# Debian's postinst may start the services; the tests run their own instances.
-for svc in prometheus prometheus-alertmanager; do
-  $sudo pkill -x "$svc" 2>/dev/null || true
+# Debian's postinst may start the services of the packages installed just now; the
+# tests run their own instances. Stop those services through the init system that
+# started them, and only those: anyone else's Prometheus on a shared machine, or one
+# installed before this run, is left alone (no pkill by name).
+for svc in prometheus prometheus-alertmanager prometheus-redis-exporter; do
+  case " ${need[*]} " in *" $svc "*) ;; *) continue ;; esac
+  if [ -d /run/systemd/system ]; then
+    $sudo systemctl stop "$svc.service" 2>/dev/null || true
+  elif [ -x "/etc/init.d/$svc" ]; then
+    $sudo "/etc/init.d/$svc" stop >/dev/null 2>&1 || true
+  fi
 done

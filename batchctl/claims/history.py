@@ -20,9 +20,12 @@ Kinds (`who` names the user, or "autoscaler"):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from batchctl.claims.record import MAX_TIME
 
 HISTORY_KEY = "batchctl:history"
 
@@ -71,11 +74,17 @@ class ClaimEvent:
 
     @classmethod
     def from_entry(cls, entry_id: Any, fields: Mapping[Any, Any] | None) -> ClaimEvent | None:
-        """One stream entry as read (bytes or str); None when it is not an event of ours."""
-        f = {_text(k): _text(v) for k, v in (fields or {}).items()}
+        """One stream entry as read (bytes or str); None when it is not an event of ours:
+        no kind or queue, or a time that is not a number, not finite or out of range.
+        Bytes that are not UTF-8 are decoded with replacement characters."""
+        if not isinstance(fields, Mapping):
+            return None
+        f = {_text(k): _text(v) for k, v in fields.items()}
         try:
             at = float(f.get("at") or "")
         except ValueError:
+            return None
+        if not (math.isfinite(at) and 0.0 <= at < MAX_TIME):
             return None
         if not f.get("kind") or not f.get("queue"):
             return None
@@ -94,6 +103,32 @@ class ClaimEvent:
         return asdict(self)
 
 
+@dataclass
+class HistoryRead:
+    """Events read from the stream, and how many entries could not be read as events."""
+
+    events: list[ClaimEvent] = field(default_factory=list)
+    skipped: int = 0
+
+
+def parse_entries(entries: Iterable[Any]) -> HistoryRead:
+    """Stream entries (id, fields) as XRANGE/XREVRANGE return them, in their order;
+    entries that are not events of ours (or not even pairs) are skipped and counted."""
+    out = HistoryRead()
+    for entry in entries:
+        try:
+            entry_id, fields = entry
+        except (TypeError, ValueError):
+            out.skipped += 1
+            continue
+        event = ClaimEvent.from_entry(entry_id, fields)
+        if event is None:
+            out.skipped += 1
+        else:
+            out.events.append(event)
+    return out
+
+
 def last_per_batch(events: list[ClaimEvent], per_batch: int) -> dict[str, list[ClaimEvent]]:
     """The newest `per_batch` events of each batch, oldest first, from events in any order."""
     out: dict[str, list[ClaimEvent]] = {}
@@ -105,4 +140,5 @@ def last_per_batch(events: list[ClaimEvent], per_batch: int) -> dict[str, list[C
 
 
 def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    # A hand-written entry may hold any bytes: never fail a page or a command over it.
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

@@ -12,11 +12,18 @@ rules for changing a claim are in batchctl/claims/rules.py.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 KEY = "batchctl:claim:{queue}"
+
+# Times from this on (unix seconds: 9999-01-01) are garbage, like inf and nan: dates
+# that Python's datetime cannot print in every time zone.
+MAX_TIME = 253_370_764_800.0
+# Kubernetes keeps replicas in an int32: an override past it is garbage too.
+MAX_REPLICAS = 2**31 - 1
 
 
 def claim_key(queue: str, prefix: str = "") -> str:
@@ -94,29 +101,27 @@ class Claim:
 
     @classmethod
     def from_fields(cls, queue: str, fields: Mapping[Any, Any]) -> Claim | None:
-        """Decode a hash as read (bytes or str); None when empty or unusable."""
+        """Decode a hash as read (bytes or str); None when empty or unusable.
+
+        Times that are not numbers, not finite (inf, nan) or out of range are garbage:
+        the claim counts as long expired (since and expires 0) rather than as one that
+        blocks the batch forever; a garbage drain time is no drain, and a garbage
+        override no override."""
         f = {_text(k): _text(v) for k, v in fields.items()}
         if not f.get("holder"):
             return None
-        try:
-            since = float(f.get("since") or 0.0)
-            expires = float(f.get("expires") or 0.0)
-        except ValueError:
-            # A hand-edited record with garbage times: treat it as long expired
-            # rather than as a claim that blocks the batch forever.
+        since, expires = _time(f.get("since") or 0.0), _time(f.get("expires") or 0.0)
+        if since is None or expires is None:
             since, expires = 0.0, 0.0
         override = None
-        try:
-            if f.get("override_replicas"):
-                override = Override(
-                    int(f["override_replicas"]),
-                    float(f.get("override_until") or 0.0),
-                    f.get("override_by", ""),
-                    f.get("override_reason", ""),
-                    float(f.get("override_since") or 0.0),
-                )
-        except ValueError:
-            override = None  # unreadable: no override rather than a wrong one
+        if f.get("override_replicas"):
+            override = _override(
+                f["override_replicas"],
+                f.get("override_until") or 0.0,
+                f.get("override_by", ""),
+                f.get("override_reason", ""),
+                f.get("override_since") or 0.0,
+            )
         return cls(
             queue,
             f["holder"],
@@ -124,7 +129,7 @@ class Claim:
             f.get("contact", ""),
             since,
             expires,
-            draining_since=_float_or_none(f.get("draining_since")),
+            draining_since=_time(f.get("draining_since") or None),
             override=override,
             expiry_noted=f.get("expiry_noted") == "1",
         )
@@ -141,38 +146,57 @@ class Claim:
         """The inverse of `to_json` (the snapshot API). Fields this version does not know
         are ignored and missing optional ones take their defaults, so neighbouring
         versions of the exporter and the sidecar understand each other. Raises KeyError,
-        TypeError or ValueError for something that is not a claim."""
+        TypeError or ValueError for something that is not a claim; garbage times (inf,
+        nan, out of range) are decoded as `from_fields` decodes them."""
         o = data.get("override")
         override = None
         if o:
-            override = Override(
-                int(o["replicas"]),
-                float(o["until"]),
+            override = _override(
+                o["replicas"],
+                o["until"],
                 str(o.get("by", "")),
                 str(o.get("reason", "")),
-                float(o.get("since", 0.0)),
+                o.get("since", 0.0),
             )
+        since, expires = _time(data["since"]), _time(data["expires"])
+        if since is None or expires is None:
+            since, expires = 0.0, 0.0
         draining = data.get("draining_since")
         return cls(
             queue,
             str(data["holder"]),
             str(data.get("purpose", "")),
             str(data.get("contact", "")),
-            float(data["since"]),
-            float(data["expires"]),
-            draining_since=None if draining is None else float(draining),
+            since,
+            expires,
+            draining_since=None if draining is None else _time(draining),
             override=override,
             expiry_noted=bool(data.get("expiry_noted", False)),
         )
 
 
-def _float_or_none(text: str | None) -> float | None:
-    if not text:
+def _time(value: Any) -> float | None:
+    """Unix seconds, or None for garbage: not a number, not finite, or out of range."""
+    if value is None:
         return None
     try:
-        return float(text)
-    except ValueError:
+        t = float(value)
+    except (TypeError, ValueError):
         return None
+    return t if math.isfinite(t) and 0.0 <= t < MAX_TIME else None
+
+
+def _override(replicas: Any, until: Any, by: str, reason: str, since: Any) -> Override | None:
+    """An override whose every number reads; None otherwise (no override rather than a
+    wrong one)."""
+    try:
+        count = int(replicas)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    end, start = _time(until), _time(since)
+    if end is None or start is None or not 0 <= count <= MAX_REPLICAS:
+        return None
+    return Override(count, end, by, reason, start)
 
 
 def _text(value: Any) -> str:

@@ -178,7 +178,10 @@ def decide_claim(
             draining_since=None,
             expiry_noted=False,
         )
-        detail = f"for {format_duration(ttl_seconds)}; it {describe_expiry(existing, now)}"
+        # The expiry it had until now, not the new one (which the event's time and the
+        # ttl give): "extended ... for 7d; it was due in 1h29m".
+        due = format_duration(existing.remaining(now))
+        detail = f"for {format_duration(ttl_seconds)}; it was due in {due}"
         if existing.draining:
             detail += "; drain cancelled"
         return Outcome(renewed, _event(kind, renewed, holder, now, detail), existing)
@@ -220,7 +223,8 @@ def decide_release(
 
     With work left: refused (`WorkLeft`) unless `drain` (the claim becomes draining, the
     autoscaler ends it) or `force` (released now, the work left behind). Someone else's
-    claim needs `force` (ClaimConflict otherwise), expired or not.
+    claim needs `force` (ClaimConflict otherwise), expired or not; with `drain` too it
+    drains theirs. Both on one's own claim contradict each other: ClaimRefused.
     """
     check_holder(holder)
     if existing is None:
@@ -228,6 +232,14 @@ def decide_release(
     others = existing.holder != holder
     if others and not force:
         raise ClaimConflict(existing, now, action="release")
+    if drain and force and not others:
+        # On one's own claim --force only means "leave the work behind", which --drain
+        # contradicts; on someone else's it means "not mine" and drains theirs.
+        raise ClaimRefused(
+            f"--drain and --force contradict each other on your own claim on "
+            f"{existing.queue}: --drain lets the autoscaler finish the work, --force "
+            "releases now and leaves it; give one of them"
+        )
     left = work is not None and work.total > 0
     if left and drain:
         assert work is not None

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from batchctl.brokerurl import connect
-from batchctl.claims.history import ClaimEvent
+from batchctl.claims.history import HistoryRead
 from batchctl.claims.rules import (
     PURPOSE_REQUIRED,
     ClaimRefused,
@@ -48,8 +48,10 @@ def check_batch(cfg: Config, queue: str) -> None:
 
 def store_for(cfg: Config) -> ClaimStore:
     """A store on the broker's Redis (the same client settings as the exporter's)."""
+    # Raw bytes: a record or history entry that is not UTF-8 is decoded with
+    # replacement by the claims code, instead of failing in the client's parser.
     return ClaimStore(
-        connect(cfg.broker),
+        connect(cfg.broker, decode_responses=False),
         prefix=cfg.broker.global_keyprefix,
         history_cap=cfg.claims.history_max_events,
     )
@@ -138,9 +140,10 @@ def release(
 
 def history(
     cfg: Config, queue: str | None, since: float | None, store: ClaimStore | None = None
-) -> list[ClaimEvent]:
-    """Claim events oldest first, of one batch or all, from `since` on."""
+) -> HistoryRead:
+    """Claim events oldest first, of one batch or all, from `since` on, and how many
+    entries of the stream could not be read (skipped)."""
     if queue is not None:
         check_batch(cfg, queue)
     with using(cfg, store) as s:
-        return s.events(queue, since)
+        return s.history(queue, since)

@@ -16,7 +16,7 @@ from typing import Any
 
 import redis
 
-from batchctl.claims.history import ClaimEvent, history_key
+from batchctl.claims.history import ClaimEvent, HistoryRead, history_key, parse_entries
 from batchctl.claims.record import KEY, Claim
 from batchctl.claims.rules import (
     ClaimConflict,
@@ -187,31 +187,29 @@ class ClaimStore:
 
     # -- history ----------------------------------------------------------------------
 
-    def events(self, queue: str | None = None, since: float | None = None) -> list[ClaimEvent]:
-        """Events oldest first; of one batch with `queue`; from `since` (unix seconds) on."""
+    def history(self, queue: str | None = None, since: float | None = None) -> HistoryRead:
+        """Events oldest first; of one batch with `queue`; from `since` (unix seconds) on;
+        and how many entries of the stream (of any batch) could not be read."""
         # Entry ids are the Redis server's milliseconds: start an hour early in case its
         # clock differs from the writers', then filter on the events' own `at`.
         start = "-" if since is None else str(max(0, int((since - 3600) * 1000)))
-        out = []
         entries: list[Any] = self.client.xrange(self.history_key, min=start) or []
-        for entry_id, fields in entries:
-            e = ClaimEvent.from_entry(entry_id, fields)
-            if e is None or (queue is not None and e.queue != queue):
-                continue
-            if since is not None and e.at < since:
-                continue
-            out.append(e)
-        return out
+        read = parse_entries(entries)
+        read.events = [
+            e
+            for e in read.events
+            if (queue is None or e.queue == queue) and (since is None or e.at >= since)
+        ]
+        return read
+
+    def events(self, queue: str | None = None, since: float | None = None) -> list[ClaimEvent]:
+        """`history` without the count of unreadable entries."""
+        return self.history(queue, since).events
 
     def recent(self, count: int) -> list[ClaimEvent]:
-        """The newest `count` events, newest first."""
-        out = []
+        """The newest `count` entries' events, newest first (unreadable entries left out)."""
         entries: list[Any] = self.client.xrevrange(self.history_key, count=count) or []
-        for entry_id, fields in entries:
-            e = ClaimEvent.from_entry(entry_id, fields)
-            if e is not None:
-                out.append(e)
-        return out
+        return parse_entries(entries).events
 
     # -- the transaction --------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from batchctl.cli.claims import claim_command, release_command
 from batchctl.cli.demo import demo_command
 from batchctl.cli.exporter import exporter_command
 from batchctl.cli.history import history_command
-from batchctl.cli.options import CONTEXT, Group
+from batchctl.cli.options import CONTEXT, EXIT_CODES_HELP, Group
 from batchctl.cli.render import alerts_group, dashboard_group
 from batchctl.cli.scale import scale_command
 from batchctl.cli.simulate import simulate_command
@@ -34,6 +34,7 @@ from batchctl.log import configure_logging
     default="info",
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"]),
+    help="For every command; give it before the command: batchctl --log-level warning status.",
 )
 @click.option(
     "--log-format",
@@ -61,10 +62,13 @@ def cli(log_level: str, log_format: str) -> None:
     \b
     Exit codes, the same for every command:
       0  done
-      1  refused or conflict (someone else holds the batch, work is left, ...)
+      1  refused or conflict (someone else holds the batch, work is left,
+         unexpected data in Redis, ...)
       2  usage or config error (fix the command or the file)
       3  backend unreachable (Redis, the Kubernetes API, the exporter)
-    Every command that takes a config reads BATCHCTL_CONFIG. docs/cli.md has it all.
+    Every command that takes a config reads BATCHCTL_CONFIG. --log-level and
+    --log-format go before the command: batchctl --log-level warning status.
+    docs/cli.md has it all.
     """
     configure_logging(log_level, log_format)  # type: ignore[arg-type]
 
@@ -84,6 +88,19 @@ for command in (
     demo_command,
 ):
     cli.add_command(command)
+
+
+def with_exit_codes(command: click.Command) -> None:
+    """End the --help of `command`, and of every command under it, with the exit codes."""
+    if command.epilog is None:
+        command.epilog = EXIT_CODES_HELP
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            with_exit_codes(sub)
+
+
+for command in cli.commands.values():
+    with_exit_codes(command)
 
 
 def main() -> None:

@@ -78,12 +78,39 @@ def holder_or_exit(given: str | None, out: Printer) -> str:
     return name
 
 
-def unreachable(cfg: Config, exc: redis.RedisError, out: Printer | None = None) -> NoReturn:
+def broker_problem(url: str, exc: redis.RedisError) -> tuple[str, int]:
+    """What a Redis error means and its exit code. An error the broker answered is not
+    "cannot reach": a database the server does not have or a command the user may not
+    run is a config problem (2), a key of the wrong type is a data problem (1); only
+    connection errors and timeouts are unreachable (3)."""
     # redis-py's messages name host and port at most; scrub URLs and secrets anyway.
-    (out or Printer()).fail(
-        f"cannot reach the broker at {redact_url(cfg.broker.url)}: {scrub(str(exc))}",
-        EXIT_UNREACHABLE,
-    )
+    where, why = redact_url(url), scrub(str(exc))
+    if not isinstance(exc, redis.ResponseError):
+        return f"cannot reach the broker at {where}: {why}", EXIT_UNREACHABLE
+    text = str(exc)
+    if "DB index is out of range" in text or "invalid DB index" in text:
+        return (
+            f"the broker at {where} has no such database ({why}): fix the database "
+            "number in broker.url",
+            EXIT_USAGE,
+        )
+    if isinstance(exc, redis.exceptions.NoPermissionError):
+        refused = f"the broker at {where} refused the command ({why}): check the user's ACL"
+        return refused, EXIT_USAGE
+    if text.startswith("WRONGTYPE"):
+        return (
+            f"unexpected data in the broker at {where} ({why}): a claim "
+            "(batchctl:claim:<queue>) or the claim history (batchctl:history) key holds "
+            "another type of value; look at it with redis-cli TYPE and remove it",
+            EXIT_REFUSED,
+        )
+    return f"the broker at {where} answered with an error: {why}", EXIT_REFUSED
+
+
+def broker_failed(cfg: Config, exc: redis.RedisError, out: Printer | None = None) -> NoReturn:
+    """Print what a Redis error means (see `broker_problem`) and exit with its code."""
+    message, code = broker_problem(cfg.broker.url, exc)
+    (out or Printer()).fail(message, code)
 
 
 def conflict(e: ClaimConflict, out: Printer, hint: str) -> NoReturn:
@@ -202,7 +229,7 @@ def claim_command(
     except ClaimRefused as e:
         out.fail(str(e), EXIT_USAGE)
     except redis.RedisError as e:
-        unreachable(cfg, e, out)
+        broker_failed(cfg, e, out)
     if done is None:
         out.fail(
             f"no free batch: all of {', '.join(b.queue for b in cfg.batches)} are held; "
@@ -308,10 +335,12 @@ def release_command(
         )
     except WorkLeft as e:
         out.fail(str(e), EXIT_REFUSED, waiting=e.waiting, in_flight=e.in_flight)
+    except ClaimRefused as e:  # --drain --force on one's own claim
+        out.fail(str(e), EXIT_USAGE)
     except Refused as e:
         out.fail(str(e), EXIT_REFUSED)
     except redis.RedisError as e:
-        unreachable(cfg, e, out)
+        broker_failed(cfg, e, out)
     finally:
         store.client.close()
     if done.kind == "forced" and work.total > 0:

@@ -11,7 +11,7 @@ import redis
 
 from batchctl.claims import ClaimEvent, ClaimRefused
 from batchctl.claims.service import history
-from batchctl.cli.claims import duration, unreachable
+from batchctl.cli.claims import broker_failed, duration
 from batchctl.cli.options import EXIT_USAGE, Printer, config_option, load_or_exit, output_option
 
 _HEADER = ("TIME", "BATCH", "EVENT", "WHO", "HOLDER", "PURPOSE", "DETAIL")
@@ -62,10 +62,13 @@ def history_command(
     window = duration(since, 0.0, "--since") if since is not None else None
     now = time.time()
     try:
-        events = history(cfg, queue, now - window if window is not None else None)
+        read = history(cfg, queue, now - window if window is not None else None)
     except ClaimRefused as e:
         out.fail(str(e), EXIT_USAGE)
     except redis.RedisError as e:
-        unreachable(cfg, e, out)
-    doc = {"queue": queue, "since": now - window if window else None}
+        broker_failed(cfg, e, out)
+    events = read.events
+    if read.skipped:
+        out.warn(f"{read.skipped} history entries could not be read and were skipped")
+    doc = {"queue": queue, "since": now - window if window else None, "skipped": read.skipped}
     out.data(doc | {"events": [e.to_json() for e in events]}, lambda: render_events(events))

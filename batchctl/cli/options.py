@@ -21,6 +21,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from batchctl import jsonout
 from batchctl.config import Config, ConfigError, load_config
 from batchctl.log import get_logger
 
@@ -29,8 +30,10 @@ EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 
+# The epilog of every command's --help (batchctl/cli/__init__.py); docs/cli.md has more.
 EXIT_CODES_HELP = (
-    "Exit codes: 0 done, 1 refused or conflict, 2 usage or config error, 3 backend unreachable."
+    "Exit codes: 0 done, 1 refused or conflict, 2 usage or config error, 3 backend "
+    "unreachable (docs/cli.md)."
 )
 
 CONTEXT = {"auto_envvar_prefix": "BATCHCTL", "help_option_names": ["-h", "--help"]}
@@ -108,7 +111,7 @@ class Printer:
     def data(self, doc: Mapping[str, Any], text: str | Callable[[], str]) -> None:
         """The result: `doc` as JSON, or `text` for people."""
         if self.json:
-            click.echo(json.dumps(doc, default=str))
+            click.echo(jsonout.dumps(doc, default=str))
         else:
             click.echo(text() if callable(text) else text)
 
@@ -117,7 +120,7 @@ class Printer:
 
     def fail(self, message: str, code: int = EXIT_REFUSED, **extra: Any) -> NoReturn:
         if self.json:
-            click.echo(json.dumps({"error": message, **extra}, default=str))
+            click.echo(jsonout.dumps({"error": message, **extra}, default=str))
         else:
             click.echo(f"error: {message}", err=True)
         sys.exit(code)

@@ -9,11 +9,11 @@ import redis
 
 from batchctl.claims import ClaimConflict, ClaimRefused, Refused
 from batchctl.cli.claims import (
+    broker_failed,
     conflict,
     duration,
     holder_or_exit,
     outcome_json,
-    unreachable,
     when,
 )
 from batchctl.cli.options import (
@@ -100,7 +100,7 @@ def scale_command(
     except ScaleFailed as e:
         out.fail(f"cannot scale {queue}: {e}", EXIT_USAGE if e.not_found else EXIT_UNREACHABLE)
     except redis.RedisError as e:
-        unreachable(cfg, e, out)
+        broker_failed(cfg, e, out)
     finally:
         store.client.close()
     c = done.outcome.claim

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-import json
+import sys
 import time
 
 import click
 import redis
 
-from batchctl.cli.claims import unreachable, when
-from batchctl.cli.options import Printer, config_option, deprecated, load_or_exit, output_option
+from batchctl import jsonout
+from batchctl.cli.claims import broker_failed, when
+from batchctl.cli.options import (
+    EXIT_UNREACHABLE,
+    Printer,
+    config_option,
+    deprecated,
+    load_or_exit,
+    output_option,
+)
 from batchctl.redact import redact_url
 
 
@@ -49,8 +57,10 @@ def status_command(
     FAILED 10M come from Celery's task events (events.enabled, workers with -E);
     without them they say "no events", and DONE/MIN is an estimate from the fall
     of waiting + in flight. With -o json, one JSON document per refresh; a broker
-    that cannot be reached is a JSON error (exit 3). --json is the deprecated
-    spelling of -o json.
+    that cannot be reached at the start is a JSON error (exit 3). A broker that
+    does not answer the last reading (the only one, or the last of --watch) also
+    exits 3; Kubernetes that does not answer is a warning (replicas unknown, exit
+    0). --json is the deprecated spelling of -o json.
     """
     from exporter.report import render_table, status_json, status_rows
     from exporter.runtime import status_source
@@ -64,21 +74,23 @@ def status_command(
     try:
         source, kube_problem = status_source(cfg, events=watch)
     except redis.RedisError as e:
-        unreachable(cfg, e, out)
+        broker_failed(cfg, e, out)
     refreshes = 0
+    broker_down = False  # at the last reading: then the exit code is 3
     try:
         while True:
             now = time.time()
             snap = source.collect()
+            broker_down = not snap.broker_up
             problems = [kube_problem] if kube_problem else []
-            if not snap.broker_up:
+            if broker_down:
                 problems.append(f"cannot reach the broker at {redact_url(cfg.broker.url)}")
             if snap.kubernetes_up is False:
                 problems.append(f"replicas unknown: Kubernetes: {snap.kubernetes_error}")
             ages_known = refreshes > 0
             rows = status_rows(cfg, snap.claims if snap.broker_up else {}, snap)
             if as_json:
-                click.echo(json.dumps(status_json(rows, snap, now, ages_known)))
+                click.echo(jsonout.dumps(status_json(rows, snap, now, ages_known)))
             elif watch:
                 click.clear()
                 click.echo(f"batchctl status  {when(now)}  (every {interval:g}s, Ctrl-C quits)")
@@ -89,9 +101,12 @@ def status_command(
                 click.echo(render_table(rows, now, ages_known))
             refreshes += 1
             if not watch or (count is not None and refreshes >= count):
-                return
+                break
             time.sleep(interval)
     except KeyboardInterrupt:
-        return
+        pass
     finally:
         source.stop()
+    if broker_down:
+        # The last reading found no broker: a script watching must not read "all fine".
+        sys.exit(EXIT_UNREACHABLE)

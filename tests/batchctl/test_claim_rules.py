@@ -137,7 +137,7 @@ CLAIM_CASES: dict[str, tuple[Any, ...]] = {
         None,
         None,
         HOUR,
-        ("shortened", "alice", "reindex", "#infra", NOW - HOUR, NOW + HOUR, "expires in 4h"),
+        ("shortened", "alice", "reindex", "#infra", NOW - HOUR, NOW + HOUR, "it was due in 4h"),
     ),
     "renewing a draining claim ends the drain": (
         DRAINING,

@@ -62,7 +62,7 @@ def test_cli_status_shows_expired_claims(run, redis_db: redis.Redis) -> None:  #
     ClaimStore(redis_db).claim("batch3", "dave", "forgotten", 60, time.time() - HOUR)
     r = run("status")
     row = next(line for line in r.output.splitlines() if line.startswith("batch3"))
-    assert "dave" in row and "EXPIRED, expired" in row
+    assert "dave" in row and "EXPIRED 59m" in row and "expired" not in row
 
 
 def test_cli_status_watch_refreshes(run, redis_db: redis.Redis) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,89 @@
+"""Exit codes that say what happened: a contradictory release, errors the broker answered
+(data or config problems, not "cannot reach"), and a watch whose broker is down at the end."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import redis
+from click.testing import CliRunner
+
+from batchctl.claims.store import ClaimStore
+from batchctl.cli import cli
+from exporter.snapshot import Snapshot
+from tests.batchctl.cli.test_hostile_records import strict
+from tests.conftest import EmbeddedRedis, RedisServer
+
+
+def test_release_drain_force_on_ones_own_claim_is_refused(run, redis_db: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+    assert run("claim", "batch1", "--purpose", "p").exit_code == 0
+    redis_db.lpush("batch1", b"{}")
+    r = run("release", "batch1", "--drain", "--force")
+    assert r.exit_code == 2, r.output
+    assert "--drain and --force contradict each other" in r.stderr
+    assert ClaimStore(redis_db).get("batch1") is not None  # nothing changed
+    # Someone else's claim: --force says "not mine", and --drain drains it.
+    r = run("release", "batch1", "--drain", "--force", env={"USER": "bob"})
+    assert r.exit_code == 0 and "batch1 is draining" in r.stdout, r.output
+
+
+def test_wrong_types_are_data_problems_not_unreachable(run, redis_db: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+    redis_db.set("batchctl:claim:batch1", "a string")
+    redis_db.set("batchctl:history", "a string")
+    for args in (
+        ("claim", "batch1", "--purpose", "p"),
+        ("release", "batch1"),
+        ("history",),
+        ("history", "-o", "json"),
+    ):
+        r = run(*args)
+        assert r.exit_code == 1, (args, r.output)
+        assert "cannot reach" not in r.output and "Traceback" not in r.output
+        assert "unexpected data in the broker" in r.output and "WRONGTYPE" in r.output
+
+
+def test_a_database_the_server_lacks_is_a_config_error(run, redis_server: RedisServer) -> None:  # type: ignore[no-untyped-def]
+    url = f"redis://127.0.0.1:{redis_server.port}/999"
+    for args in (("status",), ("history",), ("claim", "batch1", "--purpose", "p", "-o", "json")):
+        r = run(*args, env={"BATCHCTL_BROKER_URL": url})
+        assert r.exit_code == 2, (args, r.output)
+        assert "has no such database" in r.output and "cannot reach" not in r.output
+
+
+def test_status_watch_exits_3_when_the_broker_is_down_at_the_end(
+    own_redis: EmbeddedRedis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exporter.collect import InProcessSource
+
+    cfg = tmp_path / "c.yml"
+    cfg.write_text(f"kubernetes: {{enabled: false}}\nbroker:\n  url: {own_redis.url}\n")
+    monkeypatch.delenv("BATCHCTL_BROKER_URL", raising=False)
+    args = ["status", "-w", "-o", "json", "--interval", "0.1", "--count", "4", "-c", str(cfg)]
+    # A real outage, between readings: the server stops (or starts) after reading i.
+    outage: dict[int, Callable[[], object]] = {}
+    readings = itertools.count(1)
+    collect = InProcessSource.collect
+
+    def reading(self: InProcessSource, max_age: float = 0.0) -> Snapshot:
+        snap = collect(self, max_age)
+        outage.get(next(readings), lambda: None)()
+        return snap
+
+    monkeypatch.setattr(InProcessSource, "collect", reading)
+
+    def watch() -> tuple[int, list[bool]]:
+        r = CliRunner().invoke(cli, args, catch_exceptions=False)
+        return r.exit_code, [strict(line)["broker_up"] for line in r.stdout.splitlines()]
+
+    # Down from the second reading on, down at the end: exit 3.
+    outage.update({1: own_redis.stop})
+    assert watch() == (3, [True, False, False, False])
+    # Down for a while, back for the last reading: exit 0.
+    own_redis.start()
+    readings = itertools.count(1)
+    outage.clear()
+    outage.update({1: own_redis.stop, 2: own_redis.start})
+    assert watch() == (0, [True, False, True, True])
