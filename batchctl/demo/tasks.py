@@ -33,6 +33,8 @@ TASK_NAME = "batchctl.demo.tasks.work"
 FAIL_TASK = "batchctl.demo.tasks.fail"
 FLAKY_TASK = "batchctl.demo.tasks.flaky"
 DONE_KEY = "batchctl:demo:done:{queue}"
+# Task ids that have started running (before their sleep): tests wait on it.
+STARTED_KEY = "batchctl:demo:started:{queue}"
 
 
 def done_key(queue: str, prefix: str = "") -> str:
@@ -92,8 +94,8 @@ def _client_for(url: str) -> redis.Redis:
 
 
 def _work(self: Task, seconds: float, payload: str = "") -> str:
-    """Sleep `seconds`, then record this task's id in its queue's done set."""
-    time.sleep(seconds)
+    """Record this task's id as started, sleep `seconds`, then record it as done (the
+    sets of its queue)."""
     request = self.request
     delivery = request.delivery_info or {}
     # Producers pass queue=...: with Celery's default direct exchange the routing key
@@ -101,7 +103,10 @@ def _work(self: Task, seconds: float, payload: str = "") -> str:
     queue = delivery.get("routing_key") or "unknown"
     conf = self.app.conf
     prefix = (conf.broker_transport_options or {}).get("global_keyprefix", "")
-    _client_for(conf.broker_url).sadd(done_key(queue, prefix), request.id)
+    client = _client_for(conf.broker_url)
+    client.sadd(prefix + STARTED_KEY.format(queue=queue), request.id)
+    time.sleep(seconds)
+    client.sadd(done_key(queue, prefix), request.id)
     return str(request.id)
 
 
@@ -202,6 +207,11 @@ def _pipelined_publish(producer: Any) -> Iterator[Callable[[], None]]:
         # Instance attribute only: removing it restores the class's method.
         del channel.conn_or_acquire
         pipe.reset()
+
+
+def started_count(client: redis.Redis, queue: str, prefix: str = "") -> int:
+    """How many tasks of `queue` have started running (redeliveries counted once)."""
+    return int(client.scard(prefix + STARTED_KEY.format(queue=queue)))
 
 
 def done_ids(client: redis.Redis, queue: str, prefix: str = "") -> set[str]:

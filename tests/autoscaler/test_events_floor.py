@@ -116,7 +116,7 @@ def test_with_events_the_replica_stays_until_the_running_tasks_finish(
     snap = run.source.collect()
     q = snap.queue(QUEUE)
     assert q is not None and (q.waiting, q.unacked) == (0, 0)
-    text = render_snapshot(snap, version="t", dropped_total=0, kubernetes_enabled=False)
+    text = render_snapshot(snap, version="t", kubernetes_enabled=False)
     assert f'celery_queue_active_tasks{{queue="{QUEUE}"}} 2\n' in text
     # Tick while they run: the replica stays, its worker is not asked to stop.
     while done_count(redis_db, QUEUE) < 2:

@@ -90,7 +90,7 @@ def test_counters_and_histogram_match_exactly_what_ran(
 
     # What /metrics shows of it.
     snap = Snapshot(time.time(), 0.0, True, None, events=consumer.view(time.time()))
-    text = render_snapshot(snap, version="t", dropped_total=0, kubernetes_enabled=False)
+    text = render_snapshot(snap, version="t", kubernetes_enabled=False)
     assert "celery_events_up 1\n" in text
     assert (
         f'celery_task_events_total{{queue="batch1",task="{TASK_NAME}",state="succeeded"}} 3\n'

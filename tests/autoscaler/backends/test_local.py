@@ -18,7 +18,7 @@ import redis
 
 from autoscaler.backends.local import GRACE_MARGIN_SECONDS, WorkerPool
 from batchctl.config import parse_config
-from batchctl.demo.tasks import done_ids, enqueue, make_app
+from batchctl.demo.tasks import done_ids, enqueue, make_app, started_count
 from exporter.snapshot import priority_list_name
 from tests.conftest import RedisServer, wait_for
 
@@ -133,7 +133,11 @@ def test_warm_shutdown_returns_prefetched_messages_to_the_queue(
     act.set_replicas(QUEUE, 1)
     ids = enqueue(make_app(redis_server.url), QUEUE, 6, seconds=1.0, priorities=[0])
     # One running, three reserved (prefetched, not started), two still waiting.
-    wait_for(lambda: (unacked(redis_db), depth(redis_db)) == (4, 2), timeout=20, what="4 in flight")
+    wait_for(
+        lambda: (unacked(redis_db), depth(redis_db), started_count(redis_db, QUEUE)) == (4, 2, 1),
+        timeout=20,
+        what="4 in flight, one of them running",
+    )
     (worker,) = act.workers(QUEUE)
 
     act.set_replicas(QUEUE, 0)
