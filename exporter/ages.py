@@ -87,9 +87,18 @@ class AgeTracker:
 
     def take_dirty(self) -> dict[bytes, bytes | None]:
         """List key -> its new persisted value (None: delete it), since the last call."""
-        out = {k: (encode(self.lists[k]) if self.lists.get(k) else None) for k in self._dirty}
-        self._dirty.clear()
+        return {k: self.persisted(k) for k in self.take_dirty_keys()}
+
+    def take_dirty_keys(self) -> set[bytes]:
+        """The lists whose persisted value changed since the last call (encode them with
+        `persisted` when they are written: a value waiting to be sent costs nothing)."""
+        out, self._dirty = self._dirty, set()
         return out
+
+    def persisted(self, key: bytes) -> bytes | None:
+        """The value to persist for `key` now; None: delete it (unknown or empty)."""
+        hist = self.lists.get(key)
+        return encode(hist) if hist else None
 
     def seed(self, key: bytes, value: bytes) -> None:
         """Remembered tags of a previous process, before the first reading of `key`."""

@@ -2,7 +2,7 @@
 
 Rendering thousands of series costs more than reading Redis does; when many scrapes
 are answered from the same snapshot (single-flight, `exporter.snapshot_reuse_seconds`),
-the first renders and the others wait for its bytes instead of rendering again.
+the first renders and the others wait for its body instead of rendering again.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 
+from exporter.exposition import Body
 from exporter.snapshot import Snapshot
 
 
@@ -20,11 +21,11 @@ class SharedBodies:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._snap: Snapshot | None = None
-        self._bodies: dict[Hashable, Future[bytes]] = {}
+        self._bodies: dict[Hashable, Future[Body]] = {}
         # How many bodies were rendered (for tests and the benchmark).
         self.renders = 0
 
-    def get(self, snap: Snapshot, fmt: Hashable, render: Callable[[], bytes]) -> bytes:
+    def get(self, snap: Snapshot, fmt: Hashable, render: Callable[[], Body]) -> Body:
         with self._lock:
             if snap is not self._snap:
                 self._snap, self._bodies = snap, {}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import struct
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -45,6 +46,10 @@ VERIFY_EVERY = 4
 AGES_KEY = "batchctl:first_seen"
 AGES_TTL_MS = 24 * 3600 * 1000
 AGES_REFRESH_SECONDS = 60.0
+# First-seen writes sent with one read, at most: after a start with 10,000 queues all
+# 40,000 lists change at once, and packing them into one pipeline cost ~9 MB of
+# transient memory (benchmarks/README.md); the rest follows with the next reads.
+WRITES_PER_READ = 4 * LISTS_PER_CALL
 
 
 def _script(name: str) -> tuple[str, str]:
@@ -136,7 +141,9 @@ class BrokerReader:
         self._shapes: dict[tuple[tuple[int, int], ...], dict[int, int]] = {}
         self._reads_done = 0
         self._seeded = False
-        self._writes: dict[bytes, bytes | None] = {}
+        # Lists whose first-seen value is to be written (an ordered set; the values are
+        # encoded when sent).
+        self._writes: dict[bytes, None] = {}
         self._writes_sent = 0
         self._ttl_at = float("-inf")
         self._dirty_all = False
@@ -313,7 +320,7 @@ class BrokerReader:
             self._dirty_all = False
         for q in dirty:
             self._reads[q] = self._queue_read(q)
-        self._writes.update(self.ages.take_dirty())
+        self._writes.update(dict.fromkeys(self.ages.take_dirty_keys()))
         return bool(dirty)
 
     def _queue_read(self, q: int) -> QueueRead:
@@ -337,11 +344,20 @@ class BrokerReader:
 
     # -- batchctl's own hash of first-seen times ------------------------------------
 
-    def _queue_writes(self, pipe: redis.client.Pipeline, now: float) -> None:
-        """The previous read's changes to `batchctl:first_seen`, sent ahead of this read."""
-        writes, self._writes = self._writes, {}
-        sets = [x for k, v in writes.items() if v is not None for x in (k, v)]
-        dels = [k for k, v in writes.items() if v is None]
+    def _queue_writes(
+        self, pipe: redis.client.Pipeline, now: float, limit: int | None = WRITES_PER_READ
+    ) -> None:
+        """The previous reads' changes to `batchctl:first_seen`, sent ahead of this read:
+        up to `limit` of them, the oldest first; the others wait for the next."""
+        if limit is not None and len(self._writes) > limit:
+            keys = list(itertools.islice(self._writes, limit))
+            for k in keys:
+                del self._writes[k]
+        else:
+            keys, self._writes = list(self._writes), {}
+        values = [self.ages.persisted(k) for k in keys]
+        sets = [x for k, v in zip(keys, values, strict=True) if v is not None for x in (k, v)]
+        dels = [k for k, v in zip(keys, values, strict=True) if v is None]
         for chunk in _chunks(sets, 2 * LISTS_PER_CALL):
             pipe.hset(self.ages_key, items=list(chunk))
         for chunk in _chunks(dels, LISTS_PER_CALL):
@@ -366,7 +382,7 @@ class BrokerReader:
         if not self._writes:
             return
         pipe = self.client.pipeline(transaction=False)
-        self._queue_writes(pipe, float("inf"))
+        self._queue_writes(pipe, float("inf"), limit=None)
         pipe.execute(raise_on_error=False)
 
     # -- in flight, memory ------------------------------------------------------------

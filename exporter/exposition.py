@@ -7,7 +7,7 @@ no clean-up code.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 
 from prometheus_client.utils import floatToGoString
 
@@ -59,6 +59,9 @@ def _escape_help(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n")
 
 
+# A line's value follows its last space (indexing bytes gives ints).
+_SPACE = ord(" ")
+
 # Python's repr of non-finite floats -> the spelling both formats define.
 _NON_FINITE = {"inf": "+Inf", "-inf": "-Inf", "nan": "NaN"}
 
@@ -76,12 +79,41 @@ def _num(value: float) -> str:
 
 class LineCache:
     """Sample lines of the last render, by family and label: an idle queue's lines are
-    reused rather than formatted again (most batch queues are idle most of the time)."""
+    reused rather than formatted again (most batch queues are idle most of the time).
+    Kept as UTF-8 bytes, the form the body is joined from: no str body and no second
+    copy when it is encoded (with 10,000 queues the body is ~4 MB; benchmarks/)."""
 
     def __init__(self) -> None:
-        self.lines: dict[str, dict[tuple[str, ...] | str, str]] = {}
+        self.lines: dict[str, dict[tuple[str, ...] | str, bytes]] = {}
         # Whole families of the last snapshot generation: (generation, their lines).
-        self.blocks: dict[str, tuple[Hashable, list[str]]] = {}
+        self.blocks: dict[str, tuple[Hashable, list[bytes]]] = {}
+        # Per-queue families (the priority lists): queue -> (its mapping, its lines as
+        # one block). One object per queue instead of a line and a key per series.
+        self.groups: dict[str, dict[str, tuple[Mapping[int, int], bytes]]] = {}
+
+
+class Body:
+    """A rendered exposition: its lines (UTF-8, each without its newline), written out in
+    chunks and never joined whole. With 10,000 queues the body is ~4 MB; its lines are
+    those the LineCache keeps anyway, so serving it costs one chunk at a time
+    (benchmarks/README.md)."""
+
+    __slots__ = ("length", "lines")
+
+    def __init__(self, lines: list[bytes]) -> None:
+        self.lines = lines
+        self.length = sum(map(len, lines)) + len(lines)  # bytes, with every newline
+
+    def chunks(self, size: int = 512) -> Iterator[bytes]:
+        """The body in order, `size` lines (or per-queue blocks) per chunk."""
+        lines = self.lines
+        for i in range(0, len(lines), size):
+            part = lines[i : i + size]
+            part.append(b"")  # the newline after the chunk's last line
+            yield b"\n".join(part)
+
+    def __bytes__(self) -> bytes:
+        return b"".join(self.chunks())
 
 
 class _Writer:
@@ -90,7 +122,7 @@ class _Writer:
     def __init__(self, openmetrics: bool, cache: LineCache | None) -> None:
         self.openmetrics = openmetrics
         self.cache = cache
-        self.lines: list[str] = []
+        self.lines: list[bytes] = []
 
     def family(self, spec: Spec, samples: Iterable[tuple[tuple[str, ...], float]]) -> None:
         rows = list(samples)
@@ -100,32 +132,64 @@ class _Writer:
         meta = name.removesuffix("_total") if self.openmetrics and spec.kind == "counter" else name
         out = self.lines
         help_text = _escape(spec.help) if self.openmetrics else _escape_help(spec.help)
-        out.append(f"# HELP {meta} {help_text}")
-        out.append(f"# TYPE {meta} {spec.kind}")
+        out.append(f"# HELP {meta} {help_text}".encode())
+        out.append(f"# TYPE {meta} {spec.kind}".encode())
         keys = spec.labels
         if not keys:
-            out.extend(f"{name} {_num(value)}" for _, value in rows)
+            out.extend(f"{name} {_num(value)}".encode() for _, value in rows)
             return
         # Labelled samples: the last render's line is reused when the value is unchanged,
         # and its name-and-labels part when only the value moved (the ages). Only the
         # lines are kept: the value is the text after the line's last space.
         old = self.cache.lines.get(name, {}) if self.cache is not None else {}
-        new: dict[tuple[str, ...] | str, str] = {}
+        new: dict[tuple[str, ...] | str, bytes] = {}
         single = len(keys) == 1
         for values, value in rows:
-            num = _num(value)
+            num = _num(value).encode()
             key = values[0] if single else values  # one label: its value (no tuple kept)
             line = old.get(key)
             if line is None:
                 labels = ",".join(f'{k}="{_escape(v)}"' for k, v in zip(keys, values, strict=True))
-                line = f"{name}{{{labels}}} {num}"
-            elif not line.endswith(num) or line[-len(num) - 1] != " ":
-                line = line[: line.rindex(" ") + 1] + num
+                line = f"{name}{{{labels}}} ".encode() + num
+            elif not line.endswith(num) or line[-len(num) - 1] != _SPACE:
+                line = line[: line.rindex(b" ") + 1] + num
             new[key] = line
             out.append(line)
         if self.cache is not None:
             # Replaced, not merged: series that went away do not linger in memory.
             self.cache.lines[name] = new
+
+    def per_queue(self, spec: Spec, groups: Iterable[tuple[str, Mapping[int, int]]]) -> None:
+        """A family labelled (queue, step) from each queue's mapping step -> value, the
+        steps in order: a queue's lines are kept as one block, reused while its mapping
+        is unchanged (equal to family() over the same series: tests/exporter/
+        test_exposition.py)."""
+        name = spec.name
+        old = self.cache.groups.get(name, {}) if self.cache is not None else {}
+        new: dict[str, tuple[Mapping[int, int], bytes]] = {}
+        blocks: list[bytes] = []
+        queue_label, step_label = spec.labels
+        for queue, mapping in groups:
+            if not mapping:
+                continue
+            hit = old.get(queue)
+            if hit is not None and (hit[0] is mapping or hit[0] == mapping):
+                block = hit[1]
+            else:
+                head = f'{name}{{{queue_label}="{_escape(queue)}",{step_label}="'
+                block = "\n".join(
+                    f'{head}{step}"}} {_num(n)}' for step, n in sorted(mapping.items())
+                ).encode()
+            new[queue] = (mapping, block)
+            blocks.append(block)
+        if self.cache is not None:
+            self.cache.groups[name] = new
+        if not blocks:
+            return
+        help_text = _escape(spec.help) if self.openmetrics else _escape_help(spec.help)
+        self.lines.append(f"# HELP {name} {help_text}".encode())
+        self.lines.append(f"# TYPE {name} {spec.kind}".encode())
+        self.lines.extend(blocks)
 
     def histogram(self, spec: Spec, rows: Iterable[HistogramRow]) -> None:
         """A histogram family: `_bucket` per bound (`le`), `_count` and `_sum`."""
@@ -134,43 +198,44 @@ class _Writer:
             return
         out = self.lines
         help_text = _escape(spec.help) if self.openmetrics else _escape_help(spec.help)
-        out.append(f"# HELP {spec.name} {help_text}")
-        out.append(f"# TYPE {spec.name} histogram")
+        out.append(f"# HELP {spec.name} {help_text}".encode())
+        out.append(f"# TYPE {spec.name} histogram".encode())
         for values, buckets, total in series:
             labels = ",".join(
                 f'{k}="{_escape(v)}"' for k, v in zip(spec.labels, values, strict=True)
             )
             sep = "," if labels else ""
             for bound, n in buckets:
-                out.append(f'{spec.name}_bucket{{{labels}{sep}le="{floatToGoString(bound)}"}} {n}')
+                le = floatToGoString(bound)
+                out.append(f'{spec.name}_bucket{{{labels}{sep}le="{le}"}} {n}'.encode())
             count = buckets[-1][1] if buckets else 0
-            out.append(f"{spec.name}_count{{{labels}}} {count}")
-            out.append(f"{spec.name}_sum{{{labels}}} {_num(total)}")
+            out.append(f"{spec.name}_count{{{labels}}} {count}".encode())
+            out.append(f"{spec.name}_sum{{{labels}}} {_num(total)}".encode())
 
-    def family_of(
-        self,
-        spec: Spec,
-        generation: Hashable | None,
-        samples: Callable[[], Iterable[tuple[tuple[str, ...], float]]],
-    ) -> None:
-        """A family that only changes with the snapshot's generation: rendered once per
-        generation, its lines reused verbatim while only the ages move."""
+    def family_of(self, spec: Spec, generation: Hashable | None, write: Callable[[], None]) -> None:
+        """A family that only changes with the snapshot's generation: written by
+        `write` once per generation, its lines reused verbatim while only the ages move."""
         cache = self.cache
         if cache is None or generation is None:
-            self.family(spec, samples())
+            write()
             return
         hit = cache.blocks.get(spec.name)
         if hit is not None and hit[0] == generation:
             self.lines.extend(hit[1])
             return
         start = len(self.lines)
-        self.family(spec, samples())
+        write()
         cache.blocks[spec.name] = (generation, self.lines[start:])
 
-    def text(self) -> str:
-        if self.openmetrics:
-            self.lines.append("# EOF")
-        return "\n".join(self.lines) + "\n"
+    def body(self, extra: bytes | None) -> Body:
+        """The lines, then `extra` (a whole exposition in the same format, with its own
+        `# EOF` in OpenMetrics) or our own `# EOF`."""
+        if extra is not None:
+            if extra:
+                self.lines.append(extra.removesuffix(b"\n"))
+        elif self.openmetrics:
+            self.lines.append(b"# EOF")
+        return Body(self.lines)
 
 
 def render_snapshot(
@@ -181,7 +246,29 @@ def render_snapshot(
     openmetrics: bool = False,
     cache: LineCache | None = None,
 ) -> str:
-    """All exporter metrics for one snapshot, as exposition text.
+    """All exporter metrics for one snapshot, as exposition text (render_body, decoded)."""
+    body = render_body(
+        snap,
+        version=version,
+        kubernetes_enabled=kubernetes_enabled,
+        openmetrics=openmetrics,
+        cache=cache,
+    )
+    return bytes(body).decode()
+
+
+def render_body(
+    snap: Snapshot,
+    *,
+    version: str,
+    kubernetes_enabled: bool,
+    openmetrics: bool = False,
+    cache: LineCache | None = None,
+    extra: bytes | None = None,
+) -> Body:
+    """All exporter metrics for one snapshot: the /metrics body, UTF-8. `extra` is
+    another whole exposition in the same format (prometheus_client's output for the
+    registry beside the snapshot), appended in the same join.
 
     Rendered directly rather than through prometheus_client's families: with 1,000
     queues that is ~8,000 samples, and the generic path costs several times more
@@ -193,15 +280,23 @@ def render_snapshot(
     # families are reused whole. The format changes meta lines (counter names, HELP escapes).
     gen = None if snap.generation is None else (snap.generation, openmetrics)
     # While the broker is down the queues are unknown: no series rather than false zeros.
-    w.family_of(QUEUE_LENGTH, gen, lambda: (((q.queue,), q.waiting) for q in qs))
+    w.family_of(
+        QUEUE_LENGTH, gen, lambda: w.family(QUEUE_LENGTH, (((q.queue,), q.waiting) for q in qs))
+    )
     w.family_of(
         QUEUE_PRIORITY_LENGTH,
         gen,
-        lambda: (((q.queue, str(s)), n) for q in qs for s, n in sorted(q.priority_lengths.items())),
+        lambda: w.per_queue(QUEUE_PRIORITY_LENGTH, ((q.queue, q.priority_lengths) for q in qs)),
     )
-    w.family_of(QUEUE_UNACKED, gen, lambda: (((q.queue,), q.unacked) for q in qs))
+    w.family_of(
+        QUEUE_UNACKED, gen, lambda: w.family(QUEUE_UNACKED, (((q.queue,), q.unacked) for q in qs))
+    )
     w.family(QUEUE_OLDEST_AGE, (((q.queue,), q.oldest_age_seconds) for q in qs))
-    w.family_of(QUEUE_MEMORY, gen, lambda: (((q.queue,), q.memory_bytes) for q in qs))
+    w.family_of(
+        QUEUE_MEMORY,
+        gen,
+        lambda: w.family(QUEUE_MEMORY, (((q.queue,), q.memory_bytes) for q in qs)),
+    )
     w.family(BROKER_UP, [((), 1 if snap.broker_up else 0)])
     if snap.broker_memory_used_bytes is not None:
         w.family(BROKER_MEMORY_USED, [((), snap.broker_memory_used_bytes)])
@@ -225,7 +320,7 @@ def render_snapshot(
         errors.append((("kubernetes",), 0 if snap.kubernetes_error is None else 1))
     w.family(LAST_ERROR, errors)
     w.family(BUILD_INFO, [((version,), 1)])
-    return w.text()
+    return w.body(extra)
 
 
 def _events(w: _Writer, ev: EventsView) -> None:

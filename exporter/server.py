@@ -22,7 +22,7 @@ from exporter.board import status_page
 from exporter.bodies import SharedBodies
 from exporter.claim_history import recent_events, render_history
 from exporter.collect import InProcessSource
-from exporter.exposition import LineCache, render_snapshot
+from exporter.exposition import Body, LineCache, render_body
 from exporter.snapshot import Snapshot
 from exporter.status import render_landing
 from exporter.webconfig import WebConfig
@@ -32,39 +32,37 @@ log = get_logger("batchctl.server")
 
 def build_registry() -> CollectorRegistry:
     """Metrics beside the snapshot's own: process metrics, and whatever a caller
-    (the autoscaler) registers. The snapshot itself is rendered by render_snapshot."""
+    (the autoscaler) registers. The snapshot itself is rendered by render_body."""
     registry = CollectorRegistry(auto_describe=True)
     ProcessCollector(registry=registry)
     return registry
 
 
-def exposition(app: ExporterApp, accept: str) -> tuple[bytes, str]:
+def exposition(app: ExporterApp, accept: str) -> tuple[Body, str]:
     """The /metrics body for an Accept header: text format 0.0.4 or OpenMetrics.
     Concurrent scrapes share one collection and one rendered body per format."""
     encoder, content_type = choose_encoder(accept)
     openmetrics = content_type.startswith("application/openmetrics-text")
     snap = app.source.collect(max_age=app.cfg.exporter.snapshot_reuse_seconds)
 
-    def render() -> bytes:
+    def render() -> Body:
         with app.render_lock:  # the line cache is shared by the formats
             return _render(app, snap, openmetrics, encoder)
 
     return app.bodies.get(snap, content_type, render), content_type
 
 
-def _render(app: ExporterApp, snap: Snapshot, openmetrics: bool, encoder: Any) -> bytes:
-    own = render_snapshot(
+def _render(app: ExporterApp, snap: Snapshot, openmetrics: bool, encoder: Any) -> Body:
+    # The registry's exposition (with OpenMetrics' one `# EOF`) follows the snapshot's
+    # lines; the body is written in chunks, never joined whole.
+    return render_body(
         snap,
         version=__version__,
         kubernetes_enabled=app.source.kube is not None,
         openmetrics=openmetrics,
         cache=app.line_cache,
+        extra=encoder(app.registry),
     )
-    if openmetrics:
-        own = own.removesuffix("# EOF\n")
-    # Appended in place, then encoded once: no third copy of a body of megabytes.
-    own += encoder(app.registry).decode()
-    return own.encode()
 
 
 def status_history(app: ExporterApp, snap: Snapshot) -> str:
@@ -86,13 +84,19 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass  # access logs would drown the structured logs; Prometheus has its own
 
-    def _send(self, code: int, body: bytes, content_type: str) -> None:
+    def _send(self, code: int, body: bytes | Body, content_type: str) -> None:
         self.send_response(code)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        length = body.length if isinstance(body, Body) else len(body)
+        self.send_header("Content-Length", str(length))
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
-        if self.command != "HEAD":
+        if self.command == "HEAD":
+            return
+        if isinstance(body, Body):
+            for chunk in body.chunks():
+                self.wfile.write(chunk)
+        else:
             self.wfile.write(body)
 
     def do_HEAD(self) -> None:
@@ -125,8 +129,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             if path == "/metrics":
-                body, content_type = exposition(app, self.headers.get("Accept", ""))
-                self._send(200, body, content_type)
+                metrics, content_type = exposition(app, self.headers.get("Accept", ""))
+                self._send(200, metrics, content_type)
             elif path == "/":
                 self._send(200, render_landing(__version__).encode(), "text/html; charset=utf-8")
             elif path == "/healthz":

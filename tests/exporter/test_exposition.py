@@ -35,7 +35,7 @@ from batchctl import metrics as m
 from batchctl.claims import Claim
 from batchctl.metrics import EXPORTER_SPECS, RUNTIME_BUCKETS, TASK_STATES, Spec
 from exporter.events.model import EventsView, QueueActivity, TaskStats
-from exporter.exposition import LineCache, _Writer, render_snapshot
+from exporter.exposition import Body, LineCache, _Writer, render_snapshot
 from exporter.snapshot import Deployment, QueueStats, Snapshot
 
 Rows = list[tuple[tuple[str, ...], float]]
@@ -364,6 +364,46 @@ def test_any_family_equals_prometheus_client(family: tuple[Spec, Rows], openmetr
     spec, rows = family
     writer = _Writer(openmetrics, LineCache())
     writer.family(spec, rows)
-    ours = writer.text()
+    ours = bytes(writer.body(None)).decode()
     theirs = library_exposition([library_family(spec, rows)], openmetrics)
     assert_same(ours, theirs, openmetrics)
+
+
+# --- per-queue blocks: the priority lists, cached as one block per queue ---------------
+
+mappings = st.dictionaries(st.integers(0, 255), counts.map(abs), max_size=4)
+
+
+@PROPERTY
+@given(
+    st.lists(st.dictionaries(label_values, mappings, max_size=4), min_size=1, max_size=4),
+    st.booleans(),
+)
+def test_per_queue_blocks_equal_family(renders: list[dict[str, dict[int, int]]], om: bool) -> None:
+    """Successive renders through one cache (queues kept, changed, gone, and mappings
+    that are the same object or only equal) read exactly as family() over the series."""
+    spec = m.QUEUE_PRIORITY_LENGTH
+    cache = LineCache()
+    previous: dict[str, dict[int, int]] = {}
+    for queues in renders:
+        # Unchanged mappings are passed as the very object of the last render, as the
+        # collector shares them; the others are new objects.
+        groups = [
+            (q, previous[q] if previous.get(q) == mp else dict(mp)) for q, mp in queues.items()
+        ]
+        writer = _Writer(om, cache)
+        writer.per_queue(spec, groups)
+        reference = _Writer(om, None)
+        reference.family(
+            spec, [((q, str(s)), n) for q, mp in groups for s, n in sorted(mp.items())]
+        )
+        assert bytes(writer.body(None)) == bytes(reference.body(None))
+        previous = dict(groups)
+
+
+@given(st.lists(st.binary(max_size=30).filter(lambda b: b"\n" not in b)), st.integers(1, 5))
+def test_body_chunks_are_the_lines_with_their_newlines(lines: list[bytes], size: int) -> None:
+    body = Body(list(lines))
+    whole = b"".join(body.chunks(size))
+    assert whole == b"".join(line + b"\n" for line in lines)
+    assert body.length == len(whole) == len(bytes(body))

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 import urllib.error
@@ -10,6 +11,7 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -302,3 +304,22 @@ def test_an_ipv6_listen_address_is_served(redis_server: RedisServer) -> None:
         assert code == 200
     finally:
         app.shutdown()
+
+
+def test_metrics_content_length_and_head(served: tuple[str, InProcessSource]) -> None:
+    """The body is written in chunks: its Content-Length is what arrives, and HEAD
+    says about the same length (a newer snapshot may differ in a value) with no body."""
+    parts = urlsplit(served[0])
+    for method in ("GET", "HEAD"):
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
+        conn.request(method, "/metrics")
+        resp = conn.getresponse()
+        data = resp.read()
+        length = int(resp.headers["Content-Length"])
+        conn.close()
+        if method == "GET":
+            assert len(data) == length and data.endswith(b"\n")
+            assert "celery_broker_up" in {f.name for f in parse_text(data.decode())}
+            got = length
+        else:
+            assert data == b"" and abs(length - got) < 100
