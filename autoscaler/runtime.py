@@ -107,7 +107,7 @@ def build_backend(cfg: Config, opts: Options) -> Backend:
 def build_snapshot_source(cfg: Config, backend: str) -> SnapshotSource:
     """The exporter beside us (one observer per pod), or Redis read in this process for
     the local backend and when autoscaler.snapshot_url is null."""
-    url = cfg.autoscaler.snapshot_url
+    url = cfg.snapshot_url
     if backend == "local" or url is None:
         return build_source(cfg)
     # The exporter answers within the broker timeout (plus render time).

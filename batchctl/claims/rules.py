@@ -111,7 +111,12 @@ def check_ttl(ttl_seconds: float, max_ttl: float | None, what: str = "--ttl") ->
     if max_ttl is not None and ttl_seconds > max_ttl:
         raise ClaimRefused(
             f"{what} {format_duration(ttl_seconds)} is longer than claims.max_ttl "
-            f"({format_duration(max_ttl)}): claim for less and renew it when needed"
+            f"({format_duration(max_ttl)}): "
+            + (
+                "claim for less and renew it when needed"
+                if what == "--ttl"
+                else "scale for less and run it again when needed"
+            )
         )
 
 

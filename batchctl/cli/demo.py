@@ -8,16 +8,40 @@ import click
 
 
 @click.command("demo")
-@click.option("--tasks", default=3000, show_default=True, help="How many tasks to enqueue.")
-@click.option("--task-seconds", default=0.1, show_default=True, help="How long each task sleeps.")
-@click.option("--max-replicas", default=4, show_default=True, help="The batch's replica cap.")
+@click.option(
+    "--tasks",
+    default=3000,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="How many tasks to enqueue.",
+)
+@click.option(
+    "--task-seconds",
+    default=0.1,
+    show_default=True,
+    type=click.FloatRange(0, 60),
+    help="How long each task sleeps.",
+)
+@click.option(
+    "--max-replicas",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 16),
+    help="The batch's replica cap (local worker processes, one machine).",
+)
 @click.option(
     "--listen",
     default="127.0.0.1:0",
     show_default=True,
     help="Where the exporter serves /status and /metrics (port 0: any free port).",
 )
-@click.option("--timeout", default=170.0, show_default=True, help="Give up after this long.")
+@click.option(
+    "--timeout",
+    default=170.0,
+    show_default=True,
+    type=click.FloatRange(10, 24 * 3600),
+    help="Give up after this many seconds.",
+)
 def demo_command(
     tasks: int, task_seconds: float, max_replicas: int, listen: str, timeout: float
 ) -> None:

@@ -16,14 +16,24 @@ output_option = click.option(
     "-o",
     type=click.Path(dir_okay=False, writable=True),
     default=None,
-    help="Write here instead of standard output.",
+    help="Write to this file instead of standard output (a file, not a format: the "
+    "output is YAML or JSON by nature).",
 )
+
+# Elsewhere -o takes a format (table|json): here a bare format name is a slip, not a file.
+_FORMAT_NAMES = frozenset({"table", "json", "yaml", "yml", "text", "wide"})
 
 
 def _emit(text: str, output: str | None) -> None:
     if output is None:
         click.echo(text, nl=False)
         return
+    if output.lower() in _FORMAT_NAMES:
+        Printer().fail(
+            f"-o {output}: here -o names the file to write, not a format; leave it out to "
+            f"print, or write to ./{output} with -o ./{output}",
+            EXIT_USAGE,
+        )
     path = Path(output)
     try:
         _write(path, text)

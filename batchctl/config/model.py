@@ -240,3 +240,18 @@ class Config(_Strict):
 
     def batch(self, queue: str) -> BatchConfig | None:
         return next((b for b in self.batches if b.queue == queue), None)
+
+    @property
+    def snapshot_url(self) -> str | None:
+        """Where the autoscaler sidecar takes its snapshot: autoscaler.snapshot_url when
+        the config sets it, else the exporter this config describes (exporter.listen;
+        a wildcard host is reached on loopback). None: read in process."""
+        default = self.autoscaler.snapshot_url
+        if "snapshot_url" in self.autoscaler.model_fields_set:
+            return default
+        host, _, port = self.exporter.listen.rpartition(":")
+        host = host.strip("[]")
+        if port == "0":  # any free port: nothing to derive from
+            return default
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

@@ -21,7 +21,7 @@ from batchctl.claims import (
     decide_release,
     last_per_batch,
 )
-from batchctl.claims.rules import decide_drain_end, decide_expiry_note, decide_override
+from batchctl.claims.rules import check_ttl, decide_drain_end, decide_expiry_note, decide_override
 
 NOW = 1_800_000_000.0
 HOUR = 3600.0
@@ -396,3 +396,11 @@ def test_text_refusals_name_the_option_and_never_echo_it_whole(
         decide_claim(None, "batch1", holder, purpose, contact, HOUR, NOW, MAX)
     assert message in str(info.value)
     assert len(str(info.value)) < 250
+
+
+def test_a_too_long_duration_gives_advice_for_what_was_asked() -> None:
+    with pytest.raises(ClaimRefused, match="claim for less"):
+        check_ttl(MAX + 1, MAX)
+    with pytest.raises(ClaimRefused, match=r"--for .*scale for less") as e:
+        check_ttl(MAX + 1, MAX, what="--for")
+    assert "claim for" not in str(e.value)

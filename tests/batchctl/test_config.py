@@ -448,3 +448,24 @@ def test_leader_election_follows_the_backend_in_use() -> None:
     assert cfg.leader_election_on() and not cfg.leader_election_on("dry-run")
     forced = parse_config({"autoscaler": {"leader_election": {"enabled": True}}}, env={})
     assert forced.autoscaler.leader_election_on("dry-run")
+
+
+@pytest.mark.parametrize(
+    ("listen", "expected"),
+    [
+        ("0.0.0.0:9808", "http://127.0.0.1:9808"),
+        ("127.0.0.1:19808", "http://127.0.0.1:19808"),
+        ("[::]:9900", "http://[::1]:9900"),
+        ("[::1]:9900", "http://[::1]:9900"),
+        ("10.1.2.3:9100", "http://10.1.2.3:9100"),
+        ("127.0.0.1:0", "http://127.0.0.1:9808"),  # any free port: the default
+    ],
+)
+def test_snapshot_url_follows_the_exporter_listen_address(listen: str, expected: str) -> None:
+    cfg = parse_config({"exporter": {"listen": listen}}, env={})
+    assert cfg.snapshot_url == expected
+    # Set explicitly, it wins, null included (read in process).
+    explicit = {"exporter": {"listen": listen}, "autoscaler": {"snapshot_url": None}}
+    assert parse_config(explicit, env={}).snapshot_url is None
+    explicit["autoscaler"] = {"snapshot_url": "http://exporter:9808"}
+    assert parse_config(explicit, env={}).snapshot_url == "http://exporter:9808"

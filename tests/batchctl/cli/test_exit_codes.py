@@ -87,3 +87,20 @@ def test_status_watch_exits_3_when_the_broker_is_down_at_the_end(
     outage.clear()
     outage.update({1: own_redis.stop, 2: own_redis.start})
     assert watch() == (0, [True, False, True, True])
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--tasks", "0"),
+        ("--tasks", "-5"),
+        ("--max-replicas", "0"),
+        ("--task-seconds", "-1"),
+        ("--timeout", "0"),
+    ],
+)
+def test_demo_options_out_of_range_are_usage_errors(args: tuple[str, ...]) -> None:
+    """Refused before anything starts (no Redis, no workers): exit 2, the option named."""
+    r = CliRunner().invoke(cli, ["demo", *args])
+    assert r.exit_code == 2, r.output
+    assert args[0] in r.output and "Traceback" not in r.output

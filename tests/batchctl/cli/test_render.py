@@ -67,3 +67,19 @@ def test_a_path_that_cannot_be_written_is_one_line_and_exit_2(
     assert res.exit_code == 2, res.output
     assert res.stderr == f"error: cannot write {target}: No such file or directory\n"
     assert res.stdout == ""
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("fmt", ["json", "table", "yaml"])
+def test_a_format_name_is_not_taken_as_a_file(
+    command: tuple[str, str], fmt: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Elsewhere -o is a format: `-o json` here is refused (exit 2, no file named
+    "json"); `-o ./json` writes that file."""
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(cli, [*command, "-o", fmt])
+    assert r.exit_code == 2 and "not a format" in r.output, r.output
+    assert not (tmp_path / fmt).exists()
+    r = CliRunner().invoke(cli, [*command, "-o", f"./{fmt}"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / fmt).stat().st_size > 0
