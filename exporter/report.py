@@ -102,8 +102,11 @@ _HEADER = (
 )  # fmt: skip
 
 
-def render_table(rows: Sequence[StatusRow], now: float, ages_known: bool) -> str:
-    """One line per batch; claims always, queue numbers when the snapshot has them."""
+def render_table(
+    rows: Sequence[StatusRow], now: float, ages_known: bool, claims_known: bool = True
+) -> str:
+    """One line per batch; claims when they could be read (the holder is "?" while the
+    broker does not answer: unknown, not free), queue numbers when the snapshot has them."""
     table: list[tuple[str, ...]] = [_HEADER]
     for r in rows:
         c, s = r.claim, r.stats
@@ -114,7 +117,7 @@ def render_table(rows: Sequence[StatusRow], now: float, ages_known: bool) -> str
         table.append(
             (
                 r.queue,
-                c.holder if c else "-",
+                c.holder if c else ("-" if claims_known else "?"),
                 _clip(c.purpose, 32) if c else "",
                 expiry,
                 _num(s.waiting if s else None),

@@ -98,7 +98,7 @@ def status_command(
                 # Watching a table: inline; otherwise stderr, keeping stdout parseable.
                 click.echo(f"warning: {problem}", err=as_json or not watch)
             if not as_json:
-                click.echo(render_table(rows, now, ages_known))
+                click.echo(render_table(rows, now, ages_known, claims_known=snap.broker_up))
             refreshes += 1
             if not watch or (count is not None and refreshes >= count):
                 break

@@ -76,3 +76,10 @@ def test_without_events_the_rate_is_an_estimate_and_the_rest_says_no_events() ->
     t = table(render_table(rows, 0.0, ages_known=True))
     assert t["batch1"]["ACTIVE"] == "no events" and t["batch1"]["FAILED 10M"] == "no events"
     assert t["batch1"]["DONE/MIN"] == "~0.0 (estimate)" and t["batch1"]["ETA"] == "stalled"
+
+
+def test_claims_that_could_not_be_read_are_unknown_not_free() -> None:
+    rows = status_rows(CFG, {}, fixed_snapshot())
+    assert {r["HOLDER"] for r in table(render_table(rows, 0.0, True)).values()} == {"-"}
+    unknown = table(render_table(rows, 0.0, True, claims_known=False))
+    assert {r["HOLDER"] for r in unknown.values()} == {"?"}
