@@ -50,11 +50,15 @@ class AgeTracker:
         hist = self.lists.get(key, ())
         return dict(zip(hist[0::2], hist[1::2], strict=True))  # type: ignore[arg-type]
 
-    def observe(self, key: bytes, now: float, tail: bytes | None, head: bytes | None) -> None:
-        """The list's ends as read at `now` (head None: one message, or not read)."""
+    def observe(
+        self, key: bytes, now: float, tail: bytes | None, head: bytes | None
+    ) -> bytes | None:
+        """The list's ends as read at `now` (head None: one message, or not read).
+        Returns the history's own object for the tail (equal to `tail`): a caller that
+        keeps it shares one object per tag (after a restart, the ones read back)."""
         if tail is None:
             self.forget(key)
-            return
+            return None
         hist = self.lists.get(key, ())
         tags = hist[0::2]
         if tail in tags:
@@ -73,6 +77,7 @@ class AgeTracker:
         if _view(new) != _view(hist):
             self._dirty.add(key)
         self.lists[key] = new
+        return new[0]  # type: ignore[return-value]
 
     def forget(self, key: bytes) -> None:
         if self.lists.pop(key, None) is not None:

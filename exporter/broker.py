@@ -52,6 +52,8 @@ AGES_REFRESH_SECONDS = 60.0
 # 40,000 lists change at once, and packing them into one pipeline cost ~9 MB of
 # transient memory (benchmarks/README.md); the rest follows with the next reads.
 WRITES_PER_READ = 4000
+# Fields per HSCAN page when a new process reads the first-seen times back.
+SEED_PAGE = 1000
 
 
 def _script(name: str) -> tuple[str, str]:
@@ -231,11 +233,10 @@ class BrokerReader:
         state_bytes = state.tobytes()
         packed = self._tails
 
+        if not self._seeded:
+            self._seed()
         pipe = self.client.pipeline(transaction=False)
         self._queue_writes(pipe, now)
-        seed = not self._seeded
-        if seed:
-            pipe.hgetall(self.ages_key)
         per = LISTS_PER_CALL * 4
         for c, blob in enumerate(self._blobs):
             # The tails to check, in order: lists due this time. Unknown ones (-1) are
@@ -255,8 +256,6 @@ class BrokerReader:
             pipe.hgetall(claim_key(q, self.cfg.global_keyprefix))
         results = self._run(pipe)[self._writes_sent :]
 
-        if seed:
-            self._seed(results.pop(0))
         calls = len(self._blobs)
         for reply in results[:calls]:
             if isinstance(reply, Exception):
@@ -314,8 +313,8 @@ class BrokerReader:
                 tail = _packed(tail_heads[j + 1] or b"")
                 head = _packed(raw_head) if raw_head else None
                 if tail != tails[i] or head != heads[i]:
-                    tails[i], heads[i] = tail, head
-                    observe(keys[i], now, tail, head)
+                    heads[i] = head
+                    tails[i] = observe(keys[i], now, tail, head) or tail
                     dirty.add(i // steps)
         if self._dirty_all:
             dirty = set(range(len(self._queues)))
@@ -370,14 +369,23 @@ class BrokerReader:
             self._ttl_at = now
         self._writes_sent = len(pipe.command_stack)
 
-    def _seed(self, reply: Any) -> None:
-        self._seeded = True
-        if not isinstance(reply, dict):
-            return
+    def _seed(self) -> None:
+        """The first-seen times a previous process left, read once before the first
+        read, in HSCAN pages of SEED_PAGE fields: with 10,000 queues the hash read whole
+        (HGETALL) added ~8 MB to the peak of a restart (benchmarks/README.md)."""
         layout = set(self._keys)
-        for key, value in reply.items():
-            if key in layout and key not in self.ages.lists:
-                self.ages.seed(key, value)
+        cursor = 0
+        try:
+            while True:
+                cursor, page = self.client.hscan(self.ages_key, cursor, count=SEED_PAGE)
+                for key, value in page.items() if isinstance(page, dict) else ():
+                    if key in layout and key not in self.ages.lists and isinstance(value, bytes):
+                        self.ages.seed(key, value)
+                if not cursor:
+                    break
+        except redis.ResponseError:
+            pass  # not a hash (WRONGTYPE: someone else's key): ages start afresh
+        self._seeded = True
 
     def flush(self) -> None:
         """Write pending first-seen changes now (on shutdown)."""

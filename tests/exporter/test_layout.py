@@ -122,8 +122,51 @@ def test_age_survives_a_restart(redis_server: RedisServer, redis_db: redis.Redis
     assert not redis_db.hlen(AGES_KEY)  # an empty list's entry goes with it
 
 
+def test_ages_are_read_back_in_pages_and_a_wrong_type_starts_afresh(
+    redis_server: RedisServer, redis_db: redis.Redis, monkeypatch: Any
+) -> None:
+    """A restart reads first-seen times back in HSCAN pages (one field per page here:
+    every page is needed); a key of another type under the name only loses the ages."""
+    import exporter.broker
+
+    monkeypatch.setattr(exporter.broker, "SEED_PAGE", 1)
+    app = producer(redis_server.url)
+    clock = [100.0]
+    cfg = parse_config(
+        {
+            "broker": {"url": redis_server.url},
+            "kubernetes": {"enabled": False},
+            "batches": [{"queue": f"batch{i}", "deployment": f"celery-batch{i}"} for i in range(3)],
+        },
+        env={},
+    )
+    for i in range(3):
+        enqueue(app, f"batch{i}", 3, seconds=0, priorities=[0, 9], seed=i)
+    first = source(cfg, clock)
+    first.collect()
+    clock[0] += 50
+    first.collect()
+    first.stop()
+    lists = [k for i in range(3) for k in (f"batch{i}", f"batch{i}\x06\x169") if redis_db.llen(k)]
+    assert redis_db.hlen(AGES_KEY) == len(lists) >= 3  # one field per non-empty list
+    clock[0] += 10
+    second = source(cfg, clock)
+    snap = second.collect()
+    second.stop()
+    assert [snap.queue(f"batch{i}").oldest_age_seconds for i in range(3)] == [60.0] * 3  # type: ignore[union-attr]
+    redis_db.delete(AGES_KEY)
+    redis_db.set(AGES_KEY, "not a hash")
+    third = source(cfg, clock)
+    snap = third.collect()
+    third.stop()
+    assert (
+        snap.broker_up
+        and [snap.queue(f"batch{i}").oldest_age_seconds for i in range(3)] == [0.0] * 3
+    )  # type: ignore[union-attr]
+
+
 READS = {
-    "LLEN", "LINDEX", "HKEYS", "HGET", "HGETALL", "INFO", "MEMORY", "SCAN", "SMEMBERS",
+    "LLEN", "LINDEX", "HKEYS", "HGET", "HGETALL", "HSCAN", "INFO", "MEMORY", "SCAN", "SMEMBERS",
     "EVALSHA", "SCRIPT", "PING", "CLIENT", "SELECT", "HELLO", "AUTH",
 }  # fmt: skip
 OWN_WRITES = {"HSET", "HDEL", "PEXPIRE"}
