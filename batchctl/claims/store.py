@@ -115,9 +115,19 @@ class ClaimStore:
         """Claim the first batch nobody holds, in the order given; failing that, take over
         the first expired claim. None when every batch is held. Each attempt is its own
         transaction: two people asking at once never get the same batch."""
-        current = self.all(queues)
-        free = [q for q in queues if current[q] is None]
-        lapsed = [q for q in queues if (c := current[q]) is not None and c.expired(now)]
+        # A claim key that cannot be read (another type under its name: WRONGTYPE) is
+        # neither free nor lapsed: that batch is skipped, the others stay takeable.
+        pipe = self.client.pipeline(transaction=False)
+        for q in queues:
+            pipe.hgetall(self.key(q))
+        replies = pipe.execute(raise_on_error=False)
+        current = {
+            q: Claim.from_fields(q, raw)
+            for q, raw in zip(queues, replies, strict=True)
+            if not isinstance(raw, redis.ResponseError)
+        }
+        free = [q for q in queues if q in current and current[q] is None]
+        lapsed = [q for q in queues if (c := current.get(q)) is not None and c.expired(now)]
         for candidates, allow_expired in ((free, False), (lapsed, True)):
             for queue in candidates:
 

@@ -283,6 +283,16 @@ def test_take_any_takes_free_batches_in_order_then_expired_ones(store: ClaimStor
     assert got[3] is None  # every batch is held
 
 
+def test_take_any_skips_a_claim_key_it_cannot_read(store: ClaimStore) -> None:
+    """Another type under one claim key (WRONGTYPE): that batch is neither free nor
+    lapsed, and never overwritten; the others are still taken."""
+    store.client.set(store.key("batch0"), "garbage")
+    got = store.take_any(["batch0", "batch1"], "alice", "p", HOUR, NOW)
+    assert got is not None and got.claim is not None and got.claim.queue == "batch1"
+    assert store.take_any(["batch0", "batch1"], "bob", "p", HOUR, NOW) is None
+    assert store.client.get(store.key("batch0")) in (b"garbage", "garbage")  # both client kinds
+
+
 def _take_any_race(server: RedisServer, queues: list[str], contenders: int) -> list[str | None]:
     """`contenders` clients, connected beforehand, ask for any batch at the same instant."""
     barrier = threading.Barrier(contenders)
