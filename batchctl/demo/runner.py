@@ -222,8 +222,10 @@ def _summarise(
     ids: list[str], completed: set[str], samples: list[Sample], drained_at: float | None
 ) -> DemoSummary:
     replica_seconds = sum(a.replicas * (b.t - a.t) for a, b in itertools.pairwise(samples))
-    ups = sum(1 for a, b in itertools.pairwise(samples) if b.replicas > a.replicas)
-    downs = sum(1 for a, b in itertools.pairwise(samples) if b.replicas < a.replicas)
+    # The batch rests at 0 before the first sample: a 0 -> 1 step taken before it counts.
+    counts = [0, *(s.replicas for s in samples)]
+    ups = sum(1 for a, b in itertools.pairwise(counts) if b > a)
+    downs = sum(1 for a, b in itertools.pairwise(counts) if b < a)
     missing = set(ids) - completed
     return DemoSummary(
         tasks=len(ids),
@@ -244,7 +246,8 @@ def _print_summary(s: DemoSummary, out: TextIO) -> None:
     rows: list[tuple[str, Any]] = [
         ("tasks enqueued", s.tasks),
         ("tasks completed (by id)", s.completed),
-        ("tasks lost", s.lost),
+        # Not completed when the demo ended: lost, or still queued after a timeout.
+        ("tasks not completed", s.lost),
         ("drain time", f"{s.drain_seconds:.1f} s"),
         ("replica-seconds", f"{s.replica_seconds:.0f}"),
         ("peak replicas", s.peak_replicas),
