@@ -97,17 +97,19 @@ def kubernetes_api_down(cfg: Config) -> list[Rule]:
 
 
 def exporter_down(cfg: Config) -> list[Rule]:
-    """No exporter serves: a target that is down while no other exporter of the
-    selector answers (the manifests run two replicas: one down is redundancy lost, which
-    a generic TargetDown alert reports, not a blind spot), or no target at all.
-    `celery_broker_up` is in every answer of an exporter, whatever the broker does."""
+    """No exporter serves: a target that is down while no other exporter of its job and
+    namespace answers (the manifests run two replicas: one down is redundancy lost,
+    which a generic TargetDown alert reports, not a blind spot), or no target at all.
+    `celery_broker_up` is in every answer of an exporter, whatever the broker does; the
+    match is on (job, namespace) so that one site's exporters never hide another's
+    outage (a label absent on both sides matches)."""
     a = cfg.alerts
     up = series(n.UP, a.selector)
     serving = series(n.BROKER_UP.name, a.selector)
     return [
         alert(
             EXPORTER_DOWN,
-            f"{up} == 0 unless on () {serving}\nor\nabsent({up})",
+            f"{up} == 0 unless on (job, namespace) {serving}\nor\nabsent({up})",
             a.down_for,
             "critical",
             "Prometheus cannot scrape the batchctl exporter.",

@@ -236,7 +236,7 @@ class BrokerReader:
         if not self._seeded:
             self._seed()
         pipe = self.client.pipeline(transaction=False)
-        self._queue_writes(pipe, now)
+        writing = self._queue_writes(pipe, now, WRITES_PER_READ)
         per = LISTS_PER_CALL * 4
         for c, blob in enumerate(self._blobs):
             # The tails to check, in order: lists due this time. Unknown ones (-1) are
@@ -254,7 +254,11 @@ class BrokerReader:
         pipe.info("memory")
         for q in claim_queues:
             pipe.hgetall(claim_key(q, self.cfg.global_keyprefix))
-        results = self._run(pipe)[self._writes_sent :]
+        try:
+            results = self._run(pipe)[self._writes_sent :]
+        except redis.RedisError:
+            self._requeue(writing)
+            raise
 
         calls = len(self._blobs)
         for reply in results[:calls]:
@@ -346,10 +350,11 @@ class BrokerReader:
     # -- batchctl's own hash of first-seen times ------------------------------------
 
     def _queue_writes(
-        self, pipe: redis.client.Pipeline, now: float, limit: int | None = WRITES_PER_READ
-    ) -> None:
+        self, pipe: redis.client.Pipeline, now: float, limit: int | None
+    ) -> list[bytes]:
         """The previous reads' changes to `batchctl:first_seen`, sent ahead of this read:
-        up to `limit` of them, the oldest first; the others wait for the next."""
+        up to `limit` of them, the oldest first; the others wait for the next. Returns
+        the keys queued, for `_requeue` when the pipeline fails."""
         if limit is not None and len(self._writes) > limit:
             keys = list(itertools.islice(self._writes, limit))
             for k in keys:
@@ -368,6 +373,12 @@ class BrokerReader:
             pipe.pexpire(self.ages_key, AGES_TTL_MS)
             self._ttl_at = now
         self._writes_sent = len(pipe.command_stack)
+        return keys
+
+    def _requeue(self, keys: list[bytes]) -> None:
+        """Writes that did not reach Redis go back to the front of the queue (their
+        values are encoded when sent, so sending them again is exact)."""
+        self._writes = dict.fromkeys(keys) | self._writes
 
     def _seed(self) -> None:
         """The first-seen times a previous process left, read once before the first
@@ -383,8 +394,11 @@ class BrokerReader:
                         self.ages.seed(key, value)
                 if not cursor:
                     break
-        except redis.ResponseError:
-            pass  # not a hash (WRONGTYPE: someone else's key): ages start afresh
+        except redis.ResponseError as e:
+            # Not a hash (someone else's key): ages start afresh. Any other error (BUSY,
+            # MASTERDOWN, ...) fails this read, and the next one reads the hash again.
+            if not str(e).startswith("WRONGTYPE"):
+                raise
         self._seeded = True
 
     def flush(self) -> None:
@@ -392,8 +406,12 @@ class BrokerReader:
         if not self._writes:
             return
         pipe = self.client.pipeline(transaction=False)
-        self._queue_writes(pipe, float("inf"), limit=None)
-        pipe.execute(raise_on_error=False)
+        keys = self._queue_writes(pipe, float("inf"), limit=None)
+        try:
+            pipe.execute(raise_on_error=False)
+        except redis.RedisError:
+            self._requeue(keys)
+            raise
 
     # -- in flight, memory ------------------------------------------------------------
 

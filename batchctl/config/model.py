@@ -244,14 +244,17 @@ class Config(_Strict):
     @property
     def snapshot_url(self) -> str | None:
         """Where the autoscaler sidecar takes its snapshot: autoscaler.snapshot_url when
-        the config sets it, else the exporter this config describes (exporter.listen;
-        a wildcard host is reached on loopback). None: read in process."""
+        the config sets it, else the exporter this config describes (exporter.listen of
+        the config, not an exporter's --listen flag; a wildcard host is reached on
+        loopback). None: read in process."""
         default = self.autoscaler.snapshot_url
         if "snapshot_url" in self.autoscaler.model_fields_set:
             return default
         host, _, port = self.exporter.listen.rpartition(":")
         host = host.strip("[]")
-        if port == "0":  # any free port: nothing to derive from
+        if int(port) == 0:  # any free port: nothing to derive from
             return default
         host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        if ":" in host:  # IPv6, its zone (fe80::1%eth0) escaped as URLs write it
+            return f"http://[{host.replace('%', '%25')}]:{int(port)}"
+        return f"http://{host}:{int(port)}"

@@ -314,6 +314,7 @@ def test_expressions_use_only_known_metric_names() -> None:
         "without",
     }
     keywords = {"and", "or", "group_left", "queue", "deployment", "holder", "task", "state"}
+    keywords |= {"job", "namespace"}  # target labels, matched on
     for rule in _rules(Config()):
         expr = re.sub(r'"[^"]*"', '""', rule["expr"])  # drop string literals
         expr = re.sub(r"\{[^}]*\}", "", expr)  # and matchers

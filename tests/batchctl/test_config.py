@@ -459,6 +459,9 @@ def test_leader_election_follows_the_backend_in_use() -> None:
         ("[::1]:9900", "http://[::1]:9900"),
         ("10.1.2.3:9100", "http://10.1.2.3:9100"),
         ("127.0.0.1:0", "http://127.0.0.1:9808"),  # any free port: the default
+        ("0.0.0.0:00", "http://127.0.0.1:9808"),
+        ("0.0.0.0:09808", "http://127.0.0.1:9808"),
+        ("[fe80::1%eth0]:9808", "http://[fe80::1%25eth0]:9808"),
     ],
 )
 def test_snapshot_url_follows_the_exporter_listen_address(listen: str, expected: str) -> None:

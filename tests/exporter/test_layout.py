@@ -7,6 +7,7 @@ import threading
 from collections import Counter
 from typing import Any
 
+import pytest
 import redis
 from celery import Celery
 
@@ -122,14 +123,11 @@ def test_age_survives_a_restart(redis_server: RedisServer, redis_db: redis.Redis
     assert not redis_db.hlen(AGES_KEY)  # an empty list's entry goes with it
 
 
-def test_ages_are_read_back_in_pages_and_a_wrong_type_starts_afresh(
-    redis_server: RedisServer, redis_db: redis.Redis, monkeypatch: Any
+def test_every_queues_age_survives_a_restart_and_a_wrong_type_starts_afresh(
+    redis_server: RedisServer, redis_db: redis.Redis
 ) -> None:
-    """A restart reads first-seen times back in HSCAN pages (one field per page here:
-    every page is needed); a key of another type under the name only loses the ages."""
-    import exporter.broker
-
-    monkeypatch.setattr(exporter.broker, "SEED_PAGE", 1)
+    """Three queues' first-seen times read back by a new process; a key of another type
+    under the name only loses the ages (paging: the test below)."""
     app = producer(redis_server.url)
     clock = [100.0]
     cfg = parse_config(
@@ -239,3 +237,78 @@ def test_a_push_and_a_pop_between_scrapes_are_seen(
         clock[0] += 10
         ages.append(c.collect().queue("batch1").oldest_age_seconds)  # type: ignore[union-attr]
     assert ages[-1] <= 10 * VERIFY_EVERY, ages
+
+
+def _push_lists(db: redis.Redis, n: int) -> list[str]:
+    """`n` queues of one list each, two messages (kombu's envelope shape) per list."""
+    from tests.exporter.test_hostile import envelope
+
+    queues = [f"q{i:04d}" for i in range(n)]
+    pipe = db.pipeline(transaction=False)
+    for q in queues:
+        pipe.lpush(q, envelope(q), envelope(q))
+    pipe.execute()
+    return queues
+
+
+def test_first_seen_writes_that_fail_are_sent_again(
+    redis_server: RedisServer, redis_db: redis.Redis, monkeypatch: Any
+) -> None:
+    """Writes go out a few per read; a read whose pipeline fails puts its writes back,
+    so every list ends in the hash."""
+    import exporter.broker
+
+    monkeypatch.setattr(exporter.broker, "WRITES_PER_READ", 3)
+    queues = _push_lists(redis_db, 8)
+    reader = BrokerReader(cfg_for(redis_server.url).broker)
+    reader.read(queues, 100.0)  # reads the ends: 8 writes queued
+    real_run, failed = reader._run, []
+
+    def run_once_failing(pipe: Any) -> list[Any]:
+        if not failed:
+            failed.append(len(pipe.command_stack))
+            raise redis.ConnectionError("cut")
+        return real_run(pipe)
+
+    monkeypatch.setattr(reader, "_run", run_once_failing)
+    with pytest.raises(redis.ConnectionError):
+        reader.read(queues, 101.0)
+    assert failed and redis_db.hlen(AGES_KEY) == 0
+    reader.read(queues, 102.0)
+    assert redis_db.hlen(AGES_KEY) == 3  # at most WRITES_PER_READ per read
+    reader.close()  # the rest on shutdown
+    assert sorted(redis_db.hkeys(AGES_KEY)) == sorted(q.encode() for q in queues)
+
+
+def test_a_restart_reads_every_page_and_retries_after_an_error(
+    redis_server: RedisServer, redis_db: redis.Redis, monkeypatch: Any
+) -> None:
+    """300 fields: a real hash table, read in several HSCAN pages. An error on a page
+    (BUSY: someone's long script) fails that read; the next one reads the whole hash,
+    and every list keeps its first-seen time."""
+    import exporter.broker
+
+    monkeypatch.setattr(exporter.broker, "SEED_PAGE", 50)
+    queues = _push_lists(redis_db, 300)
+    cfg = cfg_for(redis_server.url)
+    first = BrokerReader(cfg.broker)
+    first.read(queues, 100.0)
+    first.close()
+    assert redis_db.hlen(AGES_KEY) == 300
+
+    second = BrokerReader(cfg.broker)
+    real_hscan, pages = second.client.hscan, []
+
+    def hscan_busy_on_page_3(*args: Any, **kwargs: Any) -> Any:
+        pages.append(args)
+        if len(pages) == 3:
+            raise redis.ResponseError("BUSY Redis is busy running a script")
+        return real_hscan(*args, **kwargs)
+
+    monkeypatch.setattr(second.client, "hscan", hscan_busy_on_page_3)
+    with pytest.raises(redis.ResponseError, match="BUSY"):
+        second.read(queues, 160.0)
+    read = second.read(queues, 160.0)
+    assert len(pages) > 4  # several pages, the failed one read again
+    assert {r.oldest_seen for r in read.reads} == {100.0}
+    second.close()
