@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import itertools
 import struct
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -29,8 +28,10 @@ from batchctl.brokerurl import connect
 from batchctl.claims import Claim, claim_key
 from batchctl.config import BrokerConfig
 from batchctl.redact import redact_url
+from exporter import firstseen
 from exporter.ages import AgeTracker
 from exporter.discovery import Discovery, SkipLog, discover
+from exporter.firstseen import AGES_KEY, FirstSeenStore
 from exporter.inflight import InFlight
 from exporter.snapshot import list_key
 
@@ -44,16 +45,6 @@ MEMORY_SAMPLES = 5
 # A list whose length did not change has its ends re-read every VERIFY_EVERY scrapes
 # (a push and a pop between two scrapes leave the length as it was).
 VERIFY_EVERY = 4
-# batchctl's own hash of first-seen times: its TTL, refreshed at most this often.
-AGES_KEY = "batchctl:first_seen"
-AGES_TTL_MS = 24 * 3600 * 1000
-AGES_REFRESH_SECONDS = 60.0
-# First-seen writes sent with one read, at most: after a start with 10,000 queues all
-# 40,000 lists change at once, and packing them into one pipeline cost ~9 MB of
-# transient memory (benchmarks/README.md); the rest follows with the next reads.
-WRITES_PER_READ = 4000
-# Fields per HSCAN page when a new process reads the first-seen times back.
-SEED_PAGE = 1000
 
 
 def _script(name: str) -> tuple[str, str]:
@@ -144,12 +135,8 @@ class BrokerReader:
         self._reads: list[QueueRead] = []
         self._shapes: dict[tuple[tuple[int, int], ...], dict[int, int]] = {}
         self._reads_done = 0
-        self._seeded = False
-        # Lists whose first-seen value is to be written (an ordered set; the values are
-        # encoded when sent).
-        self._writes: dict[bytes, None] = {}
+        self.first_seen = FirstSeenStore(self.ages_key, self.ages)
         self._writes_sent = 0
-        self._ttl_at = float("-inf")
         self._dirty_all = False
 
     @property
@@ -201,7 +188,7 @@ class BrokerReader:
         current = set(keys)
         gone = [k for k in self.ages.lists if k not in current]
         self.ages.retain(keys)
-        self._writes.update(dict.fromkeys(gone))
+        self.first_seen.add(gone)
 
     # -- the scrape -----------------------------------------------------------------
 
@@ -233,10 +220,12 @@ class BrokerReader:
         state_bytes = state.tobytes()
         packed = self._tails
 
-        if not self._seeded:
-            self._seed()
+        if not self.first_seen.seeded:
+            self.first_seen.seed(self.client, self._keys)
         pipe = self.client.pipeline(transaction=False)
-        writing = self._queue_writes(pipe, now, WRITES_PER_READ)
+        # batchctl's own first-seen writes go first, in the same round trip.
+        writing = self.first_seen.queue(pipe, now, firstseen.WRITES_PER_READ)
+        self._writes_sent = len(pipe.command_stack)
         per = LISTS_PER_CALL * 4
         for c, blob in enumerate(self._blobs):
             # The tails to check, in order: lists due this time. Unknown ones (-1) are
@@ -257,7 +246,7 @@ class BrokerReader:
         try:
             results = self._run(pipe)[self._writes_sent :]
         except redis.RedisError:
-            self._requeue(writing)
+            self.first_seen.requeue(writing)
             raise
 
         calls = len(self._blobs)
@@ -325,7 +314,7 @@ class BrokerReader:
             self._dirty_all = False
         for q in dirty:
             self._reads[q] = self._queue_read(q)
-        self._writes.update(dict.fromkeys(self.ages.take_dirty_keys()))
+        self.first_seen.add(self.ages.take_dirty_keys())
         return bool(dirty)
 
     def _queue_read(self, q: int) -> QueueRead:
@@ -347,71 +336,9 @@ class BrokerReader:
             self._shapes.clear()
         return QueueRead(sum(per.values()), shared, oldest)
 
-    # -- batchctl's own hash of first-seen times ------------------------------------
-
-    def _queue_writes(
-        self, pipe: redis.client.Pipeline, now: float, limit: int | None
-    ) -> list[bytes]:
-        """The previous reads' changes to `batchctl:first_seen`, sent ahead of this read:
-        up to `limit` of them, the oldest first; the others wait for the next. Returns
-        the keys queued, for `_requeue` when the pipeline fails."""
-        if limit is not None and len(self._writes) > limit:
-            keys = list(itertools.islice(self._writes, limit))
-            for k in keys:
-                del self._writes[k]
-        else:
-            keys, self._writes = list(self._writes), {}
-        values = [self.ages.persisted(k) for k in keys]
-        sets = [x for k, v in zip(keys, values, strict=True) if v is not None for x in (k, v)]
-        dels = [k for k, v in zip(keys, values, strict=True) if v is None]
-        for chunk in _chunks(sets, 2 * LISTS_PER_CALL):
-            pipe.hset(self.ages_key, items=list(chunk))
-        for chunk in _chunks(dels, LISTS_PER_CALL):
-            pipe.hdel(self.ages_key, *chunk)
-        refresh = now - self._ttl_at >= AGES_REFRESH_SECONDS
-        if sets or (refresh and self._seeded):
-            pipe.pexpire(self.ages_key, AGES_TTL_MS)
-            self._ttl_at = now
-        self._writes_sent = len(pipe.command_stack)
-        return keys
-
-    def _requeue(self, keys: list[bytes]) -> None:
-        """Writes that did not reach Redis go back to the front of the queue (their
-        values are encoded when sent, so sending them again is exact)."""
-        self._writes = dict.fromkeys(keys) | self._writes
-
-    def _seed(self) -> None:
-        """The first-seen times a previous process left, read once before the first
-        read, in HSCAN pages of SEED_PAGE fields: with 10,000 queues the hash read whole
-        (HGETALL) added ~8 MB to the peak of a restart (benchmarks/README.md)."""
-        layout = set(self._keys)
-        cursor = 0
-        try:
-            while True:
-                cursor, page = self.client.hscan(self.ages_key, cursor, count=SEED_PAGE)
-                for key, value in page.items() if isinstance(page, dict) else ():
-                    if key in layout and key not in self.ages.lists and isinstance(value, bytes):
-                        self.ages.seed(key, value)
-                if not cursor:
-                    break
-        except redis.ResponseError as e:
-            # Not a hash (someone else's key): ages start afresh. Any other error (BUSY,
-            # MASTERDOWN, ...) fails this read, and the next one reads the hash again.
-            if not str(e).startswith("WRONGTYPE"):
-                raise
-        self._seeded = True
-
     def flush(self) -> None:
         """Write pending first-seen changes now (on shutdown)."""
-        if not self._writes:
-            return
-        pipe = self.client.pipeline(transaction=False)
-        keys = self._queue_writes(pipe, float("inf"), limit=None)
-        try:
-            pipe.execute(raise_on_error=False)
-        except redis.RedisError:
-            self._requeue(keys)
-            raise
+        self.first_seen.flush(self.client)
 
     # -- in flight, memory ------------------------------------------------------------
 

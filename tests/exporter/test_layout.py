@@ -13,8 +13,9 @@ from celery import Celery
 
 from batchctl.config import Config, parse_config
 from batchctl.demo.tasks import enqueue, make_app
-from exporter.broker import AGES_KEY, VERIFY_EVERY, BrokerReader
+from exporter.broker import VERIFY_EVERY, BrokerReader
 from exporter.collect import InProcessSource
+from exporter.firstseen import AGES_KEY
 from tests.conftest import RedisServer
 
 
@@ -256,9 +257,9 @@ def test_first_seen_writes_that_fail_are_sent_again(
 ) -> None:
     """Writes go out a few per read; a read whose pipeline fails puts its writes back,
     so every list ends in the hash."""
-    import exporter.broker
+    import exporter.firstseen
 
-    monkeypatch.setattr(exporter.broker, "WRITES_PER_READ", 3)
+    monkeypatch.setattr(exporter.firstseen, "WRITES_PER_READ", 3)
     queues = _push_lists(redis_db, 8)
     reader = BrokerReader(cfg_for(redis_server.url).broker)
     reader.read(queues, 100.0)  # reads the ends: 8 writes queued
@@ -286,9 +287,9 @@ def test_a_restart_reads_every_page_and_retries_after_an_error(
     """300 fields: a real hash table, read in several HSCAN pages. An error on a page
     (BUSY: someone's long script) fails that read; the next one reads the whole hash,
     and every list keeps its first-seen time."""
-    import exporter.broker
+    import exporter.firstseen
 
-    monkeypatch.setattr(exporter.broker, "SEED_PAGE", 50)
+    monkeypatch.setattr(exporter.firstseen, "SEED_PAGE", 50)
     queues = _push_lists(redis_db, 300)
     cfg = cfg_for(redis_server.url)
     first = BrokerReader(cfg.broker)
