@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry
@@ -28,48 +27,20 @@ from prometheus_client.exposition import choose_encoder
 
 from autoscaler.loop import Autoscaler
 from batchctl import jsonout
+from batchctl.httpd import ReadOnlyHandler
 from batchctl.log import get_logger
 
 log = get_logger("batchctl.autoscaler.http")
 
 ROUTES = ("/metrics", "/healthz", "/readyz", "/api/v1/decisions")
-_TEXT = "text/plain; charset=utf-8"
 
 
 class ListenError(OSError):
     """The HTTP port cannot be bound (taken, or not ours to bind)."""
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(ReadOnlyHandler):
     server: _HTTPServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # probes every few seconds would drown the structured log
-
-    def _send(self, code: int, body: bytes, content_type: str = _TEXT) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def do_HEAD(self) -> None:
-        self.do_GET()
-
-    def _read_only(self) -> None:
-        # No endpoint changes state: anything but GET and HEAD is 405, as the exporter
-        # answers. The body is read first, so that the client gets the answer, not a reset.
-        length = self.headers.get("Content-Length", "0")
-        self.rfile.read(min(int(length) if length.isdigit() else 0, 1 << 20))
-        self.send_response(405)
-        self.send_header("Allow", "GET, HEAD")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = _read_only
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path

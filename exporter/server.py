@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,6 +17,7 @@ from prometheus_client.exposition import choose_encoder
 
 from batchctl import __version__, jsonout
 from batchctl.config import Config
+from batchctl.httpd import TEXT, ReadOnlyHandler
 from batchctl.log import get_logger
 from exporter.board import status_page
 from exporter.bodies import SharedBodies
@@ -76,43 +77,14 @@ def status_history(app: ExporterApp, snap: Snapshot) -> str:
     return render_history(recent.by_queue, snap.taken_at, recent.skipped)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(ReadOnlyHandler):
     server: ExporterHTTPServer
-    protocol_version = "HTTP/1.1"
-    timeout = 60  # a client that sends nothing does not keep its thread forever
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # access logs would drown the structured logs; Prometheus has its own
-
-    def _send(self, code: int, body: bytes | Body, content_type: str) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", content_type)
-        length = body.length if isinstance(body, Body) else len(body)
-        self.send_header("Content-Length", str(length))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        if self.command == "HEAD":
-            return
-        if isinstance(body, Body):
-            for chunk in body.chunks():
-                self.wfile.write(chunk)
+    def _send(self, code: int, body: bytes | Body, content_type: str = TEXT) -> None:
+        if isinstance(body, Body):  # /metrics: written in chunks, never joined whole
+            self.send_body(code, body.chunks(), body.length, content_type)
         else:
-            self.wfile.write(body)
-
-    def do_HEAD(self) -> None:
-        self.do_GET()
-
-    def _read_only(self) -> None:
-        # No endpoint changes state: anything but GET and HEAD is 405. The body is read
-        # first, so that a TLS client gets the answer rather than a reset.
-        length = self.headers.get("Content-Length", "0")
-        self.rfile.read(min(int(length) if length.isdigit() else 0, 1 << 20))
-        self.send_response(405)
-        self.send_header("Allow", "GET, HEAD")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = _read_only
+            super()._send(code, body, content_type)
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
