@@ -124,16 +124,21 @@ class _Writer:
         self.cache = cache
         self.lines: list[bytes] = []
 
+    def _head(self, spec: Spec, meta: str) -> None:
+        """A family's HELP and TYPE lines, under `meta` (OpenMetrics counters lose
+        `_total` there)."""
+        help_text = _escape(spec.help) if self.openmetrics else _escape_help(spec.help)
+        self.lines.append(f"# HELP {meta} {help_text}".encode())
+        self.lines.append(f"# TYPE {meta} {spec.kind}".encode())
+
     def family(self, spec: Spec, samples: Iterable[tuple[tuple[str, ...], float]]) -> None:
         rows = list(samples)
         if not rows:
             return
         name = spec.name
         meta = name.removesuffix("_total") if self.openmetrics and spec.kind == "counter" else name
+        self._head(spec, meta)
         out = self.lines
-        help_text = _escape(spec.help) if self.openmetrics else _escape_help(spec.help)
-        out.append(f"# HELP {meta} {help_text}".encode())
-        out.append(f"# TYPE {meta} {spec.kind}".encode())
         keys = spec.labels
         if not keys:
             out.extend(f"{name} {_num(value)}".encode() for _, value in rows)
@@ -186,9 +191,7 @@ class _Writer:
             self.cache.groups[name] = new
         if not blocks:
             return
-        help_text = _escape(spec.help) if self.openmetrics else _escape_help(spec.help)
-        self.lines.append(f"# HELP {name} {help_text}".encode())
-        self.lines.append(f"# TYPE {name} {spec.kind}".encode())
+        self._head(spec, name)
         self.lines.extend(blocks)
 
     def histogram(self, spec: Spec, rows: Iterable[HistogramRow]) -> None:
@@ -197,9 +200,7 @@ class _Writer:
         if not series:
             return
         out = self.lines
-        help_text = _escape(spec.help) if self.openmetrics else _escape_help(spec.help)
-        out.append(f"# HELP {spec.name} {help_text}".encode())
-        out.append(f"# TYPE {spec.name} histogram".encode())
+        self._head(spec, spec.name)
         for values, buckets, total in series:
             labels = ",".join(
                 f'{k}="{_escape(v)}"' for k, v in zip(spec.labels, values, strict=True)
