@@ -12,26 +12,17 @@ from redis.retry import Retry
 
 from batchctl.claims import ClaimEvent, Work
 from batchctl.claims.store import ClaimStore
-from exporter.broker import BrokerReader
 from exporter.claim_history import recent_events, render_history
-from exporter.collect import InProcessSource
-from exporter.server import ExporterApp
 from tests.conftest import RedisServer
-from tests.exporter.test_server import cfg_for, get
+from tests.exporter.test_server import cfg_for, get, serving
 
 NOW = 1_800_000_000.0
 
 
 @pytest.fixture
 def base(redis_server: RedisServer, redis_db: redis.Redis) -> Iterator[str]:
-    cfg = cfg_for(redis_server.url)
-    app = ExporterApp(cfg, InProcessSource(cfg, BrokerReader(cfg.broker)))
-    host, port = app.listen("127.0.0.1:0")
-    app.serve_in_thread()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        app.shutdown()
+    with serving(cfg_for(redis_server.url)) as (url, _):
+        yield url
 
 
 def test_status_shows_the_last_three_events_per_batch(base: str, redis_db: redis.Redis) -> None:

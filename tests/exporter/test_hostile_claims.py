@@ -21,25 +21,18 @@ from batchctl.demo.tasks import enqueue, make_app
 from batchctl.reasons import Reason
 from exporter.broker import BrokerReader
 from exporter.collect import InProcessSource
-from exporter.server import ExporterApp
 from tests.autoscaler.test_loop import RecordingBackend, cfg_for, reasons, scaler_for
 from tests.batchctl.cli.test_hostile_records import strict
 from tests.conftest import RedisServer
-from tests.exporter.test_server import get
+from tests.exporter.test_server import get, serving
 
 HOUR = 3600.0
 
 
 @pytest.fixture
 def base(redis_server: RedisServer, redis_db: redis.Redis) -> Iterator[str]:
-    cfg = cfg_for(redis_server.url)
-    app = ExporterApp(cfg, InProcessSource(cfg, BrokerReader(cfg.broker)))
-    host, port = app.listen("127.0.0.1:0")
-    app.serve_in_thread()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        app.shutdown()
+    with serving(cfg_for(redis_server.url)) as (url, _):
+        yield url
 
 
 @pytest.mark.parametrize("bad", ["inf", "-inf", "nan"])

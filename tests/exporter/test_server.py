@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import threading
@@ -50,11 +51,9 @@ def get(url: str, accept: str = "") -> tuple[int, str, str]:
         return e.code, e.headers["Content-Type"], e.read().decode()
 
 
-@pytest.fixture
-def served(
-    redis_server: RedisServer, redis_db: redis.Redis
-) -> Iterator[tuple[str, InProcessSource]]:
-    cfg = cfg_for(redis_server.url)
+@contextlib.contextmanager
+def serving(cfg: Config) -> Iterator[tuple[str, InProcessSource]]:
+    """An exporter for `cfg` on a free loopback port: its base URL and its source."""
     collector = InProcessSource(cfg, BrokerReader(cfg.broker))
     app = ExporterApp(cfg, collector)
     host, port = app.listen("127.0.0.1:0")
@@ -63,6 +62,14 @@ def served(
         yield f"http://{host}:{port}", collector
     finally:
         app.shutdown()
+
+
+@pytest.fixture
+def served(
+    redis_server: RedisServer, redis_db: redis.Redis
+) -> Iterator[tuple[str, InProcessSource]]:
+    with serving(cfg_for(redis_server.url)) as out:
+        yield out
 
 
 def test_metrics_endpoint(served: tuple[str, InProcessSource], redis_server: RedisServer) -> None:
@@ -104,21 +111,15 @@ def test_other_endpoints(served: tuple[str, InProcessSource]) -> None:
 
 
 def test_broker_down_still_answers(own_redis: RedisServer) -> None:
-    cfg = cfg_for(own_redis.url)
-    app = ExporterApp(cfg, InProcessSource(cfg, BrokerReader(cfg.broker)))
-    host, port = app.listen("127.0.0.1:0")
-    app.serve_in_thread()
-    try:
+    with serving(cfg_for(own_redis.url)) as (base, _):
         own_redis.stop()
-        code, _, body = get(f"http://{host}:{port}/metrics")
+        code, _, body = get(base + "/metrics")
         assert code == 200
         assert "celery_broker_up 0\n" in body
         assert 'celery_exporter_last_scrape_error{backend="redis"} 1\n' in body
         assert "celery_queue_length{" not in body  # unknown, so absent rather than 0
-        code, _, body = get(f"http://{host}:{port}/status")
+        code, _, body = get(base + "/status")
         assert code == 200 and 'id="broker-down"' in body
-    finally:
-        app.shutdown()
 
 
 class GatedReader(BrokerReader):
