@@ -31,7 +31,26 @@ from batchctl.config import ConfigError
 from batchctl.units import format_duration
 
 
-@click.command("scale")
+class _ScaleCommand(click.Command):
+    """`scale batch1 -1`: a bad N, said as such, not click's "No such option '-1'"."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        typed = list(args)  # click consumes `args`
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as e:
+            # The token as typed: click names only its first short option ("-1" of "-1.5").
+            token = next((a for a in typed if a.startswith(e.option_name)), e.option_name)
+            if token.lstrip("-").replace(".", "", 1).isdigit():
+                raise click.BadParameter(
+                    f"{token}: replicas are a whole number, 0 or more.",
+                    ctx=ctx,
+                    param_hint="'N'",
+                ) from None
+            raise
+
+
+@click.command("scale", cls=_ScaleCommand)
 @click.argument("queue")
 @click.argument("replicas", type=click.IntRange(min=0), metavar="N")
 @click.option(

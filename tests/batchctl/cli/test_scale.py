@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 import redis
 import yaml
+from click.testing import CliRunner
 
 from autoscaler.backends.dryrun import DryRunBackend
 from autoscaler.loop import Autoscaler
 from autoscaler.source import ExporterSource
 from batchctl.claims.store import ClaimStore
+from batchctl.cli import cli
 from batchctl.config import parse_config
 from batchctl.demo.tasks import enqueue, make_app
 from exporter.runtime import Running, start_exporter
@@ -236,3 +238,16 @@ def test_scale_with_the_kubernetes_backend_but_no_kubernetes_names_the_conflict(
     store = ClaimStore(redis_db)
     claim = store.get("batch0")
     assert claim is not None and claim.override is None  # nothing recorded
+
+
+@pytest.mark.parametrize("typed", ["-1", "-1.5"])
+def test_a_negative_n_is_a_bad_value_not_an_unknown_option(typed: str) -> None:
+    result = CliRunner().invoke(cli, ["scale", "batch1", typed])
+    assert result.exit_code == 2
+    assert f"Invalid value for 'N': {typed}: replicas are a whole number, 0 or more." in (
+        result.output
+    )
+    # A mistyped option is still click's own error, with its suggestions.
+    result = CliRunner().invoke(cli, ["scale", "batch1", "2", "--fro", "1h"])
+    assert result.exit_code == 2
+    assert "No such option '--fro'" in result.output
