@@ -92,6 +92,9 @@ def status_json(
         "broker_up": snap.broker_up if snap is not None else None,
         "broker_error": snap.broker_error if snap is not None else None,
         "events": events,
+        # Claims are read from the broker: while it does not answer, a batch's null
+        # claim means unknown, not free.
+        "claims_known": bool(snap is not None and snap.broker_up),
         "batches": [row(r) for r in rows],
     }
 
