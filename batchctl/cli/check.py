@@ -39,13 +39,27 @@ def config_group() -> None:
 
 @config_group.command("check")
 @click.argument("file", type=click.Path(dir_okay=False), required=False)
+@click.option(
+    "--config",
+    "-c",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="The file, as the other commands take it (the same as FILE).",
+)
 @output_option
-def config_check(file: str | None, output: str) -> None:
+def config_check(file: str | None, config_path: str | None, output: str) -> None:
     """Validate FILE (default: $BATCHCTL_CONFIG); print every problem with its key path
     and exit 2 if any. FILE is checked as written; $BATCHCTL_BROKER_URL, which overrides
-    broker.url, is checked on a line of its own when it is set."""
+    broker.url, is checked on a line of its own when it is set.
+
+    \b
+      batchctl config check k8s/base/batchctl.yml
+      batchctl config check -c batchctl.yaml -o json
+    """
     out = Printer.of(output)
-    path = file or os.environ.get("BATCHCTL_CONFIG") or None
+    if file and config_path and file != config_path:
+        out.fail(f"two files to check: {file} and {config_path}; give one", EXIT_USAGE)
+    path = file or config_path or os.environ.get("BATCHCTL_CONFIG") or None
     if path is None:
         out.fail("no file to check: give FILE or set BATCHCTL_CONFIG", EXIT_USAGE)
     warnings: list[str] = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import reprlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -163,13 +164,43 @@ def parse_config(
     try:
         cfg = Config.model_validate(data)
     except ValidationError as e:
-        problems = [_describe(err) for err in e.errors(include_url=False)]
+        errors = e.errors(include_url=False)
+        problems = [_describe(err) for err in errors] + _whole_config_problems(data, errors)
+        # A check across sections may find several problems: one line each.
+        problems = [line for p in problems for line in p.split("\n")]
         # The URL's problems name where it came from; never echo it (a password).
         problems = [_clip(scrub(env_blamed(p) if from_env else p)) for p in problems]
         raise ConfigError(problems, source) from None
     notes = [f"broker.url: {note}" for note in parse_broker_url(cfg.broker.url).notes]
     warnings.extend(env_blamed(n) if from_env else n for n in notes)
     return cfg
+
+
+def _whole_config_problems(data: dict[str, Any], errors: list[Any]) -> list[str]:
+    """The checks across sections (duplicate batches, the lease margin), which pydantic
+    runs only once every field is valid: run again with the sections that failed left
+    out (at their defaults), keeping only the problems that name none of them, so that
+    one pass lists them all and a default never stands in for what the file says."""
+    bad = {str(err["loc"][0]) for err in errors if err["loc"]}
+    if not bad or any(not err["loc"] for err in errors):
+        return []
+    try:
+        Config.model_validate({k: v for k, v in data.items() if k not in bad})
+    except ValidationError as e:
+        out = []
+        for err in e.errors(include_url=False):
+            if err["loc"]:
+                continue
+            for line in _describe(err).split("\n"):
+                named = set(_SECTION.findall(line)) & set(Config.model_fields)
+                if named and not named & bad:
+                    out.append(line)
+        return out
+    return []
+
+
+# A top-level section as a problem line names it: `batches[1].queue`, `autoscaler.x`.
+_SECTION = re.compile(r"\b([a-z_]+)[.\[]")
 
 
 def env_blamed(line: str) -> str:

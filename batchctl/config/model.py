@@ -212,7 +212,15 @@ class Config(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _unique(self) -> Config:
+    def _across_sections(self) -> Config:
+        # One validator for every check across sections: pydantic stops at the first
+        # after-validator that raises, and all of them belong in one pass.
+        problems = self._duplicates() + self._lease_margin()
+        if problems:
+            raise ValueError("\n".join(problems))  # one line each (config/load.py)
+        return self
+
+    def _duplicates(self) -> list[str]:
         problems = []
         for field in ("queue", "deployment"):
             seen: set[str] = set()
@@ -221,22 +229,19 @@ class Config(_Strict):
                 if name in seen:
                     problems.append(f"batches[{i}].{field}: duplicate {field} {name!r}")
                 seen.add(name)
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
+        return problems
 
-    @model_validator(mode="after")
-    def _lease_margin(self) -> Config:
+    def _lease_margin(self) -> list[str]:
         le = self.autoscaler.leader_election
         margin = le.lease_duration_seconds - le.renew_deadline_seconds
         timeout = self.kubernetes.request_timeout_seconds
         if self.autoscaler.leader_election_on() and margin < timeout:
-            raise ValueError(
+            return [
                 "autoscaler.leader_election: lease_duration_seconds - renew_deadline_seconds "
                 f"({margin:g}) must be at least kubernetes.request_timeout_seconds ({timeout:g}), "
                 "so that a leader stops writing before another replica can take over"
-            )
-        return self
+            ]
+        return []
 
     def batch(self, queue: str) -> BatchConfig | None:
         return next((b for b in self.batches if b.queue == queue), None)

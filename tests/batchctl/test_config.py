@@ -131,6 +131,35 @@ def test_every_problem_reported_at_once() -> None:
     assert {p.split(":")[0] for p in got} == {"brokr", "thresholds", "exporter.listen"}
 
 
+def test_checks_across_sections_are_listed_with_the_field_problems() -> None:
+    """Duplicates and the lease margin come in the same pass as a wrong type elsewhere,
+    one line each; a check whose section has a problem of its own is not run against
+    defaults (the lease margin needs kubernetes.request_timeout_seconds)."""
+    lease = {"enabled": True, "lease_duration_seconds": 5, "renew_deadline_seconds": 4.5}
+    twice = [{"queue": "b1", "deployment": "d1"}, {"queue": "b1", "deployment": "d1"}]
+    got = problems(
+        {"exporter": {"listen": "x"}, "autoscaler": {"leader_election": lease}, "batches": twice}
+    )
+    assert [p.split(":")[0] for p in got] == [
+        "exporter.listen",
+        "batches[1].queue",
+        "batches[1].deployment",
+        "autoscaler.leader_election",
+    ]
+    got = problems(
+        {
+            "kubernetes": {"request_timeout_seconds": "x"},
+            "autoscaler": {"leader_election": lease},
+            "batches": twice,
+        }
+    )
+    assert [p.split(":")[0] for p in got] == [
+        "kubernetes.request_timeout_seconds",
+        "batches[1].queue",
+        "batches[1].deployment",
+    ]
+
+
 def test_password_never_echoed() -> None:
     got = problems({"broker": {"url": "redis://:s3cret@host:6379/zero"}})
     assert got and all("s3cret" not in p for p in got)

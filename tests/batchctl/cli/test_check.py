@@ -86,3 +86,11 @@ def test_both_bad_report_both(files: dict[str, str]) -> None:
     doc = json.loads(stdout)
     assert code == 2 and doc["error"] == f"{files['http']}: 1 problem(s)"
     assert [p.split(":")[0] for p in doc["problems"]] == ["broker.url", "BATCHCTL_BROKER_URL"]
+
+
+def test_the_file_may_be_given_as_the_other_commands_take_it(files: dict[str, str]) -> None:
+    assert check("-c", files["good"], env=None)[:2] == check(files["good"], env=None)[:2]
+    assert check("--config", files["http"], env=None)[0] == 2
+    code, _, stderr = check(files["good"], "-c", files["http"], env=None)
+    assert code == 2
+    assert stderr == f"error: two files to check: {files['good']} and {files['http']}; give one\n"
