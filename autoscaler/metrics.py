@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from autoscaler.policy import Action, effective_cap
+from autoscaler.policy import Action, Reason, effective_cap
 from batchctl.metrics import (
     AUTOSCALER_DECISIONS,
     AUTOSCALER_DESIRED,
@@ -26,6 +26,11 @@ from batchctl.metrics import (
 
 if TYPE_CHECKING:
     from autoscaler.loop import Autoscaler
+
+
+# Reasons for which nothing could be decided (the broker, the snapshot or the replicas
+# unknown): the batch is held whatever it needed, and the hold series says why.
+BLIND = frozenset({Reason.NO_DATA, Reason.REPLICAS_UNKNOWN})
 
 
 def family(spec: Spec) -> GaugeMetricFamily | CounterMetricFamily:
@@ -52,7 +57,7 @@ class AutoscalerMetrics(Collector):
             cap.add_metric([b.queue], effective_cap(b))
         for d in a.last_decisions:
             desired.add_metric([d.queue], d.desired)
-            if d.action == Action.HOLD:
+            if d.action == Action.HOLD or d.reason in BLIND:
                 hold.add_metric([d.queue, str(d.reason)], 1)
         for (queue, action, reason), n in sorted(a.decisions_total.items()):
             decisions.add_metric([queue, action, reason], n)

@@ -182,7 +182,8 @@ AUTOSCALER_MAX = Spec(
 AUTOSCALER_HOLD = Spec(
     "celery_autoscaler_hold",
     "gauge",
-    "1 while the autoscaler holds a batch that it would otherwise change, by reason.",
+    "1 while the autoscaler holds a batch that it would otherwise change, or cannot "
+    "decide for it (no_data, replicas_unknown), by reason.",
     ("queue", "reason"),
 )
 AUTOSCALER_DECISIONS = Spec(

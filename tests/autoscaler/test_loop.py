@@ -161,6 +161,14 @@ def test_broker_down_holds_everything(own_redis: RedisServer) -> None:
     a.tick()
     assert backend.calls == []
     assert set(reasons(a).values()) == {Reason.NO_DATA}
+    # Held blind, and the hold series says so (it is not only for chosen holds).
+    registry = CollectorRegistry()
+    registry.register(AutoscalerMetrics(a))
+    for b in ("batch0", "batch1"):
+        assert (
+            registry.get_sample_value("celery_autoscaler_hold", {"queue": b, "reason": "no_data"})
+            == 1
+        )
 
 
 def test_unhealthy_guard_holds_scale_up(redis_server: RedisServer, redis_db: redis.Redis) -> None:
