@@ -30,7 +30,7 @@ test: $(STAMP) tools
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy batchctl exporter autoscaler alerts grafana
+	$(BIN)/mypy batchctl exporter autoscaler alerts grafana benchmarks
 	$(BIN)/lint-imports
 
 fmt: $(STAMP)

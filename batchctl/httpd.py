@@ -22,10 +22,20 @@ class ReadOnlyHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass  # access logs would drown the structured log; Prometheus has its own
 
-    def send_body(self, code: int, parts: Iterable[bytes], length: int, content_type: str) -> None:
-        """An answer of `length` bytes, written part by part (HEAD: the headers only)."""
+    def send_body(
+        self,
+        code: int,
+        parts: Iterable[bytes],
+        length: int,
+        content_type: str,
+        encoding: str | None = None,
+    ) -> None:
+        """An answer of `length` bytes, written part by part (HEAD: the headers only);
+        `encoding`: its Content-Encoding (gzip)."""
         self.send_response(code)
         self.send_header("Content-Type", content_type)
+        if encoding is not None:
+            self.send_header("Content-Encoding", encoding)
         self.send_header("Content-Length", str(length))
         self.send_header("Cache-Control", "no-store")
         self.end_headers()

@@ -217,7 +217,7 @@ def main() -> None:
             f"| {t['batches']} | {t['tick_p50_ms']:.2f} ms | {t['tick_p99_ms']:.2f} ms "
             f"| {t['decide_p50_ms']:.2f} ms |"
         )
-    settings = [
+    settings: list[dict[str, float]] = [
         {"lease_duration_seconds": 15, "renew_deadline_seconds": 10, "retry_period_seconds": 2},
         {"lease_duration_seconds": 4, "renew_deadline_seconds": 2.5, "retry_period_seconds": 1},
     ]

@@ -83,7 +83,7 @@ def memory() -> dict[str, dict[str, float]]:
     exe = shutil.which("batchctl", path=str(Path(sys.executable).parent)) or "batchctl"
     with tempfile.TemporaryDirectory() as d, EmbeddedRedis() as server, FakeKube(NS) as kube:
         client = server.client()
-        populate(client)
+        populate(client, QUEUES, QUEUES)
         app = make_app(server.url)
         for b in cfg["batches"]:
             kube.add_deployment(b["deployment"], replicas=0, ready=0)

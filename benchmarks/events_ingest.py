@@ -131,6 +131,7 @@ def run(url: str, total: int, group: int, floor: bool) -> dict[str, float]:
     while not consumer.up:
         time.sleep(0.05)
     native = next(t.native_id for t in threading.enumerate() if t.name == "celery-events")
+    assert native is not None  # a started thread has one
     producer = subprocess.Popen(
         [sys.executable, "-c", PRODUCER, url, str(group)],
         stdin=subprocess.PIPE,

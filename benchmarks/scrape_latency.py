@@ -30,6 +30,7 @@ import threading
 import time
 import urllib.request
 import uuid
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -130,9 +131,17 @@ def timed(fn: Any, n: int) -> list[float]:
     return out
 
 
-def get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=60) as r:
+def get(url: str, headers: dict[str, str] | None = None) -> bytes:
+    req = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(req, timeout=60) as r:
         return bytes(r.read())
+
+
+# What Prometheus sends with every scrape.
+PROMETHEUS_HEADERS = {
+    "Accept": "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4",
+    "Accept-Encoding": "gzip",
+}
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -213,7 +222,7 @@ def main() -> int:
     args = ap.parse_args()
     queues, busy = args.queues, args.queues if args.busy is None else args.busy
     results: dict[str, dict[str, float]] = {}
-    extra: dict[str, float] = {}
+    extra: dict[str, float | str] = {}
     with (
         contextlib.ExitStack() as stack,
         tempfile.TemporaryDirectory() as tmp,
@@ -281,6 +290,24 @@ def main() -> int:
             )
             extra["script ms per call (max, SLOWLOG)"] = max(slow, default=0.0)
             extra["script calls over 5 ms"] = sum(1 for s in slow if s > 5)
+            # As Prometheus asks: OpenMetrics, gzipped (exporter.gzip), same process.
+            sizes: list[int] = []
+            lat = timed(lambda: sizes.append(len(get(ex.url, PROMETHEUS_HEADERS))), SCRAPES)
+            results["batchctl exporter, as Prometheus asks (gzip)"] = row(lat)
+            extra["body bytes (plain)"] = len(body.encode())
+            extra["body bytes (gzip)"] = sorted(sizes)[len(sizes) // 2]
+            # Why level 1 (exporter/exposition.py GZIP_LEVEL): the same body at other levels.
+            raw = body.encode()
+            for level in (1, 6, 9):
+                packed = b""
+
+                def pack(level: int = level) -> None:
+                    nonlocal packed
+                    packed = zlib.compress(raw, level)
+
+                ms = pct(timed(pack, 10), 50)
+                ratio = len(raw) / len(packed)
+                extra[f"zlib level {level}: ms / ratio"] = f"{ms:.1f} / {ratio:.1f}"
         finally:
             ex.stop()
 

@@ -1,4 +1,5 @@
-"""One rendered /metrics body per (snapshot, format), shared by every concurrent scrape.
+"""One rendered /metrics body per (snapshot, format, encoding), shared by every concurrent
+scrape.
 
 Rendering thousands of series costs more than reading Redis does; when many scrapes
 are answered from the same snapshot (single-flight, `exporter.snapshot_reuse_seconds`),
@@ -10,22 +11,25 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
+from typing import Any, TypeVar
 
-from exporter.exposition import Body
 from exporter.snapshot import Snapshot
+
+T = TypeVar("T")
 
 
 class SharedBodies:
-    """Bodies of the latest snapshot only, by format; older snapshots' are dropped."""
+    """Bodies of the latest snapshot only, by format (a rendered Body, or its gzipped
+    bytes); older snapshots' are dropped."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._snap: Snapshot | None = None
-        self._bodies: dict[Hashable, Future[Body]] = {}
+        self._bodies: dict[Hashable, Future[Any]] = {}
         # How many bodies were rendered (for tests and the benchmark).
         self.renders = 0
 
-    def get(self, snap: Snapshot, fmt: Hashable, render: Callable[[], Body]) -> Body:
+    def get(self, snap: Snapshot, fmt: Hashable, render: Callable[[], T]) -> T:
         with self._lock:
             if snap is not self._snap:
                 self._snap, self._bodies = snap, {}
@@ -43,4 +47,5 @@ class SharedBodies:
                     if self._bodies.get(fmt) is fut:
                         del self._bodies[fmt]
                 raise
-        return fut.result()
+        result: T = fut.result()
+        return result

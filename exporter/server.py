@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry, ProcessCollector
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import choose_encoder, gzip_accepted
 
 from batchctl import __version__, jsonout
 from batchctl.config import Config
@@ -39,9 +39,13 @@ def build_registry() -> CollectorRegistry:
     return registry
 
 
-def exposition(app: ExporterApp, accept: str) -> tuple[Body, str]:
-    """The /metrics body for an Accept header: text format 0.0.4 or OpenMetrics.
-    Concurrent scrapes share one collection and one rendered body per format."""
+def exposition(
+    app: ExporterApp, accept: str, accept_encoding: str = ""
+) -> tuple[Body | bytes, str, str | None]:
+    """The /metrics answer for the Accept and Accept-Encoding headers: text format 0.0.4
+    or OpenMetrics, gzipped (bytes, encoding "gzip") when the scraper accepts it and
+    exporter.gzip is on. Concurrent scrapes share one collection, and one rendered (and
+    one gzipped) body per format."""
     encoder, content_type = choose_encoder(accept)
     openmetrics = content_type.startswith("application/openmetrics-text")
     snap = app.source.collect(max_age=app.cfg.exporter.snapshot_reuse_seconds)
@@ -50,7 +54,10 @@ def exposition(app: ExporterApp, accept: str) -> tuple[Body, str]:
         with app.render_lock:  # the line cache is shared by the formats
             return _render(app, snap, openmetrics, encoder)
 
-    return app.bodies.get(snap, content_type, render), content_type
+    body = app.bodies.get(snap, content_type, render)
+    if app.cfg.exporter.gzip and gzip_accepted(accept_encoding):
+        return app.bodies.get(snap, (content_type, "gzip"), body.gzipped), content_type, "gzip"
+    return body, content_type, None
 
 
 def _render(app: ExporterApp, snap: Snapshot, openmetrics: bool, encoder: Any) -> Body:
@@ -80,11 +87,13 @@ def status_history(app: ExporterApp, snap: Snapshot) -> str:
 class _Handler(ReadOnlyHandler):
     server: ExporterHTTPServer
 
-    def _send(self, code: int, body: bytes | Body, content_type: str = TEXT) -> None:
+    def _send(
+        self, code: int, body: bytes | Body, content_type: str = TEXT, encoding: str | None = None
+    ) -> None:
         if isinstance(body, Body):  # /metrics: written in chunks, never joined whole
             self.send_body(code, body.chunks(), body.length, content_type)
         else:
-            super()._send(code, body, content_type)
+            self.send_body(code, (body,), len(body), content_type, encoding)
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
@@ -101,8 +110,10 @@ class _Handler(ReadOnlyHandler):
             return
         try:
             if path == "/metrics":
-                metrics, content_type = exposition(app, self.headers.get("Accept", ""))
-                self._send(200, metrics, content_type)
+                metrics, content_type, encoding = exposition(
+                    app, self.headers.get("Accept", ""), self.headers.get("Accept-Encoding", "")
+                )
+                self._send(200, metrics, content_type, encoding)
             elif path == "/":
                 self._send(200, render_landing(__version__).encode(), "text/html; charset=utf-8")
             elif path == "/healthz":

@@ -29,7 +29,7 @@ PACKAGES = ["batchctl", "exporter", "autoscaler", "alerts", "grafana"]
 
 def lock_pins() -> dict[str, str]:
     """name -> pinned version, from requirements.lock."""
-    pins = {}
+    pins: dict[str, str] = {}
     for line in LOCK.read_text().splitlines():
         m = re.match(r"^([A-Za-z0-9_.-]+)==([^\s;\\]+)", line)
         if m:

@@ -148,6 +148,9 @@ class ExporterConfig(_Strict):
     # /api/v1/decisions). None: the page says "autoscaler: not asked".
     autoscaler_url: str | None = "http://127.0.0.1:9809"
     autoscaler_timeout_seconds: float = Field(0.5, gt=0, le=10)
+    # /metrics gzipped (level 1) when the scraper accepts it, as Prometheus always does:
+    # ~15x smaller for ~1 ms per 1,000 queues of CPU (benchmarks/README.md).
+    gzip: bool = True
 
     @field_validator("autoscaler_url")
     @classmethod

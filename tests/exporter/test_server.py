@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import http.client
 import json
 import threading
@@ -30,6 +31,8 @@ from exporter.exposition import LineCache, render_snapshot
 from exporter.server import ExporterApp
 from exporter.snapshot import Deployment, ListRead, Snapshot, build_queue_stats
 from tests.conftest import RedisServer, wait_for
+
+OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 
 
 def cfg_for(url: str) -> Config:
@@ -324,3 +327,51 @@ def test_metrics_content_length_and_head(served: tuple[str, InProcessSource]) ->
             got = length
         else:
             assert data == b"" and abs(length - got) < 100
+
+
+def _metrics(base: str, encoding: str | None, accept: str = "") -> tuple[dict[str, str], bytes]:
+    parts = urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
+    headers = {"Accept": accept} if accept else {}
+    if encoding is not None:
+        headers["Accept-Encoding"] = encoding
+    conn.request("GET", "/metrics", headers=headers)
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    assert resp.status == 200 and len(data) == int(resp.headers["Content-Length"])
+    return dict(resp.headers.items()), data
+
+
+def _series(text: str, parse: Any = parse_text) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+    return {(s.name, tuple(sorted(s.labels.items()))) for f in parse(text) for s in f.samples}
+
+
+def test_metrics_gzipped_for_a_scraper_that_accepts_it(
+    redis_server: RedisServer, redis_db: redis.Redis
+) -> None:
+    """As Prometheus asks (`Accept-Encoding: gzip`): the same series, gzipped, in both
+    formats; without the header, or with exporter.gzip off, plain text."""
+    enqueue(make_app(redis_server.url), "batch1", 30, seconds=0, priorities=[0, 9], seed=4)
+    with serving(cfg_for(redis_server.url)) as (base, _):
+        plain_headers, plain = _metrics(base, None)
+        assert "Content-Encoding" not in plain_headers
+        for accept, parse in (("", parse_text), (OPENMETRICS, parse_openmetrics)):
+            for asked in ("gzip", "deflate, gzip;q=1.0, br", "GZIP"):
+                headers, data = _metrics(base, asked, accept)
+                assert headers["Content-Encoding"] == "gzip", asked
+                text = gzip.decompress(data).decode()
+                assert _series(text, parse) == _series(
+                    _metrics(base, None, accept)[1].decode(), parse
+                )
+                assert 'celery_queue_length{queue="batch1"} 30' in text
+        headers, data = _metrics(base, "identity")
+        assert "Content-Encoding" not in headers and data.startswith(b"# HELP")
+        # Several times smaller, even for a handful of queues.
+        assert len(_metrics(base, "gzip")[1]) * 3 < len(plain)
+    off = cfg_for(redis_server.url).model_copy(
+        update={"exporter": cfg_for(redis_server.url).exporter.model_copy(update={"gzip": False})}
+    )
+    with serving(off) as (base, _):
+        headers, data = _metrics(base, "gzip")
+        assert "Content-Encoding" not in headers and data.startswith(b"# HELP")
