@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alerts.common import COUNT, QUEUE, Rule, alert, queue_regex, series
+from alerts.common import COUNT, QUEUE, Rule, alert, one_per_site, queue_regex, series
 from batchctl import metrics as n
 from batchctl.config import Config
 from batchctl.reasons import GUARD_REASONS
@@ -22,8 +22,11 @@ def autoscaler_at_cap(cfg: Config) -> list[Rule]:
     return [
         alert(
             AUTOSCALER_AT_CAP,
-            f"(\n  {length} > 0\n  and delta({length}[{a.growth_window}]) > 0\n)\n"
-            f"and on (queue)\n  (\n    {desired} >= {cap}\n    and {cap} > 0\n  )",
+            one_per_site(
+                f"(\n  {length} > 0\n  and delta({length}[{a.growth_window}]) > 0\n)\n"
+                f"and on (queue)\n  (\n    {desired} >= {cap}\n    and {cap} > 0\n  )",
+                a.replica_labels,
+            ),
             a.at_cap_for,
             "warning",
             f"Batch {QUEUE} is at its replica cap and its backlog still grows.",
@@ -41,7 +44,10 @@ def autoscaler_held(cfg: Config) -> list[Rule]:
     return [
         alert(
             AUTOSCALER_HELD,
-            f"{series(n.AUTOSCALER_HOLD.name, a.autoscaler_selector, guards)} > 0",
+            one_per_site(
+                f"{series(n.AUTOSCALER_HOLD.name, a.autoscaler_selector, guards)} > 0",
+                a.replica_labels,
+            ),
             a.held_for,
             "warning",
             f"The autoscaler has held batch {QUEUE} for long.",
@@ -60,7 +66,11 @@ def batch_claim_expired(cfg: Config) -> list[Rule]:
     return [
         alert(
             BATCH_CLAIM_EXPIRED,
-            f"(time() - {expiry} > 0)\n* ignoring (holder) group_left (holder)\n  ({claimed} == 1)",
+            one_per_site(
+                f"(time() - {expiry} > 0)\n* ignoring (holder) group_left (holder)\n"
+                f"  ({claimed} == 1)",
+                a.replica_labels,
+            ),
             a.claim_expired_for,
             "warning",
             f"The claim on batch {QUEUE} has expired.",

@@ -6,7 +6,7 @@ own scrape target.
 
 from __future__ import annotations
 
-from alerts.common import INSTANCE, QUEUE, Rule, alert, series
+from alerts.common import INSTANCE, QUEUE, Rule, alert, one_per_site, series
 from batchctl import metrics as n
 from batchctl.config import Config
 
@@ -25,10 +25,13 @@ def queue_memory_high(cfg: Config) -> list[Rule]:
     return [
         alert(
             QUEUE_MEMORY_HIGH,
-            f"{series(n.QUEUE_MEMORY.name, a.selector)}\n"
-            # `group_left ()`: a bare `group_left (` would read the divisor as a label list.
-            f"/ ignoring (queue) group_left ()\n  ({limit})\n"
-            f"> {a.queue_memory_share:g}",
+            one_per_site(
+                f"{series(n.QUEUE_MEMORY.name, a.selector)}\n"
+                # `group_left ()`: a bare `group_left (` would read the divisor as labels.
+                f"/ ignoring (queue) group_left ()\n  ({limit})\n"
+                f"> {a.queue_memory_share:g}",
+                a.replica_labels,
+            ),
             a.memory_for,
             "warning",
             f"Celery queue {QUEUE} holds a large share of Redis memory.",
@@ -48,11 +51,11 @@ def broker_memory_high(cfg: Config) -> list[Rule]:
     return [
         alert(
             BROKER_MEMORY_HIGH,
-            f"{used}\n/ {limit}\n> {share:g}",
+            one_per_site(f"{used}\n/ {limit}\n> {share:g}", a.replica_labels),
             a.memory_for,
             severity,
             f"The Celery broker (Redis) uses more than {share:.0%} of its maxmemory.",
-            f"Redis read by {INSTANCE} uses {{{{ $value | humanizePercentage }}}} of its "
+            f"Redis uses {{{{ $value | humanizePercentage }}}} of its "
             f"maxmemory (more than {share:.0%}) for {a.memory_for}. When it is full, "
             "Redis refuses writes or evicts keys and producers fail: find the queue that "
             "grows and drain it.",

@@ -7,6 +7,7 @@ autoscaler_rules.py; rules.py assembles them into groups.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 Rule = dict[str, Any]
@@ -17,6 +18,17 @@ COUNT = '{{ $value | printf "%.0f" }}'
 QUEUE = "{{ $labels.queue }}"
 DEPLOYMENT = "{{ $labels.deployment }}"
 INSTANCE = "{{ $labels.instance }}"
+
+
+def one_per_site(expr: str, replica_labels: Sequence[str]) -> str:
+    """`expr` with the labels that tell replicas apart (alerts.replica_labels: instance,
+    pod) aggregated away. Each replica of the exporter exports the same queues, claims
+    and events, so `max` (they agree) gives one alert per queue however many run, and a
+    rollout, which replaces every pod, neither restarts a `for` nor resolves and
+    re-fires an alert (kubernetes-mixin does the same for kube-state-metrics)."""
+    if not replica_labels:
+        return expr
+    return f"max without ({', '.join(replica_labels)}) (\n  {indent(expr)}\n)"
 
 
 def series(metric: str, selector: str, *extra: str) -> str:

@@ -8,7 +8,7 @@ say whether the exporter and its consumer run).
 
 from __future__ import annotations
 
-from alerts.common import COUNT, QUEUE, Rule, alert, indent, series
+from alerts.common import COUNT, QUEUE, Rule, alert, indent, one_per_site, series
 from batchctl import metrics as n
 from batchctl.config import Config
 
@@ -25,8 +25,8 @@ COMPLETION_WINDOW = "5m"
 def task_failure_ratio_high(cfg: Config) -> list[Rule]:
     """failed / (succeeded + failed) of a queue's tasks over the window, above the share,
     with a minimum number of finished tasks (one failure in three tasks does not page).
-    Per exporter (its instance label), like the other alerts: the events of each
-    exporter are its own counts."""
+    Each exporter counts the events it received itself; replicas receive the same
+    events, so the ratio is taken per exporter and the alert once per queue."""
     a = cfg.alerts
     events = n.TASK_EVENTS.name
     w = a.failure_window
@@ -41,7 +41,7 @@ def task_failure_ratio_high(cfg: Config) -> list[Rule]:
     return [
         alert(
             TASK_FAILURE_RATIO_HIGH,
-            expr,
+            one_per_site(expr, a.replica_labels),
             a.failure_for,
             "warning",
             f"Tasks of queue {QUEUE} fail often.",

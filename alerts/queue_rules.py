@@ -40,6 +40,7 @@ from alerts.common import (
     Rule,
     alert,
     indent,
+    one_per_site,
     scale_duration,
     series,
     with_deployment,
@@ -93,7 +94,7 @@ def queue_length_high(cfg: Config) -> list[Rule]:
     return [
         alert(
             QUEUE_LENGTH_HIGH,
-            expr,
+            one_per_site(expr, a.replica_labels),
             for_,
             severity,
             f"Celery queue {QUEUE} has {limit} messages waiting.",
@@ -131,7 +132,7 @@ def queue_no_consumers(cfg: Config) -> list[Rule]:
     return [
         alert(
             QUEUE_NO_CONSUMERS,
-            with_deployment(f"{length} > 0", no_ready),
+            one_per_site(with_deployment(f"{length} > 0", no_ready), a.replica_labels),
             a.no_consumers_for,
             "warning",
             summary,
@@ -140,7 +141,7 @@ def queue_no_consumers(cfg: Config) -> list[Rule]:
         ),
         alert(
             QUEUE_NO_CONSUMERS,
-            critical_held,
+            one_per_site(critical_held, a.replica_labels),
             a.no_consumers_for,
             "critical",
             summary,
@@ -157,8 +158,11 @@ def idle_replicas(cfg: Config) -> list[Rule]:
     return [
         alert(
             IDLE_REPLICAS,
-            f"{series(n.DEPLOYMENT_REPLICAS.name, a.selector)} > 0\n"
-            f"and ignoring (deployment)\n  ({work} == 0)",
+            one_per_site(
+                f"{series(n.DEPLOYMENT_REPLICAS.name, a.selector)} > 0\n"
+                f"and ignoring (deployment)\n  ({work} == 0)",
+                a.replica_labels,
+            ),
             a.idle_replicas_for,
             "warning",
             f"Deployment {DEPLOYMENT} runs idle workers.",
@@ -179,7 +183,10 @@ def queue_stuck(cfg: Config) -> list[Rule]:
     return [
         alert(
             QUEUE_STUCK,
-            with_deployment(ageing, f"{series(n.DEPLOYMENT_READY.name, a.selector)} > 0"),
+            one_per_site(
+                with_deployment(ageing, f"{series(n.DEPLOYMENT_READY.name, a.selector)} > 0"),
+                a.replica_labels,
+            ),
             a.stuck_for,
             "warning",
             f"Celery queue {QUEUE} is not being consumed.",
@@ -204,7 +211,9 @@ def workers_not_ready(cfg: Config) -> list[Rule]:
     return [
         alert(
             WORKERS_NOT_READY,
-            f"({missing})\nand ignoring (deployment)\n  ({work} > 0)",
+            one_per_site(
+                f"({missing})\nand ignoring (deployment)\n  ({work} > 0)", a.replica_labels
+            ),
             a.workers_not_ready_for,
             "warning",
             f"Deployment {DEPLOYMENT} has replicas that do not become ready.",

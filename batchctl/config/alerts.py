@@ -11,6 +11,7 @@ from batchctl.units import shown
 
 # Grafana's rule for a dashboard uid.
 _GRAFANA_UID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*\Z")
 
 
 class AlertsConfig(_Strict):
@@ -24,6 +25,11 @@ class AlertsConfig(_Strict):
     selector: str = 'job="batchctl"'
     autoscaler_selector: str = 'job="batchctl"'
     dashboard_uid: str = "batchctl-queues"
+    # Labels that tell replicas of the exporter (and the sidecar) apart. Each replica
+    # exports the same queues, so the rules on them aggregate these away: one alert per
+    # queue, and a rollout does not restart a `for`. Exporters of different brokers must
+    # then differ in another label (namespace, job); [] keeps one alert per target.
+    replica_labels: tuple[str, ...] = ("instance", "pod")
     # `for` of the CeleryQueueLengthHigh tiers info, warning, critical. Higher tiers wait
     # less, so the critical alert reaches Alertmanager first and inhibits the lower ones.
     for_tier: tuple[str, str, str] = ("15m", "10m", "5m")
@@ -122,6 +128,20 @@ class AlertsConfig(_Strict):
                 "expected PromQL label matchers, comma-separated, each label=, !=, =~ or !~ "
                 'a "double-quoted" value, e.g. job="batchctl" or job="batchctl",env!="dev"; '
                 f"got {shown(v)}"
+            )
+        return v
+
+    @field_validator("replica_labels")
+    @classmethod
+    def _replica_labels(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [x for x in v if not _LABEL_NAME.match(x)]
+        if bad:
+            raise ValueError(
+                f"expected Prometheus label names, e.g. [instance, pod]; got {shown(bad[0])}"
+            )
+        if set(v) & {"queue", "deployment", "holder", "reason", "task"}:
+            raise ValueError(
+                "queue, deployment, holder, reason and task are what alerts are about, not replicas"
             )
         return v
 

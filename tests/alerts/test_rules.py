@@ -314,7 +314,7 @@ def test_expressions_use_only_known_metric_names() -> None:
         "without",
     }
     keywords = {"and", "or", "group_left", "queue", "deployment", "holder", "task", "state"}
-    keywords |= {"job", "namespace"}  # target labels, matched on
+    keywords |= {"job", "namespace", "instance", "pod"}  # target labels: matched on, aggregated
     for rule in _rules(Config()):
         expr = re.sub(r'"[^"]*"', '""', rule["expr"])  # drop string literals
         expr = re.sub(r"\{[^}]*\}", "", expr)  # and matchers
@@ -419,11 +419,22 @@ def test_thresholds_and_durations_come_from_the_config() -> None:
         }
     )
     tiers = [r for r in _rules(cfg) if r["alert"] == "CeleryQueueLengthHigh"]
+    one = "max without (instance, pod) (\n  {}\n)".format
     assert [(r["expr"], r["for"]) for r in tiers] == [
-        ('celery_queue_length{job="batchctl"} > 10', "3s"),
-        ('max_over_time(celery_queue_length{job="batchctl"}[2s]) > 20', "2s"),
-        ('max_over_time(celery_queue_length{job="batchctl"}[4s]) >= 30', "1s"),
+        (one('celery_queue_length{job="batchctl"} > 10'), "3s"),
+        (one('max_over_time(celery_queue_length{job="batchctl"}[2s]) > 20'), "2s"),
+        (one('max_over_time(celery_queue_length{job="batchctl"}[4s]) >= 30'), "1s"),
     ]
+    # Without replica labels: one alert per target, the bare condition.
+    raw = parse_config({"thresholds": [10, 20, 30], "alerts": {"replica_labels": []}})
+    tiers = [r for r in _rules(raw) if r["alert"] == "CeleryQueueLengthHigh"]
+    assert tiers[0]["expr"] == 'celery_queue_length{job="batchctl"} > 10'
+    custom = parse_config({"alerts": {"replica_labels": ["instance", "kubernetes_pod_name"]}})
+    assert all(
+        r["expr"].startswith("max without (instance, kubernetes_pod_name) (")
+        for r in _rules(custom)
+        if r["alert"] == "CeleryQueueLengthHigh"
+    )
     nc = [r for r in _rules(cfg) if r["alert"] == "CeleryQueueNoConsumers"]
     assert {r["for"] for r in nc} == {"4s"}
     assert ">= 30" in nc[1]["expr"]
