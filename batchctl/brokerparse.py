@@ -96,6 +96,22 @@ def _userinfos(segment: str) -> list[tuple[str, str]]:
     return out
 
 
+def _bare_user(segment: str) -> str:
+    """The user of `redis://NAME@host` (a user and no password), else "". Almost always
+    a password written without its ':' (kombu reads NAME as the user name): kept out of
+    every log line and error like a password."""
+    rest = segment.partition("://")[2]
+    netloc = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    userinfo, at, _ = netloc.rpartition("@")
+    return userinfo if at and userinfo and ":" not in userinfo else ""
+
+
+BARE_USER_NOTE = (
+    "a user name without a password (redis://NAME@host): kombu reads NAME as the user, "
+    "not as a password; if it is the password, put a ':' before it (NAME is shown as ***)"
+)
+
+
 def url_secrets(url: str) -> tuple[str, ...]:
     """Every password in `url` (each `;` part, and `ssl_password`), as written in the
     URL and percent-decoded, longest first."""
@@ -104,6 +120,9 @@ def url_secrets(url: str) -> tuple[str, ...]:
         for _user, password in _userinfos(seg):
             if password:
                 out.update((password, unquote(password)))
+        bare = _bare_user(seg)
+        if bare:
+            out.update((bare, unquote(bare)))
         query = seg.partition("?")[2]
         for key, value in parse_qsl(query, keep_blank_values=True):
             if key == "ssl_password" and value:
@@ -115,7 +134,8 @@ def url_secrets(url: str) -> tuple[str, ...]:
 
 
 def redact_url(url: str) -> str:
-    """`url` with every password (of each `;` part, and `ssl_password`) shown as `***`."""
+    """`url` with every password (of each `;` part, and `ssl_password`) shown as `***`,
+    and a user without a password too (`redis://***@host`: see _bare_user)."""
     parts = []
     for seg in url.split(";"):
         infos = _userinfos(seg)
@@ -126,6 +146,9 @@ def redact_url(url: str) -> str:
                 scheme, sep, rest = seg.partition("://")
                 start = len(user) + 1
                 seg = scheme + sep + rest[:start] + "***" + rest[start + len(password) :]
+        elif _bare_user(seg):
+            scheme, sep, rest = seg.partition("://")
+            seg = scheme + sep + "***" + rest[len(_bare_user(seg)) :]
         seg = re.sub(r"(ssl_password=)[^&#;]*", r"\1***", seg)
         parts.append(seg)
     return ";".join(parts)
@@ -210,6 +233,8 @@ def _tcp(segment: str, scheme: str, where: str) -> BrokerTarget:
             "(as in Celery); add ?ssl_cert_reqs=required&ssl_ca_certs=/path/ca.pem"
         )
     params.update(ssl_opts)
+    if _bare_user(segment):
+        notes.append(BARE_USER_NOTE)
     return BrokerTarget("tcp", params, tls, secrets=url_secrets(segment), notes=tuple(notes))
 
 
@@ -295,6 +320,7 @@ def _sentinels(segments: list[str]) -> tuple[BrokerTarget, ...]:
                 tls=bool(ssl_opts),
                 sentinels=tuple(nodes),
                 secrets=url_secrets(seg),
+                notes=(BARE_USER_NOTE,) if _bare_user(seg) else (),
             )
         )
     return tuple(out)
