@@ -295,9 +295,36 @@ def _text(raw: bytes, source: str) -> str:
     return text
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.safe_load's reading, except that a key given twice in one mapping is an
+    error: PyYAML keeps the last one silently, so a second `broker:` block would drop
+    the first block's keys (the URL among them) without a word."""
+
+
+def _unique_keys(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> Any:
+    first: dict[Any, int] = {}
+    for key_node, _value in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # `<<: *anchor`: keys merged in may be given again, as YAML says
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            line = first.setdefault(key, key_node.start_mark.line)
+        except TypeError:  # an unhashable key: construct_mapping says so
+            continue
+        if line != key_node.start_mark.line:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {_echo(key)} (first on line {line + 1})",
+                key_node.start_mark,
+            )  # fmt: skip
+    return loader.construct_mapping(node, deep=True)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_keys)
+
+
 def _yaml(text: str, source: str) -> Any:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -275,6 +275,17 @@ def test_a_renamed_key_keeps_working_with_a_warning(
         pytest.param(b"", "empty config (no keys)", id="empty"),
         pytest.param(b"# nothing but a comment\n\n", "empty config (no keys)", id="comments-only"),
         pytest.param(b"broker: [unclosed\n", "not valid YAML at line 2", id="bad-yaml"),
+        # PyYAML would keep the last silently: the first block's URL would be lost.
+        pytest.param(
+            b"broker:\n  url: redis://a:6379/0\nbroker:\n  timeout_seconds: 2\n",
+            "not valid YAML at line 3, column 1: duplicate key 'broker' (first on line 1)",
+            id="duplicate-section",
+        ),
+        pytest.param(
+            b"broker:\n  url: redis://a:6379/0\n  url: redis://b:6379/0\n",
+            "not valid YAML at line 3, column 3: duplicate key 'url' (first on line 2)",
+            id="duplicate-key",
+        ),
     ],
 )  # fmt: skip
 def test_an_unusable_file_is_one_line_and_exit_2(
@@ -288,6 +299,19 @@ def test_an_unusable_file_is_one_line_and_exit_2(
     assert res.output.startswith(f"{f}: {expected}"), res.output
     with pytest.raises(ConfigError):
         load_config(f, env={})
+
+
+def test_yaml_merge_keys_may_repeat_what_they_merge(tmp_path: Path) -> None:
+    f = tmp_path / "c.yml"
+    f.write_text(
+        "batches:\n"
+        "  - &b {queue: batch0, deployment: celery-batch0, max_replicas: 3}\n"
+        "  - <<: *b\n"
+        "    queue: batch1\n"
+        "    deployment: celery-batch1\n"
+    )
+    cfg = load_config(f, env={})
+    assert [(b.queue, b.max_replicas) for b in cfg.batches] == [("batch0", 3), ("batch1", 3)]
 
 
 def test_a_bom_is_fine_and_a_directory_is_unreadable(tmp_path: Path) -> None:
