@@ -80,11 +80,25 @@ def holder_or_exit(given: str | None, out: Printer) -> str:
 
 def broker_problem(url: str, exc: redis.RedisError) -> tuple[str, int]:
     """What a Redis error means and its exit code. An error the broker answered is not
-    "cannot reach": a database the server does not have or a command the user may not
-    run is a config problem (2), a key of the wrong type is a data problem (1); only
-    connection errors and timeouts are unreachable (3)."""
+    "cannot reach": a password it refuses or lacks, a database the server does not have
+    or a command the user may not run is a config problem (2), a key of the wrong type
+    is a data problem (1); only connection errors and timeouts are unreachable (3)."""
     # redis-py's messages name host and port at most; scrub URLs and secrets anyway.
     where, why = redact_url(url), scrub(str(exc))
+    if isinstance(exc, redis.AuthenticationError):
+        # Reached, and refused: trying again will not help, the URL must change.
+        text = str(exc)
+        if "WRONGPASS" in text or "invalid" in text:
+            return (
+                f"the broker at {where} refused the user or password ({why}): fix them "
+                "in broker.url",
+                EXIT_USAGE,
+            )
+        return (
+            f"the broker at {where} requires a password ({why}): put it in broker.url, "
+            "redis://:PASSWORD@host:6379/0 (or redis://USER:PASSWORD@... for an ACL user)",
+            EXIT_USAGE,
+        )
     if not isinstance(exc, redis.ResponseError):
         return f"cannot reach the broker at {where}: {why}", EXIT_UNREACHABLE
     text = str(exc)

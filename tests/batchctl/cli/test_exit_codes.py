@@ -53,6 +53,22 @@ def test_a_database_the_server_lacks_is_a_config_error(run, redis_server: RedisS
         assert "has no such database" in r.output and "cannot reach" not in r.output
 
 
+def test_a_password_refused_or_missing_is_a_config_error(run, own_redis: EmbeddedRedis) -> None:  # type: ignore[no-untyped-def]
+    """The broker answered: exit 2 and what to fix, not "cannot reach" (exit 3)."""
+    own_redis.client().config_set("requirepass", "right-pw")
+    port = own_redis.port
+    cases = {
+        f"redis://:wrong-pw@127.0.0.1:{port}/0": "refused the user or password",
+        f"redis://127.0.0.1:{port}/0": "requires a password",
+    }
+    for url, said in cases.items():
+        for args in (("status",), ("claim", "batch1", "--purpose", "p", "-o", "json")):
+            r = run(*args, env={"BATCHCTL_BROKER_URL": url})
+            assert r.exit_code == 2, (url, args, r.output)
+            assert said in r.output and "cannot reach" not in r.output, r.output
+            assert "wrong-pw" not in r.output and "right-pw" not in r.output
+
+
 def test_status_watch_exits_3_when_the_broker_is_down_at_the_end(
     own_redis: EmbeddedRedis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
