@@ -61,7 +61,12 @@ def build_claims(cfg: Config, backend: str) -> tuple[ClaimKeeper, Callable[[], N
 
 
 class NotReady(Exception):
-    """--once could not start: the message names what did not answer."""
+    """--once could not start: the message names what did not answer. `config`: it
+    answered and refused us (a password): waiting longer will not help."""
+
+    def __init__(self, message: str, config: bool = False) -> None:
+        super().__init__(message)
+        self.config = config
 
 
 @dataclass(frozen=True)
@@ -151,6 +156,11 @@ def wait_until_ready(
     while True:
         try:
             snap = source.collect()
+            if not snap.broker_up and (snap.broker_error or "").startswith("AuthenticationError"):
+                raise NotReady(
+                    f"the broker refused the credentials of broker.url: {snap.broker_error}",
+                    config=True,
+                )
             if not snap.broker_up:
                 why = f"the broker did not answer: {snap.broker_error}"
             elif cfg.kubernetes.enabled and snap.kubernetes_up is not True:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
+from collections.abc import Callable
 from typing import Any, Literal, TextIO
 
 import structlog
@@ -62,3 +64,37 @@ def _scrub(
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
     return structlog.get_logger(name)  # type: ignore[no-any-return]
+
+
+class RepeatedWarning:
+    """A failure that may repeat many times a second (a caller polling, a busy scraper):
+    one warning when it starts or its error changes, then one every `every` seconds
+    while it lasts, with `repeats`, how many were not logged; `recovered` logs once
+    when it ends. Not thread-safe: one per serialised caller."""
+
+    def __init__(
+        self,
+        logger: structlog.typing.FilteringBoundLogger,
+        event: str,
+        every: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.logger, self.event, self.every, self.clock = logger, event, every, clock
+        self._error: str | None = None
+        self._logged_at = 0.0
+        self._repeats = 0
+
+    def failed(self, error: str, **fields: Any) -> None:
+        now = self.clock()
+        if error == self._error and now - self._logged_at < self.every:
+            self._repeats += 1
+            return
+        if error == self._error and self._repeats:
+            fields["repeats"] = self._repeats
+        self._error, self._logged_at, self._repeats = error, now, 0
+        self.logger.warning(self.event, error=error, **fields)
+
+    def recovered(self, event: str, **fields: Any) -> None:
+        if self._error is not None:
+            self._error, self._repeats = None, 0
+            self.logger.info(event, **fields)

@@ -24,7 +24,7 @@ from typing import Protocol, TypeVar
 import redis
 
 from batchctl.config import Config
-from batchctl.log import get_logger
+from batchctl.log import RepeatedWarning, get_logger
 from batchctl.redact import redact_url, scrub
 from exporter.broker import BrokerRead, BrokerReader, QueueRead
 from exporter.live import Live
@@ -154,6 +154,8 @@ class InProcessSource:
         self._prev_names: Sequence[str] = []
         self._prev_inputs: tuple[object, object, object] = (None, None, None)
         self._generation = 0
+        # Read failures: logged when they start or change, then once a minute.
+        self._failures = RepeatedWarning(log, "broker read failed")
 
     # -- public -------------------------------------------------------------------
 
@@ -301,7 +303,7 @@ class InProcessSource:
             # cannot read) shows as celery_broker_up 0 with the error, never as a 500.
             error = _safe_error(e, self.cfg.broker.url)
             if isinstance(e, redis.RedisError | OSError):
-                log.warning("broker read failed", broker=self.reader.safe_url, error=error)
+                self._failures.failed(error, broker=self.reader.safe_url)
             else:
                 log.exception("unexpected broker reply", broker=self.reader.safe_url)
             return Snapshot(
@@ -312,6 +314,7 @@ class InProcessSource:
             )
         by_name = {d.name: d for d in deployments.values()} if kube_state is not None else None
         queues = self._stats(read, now, by_name)
+        self._failures.recovered("broker read recovered", broker=self.reader.safe_url)
         self.ever_succeeded = True
         skipped = self.reader.discovery.skipped if self.cfg.broker.discover_queues else {}
         return Snapshot(

@@ -158,7 +158,7 @@ def autoscaler_command(
     except ConfigError as e:
         config_error(e, out)
     except NotReady as e:
-        out.fail(str(e), EXIT_UNREACHABLE)
+        out.fail(str(e), EXIT_USAGE if e.config else EXIT_UNREACHABLE)
     except ListenError as e:  # the port is taken, or not ours to bind
         out.fail(f"cannot listen on {listen}: {e.strerror}", EXIT_USAGE)
     if once:
