@@ -223,20 +223,29 @@ def decide_release(
     *,
     work: Work | None = None,
     drain: bool = False,
+    reason: str = "",
 ) -> Outcome:
     """Give a batch back. `work` is what is left in it (None: not checked).
 
     With work left: refused (`WorkLeft`) unless `drain` (the claim becomes draining, the
     autoscaler ends it) or `force` (released now, the work left behind). Someone else's
-    claim needs `force` (ClaimConflict otherwise), expired or not; with `drain` too it
-    drains theirs. Both on one's own claim contradict each other: ClaimRefused.
+    claim needs `force` (ClaimConflict otherwise), expired or not, and a `reason`
+    (ClaimRefused otherwise; it goes into the history, as a forced scale's does); with
+    `drain` too it drains theirs. Both on one's own claim contradict each other:
+    ClaimRefused.
     """
     check_holder(holder)
+    reason = given(reason, "--reason") or ""
     if existing is None:
         return Outcome(None, None, None)
     others = existing.holder != holder
     if others and not force:
         raise ClaimConflict(existing, now, action="release")
+    if others and not reason:
+        raise ClaimRefused(
+            f"--force on {existing.holder}'s claim needs --reason: say why you release "
+            "someone else's batch (it is recorded in the history)"
+        )
     if drain and force and not others:
         # On one's own claim --force only means "leave the work behind", which --drain
         # contradicts; on someone else's it means "not mine" and drains theirs.
@@ -253,14 +262,14 @@ def decide_release(
         draining = replace(existing, draining_since=now, override=None)
         detail = f"{work} left: no growth; the autoscaler finishes, scales to min_replicas"
         if others:
-            detail += f"; held by {existing.holder}, drained by {holder} (--force)"
+            detail += f"; held by {existing.holder}, drained by {holder} (--force): {reason}"
         return Outcome(draining, _event("draining", draining, holder, now, detail), existing)
     if left and not force:
         assert work is not None
         raise WorkLeft(existing, work.waiting, work.in_flight)
     details = []
     if others:
-        details.append(f"held by {existing.holder}, released by {holder}")
+        details.append(f"held by {existing.holder}, released by {holder}: {reason}")
     if left:
         details.append(f"{work} left behind")
     elif drain:

@@ -129,13 +129,14 @@ def release(
     work: Work | None = None,
     drain: bool = False,
     store: ClaimStore | None = None,
+    reason: str = "",
 ) -> Outcome:
     """Release `queue`, or start draining it; `work` is what is left in the batch.
-    Raises ClaimRefused, ClaimConflict (someone else's, without `force`), WorkLeft,
-    RedisError."""
+    Raises ClaimRefused (someone else's with `force` but no `reason` among others),
+    ClaimConflict (someone else's, without `force`), WorkLeft, RedisError."""
     check_batch(cfg, queue)
     with using(cfg, store) as s:
-        return s.give_back(queue, holder, force, now, work=work, drain=drain)
+        return s.give_back(queue, holder, force, now, work=work, drain=drain, reason=reason)
 
 
 def history(

@@ -153,19 +153,29 @@ class ClaimStore:
         *,
         work: Work | None = None,
         drain: bool = False,
+        reason: str = "",
     ) -> Outcome:
         """Release (or start draining) `queue`; see `rules.decide_release`."""
         return self._transact(
             queue,
-            lambda existing: decide_release(existing, holder, force, now, work=work, drain=drain),
+            lambda existing: decide_release(
+                existing, holder, force, now, work=work, drain=drain, reason=reason
+            ),
         )
 
     def release(
-        self, queue: str, holder: str, force: bool = False, *, now: float | None = None
+        self,
+        queue: str,
+        holder: str,
+        force: bool = False,
+        *,
+        now: float | None = None,
+        reason: str = "",
     ) -> Claim | None:
         """Delete the claim, whatever work is left; return what was released (None:
         nothing was claimed). `now` only dates the conflict message and the event."""
-        out = self.give_back(queue, holder, force, time.time() if now is None else now)
+        when = time.time() if now is None else now
+        out = self.give_back(queue, holder, force, when, reason=reason)
         return out.previous if out.claim is None else None
 
     def set_override(

@@ -239,7 +239,12 @@ def claim_command(
         else:
             done = claim_any(cfg, holder, purpose, contact, ttl_seconds, now)
     except ClaimConflict as e:
-        conflict(e, out, f"ask them, wait, or take it over with `batchctl release {queue} --force`")
+        conflict(
+            e,
+            out,
+            f"ask them, wait, or release it with `batchctl release {queue} --force --reason ...`"
+            " and claim it again",
+        )
     except ClaimRefused as e:
         out.fail(str(e), EXIT_USAGE)
     except redis.RedisError as e:
@@ -307,13 +312,25 @@ def released_text(queue: str, done: Outcome, holder: str, cfg: Config, work: Wor
 @click.option(
     "--force",
     is_flag=True,
-    help="Release now: someone else's claim, or with work left (it stays queued, "
-    "and nobody scales it).",
+    help="Release now: someone else's claim (needs --reason), or with work left (it "
+    "stays queued, and nobody scales it).",
+)
+@click.option(
+    "--reason",
+    default="",
+    type=TEXT,
+    help="Why; required with --force on someone else's claim, recorded in the history.",
 )
 @config_option
 @output_option
 def release_command(
-    queue: str, holder: str | None, drain: bool, force: bool, config_path: str | None, output: str
+    queue: str,
+    holder: str | None,
+    drain: bool,
+    force: bool,
+    reason: str,
+    config_path: str | None,
+    output: str,
 ) -> None:
     """Give the batch QUEUE back.
 
@@ -338,18 +355,20 @@ def release_command(
         out.fail(str(e), EXIT_USAGE)
     try:
         work = batch_work(cfg, queue)
-        done = release(cfg, queue, holder, force, now, work=work, drain=drain, store=store)
+        done = release(
+            cfg, queue, holder, force, now, work=work, drain=drain, store=store, reason=reason
+        )
     except ClaimConflict as e:
         c = e.existing
         out.fail(
             f"{queue} is claimed by {c.holder}, not {holder} ({describe_expiry(c, now)}); "
-            "add --force to release it anyway",
+            "add --force --reason '...' to release it anyway",
             EXIT_REFUSED,
             holder=c.holder,
         )
     except WorkLeft as e:
         out.fail(str(e), EXIT_REFUSED, waiting=e.waiting, in_flight=e.in_flight)
-    except ClaimRefused as e:  # --drain --force on one's own claim
+    except ClaimRefused as e:  # --drain --force on one's own claim; --force, no --reason
         out.fail(str(e), EXIT_USAGE)
     except Refused as e:
         out.fail(str(e), EXIT_REFUSED)

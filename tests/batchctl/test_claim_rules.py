@@ -240,6 +240,9 @@ RELEASE_CASES: dict[str, tuple[Any, ...]] = {
     "another's claim, forced with work left": (LIVE, "bob", True, SOME, False, ("forced", None)),
     "another's claim, forced drain": (LIVE, "bob", True, SOME, True, ("draining", "draining")),
     "holder of 65 characters, forced": (LIVE, "b" * 65, True, NONE, False, ClaimRefused),
+    # Like scale --force: someone else's claim is released or drained only with a reason.
+    "another's claim, forced without a reason": (LIVE, "bob", True, NONE, False, ClaimRefused),
+    "another's claim, forced drain without a reason": (LIVE, "bob", True, SOME, True, ClaimRefused),
     "holder with a tab, nothing claimed": (None, "bob\t", False, NONE, False, ClaimRefused),
 }
 
@@ -247,15 +250,16 @@ RELEASE_CASES: dict[str, tuple[Any, ...]] = {
 @pytest.mark.parametrize("name", list(RELEASE_CASES))
 def test_decide_release(name: str) -> None:
     existing, holder, force, work, drain, want = RELEASE_CASES[name]
+    reason = "" if "without a reason" in name else "covering" if force else ""
     if isinstance(want, type):
         with pytest.raises(want) as info:
-            decide_release(existing, holder, force, NOW, work=work, drain=drain)
+            decide_release(existing, holder, force, NOW, work=work, drain=drain, reason=reason)
         if want is WorkLeft:
             msg = str(info.value)
             assert "1200 waiting and 8 in flight" in msg and "--drain" in msg and "--force" in msg
         return
     kind, after = want
-    out = decide_release(existing, holder, force, NOW, work=work, drain=drain)
+    out = decide_release(existing, holder, force, NOW, work=work, drain=drain, reason=reason)
     assert out.kind == kind and out.previous == existing
     if after == "draining":
         assert out.claim is not None and out.claim.draining_since == NOW

@@ -24,5 +24,5 @@ def test_drain_and_force_on_ones_own_claim_contradict() -> None:
     with pytest.raises(ClaimRefused):
         decide_release(LIVE, "alice", True, NOW, work=Work(0, 0), drain=True)
     # On someone else's claim --force means "not mine": --drain --force drains theirs.
-    out = decide_release(LIVE, "bob", True, NOW, work=Work(5, 1), drain=True)
-    assert out.kind == "draining" and "drained by bob (--force)" in out.event.detail  # type: ignore[union-attr]
+    out = decide_release(LIVE, "bob", True, NOW, work=Work(5, 1), drain=True, reason="away")
+    assert out.kind == "draining" and "drained by bob (--force): away" in out.event.detail  # type: ignore[union-attr]

@@ -145,7 +145,7 @@ def test_store_expired_claim_stays_visible_until_taken_over(store: ClaimStore) -
 
 def test_store_force_release(store: ClaimStore) -> None:
     store.claim("batch3", "alice", "reindex", HOUR, NOW)
-    released = store.release("batch3", "bob", force=True)
+    released = store.release("batch3", "bob", force=True, reason="alice is away")
     assert released is not None and released.holder == "alice"
     assert store.get("batch3") is None
 

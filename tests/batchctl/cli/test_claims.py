@@ -66,7 +66,13 @@ def test_cli_renamed_ttl_key_still_works_with_a_warning(run, tmp_path: Path) -> 
 def test_cli_force_release(run) -> None:  # type: ignore[no-untyped-def]
     assert run("claim", "batch2", "--purpose", "p").exit_code == 0
     r = run("release", "batch2", "--force", env={"USER": "bob"})
+    assert r.exit_code == 2 and "--force on alice's claim needs --reason" in r.stderr, r.output
+    r = run("release", "batch2", "--force", "--reason", "alice is away", env={"USER": "bob"})
     assert (r.exit_code, r.stdout) == (0, "released batch2 (was held by alice)\n")
+    r = run("history", "batch2", "-o", "json")
+    assert json.loads(r.stdout)["events"][-1]["detail"] == (
+        "held by alice, released by bob: alice is away"
+    )
 
 
 @pytest.mark.parametrize(

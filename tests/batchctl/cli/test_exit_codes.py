@@ -26,7 +26,7 @@ def test_release_drain_force_on_ones_own_claim_is_refused(run, redis_db: redis.R
     assert "--drain and --force contradict each other" in r.stderr
     assert ClaimStore(redis_db).get("batch1") is not None  # nothing changed
     # Someone else's claim: --force says "not mine", and --drain drains it.
-    r = run("release", "batch1", "--drain", "--force", env={"USER": "bob"})
+    r = run("release", "batch1", "--drain", "--force", "--reason", "r", env={"USER": "bob"})
     assert r.exit_code == 0 and "batch1 is draining" in r.stdout, r.output
 
 

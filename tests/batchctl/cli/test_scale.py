@@ -215,7 +215,7 @@ def test_a_claim_that_changes_during_the_patch_is_said_plainly(
     t = threading.Thread(target=scale)
     t.start()
     wait_for(lambda: gate.held == 1, what="the patch under way")
-    store.release("batch1", "bob", force=True)
+    store.release("batch1", "bob", force=True, reason="taking over")
     gate.release()
     t.join(timeout=10)
     (e,) = errors
