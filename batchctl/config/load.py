@@ -112,6 +112,24 @@ def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
     return model
 
 
+# pydantic error types whose message does not say what it found: it is quoted.
+_QUOTES_INPUT = frozenset(
+    {
+        "literal_error",
+        "greater_than",
+        "greater_than_equal",
+        "less_than",
+        "less_than_equal",
+        "multiple_of",
+        "string_pattern_mismatch",
+        "string_too_short",
+        "string_too_long",
+        "too_short",
+        "too_long",
+    }
+)
+
+
 def _describe(err: Mapping[str, Any]) -> str:
     loc = tuple(err["loc"])
     path = _path(loc)
@@ -123,6 +141,9 @@ def _describe(err: Mapping[str, Any]) -> str:
         hint = difflib.get_close_matches(str(loc[-1])[:100], valid, n=1)
         fix = f"did you mean {hint[0]!r}?" if hint else f"valid keys: {', '.join(valid)}"
         return f"{path}: unknown key; {fix}"
+    if kind == "missing" and loc and isinstance(loc[-1], int):
+        # A fixed-length list given too short (thresholds: [100, 500]).
+        return f"{_path(loc[:-1])}: too few items, item {loc[-1] + 1} is missing"
     if kind == "missing":
         return f"{path}: required key is missing"
     if kind == "finite_number":
@@ -130,7 +151,7 @@ def _describe(err: Mapping[str, Any]) -> str:
     msg = str(err["msg"]).removeprefix("Value error, ")
     if not loc:  # cross-field checks already name their keys
         return msg
-    if kind.endswith("_type") or kind.endswith("_parsing") or kind == "literal_error":
+    if kind.endswith(("_type", "_parsing")) or kind in _QUOTES_INPUT:
         return f"{path}: {msg} (got {_echo(got)})"
     return f"{path}: {msg}"
 

@@ -21,6 +21,7 @@ from batchctl.config.broker import (
     BrokerConfig,
 )
 from batchctl.config.claims import ClaimsConfig
+from batchctl.units import shown
 
 # The sections live in modules of their own; their names stay importable from here.
 __all__ = [
@@ -103,7 +104,9 @@ class BatchConfig(_Strict):
     @classmethod
     def _queue(cls, v: str) -> str:
         if not _QUEUE_NAME.match(v):
-            raise ValueError("must be 1-200 characters of letters, digits and _ . : @ -")
+            raise ValueError(
+                f"must be 1-200 characters of letters, digits and _ . : @ -, got {shown(v)}"
+            )
         return v
 
     @field_validator("deployment")
@@ -111,7 +114,8 @@ class BatchConfig(_Strict):
     def _deployment(cls, v: str) -> str:
         if not _DNS_LABEL.match(v):
             raise ValueError(
-                "must be a Kubernetes Deployment name (lower case, digits, '-'), e.g. celery-batch0"
+                "must be a Kubernetes Deployment name (lower case, digits, '-'), e.g. "
+                f"celery-batch0, got {shown(v)}"
             )
         return v
 
