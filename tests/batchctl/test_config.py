@@ -128,10 +128,12 @@ def test_bad_config_names_key_and_fix(data: object, expected: list[str]) -> None
 @pytest.mark.parametrize(
     ("data", "line"),
     [
-        ({"broker": {"max_queues": 0}}, "broker.max_queues: Input should be greater than or equal to 1 (got 0)"),
+        ({"broker": {"max_queues": 0}},
+         "broker.max_queues: Input should be greater than or equal to 1 (got 0)"),
         ({"thresholds": [100, 500]}, "thresholds: too few items, item 3 is missing"),
         ({"autoscaler": {"guards": [{"name": "Bad Name", "query": "up"}]}},
-         "autoscaler.guards[0].name: String should match pattern '^[a-z][a-z0-9_]*$' (got 'Bad Name')"),
+         "autoscaler.guards[0].name: String should match pattern '^[a-z][a-z0-9_]*$' "
+         "(got 'Bad Name')"),
         ({"batches": [{"queue": "q w", "deployment": "d"}]},
          "batches[0].queue: must be 1-200 characters of letters, digits and _ . : @ -, got 'q w'"),
     ],
