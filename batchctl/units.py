@@ -18,18 +18,34 @@ def shown(text: str, limit: int = 40) -> str:
 
 
 def parse_duration(text: str) -> float:
-    """'90s', '30m', '8h', '2d', '1w' or combinations like '1h30m' -> seconds.
+    """'90s', '30m', '8h', '2d', '1w' or combinations like '1h30m' (each unit once,
+    largest first, as Prometheus writes them) -> seconds; ValueError naming the fix.
 
     A bare number is refused: '--ttl 8' meaning 8 seconds is never what anyone wants.
     """
     s = text.strip().lower().replace(" ", "")
     pos = 0
     total = 0.0
+    last = math.inf  # the size of the previous unit: each unit once, largest first
     for m in _DURATION.finditer(s):
         if m.start() != pos:
             break
-        total += float(m.group(1)) * _UNITS[m.group(2)]
+        size = _UNITS[m.group(2)]
+        if size >= last:
+            raise ValueError(
+                f"{shown(text)} is not a duration: each unit at most once, largest first, "
+                "e.g. 1d12h or 1h30m"
+            )
+        last = size
+        total += float(m.group(1)) * size
         pos = m.end()
+    if s and re.fullmatch(r"\d+(\.\d+)?", s) and float(s) > 0:
+        raise ValueError(
+            f"{shown(text)} is not a duration: give it a unit, e.g. 30m, 8h, 2d or {s}s "
+            "(a bare number is refused: it is seldom meant as seconds)"
+        )
+    if s and re.fullmatch(r"[0.]+", s):
+        raise ValueError(f"{shown(text)}: the duration must be longer than zero")
     if not s or pos != len(s):
         raise ValueError(
             f"{shown(text)} is not a duration: use a number with a unit s, m, h, d or w, "

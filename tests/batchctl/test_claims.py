@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -58,6 +59,22 @@ def test_parse_duration(text: str, seconds: float) -> None:
 )
 def test_parse_duration_errors_name_the_format(text: str) -> None:
     with pytest.raises(ValueError, match=r"30m, 8h, 2d|longer than zero"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("3600", "e.g. 30m, 8h, 2d or 3600s"),
+        ("1.5", "e.g. 30m, 8h, 2d or 1.5s"),
+        ("0", "longer than zero"),
+        ("1d1d", "each unit at most once, largest first"),
+        ("1m1h", "each unit at most once, largest first"),
+        ("30m1h", "each unit at most once, largest first"),
+    ],
+)
+def test_parse_duration_says_what_to_change(text: str, says: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(says)):
         parse_duration(text)
 
 
