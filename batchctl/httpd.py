@@ -1,9 +1,9 @@
 """The HTTP handler both of batchctl's servers (the exporter's and the autoscaler's)
 start from: read-only endpoints, no access log, bounded waits.
 
-Every endpoint is GET (and HEAD); anything else is 405 with `Allow: GET, HEAD`. Each
-answer has a Content-Length and `Cache-Control: no-store` (a scrape or a probe must see
-the present, never a proxy's copy).
+Every endpoint is GET (and HEAD); anything else (OPTIONS and TRACE too) is 405 with
+`Allow: GET, HEAD`. Each answer has a Content-Length and `Cache-Control: no-store` (a
+scrape or a probe must see the present, never a proxy's copy).
 """
 
 from __future__ import annotations
@@ -64,4 +64,4 @@ class ReadOnlyHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = _read_only
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _read_only

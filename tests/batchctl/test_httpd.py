@@ -50,7 +50,7 @@ def test_parts_get_head_404_and_405(server: tuple[str, int]) -> None:
     assert (resp.status, data, resp.headers["Content-Length"]) == (200, b"", "6")
     resp, data = ask(server, "GET", "/elsewhere")
     assert (resp.status, data) == (404, b"not found\n")
-    for method in ("POST", "PUT", "DELETE", "PATCH"):
+    for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"):
         resp, data = ask(server, method, "/parts", body=b"x" * 100)
         assert (resp.status, resp.headers["Allow"], data) == (405, "GET, HEAD", b"")
     assert ReadOnlyHandler.timeout == 60  # a silent client does not hold a thread forever
