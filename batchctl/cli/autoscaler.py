@@ -68,6 +68,12 @@ def _listen(ctx: click.Context, param: click.Parameter, value: str) -> str:
     help="Where replicas live (default from autoscaler.backend in the config).",
 )
 @click.option(
+    "--dry-run",
+    "dry_run",
+    is_flag=True,
+    help="The same as --backend dry-run: decide and log, change nothing.",
+)
+@click.option(
     "--listen",
     "-l",
     default="0.0.0.0:9809",
@@ -100,6 +106,7 @@ def _listen(ctx: click.Context, param: click.Parameter, value: str) -> str:
 def autoscaler_command(
     config_path: str | None,
     backend: str | None,
+    dry_run: bool,
     listen: str,
     once: bool,
     output: str,
@@ -122,11 +129,19 @@ def autoscaler_command(
     A batch released with --drain is finished, taken to min_replicas and its claim
     ended by the acting autoscaler. With --once, -o json prints the decisions as
     one JSON document.
+
+    \b
+      batchctl autoscaler --dry-run --once        what it would do now, then exit
+      batchctl autoscaler -c batchctl.yml         the sidecar, as k8s/base runs it
     """
     from autoscaler.runtime import NotReady, Options, run
     from autoscaler.server import ListenError
 
     out = Printer.of(output)
+    if dry_run:
+        if backend not in (None, "dry-run"):
+            out.fail(f"--dry-run and --backend {backend} contradict each other", EXIT_USAGE)
+        backend = "dry-run"
     cfg = load_or_exit(config_path, out)
     if (backend or cfg.autoscaler.backend) == "kubernetes" and not cfg.kubernetes.enabled:
         # Named as the conflict it is, not as a kubeconfig that cannot be loaded.

@@ -38,12 +38,14 @@ def config_group() -> None:
 
 
 @config_group.command("check")
-@click.argument("file", type=click.Path(dir_okay=False), required=False)
+# Plain strings: a directory or a missing file is a problem of the file, reported as
+# one line like the others (`FILE: cannot read the file: ...`), not click's usage text.
+@click.argument("file", required=False)
 @click.option(
     "--config",
     "-c",
     "config_path",
-    type=click.Path(dir_okay=False),
+    metavar="FILE",
     help="The file, as the other commands take it (the same as FILE).",
 )
 @output_option

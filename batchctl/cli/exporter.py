@@ -49,6 +49,11 @@ def exporter_command(config_path: str | None, listen: str | None, web_config: st
 
     The broker URL may also come from BATCHCTL_BROKER_URL; its password is
     never logged.
+
+    \b
+      BATCHCTL_BROKER_URL=redis://:PASSWORD@redis:6379/0 batchctl exporter
+      batchctl exporter -c batchctl.yml -l 127.0.0.1:9808
+      batchctl exporter -c batchctl.yml --web.config.file web.yml   (TLS, basic auth)
     """
     from exporter.runtime import run
     from exporter.webconfig import WebConfigError, load_web_config

@@ -406,7 +406,11 @@ def test_cli_backend_dry_run_over_a_kubernetes_config_without_kubernetes(
         f"broker:\n  url: {redis_server.url}\nkubernetes:\n  enabled: false\n"
         "autoscaler:\n  backend: kubernetes\n  snapshot_url: null\n"
     )
-    res = CliRunner().invoke(cli, ["autoscaler", "-c", str(cfg), "--once", "--backend", "dry-run"])
-    assert res.exit_code == 0, res.output
-    assert "Traceback" not in res.output
-    assert [ln.split()[0] for ln in res.stdout.splitlines()[1:]] == [f"batch{i}" for i in range(4)]
+    for flags in (["--backend", "dry-run"], ["--dry-run"]):  # kubectl's spelling too
+        res = CliRunner().invoke(cli, ["autoscaler", "-c", str(cfg), "--once", *flags])
+        assert res.exit_code == 0, res.output
+        assert "Traceback" not in res.output
+        batches = [ln.split()[0] for ln in res.stdout.splitlines()[1:]]
+        assert batches == [f"batch{i}" for i in range(4)]
+    res = CliRunner().invoke(cli, ["autoscaler", "-c", str(cfg), "--dry-run", "--backend", "local"])
+    assert res.exit_code == 2 and "--dry-run and --backend local contradict" in res.stderr

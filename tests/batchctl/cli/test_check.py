@@ -94,3 +94,10 @@ def test_the_file_may_be_given_as_the_other_commands_take_it(files: dict[str, st
     code, _, stderr = check(files["good"], "-c", files["http"], env=None)
     assert code == 2
     assert stderr == f"error: two files to check: {files['good']} and {files['http']}; give one\n"
+
+
+def test_a_directory_or_a_missing_file_is_one_line(tmp_path: Path) -> None:
+    for path, why in ((tmp_path, "Is a directory"), (tmp_path / "nope.yml", "No such file")):
+        code, stdout, stderr = check(str(path), env=None)
+        assert code == 2 and stdout == ""
+        assert stderr.startswith(f"{path}: cannot read the file: {why}") and stderr.count("\n") == 1
