@@ -81,7 +81,7 @@ def render_status(
             )
         parts.append(
             f'<p class="down" id="broker-down">Broker unreachable: '
-            f"{esc(snap.broker_error or 'unknown error')}.{esc(shown_at)}</p>"
+            f"{esc((snap.broker_error or 'unknown error').rstrip('.'))}.{esc(shown_at)}</p>"
         )
     if snap.kubernetes_up is False:
         parts.append(
@@ -232,7 +232,7 @@ def _claim(c: Claim | None, now: float, known: bool) -> str:
     if c.expired(now):
         summary = f'<span class="warn">{summary}</span>'
     contact = f"{esc(c.contact)} · " if c.contact else ""
-    return f"{summary}<br><small>{contact}since {format_duration(now - c.since)} ago</small>"
+    return f"{summary}<br><small>{contact}claimed {format_duration(now - c.since)} ago</small>"
 
 
 def _others(queues: Sequence[QueueStats], thresholds: Sequence[int], stale: bool) -> str:

@@ -155,6 +155,7 @@ def test_while_redis_is_down_the_last_values_stay_greyed(
     own_redis.stop()
     dom, img = screenshot(url, tmp_path, "down")
     assert 'id="broker-down"' in dom and "Showing the last known values" in dom
+    assert "Connection refused." in dom and "refused.." not in dom  # one full stop
     assert dom.count('class="stale"') == 4  # every batch, greyed, with its last numbers
     assert '<span class="n">700</span>' in dom
     assert count_colour(img, STALE) > 20_000, "the last values are not greyed"
