@@ -39,13 +39,23 @@ log = get_logger("batchctl.autoscaler")
 
 
 class DryRunClaims:
-    """dry-run changes nothing, claims included: it says what it would do."""
+    """dry-run changes nothing, claims included: it says what it would do, once per
+    claim (the claim stays as it is, so every tick would say it again)."""
+
+    def __init__(self) -> None:
+        self._said: set[tuple[str, str, float]] = set()
+
+    def _once(self, event: str, queue: str, seen: Claim) -> None:
+        key = (event, queue, seen.since)
+        if key not in self._said:
+            self._said.add(key)
+            log.info(event, queue=queue, holder=seen.holder)
 
     def end_drain(self, queue: str, seen: Claim, now: float, detail: str) -> None:
-        log.info("dry run: would end the drained claim", queue=queue, holder=seen.holder)
+        self._once("dry run: would end the drained claim", queue, seen)
 
     def note_expired(self, queue: str, seen: Claim, now: float) -> None:
-        log.info("dry run: would record the expiry", queue=queue, holder=seen.holder)
+        self._once("dry run: would record the expiry", queue, seen)
 
 
 def build_claims(cfg: Config, backend: str) -> tuple[ClaimKeeper, Callable[[], None]]:
