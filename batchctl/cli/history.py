@@ -69,6 +69,10 @@ def history_command(
         broker_failed(cfg, e, out)
     events = read.events
     if read.skipped:
-        out.warn(f"{read.skipped} history entries could not be read and were skipped")
+        # Unreadable entries name no batch for sure: counted over the whole stream.
+        out.warn(
+            f"{read.skipped} entries of the history stream (of any batch) could not be "
+            "read and were skipped"
+        )
     doc = {"queue": queue, "since": now - window if window else None, "skipped": read.skipped}
     out.data(doc | {"events": [e.to_json() for e in events]}, lambda: render_events(events))

@@ -73,7 +73,10 @@ def test_history_with_entries_that_are_not_utf8_or_not_events(run, redis_db: red
     assert r.exit_code == 0, r.output
     assert [line.split()[3] for line in r.stdout.splitlines()[1:]] == ["claimed", "scaled"]
     assert "\ufffd\ufffd" in r.stdout
-    assert "warning: 2 history entries could not be read and were skipped" in r.stderr
+    assert (
+        "warning: 2 entries of the history stream (of any batch) could not be read and were "
+        "skipped" in r.stderr
+    )
 
     r = run("history", "batch1", "-o", "json")
     assert r.exit_code == 0, r.output
