@@ -11,6 +11,7 @@ from datetime import datetime
 
 from batchctl.claims import Claim, describe_expiry
 from batchctl.config import Config
+from batchctl.textcols import columns
 from batchctl.units import format_duration
 from exporter.events.model import QueueActivity
 from exporter.progress import ESTIMATE, Progress
@@ -133,9 +134,7 @@ def render_table(
                 _replicas(s),
             )
         )
-    widths = [max(len(row[i]) for row in table) for i in range(len(_HEADER))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in table]
-    return "\n".join(line.rstrip() for line in lines)
+    return columns(table)
 
 
 def claim_cell(c: Claim, now: float) -> str:

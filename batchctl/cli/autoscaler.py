@@ -18,6 +18,7 @@ from batchctl.cli.options import (
     output_option,
 )
 from batchctl.config import ConfigError, ExporterConfig
+from batchctl.textcols import columns
 
 if TYPE_CHECKING:
     from autoscaler.policy import Decision
@@ -30,11 +31,7 @@ def decision_table(decisions: list[Decision]) -> str:
         rows.append(
             (d.queue, str(d.current), str(d.desired), str(d.action), str(d.reason), d.detail)
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(r[:5], widths, strict=True)) + "  " + r[5]
-        for r in rows
-    ).rstrip()
+    return columns(rows, free_last=True)
 
 
 def decisions_json(decisions: list[Decision]) -> list[dict[str, object]]:

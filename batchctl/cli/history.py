@@ -13,6 +13,7 @@ from batchctl.claims import ClaimEvent, ClaimRefused
 from batchctl.claims.service import history
 from batchctl.cli.claims import broker_failed, duration
 from batchctl.cli.options import EXIT_USAGE, Printer, config_option, load_or_exit, output_option
+from batchctl.textcols import columns
 
 _HEADER = ("TIME", "BATCH", "EVENT", "WHO", "HOLDER", "PURPOSE", "DETAIL")
 
@@ -24,11 +25,7 @@ def render_events(events: Sequence[ClaimEvent]) -> str:
     for e in events:
         at = datetime.fromtimestamp(e.at).astimezone().strftime("%Y-%m-%d %H:%M:%S")
         rows.append((at, e.queue, e.kind, e.who, e.holder, _clip(e.purpose, 32), e.detail))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(_HEADER) - 1)]
-    return "\n".join(
-        ("  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1]).rstrip()
-        for r in rows
-    )
+    return columns(rows, free_last=True)
 
 
 def _clip(text: str, n: int) -> str:
