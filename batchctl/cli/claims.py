@@ -75,6 +75,11 @@ def holder_or_exit(given: str | None, out: Printer) -> str:
     problem = not_utf8(name)
     if problem is not None:
         out.fail(f"{source}, the default --holder: {problem}; or set --holder", EXIT_USAGE)
+    try:
+        check_holder(name)
+    except ClaimRefused as e:  # blamed on where the name came from, not on --holder
+        why = str(e).removeprefix("--holder must be ")
+        out.fail(f"{source}, the default --holder, must be {why}; set --holder", EXIT_USAGE)
     return name
 
 

@@ -308,6 +308,10 @@ def test_cli_default_holder_falls_back_to_logname_then_the_user_database(  # typ
     assert json.loads(r.stdout)["claim"]["holder"] == "carol"
     r = run("claim", "batch3", "--purpose", "p", env={"USER": LATIN1})
     assert r.exit_code == 2 and "$USER, the default --holder: not valid UTF-8" in r.stderr
+    # A $USER that is no holder name is blamed on $USER, not on an --holder never given.
+    r = run("claim", "batch3", "--purpose", "p", env={"USER": "has space"})
+    assert r.exit_code == 2, r.output
+    assert r.stderr.startswith("error: $USER, the default --holder, must be a name of 1 to 64")
 
 
 @pytest.mark.parametrize(
