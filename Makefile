@@ -21,11 +21,13 @@ demo: $(STAMP)
 	$(BIN)/batchctl demo
 
 # Everything, the slow end-to-end tests included; `pytest -m "not slow"` is the inner loop.
+# PYTHONFAULTHANDLER: a crash after pytest's own handler is gone (at interpreter exit)
+# still prints every thread's traceback.
 test: $(STAMP) tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	PYTHONFAULTHANDLER=1 $(BIN)/pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
