@@ -135,3 +135,29 @@ def own_redis() -> Iterator[EmbeddedRedis]:
     """A Redis server of this test's own, free to be killed and restarted."""
     with EmbeddedRedis() as server:
         yield server
+
+
+# -- the end of the run ---------------------------------------------------------------
+#
+# Three of seven full runs on 2026-11-30 ended with SIGABRT after pytest had printed its
+# summary. Once PYTHONFAULTHANDLER was set, one of them showed the crash: "Fatal Python
+# error: Aborted" in the main thread, with no Python frame and no other thread (C code
+# in the interpreter's finalization; loaded extensions: hiredis, numpy, PIL, kiwisolver,
+# psutil, yaml, cffi). What is under test runs in processes of its own (exporters,
+# sidecars, workers), whose exits the tests check. This process's finalization is not
+# under test, so once every report is written, the run ends with pytest's own exit
+# status, skipping it. Set BATCHCTL_TEST_FINALIZE=1 to finalize as usual (to chase the
+# crash; the closing note of 2026-11-30 says what is known).
+_EXIT_STATUS: list[int] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _EXIT_STATUS.append(int(exitstatus))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _EXIT_STATUS and not os.environ.get("BATCHCTL_TEST_FINALIZE"):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_EXIT_STATUS[-1])
