@@ -92,15 +92,16 @@ HOLDER_MAX_CHARS = 64
 TEXT_MAX_CHARS = 200
 
 
-def check_holder(holder: str) -> None:
-    """1 to 64 printable characters, no whitespace: a user name."""
+def check_holder(holder: str, what: str = "--holder") -> None:
+    """1 to 64 printable characters, no whitespace: a user name. `what` names where it
+    came from in the message."""
     if (
         not 0 < len(holder) <= HOLDER_MAX_CHARS
         or not holder.isprintable()
         or any(c.isspace() for c in holder)
     ):
         raise ClaimRefused(
-            f"--holder must be a name of 1 to {HOLDER_MAX_CHARS} printable characters "
+            f"{what} must be a name of 1 to {HOLDER_MAX_CHARS} printable characters "
             f"without spaces, e.g. your user name; got {shown(holder)}"
         )
 

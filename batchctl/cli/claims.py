@@ -75,11 +75,10 @@ def holder_or_exit(given: str | None, out: Printer) -> str:
     problem = not_utf8(name)
     if problem is not None:
         out.fail(f"{source}, the default --holder: {problem}; or set --holder", EXIT_USAGE)
-    try:
-        check_holder(name)
-    except ClaimRefused as e:  # blamed on where the name came from, not on --holder
-        why = str(e).removeprefix("--holder must be ")
-        out.fail(f"{source}, the default --holder, must be {why}; set --holder", EXIT_USAGE)
+    try:  # blamed on where the name came from, not on an --holder never given
+        check_holder(name, f"{source}, the default --holder,")
+    except ClaimRefused as e:
+        out.fail(f"{e}; set --holder", EXIT_USAGE)
     return name
 
 
@@ -89,10 +88,9 @@ def broker_problem(url: str, exc: redis.RedisError) -> tuple[str, int]:
     or a command the user may not run is a config problem (2), a key of the wrong type
     is a data problem (1); only connection errors and timeouts are unreachable (3)."""
     # redis-py's messages name host and port at most; scrub URLs and secrets anyway.
-    where, why = redact_url(url), scrub(str(exc))
+    where, why, text = redact_url(url), scrub(str(exc)), str(exc)
     if isinstance(exc, redis.AuthenticationError):
         # Reached, and refused: trying again will not help, the URL must change.
-        text = str(exc)
         if "WRONGPASS" in text or "invalid" in text:
             return (
                 f"the broker at {where} refused the user or password ({why}): fix them "
@@ -106,7 +104,6 @@ def broker_problem(url: str, exc: redis.RedisError) -> tuple[str, int]:
         )
     if not isinstance(exc, redis.ResponseError):
         return f"cannot reach the broker at {where}: {why}", EXIT_UNREACHABLE
-    text = str(exc)
     if "DB index is out of range" in text or "invalid DB index" in text:
         return (
             f"the broker at {where} has no such database ({why}): fix the database "
