@@ -1,9 +1,12 @@
 """The live loop: observe, decide with the pure policy, act through a thin backend.
 
 Each tick reads a snapshot (from the exporter beside us, or in process), the guards,
-calls `policy.decide`, and asks the backend to apply changed counts. Any failure to
-read means a hold that names its cause; a failure to act is logged and counted, and
-the next tick simply decides again from what it then observes.
+calls `policy.decide` with the policy's own settings (autoscaler/policyconfig.py), and
+asks the backend to apply changed counts. Any failure to read means a hold that names
+its cause; a failure to act is logged and counted, and the next tick simply decides
+again from what it then observes. The changes of observe-only batches become holds
+(autoscaler/observe_only.py); after acting, the loop ends drained claims, records
+expiries and reports unclaimed work (autoscaler/claimkeeping.py).
 
 Only the leader decides (autoscaler/leader.py): a standby replica observes nothing and
 writes nothing. Before each write the leader records its intent where the next leader
@@ -48,6 +51,7 @@ log = get_logger("batchctl.autoscaler")
 
 GuardFn = Callable[[Sequence[GuardConfig], str | None, float], list[GuardResult]]
 
+# ClaimKeeper (autoscaler/claimkeeping.py) is the type of `claims`: importable from here.
 __all__ = ["Autoscaler", "ClaimKeeper", "holds"]
 
 
