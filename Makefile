@@ -23,16 +23,20 @@ demo: $(STAMP)
 # Everything, the slow end-to-end tests included; `pytest -m "not slow"` is the inner loop.
 # PYTHONFAULTHANDLER: a crash after pytest's own handler is gone (at interpreter exit)
 # still prints every thread's traceback.
+# mypy reads its strictness (the policy, the snapshot contract) from pyproject.toml.
+MYPY_PATHS := batchctl exporter autoscaler alerts grafana benchmarks
+
 test: $(STAMP) tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy $(MYPY_PATHS)
 	PYTHONFAULTHANDLER=1 $(BIN)/pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy batchctl exporter autoscaler alerts grafana benchmarks
+	$(BIN)/mypy $(MYPY_PATHS)
 	$(BIN)/lint-imports
 
 fmt: $(STAMP)

@@ -39,6 +39,7 @@ from kubernetes.leaderelection import electionconfig
 from kubernetes.leaderelection.leaderelection import LeaderElection
 from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
 
+from autoscaler.leadership import NotLeader
 from batchctl.config import LeaderElectionConfig
 from batchctl.kube import client_secrets, describe_error
 from batchctl.log import get_logger
@@ -47,10 +48,6 @@ log = get_logger("batchctl.leader")
 
 STATE_ANNOTATION = "batchctl.io/autoscaler-state"
 DECISIONS_ANNOTATION = "batchctl.io/autoscaler-decisions"
-
-
-class NotLeader(Exception):
-    """This replica may not write: it does not hold the Lease (any more)."""
 
 
 def default_identity(env: dict[str, str] | None = None) -> str:

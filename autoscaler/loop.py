@@ -1,9 +1,12 @@
 """The live loop: observe, decide with the pure policy, act through a thin backend.
 
 Each tick reads a snapshot (from the exporter beside us, or in process), the guards,
-calls `policy.decide`, and asks the backend to apply changed counts. Any failure to
-read means a hold that names its cause; a failure to act is logged and counted, and
-the next tick simply decides again from what it then observes.
+calls `policy.decide` with the policy's own settings (autoscaler/policyconfig.py), and
+asks the backend to apply changed counts. Any failure to read means a hold that names
+its cause; a failure to act is logged and counted, and the next tick simply decides
+again from what it then observes. The changes of observe-only batches become holds
+(autoscaler/observe_only.py); after acting, the loop ends drained claims, records
+expiries and reports unclaimed work (autoscaler/claimkeeping.py).
 
 Only the leader decides (autoscaler/leader.py): a standby replica observes nothing and
 writes nothing. Before each write the leader records its intent where the next leader
@@ -19,14 +22,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Protocol
 
 from autoscaler import handover
 from autoscaler.backends import Backend, ScaleNote
+from autoscaler.claimkeeping import ClaimKeeper, UnclaimedReport, keep_claims
 from autoscaler.guards import evaluate
-from autoscaler.leader import NotLeader
-from autoscaler.leadership import Leadership, SoleLeader
+from autoscaler.leadership import Leadership, NotLeader, SoleLeader
 from autoscaler.observations import observations
+from autoscaler.observe_only import ObserveOnly
 from autoscaler.policy import (
     Action,
     BatchObservation,
@@ -36,6 +39,7 @@ from autoscaler.policy import (
     Reason,
     decide,
 )
+from autoscaler.policyconfig import policy_config
 from autoscaler.source import SnapshotUnavailable
 from batchctl.claims import Claim
 from batchctl.config import Config, GuardConfig
@@ -47,17 +51,8 @@ log = get_logger("batchctl.autoscaler")
 
 GuardFn = Callable[[Sequence[GuardConfig], str | None, float], list[GuardResult]]
 
-# A batch with work that nobody claimed is logged at most this often (per batch).
-UNCLAIMED_LOG_SECONDS = 600.0
-
-
-class ClaimKeeper(Protocol):
-    """The claims the autoscaler itself changes (batchctl.claims.store.ClaimStore): it ends
-    a drained claim and records an expiry, each only if the claim is still the one seen."""
-
-    def end_drain(self, queue: str, seen: Claim, now: float, detail: str) -> object: ...
-
-    def note_expired(self, queue: str, seen: Claim, now: float) -> object: ...
+# ClaimKeeper (autoscaler/claimkeeping.py) is the type of `claims`: importable from here.
+__all__ = ["Autoscaler", "ClaimKeeper", "holds"]
 
 
 class Autoscaler:
@@ -74,6 +69,7 @@ class Autoscaler:
         claims: ClaimKeeper | None = None,
     ) -> None:
         self.cfg = cfg
+        self.policy = policy_config(cfg)  # what the policy reads of it
         self.source = source
         self.backend = backend
         self.clock = clock
@@ -99,13 +95,11 @@ class Autoscaler:
         self.stall_after = stall_after if stall_after is not None else max(3 * interval, 60.0)
         self._last_tick_end: float | None = None
         self._run_started: float | None = None
-        # The last would-be change logged per observe-only batch, to log it once.
-        self._observed: dict[str, tuple[int, int, str]] = {}
+        self._observe_only = ObserveOnly()
         # Changes decided at the last tick that were not applied (a write failed, the
         # lease was lost): `--once` exits non-zero for them.
         self.unapplied: list[str] = []
-        # When work in an unclaimed batch was last logged, per batch.
-        self._unclaimed_logged: dict[str, float] = {}
+        self._report_unclaimed = UnclaimedReport()
         self._stop = threading.Event()
 
     @property
@@ -131,8 +125,11 @@ class Autoscaler:
         obs = self._observe(snap, missing, now)
         if self._seed and not self._load_record(obs):
             obs = [replace(o, data_ok=False, why="handover record unreadable") for o in obs]
-        decisions, self.state = decide(obs, self.state, self.cfg, now)
-        decisions = [self._observe_only(d) for d in decisions]
+        decided, self.state = decide(obs, self.state, self.policy, now)
+        decisions = [self._observe_only(self.cfg, d) for d in decided]
+        for before, d in zip(decided, decisions, strict=True):
+            if d is not before:  # held: the next tick must not see a manual change
+                self.state = self.state.change_not_applied(d.queue)
         claims = {o.queue: o.claim for o in obs}
         self.unapplied = []
         for i, d in enumerate(decisions):
@@ -150,8 +147,10 @@ class Autoscaler:
             if d.changed and not self._apply(d, claims.get(d.queue), now):
                 self.unapplied.extend(x.queue for x in decisions[i:] if x.changed)
                 break
-        self._keep_claims(obs, decisions, now)
-        self._report_unclaimed(obs, now)
+        if self.claims is not None:
+            for queue in keep_claims(self.claims, self.cfg, obs, decisions, now):
+                self.errors_total[(queue, "claims")] += 1
+        self._report_unclaimed(self.cfg, obs, now)
         self.last_decisions = decisions
         self.last_tick_at = self.clock()
         self._publish(decisions)
@@ -161,22 +160,16 @@ class Autoscaler:
         """What /api/v1/decisions serves: ours while we lead, else the leader's copy from
         the Lease (a standby's), else none yet."""
         if self._leading and self.last_decisions:
-            return Decisions(
-                SELF, self.last_tick_at, self._identity(), _records(self.last_decisions)
-            )
-        read = getattr(self.leadership, "leader_decisions", None)
-        copy = decode_compact(read()) if read is not None else None
+            records = _records(self.last_decisions)
+            return Decisions(SELF, self.last_tick_at, self.leadership.identity, records)
+        copy = decode_compact(self.leadership.leader_decisions())
         return copy if copy is not None else Decisions(NONE)
-
-    def _identity(self) -> str | None:
-        identity = getattr(self.leadership, "identity", None)
-        return identity if isinstance(identity, str) else None
 
     def _publish(self, decisions: Sequence[Decision]) -> None:
         """Hand our decisions to the Lease's next renewal (a standby serves them)."""
-        publish = getattr(self.leadership, "publish_decisions", None)
-        if publish is not None and decisions:
-            publish(encode_compact(self.last_tick_at, self._identity(), _records(decisions)))
+        if decisions:
+            text = encode_compact(self.last_tick_at, self.leadership.identity, _records(decisions))
+            self.leadership.publish_decisions(text)
 
     def _snapshot(self) -> tuple[Snapshot, str | None]:
         """The snapshot, or an empty one and why there is none."""
@@ -277,86 +270,6 @@ class Autoscaler:
         )
         return True
 
-    def _keep_claims(
-        self, obs: Sequence[BatchObservation], decisions: Sequence[Decision], now: float
-    ) -> None:
-        """End the claims whose drain is done, and record expiries, once each.
-
-        A drain is done when the batch is at min_replicas with nothing waiting or in
-        flight, and this tick leaves it there. The store checks, in one transaction, that
-        the claim is still the one observed, so a stale snapshot or a second leader
-        never ends a newer claim."""
-        if self.claims is None:
-            return
-        by_queue = {d.queue: d for d in decisions}
-        for o in obs:
-            c, d = o.claim, by_queue.get(o.queue)
-            batch = self.cfg.batch(o.queue)
-            if c is None or d is None or batch is None or not (o.data_ok and o.replicas_known):
-                continue
-            try:
-                if c.draining and o.work == 0 and d.desired == d.current <= batch.min_replicas:
-                    detail = f"nothing waiting or in flight, {d.current} replicas: claim ended"
-                    self.claims.end_drain(o.queue, c, now, detail)
-                elif c.expired(now) and not c.expiry_noted and not c.draining:
-                    self.claims.note_expired(o.queue, c, now)
-            except Exception as e:  # Redis down: the next tick tries again
-                self.errors_total[(o.queue, "claims")] += 1
-                log.warning(
-                    "cannot update the claim", queue=o.queue, error=f"{type(e).__name__}: {e}"
-                )
-
-    def _report_unclaimed(self, obs: Sequence[BatchObservation], now: float) -> None:
-        """Log a batch with work that nobody holds, at most once per UNCLAIMED_LOG_SECONDS."""
-        for o in obs:
-            batch = self.cfg.batch(o.queue)
-            c = o.claim
-            held = c is not None and (not c.expired(now) or c.draining)
-            if not o.data_ok or o.work == 0 or held or batch is None or not batch.require_claim:
-                continue
-            last = self._unclaimed_logged.get(o.queue)
-            if last is not None and now - last < UNCLAIMED_LOG_SECONDS:
-                continue
-            self._unclaimed_logged[o.queue] = now
-            log.warning(
-                "work in a batch nobody claimed",
-                queue=o.queue,
-                waiting=o.waiting,
-                in_flight=o.in_flight,
-                replicas=o.replicas,
-                expired_claim_of=c.holder if c is not None else None,
-                fix=f"batchctl claim {o.queue} --purpose ... (only claimed batches grow)",
-            )
-
-    def _observe_only(self, d: Decision) -> Decision:
-        """With batches[].autoscale false, a change becomes a hold (`observe_only`): the
-        decision is reported and logged, never applied. Done here, not in the policy,
-        so the policy's decision is exactly the one it would act on."""
-        batch = self.cfg.batch(d.queue)
-        if batch is None or batch.autoscale or not d.changed:
-            self._observed.pop(d.queue, None)
-            return d
-        # Not applied: the next tick must not take the unchanged count for a manual change.
-        self.state = self.state.change_not_applied(d.queue)
-        would = (d.current, d.desired, str(d.reason))
-        if self._observed.get(d.queue) != would:
-            self._observed[d.queue] = would
-            log.info(
-                "observe only: would scale",
-                queue=d.queue,
-                replicas_from=d.current,
-                replicas_to=d.desired,
-                reason=str(d.reason),
-                detail=d.detail,
-            )
-        return replace(
-            d,
-            desired=d.current,
-            action=Action.HOLD,
-            reason=Reason.OBSERVE_ONLY,
-            detail=f"observe only: would go {d.current} -> {d.desired} ({d.reason}): {d.detail}",
-        )
-
     # ------------------------------------------------------------------ running
 
     def run(self) -> None:
@@ -391,10 +304,7 @@ class Autoscaler:
 
 
 def _records(decisions: Sequence[Decision]) -> tuple[DecisionRecord, ...]:
-    return tuple(
-        DecisionRecord(d.queue, d.current, d.desired, str(d.action), str(d.reason), d.detail)
-        for d in decisions
-    )
+    return tuple(DecisionRecord.of(d) for d in decisions)
 
 
 def holds(decisions: Sequence[Decision]) -> dict[str, Reason]:

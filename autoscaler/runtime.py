@@ -15,8 +15,9 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 
 from autoscaler.backends import Backend
 from autoscaler.backends.dryrun import DryRunBackend
+from autoscaler.claimkeeping import ClaimKeeper
 from autoscaler.leadership import Leadership
-from autoscaler.loop import Autoscaler, ClaimKeeper
+from autoscaler.loop import Autoscaler
 from autoscaler.metrics import AutoscalerMetrics
 from autoscaler.policy import Decision
 from autoscaler.server import AutoscalerServer
@@ -242,9 +243,8 @@ def run(
         server.shutdown()
         return EXIT_OK
     finally:
-        stop = getattr(leadership, "stop", None)
-        if stop is not None:
-            stop()
+        if leadership is not None:
+            leadership.stop()
         backend.close()
         close_claims()
         if source is not None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
 
 from batchctl import jsonout
 
@@ -23,14 +23,41 @@ SELF, LEASE, NONE = "self", "lease", "none"
 COMPACT_DETAIL = 160
 
 
+class Decided(Protocol):
+    """A decision as the policy makes it (autoscaler.policy.Decision)."""
+
+    @property
+    def queue(self) -> str: ...
+    @property
+    def current(self) -> int: ...
+    @property
+    def desired(self) -> int: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def detail(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class DecisionRecord:
+    """One batch's decision, in the one JSON shape every reader gets (/api/v1/decisions,
+    `batchctl autoscaler --once -o json`): `current` and `desired` replicas."""
+
     queue: str
     current: int
     desired: int
     action: str  # up, down, hold, none (batchctl.reasons.Action)
     reason: str  # batchctl.reasons.Reason
     detail: str = ""
+
+    @classmethod
+    def of(cls, d: Decided) -> DecisionRecord:
+        return cls(d.queue, d.current, d.desired, str(d.action), str(d.reason), d.detail)
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -48,7 +75,7 @@ class Decisions:
             "source": self.source,
             "at": self.at,
             "leader": self.leader,
-            "decisions": [vars(d).copy() for d in self.decisions],
+            "decisions": [d.to_json() for d in self.decisions],
         }
 
     @classmethod

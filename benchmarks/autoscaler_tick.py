@@ -38,6 +38,7 @@ from autoscaler.backends.dryrun import DryRunBackend  # noqa: E402
 from autoscaler.loop import Autoscaler  # noqa: E402
 from autoscaler.observations import observations  # noqa: E402
 from autoscaler.policy import PolicyState, decide  # noqa: E402
+from autoscaler.policyconfig import policy_config  # noqa: E402
 from batchctl.claims import Claim  # noqa: E402
 from batchctl.claims.store import ClaimStore  # noqa: E402
 from batchctl.config import Config, parse_config  # noqa: E402
@@ -105,9 +106,10 @@ def tick_cpu(n: int) -> dict[str, float]:
     obs = observations(snap, cfg, claims, [], now[0], backend.observed())
     floor = []
     state = PolicyState()
+    policy = policy_config(cfg)
     for _ in range(TICKS):
         start = time.process_time()
-        _, state = decide(obs, state, cfg, now[0])
+        _, state = decide(obs, state, policy, now[0])
         floor.append(time.process_time() - start)
         now[0] += 1.0
     return {

@@ -10,8 +10,7 @@ timeout.
 The broker URL reaches the workers through the environment, never the command
 line, so a password never shows in `ps`. Worker output goes to one log file per
 process in the run directory; readiness is read from the worker's own
-"<node> ready." log line (logged once its consumer is running), which costs a
-small file read instead of a broadcast round trip like `celery inspect ping`.
+"<node> ready." log line (autoscaler/backends/workerproc.py: one worker process).
 
 Thread-safe: every public method takes one lock, so a status thread may read while
 the control loop acts. Call `reap()` (or any other public method) regularly: that is
@@ -21,23 +20,25 @@ where exited processes are collected and grace periods enforced.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import secrets
-import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
 from autoscaler.backends import ScaleNote
+from autoscaler.backends.workerproc import (
+    WorkerExit,
+    WorkerProcess,
+    celery_worker_command,
+    start_worker,
+    worker_env,
+)
 from batchctl.config import Config
 from batchctl.log import get_logger
-from batchctl.workers import ENV_BROKER_URL, ENV_KEYPREFIX
 
 log = get_logger(__name__)
 
@@ -45,63 +46,7 @@ DEFAULT_GRACE_SECONDS = 60.0
 # Added to a batch's max_task_seconds: Celery needs a moment after the last task to
 # restore the prefetched messages and close its connection.
 GRACE_MARGIN_SECONDS = 10.0
-_READY = re.compile(rb"\] (\S+) ready\.\s*$", re.MULTILINE)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
-
-
-@dataclass
-class WorkerProcess:
-    """One replica: a `celery worker` main process (and its pool, in its own session)."""
-
-    queue: str
-    node: str  # the name before '@%h'; Celery appends the host name
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-    started_at: float
-    ready_at: float | None = None
-    stop_requested_at: float | None = None
-    killed: bool = False
-    _log_offset: int = field(default=0, repr=False)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    @property
-    def terminating(self) -> bool:
-        return self.stop_requested_at is not None
-
-    def poll_ready(self, now: float) -> bool:
-        """Scan new log output for the worker's "ready." line; remember the result."""
-        if self.ready_at is not None:
-            return True
-        try:
-            with self.log_path.open("rb") as f:
-                f.seek(self._log_offset)
-                chunk = f.read()
-        except OSError:
-            return False
-        # Only consume whole lines, so a line being written is read again next time.
-        end = chunk.rfind(b"\n") + 1
-        for match in _READY.finditer(chunk[:end]):
-            if match.group(1).decode(errors="replace").startswith(f"{self.node}@"):
-                self.ready_at = now
-                break
-        self._log_offset += end
-        return self.ready_at is not None
-
-
-@dataclass(frozen=True)
-class WorkerExit:
-    """A replica that has exited, as reported by `reap()`."""
-
-    queue: str
-    node: str
-    pid: int
-    returncode: int
-    requested: bool  # we asked it to stop (SIGTERM)
-    killed: bool  # we had to SIGKILL it after its grace period
-    log_path: Path
 
 
 class WorkerPool:
@@ -277,30 +222,19 @@ class WorkerPool:
     # -- internals -------------------------------------------------------------
 
     def _command(self, queue: str, node: str) -> list[str]:
-        # With events: task events (-E) and heartbeats (active tasks, live workers).
-        quiet = ["-E"] if self.events else ["--without-heartbeat"]
-        return [
-            sys.executable, "-m", "celery",
-            "-A", self.app,
-            "worker",
-            "-Q", queue,
-            "-c", str(self.concurrency),
-            "-P", self.pool,
-            "--prefetch-multiplier", str(self.prefetch_multiplier),
-            "-n", f"{node}@%h",
-            "--without-gossip", "--without-mingle", *quiet,
-            "-l", self.loglevel,
-        ]  # fmt: skip
+        return celery_worker_command(
+            app=self.app,
+            queue=queue,
+            node=node,
+            concurrency=self.concurrency,
+            pool=self.pool,
+            prefetch_multiplier=self.prefetch_multiplier,
+            loglevel=self.loglevel,
+            events=self.events,
+        )
 
     def _env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env[ENV_BROKER_URL] = self.broker_url
-        if self.keyprefix:
-            env[ENV_KEYPREFIX] = self.keyprefix
-        else:
-            env.pop(ENV_KEYPREFIX, None)
-        env["PYTHONUNBUFFERED"] = "1"
-        return env
+        return worker_env(self.broker_url, self.keyprefix)
 
     def _spawn(self, queue: str) -> WorkerProcess:
         self._seq += 1
@@ -308,29 +242,14 @@ class WorkerPool:
         # node name (exporter/events/naming.py).
         node = f"{_UNSAFE.sub('_', queue)}-{self._token}-{self._seq}"
         log_path = self.run_dir / f"{node}.log"
-        with log_path.open("wb") as out:
-            proc = subprocess.Popen(
-                self._command(queue, node),
-                env=self._env(),
-                cwd=self.cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                # Own process group: a SIGKILL can then take the pool children too,
-                # and a Ctrl-C in the terminal does not reach the workers directly.
-                start_new_session=True,
-            )
-        w = WorkerProcess(queue, node, proc, log_path, started_at=self._clock())
+        command = self._command(queue, node)
+        w = start_worker(queue, node, command, self._env(), log_path, self.cwd, self._clock())
         self._workers.append(w)
-        log.info("worker_started", queue=queue, node=node, pid=proc.pid, log=str(log_path))
+        log.info("worker_started", queue=queue, node=node, pid=w.pid, log=str(log_path))
         return w
 
     def _stop(self, w: WorkerProcess) -> None:
-        """SIGTERM the main process only: Celery's warm shutdown stops its pool itself."""
-        w.stop_requested_at = self._clock()
-        try:
-            w.proc.send_signal(signal.SIGTERM)
-        except ProcessLookupError:
+        if not w.terminate(self._clock()):
             return
         log.info(
             "worker_stopping",
@@ -347,12 +266,7 @@ class WorkerPool:
             self._kill(w, "grace period exceeded")
 
     def _kill(self, w: WorkerProcess, why: str) -> None:
-        if w.killed:
-            return
-        w.killed = True
-        try:
-            os.killpg(w.pid, signal.SIGKILL)
-        except ProcessLookupError:
+        if w.killed or not w.kill():
             return
         log.error(
             "worker_killed",
@@ -375,10 +289,7 @@ class WorkerPool:
             log.info("worker_stopped", **fields)
         elif not requested:
             log.warning("worker_exited_unexpectedly", log=str(w.log_path), **fields)
-        # A main process that died (or was killed) can leave pool children behind; they
-        # cannot ack anything any more, so their messages are redelivered anyway.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(w.pid, signal.SIGKILL)
+        w.kill_leftovers()
         return WorkerExit(w.queue, w.node, w.pid, rc, requested, w.killed, w.log_path)
 
 

@@ -1,16 +1,19 @@
 """The scaling policy: a pure function from what we observe to how many replicas each batch gets.
 
 `decide(observations, state, config, now) -> (decisions, new_state)` does no I/O and never
-reads a clock: the live loop, the simulator and the tests all call it unchanged. It follows
+reads a clock: the live loop, the simulator and the tests all call it unchanged. `config`
+is the policy's own `PolicyConfig` (what it reads of each batch's config, and the shared
+budget), which they build with autoscaler.policyconfig.policy_config. It follows
 the operations page ("scale up slowly while watching the DB, Redis and Elasticsearch, never
 past about 20, back to zero when done") with the safety habits of the Kubernetes HPA's
 replica calculator: rate limits, clamps, a reason for every decision, and "when data is
 missing, do whatever argues against scaling".
 
-Per batch and per tick, the rules in order of precedence (`PRECEDENCE`, one function each
-in `steps.py`); the first that applies decides. Each decision carries one reason
-(batchctl/reasons.py says what each means) and an action: up or down when the count
-changes, hold when a rule called for a change that a limit stopped, none otherwise.
+Per batch and per tick, the rules in order of precedence (`PRECEDENCE` in `steps.py`, one
+function each in `hands_off.py`, `growth.py` and `shrink.py`); the first that applies
+decides. Each decision carries one reason (batchctl/reasons.py says what each means) and
+an action: up or down when the count changes, hold when a rule called for a change that
+a limit stopped, none otherwise.
 
 1. `no_data`: broker unreachable or snapshot stale -> change nothing.
 2. `manual_override`: the replica count is not what we last asked for, so someone else
@@ -102,7 +105,8 @@ manifests derive from `max_task_seconds`.
 The throughput behind "would take longer than the target" is an EWMA per ready replica:
 of the tasks completed (succeeded + failed) by the events when they are on, else of the
 observed fall of waiting + in flight (`tracking.py` says how and why it errs towards
-scaling up). The modules: `model.py` the dataclasses, `steps.py` the rules,
+scaling up). The modules: `model.py` the dataclasses, `tick.py` what the rules look at,
+`hands_off.py`, `growth.py` and `shrink.py` the rules, `steps.py` their order,
 `tracking.py` what is carried between ticks, `budget.py` the shared budget.
 """
 
@@ -113,10 +117,12 @@ from collections.abc import Iterable, Sequence
 from autoscaler.policy.budget import apply_budget
 from autoscaler.policy.model import (
     BatchObservation,
+    BatchPolicy,
     BatchState,
     Decision,
     GuardResult,
     GuardStatus,
+    PolicyConfig,
     PolicyState,
     effective_cap,
     inflight_floor,
@@ -124,17 +130,18 @@ from autoscaler.policy.model import (
 )
 from autoscaler.policy.steps import PRECEDENCE, Step, decide_batch
 from autoscaler.policy.tracking import remember
-from batchctl.config import Config
 from batchctl.reasons import Action, Reason
 
 __all__ = [
     "PRECEDENCE",
     "Action",
     "BatchObservation",
+    "BatchPolicy",
     "BatchState",
     "Decision",
     "GuardResult",
     "GuardStatus",
+    "PolicyConfig",
     "PolicyState",
     "Reason",
     "Step",
@@ -148,7 +155,7 @@ __all__ = [
 def decide(
     observations: Iterable[BatchObservation],
     state: PolicyState,
-    config: Config,
+    config: PolicyConfig,
     now: float,
     *,
     precedence: Sequence[Step] = PRECEDENCE,
@@ -169,7 +176,7 @@ def decide(
         decision, tracked = decide_batch(obs, state.batch(obs.queue), batch, now, precedence)
         proposals.append((decision, tracked, obs))
 
-    decisions = apply_budget([p[0] for p in proposals], config.autoscaler.global_max_replicas)
+    decisions = apply_budget([p[0] for p in proposals], config.global_max_replicas)
 
     batches = dict(state.batches)
     for decision, (_, tracked, obs) in zip(decisions, proposals, strict=True):

@@ -1,7 +1,10 @@
-"""The policy's vocabulary: what it observes, what it remembers, what it decides.
+"""The policy's vocabulary: what it is told, what it observes, what it remembers, what it
+decides.
 
 Plain frozen dataclasses and three pure helpers for the batch's size limits. Nothing here
-decides anything; `autoscaler.policy.steps` does.
+decides anything; `autoscaler.policy.steps` does. The policy's settings (`BatchPolicy`,
+`PolicyConfig`) are its own records, built from the config by the caller
+(autoscaler/policyconfig.py), so that the policy imports no config machinery.
 """
 
 from __future__ import annotations
@@ -10,10 +13,60 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Protocol
 
 from batchctl.claims import Claim
-from batchctl.config import BatchConfig
 from batchctl.reasons import Action, Reason
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPolicy:
+    """What the policy reads of one batch's config (`batches[]`, docs/configuration.md):
+    the same names, units and meanings; autoscaler.policyconfig builds it from the config."""
+
+    queue: str
+    min_replicas: int
+    max_replicas: int
+    allow_big: bool  # above 10 replicas allowed (the "big" band)
+    allow_over_20: bool
+    step_up: int  # replicas per step up, at most
+    step_interval_seconds: float
+    target_drain_seconds: float
+    idle_after_seconds: float
+    require_claim: bool  # only a claimed batch grows
+    manual_override_seconds: float
+    startup_grace_seconds: float
+    worker_concurrency: int  # the workers' --concurrency
+    prefetch_multiplier: int  # Celery's worker_prefetch_multiplier
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyConfig:
+    """Every batch's `BatchPolicy` and the shared budget (`autoscaler.global_max_replicas`,
+    replicas across all batches)."""
+
+    batches: tuple[BatchPolicy, ...]
+    global_max_replicas: int
+
+    def batch(self, queue: str) -> BatchPolicy | None:
+        return next((b for b in self.batches if b.queue == queue), None)
+
+
+class SizeBands(Protocol):
+    """A batch's size fields, as `BatchPolicy` and the config's `BatchConfig` both hold them."""
+
+    @property
+    def min_replicas(self) -> int: ...
+    @property
+    def max_replicas(self) -> int: ...
+    @property
+    def allow_big(self) -> bool: ...
+    @property
+    def allow_over_20(self) -> bool: ...
+    @property
+    def worker_concurrency(self) -> int: ...
+    @property
+    def prefetch_multiplier(self) -> int: ...
 
 
 class GuardStatus(StrEnum):
@@ -138,7 +191,7 @@ class Decision:
         return self.desired != self.current
 
 
-def effective_cap(batch: BatchConfig) -> int:
+def effective_cap(batch: SizeBands) -> int:
     """max_replicas, clamped again by the size bands (the config validates this too)."""
     cap = batch.max_replicas
     if not batch.allow_big:
@@ -148,12 +201,12 @@ def effective_cap(batch: BatchConfig) -> int:
     return cap
 
 
-def replica_capacity(batch: BatchConfig) -> int:
+def replica_capacity(batch: SizeBands) -> int:
     """Messages one replica can hold in flight: Celery's prefetch window."""
     return batch.worker_concurrency * batch.prefetch_multiplier
 
 
-def inflight_floor(batch: BatchConfig, in_flight: int, active: int = 0) -> int:
+def inflight_floor(batch: SizeBands, in_flight: int, active: int = 0) -> int:
     """The fewest replicas that can hold `in_flight` messages and run `active` tasks, and
     never below min_replicas. One replica holds at most its prefetch window in `unacked`
     and runs at most `worker_concurrency` tasks; the two bounds are taken separately, so

@@ -18,8 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from autoscaler.policy.model import BatchObservation, BatchState, Decision
-from batchctl.config import BatchConfig
+from autoscaler.policy.model import BatchObservation, BatchPolicy, BatchState, Decision
 from batchctl.reasons import Reason
 
 # Time constant of the throughput EWMA: about one default step interval, so that a step's
@@ -27,7 +26,7 @@ from batchctl.reasons import Reason
 RATE_TAU_SECONDS = 60.0
 
 
-def advance(obs: BatchObservation, bs: BatchState, b: BatchConfig, now: float) -> BatchState:
+def advance(obs: BatchObservation, bs: BatchState, b: BatchPolicy, now: float) -> BatchState:
     """`bs` brought up to `now`: timers, throughput and the manual-override window."""
     if not obs.data_ok or not obs.replicas_known:
         # No continuity across a gap: idle and slack timers and the rate start over.
@@ -115,7 +114,7 @@ def eta(work: int, rate_per_replica: float | None, replicas: int) -> float:
 
 
 def replicas_for_target(
-    work: int, rate_per_replica: float | None, b: BatchConfig, current: int
+    work: int, rate_per_replica: float | None, b: BatchPolicy, current: int
 ) -> int:
     """Replicas that would drain `work` within the target; one step more when unknown."""
     if rate_per_replica is None or rate_per_replica <= 0:

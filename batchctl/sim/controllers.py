@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from autoscaler.policy import PRECEDENCE, BatchObservation, PolicyState, Step, decide
+from autoscaler.policyconfig import policy_config
 from batchctl.claims import Claim
 from batchctl.config import Config
 from batchctl.sim import keda
@@ -49,6 +50,7 @@ class PolicyController:
         events: bool = False,
     ) -> None:
         self.config = config
+        self.policy = policy_config(config)
         self.events = events
         self.queue = queue
         self.precedence = tuple(precedence)
@@ -78,7 +80,7 @@ class PolicyController:
             completed=view.completed if self.events else None,
         )
         decisions, self.state = decide(
-            [obs], self.state, self.config, view.now, precedence=self.precedence
+            [obs], self.state, self.policy, view.now, precedence=self.precedence
         )
         d = decisions[0]
         self.reasons[d.reason.value] = self.reasons.get(d.reason.value, 0) + 1

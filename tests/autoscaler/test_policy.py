@@ -26,6 +26,7 @@ from autoscaler.policy import (
 )
 from autoscaler.policy.steps import Tick
 from autoscaler.policy.tracking import advance
+from autoscaler.policyconfig import batch_policy, policy_config
 from batchctl.claims import Claim, Override
 from batchctl.config import AutoscalerConfig, BatchConfig, Config
 from batchctl.reasons import MEANING
@@ -669,13 +670,13 @@ ROWS = [
 @pytest.mark.parametrize("row", ROWS, ids=[r.name for r in ROWS])
 def test_table(row: Row) -> None:
     cfg = config(**row.cfg)
-    decisions, _ = decide([row.obs], PolicyState({"batch0": row.state}), cfg, NOW)
+    decisions, _ = decide([row.obs], PolicyState({"batch0": row.state}), policy_config(cfg), NOW)
     (d,) = decisions
     assert (d.desired, d.reason, d.action) == row.want, d.detail
     assert d.current == row.obs.replicas
     assert d.action in (Action.UP, Action.DOWN) or d.desired == d.current
     # The row's rule is the one that decides: every rule before it passes.
-    batch = cfg.batches[0]
+    batch = batch_policy(cfg.batches[0])
     tick = Tick(row.obs, row.state, advance(row.obs, row.state, batch, NOW), batch, NOW)
     i = [s.__name__ for s in PRECEDENCE].index(row.step)
     assert [s.__name__ for s in PRECEDENCE[:i] if s(tick) is not None] == []
@@ -765,7 +766,7 @@ def test_budget(row: BudgetRow) -> None:
             for i in range(n)
         }
     )
-    decisions, _ = decide(observations, state, cfg, NOW)
+    decisions, _ = decide(observations, state, policy_config(cfg), NOW)
     assert tuple((d.desired, d.reason) for d in decisions) == row.want
 
 
@@ -773,46 +774,48 @@ def test_budget(row: BudgetRow) -> None:
 
 
 def test_unconfigured_queues_are_ignored() -> None:
-    decisions, state = decide([obs(queue="celery", waiting=10)], PolicyState(), config(), NOW)
+    decisions, state = decide(
+        [obs(queue="celery", waiting=10)], PolicyState(), policy_config(config()), NOW
+    )
     assert decisions == [] and dict(state.batches) == {}
 
 
 def test_throughput_estimate_from_falling_work() -> None:
-    cfg = config()
+    policy = policy_config(config())
     state = PolicyState()
     work = 3000
     for i in range(12):
         o = obs(waiting=work, replicas=2)
-        _, state = decide([o], state, cfg, NOW + 15 * i)
+        _, state = decide([o], state, policy, NOW + 15 * i)
         work -= 60  # 2 replicas at 2 messages/s each
     rate = state.batch("batch0").rate_per_replica
     assert rate is not None and rate == pytest.approx(2.0)
 
 
 def test_an_empty_queue_says_nothing_about_throughput() -> None:
-    cfg = config()
+    policy = policy_config(config())
     state = PolicyState({"batch0": ours(2, rate_per_replica=2.0)})
     for i in range(5):
-        _, state = decide([obs(in_flight=10 - 2 * i, replicas=2)], state, cfg, NOW + 15 * i)
+        _, state = decide([obs(in_flight=10 - 2 * i, replicas=2)], state, policy, NOW + 15 * i)
     assert state.batch("batch0").rate_per_replica == 2.0
 
 
 def test_no_data_breaks_idle_continuity() -> None:
-    cfg = config()
+    policy = policy_config(config())
     state = PolicyState({"batch0": ours(1, idle_since=NOW - 110)})
-    _, state = decide([obs(replicas=1, data_ok=False)], state, cfg, NOW)
-    decisions, state = decide([obs(replicas=1)], state, cfg, NOW + 15)
+    _, state = decide([obs(replicas=1, data_ok=False)], state, policy, NOW)
+    decisions, state = decide([obs(replicas=1)], state, policy, NOW + 15)
     assert decisions[0].reason == Reason.IDLE
     assert state.batch("batch0").idle_since == NOW + 15
 
 
 def test_override_lasts_manual_override_seconds() -> None:
-    cfg = config(manual_override_seconds=300)
+    policy = policy_config(config(manual_override_seconds=300))
     state = PolicyState({"batch0": ours(2, rate_per_replica=1.0)})
     seen = []
     for i in range(0, 26):
         d, state = decide(
-            [obs(waiting=5000, replicas=8 if i == 0 else seen[-1])], state, cfg, NOW + 15 * i
+            [obs(waiting=5000, replicas=8 if i == 0 else seen[-1])], state, policy, NOW + 15 * i
         )
         seen.append(d[0].desired)
         if 15 * i < 300:
@@ -821,23 +824,23 @@ def test_override_lasts_manual_override_seconds() -> None:
 
 
 def test_a_change_that_did_not_land_is_retried_not_an_override() -> None:
-    cfg = config()
+    policy = policy_config(config())
     state = PolicyState({"batch0": ours(2, rate_per_replica=1.0, last_up_at=NOW - 600)})
-    (d,), state = decide([obs(waiting=5000, replicas=2)], state, cfg, NOW)
+    (d,), state = decide([obs(waiting=5000, replicas=2)], state, policy, NOW)
     assert d.desired == 3
     state = state.change_not_applied("batch0")
     assert state.change_not_applied("other") is not None
-    (d,), state = decide([obs(waiting=5000, replicas=2)], state, cfg, NOW + 60)
+    (d,), state = decide([obs(waiting=5000, replicas=2)], state, policy, NOW + 60)
     assert (d.desired, d.reason) == (3, Reason.BACKLOG)
 
 
 def test_from_zero_then_step_interval() -> None:
-    cfg = config()
+    policy = policy_config(config())
     state = PolicyState()
     replicas, ups = 0, []
     for i in range(12):
         now = NOW + 15 * i
-        (d,), state = decide([obs(waiting=5000, replicas=replicas)], state, cfg, now)
+        (d,), state = decide([obs(waiting=5000, replicas=replicas)], state, policy, now)
         if d.desired > replicas:
             ups.append((now - NOW, d.desired - replicas, d.reason))
         replicas = d.desired
@@ -926,6 +929,7 @@ def _claim(kind: str, now: float) -> Claim | None:
 def test_properties_over_runs(scenario: tuple[Config, list[dict[str, Any]]]) -> None:
     """Invariants that hold on every tick of any run, whatever the inputs."""
     cfg, ticks = scenario
+    policy = policy_config(cfg)
     budget = cfg.autoscaler.global_max_replicas
     state = PolicyState()
     now = 0.0
@@ -965,7 +969,7 @@ def test_properties_over_runs(scenario: tuple[Config, list[dict[str, Any]]]) -> 
             elif idle_from[b.queue] is None:
                 idle_from[b.queue] = now
         total_before = sum(replicas.values())
-        decisions, state = decide(observations, state, cfg, now)
+        decisions, state = decide(observations, state, policy, now)
         assert [d.queue for d in decisions] == [b.queue for b in cfg.batches]
         for b, o, d in zip(cfg.batches, observations, decisions, strict=True):
             _check_decision(
@@ -1069,7 +1073,7 @@ def single(draw: st.DrawFn) -> tuple[Config, BatchObservation, PolicyState]:
 
 
 def _desired(cfg: Config, o: BatchObservation, state: PolicyState) -> int:
-    (d,), _ = decide([o], state, cfg, NOW)
+    (d,), _ = decide([o], state, policy_config(cfg), NOW)
     return d.desired
 
 

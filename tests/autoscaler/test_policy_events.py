@@ -10,19 +10,20 @@ from hypothesis import strategies as st
 
 from autoscaler.policy import BatchState, PolicyState, Reason, decide, inflight_floor
 from autoscaler.policy.tracking import advance
+from autoscaler.policyconfig import batch_policy, policy_config
 from batchctl.config import BatchConfig
 from tests.autoscaler.test_policy import NOW, config, obs, ours
 
 
 def run(ticks: list[dict[str, object]], start: BatchState, every: float = 15.0, **batch: object):  # type: ignore[no-untyped-def]
     """Decide tick after tick, each observation the previous decision's replicas."""
-    cfg = config(**batch)
+    policy = policy_config(config(**batch))
     state = PolicyState({"batch0": start})
     replicas = start.last_desired or 0
     out = []
     for i, fields in enumerate(ticks):
         o = obs(replicas=replicas, **fields)
-        (d,), state = decide([o], state, cfg, NOW + i * every)
+        (d,), state = decide([o], state, policy, NOW + i * every)
         out.append(d)
         replicas = d.desired
     return out
@@ -75,7 +76,7 @@ def test_the_tail_steps_down_to_what_running_tasks_need() -> None:
 
 
 def test_throughput_comes_from_completions_when_known() -> None:
-    b = BatchConfig(queue="batch0", deployment="celery-batch0")
+    b = batch_policy(BatchConfig(queue="batch0", deployment="celery-batch0"))
     before = BatchState(prev_work=1000, prev_waiting=1000, prev_completed=500, prev_at=NOW)
     # 60 s later: 120 completed by 2 replicas, while 100 more arrived (work fell by 20).
     o = obs(waiting=980, replicas=2, active=0, completed=620)
@@ -87,7 +88,7 @@ def test_throughput_comes_from_completions_when_known() -> None:
 
 
 def test_a_counter_that_starts_over_gives_no_sample() -> None:
-    b = BatchConfig(queue="batch0", deployment="celery-batch0")
+    b = batch_policy(BatchConfig(queue="batch0", deployment="celery-batch0"))
     before = BatchState(
         prev_work=100, prev_waiting=100, prev_completed=5000, prev_at=NOW, rate_per_replica=2.0
     )
@@ -108,6 +109,6 @@ def test_no_step_down_below_what_running_and_held_work_needs(
         state = PolicyState(
             {"batch0": ours(current, idle_since=NOW - 3600, slack_since=NOW - 3600)}
         )
-        (d,), _ = decide([o], state, cfg, NOW)
+        (d,), _ = decide([o], state, policy_config(cfg), NOW)
         if d.desired < d.current:
             assert d.desired >= min(floor, d.current), (d, floor)

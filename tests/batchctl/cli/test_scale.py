@@ -129,7 +129,7 @@ def test_scale_by_the_holder_then_manual_override_for_its_duration(  # type: ign
     assert r.exit_code == 0, r.output
     decisions = {d["queue"]: d for d in json.loads(r.stdout)["decisions"]}
     b1 = decisions["batch1"]
-    assert (b1["replicas"], b1["desired"], b1["reason"]) == (3, 3, "manual_override")
+    assert (b1["current"], b1["desired"], b1["reason"]) == (3, 3, "manual_override")
     assert "set by alice (batchctl scale)" in b1["detail"] and "catch up" in b1["detail"]
     assert scale_patches(cluster.kube) == [{"spec": {"replicas": 3}}]  # nobody else wrote
 

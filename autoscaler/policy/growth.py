@@ -1,0 +1,76 @@
+"""The rules for work that waits: from zero to one replica, and steps up while the
+backlog would take longer than `target_drain_seconds`, each stopped by a claim, a guard,
+the cap, replicas that are not ready yet, or the step interval."""
+
+from __future__ import annotations
+
+from autoscaler.policy.model import Decision
+from autoscaler.policy.tick import Tick, fmt_eta, guards_text
+from autoscaler.policy.tracking import replicas_for_target
+from batchctl.reasons import Reason
+
+
+def from_zero(c: Tick) -> Decision | None:
+    if c.current != 0 or c.obs.waiting == 0:
+        return None
+    if c.draining:
+        # Draining means "finish the work": at 0 replicas that needs one (within the cap,
+        # when the guards allow), never more.
+        if c.blocked:
+            return c.hold(Reason.GUARD_HOLD, guards_text(c.obs.guards))
+        if c.cap == 0:
+            return c.hold(Reason.AT_CAP, "cap is 0")
+        return c.to(1, Reason.FROM_ZERO, f"{c.obs.waiting} waiting; draining: one replica")
+    if not c.may_grow:
+        # Reported, not scaled: a batch nobody holds never starts on its own.
+        return c.hold(c.no_claim, f"{c.obs.waiting} waiting, not scaled")
+    if c.blocked:
+        return c.hold(Reason.GUARD_HOLD, guards_text(c.obs.guards))
+    if c.cap == 0:
+        return c.hold(Reason.AT_CAP, "cap is 0")
+    return c.to(1, Reason.FROM_ZERO, f"{c.obs.waiting} waiting")
+
+
+def backlog(c: Tick) -> Decision | None:
+    if c.obs.waiting == 0 or c.current == 0:
+        return None
+    b = c.batch
+    drain = c.eta(c.current)
+    if drain <= b.target_drain_seconds:
+        return c.keep(Reason.STEADY, f"drain in {fmt_eta(drain)}")
+    detail = f"{c.obs.waiting} waiting, drain in {fmt_eta(drain)} > {b.target_drain_seconds:.0f}s"
+    if c.draining:
+        return c.hold(Reason.DRAINING, f"{detail}; released with --drain: no growth")
+    if not c.may_grow:
+        return c.hold(c.no_claim, detail)
+    if c.blocked:
+        return c.hold(Reason.GUARD_HOLD, guards_text(c.obs.guards))
+    if c.current >= c.cap:
+        return c.hold(Reason.AT_CAP, f"{detail}; at cap {c.cap}")
+    if not_ready := replicas_behind(c):
+        return not_ready
+    if not c.up_open:
+        return c.hold(Reason.STEP_LIMIT, detail)
+    want = replicas_for_target(c.obs.work, c.tracked.rate_per_replica, b, c.current)
+    desired = min(want, c.current + b.step_up, c.cap)
+    if desired == c.cap and want > c.cap:
+        detail = f"{detail}; reaching cap {c.cap}"
+    return c.to(desired, Reason.BACKLOG, detail)
+
+
+def replicas_behind(c: Tick) -> Decision | None:
+    """Step up only once the ready replicas caught up with the last step: pods that do not
+    come up (no room in the cluster, crash-looping) are not multiplied. Within
+    startup_grace_seconds they are starting; past it they are not ready, and we say how
+    many are missing (CeleryWorkersNotReady alerts on the same condition)."""
+    ready, asked = c.obs.ready_replicas, c.current
+    if ready >= asked:
+        return None
+    since = c.tracked.not_ready_since
+    waited = c.now - since if since is not None else 0.0
+    if waited < c.batch.startup_grace_seconds:
+        return c.hold(Reason.REPLICAS_STARTING, f"{ready} of {asked} ready; waiting for the rest")
+    return c.hold(
+        Reason.REPLICAS_NOT_READY,
+        f"{asked - ready} of {asked} replicas not ready for {waited:.0f}s",
+    )
