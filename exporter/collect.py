@@ -1,7 +1,11 @@
 """The in-process snapshot source: the broker and cluster readers, one collection at a time.
 
+The broker is read through `exporter.broker.protocol.BrokerReader` (any broker), the
+Deployments through `KubeSource` (exporter/kube/), Celery's events and the batches'
+progress through `Live` (exporter/live.py).
+
 Concurrent callers (several scrapes, the status page, the autoscaler) share the
-collection that is running instead of each hitting Redis, and a caller that accepts a
+collection that is running instead of each hitting the broker, and a caller that accepts a
 snapshot a little old (`max_age`, the HTTP endpoints) shares the last one too. A
 backend that fails is reported in the snapshot (`*_up` false, an error string) and
 never raises; a broker read that does not finish within `broker.timeout_seconds`
@@ -9,7 +13,7 @@ never raises; a broker read that does not finish within `broker.timeout_seconds`
 sentinel down) is abandoned to its own thread and reported as down. The deadline is
 timeout_seconds plus the duration of the last good read (a broker as fast as it was is
 never reported down); the first read, and the first after a failure, is preceded by a
-PING that must answer within timeout_seconds.
+ping (`BrokerReader.ping`) that must answer within timeout_seconds.
 """
 
 from __future__ import annotations
@@ -21,14 +25,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Protocol, TypeVar
 
-import redis
-
 from batchctl.config import Config
 from batchctl.log import RepeatedWarning, get_logger
 from batchctl.redact import redact_url, scrub
-from exporter.broker import BrokerRead, BrokerReader, QueueRead
+from exporter.broker.protocol import BrokerRead, BrokerReader, QueueRead
 from exporter.live import Live
-from exporter.snapshot import Deployment, QueueStats, Snapshot, select_queues
+from exporter.snapshot import Deployment, QueueStats, Snapshot
+from exporter.stats import select_queues
 
 log = get_logger("batchctl.collect")
 T = TypeVar("T")
@@ -39,7 +42,7 @@ FIRST_READ_SECONDS = 10.0
 
 
 class KubeSource(Protocol):
-    """What the source needs from the Deployment cache (exporter/informer.py)."""
+    """What the source needs from the Deployment cache (exporter/kube/informer.py)."""
 
     def state(self) -> KubeStateLike: ...
 
@@ -57,13 +60,14 @@ class BrokerTimeout(TimeoutError):
     """The broker did not answer within broker.timeout_seconds."""
 
 
-# redis-py's repr of a client, as Sentinel errors print it: keep only host and port.
+# redis-py's repr of a client, as its Sentinel errors print it: keep only host and port
+# (other brokers' error texts never match).
 _CLIENT_REPR = re.compile(r"<redis\.client\.Redis\(<.*?host=([^,]+),port=(\d+),.*?\)>\)>\)>")
 MAX_ERROR = 500
 
 
 def _safe_error(exc: BaseException, url: str) -> str:
-    # Redis error texts name host and port at most; scrub the URL and secrets anyway.
+    # Broker error texts name host and port at most; scrub the URL and secrets anyway.
     text = _CLIENT_REPR.sub(r"\1:\2", f"{type(exc).__name__}: {exc}")
     text = scrub(text.replace(url, redact_url(url)))
     return text if len(text) <= MAX_ERROR else text[: MAX_ERROR - 1] + "…"
@@ -111,7 +115,7 @@ class _Bounded:
 
 
 class InProcessSource:
-    """A `SnapshotSource` that reads Redis (and the Deployment cache) in this process."""
+    """A `SnapshotSource` that reads the broker (and the Deployment cache) in this process."""
 
     def __init__(
         self,
@@ -233,7 +237,7 @@ class InProcessSource:
             found = self.reader.discover()
             self._discovered = True
             log.debug("discovered queues", count=len(found.queues))
-        except redis.RedisError as e:
+        except self.reader.errors as e:
             log.warning("queue discovery failed", error=_safe_error(e, self.cfg.broker.url))
 
     def _discover_loop(self) -> None:
@@ -257,7 +261,8 @@ class InProcessSource:
             wait = max(0.0, interval - age)
 
     def _read(self, now: float) -> tuple[BrokerRead, int]:
-        """Discovery (until it first succeeds) and the read: the part that talks to Redis."""
+        """Discovery (until it first succeeds) and the read: the part that talks to the
+        broker."""
         broker = self.cfg.broker
         if broker.discover_queues and not self._discovered:
             self._discover()
@@ -302,7 +307,7 @@ class InProcessSource:
             # Always answer the scrape: a broker that is down (or answers something we
             # cannot read) shows as celery_broker_up 0 with the error, never as a 500.
             error = _safe_error(e, self.cfg.broker.url)
-            if isinstance(e, redis.RedisError | OSError):
+            if isinstance(e, (*self.reader.errors, OSError)):
                 self._failures.failed(error, broker=self.reader.safe_url)
             else:
                 log.exception("unexpected broker reply", broker=self.reader.safe_url)
