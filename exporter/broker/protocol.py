@@ -7,10 +7,12 @@ kombu's Redis layout (exporter/broker/redis/). A reader of RabbitMQ's management
 fits the same shape: a queue's `messages_ready` is `waiting`, `messages_unacknowledged`
 is in flight (`unacked`) and its `memory` is the queue's memory; the node's
 `mem_used`/`mem_limit` are `used_memory`/`max_memory`; queues come from
-`GET /api/queues/{vhost}` (discovery), health from any cheap request (`ping`).
+`GET /api/queues/{vhost}` (discovery), health from any cheap request (`ping`). Figures
+only some brokers give (RabbitMQ's consumers per queue, its memory and disk alarms)
+belong in new `BrokerRead` fields with defaults, so that other readers need not change.
 
-Error contract: every call may raise one of the reader's `errors` when the broker does
-not answer, refuses us, or answers something that cannot be read (the Redis reader:
+Error contract: every call but `close` may raise one of the reader's `errors` when the broker
+does not answer, refuses us, or answers something that cannot be read (the Redis reader:
 `redis.RedisError`, which covers connection, TLS, auth and Sentinel failures). The
 snapshot source reports those as `celery_broker_up 0` with the error's text, and logs
 anything else as a bug; an error's text never holds a credential once the source has
