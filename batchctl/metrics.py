@@ -1,6 +1,6 @@
 """Every metric family batchctl publishes, in one table: name, type, help and labels.
 
-The exporter's families (rendered by exporter/exposition.py) and the autoscaler's
+The exporter's families (rendered by exporter/http/exposition.py) and the autoscaler's
 (autoscaler/metrics.py) are both defined here; alerts/ and grafana/ read their names
 from here, so a renamed family breaks the generators' tests instead of silently
 breaking a rule. Alerts and dashboards depend on these names: change them only with

@@ -296,7 +296,7 @@ def main() -> int:
             results["batchctl exporter, as Prometheus asks (gzip)"] = row(lat)
             extra["body bytes (plain)"] = len(body.encode())
             extra["body bytes (gzip)"] = sorted(sizes)[len(sizes) // 2]
-            # Why level 1 (exporter/exposition.py GZIP_LEVEL): the same body at other levels.
+            # Why level 1 (exporter/http/exposition.py GZIP_LEVEL): the same body at other levels.
             raw = body.encode()
             for level in (1, 6, 9):
                 packed = b""

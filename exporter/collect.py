@@ -1,7 +1,11 @@
 """The in-process snapshot source: the broker and cluster readers, one collection at a time.
 
+The broker is read through `exporter.broker.protocol.BrokerReader` (any broker), the
+Deployments through `KubeSource` (exporter/kube/), Celery's events and the batches'
+progress through `Live` (exporter/live.py).
+
 Concurrent callers (several scrapes, the status page, the autoscaler) share the
-collection that is running instead of each hitting Redis, and a caller that accepts a
+collection that is running instead of each hitting the broker, and a caller that accepts a
 snapshot a little old (`max_age`, the HTTP endpoints) shares the last one too. A
 backend that fails is reported in the snapshot (`*_up` false, an error string) and
 never raises; a broker read that does not finish within `broker.timeout_seconds`
@@ -9,7 +13,7 @@ never raises; a broker read that does not finish within `broker.timeout_seconds`
 sentinel down) is abandoned to its own thread and reported as down. The deadline is
 timeout_seconds plus the duration of the last good read (a broker as fast as it was is
 never reported down); the first read, and the first after a failure, is preceded by a
-PING that must answer within timeout_seconds.
+ping (`BrokerReader.ping`) that must answer within timeout_seconds.
 """
 
 from __future__ import annotations
@@ -17,18 +21,17 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Protocol, TypeVar
-
-import redis
 
 from batchctl.config import Config
 from batchctl.log import RepeatedWarning, get_logger
 from batchctl.redact import redact_url, scrub
-from exporter.broker import BrokerRead, BrokerReader, QueueRead
+from exporter.broker.protocol import BrokerRead, BrokerReader
 from exporter.live import Live
-from exporter.snapshot import Deployment, QueueStats, Snapshot, select_queues
+from exporter.snapshot import Deployment, Snapshot
+from exporter.stats import IncrementalStats, select_queues
 
 log = get_logger("batchctl.collect")
 T = TypeVar("T")
@@ -39,7 +42,7 @@ FIRST_READ_SECONDS = 10.0
 
 
 class KubeSource(Protocol):
-    """What the source needs from the Deployment cache (exporter/informer.py)."""
+    """What the source needs from the Deployment cache (exporter/kube/informer.py)."""
 
     def state(self) -> KubeStateLike: ...
 
@@ -57,13 +60,14 @@ class BrokerTimeout(TimeoutError):
     """The broker did not answer within broker.timeout_seconds."""
 
 
-# redis-py's repr of a client, as Sentinel errors print it: keep only host and port.
+# redis-py's repr of a client, as its Sentinel errors print it: keep only host and port
+# (other brokers' error texts never match).
 _CLIENT_REPR = re.compile(r"<redis\.client\.Redis\(<.*?host=([^,]+),port=(\d+),.*?\)>\)>\)>")
 MAX_ERROR = 500
 
 
 def _safe_error(exc: BaseException, url: str) -> str:
-    # Redis error texts name host and port at most; scrub the URL and secrets anyway.
+    # Broker error texts name host and port at most; scrub the URL and secrets anyway.
     text = _CLIENT_REPR.sub(r"\1:\2", f"{type(exc).__name__}: {exc}")
     text = scrub(text.replace(url, redact_url(url)))
     return text if len(text) <= MAX_ERROR else text[: MAX_ERROR - 1] + "…"
@@ -111,7 +115,7 @@ class _Bounded:
 
 
 class InProcessSource:
-    """A `SnapshotSource` that reads Redis (and the Deployment cache) in this process."""
+    """A `SnapshotSource` that reads the broker (and the Deployment cache) in this process."""
 
     def __init__(
         self,
@@ -148,12 +152,9 @@ class InProcessSource:
         # and how many were answered from the last finished one (within max_age).
         self.shared = 0
         self.reused = 0
-        # Per queue: the inputs and the stats of the last collection, to rebuild only
-        # what changed (most batch queues are idle most of the time).
-        self._prev: dict[str, tuple[QueueRead, int, int, Deployment | None, QueueStats]] = {}
-        self._prev_names: Sequence[str] = []
-        self._prev_inputs: tuple[object, object, object] = (None, None, None)
-        self._generation = 0
+        # QueueStats rebuilt only where the read changed (most batch queues are idle
+        # most of the time), and the generation that says so.
+        self._stats = IncrementalStats(self.configured)
         # Read failures: logged when they start or change, then once a minute.
         self._failures = RepeatedWarning(log, "broker read failed")
 
@@ -233,7 +234,7 @@ class InProcessSource:
             found = self.reader.discover()
             self._discovered = True
             log.debug("discovered queues", count=len(found.queues))
-        except redis.RedisError as e:
+        except self.reader.errors as e:
             log.warning("queue discovery failed", error=_safe_error(e, self.cfg.broker.url))
 
     def _discover_loop(self) -> None:
@@ -257,7 +258,8 @@ class InProcessSource:
             wait = max(0.0, interval - age)
 
     def _read(self, now: float) -> tuple[BrokerRead, int]:
-        """Discovery (until it first succeeds) and the read: the part that talks to Redis."""
+        """Discovery (until it first succeeds) and the read: the part that talks to the
+        broker."""
         broker = self.cfg.broker
         if broker.discover_queues and not self._discovered:
             self._discover()
@@ -302,7 +304,7 @@ class InProcessSource:
             # Always answer the scrape: a broker that is down (or answers something we
             # cannot read) shows as celery_broker_up 0 with the error, never as a 500.
             error = _safe_error(e, self.cfg.broker.url)
-            if isinstance(e, redis.RedisError | OSError):
+            if isinstance(e, (*self.reader.errors, OSError)):
                 self._failures.failed(error, broker=self.reader.safe_url)
             else:
                 log.exception("unexpected broker reply", broker=self.reader.safe_url)
@@ -313,7 +315,7 @@ class InProcessSource:
                 **common,  # type: ignore[arg-type]
             )
         by_name = {d.name: d for d in deployments.values()} if kube_state is not None else None
-        queues = self._stats(read, now, by_name)
+        queues = self._stats.build(read, now, by_name)
         self._failures.recovered("broker read recovered", broker=self.reader.safe_url)
         self.ever_succeeded = True
         skipped = self.reader.discovery.skipped if self.cfg.broker.discover_queues else {}
@@ -325,73 +327,7 @@ class InProcessSource:
             broker_memory_max_bytes=read.max_memory,
             queues_dropped=dropped,
             queues_skipped=dict(skipped),
-            generation=self._generation,
+            generation=self._stats.generation,
             claims=read.claims,
             **common,  # type: ignore[arg-type]
         )
-
-    def _stats(
-        self, read: BrokerRead, now: float, by_name: dict[str, Deployment] | None
-    ) -> tuple[QueueStats, ...]:
-        """QueueStats per queue, rebuilding only those whose inputs changed; bumps the
-        generation when anything but the ages changed."""
-        inputs = (read.unacked, read.memory, by_name)
-        same = (
-            not read.changed
-            and read.queues == self._prev_names
-            and all(a is b for a, b in zip(inputs[:2], self._prev_inputs[:2], strict=True))
-            and by_name == self._prev_inputs[2]
-        )
-        self._prev_inputs = inputs
-        if same:
-            # Only the clock moved (the common case for idle batches): new ages only.
-            out = []
-            for name, r in zip(read.queues, read.reads, strict=True):
-                qs = self._prev[name][4]
-                if r.waiting:
-                    seen = r.oldest_seen
-                    age = now - seen if seen is not None and now > seen else 0.0
-                    qs = _new_tuple(QueueStats, (*qs[:4], age, *qs[5:]))
-                out.append(qs)
-            return tuple(out)
-        prev, new = self._prev, {}
-        configured = self.configured
-        unacked_of, memory_of = read.unacked.get, read.memory.get
-        changed = list(read.queues) != self._prev_names
-        out = []
-        for name, r in zip(read.queues, read.reads, strict=True):
-            unacked = unacked_of(name, 0)
-            memory = memory_of(name, 0)
-            dep_name = configured.get(name)
-            dep = by_name.get(dep_name) if (by_name is not None and dep_name) else None
-            seen = r.oldest_seen
-            age = now - seen if seen is not None and now > seen else 0.0
-            p = prev.get(name)
-            if p is not None and p[0] is r and p[1] == unacked and p[2] == memory and p[3] is dep:
-                qs = p[4]
-                if r.waiting:  # only the age moved: a copy with the new age
-                    qs = _new_tuple(QueueStats, (*qs[:4], age, *qs[5:]))
-            else:
-                qs = QueueStats(
-                    queue=name,
-                    waiting=r.waiting,
-                    priority_lengths=r.priority_lengths,
-                    unacked=unacked,
-                    oldest_age_seconds=age,
-                    memory_bytes=memory,
-                    configured=name in configured,
-                    deployment=dep_name,
-                    replicas=dep.replicas if dep else None,
-                    ready_replicas=dep.ready_replicas if dep else None,
-                )
-                if p is None or p[4][:4] + p[4][5:] != qs[:4] + qs[5:]:
-                    changed = True
-            new[name] = (r, unacked, memory, dep, qs)
-            out.append(qs)
-        self._prev, self._prev_names = new, read.queues
-        if changed:
-            self._generation += 1
-        return tuple(out)
-
-
-_new_tuple = tuple.__new__

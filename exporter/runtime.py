@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from batchctl.config import Config, ConfigError
 from batchctl.log import get_logger
 from batchctl.process import wait_for_shutdown
-from exporter.broker import BrokerReader
+from exporter.broker import open_reader
 from exporter.collect import InProcessSource, KubeSource
+from exporter.http.server import ExporterApp
+from exporter.http.webconfig import WebConfig
 from exporter.live import Live
-from exporter.server import ExporterApp
-from exporter.webconfig import WebConfig
 
 log = get_logger("batchctl.exporter")
 
@@ -46,7 +46,7 @@ def build_source(
     if cfg.kubernetes.enabled:
         # Imported here: the Kubernetes client is slow to import and optional at run time.
         from batchctl.kube import KubeConfigError
-        from exporter.informer import DeploymentCache
+        from exporter.kube.informer import DeploymentCache
 
         try:
             cache = DeploymentCache(cfg.kubernetes, [b.deployment for b in cfg.batches])
@@ -62,7 +62,7 @@ def build_source(
         cache.start()
         kube = cache
     source = InProcessSource(
-        cfg, BrokerReader(cfg.broker), kube, live=Live.from_config(cfg, events=events)
+        cfg, open_reader(cfg.broker), kube, live=Live.from_config(cfg, events=events)
     )
     if background:
         source.start(refresh_interval=refresh)
@@ -104,8 +104,8 @@ def status_source(cfg: Config, events: bool = True) -> tuple[InProcessSource, st
     and a synced Deployment cache when replicas live in Kubernetes. When the cluster
     configuration is unusable, the source reads Redis alone and the second value says
     why replicas are unknown. With `events` (and events.enabled) Celery's events are
-    consumed while it lives: worth it for --watch, not for one reading. Raises
-    redis.RedisError when the broker does not answer."""
+    consumed while it lives: worth it for --watch, not for one reading. Raises one of
+    the reader's `errors` (redis.RedisError for Redis) when the broker does not answer."""
     broker = cfg.broker.model_copy(update={"discover_queues": False})
     kube_wanted = cfg.kubernetes.enabled and cfg.autoscaler.backend != "local"
     problem = None
@@ -126,7 +126,7 @@ def status_source(cfg: Config, events: bool = True) -> tuple[InProcessSource, st
         )
     try:
         # A wrong URL fails fast, before any wait for Kubernetes.
-        source.reader.client.ping()
+        source.reader.ping()
     except BaseException:
         source.stop()
         raise

@@ -1,69 +1,22 @@
-"""The snapshot: one consistent reading of the broker and the cluster, and its pure maths.
+"""The snapshot: one consistent reading of the broker and the cluster, as data.
 
-Everything here is free of I/O so that it can be tested exhaustively; the readers in
-`broker.py` and `kube.py` feed it, and metrics, the status page, the JSON API and the
-autoscaler all consume the same `Snapshot`.
+The contract between the exporter and the autoscaler sidecar: `Snapshot.to_json` is what
+/api/v1/snapshot serves and `Snapshot.from_json` what the sidecar reads back, so this
+module holds data and its (de)serialisation only, and is checked with `mypy --strict`.
+The broker reader (exporter/broker/) and the Deployment cache (exporter/kube/) feed it
+through exporter/collect.py; metrics, the status page, the JSON API and the autoscaler
+all consume the same `Snapshot`. The maths over it is in exporter/stats.py.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, AnyStr, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from batchctl.claims import Claim
 from exporter.events.model import EventsView, QueueActivity
 from exporter.progress import Progress
-
-# kombu's default separator between a queue name and its priority step, and between
-# the parts of a binding member (kombu.transport.redis.Channel.sep; `broker.sep`).
-PRIORITY_SEP = "\x06\x16"
-
-
-def priority_list_name(queue: str, step: int, prefix: str = "", sep: str = PRIORITY_SEP) -> str:
-    """The Redis key of `queue`'s list for priority `step` (step 0 is the bare name),
-    as kombu's `Channel._q_for_pri` names it."""
-    return f"{prefix}{queue}{sep}{step}" if step else f"{prefix}{queue}"
-
-
-def list_key(raw_queue: bytes, step: int, prefix: bytes = b"", sep: bytes = b"\x06\x16") -> bytes:
-    """`priority_list_name` on the queue's raw bytes (names need not be UTF-8)."""
-    return b"%s%s%s%d" % (prefix, raw_queue, sep, step) if step else prefix + raw_queue
-
-
-def parse_binding(member: AnyStr, sep: AnyStr) -> tuple[AnyStr, AnyStr, AnyStr] | None:
-    """A `_kombu.binding.<exchange>` member -> (routing_key, pattern, queue).
-
-    kombu joins the three with `sep` and splits them the same way
-    (`Channel._queue_bind`, `get_table`): any other number of parts is not a binding
-    kombu itself could route by.
-    """
-    parts = member.split(sep)
-    if len(parts) != 3 or not parts[2]:
-        return None
-    return parts[0], parts[1], parts[2]
-
-
-# Celery's own plumbing: broadcast (fanout, pub/sub) and reply queues, not task queues.
-_INTERNAL_EXCHANGES = ("celery.pidbox", "reply.celery.pidbox", "celeryev")
-
-
-def is_task_queue(exchange: str, queue: str) -> bool:
-    if exchange in _INTERNAL_EXCHANGES:
-        return False
-    return not (queue.endswith(".pidbox") or queue.startswith("celeryev."))
-
-
-class ListRead(NamedTuple):
-    """One priority list as read from Redis: its length and the tags at both ends.
-
-    Tuples, not dataclasses: thousands are built per scrape and tuples build fastest.
-    """
-
-    length: int
-    tail_tag: str | None = None  # the oldest message (consumers BRPOP the tail)
-    head_tag: str | None = None  # the newest message (producers LPUSH the head)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,87 +141,10 @@ class Snapshot:
         )
 
 
-def tier(depth: int, thresholds: Sequence[int]) -> int:
-    """0 below the first threshold, 1..3 at or above each tier (100 / 500 / 1000).
-
-    The lower two tiers alert strictly above their threshold, the top one at it;
-    the status page colours by the same rule so that both always agree.
-    """
-    t1, t2, t3 = thresholds
-    if depth >= t3:
-        return 3
-    if depth > t2:
-        return 2
-    if depth > t1:
-        return 1
-    return 0
-
-
-def select_queues(
-    configured: Sequence[str], discovered: Iterable[str], max_queues: int
-) -> tuple[list[str], int]:
-    """Configured queues always, then discovered ones in name order up to the cap.
-
-    Returns the queues to read and how many discovered queues the cap dropped.
-    """
-    chosen = list(dict.fromkeys(configured))
-    seen = set(chosen)
-    extra = sorted(q for q in set(discovered) if q not in seen)
-    room = max(0, max_queues - len(chosen))
-    return chosen + extra[:room], max(0, len(extra) - room)
-
-
-def count_unacked(tags: Iterable[str], routes: Mapping[str, str]) -> Counter[str]:
-    """In-flight messages per queue, from the unacked tags and the tag -> queue cache."""
-    return Counter(routes[t] for t in tags if t in routes)
-
-
-def route_of(exchange: str, routing_key: str, bindings: Mapping[tuple[str, str], str]) -> str:
-    """The queue a message was delivered from: by binding, else by routing key.
-
-    With Celery's default direct exchanges the routing key is the queue name.
-    """
-    return bindings.get((exchange, routing_key), routing_key)
-
-
-def build_queue_stats(
-    queues: Sequence[str],
-    configured: Mapping[str, str],
-    steps: Sequence[int],
-    lists: Mapping[tuple[str, int], ListRead],
-    unacked: Mapping[str, int],
-    ages: Mapping[str, float],
-    memory: Mapping[str, int],
-    deployments: Mapping[str, Deployment] | None,
-) -> tuple[QueueStats, ...]:
-    """Assemble per-queue stats; `configured` maps queue -> deployment name."""
-    out = []
-    for q in queues:
-        per_step = {s: lists[(q, s)].length for s in steps if (q, s) in lists}
-        existing = {s: n for s, n in per_step.items() if n > 0}
-        dep_name = configured.get(q)
-        dep = deployments.get(dep_name) if (deployments is not None and dep_name) else None
-        out.append(
-            QueueStats(
-                queue=q,
-                waiting=sum(per_step.values()),
-                priority_lengths=existing,
-                unacked=int(unacked.get(q, 0)),
-                oldest_age_seconds=float(ages.get(q, 0.0)),
-                memory_bytes=int(memory.get(q, 0)),
-                configured=q in configured,
-                deployment=dep_name,
-                replicas=dep.replicas if dep else None,
-                ready_replicas=dep.ready_replicas if dep else None,
-            )
-        )
-    return tuple(out)
-
-
 class SnapshotSource(Protocol):
     """Where a snapshot comes from: the seam between observing and deciding.
 
-    `exporter.collect.InProcessSource` reads Redis and the Deployment cache in this
+    `exporter.collect.InProcessSource` reads the broker and the Deployment cache in this
     process; the autoscaler sidecar can instead read the exporter's /api/v1/snapshot.
     `collect()` never raises for a backend that is down: it returns a snapshot that
     says so (`broker_up` false, an error string).

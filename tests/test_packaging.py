@@ -27,7 +27,11 @@ def test_wheel_holds_exactly_the_layout_packages(tmp_path: Path) -> None:
     tops = {n.split("/", 1)[0] for n in names if not n.split("/", 1)[0].endswith(".dist-info")}
     assert tops == TOP_LEVEL
     # The Lua scripts and the committed renders ship with the code that reads them.
-    for data in ("exporter/lists.lua", "exporter/unacked.lua", "alerts/batchctl.rules.yml"):
+    for data in (
+        "exporter/broker/redis/lists.lua",
+        "exporter/broker/redis/unacked.lua",
+        "alerts/batchctl.rules.yml",
+    ):
         assert data in names
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "batchctl = batchctl.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()

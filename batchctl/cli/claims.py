@@ -268,18 +268,14 @@ def claim_command(
 
 def batch_work(cfg: Config, queue: str) -> Work:
     """Messages waiting (every priority list) and in flight (unacked) in `queue`."""
-    from exporter.broker import BrokerReader
+    from exporter.broker import open_reader
 
-    # One reader, read-only, like the exporter's (its own client reads bytes); no
-    # memory sampling.
-    broker = cfg.broker.model_copy(update={"memory_sample_interval_seconds": 1e12})
-    reader = BrokerReader(broker)
+    reader = open_reader(cfg.broker)  # read-only, like the exporter's
     try:
-        read = reader.read([queue], time.time())
+        left = reader.work_left([queue])[queue]
     finally:
         reader.close()
-    waiting = sum(r.waiting for q, r in zip(read.queues, read.reads, strict=True) if q == queue)
-    return Work(waiting, int(read.unacked.get(queue, 0)))
+    return Work(left.waiting, left.in_flight)
 
 
 def released_text(queue: str, done: Outcome, holder: str, cfg: Config, work: Work) -> str:

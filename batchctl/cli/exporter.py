@@ -55,8 +55,8 @@ def exporter_command(config_path: str | None, listen: str | None, web_config: st
       batchctl exporter -c batchctl.yml -l 127.0.0.1:9808
       batchctl exporter -c batchctl.yml --web.config.file web.yml   (TLS, basic auth)
     """
+    from exporter.http.webconfig import WebConfigError, load_web_config
     from exporter.runtime import run
-    from exporter.webconfig import WebConfigError, load_web_config
 
     cfg = load_or_exit(config_path)
     try:

@@ -62,8 +62,8 @@ def status_command(
     exits 3; Kubernetes that does not answer is a warning (replicas unknown, exit
     0). --json is the deprecated spelling of -o json.
     """
-    from exporter.report import render_table, status_json, status_rows
     from exporter.runtime import status_source
+    from exporter.status.table import render_table, status_json, status_rows
 
     if as_json:
         deprecated("--json", "-o json")

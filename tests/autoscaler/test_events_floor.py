@@ -23,7 +23,7 @@ from batchctl.claims.store import ClaimStore
 from batchctl.config import Config, parse_config
 from batchctl.demo.tasks import ENV_ACKS_LATE, done_count, enqueue, make_app
 from exporter.collect import InProcessSource
-from exporter.exposition import render_snapshot
+from exporter.http.exposition import render_snapshot
 from exporter.runtime import build_source
 from tests.conftest import RedisServer, wait_for
 

@@ -23,7 +23,7 @@ from batchctl.cli import cli
 from batchctl.config import Config, parse_config
 from batchctl.demo.runner import DemoOptions, run_demo
 from batchctl.demo.tasks import enqueue, make_app
-from exporter.broker import BrokerReader
+from exporter.broker.redis.reader import RedisReader
 from exporter.collect import InProcessSource
 from tests.conftest import RedisServer
 
@@ -63,7 +63,7 @@ def cfg_for(url: str, **autoscaler: object) -> Config:
 def scaler_for(
     cfg: Config, client: redis.Redis, backend: RecordingBackend, **kw: object
 ) -> Autoscaler:
-    collector = InProcessSource(cfg, BrokerReader(cfg.broker))
+    collector = InProcessSource(cfg, RedisReader(cfg.broker))
     return Autoscaler(cfg, collector, backend, **kw)  # type: ignore[arg-type]
 
 
@@ -286,7 +286,7 @@ def test_dry_run_without_kubernetes_steps_up_tick_after_tick(
     step = cfg.batches[1].step_interval_seconds
     clock = [time.time()]
     backend = DryRunBackend(["batch0", "batch1"], track=True)
-    source = InProcessSource(cfg, BrokerReader(cfg.broker), clock=lambda: clock[0])
+    source = InProcessSource(cfg, RedisReader(cfg.broker), clock=lambda: clock[0])
     a = Autoscaler(cfg, source, backend, clock=lambda: clock[0])
     seen = []
     for _ in range(7):
@@ -313,7 +313,7 @@ def test_a_drained_claim_is_ended_by_the_autoscaler(
     clock = [time.time()]
     cfg = cfg_for(redis_server.url)
     backend = RecordingBackend({"batch0": 0, "batch1": 2})
-    source = InProcessSource(cfg, BrokerReader(cfg.broker), clock=lambda: clock[0])
+    source = InProcessSource(cfg, RedisReader(cfg.broker), clock=lambda: clock[0])
     a = Autoscaler(cfg, source, backend, clock=lambda: clock[0], claims=store)
     a.tick()  # the first idle tick only starts the timer
     assert reasons(a)["batch1"] == Reason.IDLE and store.get("batch1") is not None
@@ -342,7 +342,7 @@ def test_expiry_recorded_once_and_unclaimed_work_logged_every_ten_minutes(
     store.claim("batch1", "alice", "forgotten", 60, time.time() - 3600)
     clock = [time.time()]
     cfg = cfg_for(redis_server.url)
-    source = InProcessSource(cfg, BrokerReader(cfg.broker), clock=lambda: clock[0])
+    source = InProcessSource(cfg, RedisReader(cfg.broker), clock=lambda: clock[0])
     backend = RecordingBackend({"batch0": 0, "batch1": 0})
     a = Autoscaler(cfg, source, backend, clock=lambda: clock[0], claims=store)
     with structlog.testing.capture_logs() as logs:

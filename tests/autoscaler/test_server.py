@@ -17,7 +17,7 @@ from autoscaler.loop import Autoscaler
 from autoscaler.metrics import AutoscalerMetrics
 from autoscaler.server import ROUTES, AutoscalerServer
 from batchctl.decisions import LEASE, NONE, SELF, DecisionRecord, Decisions, encode_compact
-from exporter.broker import BrokerReader
+from exporter.broker.redis.reader import RedisReader
 from exporter.collect import InProcessSource
 from exporter.snapshot import Snapshot
 from tests.autoscaler.test_loop import RecordingBackend, cfg_for
@@ -67,7 +67,7 @@ def serve() -> Iterator[list[Served]]:
 
 def make(url: str, source_cls: type[InProcessSource] = InProcessSource, **kw: object) -> Autoscaler:
     cfg = cfg_for(url, interval_seconds=0.1)
-    source = source_cls(cfg, BrokerReader(cfg.broker))
+    source = source_cls(cfg, RedisReader(cfg.broker))
     return Autoscaler(cfg, source, RecordingBackend({"batch0": 0, "batch1": 0}), **kw)  # type: ignore[arg-type]
 
 

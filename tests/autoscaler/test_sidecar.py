@@ -188,7 +188,7 @@ def test_the_sidecar_sends_the_exporters_basic_auth(
     import bcrypt
 
     from autoscaler.source import split_credentials
-    from exporter.webconfig import load_web_config
+    from exporter.http.webconfig import load_web_config
 
     secret = "s3cret-sidecar-pw"
     hashed = bcrypt.hashpw(secret.encode(), bcrypt.gensalt(rounds=4)).decode()

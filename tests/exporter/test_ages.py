@@ -7,7 +7,7 @@ from collections import deque
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.ages import HISTORY, PERSISTED, AgeTracker, decode, encode
+from exporter.broker.redis.ages import HISTORY, PERSISTED, AgeTracker, decode, encode
 
 K = b"q"
 

@@ -21,9 +21,9 @@ from celery import Celery
 from batchctl.config import Config, parse_config
 from batchctl.demo.tasks import enqueue, make_app
 from batchctl.workers import ENV_BROKER_URL
-from exporter.broker import BrokerReader
+from exporter.broker.redis.reader import RedisReader
 from exporter.collect import InProcessSource
-from exporter.exposition import LineCache, render_snapshot
+from exporter.http.exposition import LineCache, render_snapshot
 from exporter.snapshot import Snapshot
 from tests.conftest import RedisServer, wait_for
 
@@ -42,7 +42,7 @@ def make_cfg(url: str, **broker: object) -> Config:
 
 
 def collector_for(cfg: Config) -> InProcessSource:
-    return InProcessSource(cfg, BrokerReader(cfg.broker))
+    return InProcessSource(cfg, RedisReader(cfg.broker))
 
 
 def expected_per_step(priorities: list[int], steps: tuple[int, ...]) -> Counter[int]:
@@ -130,7 +130,7 @@ def test_queue_memory_is_sampled(redis_server: RedisServer, redis_db: redis.Redi
 def test_oldest_age_tracks_first_seen(redis_server: RedisServer, redis_db: redis.Redis) -> None:
     clock = [1000.0]
     cfg = make_cfg(redis_server.url)
-    c = InProcessSource(cfg, BrokerReader(cfg.broker), clock=lambda: clock[0])
+    c = InProcessSource(cfg, RedisReader(cfg.broker), clock=lambda: clock[0])
     enqueue(producer(redis_server.url), "batch1", 5, seconds=0, priorities=[0])
     assert c.collect().queue("batch1").oldest_age_seconds == 0.0  # type: ignore[union-attr]
     clock[0] += 42
@@ -274,7 +274,7 @@ def test_incremental_collection_equals_a_fresh_one(
     enqueue(producer(redis_server.url), "batch1", 30, seconds=0, priorities=[0, 3, 9])
     clock = [100.0]
     cfg = make_cfg(redis_server.url)
-    c = InProcessSource(cfg, BrokerReader(cfg.broker), clock=lambda: clock[0])
+    c = InProcessSource(cfg, RedisReader(cfg.broker), clock=lambda: clock[0])
     c.collect()
     steady = c.collect()
     clock[0] = 130.0
@@ -284,7 +284,7 @@ def test_incremental_collection_equals_a_fresh_one(
     # A new collector (a restarted exporter) computes everything from scratch, with
     # the first-seen times the first one kept in Redis: the very same queues.
     c.reader.flush()
-    fresh = InProcessSource(cfg, BrokerReader(cfg.broker), clock=lambda: clock[0]).collect()
+    fresh = InProcessSource(cfg, RedisReader(cfg.broker), clock=lambda: clock[0]).collect()
     assert fresh.queues == fast.queues
     # The renderer's reuse of whole families within a generation is exact too, and a
     # new message makes a new generation, so the new count shows.
@@ -313,12 +313,12 @@ def test_claims_are_read_in_the_same_round_trip(
     redis_server: RedisServer, redis_db: redis.Redis
 ) -> None:
     from batchctl.claims.store import ClaimStore
-    from exporter.status import render_status
+    from exporter.status.page import render_status
 
     ClaimStore(redis_db, prefix="cl:").claim("batch2", "alice", "reindex", 600, now=1000.0)
     ClaimStore(redis_db).claim("batch3", "bob", "wrong prefix", 600, now=1000.0)
     cfg = make_cfg(redis_server.url, global_keyprefix="cl:")
-    snap = InProcessSource(cfg, BrokerReader(cfg.broker), clock=lambda: 1300.0).collect()
+    snap = InProcessSource(cfg, RedisReader(cfg.broker), clock=lambda: 1300.0).collect()
     assert set(snap.claims) == {"batch2"}
     assert snap.claims["batch2"].holder == "alice" and snap.claims["batch2"].expires == 1600.0
     text = render_snapshot(snap, version="v", kubernetes_enabled=False)

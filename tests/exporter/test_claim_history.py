@@ -12,7 +12,7 @@ from redis.retry import Retry
 
 from batchctl.claims import ClaimEvent, Work
 from batchctl.claims.store import ClaimStore
-from exporter.claim_history import recent_events, render_history
+from exporter.status.claim_history import recent_events, render_history
 from tests.conftest import RedisServer
 from tests.exporter.test_server import cfg_for, get, serving
 

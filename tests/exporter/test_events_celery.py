@@ -18,7 +18,7 @@ import redis
 from batchctl.demo.tasks import FAIL_TASK, FLAKY_TASK, TASK_NAME, make_app
 from exporter.events.consumer import EventsConsumer
 from exporter.events.model import UNKNOWN, TaskStats
-from exporter.exposition import render_snapshot
+from exporter.http.exposition import render_snapshot
 from exporter.snapshot import Snapshot
 from tests.conftest import RedisServer, wait_for
 from tests.exporter.events_workers import (

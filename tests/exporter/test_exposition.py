@@ -3,7 +3,7 @@
 The renderer formats lines itself, for speed (benchmarks/README.md). Here a reference
 exposition of the same snapshot goes through prometheus_client's generic path: a
 custom collector yields Gauge/CounterMetricFamily objects built from the
-batchctl.metrics table and the snapshot's fields (not from exporter/exposition.py),
+batchctl.metrics table and the snapshot's fields (not from exporter/http/exposition.py),
 and the library encodes them. Both texts are parsed by the library's parsers and must
 give the same families and samples, for random snapshots with hostile label values
 and non-finite numbers, with and without a LineCache carried across scrapes.
@@ -35,7 +35,7 @@ from batchctl import metrics as m
 from batchctl.claims import Claim
 from batchctl.metrics import EXPORTER_SPECS, RUNTIME_BUCKETS, TASK_STATES, Spec
 from exporter.events.model import EventsView, QueueActivity, TaskStats
-from exporter.exposition import Body, LineCache, _Writer, render_snapshot
+from exporter.http.exposition import Body, LineCache, _Writer, render_snapshot
 from exporter.snapshot import Deployment, QueueStats, Snapshot
 
 Rows = list[tuple[tuple[str, ...], float]]

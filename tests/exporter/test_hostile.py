@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from batchctl.config import Config, parse_config
-from exporter.broker import BrokerReader
+from exporter.broker.redis.reader import RedisReader
 from exporter.collect import InProcessSource
-from exporter.exposition import render_snapshot
+from exporter.http.exposition import render_snapshot
 from exporter.snapshot import Snapshot
-from exporter.status import render_status
+from exporter.status.page import render_status
 from tests.conftest import RedisServer
 
 SEP = b"\x06\x16"
@@ -44,7 +44,7 @@ def bind(db: redis.Redis, exchange: bytes, queue: bytes, routing_key: bytes | No
 
 def collect_everything(cfg: Config) -> Snapshot:
     """One collection, then every output built from it: none of them may fail."""
-    snap = InProcessSource(cfg, BrokerReader(cfg.broker)).collect()
+    snap = InProcessSource(cfg, RedisReader(cfg.broker)).collect()
     assert snap.broker_up, snap.broker_error
     render_snapshot(snap, version="v", kubernetes_enabled=False).encode("utf-8")
     render_snapshot(snap, version="v", kubernetes_enabled=False, openmetrics=True).encode()
@@ -188,7 +188,7 @@ def test_skips_are_logged_once_per_reason_per_hour(
     redis_db.sadd(b"_kombu.binding.junk", b"no separators")
     bind(redis_db, b"long", b"L" * 5000)
     cfg = cfg_for(redis_server.url)
-    reader = BrokerReader(cfg.broker)
+    reader = RedisReader(cfg.broker)
     with capture_logs() as logs:
         for _ in range(5):  # every discovery, as the background loop runs it
             reader.discover()

@@ -19,7 +19,7 @@ from autoscaler.source import ExporterSource
 from batchctl.claims.store import ClaimStore
 from batchctl.demo.tasks import enqueue, make_app
 from batchctl.reasons import Reason
-from exporter.broker import BrokerReader
+from exporter.broker.redis.reader import RedisReader
 from exporter.collect import InProcessSource
 from tests.autoscaler.test_loop import RecordingBackend, cfg_for, reasons, scaler_for
 from tests.batchctl.cli.test_hostile_records import strict
@@ -95,7 +95,7 @@ def test_the_sidecar_treats_infinity_in_the_exporters_json_as_expired(
     enqueue(make_app(redis_server.url), "batch1", 20, seconds=0)
     ClaimStore(redis_db).claim("batch1", "alice", "reindex", HOUR, time.time())
     cfg = cfg_for(redis_server.url)
-    doc = InProcessSource(cfg, BrokerReader(cfg.broker)).collect().to_json()
+    doc = InProcessSource(cfg, RedisReader(cfg.broker)).collect().to_json()
     body = json.dumps(doc).replace(f'"expires": {doc["claims"]["batch1"]["expires"]}',  # type: ignore[index]
                                    f'"expires": {bad}')  # fmt: skip
     assert bad in body

@@ -18,7 +18,8 @@ from kubernetes.client.exceptions import ApiException
 
 from batchctl.config import KubernetesConfig
 from batchctl.kube import KubeConfigError, describe_error, new_api_client
-from exporter.informer import DeploymentCache, KubeState, _lines
+from exporter.kube.api import stream_lines
+from exporter.kube.informer import DeploymentCache, KubeState
 from exporter.snapshot import Deployment
 from tests.conftest import wait_for
 from tests.fakekube import FakeKube, Request
@@ -466,7 +467,7 @@ def test_bad_kubeconfig_raises_a_clear_error(
 _NO_MODELS_SCRIPT = """
 import sys, time
 from batchctl.config import KubernetesConfig
-from exporter.informer import DeploymentCache
+from exporter.kube.informer import DeploymentCache
 
 cfg = KubernetesConfig(namespace=sys.argv[1], kubeconfig=sys.argv[2], request_timeout_seconds=1.0)
 cache = DeploymentCache(cfg, ["celery-batch0", "celery-batch1"])
@@ -525,4 +526,4 @@ def test_watch_lines_are_rejoined_across_chunks() -> None:
 
     # The blank line is kept (and skipped by the parser); a line the stream never
     # finished is dropped, as the official Watch drops it.
-    assert list(_lines(Raw())) == [b'{"a":1}', b'{"b":2}', b'{"c":3}', b""]  # type: ignore[arg-type]
+    assert list(stream_lines(Raw())) == [b'{"a":1}', b'{"b":2}', b'{"c":3}', b""]  # type: ignore[arg-type]

@@ -13,9 +13,9 @@ from celery import Celery
 
 from batchctl.config import Config, parse_config
 from batchctl.demo.tasks import enqueue, make_app
-from exporter.broker import VERIFY_EVERY, BrokerReader
+from exporter.broker.redis.firstseen import AGES_KEY
+from exporter.broker.redis.reader import VERIFY_EVERY, RedisReader
 from exporter.collect import InProcessSource
-from exporter.firstseen import AGES_KEY
 from tests.conftest import RedisServer
 
 
@@ -31,7 +31,7 @@ def cfg_for(url: str, **broker: object) -> Config:
 
 
 def source(cfg: Config, clock: list[float]) -> InProcessSource:
-    return InProcessSource(cfg, BrokerReader(cfg.broker), clock=lambda: clock[0])
+    return InProcessSource(cfg, RedisReader(cfg.broker), clock=lambda: clock[0])
 
 
 def producer(url: str, **transport: object) -> Celery:
@@ -257,11 +257,11 @@ def test_first_seen_writes_that_fail_are_sent_again(
 ) -> None:
     """Writes go out a few per read; a read whose pipeline fails puts its writes back,
     so every list ends in the hash."""
-    import exporter.firstseen
+    import exporter.broker.redis.firstseen
 
-    monkeypatch.setattr(exporter.firstseen, "WRITES_PER_READ", 3)
+    monkeypatch.setattr(exporter.broker.redis.firstseen, "WRITES_PER_READ", 3)
     queues = _push_lists(redis_db, 8)
-    reader = BrokerReader(cfg_for(redis_server.url).broker)
+    reader = RedisReader(cfg_for(redis_server.url).broker)
     reader.read(queues, 100.0)  # reads the ends: 8 writes queued
     real_run, failed = reader._run, []
 
@@ -287,17 +287,17 @@ def test_a_restart_reads_every_page_and_retries_after_an_error(
     """300 fields: a real hash table, read in several HSCAN pages. An error on a page
     (BUSY: someone's long script) fails that read; the next one reads the whole hash,
     and every list keeps its first-seen time."""
-    import exporter.firstseen
+    import exporter.broker.redis.firstseen
 
-    monkeypatch.setattr(exporter.firstseen, "SEED_PAGE", 50)
+    monkeypatch.setattr(exporter.broker.redis.firstseen, "SEED_PAGE", 50)
     queues = _push_lists(redis_db, 300)
     cfg = cfg_for(redis_server.url)
-    first = BrokerReader(cfg.broker)
+    first = RedisReader(cfg.broker)
     first.read(queues, 100.0)
     first.close()
     assert redis_db.hlen(AGES_KEY) == 300
 
-    second = BrokerReader(cfg.broker)
+    second = RedisReader(cfg.broker)
     real_hscan, pages = second.client.hscan, []
 
     def hscan_busy_on_page_3(*args: Any, **kwargs: Any) -> Any:

@@ -12,9 +12,9 @@ import threading
 import urllib.request
 
 from batchctl.config import parse_config
-from exporter.broker import BrokerReader
+from exporter.broker.redis.reader import RedisReader
 from exporter.collect import InProcessSource
-from exporter.server import ExporterApp
+from exporter.http.server import ExporterApp
 from tests.conftest import EmbeddedRedis
 
 QUEUES = 1000
@@ -43,7 +43,7 @@ def collections(server: EmbeddedRedis) -> int:
 def test_a_burst_of_scrapes_costs_one_collection(own_redis: EmbeddedRedis) -> None:
     populate(own_redis)
     cfg = parse_config({"broker": {"url": own_redis.url}, "kubernetes": {"enabled": False}}, env={})
-    source = InProcessSource(cfg, BrokerReader(cfg.broker))
+    source = InProcessSource(cfg, RedisReader(cfg.broker))
     app = ExporterApp(cfg, source)
     _, port = app.listen("127.0.0.1:0")
     app.serve_in_thread()

@@ -19,7 +19,7 @@ from redis.retry import Retry
 
 from batchctl.brokerurl import connect
 from batchctl.config import Config, parse_config
-from exporter.broker import BrokerReader
+from exporter.broker.redis.reader import RedisReader
 from exporter.collect import InProcessSource
 from exporter.snapshot import Snapshot
 from tests.conftest import EmbeddedRedis, wait_for
@@ -41,7 +41,7 @@ def cfg_for(url: str, **broker: object) -> Config:
 
 
 def timed_collect(cfg: Config, c: InProcessSource | None = None) -> tuple[Snapshot, float]:
-    c = c or InProcessSource(cfg, BrokerReader(cfg.broker))
+    c = c or InProcessSource(cfg, RedisReader(cfg.broker))
     t0 = time.monotonic()
     snap = c.collect()
     return snap, time.monotonic() - t0
@@ -86,7 +86,7 @@ def test_a_host_name_that_does_not_resolve() -> None:
 
 def test_redis_in_debug_sleep_then_back(own_redis: EmbeddedRedis) -> None:
     cfg = cfg_for(own_redis.url)
-    c = InProcessSource(cfg, BrokerReader(cfg.broker))
+    c = InProcessSource(cfg, RedisReader(cfg.broker))
     assert c.collect().broker_up
     sleeper = threading.Thread(
         target=lambda: own_redis.client().execute_command("DEBUG", "SLEEP", 2.5), daemon=True

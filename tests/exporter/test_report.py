@@ -8,7 +8,7 @@ import re
 from batchctl.config import parse_config
 from exporter.events.model import EventsView, QueueActivity
 from exporter.progress import Progress
-from exporter.report import render_table, status_json, status_rows
+from exporter.status.table import render_table, status_json, status_rows
 from tests.exporter.test_server import fixed_snapshot
 
 CFG = parse_config(

@@ -25,11 +25,13 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 from batchctl import __version__
 from batchctl.config import Config, parse_config
 from batchctl.demo.tasks import enqueue, make_app
-from exporter.broker import BrokerRead, BrokerReader
+from exporter.broker.protocol import BrokerRead
+from exporter.broker.redis.reader import RedisReader
 from exporter.collect import InProcessSource
-from exporter.exposition import LineCache, render_snapshot
-from exporter.server import ExporterApp
-from exporter.snapshot import Deployment, ListRead, Snapshot, build_queue_stats
+from exporter.http.exposition import LineCache, render_snapshot
+from exporter.http.server import ExporterApp
+from exporter.snapshot import Deployment, Snapshot
+from exporter.stats import ListRead, build_queue_stats
 from tests.conftest import RedisServer, wait_for
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
@@ -57,7 +59,7 @@ def get(url: str, accept: str = "") -> tuple[int, str, str]:
 @contextlib.contextmanager
 def serving(cfg: Config) -> Iterator[tuple[str, InProcessSource]]:
     """An exporter for `cfg` on a free loopback port: its base URL and its source."""
-    collector = InProcessSource(cfg, BrokerReader(cfg.broker))
+    collector = InProcessSource(cfg, RedisReader(cfg.broker))
     app = ExporterApp(cfg, collector)
     host, port = app.listen("127.0.0.1:0")
     app.serve_in_thread()
@@ -125,7 +127,7 @@ def test_broker_down_still_answers(own_redis: RedisServer) -> None:
         assert code == 200 and 'id="broker-down"' in body
 
 
-class GatedReader(BrokerReader):
+class GatedReader(RedisReader):
     """A real reader whose reads wait at a gate, to hold a collection in flight."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -299,7 +301,7 @@ def test_an_ipv6_listen_address_is_served(redis_server: RedisServer) -> None:
     if not socket.has_ipv6:
         pytest.fail("this machine has no IPv6 loopback")
     cfg = parse_config({"broker": {"url": redis_server.url}, "kubernetes": {"enabled": False}})
-    app = ExporterApp(cfg, InProcessSource(cfg, BrokerReader(cfg.broker)))
+    app = ExporterApp(cfg, InProcessSource(cfg, RedisReader(cfg.broker)))
     host, port = app.listen("[::1]:0")
     app.serve_in_thread()
     try:

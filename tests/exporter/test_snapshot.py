@@ -6,19 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.snapshot import (
-    Deployment,
-    ListRead,
-    Snapshot,
-    build_queue_stats,
-    count_unacked,
-    is_task_queue,
-    list_key,
-    parse_binding,
-    priority_list_name,
-    select_queues,
-    tier,
-)
+from exporter.broker.redis.inflight import count_unacked
+from exporter.broker.redis.keys import is_task_queue, list_key, parse_binding, priority_list_name
+from exporter.snapshot import Deployment, Snapshot
+from exporter.stats import ListRead, build_queue_stats, select_queues, tier
 
 STEPS = (0, 3, 6, 9)
 

@@ -24,14 +24,14 @@ from batchctl.claims.store import ClaimStore
 from batchctl.config import Config, parse_config
 from batchctl.decisions import LEASE, SELF, DecisionRecord, Decisions
 from batchctl.demo.tasks import enqueue, make_app
-from exporter.broker import BrokerReader
+from exporter.broker.redis.reader import RedisReader
 from exporter.collect import InProcessSource
 from exporter.events.model import EventsView, QueueActivity
+from exporter.http.server import ExporterApp
 from exporter.live import Live
 from exporter.progress import Progress
-from exporter.server import ExporterApp
 from exporter.snapshot import QueueStats, Snapshot
-from exporter.status import render_status
+from exporter.status.page import render_status
 from tests.autoscaler.test_loop import RecordingBackend
 from tests.autoscaler.test_loop import cfg_for as scaler_cfg
 from tests.conftest import EmbeddedRedis, RedisServer, require_tool
@@ -39,7 +39,7 @@ from tests.exporter.test_server import fixed_snapshot
 
 pytestmark = pytest.mark.browser
 
-# The page's colours (exporter/status.py, statusparts.py), as RGB.
+# The page's colours (exporter/status/page.py, parts.py), as RGB.
 GOOD, FINE, CARE, DANGER = (
     (0xD7, 0xF2, 0xDD),
     (0xFF, 0xF4, 0xC2),
@@ -124,7 +124,7 @@ def test_rows_colours_sparklines_and_the_unclaimed_flag(
 ) -> None:
     app = make_app(redis_server.url)
     cfg = cfg_for(redis_server.url)
-    source = InProcessSource(cfg, BrokerReader(cfg.broker), clock=minutes(), live=Live(cfg))
+    source = InProcessSource(cfg, RedisReader(cfg.broker), clock=minutes(), live=Live(cfg))
     for _ in range(4):  # four minutes of history: the queues grow a quarter a minute
         for queue, n in DEPTHS.items():
             enqueue(app, queue, n // 4, seconds=0)
@@ -149,7 +149,7 @@ def test_while_redis_is_down_the_last_values_stay_greyed(
     enqueue(make_app(own_redis.url), "batch2", 700, seconds=0)
     cfg = cfg_for(own_redis.url)
     live = Live(cfg)
-    source = InProcessSource(cfg, BrokerReader(cfg.broker), live=live)
+    source = InProcessSource(cfg, RedisReader(cfg.broker), live=live)
     assert source.collect().broker_up
     url = serve(source, cfg)
     own_redis.stop()
@@ -168,14 +168,14 @@ def test_the_autoscalers_decisions_from_the_sidecar(
     ClaimStore(redis_db).claim("batch1", "alice", "x", 600, time.time())
     scfg = scaler_cfg(redis_server.url)
     backend = RecordingBackend({"batch0": 0, "batch1": 0})
-    scaler = Autoscaler(scfg, InProcessSource(scfg, BrokerReader(scfg.broker)), backend)
+    scaler = Autoscaler(scfg, InProcessSource(scfg, RedisReader(scfg.broker)), backend)
     scaler.tick()
     sidecar = AutoscalerServer(scaler, CollectorRegistry())
     host, port = sidecar.listen("127.0.0.1:0")
     sidecar.serve_in_thread()
     try:
         cfg = cfg_for(redis_server.url, autoscaler_url=f"http://{host}:{port}")
-        url = serve(InProcessSource(cfg, BrokerReader(cfg.broker), live=Live(cfg)), cfg)
+        url = serve(InProcessSource(cfg, RedisReader(cfg.broker), live=Live(cfg)), cfg)
         dom, _ = screenshot(url, tmp_path, "decisions")
         assert "autoscaler decided" in dom
         assert 'class="act-up"' in dom and "up 0→1 · from_zero" in dom

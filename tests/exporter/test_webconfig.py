@@ -19,10 +19,10 @@ from click.testing import CliRunner
 
 from batchctl.cli import cli
 from batchctl.config import Config, parse_config
-from exporter.broker import BrokerReader
+from exporter.broker.redis.reader import RedisReader
 from exporter.collect import InProcessSource
-from exporter.server import ExporterApp
-from exporter.webconfig import WebConfig, WebConfigError, load_web_config
+from exporter.http.server import ExporterApp
+from exporter.http.webconfig import WebConfig, WebConfigError, load_web_config
 from tests.conftest import RedisServer
 from tests.servers import Certs, make_certs
 
@@ -42,7 +42,7 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
 
 def serve(url: str, web: WebConfig) -> tuple[ExporterApp, int]:
     cfg = cfg_for(url)
-    app = ExporterApp(cfg, InProcessSource(cfg, BrokerReader(cfg.broker)), web=web)
+    app = ExporterApp(cfg, InProcessSource(cfg, RedisReader(cfg.broker)), web=web)
     _, port = app.listen("127.0.0.1:0")
     app.serve_in_thread()
     return app, port

@@ -244,9 +244,9 @@ def served_paths() -> dict[str, set[str]]:
     from autoscaler.loop import Autoscaler
     from autoscaler.server import AutoscalerServer
     from batchctl.config import parse_config
-    from exporter.broker import BrokerReader
+    from exporter.broker.redis.reader import RedisReader
     from exporter.collect import InProcessSource
-    from exporter.server import ExporterApp
+    from exporter.http.server import ExporterApp
     from tests.exporter.test_server import get
 
     cfg = parse_config(
@@ -254,7 +254,7 @@ def served_paths() -> dict[str, set[str]]:
          "kubernetes": {"enabled": False}, "autoscaler": {"interval_seconds": 0.05}},
         env={},
     )  # fmt: skip
-    source = InProcessSource(cfg, BrokerReader(cfg.broker))
+    source = InProcessSource(cfg, RedisReader(cfg.broker))
     exporter = ExporterApp(cfg, source)
     scaler = Autoscaler(cfg, source, DryRunBackend())
     autoscaler = AutoscalerServer(scaler, CollectorRegistry())

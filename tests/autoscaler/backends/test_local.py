@@ -19,7 +19,7 @@ import redis
 from autoscaler.backends.local import GRACE_MARGIN_SECONDS, WorkerPool
 from batchctl.config import parse_config
 from batchctl.demo.tasks import done_ids, enqueue, make_app, started_count
-from exporter.snapshot import priority_list_name
+from exporter.broker.redis.keys import priority_list_name
 from tests.conftest import RedisServer, wait_for
 
 pytestmark = pytest.mark.slow

@@ -22,7 +22,7 @@ from batchctl.demo.tasks import (
     enqueue,
     make_app,
 )
-from exporter.snapshot import PRIORITY_SEP
+from exporter.broker.redis.keys import PRIORITY_SEP
 from tests.conftest import RedisServer, wait_for
 
 

@@ -1,7 +1,7 @@
 """batchctl's own hash of first-seen times, `batchctl:first_seen` (after kombu's
 `global_keyprefix`): the writes queued between reads, and the read-back at start.
 
-The times themselves are exporter/ages.py's AgeTracker; this module only moves them to
+The times themselves are exporter/broker/redis/ages.py's AgeTracker; this module only moves them to
 and from Redis. It never touches a key of kombu's (tests/exporter/test_layout.py).
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import redis
 
-from exporter.ages import AgeTracker
+from exporter.broker.redis.ages import AgeTracker
 
 AGES_KEY = "batchctl:first_seen"
 AGES_TTL_MS = 24 * 3600 * 1000

@@ -19,14 +19,14 @@ from batchctl import __version__, jsonout
 from batchctl.config import Config
 from batchctl.httpd import TEXT, ReadOnlyHandler
 from batchctl.log import get_logger
-from exporter.board import status_page
-from exporter.bodies import SharedBodies
-from exporter.claim_history import recent_events, render_history
 from exporter.collect import InProcessSource
-from exporter.exposition import Body, LineCache, render_body
+from exporter.http.bodies import SharedBodies
+from exporter.http.exposition import Body, LineCache, render_body
+from exporter.http.webconfig import WebConfig
 from exporter.snapshot import Snapshot
-from exporter.status import render_landing
-from exporter.webconfig import WebConfig
+from exporter.status.board import status_page
+from exporter.status.claim_history import ClaimHistory, render_history
+from exporter.status.page import render_landing
 
 log = get_logger("batchctl.server")
 
@@ -77,8 +77,7 @@ def status_history(app: ExporterApp, snap: Snapshot) -> str:
     """The recent claim events block of /status; read only while the broker answers."""
     if not snap.broker_up:
         return ""
-    queues = [b.queue for b in app.cfg.batches]
-    recent = recent_events(app.source.reader.client, app.cfg.broker.global_keyprefix, queues)
+    recent = app.claim_history.recent([b.queue for b in app.cfg.batches])
     if recent is None:
         return ""
     return render_history(recent.by_queue, snap.taken_at, recent.skipped)
@@ -186,6 +185,7 @@ class ExporterApp:
         self.line_cache = LineCache()
         self.bodies = SharedBodies()
         self.render_lock = threading.Lock()
+        self.claim_history = ClaimHistory(cfg.broker)
         self._httpd: ExporterHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -209,3 +209,4 @@ class ExporterApp:
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
+        self.claim_history.close()

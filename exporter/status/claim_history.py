@@ -3,19 +3,24 @@
 Read from the claim history stream (batchctl/claims/history.py) with one XREVRANGE
 when someone opens /status, never on the scrape path: Prometheus scrapes do not pay
 for it. A broker that does not answer leaves the block out, it never fails the page.
+The history is batchctl's (its claims live in the broker's Redis), so it is read with
+a client of its own (`ClaimHistory`), not through the broker reader.
 """
 
 from __future__ import annotations
 
 import html
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 
+from batchctl.brokerurl import connect
 from batchctl.claims import ClaimEvent, last_per_batch
 from batchctl.claims.history import history_key, parse_entries
+from batchctl.config import BrokerConfig
 from batchctl.log import get_logger
 from batchctl.units import format_duration
 
@@ -50,6 +55,31 @@ def recent_events(
     wanted = set(queues)
     events = [e for e in read.events if e.queue in wanted]
     return RecentEvents(last_per_batch(events, per_batch), read.skipped)
+
+
+class ClaimHistory:
+    """The claim history on the broker's Redis: a client of its own, connected on the
+    first page view (scrapes never use it) and closed by `close`. Thread-safe."""
+
+    def __init__(self, cfg: BrokerConfig) -> None:
+        self.cfg = cfg
+        self._client: redis.Redis | None = None
+        self._lock = threading.Lock()
+
+    def recent(self, queues: Sequence[str]) -> RecentEvents | None:
+        """`recent_events` of `queues`; None when the broker does not answer."""
+        with self._lock:
+            if self._client is None:
+                # Raw bytes, as the claim store reads: unreadable entries are skipped.
+                self._client = connect(self.cfg, decode_responses=False)
+            client = self._client
+        return recent_events(client, self.cfg.global_keyprefix, queues)
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
 
 def render_history(events: Mapping[str, Sequence[ClaimEvent]], now: float, skipped: int = 0) -> str:

@@ -11,15 +11,8 @@ resourceVersion (client-go's reflector, in small):
 - any other failure (refused, cut, timed out, 403, 500) marks the cache down, keeps
   the last known values, and relists after a capped, jittered exponential backoff.
 
-One watch covers all batches: field selectors cannot OR several names, so with more than
-one Deployment the namespace is watched and filtered here. That needs `list` and `watch`
-on `deployments` in the namespace (with one name, `resourceNames` could restrict it).
-
-The official client provides the plumbing only (kubeconfig and in-cluster loading, auth,
-TLS, the urllib3 pool, timeouts, its ApiException); the list and the watch are plain
-`ApiClient.call_api` requests whose JSON is read here, keeping just the four fields the
-cache needs. The generated `AppsV1Api` and its pydantic models are never imported: they
-cost the exporter more memory than everything else it holds (benchmarks/README.md).
+One watch covers all batches, filtered by name here; the requests and their JSON are
+exporter/kube/api.py (plain `ApiClient.call_api`, no generated models).
 
 The bearer token never leaves the client configuration: errors are summarised from the
 exception type and the API's Status message, and scrubbed of the token anyway.
@@ -27,13 +20,10 @@ exception type and the API's Status message, and scrubbed of the token anyway.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import random
-import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -44,12 +34,19 @@ from kubernetes.client.exceptions import ApiException
 from batchctl.config import KubernetesConfig
 from batchctl.kube import client_secrets, describe_error, new_api_client
 from batchctl.log import get_logger
+from exporter.kube.api import (
+    GONE,
+    DeploymentsApi,
+    OpenWatch,
+    deployment_from,
+    name_of,
+    resource_version,
+    stream_lines,
+    watch_event,
+)
 from exporter.snapshot import Deployment
 
 log = get_logger("batchctl.kube")
-
-_GONE = 410
-_DEPLOYMENTS_PATH = "/apis/apps/v1/namespaces/{namespace}/deployments"
 
 
 @dataclass(frozen=True)
@@ -65,63 +62,6 @@ class KubeState:
 
 class _Gone(Exception):
     pass
-
-
-def _dict(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _name_of(obj: Any) -> str | None:
-    name = _dict(_dict(obj).get("metadata")).get("name")
-    return name if isinstance(name, str) else None
-
-
-def deployment_from(obj: Mapping[str, Any]) -> Deployment:
-    """A Deployment from its JSON: spec.replicas (nil means 1, as the API defaults it)
-    and status.readyReplicas (omitted when 0)."""
-    replicas = _dict(obj.get("spec")).get("replicas")
-    ready = _dict(obj.get("status")).get("readyReplicas")
-    return Deployment(
-        name=_name_of(obj) or "",
-        replicas=int(1 if replicas is None else replicas),
-        ready_replicas=int(ready or 0),
-    )
-
-
-def _raise_for_status(resp: Any) -> None:
-    """The ApiException (with the Status body) the generated API raises for non-2xx."""
-    if not 200 <= resp.status <= 299:
-        resp.read()
-        raise ApiException.from_response(http_resp=resp, body=None, data=None)
-
-
-def _lines(raw: urllib3.HTTPResponse) -> Iterator[bytes]:
-    """The newline-terminated lines of a streamed response, as they arrive."""
-    pending: list[bytes] = []  # the start of a line split across chunks
-    for chunk in raw.stream(amt=None, decode_content=False):
-        start = 0
-        while (end := chunk.find(b"\n", start)) != -1:
-            pending.append(chunk[start:end])
-            yield b"".join(pending)
-            pending.clear()
-            start = end + 1
-        if start < len(chunk):
-            pending.append(chunk[start:])
-
-
-class _OpenWatch:
-    """The watch request in flight, so that stop() can cut its socket."""
-
-    def __init__(self) -> None:
-        self.raw: urllib3.HTTPResponse | None = None
-
-    def stop(self) -> None:
-        # Shut the raw socket down so a blocked read returns now (closing it from
-        # another thread could hang on the SSL lock the reader holds).
-        sock = getattr(getattr(self.raw, "connection", None), "sock", None)
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
 
 
 class DeploymentCache:
@@ -144,13 +84,14 @@ class DeploymentCache:
         self._own_client = api_client is None
         self._client = api_client if api_client is not None else new_api_client(cfg)
         self._secrets = client_secrets(self._client)
+        self._api = DeploymentsApi(self._client, cfg, self.names)
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._lock = threading.Lock()
         self._state = KubeState()
         self._synced = threading.Event()
         self._stopping = threading.Event()
-        self._watch: _OpenWatch | None = None
+        self._watch: OpenWatch | None = None
         self._thread: threading.Thread | None = None
         self._missing: set[str] = set()  # names already reported missing
         self._progressed = False  # the current watch has delivered an event
@@ -168,7 +109,7 @@ class DeploymentCache:
         limit = self.cfg.request_timeout_seconds + 1 if timeout is None else timeout
         deadline = time.monotonic() + limit
         while self._thread is not None and self._thread.is_alive():
-            # _OpenWatch.stop() shuts the socket down so a blocked read returns now;
+            # OpenWatch.stop() shuts the socket down so a blocked read returns now;
             # a watch still waiting for its headers has no socket yet, so try again.
             w = self._watch
             if w is not None:
@@ -225,71 +166,33 @@ class DeploymentCache:
         """Sleep with ±20% jitter; True if stopping."""
         return self._stopping.wait(seconds * random.uniform(0.8, 1.2))
 
-    def _field_selector(self) -> str | None:
-        if len(self.names) == 1:
-            (name,) = self.names
-            return f"metadata.name={name}"
-        return None
-
-    def _get(self, query: list[tuple[str, Any]], timeout: Any) -> Any:
-        """GET the namespace's Deployments through the official client's plumbing (auth,
-        TLS, pool, timeouts) and return its RESTResponse, unread; non-2xx raises the
-        ApiException the generated API would."""
-        if (fs := self._field_selector()) is not None:
-            query.append(("fieldSelector", fs))
-        request = self._client.param_serialize(
-            "GET",
-            _DEPLOYMENTS_PATH,
-            path_params={"namespace": self.cfg.namespace},
-            query_params=query,
-            header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"],
-        )
-        resp = self._client.call_api(*request, _request_timeout=timeout)
-        try:
-            _raise_for_status(resp)
-        except BaseException:
-            resp.response.release_conn()
-            raise
-        return resp
-
     def _list(self) -> str:
-        resp = self._get([], self.cfg.request_timeout_seconds)
-        try:
-            body = json.loads(resp.read())
-        finally:
-            resp.response.release_conn()
-        items = _dict(body).get("items") or []
-        found = {
-            name: deployment_from(item)
-            for item in items
-            if (name := _name_of(item)) is not None and name in self.names
-        }
+        found, rv = self._api.list_deployments()
         for name in self.names:
             self._note_presence(name, name in found)
         self._succeeded(found)
         self._synced.set()
-        return str(_dict(_dict(body).get("metadata")).get("resourceVersion") or "")
+        return rv
 
     def _watch_once(self, rv: str) -> str:
         """Follow one watch request to its end and return the rv to resume from.
 
         Raises _Gone on 410 (an HTTP status or an ERROR event) and ApiException or
         whatever urllib3 raises otherwise."""
-        w = _OpenWatch()
+        w = OpenWatch()
         self._watch = w
         if self._stopping.is_set():
             return rv
         self._progressed = False
         try:
-            raw = self._open_watch(w, rv)
+            raw = self._api.open_watch(w, rv)
             try:
                 rv = self._follow(raw, rv)
             finally:
                 raw.close()
                 raw.release_conn()
         except ApiException as e:
-            if e.status == _GONE:
+            if e.status == GONE:
                 raise _Gone from None
             raise
         finally:
@@ -299,51 +202,17 @@ class DeploymentCache:
             self._succeeded(None)
         return rv
 
-    def _open_watch(self, w: _OpenWatch, rv: str) -> urllib3.HTTPResponse:
-        """The watch request, with a read timeout that outlasts a quiet watch once the
-        headers are in.
-
-        The server ends a watch by itself at timeout_seconds, so between events the
-        stream may be silent that long; but a server that does not even answer must
-        show as down within the request timeout. urllib3 applies its read timeout to
-        the socket before reading the headers and leaves it there while streaming.
-        """
-        query: list[tuple[str, Any]] = [
-            ("allowWatchBookmarks", True),
-            ("resourceVersion", rv),
-            ("timeoutSeconds", self.cfg.watch_timeout_seconds),
-            ("watch", True),
-        ]
-        # Connecting and the response headers get the request timeout like any request.
-        resp = self._get(query, (self.cfg.request_timeout_seconds,) * 2)
-        raw: urllib3.HTTPResponse = resp.response
-        w.raw = raw
-        sock = getattr(getattr(raw, "connection", None), "sock", None)
-        if sock is not None:
-            sock.settimeout(self.cfg.watch_timeout_seconds + self.cfg.request_timeout_seconds)
-        return raw
-
     def _follow(self, raw: urllib3.HTTPResponse, rv: str) -> str:
         """Apply the stream's events until it ends; the last resourceVersion seen."""
-        for line in _lines(raw):
+        for line in stream_lines(raw):
             if self._stopping.is_set():
                 break
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue  # a blank or torn line, as the official Watch skips them
-            if not isinstance(event, dict):
-                continue
-            kind = event.get("type")
-            obj = _dict(event.get("object"))
-            if kind == "ERROR":
-                # A Status: 410 when the rv is compacted, anything else is a failure.
-                raise ApiException(
-                    status=obj.get("code"), reason=f"{obj.get('reason')}: {obj.get('message')}"
-                )
-            seen = _dict(obj.get("metadata")).get("resourceVersion")
-            if seen:
-                rv = str(seen)
+            # ERROR events raise: 410 when the rv is compacted, anything else a failure.
+            event = watch_event(line)
+            if event is None:
+                continue  # a blank or torn line
+            kind, obj = event
+            rv = resource_version(obj) or rv
             self._progressed = True
             self._apply(kind, obj)
         return rv
@@ -352,7 +221,7 @@ class DeploymentCache:
         if kind == "BOOKMARK":
             self._succeeded(None)
             return
-        name = _name_of(obj)
+        name = name_of(obj)
         if name is None or name not in self.names:
             return
         with self._lock:

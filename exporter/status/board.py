@@ -18,7 +18,7 @@ from batchctl.decisions import Decisions
 from batchctl.redact import scrub_urls
 from exporter.live import Live
 from exporter.snapshot import Snapshot
-from exporter.status import render_status
+from exporter.status.page import render_status
 
 PATH = "/api/v1/decisions"
 

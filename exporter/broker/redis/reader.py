@@ -1,10 +1,12 @@
-"""Reading kombu's Redis layout: one pipelined round trip per scrape, bytes in, read-only.
+"""The Redis reader: kombu's Redis layout in one pipelined round trip per scrape, bytes in.
+
+The first implementation of `exporter.broker.protocol.BrokerReader`, read-only.
 
 Nothing here writes to, deletes or moves a message or any of kombu's keys. The
 commands sent are LLEN/LINDEX (inside a Lua script), HKEYS/HGET on `unacked`, INFO,
 MEMORY USAGE, SCAN, SMEMBERS, HGETALL of batchctl's claim records, and the one write
 the exporter does: HSET/HDEL/PEXPIRE of its own hash `batchctl:first_seen` (after
-`global_keyprefix`), which keeps first-seen times across restarts (exporter/ages.py).
+`global_keyprefix`), which keeps first-seen times across restarts (ages.py, firstseen.py).
 
 Every reply is read as bytes: names, tags and routes that are not UTF-8, and keys of
 other types under kombu's names, never fail a scrape.
@@ -15,11 +17,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import struct
+import time
 from array import array
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
 from importlib import resources
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 import redis
 
@@ -28,12 +30,13 @@ from batchctl.brokerurl import connect
 from batchctl.claims import Claim, claim_key
 from batchctl.config import BrokerConfig
 from batchctl.redact import redact_url
-from exporter import firstseen
-from exporter.ages import AgeTracker
-from exporter.discovery import Discovery, SkipLog, discover
-from exporter.firstseen import AGES_KEY, FirstSeenStore
-from exporter.inflight import InFlight
-from exporter.snapshot import list_key
+from exporter.broker.protocol import EMPTY, BrokerRead, QueueRead, QueueWork
+from exporter.broker.redis import firstseen
+from exporter.broker.redis.ages import AgeTracker
+from exporter.broker.redis.discovery import Discovery, SkipLog, discover
+from exporter.broker.redis.firstseen import AGES_KEY, FirstSeenStore
+from exporter.broker.redis.inflight import InFlight
+from exporter.broker.redis.keys import list_key
 
 # Lists per script call: Redis runs a script atomically, so chunks keep each call
 # short and the broker never stalls: 500 lists take ~1.2 ms of Redis time (at most
@@ -48,36 +51,13 @@ VERIFY_EVERY = 4
 
 
 def _script(name: str) -> tuple[str, str]:
-    text = resources.files("exporter").joinpath(name).read_text()
+    text = resources.files(__package__).joinpath(name).read_text()
     return text, hashlib.sha1(text.encode()).hexdigest()
 
 
 T = TypeVar("T")
 LISTS_SCRIPT, LISTS_SHA = _script("lists.lua")
 UNACKED_SCRIPT, UNACKED_SHA = _script("unacked.lua")
-
-
-class QueueRead(NamedTuple):
-    """One queue as read: the same object while none of its lists changed."""
-
-    waiting: int
-    priority_lengths: Mapping[int, int]  # only lists that hold messages
-    oldest_seen: float | None  # when its oldest waiting message was first seen
-
-
-EMPTY = QueueRead(0, {}, None)
-
-
-@dataclass(frozen=True)
-class BrokerRead:
-    queues: Sequence[str]
-    reads: Sequence[QueueRead]  # aligned with `queues`
-    changed: bool  # any list's length or ends moved since the previous read
-    unacked: Mapping[str, int]
-    used_memory: int
-    max_memory: int
-    memory: Mapping[str, int]  # queue -> bytes, from the last memory sample
-    claims: Mapping[str, Claim] = field(default_factory=dict)
 
 
 def _chunks(seq: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -97,12 +77,16 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) else 0
 
 
-class BrokerReader:
+class RedisReader:
     """Reads all queues in one pipelined round trip; keeps per-list state between reads.
 
-    Not thread-safe: the collector serialises reads (one collection in flight), and
-    discovery only swaps `self.discovery` whole.
+    A `BrokerReader` (exporter/broker/protocol.py): `changed` is True when any list's
+    length or ends moved. Not thread-safe: the collector serialises reads (one
+    collection in flight), and discovery only swaps `self.discovery` whole.
     """
+
+    # redis-py's errors: connection, TLS, AUTH, Sentinel, error replies.
+    errors: tuple[type[Exception], ...] = (redis.RedisError,)
 
     def __init__(self, cfg: BrokerConfig, client: redis.Redis | None = None) -> None:
         self.cfg = cfg
@@ -197,6 +181,15 @@ class BrokerReader:
     ) -> BrokerRead:
         return self._guarded(lambda: self._read(queues, now, claim_queues))
 
+    def work_left(self, queues: Sequence[str]) -> dict[str, QueueWork]:
+        """Waiting (every priority list) and in flight (`unacked`) per queue, read as a
+        scrape reads them (one round trip), without sampling memory."""
+        read = self._guarded(lambda: self._read(queues, time.time(), (), sample_memory=False))
+        return {
+            q: QueueWork(r.waiting, read.unacked.get(q, 0))
+            for q, r in zip(read.queues, read.reads, strict=True)
+        }
+
     def ping(self) -> None:
         """One PING: is the broker there at all (connection, TLS, auth, Sentinel)?"""
         self._guarded(self.client.ping)
@@ -212,7 +205,13 @@ class BrokerReader:
             self._reconnect = self._failover
             raise
 
-    def _read(self, queues: Sequence[str], now: float, claim_queues: Sequence[str]) -> BrokerRead:
+    def _read(
+        self,
+        queues: Sequence[str],
+        now: float,
+        claim_queues: Sequence[str],
+        sample_memory: bool = True,
+    ) -> BrokerRead:
         self._layout(queues)
         state = array("i", self._len)
         due = self._reads_done % VERIFY_EVERY
@@ -260,7 +259,8 @@ class BrokerReader:
             raise info if isinstance(info, Exception) else TypeError("INFO reply")
         self._reads_done += 1
         if (
-            self.cfg.memory_sample_interval_seconds >= 0
+            sample_memory
+            and self.cfg.memory_sample_interval_seconds >= 0
             and now - self._memory_at >= self.cfg.memory_sample_interval_seconds
         ):
             self._sample_memory()

@@ -28,7 +28,7 @@ from typing import Any
 import redis
 
 from batchctl.log import get_logger
-from exporter.snapshot import is_task_queue, parse_binding
+from exporter.broker.redis.keys import is_task_queue, parse_binding
 
 log = get_logger("batchctl.discovery")
 

@@ -6,7 +6,7 @@ failures, ETA, oldest age, memory, replicas ready/desired/cap, the autoscaler's 
 decision and reason, the claim, and a flag on a batch with work that nobody claimed.
 When the broker is down the last known values stay, greyed, with their age and the
 reason. Every value that comes from outside (names, claims, errors, decisions) is
-HTML-escaped; `exporter/board.py` gathers the inputs (the sidecar's decisions).
+HTML-escaped; `exporter/status/board.py` gathers the inputs (the sidecar's decisions).
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from batchctl.config import BatchConfig
 from batchctl.decisions import LEASE, DecisionRecord, Decisions
 from batchctl.units import format_bytes, format_duration
 from exporter.progress import ESTIMATE, Progress
-from exporter.snapshot import QueueStats, Snapshot, tier
-from exporter.statusparts import STYLE, esc, sparkline_svg
+from exporter.snapshot import QueueStats, Snapshot
+from exporter.stats import tier
+from exporter.status.parts import STYLE, esc, sparkline_svg
 
 # Tier colours: good (<100), fine (<500), careful (<1000), danger (>=1000).
 TIER_CLASSES = ("tier-good", "tier-fine", "tier-care", "tier-danger")
@@ -102,7 +103,7 @@ def render_status(
     others = [q for q in shown.queues if q.queue not in {b.queue for b in configured}]
     if others:
         parts.append(_others(others, thresholds, stale))
-    parts.append(history)  # recent claim events (exporter/claim_history.py), or ""
+    parts.append(history)  # recent claim events (exporter/status/claim_history.py), or ""
     parts.append("</body></html>")
     return "".join(parts)
 

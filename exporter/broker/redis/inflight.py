@@ -2,20 +2,26 @@
 
 `unacked` maps a delivery tag to `[message, exchange, routing_key]` (JSON). Each tag is
 resolved to its queue once, by a script that reads only the route at the end of the
-value (exporter/unacked.lua), and remembered while the tag stays in the hash.
+value (exporter/broker/redis/unacked.lua), and remembered while the tag stays in the hash.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
-from exporter.discovery import display_name
+from exporter.broker.redis.discovery import display_name
 
 # The routes of new tags, in chunks: (tags) -> flat [exchange, routing_key, ...] replies.
 Resolve = Callable[[Sequence[bytes]], Sequence[Any]]
+Tag = TypeVar("Tag", bound=Hashable)
+
+
+def count_unacked(tags: Iterable[Tag], routes: Mapping[Tag, str]) -> Counter[str]:
+    """In-flight messages per queue, from the unacked tags and the tag -> queue cache."""
+    return Counter(routes[t] for t in tags if t in routes)
 
 
 def unjson(raw: bytes) -> bytes:
@@ -59,5 +65,5 @@ class InFlight:
                 exchange, routing_key = unjson(exchange or b""), unjson(routing_key)
                 queue = bindings.get((exchange, routing_key))
                 self._routes[tag] = queue or display_name(routing_key)
-        self.counts = Counter(self._routes[t] for t in tags if t in self._routes)
+        self.counts = count_unacked(tags, self._routes)
         return self.counts

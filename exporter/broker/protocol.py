@@ -1,0 +1,130 @@
+"""What a snapshot needs from a broker: the seam between the exporter and any broker.
+
+`exporter.collect.InProcessSource` reads a broker only through `BrokerReader`, and
+`batchctl release` asks it what work is left (`work_left`); `exporter.broker.open_reader`
+picks the implementation from the broker URL's scheme. The first implementation reads
+kombu's Redis layout (exporter/broker/redis/). A reader of RabbitMQ's management API
+fits the same shape: a queue's `messages_ready` is `waiting`, `messages_unacknowledged`
+is in flight (`unacked`) and its `memory` is the queue's memory; the node's
+`mem_used`/`mem_limit` are `used_memory`/`max_memory`; queues come from
+`GET /api/queues/{vhost}` (discovery), health from any cheap request (`ping`). Figures
+only some brokers give (RabbitMQ's consumers per queue, its memory and disk alarms)
+belong in new `BrokerRead` fields with defaults, so that other readers need not change.
+
+Error contract: every call but `close` may raise one of the reader's `errors` when the broker
+does not answer, refuses us, or answers something that cannot be read (the Redis reader:
+`redis.RedisError`, which covers connection, TLS, auth and Sentinel failures). The
+snapshot source reports those as `celery_broker_up 0` with the error's text, and logs
+anything else as a bug; an error's text never holds a credential once the source has
+scrubbed the URL and secrets from it. No call writes to, deletes or moves a message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
+
+from batchctl.claims import Claim
+
+
+class QueueRead(NamedTuple):
+    """One queue as read: the same object while none of its figures changed."""
+
+    waiting: int  # messages ready for a consumer, every priority included
+    # Waiting per priority step, only the steps that hold messages; {} when the broker
+    # does not count per priority.
+    priority_lengths: Mapping[int, int]
+    oldest_seen: float | None  # when its oldest waiting message was first seen (epoch s)
+
+
+EMPTY = QueueRead(0, {}, None)
+
+
+@dataclass(frozen=True)
+class BrokerRead:
+    """Everything one read found, for the queues it was asked about."""
+
+    queues: Sequence[str]
+    reads: Sequence[QueueRead]  # aligned with `queues`
+    # Any queue's figures moved since the previous read (True when unsure): a False lets
+    # the source reuse the last read's stats.
+    changed: bool
+    unacked: Mapping[str, int]  # queue -> messages delivered and not yet acknowledged
+    used_memory: int  # bytes the broker uses
+    max_memory: int  # bytes it may use; 0: no limit
+    memory: Mapping[str, int]  # queue -> bytes, from the last memory sample
+    # batchctl's claim records of `claim_queues`, where the broker keeps them (Redis);
+    # empty from a broker that keeps none.
+    claims: Mapping[str, Claim] = field(default_factory=dict)
+
+
+class QueueWork(NamedTuple):
+    """What is left in one queue: messages waiting and in flight."""
+
+    waiting: int
+    in_flight: int
+
+
+class Discovered(Protocol):
+    """The task queues a broker names by itself (not only the configured ones)."""
+
+    @property
+    def queues(self) -> Mapping[str, object]:
+        """Exported queue name -> the broker's own handle for it (e.g. raw bytes)."""
+        ...
+
+    @property
+    def skipped(self) -> Mapping[str, int]:
+        """Reason -> how many queues (or bindings) were left out of discovery, for
+        celery_exporter_queues_skipped."""
+        ...
+
+
+class BrokerReader(Protocol):
+    """A broker, read-only: queues, their lengths per priority, in flight, ages, memory.
+
+    Not thread-safe: the snapshot source serialises reads (one in flight at a time),
+    and `discover` only replaces `discovery` whole.
+    """
+
+    @property
+    def errors(self) -> tuple[type[Exception], ...]:
+        """The exceptions that mean the broker is down or unreadable (module docstring)."""
+        ...
+
+    @property
+    def safe_url(self) -> str:
+        """The broker URL without its password, for logs and errors."""
+        ...
+
+    @property
+    def discovery(self) -> Discovered:
+        """The last `discover()`'s result; empty before the first."""
+        ...
+
+    def ping(self) -> None:
+        """One cheap request: is the broker there at all (connection, TLS, auth)?"""
+        ...
+
+    def discover(self) -> Discovered:
+        """Find the broker's task queues (off the scrape path: may be slow)."""
+        ...
+
+    def read(
+        self, queues: Sequence[str], now: float, claim_queues: Sequence[str] = ()
+    ) -> BrokerRead:
+        """`queues` as they are at `now` (epoch seconds, used to date first sightings),
+        and the claim records of `claim_queues`, in as few round trips as the broker
+        allows."""
+        ...
+
+    def work_left(self, queues: Sequence[str]) -> dict[str, QueueWork]:
+        """Per queue of `queues`, the messages waiting and in flight now: what
+        `batchctl release` checks before it ends a claim. No memory sampling."""
+        ...
+
+    def close(self) -> None:
+        """Finish the reader's own pending writes, if it has any (the Redis reader's
+        first-seen times), and close the connection; raises none of `errors`."""
+        ...
