@@ -68,7 +68,7 @@ def build_claims(cfg: Config, backend: str) -> tuple[ClaimKeeper, Callable[[], N
     from batchctl.claims.service import store_for
 
     store = store_for(cfg)
-    return store, store.client.close
+    return store, store.close
 
 
 class NotReady(Exception):
