@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from batchctl import jsonout
 
@@ -23,14 +23,50 @@ SELF, LEASE, NONE = "self", "lease", "none"
 COMPACT_DETAIL = 160
 
 
+class Decided(Protocol):
+    """What a decision of the policy (autoscaler.policy.Decision) carries."""
+
+    @property
+    def queue(self) -> str: ...
+    @property
+    def current(self) -> int: ...
+    @property
+    def desired(self) -> int: ...
+    @property
+    def action(self) -> object: ...
+    @property
+    def reason(self) -> object: ...
+    @property
+    def detail(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class DecisionRecord:
+    """One decision as every output shows it: /api/v1/decisions, the Lease copy, the
+    status page and `batchctl autoscaler --once -o json` (one JSON shape everywhere)."""
+
     queue: str
-    current: int
-    desired: int
+    current: int  # replicas when it decided
+    desired: int  # replicas it decided on
     action: str  # up, down, hold, none (batchctl.reasons.Action)
     reason: str  # batchctl.reasons.Reason
     detail: str = ""
+
+    @classmethod
+    def of(cls, d: Decided) -> DecisionRecord:
+        return cls(d.queue, d.current, d.desired, str(d.action), str(d.reason), d.detail)
+
+    def to_json(self) -> dict[str, object]:
+        """{"queue", "replicas", "desired", "action", "reason", "detail"}: `current` is
+        "replicas" in JSON, as `batchctl autoscaler --once -o json` has always said."""
+        return {
+            "queue": self.queue,
+            "replicas": self.current,
+            "desired": self.desired,
+            "action": self.action,
+            "reason": self.reason,
+            "detail": self.detail,
+        }
 
 
 @dataclass(frozen=True)
@@ -48,7 +84,7 @@ class Decisions:
             "source": self.source,
             "at": self.at,
             "leader": self.leader,
-            "decisions": [vars(d).copy() for d in self.decisions],
+            "decisions": [d.to_json() for d in self.decisions],
         }
 
     @classmethod
@@ -65,9 +101,10 @@ class Decisions:
 
 
 def _record(d: Mapping[str, Any]) -> DecisionRecord:
+    # "current": the name /api/v1/decisions gave it before it took the CLI's "replicas".
     return DecisionRecord(
         queue=str(d["queue"]),
-        current=int(d["current"]),
+        current=int(d["replicas"] if "replicas" in d else d["current"]),
         desired=int(d["desired"]),
         action=str(d["action"]),
         reason=str(d["reason"]),

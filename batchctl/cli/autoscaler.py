@@ -19,6 +19,7 @@ from batchctl.cli.options import (
     output_option,
 )
 from batchctl.config import ConfigError
+from batchctl.decisions import DecisionRecord
 from batchctl.textcols import columns
 
 if TYPE_CHECKING:
@@ -36,17 +37,8 @@ def decision_table(decisions: list[Decision]) -> str:
 
 
 def decisions_json(decisions: list[Decision]) -> list[dict[str, object]]:
-    return [
-        {
-            "queue": d.queue,
-            "replicas": d.current,
-            "desired": d.desired,
-            "action": str(d.action),
-            "reason": str(d.reason),
-            "detail": d.detail,
-        }
-        for d in decisions
-    ]
+    """The shape of /api/v1/decisions (batchctl.decisions.DecisionRecord)."""
+    return [DecisionRecord.of(d).to_json() for d in decisions]
 
 
 @click.command("autoscaler")

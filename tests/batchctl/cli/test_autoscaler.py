@@ -59,3 +59,28 @@ def test_once_with_a_refused_password_is_a_config_error_at_once(
     assert res.exit_code == 2, res.output
     assert "the broker refused the credentials of broker.url" in res.stderr
     assert "wrong-pw" not in res.output + res.stderr
+
+
+def test_a_decision_has_one_json_shape_in_once_and_in_the_api() -> None:
+    """`--once -o json` and /api/v1/decisions print a decision alike; the exporter still
+    reads a decision from a sidecar that called `replicas` "current"."""
+    from autoscaler.policy import Decision
+    from batchctl.cli.autoscaler import decisions_json
+    from batchctl.decisions import SELF, DecisionRecord, Decisions
+    from batchctl.reasons import Action, Reason
+
+    d = Decision("batch1", desired=2, current=1, reason=Reason.BACKLOG, action=Action.UP)
+    api = Decisions(SELF, 1.0, "me", (DecisionRecord.of(d),)).to_json()
+    shape = {
+        "queue": "batch1",
+        "replicas": 1,
+        "desired": 2,
+        "action": "up",
+        "reason": "backlog",
+        "detail": "",
+    }
+    assert decisions_json([d]) == api["decisions"] == [shape]
+    assert Decisions.from_json(json.loads(json.dumps(api))).decisions == (DecisionRecord.of(d),)
+    before = {k: v for k, v in shape.items() if k != "replicas"} | {"current": 1}
+    older = {"source": SELF, "decisions": [before]}
+    assert Decisions.from_json(older).decisions == (DecisionRecord.of(d),)
