@@ -24,6 +24,8 @@ from autoscaler.server import AutoscalerServer
 from autoscaler.source import ExporterSource, SnapshotUnavailable
 from batchctl.claims import Claim
 from batchctl.config import Config, ConfigError
+from batchctl.exitcodes import EXIT_OK, EXIT_UNREACHABLE
+from batchctl.exitcodes import EXIT_REFUSED as EXIT_FAILED
 from batchctl.log import get_logger
 from batchctl.process import wait_for_shutdown
 from batchctl.reasons import Reason
@@ -31,7 +33,6 @@ from exporter.runtime import build_source
 from exporter.snapshot import SnapshotSource
 
 BACKENDS = ("kubernetes", "local", "dry-run")
-EXIT_OK, EXIT_FAILED, EXIT_UNREACHABLE = 0, 1, 3
 # Reasons that mean "could not decide": --once then exits non-zero.
 UNDECIDED = (Reason.NO_DATA, Reason.REPLICAS_UNKNOWN)
 
@@ -68,7 +69,7 @@ def build_claims(cfg: Config, backend: str) -> tuple[ClaimKeeper, Callable[[], N
     from batchctl.claims.service import store_for
 
     store = store_for(cfg)
-    return store, store.client.close
+    return store, store.close
 
 
 class NotReady(Exception):

@@ -33,9 +33,9 @@ class Decided(Protocol):
     @property
     def desired(self) -> int: ...
     @property
-    def action(self) -> str: ...
+    def action(self) -> object: ...
     @property
-    def reason(self) -> str: ...
+    def reason(self) -> object: ...
     @property
     def detail(self) -> str: ...
 
@@ -46,8 +46,8 @@ class DecisionRecord:
     `batchctl autoscaler --once -o json`): `current` and `desired` replicas."""
 
     queue: str
-    current: int
-    desired: int
+    current: int  # replicas when it decided
+    desired: int  # replicas it decided on
     action: str  # up, down, hold, none (batchctl.reasons.Action)
     reason: str  # batchctl.reasons.Reason
     detail: str = ""

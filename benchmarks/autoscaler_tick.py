@@ -40,7 +40,7 @@ from autoscaler.observations import observations  # noqa: E402
 from autoscaler.policy import PolicyState, decide  # noqa: E402
 from autoscaler.policyconfig import policy_config  # noqa: E402
 from batchctl.claims import Claim  # noqa: E402
-from batchctl.claims.store import ClaimStore  # noqa: E402
+from batchctl.claims.redis_store import RedisClaimStore  # noqa: E402
 from batchctl.config import Config, parse_config  # noqa: E402
 from batchctl.demo.embedded import EmbeddedRedis, free_port  # noqa: E402
 from batchctl.demo.tasks import enqueue, make_app  # noqa: E402
@@ -156,7 +156,7 @@ def failover(lease: dict[str, float], runs: int) -> list[float]:
             raw["autoscaler"]["snapshot_url"] = exporter.url  # type: ignore[index]
             (tmp / "c.yml").write_text(yaml.safe_dump(raw))
             enqueue(make_app(server.url), "batch1", 2000, seconds=0)
-            ClaimStore(server.client()).claim("batch1", "bench", "x", 3600, time.time())
+            RedisClaimStore(server.client()).claim("batch1", "bench", "x", 3600, time.time())
             procs = {}
             for name in ("a", "b"):
                 procs[name] = subprocess.Popen(

@@ -43,7 +43,7 @@ sys.path.insert(0, str(HERE))
 
 from scrape_latency import QUEUES, peak_rss_mb, populate, wait_http  # noqa: E402
 
-from batchctl.claims.store import ClaimStore  # noqa: E402
+from batchctl.claims.redis_store import RedisClaimStore  # noqa: E402
 from batchctl.demo.embedded import EmbeddedRedis, free_port  # noqa: E402
 from batchctl.demo.tasks import enqueue, make_app  # noqa: E402
 from tests.fakekube import FakeKube  # noqa: E402
@@ -87,7 +87,7 @@ def memory() -> dict[str, dict[str, float]]:
         app = make_app(server.url)
         for b in cfg["batches"]:
             kube.add_deployment(b["deployment"], replicas=0, ready=0)
-            ClaimStore(client).claim(b["queue"], "bench", "footprint", 3600, time.time())
+            RedisClaimStore(client).claim(b["queue"], "bench", "footprint", 3600, time.time())
             enqueue(app, b["queue"], 50, seconds=0)
             b["autoscale"] = True
         cfg["broker"]["max_queues"] = 2000

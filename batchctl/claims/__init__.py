@@ -1,10 +1,13 @@
-"""Claims: who is using which batch, why, and until when (the spreadsheet, in Redis).
+"""Claims: who is using which batch, why, and until when (the spreadsheet, in a store).
 
 One home for the record (`record`), its history (`history`), the rules (`rules`), the
-store (`store`) and how claims read (`text`). The package itself is pure: the store,
-which talks to Redis, is imported as `batchctl.claims.store`.
+store's errors (`errors`) and how claims read (`text`). The package itself is pure and
+light (the policy imports it): the store's protocol is `batchctl.claims.store`, a store
+that talks to a backend is its own module (`batchctl.claims.redis_store`), and
+`batchctl.claims.service.store_for` builds the configured one.
 """
 
+from batchctl.claims.errors import StoreError, StoreFault, StoreRefused, StoreUnavailable
 from batchctl.claims.history import KINDS, ClaimEvent, last_per_batch
 from batchctl.claims.record import KEY, Claim, Override, claim_key
 from batchctl.claims.rules import (
@@ -29,6 +32,10 @@ __all__ = [
     "Outcome",
     "Override",
     "Refused",
+    "StoreError",
+    "StoreFault",
+    "StoreRefused",
+    "StoreUnavailable",
     "Work",
     "WorkLeft",
     "claim_key",

@@ -2,9 +2,9 @@
 
 Each rule takes the record as it is (None: free) and the request, and returns an
 `Outcome`: the record to store (None: delete it) and the history event to append, or
-raises. The store (batchctl/claims/store.py) applies them under WATCH/MULTI, the event
-in the same transaction, so two people acting on the same batch at the same moment
-cannot both win and the history never disagrees with the claims.
+raises. A store (the protocol: batchctl/claims/store.py) applies them atomically with
+the event (the Redis store under WATCH/MULTI), so two people acting on the same batch
+at the same moment cannot both win and the history never disagrees with the claims.
 
 Errors and the CLI's exit codes: `ClaimRefused` (the request itself is not acceptable:
 2), `ClaimConflict` (someone else holds it: 1), `Refused` (acceptable, but not now, e.g.

@@ -1,18 +1,18 @@
 """Claims as the CLI offers them: validation, the store, one outcome to print.
 
 Pure checks first (a configured batch, a TTL within claims.max_ttl, a purpose for a
-new claim), then one atomic write through `ClaimStore`. Errors are exceptions whose
-message is the whole story: `ClaimConflict` (someone else holds it), `ClaimRefused`
-(the request itself is not acceptable), `Refused` (not now, e.g. work is left),
-`redis.RedisError` (the broker cannot be reached).
+new claim), then one atomic write through the configured `ClaimStore`
+(`claims.store`). Errors are exceptions whose message is the whole story:
+`ClaimConflict` (someone else holds it), `ClaimRefused` (the request itself is not
+acceptable), `Refused` (not now, e.g. work is left), `StoreError` (the store failed:
+`StoreUnavailable`, `StoreRefused`, `StoreFault`, batchctl/claims/errors.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from batchctl.brokerurl import connect
 from batchctl.claims.history import HistoryRead
 from batchctl.claims.rules import (
     PURPOSE_REQUIRED,
@@ -27,6 +27,7 @@ from batchctl.claims.store import ClaimStore
 from batchctl.config import Config
 
 __all__ = [
+    "STORES",
     "ClaimRefused",
     "check_batch",
     "claim",
@@ -46,20 +47,35 @@ def check_batch(cfg: Config, queue: str) -> None:
         )
 
 
-def store_for(cfg: Config) -> ClaimStore:
-    """A store on the broker's Redis (the same client settings as the exporter's)."""
+def _redis_store(cfg: Config) -> ClaimStore:
+    """On the broker's Redis, with the same client settings as the exporter's."""
+    # Imported once chosen: a store of another kind loads no Redis client.
+    from batchctl.brokerurl import connect
+    from batchctl.claims.redis_store import RedisClaimStore
+
     # Raw bytes: a record or history entry that is not UTF-8 is decoded with
     # replacement by the claims code, instead of failing in the client's parser.
-    return ClaimStore(
+    return RedisClaimStore(
         connect(cfg.broker, decode_responses=False),
         prefix=cfg.broker.global_keyprefix,
         history_cap=cfg.claims.history_max_events,
+        url=cfg.broker.url,
     )
+
+
+# Each value of `claims.store` and how to open it (a store of another kind adds one).
+STORES: dict[str, Callable[[Config], ClaimStore]] = {"redis": _redis_store}
+
+
+def store_for(cfg: Config) -> ClaimStore:
+    """The store `claims.store` names; close it when done. Opening it raises nothing:
+    an operation that cannot reach the store raises StoreUnavailable."""
+    return STORES[cfg.claims.store](cfg)
 
 
 @contextmanager
 def using(cfg: Config, store: ClaimStore | None) -> Iterator[ClaimStore]:
-    """`store`, or one of our own on the broker, closed afterwards."""
+    """`store`, or one of our own (`store_for`), closed afterwards."""
     if store is not None:
         yield store
         return
@@ -67,7 +83,7 @@ def using(cfg: Config, store: ClaimStore | None) -> Iterator[ClaimStore]:
     try:
         yield own
     finally:
-        own.client.close()
+        own.close()
 
 
 def claim(
@@ -81,7 +97,7 @@ def claim(
     store: ClaimStore | None = None,
 ) -> Outcome:
     """Take, renew or take over the claim on `queue`. Raises ClaimRefused, ClaimConflict,
-    RedisError; nothing is written when it raises."""
+    StoreError; nothing is written when it raises."""
     check_batch(cfg, queue)
     check_holder(holder)
     check_ttl(ttl_seconds, cfg.claims.max_ttl)
@@ -102,7 +118,7 @@ def claim_any(
     store: ClaimStore | None = None,
 ) -> Outcome | None:
     """Claim the first free configured batch (else the first expired claim); None when
-    every batch is held. Raises ClaimRefused, RedisError."""
+    every batch is held. Raises ClaimRefused, StoreError."""
     check_holder(holder)
     check_ttl(ttl_seconds, cfg.claims.max_ttl)
     if check_purpose(purpose) is None:
@@ -133,7 +149,7 @@ def release(
 ) -> Outcome:
     """Release `queue`, or start draining it; `work` is what is left in the batch.
     Raises ClaimRefused (someone else's with `force` but no `reason` among others),
-    ClaimConflict (someone else's, without `force`), WorkLeft, RedisError."""
+    ClaimConflict (someone else's, without `force`), WorkLeft, StoreError."""
     check_batch(cfg, queue)
     with using(cfg, store) as s:
         return s.give_back(queue, holder, force, now, work=work, drain=drain, reason=reason)
@@ -143,7 +159,7 @@ def history(
     cfg: Config, queue: str | None, since: float | None, store: ClaimStore | None = None
 ) -> HistoryRead:
     """Claim events oldest first, of one batch or all, from `since` on, and how many
-    entries of the stream could not be read (skipped)."""
+    entries of the stream could not be read (skipped). Raises ClaimRefused, StoreError."""
     if queue is not None:
         check_batch(cfg, queue)
     with using(cfg, store) as s:

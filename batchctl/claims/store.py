@@ -1,74 +1,70 @@
-"""Claims kept in the broker's Redis: one hash per batch, written atomically, with history.
+"""The claim store: where claims and their history are kept, behind one protocol.
 
-The shared spreadsheet of the operations page. A claim past its expiry is not
-deleted: the record stays, so the autoscaler can drain the batch and status can say
-who forgot to release it, until someone releases or re-claims it. The rules live in
-batchctl/claims/rules.py; this applies them under WATCH/MULTI, and appends the event
-each change makes to the history stream (batchctl/claims/history.py) in the same
-transaction, then logs it.
+The rules decide (batchctl/claims/rules.py, pure); a store keeps their decisions. Every
+change reads the batch's record, asks its rule, and writes the record and the event
+the rule made in one atomic step, retrying when the record changed in between. The
+first implementation keeps them in the broker's Redis (`RedisClaimStore`,
+batchctl/claims/redis_store.py); `batchctl.claims.service.store_for` picks one from
+`claims.store`.
+
+What every implementation guarantees (tests/batchctl/test_claim_store_rules.py runs
+one table of cases against each store):
+
+- A change and its history event are written together or not at all; a rule that
+  raises, or decides that nothing changes, writes nothing.
+- Two callers changing one batch at once never both win: exactly one of concurrent
+  `take`s of a free batch succeeds, and `take_any` never gives one batch twice.
+- A claim past its expiry stays readable until it is released or taken over (status
+  names who forgot it; the autoscaler drains it).
+- Times are unix seconds passed in (`now`, `until`, `since`), from the caller's clock.
+- Errors: the rules' `ClaimConflict`, `ClaimRefused`, `Refused` (and `WorkLeft`) pass
+  through as raised; the store's own failures are `StoreUnavailable`,
+  `StoreRefused` or `StoreFault` (batchctl/claims/errors.py), never a backend's own
+  exception, so callers handle every store alike.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Protocol
 
-import redis
-
-from batchctl.claims.history import ClaimEvent, HistoryRead, history_key, parse_entries
-from batchctl.claims.record import KEY, Claim
-from batchctl.claims.rules import (
-    ClaimConflict,
-    Outcome,
-    Work,
-    decide_claim,
-    decide_drain_end,
-    decide_expiry_note,
-    decide_override,
-    decide_release,
-)
-from batchctl.log import get_logger
-
-log = get_logger("batchctl.claims")
-
-_MAX_RETRIES = 20
-DEFAULT_HISTORY_CAP = 10_000
+from batchctl.claims.history import ClaimEvent, HistoryRead
+from batchctl.claims.record import Claim
+from batchctl.claims.rules import Outcome, Work
 
 
-class _NotFree(Exception):
-    """take_any: this batch is not (any more) free; try the next one."""
-
-
-class ClaimStore:
-    """Claims kept in the broker's Redis; works with decoded or raw (bytes) clients."""
-
-    def __init__(
-        self, client: redis.Redis, prefix: str = "", history_cap: int = DEFAULT_HISTORY_CAP
-    ) -> None:
-        self.client = client
-        self.prefix = prefix
-        self.history_cap = history_cap
-
-    def key(self, queue: str) -> str:
-        return self.prefix + KEY.format(queue=queue)
-
-    @property
-    def history_key(self) -> str:
-        return history_key(self.prefix)
+class ClaimReader(Protocol):
+    """Reading claims and their history (the status page, `status`, `history`)."""
 
     def get(self, queue: str) -> Claim | None:
-        return Claim.from_fields(queue, self.client.hgetall(self.key(queue)))
+        """The claim on `queue` (expired or not), None when it is free."""
+        ...
 
     def all(self, queues: Iterable[str]) -> dict[str, Claim | None]:
-        """Every queue's claim (None when free), in one round trip."""
-        names = list(queues)
-        pipe = self.client.pipeline(transaction=False)
-        for q in names:
-            pipe.hgetall(self.key(q))
-        return {q: Claim.from_fields(q, raw) for q, raw in zip(names, pipe.execute(), strict=True)}
+        """Every queue's claim (None when free), read together."""
+        ...
 
-    # -- changes (each one transaction: the record and its event) ---------------------
+    def history(self, queue: str | None = None, since: float | None = None) -> HistoryRead:
+        """Events oldest first; of one batch with `queue`; from `since` (unix seconds)
+        on; and how many stored entries (of any batch) could not be read (skipped)."""
+        ...
+
+    def recent(self, count: int) -> list[ClaimEvent]:
+        """The newest `count` events, newest first (unreadable entries left out)."""
+        ...
+
+    def close(self) -> None:
+        """Let go of connections; the store is not used afterwards."""
+        ...
+
+
+class ClaimStore(ClaimReader, Protocol):
+    """Claims kept somewhere, changed only through the rules, each change atomic with
+    its event. Every change returns the rule's `Outcome` (`event` None: nothing was
+    written) or raises: ClaimConflict, ClaimRefused, Refused (the rules), StoreError
+    (the store). A store that subclasses this class inherits `claim`, `release` and
+    `events`, written once on top of the operations."""
 
     def take(
         self,
@@ -80,13 +76,62 @@ class ClaimStore:
         contact: str | None = None,
         max_ttl: float | None = None,
     ) -> Outcome:
-        """Claim, renew or take over an expired claim; ClaimConflict if someone else's is live."""
-        return self._transact(
-            queue,
-            lambda existing: decide_claim(
-                existing, queue, holder, purpose, contact, ttl_seconds, now, max_ttl
-            ),
-        )
+        """Claim, renew (the holder again: extended or shortened) or take over an
+        expired claim (`rules.decide_claim`); ClaimConflict while someone else's is live."""
+        ...
+
+    def take_any(
+        self,
+        queues: Sequence[str],
+        holder: str,
+        purpose: str | None,
+        ttl_seconds: float,
+        now: float,
+        contact: str | None = None,
+        max_ttl: float | None = None,
+    ) -> Outcome | None:
+        """Claim the first batch nobody holds, in the order given; failing that, take
+        over the first expired claim; None when every batch is held. A batch whose
+        record cannot be read is skipped, never overwritten."""
+        ...
+
+    def give_back(
+        self,
+        queue: str,
+        holder: str,
+        force: bool,
+        now: float,
+        *,
+        work: Work | None = None,
+        drain: bool = False,
+        reason: str = "",
+    ) -> Outcome:
+        """Release, or start draining, `queue` (`rules.decide_release`)."""
+        ...
+
+    def set_override(
+        self,
+        queue: str,
+        holder: str,
+        replicas: int,
+        until: float,
+        now: float,
+        *,
+        force: bool = False,
+        reason: str = "",
+    ) -> Outcome:
+        """Record a manual scale on the claim (`rules.decide_override`)."""
+        ...
+
+    def end_drain(self, queue: str, seen: Claim, now: float, detail: str) -> Outcome:
+        """The autoscaler: end the draining claim it saw, if it is still that claim."""
+        ...
+
+    def note_expired(self, queue: str, seen: Claim, now: float) -> Outcome:
+        """The autoscaler: record, once, that the claim it saw has expired."""
+        ...
+
+    # -- written once, on the operations above ----------------------------------------
 
     def claim(
         self,
@@ -102,67 +147,6 @@ class ClaimStore:
         assert out.claim is not None
         return out.claim
 
-    def take_any(
-        self,
-        queues: Sequence[str],
-        holder: str,
-        purpose: str | None,
-        ttl_seconds: float,
-        now: float,
-        contact: str | None = None,
-        max_ttl: float | None = None,
-    ) -> Outcome | None:
-        """Claim the first batch nobody holds, in the order given; failing that, take over
-        the first expired claim. None when every batch is held. Each attempt is its own
-        transaction: two people asking at once never get the same batch."""
-        # A claim key that cannot be read (another type under its name: WRONGTYPE) is
-        # neither free nor lapsed: that batch is skipped, the others stay takeable.
-        pipe = self.client.pipeline(transaction=False)
-        for q in queues:
-            pipe.hgetall(self.key(q))
-        replies = pipe.execute(raise_on_error=False)
-        current = {
-            q: Claim.from_fields(q, raw)
-            for q, raw in zip(queues, replies, strict=True)
-            if not isinstance(raw, redis.ResponseError)
-        }
-        free = [q for q in queues if q in current and current[q] is None]
-        lapsed = [q for q in queues if (c := current.get(q)) is not None and c.expired(now)]
-        for candidates, allow_expired in ((free, False), (lapsed, True)):
-            for queue in candidates:
-
-                def decide(existing: Claim | None, queue: str = queue, ok: bool = allow_expired):
-                    if existing is not None and not (ok and existing.expired(now)):
-                        raise _NotFree(queue)
-                    return decide_claim(
-                        existing, queue, holder, purpose, contact, ttl_seconds, now, max_ttl
-                    )
-
-                try:
-                    return self._transact(queue, decide)
-                except _NotFree:
-                    continue
-        return None
-
-    def give_back(
-        self,
-        queue: str,
-        holder: str,
-        force: bool,
-        now: float,
-        *,
-        work: Work | None = None,
-        drain: bool = False,
-        reason: str = "",
-    ) -> Outcome:
-        """Release (or start draining) `queue`; see `rules.decide_release`."""
-        return self._transact(
-            queue,
-            lambda existing: decide_release(
-                existing, holder, force, now, work=work, drain=drain, reason=reason
-            ),
-        )
-
     def release(
         self,
         queue: str,
@@ -172,109 +156,15 @@ class ClaimStore:
         now: float | None = None,
         reason: str = "",
     ) -> Claim | None:
-        """Delete the claim, whatever work is left; return what was released (None:
+        """End the claim, whatever work is left; return what was released (None:
         nothing was claimed). `now` only dates the conflict message and the event."""
         when = time.time() if now is None else now
         out = self.give_back(queue, holder, force, when, reason=reason)
         return out.previous if out.claim is None else None
 
-    def set_override(
-        self,
-        queue: str,
-        holder: str,
-        replicas: int,
-        until: float,
-        now: float,
-        *,
-        force: bool = False,
-        reason: str = "",
-    ) -> Outcome:
-        """Record a manual scale on the claim (see `rules.decide_override`)."""
-        return self._transact(
-            queue,
-            lambda existing: decide_override(
-                existing, queue, holder, replicas, until, now, force=force, reason=reason
-            ),
-        )
-
-    def end_drain(self, queue: str, seen: Claim, now: float, detail: str) -> Outcome:
-        """The autoscaler: delete the draining claim it saw, if it is still that claim."""
-        return self._transact(queue, lambda existing: decide_drain_end(existing, seen, now, detail))
-
-    def note_expired(self, queue: str, seen: Claim, now: float) -> Outcome:
-        """The autoscaler: record, once, that the claim it saw has expired."""
-        return self._transact(queue, lambda existing: decide_expiry_note(existing, seen, now))
-
-    # -- history ----------------------------------------------------------------------
-
-    def history(self, queue: str | None = None, since: float | None = None) -> HistoryRead:
-        """Events oldest first; of one batch with `queue`; from `since` (unix seconds) on;
-        and how many entries of the stream (of any batch) could not be read."""
-        # Entry ids are the Redis server's milliseconds: start an hour early in case its
-        # clock differs from the writers', then filter on the events' own `at`.
-        start = "-" if since is None else str(max(0, int((since - 3600) * 1000)))
-        entries: list[Any] = self.client.xrange(self.history_key, min=start) or []
-        read = parse_entries(entries)
-        read.events = [
-            e
-            for e in read.events
-            if (queue is None or e.queue == queue) and (since is None or e.at >= since)
-        ]
-        return read
-
     def events(self, queue: str | None = None, since: float | None = None) -> list[ClaimEvent]:
         """`history` without the count of unreadable entries."""
         return self.history(queue, since).events
 
-    def recent(self, count: int) -> list[ClaimEvent]:
-        """The newest `count` entries' events, newest first (unreadable entries left out)."""
-        entries: list[Any] = self.client.xrevrange(self.history_key, count=count) or []
-        return parse_entries(entries).events
 
-    # -- the transaction --------------------------------------------------------------
-
-    def _transact(self, queue: str, decide: Callable[[Claim | None], Outcome]) -> Outcome:
-        """Read, decide purely, write the record and its event; retry if the record
-        changed in between. Nothing is written when the rule decided no change."""
-        key = self.key(queue)
-        pipe: Any
-        with self.client.pipeline() as pipe:
-            for _ in range(_MAX_RETRIES):
-                try:
-                    pipe.watch(key)
-                    existing = Claim.from_fields(queue, pipe.hgetall(key))
-                    out = decide(existing)
-                    if out.event is None:
-                        return out
-                    pipe.multi()
-                    pipe.delete(key)
-                    if out.claim is not None:
-                        pipe.hset(key, mapping=out.claim.to_fields())
-                    pipe.xadd(
-                        self.history_key,
-                        out.event.to_fields(),
-                        maxlen=self.history_cap,
-                        approximate=True,
-                    )
-                    pipe.execute()
-                except redis.WatchError:
-                    continue
-                finally:
-                    pipe.reset()
-                log.info("claim event", **_log_fields(out.event))
-                return out
-        raise RuntimeError(f"claim on {queue} kept changing under us; try again")
-
-
-def _log_fields(e: ClaimEvent) -> dict[str, str]:
-    return {
-        "kind": e.kind,
-        "queue": e.queue,
-        "who": e.who,
-        "holder": e.holder,
-        "purpose": e.purpose,
-        "detail": e.detail,
-    }
-
-
-__all__ = ["ClaimConflict", "ClaimStore"]
+__all__ = ["ClaimReader", "ClaimStore"]

@@ -2,10 +2,13 @@
 
 Each command parses and validates its options, loads the config, and calls one
 `run()` of the room that does the work (exporter.runtime, autoscaler.runtime,
-batchctl.claims.service, ...). Shared options live in `batchctl.cli.options`, so the
-command modules never import this package: no import cycle. Every option can also come
-from an environment variable BATCHCTL_<COMMAND>_<OPTION> (e.g. BATCHCTL_EXPORTER_LISTEN);
-`--config` from BATCHCTL_CONFIG everywhere.
+batchctl.claims.service, ...). What commands share lives in two helper modules,
+`batchctl.cli.options` (options, output, config loading, exit codes) and
+`batchctl.cli.common` (who you are, store and broker failures, claim outcomes), so a
+command module imports neither this package nor another command: no import cycle, and
+each command reads on its own. Every option can also come from an environment variable
+BATCHCTL_<COMMAND>_<OPTION> (e.g. BATCHCTL_EXPORTER_LISTEN); `--config` from
+BATCHCTL_CONFIG everywhere.
 """
 
 from __future__ import annotations
@@ -24,10 +27,34 @@ from batchctl.cli.render import alerts_group, dashboard_group
 from batchctl.cli.scale import scale_command
 from batchctl.cli.simulate import simulate_command
 from batchctl.cli.status import status_command
+from batchctl.exitcodes import exit_codes_block
 from batchctl.log import configure_logging
 
+HELP = f"""Observe, alert on and autoscale Celery batch queues on Kubernetes.
 
-@click.group(cls=Group, context_settings=CONTEXT)
+\b
+Typical day:
+  batchctl claim batch1 --purpose "reindex dockets"   # take a batch (or --any)
+  (enqueue your tasks to queue batch1)
+  batchctl status --watch                               # watch it drain
+  batchctl scale batch1 4 --for 1h                      # more workers, by hand
+  batchctl release batch1 --drain                       # give it back when done
+  batchctl history batch1                               # who had it, when, why
+
+Output: every command that prints data takes -o/--output table|json; in JSON
+mode errors are JSON too ({{"error": ...}}) and --watch prints one document per
+refresh.
+
+\b
+Exit codes, the same for every command:
+{exit_codes_block()}
+Every command that takes a config reads BATCHCTL_CONFIG. --log-level and
+--log-format go before the command: batchctl --log-level warning status.
+docs/cli.md has it all.
+"""
+
+
+@click.group(cls=Group, context_settings=CONTEXT, help=HELP)
 @click.version_option(__version__, prog_name="batchctl")
 @click.option(
     "--log-level",
@@ -44,32 +71,7 @@ from batchctl.log import configure_logging
     help="auto: console on a TTY, JSON lines otherwise.",
 )
 def cli(log_level: str, log_format: str) -> None:
-    """Observe, alert on and autoscale Celery batch queues on Kubernetes.
-
-    \b
-    Typical day:
-      batchctl claim batch1 --purpose "reindex dockets"   # take a batch (or --any)
-      (enqueue your tasks to queue batch1)
-      batchctl status --watch                               # watch it drain
-      batchctl scale batch1 4 --for 1h                      # more workers, by hand
-      batchctl release batch1 --drain                       # give it back when done
-      batchctl history batch1                               # who had it, when, why
-
-    Output: every command that prints data takes -o/--output table|json; in JSON
-    mode errors are JSON too ({"error": ...}) and --watch prints one document per
-    refresh.
-
-    \b
-    Exit codes, the same for every command:
-      0  done
-      1  refused or conflict (someone else holds the batch, work is left,
-         unexpected data in Redis, ...)
-      2  usage or config error (fix the command or the file)
-      3  backend unreachable (Redis, the Kubernetes API, the exporter)
-    Every command that takes a config reads BATCHCTL_CONFIG. --log-level and
-    --log-format go before the command: batchctl --log-level warning status.
-    docs/cli.md has it all.
-    """
+    # The help is HELP: its exit codes come from batchctl/exitcodes.py.
     configure_logging(log_level, log_format)  # type: ignore[arg-type]
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from batchctl.cli.common import host_port
 from batchctl.cli.options import (
     EXIT_UNREACHABLE,
     EXIT_USAGE,
@@ -17,7 +18,7 @@ from batchctl.cli.options import (
     load_or_exit,
     output_option,
 )
-from batchctl.config import ConfigError, ExporterConfig
+from batchctl.config import ConfigError
 from batchctl.decisions import DecisionRecord
 from batchctl.textcols import columns
 
@@ -40,14 +41,6 @@ def decisions_json(decisions: list[Decision]) -> list[dict[str, object]]:
     return [DecisionRecord.of(d).to_json() for d in decisions]
 
 
-def _listen(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    try:
-        ExporterConfig(listen=value)  # the same HOST:PORT rule as the exporter's
-    except ValueError:
-        raise click.BadParameter("expected HOST:PORT, e.g. 0.0.0.0:9809") from None
-    return value
-
-
 @click.command("autoscaler")
 @config_option
 @click.option(
@@ -67,7 +60,7 @@ def _listen(ctx: click.Context, param: click.Parameter, value: str) -> str:
     "-l",
     default="0.0.0.0:9809",
     show_default=True,
-    callback=_listen,
+    callback=host_port("0.0.0.0:9809"),
     help="HOST:PORT for the autoscaler's own /metrics, /healthz and /readyz.",
 )
 @click.option(

@@ -1,16 +1,12 @@
-"""`batchctl claim | release`: the spreadsheet of the operations page, in Redis.
+"""`batchctl claim | release`: the spreadsheet of the operations page, in the claim store.
 
-Thin click layer: parse here; the rules and the store live in batchctl/claims/.
+Thin click layer: parse here; the rules and the store live in batchctl/claims/, what
+the commands share in batchctl/cli/common.py.
 """
 
 from __future__ import annotations
 
-import getpass
-import os
 import time
-from collections.abc import Mapping
-from datetime import datetime
-from typing import NoReturn
 
 import click
 import redis
@@ -20,149 +16,37 @@ from batchctl.claims import (
     ClaimRefused,
     Outcome,
     Refused,
+    StoreError,
     Work,
     WorkLeft,
     describe_expiry,
 )
 from batchctl.claims.rules import check_holder
 from batchctl.claims.service import check_batch, claim, claim_any, release, store_for
+from batchctl.cli.common import (
+    batch_work,
+    broker_failed,
+    conflict,
+    duration,
+    holder_or_exit,
+    outcome_json,
+    store_failed,
+    when,
+)
 from batchctl.cli.options import (
     EXIT_REFUSED,
-    EXIT_UNREACHABLE,
     EXIT_USAGE,
     TEXT,
     Printer,
     config_option,
     load_or_exit,
-    not_utf8,
     output_option,
 )
 from batchctl.config import Config
 from batchctl.log import get_logger
-from batchctl.redact import redact_url, scrub
-from batchctl.units import format_duration, parse_duration
+from batchctl.units import format_duration
 
 log = get_logger("batchctl.claims")
-
-
-def default_holder(env: Mapping[str, str] | None = None) -> tuple[str, str] | None:
-    """Who runs this, and where that came from: $USER, $LOGNAME, else the passwd entry
-    of our user id. None when none says: a container running as a uid without a passwd
-    entry, as Kubernetes runs it (no USER set)."""
-    env = os.environ if env is None else env
-    for var in ("USER", "LOGNAME"):
-        if env.get(var):
-            return env[var], f"${var}"
-    try:
-        return getpass.getuser(), "the user database"
-    except (KeyError, OSError, ImportError):  # no passwd entry for our uid
-        return None
-
-
-def holder_or_exit(given: str | None, out: Printer) -> str:
-    """--holder as given, else the default holder; exit 2 naming the fix when there is
-    none (or it is not valid UTF-8)."""
-    if given is not None:
-        return given
-    found = default_holder()
-    if found is None:
-        out.fail(
-            f"cannot tell who you are: no $USER or $LOGNAME, and user id {os.getuid()} has "
-            "no passwd entry; set --holder (or $USER)",
-            EXIT_USAGE,
-        )
-    name, source = found
-    problem = not_utf8(name)
-    if problem is not None:
-        out.fail(f"{source}, the default --holder: {problem}; or set --holder", EXIT_USAGE)
-    try:  # blamed on where the name came from, not on an --holder never given
-        check_holder(name, f"{source}, the default --holder,")
-    except ClaimRefused as e:
-        out.fail(f"{e}; set --holder", EXIT_USAGE)
-    return name
-
-
-def broker_problem(url: str, exc: redis.RedisError) -> tuple[str, int]:
-    """What a Redis error means and its exit code. An error the broker answered is not
-    "cannot reach": a password it refuses or lacks, a database the server does not have
-    or a command the user may not run is a config problem (2), a key of the wrong type
-    is a data problem (1); only connection errors and timeouts are unreachable (3)."""
-    # redis-py's messages name host and port at most; scrub URLs and secrets anyway.
-    where, why, text = redact_url(url), scrub(str(exc)), str(exc)
-    if isinstance(exc, redis.AuthenticationError):
-        # Reached, and refused: trying again will not help, the URL must change.
-        if "WRONGPASS" in text or "invalid" in text:
-            return (
-                f"the broker at {where} refused the user or password ({why}): fix them "
-                "in broker.url",
-                EXIT_USAGE,
-            )
-        return (
-            f"the broker at {where} requires a password ({why}): put it in broker.url, "
-            "redis://:PASSWORD@host:6379/0 (or redis://USER:PASSWORD@... for an ACL user)",
-            EXIT_USAGE,
-        )
-    if not isinstance(exc, redis.ResponseError):
-        return f"cannot reach the broker at {where}: {why}", EXIT_UNREACHABLE
-    if "DB index is out of range" in text or "invalid DB index" in text:
-        return (
-            f"the broker at {where} has no such database ({why}): fix the database "
-            "number in broker.url",
-            EXIT_USAGE,
-        )
-    if isinstance(exc, redis.exceptions.NoPermissionError):
-        refused = f"the broker at {where} refused the command ({why}): check the user's ACL"
-        return refused, EXIT_USAGE
-    if text.startswith("WRONGTYPE"):
-        return (
-            f"unexpected data in the broker at {where} ({why}): a claim "
-            "(batchctl:claim:<queue>) or the claim history (batchctl:history) key holds "
-            "another type of value; look at it with redis-cli TYPE and remove it",
-            EXIT_REFUSED,
-        )
-    return f"the broker at {where} answered with an error: {why}", EXIT_REFUSED
-
-
-def broker_failed(cfg: Config, exc: redis.RedisError, out: Printer | None = None) -> NoReturn:
-    """Print what a Redis error means (see `broker_problem`) and exit with its code."""
-    message, code = broker_problem(cfg.broker.url, exc)
-    (out or Printer()).fail(message, code)
-
-
-def conflict(e: ClaimConflict, out: Printer, hint: str) -> NoReturn:
-    c = e.existing
-    who = c.holder + (f" ({c.contact})" if c.contact else "")
-    out.fail(
-        f"{c.queue} is claimed by {who} for {c.purpose or '(no purpose given)'!r}, "
-        f"{describe_expiry(c, e.now)}; {hint}",
-        EXIT_REFUSED,
-        holder=c.holder,
-        expires=c.expires,
-    )
-
-
-def when(ts: float) -> str:
-    return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M %Z")
-
-
-def duration(text: str | None, default: float, option: str) -> float:
-    if text is None:
-        return default
-    try:
-        return parse_duration(text)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint=option) from None
-
-
-def outcome_json(queue: str, out: Outcome, now: float) -> dict[str, object]:
-    e = out.event
-    return {
-        "queue": queue,
-        "event": e.kind if e is not None else None,
-        "detail": e.detail if e is not None else "",
-        "claim": out.claim.to_json(now) if out.claim is not None else None,
-        "previous": out.previous.to_json(now) if out.previous is not None else None,
-    }
 
 
 def claimed_text(out: Outcome, ttl_seconds: float) -> str:
@@ -249,8 +133,8 @@ def claim_command(
         )
     except ClaimRefused as e:
         out.fail(str(e), EXIT_USAGE)
-    except redis.RedisError as e:
-        broker_failed(cfg, e, out)
+    except StoreError as e:
+        store_failed(e, out)
     if done is None:
         out.fail(
             f"no free batch: all of {', '.join(b.queue for b in cfg.batches)} are held; "
@@ -264,18 +148,6 @@ def claim_command(
         click.echo(claimed_text(done, ttl_seconds), err=True)
         return
     out.data(outcome_json(name, done, now), lambda: claimed_text(done, ttl_seconds))
-
-
-def batch_work(cfg: Config, queue: str) -> Work:
-    """Messages waiting (every priority list) and in flight (unacked) in `queue`."""
-    from exporter.broker import open_reader
-
-    reader = open_reader(cfg.broker)  # read-only, like the exporter's
-    try:
-        left = reader.work_left([queue])[queue]
-    finally:
-        reader.close()
-    return Work(left.waiting, left.in_flight)
 
 
 def released_text(queue: str, done: Outcome, holder: str, cfg: Config, work: Work) -> str:
@@ -370,10 +242,12 @@ def release_command(
         out.fail(str(e), EXIT_USAGE)
     except Refused as e:
         out.fail(str(e), EXIT_REFUSED)
-    except redis.RedisError as e:
+    except StoreError as e:
+        store_failed(e, out)
+    except redis.RedisError as e:  # reading the work left
         broker_failed(cfg, e, out)
     finally:
-        store.client.close()
+        store.close()
     if done.kind == "forced" and work.total > 0:
         log.warning(
             "release leaves work behind",

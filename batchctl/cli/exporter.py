@@ -6,18 +6,9 @@ import sys
 
 import click
 
+from batchctl.cli.common import host_port
 from batchctl.cli.options import EXIT_USAGE, config_error, config_option, load_or_exit
-from batchctl.config import ConfigError, ExporterConfig
-
-
-def _listen(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        ExporterConfig(listen=value)
-    except ValueError:
-        raise click.BadParameter("expected HOST:PORT, e.g. 0.0.0.0:9808") from None
-    return value
+from batchctl.config import ConfigError
 
 
 @click.command("exporter")
@@ -26,7 +17,7 @@ def _listen(ctx: click.Context, param: click.Parameter, value: str | None) -> st
     "--listen",
     "-l",
     default=None,
-    callback=_listen,
+    callback=host_port("0.0.0.0:9808"),
     help="HOST:PORT to serve on (default from the config: 0.0.0.0:9808).",
 )
 @click.option(

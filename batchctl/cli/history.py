@@ -7,11 +7,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import click
-import redis
 
-from batchctl.claims import ClaimEvent, ClaimRefused
+from batchctl.claims import ClaimEvent, ClaimRefused, StoreError
 from batchctl.claims.service import history
-from batchctl.cli.claims import broker_failed, duration
+from batchctl.cli.common import duration, store_failed
 from batchctl.cli.options import EXIT_USAGE, Printer, config_option, load_or_exit, output_option
 from batchctl.textcols import columns
 
@@ -62,8 +61,8 @@ def history_command(
         read = history(cfg, queue, now - window if window is not None else None)
     except ClaimRefused as e:
         out.fail(str(e), EXIT_USAGE)
-    except redis.RedisError as e:
-        broker_failed(cfg, e, out)
+    except StoreError as e:
+        store_failed(e, out)
     events = read.events
     if read.skipped:
         # Unreadable entries name no batch for sure: counted over the whole stream.

@@ -1,8 +1,5 @@
 """What every command shares: the config and output options, loading the config, printing
-data and errors, and the exit codes.
-
-Exit codes, the same for every command: 0 done, 1 refused or conflict, 2 usage or
-config error, 3 backend unreachable (Redis, the Kubernetes API, the exporter).
+data and errors, and the exit codes (defined in batchctl/exitcodes.py, re-exported here).
 
 Output: every command that prints data takes `-o/--output table|json`. With json, stdout
 carries exactly one JSON document per result (per refresh with --watch), and an error is
@@ -23,18 +20,33 @@ import click
 
 from batchctl import jsonout
 from batchctl.config import Config, ConfigError, load_config
+from batchctl.exitcodes import (
+    EXIT_CODES_HELP,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+)
 from batchctl.log import get_logger
 
-EXIT_OK = 0
-EXIT_REFUSED = 1
-EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
-
-# The epilog of every command's --help (batchctl/cli/__init__.py); docs/cli.md has more.
-EXIT_CODES_HELP = (
-    "Exit codes: 0 done, 1 refused or conflict, 2 usage or config error, 3 backend "
-    "unreachable (docs/cli.md)."
-)
+__all__ = [
+    "CONTEXT",
+    "EXIT_CODES_HELP",
+    "EXIT_OK",
+    "EXIT_REFUSED",
+    "EXIT_UNREACHABLE",
+    "EXIT_USAGE",
+    "TEXT",
+    "Group",
+    "Printer",
+    "config_error",
+    "config_option",
+    "deprecated",
+    "load_or_exit",
+    "not_utf8",
+    "output_option",
+    "wants_json",
+]
 
 CONTEXT = {"auto_envvar_prefix": "BATCHCTL", "help_option_names": ["-h", "--help"]}
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 import time
 
 import click
-import redis
 
-from batchctl.claims import ClaimConflict, ClaimRefused, Refused
-from batchctl.cli.claims import (
-    broker_failed,
+from batchctl.claims import ClaimConflict, ClaimRefused, Refused, StoreError
+from batchctl.cli.common import (
     conflict,
     duration,
     holder_or_exit,
     outcome_json,
+    store_failed,
     when,
 )
 from batchctl.cli.options import (
@@ -118,10 +117,10 @@ def scale_command(
         config_error(e, out)
     except ScaleFailed as e:
         out.fail(f"cannot scale {queue}: {e}", EXIT_USAGE if e.not_found else EXIT_UNREACHABLE)
-    except redis.RedisError as e:
-        broker_failed(cfg, e, out)
+    except StoreError as e:
+        store_failed(e, out)
     finally:
-        store.client.close()
+        store.close()
     c = done.outcome.claim
     assert c is not None and c.override is not None
     o = c.override

@@ -9,7 +9,7 @@ import click
 import redis
 
 from batchctl import jsonout
-from batchctl.cli.claims import broker_failed, when
+from batchctl.cli.common import broker_failed, when
 from batchctl.cli.options import (
     EXIT_UNREACHABLE,
     Printer,

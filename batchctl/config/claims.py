@@ -1,4 +1,4 @@
-"""The `claims:` section: how long a claim may last and how much history is kept.
+"""The `claims:` section: where claims are kept, how long one may last, how much history.
 
 Durations are written as people write them (`8h`, `7d`, `1h30m`) or as a number of
 seconds; both are stored as seconds.
@@ -6,7 +6,7 @@ seconds; both are stored as seconds.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -19,6 +19,9 @@ class ClaimsConfig(BaseModel):
         extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False
     )
 
+    # Where claims and their history live (batchctl.claims.service.STORES): "redis", the
+    # broker's Redis, is the only store so far.
+    store: Literal["redis"] = "redis"
     # `batchctl claim` without --ttl (was autoscaler.claim_default_ttl_seconds).
     # Both at most 100 years (in seconds, what parse_duration accepts).
     default_ttl: float = Field(8 * 3600.0, gt=0, le=MAX_DURATION_SECONDS)

@@ -21,7 +21,7 @@ import redis
 from autoscaler.backends.local import LocalBackend, WorkerPool
 from autoscaler.loop import Autoscaler
 from autoscaler.metrics import AutoscalerMetrics
-from batchctl.claims.store import ClaimStore
+from batchctl.claims.redis_store import RedisClaimStore
 from batchctl.config import Config, parse_config
 from batchctl.demo.embedded import EmbeddedRedis
 from batchctl.demo.tasks import done_ids, enqueue, make_app
@@ -127,7 +127,7 @@ def run_demo(opts: DemoOptions, on_started: Callable[[str], None] | None = None)
     url = embedded.start()
     cfg = demo_config(url, opts.max_replicas)
     client = redis.Redis.from_url(url)
-    claims = ClaimStore(client)
+    claims = RedisClaimStore(client)
     run_dir = embedded.dir / "workers"
     pool = WorkerPool.from_config(cfg, run_dir, prefetch_multiplier=1)
     backend = LocalBackend(pool, [b.queue for b in cfg.batches])

@@ -19,7 +19,7 @@ import redis
 from autoscaler.backends.local import LocalBackend, WorkerPool
 from autoscaler.loop import Autoscaler
 from autoscaler.policy import Decision, Reason
-from batchctl.claims.store import ClaimStore
+from batchctl.claims.redis_store import RedisClaimStore
 from batchctl.config import Config, parse_config
 from batchctl.demo.tasks import ENV_ACKS_LATE, done_count, enqueue, make_app
 from exporter.collect import InProcessSource
@@ -91,7 +91,7 @@ def start(
     made: list[Run] = []
 
     def make(events: bool) -> Run:
-        ClaimStore(redis_db).claim(QUEUE, "alice", "events test", 3600, time.time())
+        RedisClaimStore(redis_db).claim(QUEUE, "alice", "events test", 3600, time.time())
         enqueue(make_app(redis_server.url), QUEUE, 2, seconds=TASK_SECONDS, priorities=[0])
         run = Run(cfg_for(redis_server.url, events), tmp_path / f"run-{events}")
         made.append(run)

@@ -19,7 +19,7 @@ import pytest
 import redis
 import yaml
 
-from batchctl.claims.store import ClaimStore
+from batchctl.claims.redis_store import RedisClaimStore
 from batchctl.config import parse_config
 from batchctl.demo.tasks import enqueue, make_app
 from exporter.runtime import start_exporter
@@ -129,7 +129,7 @@ def test_one_writer_and_a_calm_failover_mid_ramp(
     kube, procs = pair
     # Work nobody consumes: the backlog asks for one more replica every step interval.
     enqueue(make_app(redis_server.url), "batch1", 3000, seconds=0)
-    ClaimStore(redis_db).claim("batch1", "bob", "reindex", 3600, time.time())
+    RedisClaimStore(redis_db).claim("batch1", "bob", "reindex", 3600, time.time())
 
     def holder() -> str | None:
         lease = kube.lease("batchctl-autoscaler")

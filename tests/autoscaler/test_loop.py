@@ -18,7 +18,7 @@ from autoscaler.backends.dryrun import DryRunBackend
 from autoscaler.loop import Autoscaler
 from autoscaler.metrics import AutoscalerMetrics
 from autoscaler.policy import GuardResult, GuardStatus, Reason
-from batchctl.claims.store import ClaimStore
+from batchctl.claims.redis_store import RedisClaimStore
 from batchctl.cli import cli
 from batchctl.config import Config, parse_config
 from batchctl.demo.runner import DemoOptions, run_demo
@@ -77,7 +77,7 @@ def test_claimed_batch_scales_from_zero_unclaimed_does_not(
     app = make_app(redis_server.url)
     enqueue(app, "batch0", 20, seconds=0)
     enqueue(app, "batch1", 20, seconds=0)
-    ClaimStore(redis_db).claim("batch1", "alice", "reindex", 3600, time.time())
+    RedisClaimStore(redis_db).claim("batch1", "alice", "reindex", 3600, time.time())
     backend = RecordingBackend({"batch0": 0, "batch1": 0})
     a = scaler_for(cfg_for(redis_server.url), redis_db, backend)
     a.tick()
@@ -109,7 +109,7 @@ def test_observe_only_batch_decides_reports_and_never_acts(
     enqueue(app, "batch0", 20, seconds=0)
     enqueue(app, "batch1", 20, seconds=0)
     for q in ("batch0", "batch1"):
-        ClaimStore(redis_db).claim(q, "alice", "reindex", 3600, time.time())
+        RedisClaimStore(redis_db).claim(q, "alice", "reindex", 3600, time.time())
     cfg = parse_config(
         {
             "broker": {"url": redis_server.url},
@@ -154,7 +154,7 @@ def test_observe_only_batch_decides_reports_and_never_acts(
 def test_broker_down_holds_everything(own_redis: RedisServer) -> None:
     client = own_redis.client()
     enqueue(make_app(own_redis.url), "batch1", 5, seconds=0)
-    ClaimStore(client).claim("batch1", "alice", "x", 3600, time.time())
+    RedisClaimStore(client).claim("batch1", "alice", "x", 3600, time.time())
     backend = RecordingBackend({"batch0": 2, "batch1": 0})
     a = scaler_for(cfg_for(own_redis.url), client, backend)
     own_redis.stop()
@@ -173,7 +173,7 @@ def test_broker_down_holds_everything(own_redis: RedisServer) -> None:
 
 def test_unhealthy_guard_holds_scale_up(redis_server: RedisServer, redis_db: redis.Redis) -> None:
     enqueue(make_app(redis_server.url), "batch1", 50, seconds=0)
-    ClaimStore(redis_db).claim("batch1", "alice", "x", 3600, time.time())
+    RedisClaimStore(redis_db).claim("batch1", "alice", "x", 3600, time.time())
     cfg = cfg_for(
         redis_server.url,
         guards=[{"name": "es_latency", "query": "es_search_latency_seconds > 1"}],
@@ -197,7 +197,7 @@ def test_actuator_failure_is_counted_not_fatal(
     redis_server: RedisServer, redis_db: redis.Redis
 ) -> None:
     enqueue(make_app(redis_server.url), "batch1", 5, seconds=0)
-    ClaimStore(redis_db).claim("batch1", "alice", "x", 3600, time.time())
+    RedisClaimStore(redis_db).claim("batch1", "alice", "x", 3600, time.time())
 
     class Failing(RecordingBackend):
         broken = True
@@ -223,7 +223,7 @@ def test_cli_once_dry_run_without_kubernetes_tracks_its_own_replicas(
 ) -> None:
     """No cluster, no exporter: --once reads Redis itself and decides from 0 replicas."""
     enqueue(make_app(redis_server.url), "batch1", 7, seconds=0)
-    ClaimStore(redis_db).claim("batch1", "bob", "x", 3600, time.time())
+    RedisClaimStore(redis_db).claim("batch1", "bob", "x", 3600, time.time())
     cfg = tmp_path / "c.yml"
     cfg.write_text(
         f"broker:\n  url: {redis_server.url}\nkubernetes:\n  enabled: false\n"
@@ -281,7 +281,7 @@ def test_dry_run_without_kubernetes_steps_up_tick_after_tick(
 ) -> None:
     """ "What would it do" is answered over several ticks: its own counts follow its decisions."""
     enqueue(make_app(redis_server.url), "batch1", 500, seconds=0)
-    ClaimStore(redis_db).claim("batch1", "bob", "x", 3600, time.time())
+    RedisClaimStore(redis_db).claim("batch1", "bob", "x", 3600, time.time())
     cfg = cfg_for(redis_server.url)
     step = cfg.batches[1].step_interval_seconds
     clock = [time.time()]
@@ -307,7 +307,7 @@ def test_a_drained_claim_is_ended_by_the_autoscaler(
     loop ends the claim (the very claim it saw) and the history says so."""
     from batchctl.claims import Work
 
-    store = ClaimStore(redis_db)
+    store = RedisClaimStore(redis_db)
     store.claim("batch1", "alice", "reindex", 3600, time.time())
     store.give_back("batch1", "alice", False, time.time(), work=Work(3, 0), drain=True)
     clock = [time.time()]
@@ -338,7 +338,7 @@ def test_expiry_recorded_once_and_unclaimed_work_logged_every_ten_minutes(
     app = make_app(redis_server.url)
     enqueue(app, "batch0", 3, seconds=0)
     enqueue(app, "batch1", 3, seconds=0)
-    store = ClaimStore(redis_db)
+    store = RedisClaimStore(redis_db)
     store.claim("batch1", "alice", "forgotten", 60, time.time() - 3600)
     clock = [time.time()]
     cfg = cfg_for(redis_server.url)
@@ -371,7 +371,7 @@ def test_once_exits_1_when_a_change_is_not_applied(
     from autoscaler.runtime import once_exit_code
 
     enqueue(make_app(redis_server.url), "batch1", 5, seconds=0)
-    ClaimStore(redis_db).claim("batch1", "alice", "x", 3600, time.time())
+    RedisClaimStore(redis_db).claim("batch1", "alice", "x", 3600, time.time())
 
     class BrokenLease(SoleLeader):
         def write_state(self, text: str) -> None:

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from autoscaler.backends.kubernetes import KubernetesBackend
 from autoscaler.loop import Autoscaler
 from autoscaler.source import ExporterSource, SnapshotUnavailable
-from batchctl.claims.store import ClaimStore
+from batchctl.claims.redis_store import RedisClaimStore
 from batchctl.cli import cli
 from batchctl.config import Config, parse_config
 from batchctl.demo.tasks import enqueue, make_app
@@ -89,7 +89,7 @@ def pod(redis_server: RedisServer, tmp_path: Path) -> Iterator[Pod]:
 
 def work_for(redis_server: RedisServer, redis_db: redis.Redis, queue: str, n: int) -> None:
     enqueue(make_app(redis_server.url), queue, n, seconds=0)
-    ClaimStore(redis_db).claim(queue, "bob", "reindex", 3600, time.time())
+    RedisClaimStore(redis_db).claim(queue, "bob", "reindex", 3600, time.time())
 
 
 def test_once_scales_from_zero_and_tells_the_deployment(

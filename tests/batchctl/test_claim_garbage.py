@@ -13,7 +13,7 @@ import redis
 from batchctl import jsonout
 from batchctl.claims import Claim, ClaimEvent, Override
 from batchctl.claims.history import parse_entries
-from batchctl.claims.store import ClaimStore
+from batchctl.claims.redis_store import RedisClaimStore
 
 NOW = 1_800_000_000.0
 HOUR = 3600.0
@@ -96,7 +96,7 @@ def test_history_entries_with_garbage_times_are_skipped_and_counted(at: bytes) -
 def test_the_store_skips_and_counts_broken_history(
     redis_db: redis.Redis,
 ) -> None:
-    store = ClaimStore(redis_db)
+    store = RedisClaimStore(redis_db)
     store.take("batch1", "alice", "reindex", HOUR, NOW)
     redis_db.xadd("batchctl:history", {"kind": "claimed", "queue": "batch1", "at": "nan"})
     odd = {b"kind": b"x", b"queue": b"batch1", b"at": b"1e9", b"who": b"\xff"}

@@ -12,8 +12,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from batchctl.claims import Claim, ClaimConflict, Override, describe_expiry
-from batchctl.claims.store import ClaimStore
+from batchctl.claims import Claim, ClaimConflict, Override, StoreUnavailable, describe_expiry
+from batchctl.claims.redis_store import RedisClaimStore
 from batchctl.units import format_duration, parse_duration
 from tests.conftest import RedisServer
 
@@ -118,13 +118,13 @@ def test_claim_fields_round_trip_and_garbage() -> None:
 @pytest.fixture(params=[False, True], ids=["bytes", "decoded"])
 def store(
     redis_db: redis.Redis, redis_server: RedisServer, request: pytest.FixtureRequest
-) -> Iterator[ClaimStore]:
+) -> Iterator[RedisClaimStore]:
     client = redis_server.client(decode_responses=request.param)
-    yield ClaimStore(client)
+    yield RedisClaimStore(client)
     client.close()
 
 
-def test_store_claim_extend_conflict_release(store: ClaimStore, redis_db: redis.Redis) -> None:
+def test_store_claim_extend_conflict_release(store: RedisClaimStore, redis_db: redis.Redis) -> None:
     first = store.claim("batch1", "alice", "reindex", HOUR, NOW, contact="#infra")
     assert store.get("batch1") == first
     assert redis_db.hgetall("batch:claim:batch1") == {}
@@ -151,7 +151,7 @@ def test_store_claim_extend_conflict_release(store: ClaimStore, redis_db: redis.
     assert store.release("batch1", "alice") is None
 
 
-def test_store_expired_claim_stays_visible_until_taken_over(store: ClaimStore) -> None:
+def test_store_expired_claim_stays_visible_until_taken_over(store: RedisClaimStore) -> None:
     store.claim("batch2", "alice", "reindex", 60, NOW)
     later = NOW + 3600
     old = store.get("batch2")
@@ -160,7 +160,7 @@ def test_store_expired_claim_stays_visible_until_taken_over(store: ClaimStore) -
     assert (taken.holder, taken.since) == ("bob", later)
 
 
-def test_store_force_release(store: ClaimStore) -> None:
+def test_store_force_release(store: RedisClaimStore) -> None:
     store.claim("batch3", "alice", "reindex", HOUR, NOW)
     released = store.release("batch3", "bob", force=True, reason="alice is away")
     assert released is not None and released.holder == "alice"
@@ -168,7 +168,7 @@ def test_store_force_release(store: ClaimStore) -> None:
 
 
 def test_store_all_and_prefix(redis_db: redis.Redis) -> None:
-    store = ClaimStore(redis_db, prefix="cl:")
+    store = RedisClaimStore(redis_db, prefix="cl:")
     store.claim("batch0", "alice", "a", HOUR, NOW)
     assert redis_db.exists("cl:batchctl:claim:batch0")
     assert not redis_db.exists("batchctl:claim:batch0")
@@ -176,7 +176,7 @@ def test_store_all_and_prefix(redis_db: redis.Redis) -> None:
     assert set(got) == {"batch0", "batch1"}
     assert got["batch0"] is not None and got["batch0"].holder == "alice"
     assert got["batch1"] is None
-    assert ClaimStore(redis_db).get("batch0") is None  # another prefix, another namespace
+    assert RedisClaimStore(redis_db).get("batch0") is None  # another prefix, another namespace
 
 
 def _race(server: RedisServer, queue: str, contenders: int) -> tuple[list[str], list[str]]:
@@ -190,7 +190,7 @@ def _race(server: RedisServer, queue: str, contenders: int) -> tuple[list[str], 
         client.ping()  # connect before the start line
         barrier.wait()
         try:
-            ClaimStore(client).claim(queue, name, "race", HOUR, NOW)
+            RedisClaimStore(client).claim(queue, name, "race", HOUR, NOW)
             winners.append(name)
         except ClaimConflict:
             losers.append(name)
@@ -213,25 +213,28 @@ def test_store_concurrent_claims_have_one_winner(
         queue = f"race{round_}"
         winners, losers = _race(redis_server, queue, 8)
         assert (len(winners), len(losers)) == (1, 7)
-        stored = ClaimStore(redis_db).get(queue)
+        stored = RedisClaimStore(redis_db).get(queue)
         assert stored is not None and stored.holder == winners[0]
 
 
-def test_store_unreachable_raises_redis_error() -> None:
+def test_store_unreachable_raises_store_unavailable_from_the_redis_error() -> None:
     client = redis.Redis(port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
-    with pytest.raises(redis.ConnectionError):
-        ClaimStore(client).claim("batch1", "alice", "x", HOUR, NOW)
+    with pytest.raises(StoreUnavailable) as info:
+        RedisClaimStore(client).claim("batch1", "alice", "x", HOUR, NOW)
+    assert isinstance(info.value.__cause__, redis.ConnectionError)
+    assert info.value.cause is info.value.__cause__
+    assert str(info.value).startswith("cannot reach the broker at redis://localhost:1/0: ")
 
 
 # -- history, --any and the autoscaler's writes ----------------------------------------
 
 
-def kinds(store: ClaimStore, queue: str | None = None) -> list[str]:
+def kinds(store: RedisClaimStore, queue: str | None = None) -> list[str]:
     return [e.kind for e in store.events(queue)]
 
 
 def test_every_change_is_one_event_in_the_same_transaction(
-    store: ClaimStore, redis_db: redis.Redis
+    store: RedisClaimStore, redis_db: redis.Redis
 ) -> None:
     store.take("batch1", "alice", "reindex", HOUR, NOW)
     store.take("batch1", "alice", None, 2 * HOUR, NOW + 60)
@@ -249,7 +252,7 @@ def test_every_change_is_one_event_in_the_same_transaction(
     assert store.get("batch1") is None
 
 
-def test_a_refused_request_writes_nothing(store: ClaimStore, redis_db: redis.Redis) -> None:
+def test_a_refused_request_writes_nothing(store: RedisClaimStore, redis_db: redis.Redis) -> None:
     from batchctl.claims import ClaimRefused
 
     for purpose, ttl in (("   ", HOUR), (None, HOUR), ("p", 8 * 86400.0)):
@@ -258,7 +261,7 @@ def test_a_refused_request_writes_nothing(store: ClaimStore, redis_db: redis.Red
     assert redis_db.keys("*") == []
 
 
-def test_takeover_names_the_previous_holder(store: ClaimStore) -> None:
+def test_takeover_names_the_previous_holder(store: RedisClaimStore) -> None:
     store.take("batch2", "alice", "reindex", 60, NOW)
     out = store.take("batch2", "bob", "dedupe", HOUR, NOW + HOUR)
     assert out.kind == "taken_over" and out.previous is not None
@@ -269,7 +272,7 @@ def test_takeover_names_the_previous_holder(store: ClaimStore) -> None:
 
 
 def test_history_by_batch_and_since_and_prefix(redis_db: redis.Redis) -> None:
-    store = ClaimStore(redis_db, prefix="cl:")
+    store = RedisClaimStore(redis_db, prefix="cl:")
     now = time.time()  # --since selects by the stream's ids, the Redis server's clock
     store.take("batch0", "alice", "a", HOUR, now - 2 * HOUR)
     store.take("batch1", "bob", "b", HOUR, now - 30)
@@ -281,14 +284,14 @@ def test_history_by_batch_and_since_and_prefix(redis_db: redis.Redis) -> None:
 
 
 def test_history_is_capped(redis_db: redis.Redis) -> None:
-    store = ClaimStore(redis_db, history_cap=100)
+    store = RedisClaimStore(redis_db, history_cap=100)
     for i in range(600):
         store.take("batch1", "alice", "p", HOUR + i, NOW)
     # MAXLEN ~ trims whole stream nodes (100 entries each): about the cap, never all.
     assert 100 <= int(redis_db.xlen("batchctl:history")) < 300
 
 
-def test_take_any_takes_free_batches_in_order_then_expired_ones(store: ClaimStore) -> None:
+def test_take_any_takes_free_batches_in_order_then_expired_ones(store: RedisClaimStore) -> None:
     queues = ["batch0", "batch1", "batch2"]
     store.take("batch0", "carol", "old", 60, NOW - HOUR)  # expired
     got = [store.take_any(queues, f"u{i}", "p", HOUR, NOW) for i in range(4)]
@@ -300,7 +303,7 @@ def test_take_any_takes_free_batches_in_order_then_expired_ones(store: ClaimStor
     assert got[3] is None  # every batch is held
 
 
-def test_take_any_skips_a_claim_key_it_cannot_read(store: ClaimStore) -> None:
+def test_take_any_skips_a_claim_key_it_cannot_read(store: RedisClaimStore) -> None:
     """Another type under one claim key (WRONGTYPE): that batch is neither free nor
     lapsed, and never overwritten; the others are still taken."""
     store.client.set(store.key("batch0"), "garbage")
@@ -320,7 +323,7 @@ def _take_any_race(server: RedisServer, queues: list[str], contenders: int) -> l
         client.ping()
         barrier.wait()
         try:
-            out = ClaimStore(client).take_any(queues, name, "race", HOUR, NOW)
+            out = RedisClaimStore(client).take_any(queues, name, "race", HOUR, NOW)
             got.append(out.claim.queue if out and out.claim else None)
         finally:
             client.close()
@@ -344,7 +347,7 @@ def test_take_any_at_the_same_moment_never_gives_one_batch_twice(
         assert won == queues and got.count(None) == 2
 
 
-def test_autoscaler_writes_end_the_drain_and_note_the_expiry(store: ClaimStore) -> None:
+def test_autoscaler_writes_end_the_drain_and_note_the_expiry(store: RedisClaimStore) -> None:
     from batchctl.claims import Work
 
     store.take("batch1", "alice", "reindex", HOUR, NOW)
@@ -366,7 +369,7 @@ def test_autoscaler_writes_end_the_drain_and_note_the_expiry(store: ClaimStore) 
     assert [e.who for e in store.events()][2::2] == ["autoscaler", "autoscaler"]
 
 
-def test_override_round_trip_through_the_store(store: ClaimStore) -> None:
+def test_override_round_trip_through_the_store(store: RedisClaimStore) -> None:
     store.take("batch1", "alice", "reindex", HOUR, NOW)
     store.set_override("batch1", "alice", 4, NOW + 900, NOW, reason="catch up")
     c = store.get("batch1")

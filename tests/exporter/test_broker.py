@@ -312,11 +312,11 @@ def test_a_key_of_another_type_does_not_fail_the_scrape(
 def test_claims_are_read_in_the_same_round_trip(
     redis_server: RedisServer, redis_db: redis.Redis
 ) -> None:
-    from batchctl.claims.store import ClaimStore
+    from batchctl.claims.redis_store import RedisClaimStore
     from exporter.status.page import render_status
 
-    ClaimStore(redis_db, prefix="cl:").claim("batch2", "alice", "reindex", 600, now=1000.0)
-    ClaimStore(redis_db).claim("batch3", "bob", "wrong prefix", 600, now=1000.0)
+    RedisClaimStore(redis_db, prefix="cl:").claim("batch2", "alice", "reindex", 600, now=1000.0)
+    RedisClaimStore(redis_db).claim("batch3", "bob", "wrong prefix", 600, now=1000.0)
     cfg = make_cfg(redis_server.url, global_keyprefix="cl:")
     snap = InProcessSource(cfg, RedisReader(cfg.broker), clock=lambda: 1300.0).collect()
     assert set(snap.claims) == {"batch2"}

@@ -11,7 +11,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from batchctl.claims import ClaimEvent, Work
-from batchctl.claims.store import ClaimStore
+from batchctl.claims.redis_store import RedisClaimStore
 from exporter.status.claim_history import recent_events, render_history
 from tests.conftest import RedisServer
 from tests.exporter.test_server import cfg_for, get, serving
@@ -26,7 +26,7 @@ def base(redis_server: RedisServer, redis_db: redis.Redis) -> Iterator[str]:
 
 
 def test_status_shows_the_last_three_events_per_batch(base: str, redis_db: redis.Redis) -> None:
-    store = ClaimStore(redis_db)
+    store = RedisClaimStore(redis_db)
     now = time.time()
     store.take("batch0", "alice", "<b>reindex</b>", 3600, now - 50)
     for i in range(4):

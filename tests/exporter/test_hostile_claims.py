@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 
 from autoscaler.loop import Autoscaler
 from autoscaler.source import ExporterSource
-from batchctl.claims.store import ClaimStore
+from batchctl.claims.redis_store import RedisClaimStore
 from batchctl.demo.tasks import enqueue, make_app
 from batchctl.reasons import Reason
 from exporter.broker.redis.reader import RedisReader
@@ -40,7 +40,7 @@ def test_pages_and_scrapes_over_non_finite_claims_and_broken_history(
     base: str, redis_db: redis.Redis, bad: str
 ) -> None:
     now = time.time()
-    ClaimStore(redis_db).take("batch1", "y", "p", HOUR, now)  # an event, then broken ones
+    RedisClaimStore(redis_db).take("batch1", "y", "p", HOUR, now)  # an event, then broken ones
     redis_db.hset("batchctl:claim:batch0", mapping={"holder": "x", "since": now, "expires": bad})
     redis_db.hset(
         "batchctl:claim:batch1",
@@ -93,7 +93,7 @@ def test_the_sidecar_treats_infinity_in_the_exporters_json_as_expired(
 ) -> None:
     """An exporter of another version could still send Python's Infinity or NaN."""
     enqueue(make_app(redis_server.url), "batch1", 20, seconds=0)
-    ClaimStore(redis_db).claim("batch1", "alice", "reindex", HOUR, time.time())
+    RedisClaimStore(redis_db).claim("batch1", "alice", "reindex", HOUR, time.time())
     cfg = cfg_for(redis_server.url)
     doc = InProcessSource(cfg, RedisReader(cfg.broker)).collect().to_json()
     body = json.dumps(doc).replace(f'"expires": {doc["claims"]["batch1"]["expires"]}',  # type: ignore[index]

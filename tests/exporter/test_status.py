@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 from autoscaler.loop import Autoscaler
 from autoscaler.server import AutoscalerServer
 from batchctl.claims import Claim
-from batchctl.claims.store import ClaimStore
+from batchctl.claims.redis_store import RedisClaimStore
 from batchctl.config import Config, parse_config
 from batchctl.decisions import LEASE, SELF, DecisionRecord, Decisions
 from batchctl.demo.tasks import enqueue, make_app
@@ -165,7 +165,7 @@ def test_the_autoscalers_decisions_from_the_sidecar(
     redis_server: RedisServer, redis_db: redis.Redis, serve: Serve, tmp_path: Path
 ) -> None:
     enqueue(make_app(redis_server.url), "batch1", 5, seconds=0)
-    ClaimStore(redis_db).claim("batch1", "alice", "x", 600, time.time())
+    RedisClaimStore(redis_db).claim("batch1", "alice", "x", 600, time.time())
     scfg = scaler_cfg(redis_server.url)
     backend = RecordingBackend({"batch0": 0, "batch1": 0})
     scaler = Autoscaler(scfg, InProcessSource(scfg, RedisReader(scfg.broker)), backend)

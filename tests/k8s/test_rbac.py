@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from batchctl.claims.store import ClaimStore
+from batchctl.claims.redis_store import RedisClaimStore
 from batchctl.demo.tasks import enqueue, make_app
 from tests.conftest import EmbeddedRedis, free_port, wait_for
 from tests.fakekube import FakeKube, Request
@@ -133,7 +133,7 @@ def calls(tmp_path_factory: pytest.TempPathFactory) -> set[Call]:
         db = server.client()
         for b in cfg["batches"]:
             kube.add_deployment(b["deployment"], replicas=0, ready=0)
-            ClaimStore(db).claim(b["queue"], "alice", "rbac test", 3600, time.time())
+            RedisClaimStore(db).claim(b["queue"], "alice", "rbac test", 3600, time.time())
             enqueue(app, b["queue"], 3, seconds=0)
         db.close()
         run_batchctl_against(kube, server.url, tmp)

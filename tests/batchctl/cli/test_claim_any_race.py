@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from batchctl.claims.store import ClaimStore
+from batchctl.claims.redis_store import RedisClaimStore
 from tests.conftest import RedisServer
 
 pytestmark = pytest.mark.slow
@@ -58,7 +58,7 @@ def test_two_clis_claim_any_at_once_never_get_the_same_batch(
         redis_db.flushdb()
         taken = 0 if round_ < ROUNDS // 2 else 2 + round_ % 2
         for q in queues[:taken]:
-            ClaimStore(redis_db).claim(q, "dave", "busy", 3600, 1e10 - 3600)
+            RedisClaimStore(redis_db).claim(q, "dave", "busy", 3600, 1e10 - 3600)
         key = f"go:{round_}"
         procs = [
             subprocess.Popen(
@@ -94,7 +94,7 @@ def test_two_clis_claim_any_at_once_never_get_the_same_batch(
         assert len(got) == len(set(got)), (round_, docs)  # never the same batch
         assert len(got) == min(2, free), (round_, docs, [err for _, err in results])
         assert sorted(codes) == ([0, 0] if free >= 2 else [0, 1]), (round_, docs)
-        held = ClaimStore(redis_db).all(queues)
+        held = RedisClaimStore(redis_db).all(queues)
         for d in docs:
             if "claim" in d:
                 c = held[d["claim"]["queue"]]

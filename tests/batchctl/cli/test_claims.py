@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from batchctl.claims.store import ClaimStore
+from batchctl.claims.redis_store import RedisClaimStore
 
 HOUR = 3600.0
 
@@ -19,7 +19,7 @@ def test_cli_claim_release_cycle(run, redis_db: redis.Redis) -> None:  # type: i
     assert r.exit_code == 0, r.output
     assert r.stdout.startswith("claimed batch1 for alice until ")
     assert "(2h): reindex dockets" in r.stdout
-    claim = ClaimStore(redis_db).get("batch1")
+    claim = RedisClaimStore(redis_db).get("batch1")
     assert claim is not None and claim.contact == "#infra"
     assert claim.expires - claim.since == pytest.approx(2 * HOUR, abs=1)
     # Every claim event is a log line too (stderr).
@@ -42,7 +42,7 @@ def test_cli_claim_release_cycle(run, redis_db: redis.Redis) -> None:  # type: i
     assert (r.exit_code, r.stdout) == (0, "released batch1\n")
     r = run("release", "batch1")
     assert (r.exit_code, r.stdout) == (0, "batch1 was not claimed; nothing to release\n")
-    kinds = [e.kind for e in ClaimStore(redis_db).events("batch1")]
+    kinds = [e.kind for e in RedisClaimStore(redis_db).events("batch1")]
     assert kinds == ["claimed", "extended", "shortened", "released"]
 
 
@@ -153,7 +153,7 @@ def test_cli_unreachable_broker_is_one_line_without_password(run, command: tuple
 
 
 def test_cli_takeover_names_the_previous_holder(run, redis_db: redis.Redis) -> None:  # type: ignore[no-untyped-def]
-    ClaimStore(redis_db).claim("batch3", "dave", "forgotten", 60, time.time() - HOUR)
+    RedisClaimStore(redis_db).claim("batch3", "dave", "forgotten", 60, time.time() - HOUR)
     r = run("claim", "batch3", "--purpose", "mine", "-o", "json")
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
@@ -164,7 +164,7 @@ def test_cli_takeover_names_the_previous_holder(run, redis_db: redis.Redis) -> N
 
 
 def test_cli_claim_any(run, redis_db: redis.Redis) -> None:  # type: ignore[no-untyped-def]
-    ClaimStore(redis_db).claim("batch0", "dave", "busy", HOUR, time.time())
+    RedisClaimStore(redis_db).claim("batch0", "dave", "busy", HOUR, time.time())
     r = run("claim", "--any", "--purpose", "reindex")
     assert r.exit_code == 0, r.output
     assert r.stdout == "batch1\n"  # the name alone on stdout: B=$(batchctl claim --any ...)
@@ -194,13 +194,13 @@ def test_cli_release_with_work_refuses_drains_or_forces(run, redis_db: redis.Red
     r = run("release", "batch1", "-o", "json")
     assert r.exit_code == 1
     assert json.loads(r.stdout) | {"error": ""} == {"error": "", "waiting": 1200, "in_flight": 3}
-    c = ClaimStore(redis_db).get("batch1")
+    c = RedisClaimStore(redis_db).get("batch1")
     assert c is not None and not c.draining  # refused: nothing changed
 
     r = run("release", "batch1", "--drain")
     assert r.exit_code == 0, r.output
     assert r.stdout.startswith("batch1 is draining: 1200 waiting, 3 in flight left.")
-    c = ClaimStore(redis_db).get("batch1")
+    c = RedisClaimStore(redis_db).get("batch1")
     assert c is not None and c.draining
     r = run("release", "batch1", "--drain", "-o", "json")
     assert (r.exit_code, json.loads(r.stdout)["event"]) == (0, None)  # already draining
@@ -211,12 +211,12 @@ def test_cli_release_with_work_refuses_drains_or_forces(run, redis_db: redis.Red
         "released batch1, leaving 1200 waiting, 3 in flight behind\n",
     )
     assert '"release leaves work behind"' in r.stderr
-    kinds = [e.kind for e in ClaimStore(redis_db).events("batch1")]
+    kinds = [e.kind for e in RedisClaimStore(redis_db).events("batch1")]
     assert kinds == ["claimed", "draining", "forced"]
 
 
 def test_cli_history(run, redis_db: redis.Redis) -> None:  # type: ignore[no-untyped-def]
-    store = ClaimStore(redis_db)
+    store = RedisClaimStore(redis_db)
     now = time.time()
     store.take("batch0", "dave", "old work", HOUR, now - 3 * HOUR)
     assert run("claim", "batch1", "--purpose", "reindex").exit_code == 0

@@ -19,8 +19,8 @@ import yaml
 
 from autoscaler.backends.local import LocalBackend
 from autoscaler.loop import Autoscaler
+from batchctl.claims.redis_store import RedisClaimStore
 from batchctl.claims.service import store_for
-from batchctl.claims.store import ClaimStore
 from batchctl.config import Config, parse_config
 from batchctl.demo.tasks import done_ids, enqueue, make_app
 from exporter.runtime import build_source
@@ -72,7 +72,7 @@ def local(redis_server: RedisServer, tmp_path: Path) -> Iterator[tuple[Config, P
         thread.join(timeout=10)
         backend.close()
         source.stop()
-        claims.client.close()
+        claims.close()
 
 
 def test_release_drain_finishes_every_task_scales_to_zero_and_ends_the_claim(  # type: ignore[no-untyped-def]
@@ -102,7 +102,7 @@ def test_release_drain_finishes_every_task_scales_to_zero_and_ends_the_claim(  #
 
     r = run("release", QUEUE, "--drain", "-c", c)
     assert r.exit_code == 0 and r.stdout.startswith(f"{QUEUE} is draining:"), r.output
-    store = ClaimStore(redis_db)
+    store = RedisClaimStore(redis_db)
     assert store.get(QUEUE) is not None  # still claimed while it drains
 
     # The autoscaler finishes the work, goes to 0 and ends the claim by itself.

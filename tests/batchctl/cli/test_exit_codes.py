@@ -11,7 +11,7 @@ import pytest
 import redis
 from click.testing import CliRunner
 
-from batchctl.claims.store import ClaimStore
+from batchctl.claims.redis_store import RedisClaimStore
 from batchctl.cli import cli
 from exporter.snapshot import Snapshot
 from tests.batchctl.cli.test_hostile_records import strict
@@ -24,7 +24,7 @@ def test_release_drain_force_on_ones_own_claim_is_refused(run, redis_db: redis.R
     r = run("release", "batch1", "--drain", "--force")
     assert r.exit_code == 2, r.output
     assert "--drain and --force contradict each other" in r.stderr
-    assert ClaimStore(redis_db).get("batch1") is not None  # nothing changed
+    assert RedisClaimStore(redis_db).get("batch1") is not None  # nothing changed
     # Someone else's claim: --force says "not mine", and --drain drains it.
     r = run("release", "batch1", "--drain", "--force", "--reason", "r", env={"USER": "bob"})
     assert r.exit_code == 0 and "batch1 is draining" in r.stdout, r.output

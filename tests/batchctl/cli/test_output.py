@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from batchctl.claims.store import ClaimStore
+from batchctl.claims.redis_store import RedisClaimStore
 from batchctl.sim import BASELINE, OURS
 
 DOWN = {"BATCHCTL_BROKER_URL": "redis://:secret@127.0.0.1:1/0"}
@@ -37,7 +37,7 @@ def files(tmp_path: Path) -> dict[str, str]:
 
 
 def held(r: redis.Redis, queue: str = "batch1", holder: str = "alice") -> None:
-    ClaimStore(r).claim(queue, holder, "reindex", 3600, time.time())
+    RedisClaimStore(r).claim(queue, holder, "reindex", 3600, time.time())
 
 
 def all_held(r: redis.Redis) -> None:

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from autoscaler.backends.dryrun import DryRunBackend
 from autoscaler.loop import Autoscaler
 from autoscaler.source import ExporterSource
-from batchctl.claims.store import ClaimStore
+from batchctl.claims.redis_store import RedisClaimStore
 from batchctl.cli import cli
 from batchctl.config import parse_config
 from batchctl.demo.tasks import enqueue, make_app
@@ -115,7 +115,7 @@ def test_scale_by_the_holder_then_manual_override_for_its_duration(  # type: ign
         == cluster.kube.deployment("celery-batch1")["metadata"]["uid"]
     )
     assert "batchctl scale: 3 replicas by alice for 30m" in event["message"]
-    claim = ClaimStore(redis_db).get("batch1")
+    claim = RedisClaimStore(redis_db).get("batch1")
     assert claim is not None and claim.override is not None
     assert (claim.override.replicas, claim.override.by) == (3, "alice")
     assert claim.override.until - time.time() == pytest.approx(1800, abs=30)
@@ -145,7 +145,7 @@ def test_scale_by_the_holder_then_manual_override_for_its_duration(  # type: ign
     assert {d.queue: d.reason for d in during.tick()}["batch1"] == "manual_override"
     assert {d.queue: d.reason for d in later.tick()}["batch1"] != "manual_override"
 
-    kinds = [e.kind for e in ClaimStore(redis_db).events("batch1")]
+    kinds = [e.kind for e in RedisClaimStore(redis_db).events("batch1")]
     assert kinds == ["claimed", "scaled"]
 
 
@@ -160,7 +160,7 @@ def test_forced_scale_and_unclaimed_or_missing_deployment(  # type: ignore[no-un
             env={"USER": "bob"})  # fmt: skip
     assert r.exit_code == 0, r.output
     assert cluster.kube.replicas("celery-batch2") == 2
-    (e,) = ClaimStore(redis_db).events("batch2")[1:]
+    (e,) = RedisClaimStore(redis_db).events("batch2")[1:]
     assert (e.kind, e.who, e.holder) == ("forced", "bob", "alice")
     assert "db on fire" in e.detail
 
@@ -168,7 +168,7 @@ def test_forced_scale_and_unclaimed_or_missing_deployment(  # type: ignore[no-un
     assert run("claim", "batch3", "--purpose", "p", "-c", c).exit_code == 0
     r = run("scale", "batch3", "1", "-c", c, "-o", "json")
     assert r.exit_code == 2 and "not found" in json.loads(r.stdout)["error"]
-    c3 = ClaimStore(redis_db).get("batch3")
+    c3 = RedisClaimStore(redis_db).get("batch3")
     assert c3 is not None and c3.override is None  # a failed patch records nothing
 
     cluster.kube.down()
@@ -184,7 +184,7 @@ def test_scale_with_the_local_and_dry_run_backends_is_a_request(  # type: ignore
     assert run("claim", "batch0", "--purpose", "p", "-c", str(path)).exit_code == 0
     r = run("scale", "batch0", "2", "-c", str(path))
     assert r.exit_code == 0 and "the dry-run backend changes nothing" in r.stdout, r.output
-    c = ClaimStore(redis_db).get("batch0")
+    c = RedisClaimStore(redis_db).get("batch0")
     assert c is not None and c.override is not None and c.override.replicas == 2
 
 
@@ -198,7 +198,7 @@ def test_a_claim_that_changes_during_the_patch_is_said_plainly(
     from batchctl.claims.service import store_for
 
     cfg = parse_config(cluster.raw, env={})
-    store = ClaimStore(redis_db)
+    store = RedisClaimStore(redis_db)
     store.claim("batch1", "alice", "reindex", 3600, time.time())
     gate = cluster.kube.hold(method="PATCH", path=r"/deployments/celery-batch1/scale$")
     errors: list[Exception] = []
@@ -210,7 +210,7 @@ def test_a_claim_that_changes_during_the_patch_is_said_plainly(
         except Exception as e:
             errors.append(e)
         finally:
-            own.client.close()
+            own.close()
 
     t = threading.Thread(target=scale)
     t.start()
@@ -235,7 +235,7 @@ def test_scale_with_the_kubernetes_backend_but_no_kubernetes_names_the_conflict(
     assert r.exit_code == 2, r.output
     assert "autoscaler.backend: kubernetes needs kubernetes.enabled: true" in r.stderr
     assert "kubeconfig" not in r.stderr
-    store = ClaimStore(redis_db)
+    store = RedisClaimStore(redis_db)
     claim = store.get("batch0")
     assert claim is not None and claim.override is None  # nothing recorded
 

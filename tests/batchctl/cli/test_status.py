@@ -9,7 +9,7 @@ from pathlib import Path
 
 import redis
 
-from batchctl.claims.store import ClaimStore
+from batchctl.claims.redis_store import RedisClaimStore
 from tests.fakekube import FakeKube
 
 HOUR = 3600.0
@@ -59,7 +59,7 @@ def columns(header: str, line: str) -> dict[str, str]:
 
 
 def test_cli_status_shows_expired_claims(run, redis_db: redis.Redis) -> None:  # type: ignore[no-untyped-def]
-    ClaimStore(redis_db).claim("batch3", "dave", "forgotten", 60, time.time() - HOUR)
+    RedisClaimStore(redis_db).claim("batch3", "dave", "forgotten", 60, time.time() - HOUR)
     r = run("status")
     row = next(line for line in r.output.splitlines() if line.startswith("batch3"))
     assert "dave" in row and "EXPIRED 59m" in row and "expired" not in row

@@ -8,7 +8,7 @@ import time
 import redis
 
 from batchctl.claims import Work
-from batchctl.claims.store import ClaimStore
+from batchctl.claims.redis_store import RedisClaimStore
 from tests.batchctl.cli.test_hostile_records import claim_rows
 
 HOUR = 3600.0
@@ -18,7 +18,7 @@ CLOCK = r"(\d{4}-\d\d-\d\d )?\d\d:\d\d"
 
 
 def test_status_table_shows_drains_and_manual_scales(run, redis_db: redis.Redis) -> None:  # type: ignore[no-untyped-def]
-    store = ClaimStore(redis_db)
+    store = RedisClaimStore(redis_db)
     now = time.time()
     store.claim("batch1", "alice", "reindex", 2 * HOUR, now)
     store.set_override("batch1", "alice", 3, now + 1200, now)

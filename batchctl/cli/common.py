@@ -1,0 +1,190 @@
+"""What the commands share beyond their options: who you are, what a failed store or
+broker means, how a claim's outcome prints, the work left in a batch, HOST:PORT.
+
+The one place commands take helpers from (with batchctl/cli/options.py for options,
+output and exit codes): a command module never imports another command module
+(tests/batchctl/cli/test_command_modules.py, and an import-linter contract).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import NoReturn
+
+import click
+import redis
+
+from batchctl.claims import (
+    ClaimConflict,
+    ClaimRefused,
+    Outcome,
+    StoreError,
+    StoreRefused,
+    StoreUnavailable,
+    Work,
+    describe_expiry,
+)
+from batchctl.claims.redis_errors import store_error
+from batchctl.claims.rules import check_holder
+from batchctl.cli.options import (
+    EXIT_REFUSED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    Printer,
+    not_utf8,
+)
+from batchctl.config import Config, ExporterConfig
+from batchctl.units import parse_duration
+
+# -- who you are ---------------------------------------------------------------------
+
+
+def default_holder(env: Mapping[str, str] | None = None) -> tuple[str, str] | None:
+    """Who runs this, and where that came from: $USER, $LOGNAME, else the passwd entry
+    of our user id. None when none says: a container running as a uid without a passwd
+    entry, as Kubernetes runs it (no USER set)."""
+    env = os.environ if env is None else env
+    for var in ("USER", "LOGNAME"):
+        if env.get(var):
+            return env[var], f"${var}"
+    try:
+        return getpass.getuser(), "the user database"
+    except (KeyError, OSError, ImportError):  # no passwd entry for our uid
+        return None
+
+
+def holder_or_exit(given: str | None, out: Printer) -> str:
+    """--holder as given, else the default holder; exit 2 naming the fix when there is
+    none (or it is not valid UTF-8)."""
+    if given is not None:
+        return given
+    found = default_holder()
+    if found is None:
+        out.fail(
+            f"cannot tell who you are: no $USER or $LOGNAME, and user id {os.getuid()} has "
+            "no passwd entry; set --holder (or $USER)",
+            EXIT_USAGE,
+        )
+    name, source = found
+    problem = not_utf8(name)
+    if problem is not None:
+        out.fail(f"{source}, the default --holder: {problem}; or set --holder", EXIT_USAGE)
+    try:  # blamed on where the name came from, not on an --holder never given
+        check_holder(name, f"{source}, the default --holder,")
+    except ClaimRefused as e:
+        out.fail(f"{e}; set --holder", EXIT_USAGE)
+    return name
+
+
+# -- a store or broker that failed -----------------------------------------------------
+
+
+def store_exit_code(e: StoreError) -> int:
+    """3 when the store cannot be reached, 2 when it refuses us as configured (fix the
+    config), 1 when it answered with an error (look at the data)."""
+    if isinstance(e, StoreUnavailable):
+        return EXIT_UNREACHABLE
+    if isinstance(e, StoreRefused):
+        return EXIT_USAGE
+    return EXIT_REFUSED
+
+
+def store_failed(e: StoreError, out: Printer | None = None) -> NoReturn:
+    """Print what the claim store's failure means and exit with its code."""
+    (out or Printer()).fail(str(e), store_exit_code(e))
+
+
+def broker_problem(url: str, exc: redis.RedisError) -> tuple[str, int]:
+    """What a Redis error of a broker read (the status, the work left) means and its
+    exit code: said as the Redis claim store says it (batchctl/claims/redis_errors.py)."""
+    e = store_error(url, exc)
+    return str(e), store_exit_code(e)
+
+
+def broker_failed(cfg: Config, exc: redis.RedisError, out: Printer | None = None) -> NoReturn:
+    """Print what a Redis error means (see `broker_problem`) and exit with its code."""
+    message, code = broker_problem(cfg.broker.url, exc)
+    (out or Printer()).fail(message, code)
+
+
+# -- claims as printed -----------------------------------------------------------------
+
+
+def conflict(e: ClaimConflict, out: Printer, hint: str) -> NoReturn:
+    """Someone else holds the batch: who, for what, until when, and `hint`; exit 1."""
+    c = e.existing
+    who = c.holder + (f" ({c.contact})" if c.contact else "")
+    out.fail(
+        f"{c.queue} is claimed by {who} for {c.purpose or '(no purpose given)'!r}, "
+        f"{describe_expiry(c, e.now)}; {hint}",
+        EXIT_REFUSED,
+        holder=c.holder,
+        expires=c.expires,
+    )
+
+
+def when(ts: float) -> str:
+    """Unix seconds as local time with its zone: '2026-12-01 14:05 CET'."""
+    return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+
+
+def duration(text: str | None, default: float, option: str) -> float:
+    """A DURATION option (30m, 8h, 2d) in seconds, `default` when not given; a usage
+    error naming `option` when it does not parse."""
+    if text is None:
+        return default
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint=option) from None
+
+
+def outcome_json(queue: str, out: Outcome, now: float) -> dict[str, object]:
+    """A change of a claim as -o json prints it: the event, the claim after and before."""
+    e = out.event
+    return {
+        "queue": queue,
+        "event": e.kind if e is not None else None,
+        "detail": e.detail if e is not None else "",
+        "claim": out.claim.to_json(now) if out.claim is not None else None,
+        "previous": out.previous.to_json(now) if out.previous is not None else None,
+    }
+
+
+# -- the broker ------------------------------------------------------------------------
+
+
+def batch_work(cfg: Config, queue: str) -> Work:
+    """Messages waiting (every priority list) and in flight (unacked) in `queue`."""
+    from exporter.broker import open_reader
+
+    reader = open_reader(cfg.broker)  # read-only, like the exporter's
+    try:
+        left = reader.work_left([queue])[queue]
+    finally:
+        reader.close()
+    return Work(left.waiting, left.in_flight)
+
+
+# -- options ---------------------------------------------------------------------------
+
+Callback = Callable[[click.Context, click.Parameter, str | None], str | None]
+
+
+def host_port(example: str) -> Callback:
+    """A click callback for a --listen option: HOST:PORT by the config's rule
+    (exporter.listen), else a usage error showing `example`."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            ExporterConfig(listen=value)
+        except ValueError:
+            raise click.BadParameter(f"expected HOST:PORT, e.g. {example}") from None
+        return value
+
+    return check
