@@ -25,6 +25,7 @@ from exporter.claim_history import recent_events, render_history
 from exporter.collect import InProcessSource
 from exporter.exposition import Body, LineCache, render_body
 from exporter.snapshot import Snapshot
+from exporter.runbookpage import PREFIX, runbook_page
 from exporter.status import render_landing
 from exporter.webconfig import WebConfig
 
@@ -138,6 +139,9 @@ class _Handler(ReadOnlyHandler):
                     app.cfg, snap, app.source.live, history=status_history(app, snap)
                 )
                 self._send(200, page.encode(), "text/html; charset=utf-8")
+            elif path == PREFIX or path.startswith(PREFIX + "/"):
+                code, text = runbook_page(path)
+                self._send(code, text.encode(), "text/html; charset=utf-8")
             else:
                 self._send(404, b"not found; see /\n", "text/plain; charset=utf-8")
         except (BrokenPipeError, ConnectionResetError):

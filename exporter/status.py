@@ -292,6 +292,7 @@ def render_landing(version: str) -> str:
         ("/api/v1/snapshot", "The current snapshot as JSON"),
         ("/healthz", "Liveness"),
         ("/readyz", "Readiness (after a first successful collection)"),
+        ("/runbooks/", "The runbook of every alert (alerts.runbook_url points here)"),
     ]
     items = "".join(f'<li><a href="{u}">{u}</a> — {html.escape(t)}</li>' for u, t in links)
     return (

@@ -20,7 +20,11 @@ class AlertsConfig(_Strict):
     Queue-depth tiers come from the top-level `thresholds`; everything else is here.
     """
 
-    runbook_url: str = "https://github.com/batchctl/batchctl/blob/main/docs/runbooks/{alert}.md"
+    # Where an alert's runbook link goes; {alert} is the alert's name. The default is the
+    # exporter's own copy (/runbooks/<Alert>), reached with `kubectl port-forward
+    # svc/batchctl 9808`: set your own (an Ingress to the exporter, your wiki) when the
+    # alerts go to people who cannot port-forward (docs/deploy.md).
+    runbook_url: str = "http://localhost:9808/runbooks/{alert}"
     # Label matchers (PromQL, without braces) for the exporter's and the autoscaler's series.
     selector: str = 'job="batchctl"'
     autoscaler_selector: str = 'job="batchctl"'

@@ -29,7 +29,7 @@ from tests.promql import check_promql
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "alerts" / "batchctl.rules.yml"
 PROMTOOL_TESTS = sorted((ROOT / "tests" / "alerts" / "promtool").glob("*.yaml"))
-RUNBOOKS = ROOT / "docs" / "runbooks"
+RUNBOOKS = ROOT / "batchctl" / "runbooks"
 SEVERITIES = {"info", "warning", "critical"}
 
 
@@ -229,7 +229,7 @@ def _tested_alerts() -> set[tuple[str, str]]:
             for case in test.get("alert_rule_test", []):
                 for exp in case.get("exp_alerts") or []:
                     ann = exp["exp_annotations"]
-                    assert ann["runbook_url"].endswith(f"/{case['alertname']}.md")
+                    assert ann["runbook_url"].endswith(f"/runbooks/{case['alertname']}")
                     assert set(ann) == {"summary", "description", "runbook_url"}
                     seen.add((case["alertname"], exp["exp_labels"]["severity"]))
     return seen
@@ -252,9 +252,7 @@ def test_every_alert_is_rendered_by_default_and_complete() -> None:
             "CeleryExporterDown",
             "CeleryAutoscalerHeld",
         }, f"{rule['alert']}: the description should show the value"
-        assert ann["runbook_url"] == (
-            f"https://github.com/batchctl/batchctl/blob/main/docs/runbooks/{rule['alert']}.md"
-        )
+        assert ann["runbook_url"] == f"http://localhost:9808/runbooks/{rule['alert']}"
 
 
 def test_queue_alerts_name_the_queue() -> None:
@@ -494,8 +492,7 @@ def test_queue_regex_is_exact(tmp_path: Path) -> None:
                                         "producer and scale it to 0."
                                     ),
                                     "runbook_url": (
-                                        "https://github.com/batchctl/batchctl/blob/main/docs/"
-                                        "runbooks/CeleryUnclaimedBatchInUse.md"
+                                        "http://localhost:9808/runbooks/CeleryUnclaimedBatchInUse"
                                     ),
                                 },
                             }
