@@ -128,6 +128,8 @@ class InProcessSource:
         # Adds events, progress and the last good snapshot to each one (exporter/live.py).
         self.live = live
         self.configured = {b.queue: b.deployment for b in cfg.batches}
+        # The batches' and the other_queues' Deployments (their replicas are exported).
+        self.watched = cfg.watched_deployments()
         self._lock = threading.Lock()
         self._inflight: Future[Snapshot] | None = None
         self._last: Snapshot | None = None
@@ -262,7 +264,7 @@ class InProcessSource:
         if broker.discover_queues and not self._discovered:
             self._discover()
         names, dropped = select_queues(
-            list(self.configured),
+            list(self.watched),
             self.reader.discovery.queues if broker.discover_queues else (),
             broker.max_queues,
         )
@@ -274,7 +276,7 @@ class InProcessSource:
         kube_state = self.kube.state() if self.kube is not None else None
         deployments = {}
         if kube_state is not None:
-            for queue, name in self.configured.items():
+            for queue, name in self.watched.items():
                 dep = kube_state.deployments.get(name)
                 if dep is not None:
                     deployments[queue] = dep
@@ -355,14 +357,14 @@ class InProcessSource:
                 out.append(qs)
             return tuple(out)
         prev, new = self._prev, {}
-        configured = self.configured
+        configured, watched = self.configured, self.watched
         unacked_of, memory_of = read.unacked.get, read.memory.get
         changed = list(read.queues) != self._prev_names
         out = []
         for name, r in zip(read.queues, read.reads, strict=True):
             unacked = unacked_of(name, 0)
             memory = memory_of(name, 0)
-            dep_name = configured.get(name)
+            dep_name = watched.get(name)
             dep = by_name.get(dep_name) if (by_name is not None and dep_name) else None
             seen = r.oldest_seen
             age = now - seen if seen is not None and now > seen else 0.0

@@ -49,7 +49,7 @@ def build_source(
         from exporter.informer import DeploymentCache
 
         try:
-            cache = DeploymentCache(cfg.kubernetes, [b.deployment for b in cfg.batches])
+            cache = DeploymentCache(cfg.kubernetes, list(cfg.watched_deployments().values()))
         except KubeConfigError as e:
             # A config problem, reported like the others: key, what is wrong, the fix.
             raise ConfigError(

@@ -158,7 +158,7 @@ def _row(
         cells.append('<td class="depth">–</td>')
         cells += [f"<td>{DASH}</td>"] * 7
     else:
-        t = tier(q.waiting, thresholds)
+        t = tier(q.waiting, batch.thresholds or thresholds)
         spark = sparkline_svg(prog.sparkline if prog is not None else ())
         cells.append(
             f'<td class="depth {TIER_CLASSES[t]}" data-tier="{TIER_WORDS[t]}">'
