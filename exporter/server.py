@@ -24,8 +24,8 @@ from exporter.bodies import SharedBodies
 from exporter.claim_history import recent_events, render_history
 from exporter.collect import InProcessSource
 from exporter.exposition import Body, LineCache, render_body
-from exporter.snapshot import Snapshot
 from exporter.runbookpage import PREFIX, runbook_page
+from exporter.snapshot import Snapshot
 from exporter.status import render_landing
 from exporter.webconfig import WebConfig
 
