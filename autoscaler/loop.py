@@ -27,6 +27,7 @@ from autoscaler.guards import evaluate
 from autoscaler.leader import NotLeader
 from autoscaler.leadership import Leadership, SoleLeader
 from autoscaler.observations import observations
+from autoscaler.othercontrollers import hold_for_others
 from autoscaler.policy import (
     Action,
     BatchObservation,
@@ -132,7 +133,7 @@ class Autoscaler:
         if self._seed and not self._load_record(obs):
             obs = [replace(o, data_ok=False, why="handover record unreadable") for o in obs]
         decisions, self.state = decide(obs, self.state, self.cfg, now)
-        decisions = [self._observe_only(d) for d in decisions]
+        decisions = [self._observe_only(d) for d in self._hands_off(decisions)]
         claims = {o.queue: o.claim for o in obs}
         self.unapplied = []
         for i, d in enumerate(decisions):
@@ -162,7 +163,11 @@ class Autoscaler:
         the Lease (a standby's), else none yet."""
         if self._leading and self.last_decisions:
             return Decisions(
-                SELF, self.last_tick_at, self._identity(), _records(self.last_decisions)
+                SELF,
+                self.last_tick_at,
+                self._identity(),
+                _records(self.last_decisions),
+                self.backend.name,
             )
         read = getattr(self.leadership, "leader_decisions", None)
         copy = decode_compact(read()) if read is not None else None
@@ -176,7 +181,11 @@ class Autoscaler:
         """Hand our decisions to the Lease's next renewal (a standby serves them)."""
         publish = getattr(self.leadership, "publish_decisions", None)
         if publish is not None and decisions:
-            publish(encode_compact(self.last_tick_at, self._identity(), _records(decisions)))
+            publish(
+                encode_compact(
+                    self.last_tick_at, self._identity(), _records(decisions), self.backend.name
+                )
+            )
 
     def _snapshot(self) -> tuple[Snapshot, str | None]:
         """The snapshot, or an empty one and why there is none."""
@@ -327,6 +336,27 @@ class Autoscaler:
                 expired_claim_of=c.holder if c is not None else None,
                 fix=f"batchctl claim {o.queue} --purpose ... (only claimed batches grow)",
             )
+
+    def _hands_off(self, decisions: list[Decision]) -> list[Decision]:
+        """Hold every batch whose Deployment another controller (an HPA, KEDA) scales,
+        with backends that can tell (autoscaler/othercontrollers.py)."""
+        find = getattr(self.backend, "other_controllers", None)
+        if find is None:
+            return decisions
+        error = None
+        try:
+            found = find()
+        except Exception as e:  # unknown: hold what would change, never crash the loop
+            self.errors_total[("", "controllers")] += 1
+            found, error = None, f"{type(e).__name__}: {e}"
+            log.warning("cannot list HPAs and ScaledObjects; holding changes", error=error)
+        deployments = {b.queue: b.deployment for b in self.cfg.batches}
+        out = hold_for_others(decisions, deployments, found, error)
+        for before, after in zip(decisions, out, strict=True):
+            if before.changed and not after.changed:
+                # Not applied: the next tick must not take it for a manual change.
+                self.state = self.state.change_not_applied(before.queue)
+        return out
 
     def _observe_only(self, d: Decision) -> Decision:
         """With batches[].autoscale false, a change becomes a hold (`observe_only`): the

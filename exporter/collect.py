@@ -27,6 +27,7 @@ from batchctl.config import Config
 from batchctl.log import RepeatedWarning, get_logger
 from batchctl.redact import redact_url, scrub
 from exporter.broker import BrokerRead, BrokerReader, QueueRead
+from exporter.durability import DurabilityWatch
 from exporter.live import Live
 from exporter.snapshot import Deployment, QueueStats, Snapshot, select_queues
 
@@ -130,6 +131,8 @@ class InProcessSource:
         self.configured = {b.queue: b.deployment for b in cfg.batches}
         # The batches' and the other_queues' Deployments (their replicas are exported).
         self.watched = cfg.watched_deployments()
+        # Whether Redis keeps claims across a restart, and claims lost in one.
+        self.durability = DurabilityWatch()
         self._lock = threading.Lock()
         self._inflight: Future[Snapshot] | None = None
         self._last: Snapshot | None = None
@@ -268,7 +271,9 @@ class InProcessSource:
             self.reader.discovery.queues if broker.discover_queues else (),
             broker.max_queues,
         )
-        return self.reader.read(names, now, list(self.configured)), dropped
+        read = self.reader.read(names, now, list(self.configured))
+        self.durability.observe(self.reader.client, now, read.claims)
+        return read, dropped
 
     def _collect_once(self) -> Snapshot:
         start = time.perf_counter()
@@ -285,6 +290,7 @@ class InProcessSource:
             "kubernetes_up": kube_state.up if kube_state is not None else None,
             "kubernetes_error": kube_state.error if kube_state is not None else None,
             "deployments": deployments,
+            "durability": self.durability.state,
         }
         timeout = self.cfg.broker.timeout_seconds
         try:
@@ -314,6 +320,7 @@ class InProcessSource:
                 broker_error=error,
                 **common,  # type: ignore[arg-type]
             )
+        common["durability"] = self.durability.state  # as checked by this read
         by_name = {d.name: d for d in deployments.values()} if kube_state is not None else None
         queues = self._stats(read, now, by_name)
         self._failures.recovered("broker read recovered", broker=self.reader.safe_url)

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, AnyStr, NamedTuple, Protocol
 
 from batchctl.claims import Claim
+from exporter.durability import BrokerDurability
 from exporter.events.model import EventsView, QueueActivity
 from exporter.progress import Progress
 
@@ -117,6 +118,9 @@ class Snapshot:
     events: EventsView | None = None
     # Pace, failures and ETA of the configured batches (exporter/progress.py), by queue.
     progress: Mapping[str, Progress] = field(default_factory=dict)
+    # Whether the broker keeps its data across a restart, and claims lost in one
+    # (exporter/durability.py); None: not checked yet.
+    durability: BrokerDurability | None = None
     _index: dict[str, QueueStats] = field(
         default_factory=dict, compare=False, repr=False, init=False
     )
@@ -137,8 +141,9 @@ class Snapshot:
         return self.events.queue(name) if self.events is not None and self.events.up else None
 
     def to_json(self) -> dict[str, object]:
-        skip = ("_index", "queues", "generation", "claims", "events", "progress")
+        skip = ("_index", "queues", "generation", "claims", "events", "progress", "durability")
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
+        out["durability"] = None if self.durability is None else self.durability.to_json()
         out["claims"] = {q: c.to_json(self.taken_at) for q, c in self.claims.items()}
         out["events"] = None if self.events is None else self.events.to_json()
         out["progress"] = {q: p.to_json() for q, p in self.progress.items()}
@@ -175,6 +180,8 @@ class Snapshot:
         events = data.get("events")
         progress = {str(q): Progress.from_json(p) for q, p in (data.get("progress") or {}).items()}
         skip = {"queues", "deployments", "claims", "generation", "_index", "events", "progress"}
+        skip.add("durability")
+        durability = data.get("durability")
         scalars = {
             f.name: data[f.name] for f in fields(cls) if f.name not in skip and f.name in data
         }
@@ -185,6 +192,7 @@ class Snapshot:
             claims=claims,
             events=None if events is None else EventsView.from_json(events),
             progress=progress,
+            durability=None if durability is None else BrokerDurability.from_json(durability),
         )
 
 

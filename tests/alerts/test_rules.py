@@ -64,8 +64,9 @@ def test_cli_renders_the_same_rules(tmp_path: Path) -> None:
     target = tmp_path / "out.yml"
     out = runner.invoke(cli, ["alerts", "render", "--config", str(cfg_file), "-o", str(target)])
     assert out.exit_code == 0, out.output
-    assert 'celery_queue_length{job="batchctl",queue=~"batch0|batch1|batch2|batch3"}[2m]) >= 30' in (
-        target.read_text()
+    assert (
+        'celery_queue_length{job="batchctl",queue=~"batch0|batch1|batch2|batch3"}[2m]) >= 30'
+        in (target.read_text())
     )
 
 
@@ -421,14 +422,32 @@ def test_thresholds_and_durations_come_from_the_config() -> None:
     tiers = [r for r in _rules(cfg) if r["alert"] == "CeleryQueueLengthHigh"]
     one = "max without (instance, pod) (\n  {}\n)".format
     assert [(r["expr"], r["for"]) for r in tiers] == [
-        (one('celery_queue_length{job="batchctl",queue=~"batch0|batch1|batch2|batch3"} > 10'), "3s"),
-        (one('max_over_time(celery_queue_length{job="batchctl",queue=~"batch0|batch1|batch2|batch3"}[2s]) > 20'), "2s"),
-        (one('max_over_time(celery_queue_length{job="batchctl",queue=~"batch0|batch1|batch2|batch3"}[4s]) >= 30'), "1s"),
+        (
+            one('celery_queue_length{job="batchctl",queue=~"batch0|batch1|batch2|batch3"} > 10'),
+            "3s",
+        ),
+        (
+            one(
+                'max_over_time(celery_queue_length{job="batchctl",'
+                'queue=~"batch0|batch1|batch2|batch3"}[2s]) > 20'
+            ),
+            "2s",
+        ),
+        (
+            one(
+                'max_over_time(celery_queue_length{job="batchctl",'
+                'queue=~"batch0|batch1|batch2|batch3"}[4s]) >= 30'
+            ),
+            "1s",
+        ),
     ]
     # Without replica labels: one alert per target, the bare condition.
     raw = parse_config({"thresholds": [10, 20, 30], "alerts": {"replica_labels": []}})
     tiers = [r for r in _rules(raw) if r["alert"] == "CeleryQueueLengthHigh"]
-    assert tiers[0]["expr"] == 'celery_queue_length{job="batchctl",queue=~"batch0|batch1|batch2|batch3"} > 10'
+    assert (
+        tiers[0]["expr"]
+        == 'celery_queue_length{job="batchctl",queue=~"batch0|batch1|batch2|batch3"} > 10'
+    )
     custom = parse_config({"alerts": {"replica_labels": ["instance", "kubernetes_pod_name"]}})
     assert all(
         r["expr"].startswith("max without (instance, kubernetes_pod_name) (")

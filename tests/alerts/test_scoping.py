@@ -161,10 +161,16 @@ def test_per_batch_and_other_queue_thresholds(tmp_path: Path) -> None:
                     "eval_time": "10m",
                     "alertname": "CeleryQueueNoConsumers",
                     "exp_alerts": [
-                        {"exp_labels": {"severity": s, "job": "batchctl", "queue": "celery",
-                                        "deployment": "celery-default"}}
+                        {
+                            "exp_labels": {
+                                "severity": s,
+                                "job": "batchctl",
+                                "queue": "celery",
+                                "deployment": "celery-default",
+                            }
+                        }
                         for s in ("warning", "critical")
-                    ],  # fmt: skip
+                    ],
                 }
             ],
         },
@@ -178,7 +184,9 @@ def test_per_batch_and_other_queue_thresholds(tmp_path: Path) -> None:
                     for r in rules
                     if r["alert"] == "CeleryQueueNoConsumers"
                     and r["labels"]["severity"] == exp["exp_labels"]["severity"]
-                    and ('queue=~"celery"' in r["expr"] or exp["exp_labels"]["severity"] == "warning")
+                    and (
+                        'queue=~"celery"' in r["expr"] or exp["exp_labels"]["severity"] == "warning"
+                    )
                 )
                 exp["exp_annotations"] = {
                     k: v.replace("{{ $labels.queue }}", "celery")
@@ -206,11 +214,14 @@ def test_broker_down_keeps_its_meaning_with_a_namespace_selector(tmp_path: Path)
                     "alertname": "CeleryBrokerDown",
                     "exp_alerts": [
                         {
-                            "exp_labels": {"severity": "critical", "job": "batchctl",
-                                           "namespace": "court-listener",
-                                           "instance": "exporter:9808"},
+                            "exp_labels": {
+                                "severity": "critical",
+                                "job": "batchctl",
+                                "namespace": "court-listener",
+                                "instance": "exporter:9808",
+                            },
                         }
-                    ],  # fmt: skip
+                    ],
                 }
             ],
         }

@@ -23,9 +23,7 @@ def test_every_alert_link_resolves_on_the_exporter() -> None:
     app.serve_in_thread()
     base = f"http://{host}:{port}"
     try:
-        links = {
-            r["annotations"]["runbook_url"] for g in groups(Config()) for r in g["rules"]
-        }
+        links = {r["annotations"]["runbook_url"] for g in groups(Config()) for r in g["rules"]}
         assert len(links) == len(ALL_ALERTS)
         for link in sorted(links):
             assert link.startswith("http://localhost:9808/runbooks/")
