@@ -70,7 +70,6 @@ class Autoscaler:
         clock: Callable[[], float] = time.time,
         guards: GuardFn = evaluate,
         leadership: Leadership | None = None,
-        log_every_decision: bool = False,
         stall_after: float | None = None,
         claims: ClaimKeeper | None = None,
     ) -> None:
@@ -80,7 +79,8 @@ class Autoscaler:
         self.clock = clock
         self.guards = guards
         self.leadership: Leadership = leadership if leadership is not None else SoleLeader()
-        self.log_every_decision = log_every_decision
+        # The last decision logged at info level, per batch.
+        self._said: dict[str, tuple[int, int, str, str]] = {}
         self.claims = claims
         self.state = PolicyState()
         self.record: dict[str, handover.Change] = {}
@@ -138,16 +138,20 @@ class Autoscaler:
         self.unapplied = []
         for i, d in enumerate(decisions):
             self.decisions_total[(d.queue, str(d.action), str(d.reason))] += 1
-            if self.log_every_decision:
-                log.info(
-                    "decision",
-                    queue=d.queue,
-                    replicas=d.current,
-                    desired=d.desired,
-                    action=str(d.action),
-                    reason=str(d.reason),
-                    detail=d.detail,
-                )
+            # A line when a batch's decision changes; every tick only at debug level (4
+            # idle batches every 15 s would be 23,000 lines a day saying "steady").
+            said = (d.current, d.desired, str(d.action), str(d.reason))
+            emit = log.info if self._said.get(d.queue) != said else log.debug
+            self._said[d.queue] = said
+            emit(
+                "decision",
+                queue=d.queue,
+                replicas=d.current,
+                desired=d.desired,
+                action=str(d.action),
+                reason=str(d.reason),
+                detail=d.detail,
+            )
             if d.changed and not self._apply(d, claims.get(d.queue), now):
                 self.unapplied.extend(x.queue for x in decisions[i:] if x.changed)
                 break

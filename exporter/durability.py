@@ -2,7 +2,7 @@
 
 batchctl keeps claims and their history in the broker's Redis. A Redis with neither
 AOF nor RDB save points starts empty after a restart, and every claim and its history
-vanish without a word. This module finds out (DESIGN.md, "Redis persistence"):
+vanish without a word. This module finds out (docs/design.md, "Redis persistence"):
 
 - `INFO persistence`: `aof_enabled`; `CONFIG GET save`: the RDB save points ("" means
   none). CONFIG is often refused by ACL (`-@dangerous`): then only AOF can be known,

@@ -139,8 +139,14 @@ def test_lock_installs_alone_and_batchctl_runs(tmp_path: Path) -> None:
     batchctl = env_dir / "bin" / "batchctl"
     version = run([batchctl, "--version"])
     assert version.strip() == f"batchctl, version {__version__}"
-    out = run([batchctl, "config", "check", ROOT / "k8s" / "base" / "batchctl.yml"])
+    out = run([batchctl, "config", "check", ROOT / "k8s" / "overlays" / "example" / "batchctl.yml"])
     assert "OK (4 batches" in out
+    # A site's overlay renders from the installed package alone (no dev extra).
+    overlay = tmp_path / "overlay"
+    run([batchctl, "render", "k8s", "-c", ROOT / "k8s" / "overlays" / "example" / "batchctl.yml",
+         "--base", ROOT / "k8s" / "base", "--image", "registry.example.com/batchctl",
+         "--output", overlay])  # fmt: skip
+    assert (overlay / "dashboards" / "batchctl.json").stat().st_size > 10_000
     # Both containers' commands start far enough to parse their options.
     for command in ("exporter", "autoscaler"):
         assert "--config" in run([batchctl, command, "--help"])
