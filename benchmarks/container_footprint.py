@@ -79,7 +79,7 @@ def fetch(url: str) -> bytes:
 
 
 def memory() -> dict[str, dict[str, float]]:
-    cfg = yaml.safe_load((ROOT / "k8s" / "base" / "batchctl.yml").read_text())
+    cfg = yaml.safe_load((ROOT / "k8s" / "overlays" / "example" / "batchctl.yml").read_text())
     exe = shutil.which("batchctl", path=str(Path(sys.executable).parent)) or "batchctl"
     with tempfile.TemporaryDirectory() as d, EmbeddedRedis() as server, FakeKube(NS) as kube:
         client = server.client()

@@ -80,6 +80,8 @@ class DurabilityWatch:
 
     def __init__(self, check_seconds: float = CHECK_SECONDS) -> None:
         self.check_seconds = check_seconds
+        # One-shot commands (`batchctl status`) say it themselves: no log line then.
+        self.quiet = False
         self.state: BrokerDurability | None = None
         self._checked_at = float("-inf")
         self._claims: dict[str, str] = {}  # the last claims seen: queue -> holder
@@ -138,7 +140,7 @@ class DurabilityWatch:
         if self._said != (durable, detail):
             self._said = (durable, detail)
             if durable is False:
-                log.warning(
+                (log.debug if self.quiet else log.warning)(
                     "the broker keeps no data across a restart: claims and their history "
                     "are not durable",
                     persistence=detail,

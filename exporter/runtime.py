@@ -124,6 +124,7 @@ def status_source(cfg: Config, events: bool = True) -> tuple[InProcessSource, st
             background=False,
             events=events,
         )
+    source.durability.quiet = True  # `status` prints it as a warning of its own
     try:
         # A wrong URL fails fast, before any wait for Kubernetes.
         source.reader.client.ping()

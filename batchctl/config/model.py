@@ -281,6 +281,7 @@ class Config(_Strict):
 
     def _duplicates(self) -> list[str]:
         problems = []
+        entries: list[tuple[str, BatchConfig | OtherQueueConfig]]
         entries = [(f"batches[{i}]", b) for i, b in enumerate(self.batches)]
         entries += [(f"other_queues[{i}]", o) for i, o in enumerate(self.other_queues)]
         for field in ("queue", "deployment"):

@@ -8,6 +8,7 @@ import structlog
 from autoscaler.backends.dryrun import DryRunBackend
 from autoscaler.loop import Autoscaler
 from batchctl.config import parse_config
+from batchctl.log import configure_logging
 from exporter.events.model import EventsView
 from exporter.live import Live
 from exporter.snapshot import QueueStats, Snapshot
@@ -37,6 +38,8 @@ def test_decisions_are_logged_when_they_change() -> None:
         cfg, source, DryRunBackend([b.queue for b in cfg.batches], track=True),
         clock=lambda: float(next(clock)),
     )  # fmt: skip
+    # As `--log-level debug` runs it (another test may have configured info).
+    configure_logging("debug")
     with structlog.testing.capture_logs() as logs:
         for _ in range(10):
             source.snap = Snapshot(float(next(clock)), 0.0, broker_up=True, kubernetes_up=None,
