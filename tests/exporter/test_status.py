@@ -17,6 +17,7 @@ import redis
 from PIL import Image
 from prometheus_client import CollectorRegistry
 
+from autoscaler.backends.dryrun import DryRunBackend
 from autoscaler.loop import Autoscaler
 from autoscaler.server import AutoscalerServer
 from batchctl.claims import Claim
@@ -32,7 +33,6 @@ from exporter.progress import Progress
 from exporter.server import ExporterApp
 from exporter.snapshot import QueueStats, Snapshot
 from exporter.status import render_status
-from autoscaler.backends.dryrun import DryRunBackend
 from tests.autoscaler.test_loop import RecordingBackend
 from tests.autoscaler.test_loop import cfg_for as scaler_cfg
 from tests.conftest import EmbeddedRedis, RedisServer, require_tool
