@@ -109,3 +109,15 @@ def test_judge() -> None:
     assert judge(True, "") == (True, "AOF on, no RDB save points")
     assert judge(True, None) == (True, "AOF on")
     assert judge(False, None)[0] is None  # CONFIG GET refused by ACL: unknown
+
+
+def test_a_batch_nobody_started_is_not_stalled() -> None:
+    from exporter.progress import Progress
+    from exporter.report import _eta
+    from exporter.snapshot import QueueStats
+
+    prog = Progress.from_json({"queue": "batch1", "rate_per_minute": 0.0, "rate_source": "events"})
+    idle = QueueStats("batch1", 40, {0: 40}, 0, 60.0, 0, True, "celery-batch1", 0, 0)
+    assert _eta(prog, idle) == "not started"
+    running = idle._replace(ready_replicas=2, replicas=2)
+    assert _eta(prog, running) == "stalled"
