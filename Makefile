@@ -43,16 +43,15 @@ fmt: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# Regenerate the committed alert rules and dashboard (tests fail when they drift): the
-# defaults' in alerts/ and grafana/, the shipped cluster config's in k8s/.
-K8S_CONFIG := k8s/base/batchctl.yml
+# Regenerate the committed renders (tests fail when they drift): the defaults' rules and
+# dashboard in alerts/ and grafana/, and the example site's overlay, rendered from its
+# config as any site renders its own (`batchctl render k8s`, docs/deploy.md).
+EXAMPLE := k8s/overlays/example
 render: $(STAMP)
 	$(BIN)/batchctl alerts render --output alerts/batchctl.rules.yml
 	$(BIN)/batchctl dashboard render --output grafana/batchctl.json
-	$(BIN)/batchctl alerts render -c $(K8S_CONFIG) --output k8s/components/rules-configmap/batchctl.rules.yml
-	$(BIN)/batchctl alerts render -c $(K8S_CONFIG) --format prometheusrule \
-		--output k8s/components/prometheus-operator/prometheusrule.yaml
-	$(BIN)/batchctl dashboard render -c $(K8S_CONFIG) --output k8s/base/dashboards/batchctl.json
+	$(BIN)/batchctl render k8s -c $(EXAMPLE)/batchctl.yml --base k8s/base \
+		--image registry.example.com/platform/batchctl --output $(EXAMPLE)/batchctl
 
 # The container's dependencies: pyproject.toml's runtime ones (no dev extra), pinned with
 # every file's hash, for Python 3.11 on any platform. The Dockerfile installs only these.

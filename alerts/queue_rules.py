@@ -41,6 +41,7 @@ from alerts.common import (
     alert,
     indent,
     one_per_site,
+    queue_regex,
     scale_duration,
     series,
     with_deployment,
@@ -55,16 +56,30 @@ QUEUE_STUCK = "CeleryQueueStuck"
 WORKERS_NOT_READY = "CeleryWorkersNotReady"
 
 
+def only(queues: tuple[str, ...]) -> str:
+    """The matcher that keeps exactly these queues."""
+    return f'queue=~"{queue_regex(list(queues))}"'
+
+
 def queue_length_high(cfg: Config) -> list[Rule]:
-    """Three tiers on the queue depth, from the operations page's rules of thumb.
+    """Three tiers on the queue depth, from the operations page's rules of thumb, for
+    the queues the site owns: the batches (each with its own tiers, or the top-level
+    `thresholds`) and the other_queues it lists with theirs. A discovered queue the
+    config does not name raises no depth alert: an application's ordinary queue that
+    holds thousands all day is not a batch in danger. One set of rules per distinct
+    tiers, each on exactly its queues.
 
     info is instant; warning uses the highest depth of the last H and critical that of
     the last 2H (H = `tier_resolve_hold`), so after a drop info resolves at once,
     warning H later and critical 2H later: each tier outlives the ones it inhibits.
     """
+    return [rule for tiers, queues in cfg.tier_groups() for rule in _tiers(cfg, tiers, queues)]
+
+
+def _tiers(cfg: Config, thresholds: tuple[int, int, int], queues: tuple[str, ...]) -> list[Rule]:
     a = cfg.alerts
-    info, warning, critical = cfg.thresholds
-    length = series(n.QUEUE_LENGTH.name, a.selector)
+    info, warning, critical = thresholds
+    length = series(n.QUEUE_LENGTH.name, a.selector, only(queues))
     hold = a.tier_resolve_hold
     tiers = [
         (
@@ -109,7 +124,37 @@ def queue_no_consumers(cfg: Config) -> list[Rule]:
     a = cfg.alerts
     length = series(n.QUEUE_LENGTH.name, a.selector)
     no_ready = f"{series(n.DEPLOYMENT_READY.name, a.selector)} == 0"
-    critical = cfg.thresholds[2]
+    summary = f"Nobody consumes Celery queue {QUEUE}."
+    base = (
+        f"{COUNT} messages wait in queue {QUEUE} while Deployment {DEPLOYMENT} has had "
+        f"0 ready replicas for {a.no_consumers_for}."
+    )
+    # The warning: any queue whose Deployment the exporter watches (the batches, the
+    # other_queues that name one); the critical tier at each queue's own critical depth.
+    warning = alert(
+        QUEUE_NO_CONSUMERS,
+        one_per_site(with_deployment(f"{length} > 0", no_ready), a.replica_labels),
+        a.no_consumers_for,
+        "warning",
+        summary,
+        f"{base} They pile up in Redis until a worker runs: claim the batch and scale "
+        "it up, or stop the producer.",
+    )
+    watched = set(cfg.watched_deployments())
+    criticals = [
+        _no_consumers_critical(cfg, tiers[2], qs, summary, base)
+        for tiers, queues in cfg.tier_groups()
+        if (qs := tuple(q for q in queues if q in watched))
+    ]
+    return [warning, *criticals]
+
+
+def _no_consumers_critical(
+    cfg: Config, critical: int, queues: tuple[str, ...], summary: str, base: str
+) -> Rule:
+    a = cfg.alerts
+    length = series(n.QUEUE_LENGTH.name, a.selector, only(queues))
+    no_ready = f"{series(n.DEPLOYMENT_READY.name, a.selector)} == 0"
     grows = f"{length} > 0 and delta({length}[{a.growth_window}]) > 0"
     critical_now = with_deployment(f"{length} >= {critical}\nor\n({grows})", no_ready)
     # The critical tier inhibits the warning tier, so it must resolve later (see the
@@ -124,42 +169,30 @@ def queue_no_consumers(cfg: Config) -> list[Rule]:
         f"or\n"
         f"max_over_time(\n  (\n    {indent(critical_now, '    ')}\n  )[{a.tier_resolve_hold}:]\n)"
     )
-    summary = f"Nobody consumes Celery queue {QUEUE}."
-    base = (
-        f"{COUNT} messages wait in queue {QUEUE} while Deployment {DEPLOYMENT} has had "
-        f"0 ready replicas for {a.no_consumers_for}."
+    return alert(
+        QUEUE_NO_CONSUMERS,
+        one_per_site(critical_held, a.replica_labels),
+        a.no_consumers_for,
+        "critical",
+        summary,
+        f"{base} The queue is at {critical} or more, or still growing: Redis memory is "
+        "at risk. Scale the Deployment up or stop the producer now.",
     )
-    return [
-        alert(
-            QUEUE_NO_CONSUMERS,
-            one_per_site(with_deployment(f"{length} > 0", no_ready), a.replica_labels),
-            a.no_consumers_for,
-            "warning",
-            summary,
-            f"{base} They pile up in Redis until a worker runs: claim the batch and scale "
-            "it up, or stop the producer.",
-        ),
-        alert(
-            QUEUE_NO_CONSUMERS,
-            one_per_site(critical_held, a.replica_labels),
-            a.no_consumers_for,
-            "critical",
-            summary,
-            f"{base} The queue is at {critical} or more, or still growing: Redis memory is "
-            "at risk. Scale the Deployment up or stop the producer now.",
-        ),
-    ]
 
 
 def idle_replicas(cfg: Config) -> list[Rule]:
     """Workers running with nothing waiting and nothing in flight: money and CO2."""
     a = cfg.alerts
+    if not cfg.batches:
+        return []
+    # Batches only: an ordinary queue's workers (other_queues) are meant to wait idle.
+    batches = only(tuple(b.queue for b in cfg.batches))
     work = f"{series(n.QUEUE_LENGTH.name, a.selector)} + {series(n.QUEUE_UNACKED.name, a.selector)}"
     return [
         alert(
             IDLE_REPLICAS,
             one_per_site(
-                f"{series(n.DEPLOYMENT_REPLICAS.name, a.selector)} > 0\n"
+                f"{series(n.DEPLOYMENT_REPLICAS.name, a.selector, batches)} > 0\n"
                 f"and ignoring (deployment)\n  ({work} == 0)",
                 a.replica_labels,
             ),

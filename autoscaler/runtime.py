@@ -217,7 +217,6 @@ def run(
             source,
             backend,
             leadership=leadership,
-            log_every_decision=opts.backend == "dry-run",
             claims=claims,
         )
         if opts.once:

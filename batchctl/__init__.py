@@ -7,9 +7,8 @@ plumbing; `batchctl.cli` is the console script, `batchctl.sim` the simulator and
 acts, `alerts` and `grafana` generate the monitoring files.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("batchctl")
-except PackageNotFoundError:  # running from a source tree without install
-    __version__ = "0.0.0+unknown"
+# The one place the version is written: pyproject.toml reads it from here (setuptools'
+# dynamic `attr`), `batchctl --version` prints it, the image's label and the base
+# kustomization's tag must equal it (the Dockerfile's build fails otherwise;
+# tests/test_release.py), and CHANGELOG.md's newest release names it.
+__version__ = "0.2.0"

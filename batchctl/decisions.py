@@ -66,6 +66,8 @@ class Decisions:
     at: float | None = None  # when they were decided (unix seconds)
     leader: str | None = None  # who decided (the Lease holder), when known
     decisions: tuple[DecisionRecord, ...] = ()
+    # The backend that applied them (kubernetes, local) or pretended to (dry-run).
+    backend: str | None = None
 
     def by_queue(self) -> dict[str, DecisionRecord]:
         return {d.queue: d for d in self.decisions}
@@ -76,6 +78,7 @@ class Decisions:
             "at": self.at,
             "leader": self.leader,
             "decisions": [d.to_json() for d in self.decisions],
+            "backend": self.backend,
         }
 
     @classmethod
@@ -83,7 +86,9 @@ class Decisions:
         """Raises KeyError, TypeError or ValueError for a document that is not one."""
         at = data.get("at")
         leader = data.get("leader")
+        backend = data.get("backend")
         return cls(
+            backend=None if backend is None else str(backend),
             source=str(data["source"]),
             at=None if at is None else float(at),
             leader=None if leader is None else str(leader),
@@ -102,13 +107,15 @@ def _record(d: Mapping[str, Any]) -> DecisionRecord:
     )
 
 
-def encode_compact(at: float, leader: str | None, records: Sequence[DecisionRecord]) -> str:
+def encode_compact(
+    at: float, leader: str | None, records: Sequence[DecisionRecord], backend: str | None = None
+) -> str:
     """The Lease annotation: short keys, details cut to COMPACT_DETAIL characters."""
     rows = [
         [d.queue, d.current, d.desired, d.action, d.reason, d.detail[:COMPACT_DETAIL]]
         for d in records
     ]
-    doc = {"v": 1, "at": round(at, 3), "by": leader, "d": rows}
+    doc = {"v": 1, "at": round(at, 3), "by": leader, "d": rows, "b": backend}
     return jsonout.dumps(doc, separators=(",", ":"))
 
 
@@ -124,7 +131,13 @@ def decode_compact(text: str | None) -> Decisions | None:
             DecisionRecord(str(q), int(c), int(d), str(a), str(r), str(detail))
             for q, c, d, a, r, detail in doc["d"]
         )
-        by = doc.get("by")
-        return Decisions(LEASE, float(doc["at"]), None if by is None else str(by), records)
+        by, backend = doc.get("by"), doc.get("b")
+        return Decisions(
+            LEASE,
+            float(doc["at"]),
+            None if by is None else str(by),
+            records,
+            None if backend is None else str(backend),
+        )
     except (ValueError, TypeError, KeyError, AttributeError):
         return None

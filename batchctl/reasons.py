@@ -51,6 +51,8 @@ class Reason(StrEnum):
     NO_DATA = "no_data"
     REPLICAS_UNKNOWN = "replicas_unknown"
     OBSERVE_ONLY = "observe_only"
+    OTHER_CONTROLLER = "other_controller"
+    CONTROLLERS_UNKNOWN = "controllers_unknown"
 
 
 MEANING: dict[Reason, str] = {
@@ -99,6 +101,14 @@ MEANING: dict[Reason, str] = {
         "down): change nothing"
     ),
     Reason.OBSERVE_ONLY: "batches[].autoscale is false: the decision is logged, never applied",
+    Reason.OTHER_CONTROLLER: (
+        "another controller scales the batch's Deployment (a HorizontalPodAutoscaler, a "
+        "KEDA ScaledObject, named in the detail): hands off, never a second writer"
+    ),
+    Reason.CONTROLLERS_UNKNOWN: (
+        "would change, but whether an HPA or a KEDA ScaledObject scales the Deployment "
+        "cannot be read (API down, RBAC): change nothing"
+    ),
 }
 
 # Holds that mean "a shared service is unhealthy" (alerting on them is useful); the

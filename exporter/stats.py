@@ -98,8 +98,12 @@ class IncrementalStats:
     test_incremental_collection_equals_a_fresh_one). Not thread-safe: one collection at
     a time."""
 
-    def __init__(self, configured: Mapping[str, str]) -> None:
-        self.configured = configured  # queue -> deployment name
+    def __init__(
+        self, configured: Mapping[str, str], watched: Mapping[str, str] | None = None
+    ) -> None:
+        self.configured = configured  # the batches: queue -> deployment name
+        # Every queue whose Deployment is exported (batches and other_queues).
+        self.watched = configured if watched is None else watched
         # Per queue: the inputs and the stats of the last build.
         self._prev: dict[str, tuple[QueueRead, int, int, Deployment | None, QueueStats]] = {}
         self._prev_names: Sequence[str] = []
@@ -133,14 +137,14 @@ class IncrementalStats:
                 out.append(qs)
             return tuple(out)
         prev, new = self._prev, {}
-        configured = self.configured
+        configured, watched = self.configured, self.watched
         unacked_of, memory_of = read.unacked.get, read.memory.get
         changed = list(read.queues) != self._prev_names
         out = []
         for name, r in zip(read.queues, read.reads, strict=True):
             unacked = unacked_of(name, 0)
             memory = memory_of(name, 0)
-            dep_name = configured.get(name)
+            dep_name = watched.get(name)
             dep = by_name.get(dep_name) if (by_name is not None and dep_name) else None
             seen = r.oldest_seen
             age = now - seen if seen is not None and now > seen else 0.0

@@ -11,7 +11,10 @@ What it serves, shaped like the real API (kinds, apiVersions, Status errors):
 - the `scale` subresource (autoscaling/v1 Scale): get, put, and patch as merge,
   strategic merge or JSON patch, with resourceVersion preconditions -> 409;
 - coordination.k8s.io/v1 Leases: list/watch, get, create, replace, patch, delete, with
-  the real optimistic-concurrency rules (409 on a stale resourceVersion).
+  the real optimistic-concurrency rules (409 on a stale resourceVersion);
+- autoscaling/v2 HorizontalPodAutoscalers and keda.sh/v1alpha1 ScaledObjects: list,
+  watch and get (`add_hpa`, `add_scaled_object`); the keda.sh group answers 404, as
+  the apiserver does for a CRD that is not installed, until a ScaledObject is added.
 
 Test-side controls: `set_replicas` plays the Deployment controller; `fail`/`delay` inject
 faults per method and path; `down`/`up` stop and restart the listener on the same port
@@ -53,8 +56,10 @@ JSON_PATCH = "application/json-patch+json"
 _PATCH_TYPES = (MERGE_PATCH, STRATEGIC_MERGE_PATCH, JSON_PATCH)
 
 _ROUTE = re.compile(
-    r"^/(?:apis/(?P<group>apps|coordination\.k8s\.io)|api)/v1"
-    r"(?:/namespaces/(?P<ns>[^/]+))?/(?P<resource>deployments|leases|events)"
+    r"^/(?:apis/(?P<group>apps|coordination\.k8s\.io|autoscaling|keda\.sh)"
+    r"/(?P<version>v1|v2|v1alpha1)|api/v1)"
+    r"(?:/namespaces/(?P<ns>[^/]+))?"
+    r"/(?P<resource>deployments|leases|events|horizontalpodautoscalers|scaledobjects)"
     r"(?:/(?P<name>[^/]+))?(?:/(?P<sub>scale|status))?/?$"
 )
 # Resource, kind, group and apiVersion per collection: error texts and Scale need them.
@@ -63,6 +68,9 @@ _KINDS = {
     "deployments": ("Deployment", "apps", "apps/v1"),
     "leases": ("Lease", "coordination.k8s.io", "coordination.k8s.io/v1"),
     "events": ("Event", "", "v1"),
+    "horizontalpodautoscalers": ("HorizontalPodAutoscaler", "autoscaling", "autoscaling/v2"),
+    # KEDA's custom resource: served only while its CRD is "installed" (keda_installed).
+    "scaledobjects": ("ScaledObject", "keda.sh", "keda.sh/v1alpha1"),
 }
 _VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
@@ -509,6 +517,8 @@ class FakeKube:
         # The apiserver tries to send a bookmark just before a watch times out; the
         # client then resumes from the newest rv. Turn off to resume from older ones.
         self.bookmark_on_end = True
+        # Whether KEDA's ScaledObject CRD exists (add_scaled_object installs it).
+        self.keda_installed = False
         self._lock = threading.RLock()
         self._rv = 1000
         self._compacted = 0  # watches from a resourceVersion below this get 410
@@ -676,6 +686,69 @@ class FakeKube:
             n_pods = pods if pods is not None else max(obj["spec"]["replicas"], new_ready)
             _set_status(obj, pods=n_pods, ready=new_ready)
             return self._store("deployments", obj)
+
+    def add_hpa(
+        self,
+        name: str,
+        target: str,
+        *,
+        kind: str = "Deployment",
+        namespace: str | None = None,
+        owner: JSON | None = None,
+    ) -> JSON:
+        """An autoscaling/v2 HorizontalPodAutoscaler whose scaleTargetRef is `target`,
+        shaped as the apiserver stores one (a CPU target, min 1, max 10); `owner`, a
+        ScaledObject, makes it the HPA KEDA creates for it."""
+        ns = namespace or self.namespace
+        with self._lock:
+            obj = _new_meta_obj("HorizontalPodAutoscaler", ns, name, self._rv + 1)
+            if owner is not None:
+                so = owner["metadata"]["name"]
+                obj["metadata"]["labels"] = {"scaledobject.keda.sh/name": so}
+                obj["metadata"]["ownerReferences"] = [
+                    {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "name": so,
+                     "uid": owner["metadata"]["uid"], "controller": True}
+                ]  # fmt: skip
+            obj["spec"] = {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": kind, "name": target},
+                "minReplicas": 1,
+                "maxReplicas": 10,
+                "metrics": [
+                    {
+                        "type": "Resource",
+                        "resource": {
+                            "name": "cpu",
+                            "target": {"type": "Utilization", "averageUtilization": 80},
+                        },
+                    }
+                ],
+            }
+            self._store("horizontalpodautoscalers", obj, created=True)
+            return copy.deepcopy(obj)
+
+    def add_scaled_object(
+        self, name: str, target: str, *, namespace: str | None = None, with_hpa: bool = True
+    ) -> JSON:
+        """A keda.sh/v1alpha1 ScaledObject on Deployment `target` (installing KEDA's CRD:
+        the group is served from now on) and, as KEDA's operator does, the HPA
+        `keda-hpa-<name>` it owns."""
+        ns = namespace or self.namespace
+        with self._lock:
+            self.keda_installed = True
+            obj = _new_meta_obj("ScaledObject", ns, name, self._rv + 1)
+            # scaleTargetRef's apiVersion and kind default to apps/v1 Deployment.
+            obj["spec"] = {
+                "scaleTargetRef": {"name": target},
+                "minReplicaCount": 0,
+                "maxReplicaCount": 20,
+                "triggers": [
+                    {"type": "redis", "metadata": {"listName": target, "listLength": "5"}}
+                ],
+            }
+            self._store("scaledobjects", obj, created=True)
+            if with_hpa:
+                self.add_hpa(f"keda-hpa-{name}", target, namespace=ns, owner=obj)
+            return copy.deepcopy(obj)
 
     def delete_deployment(self, name: str, *, namespace: str | None = None) -> None:
         ns = namespace or self.namespace
@@ -917,7 +990,13 @@ class FakeKube:
 
     def _handle(self, req: Request, m: re.Match[str]) -> tuple[int, JSON]:
         resource, ns, name, sub = m["resource"], m["ns"], m["name"], m["sub"]
-        if (m["group"] or "") != _KINDS[resource][1]:
+        if (m["group"] or "") != _KINDS[resource][1] or (
+            m["group"] and f"{m['group']}/{m['version']}" != _KINDS[resource][2]
+        ):
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if resource == "scaledobjects" and not self.keda_installed:
+            # Without KEDA's CRD the apiserver knows no keda.sh group: 404, as for any path
+            # it does not serve.
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if sub == "status" or (sub == "scale" and resource != "deployments"):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")

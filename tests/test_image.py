@@ -19,6 +19,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from batchctl import __version__
 from tests.conftest import require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,7 +103,7 @@ def build_context(dest: Path) -> Path:
     """What `docker build .` sends: the files the Dockerfile copies."""
     ctx = dest / "context"
     ctx.mkdir()
-    for name in ("requirements.lock", "pyproject.toml", "README.md"):
+    for name in ("requirements.lock", "pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, ctx / name)
     for pkg in PACKAGES:
         shutil.copytree(ROOT / pkg, ctx / pkg, ignore=shutil.ignore_patterns("__pycache__"))
@@ -137,9 +138,15 @@ def test_lock_installs_alone_and_batchctl_runs(tmp_path: Path) -> None:
     assert "pytest" not in names and "ruff" not in names
     batchctl = env_dir / "bin" / "batchctl"
     version = run([batchctl, "--version"])
-    assert version.strip() == f"batchctl, version {PYPROJECT['project']['version']}"
-    out = run([batchctl, "config", "check", ROOT / "k8s" / "base" / "batchctl.yml"])
+    assert version.strip() == f"batchctl, version {__version__}"
+    out = run([batchctl, "config", "check", ROOT / "k8s" / "overlays" / "example" / "batchctl.yml"])
     assert "OK (4 batches" in out
+    # A site's overlay renders from the installed package alone (no dev extra).
+    overlay = tmp_path / "overlay"
+    run([batchctl, "render", "k8s", "-c", ROOT / "k8s" / "overlays" / "example" / "batchctl.yml",
+         "--base", ROOT / "k8s" / "base", "--image", "registry.example.com/batchctl",
+         "--output", overlay])  # fmt: skip
+    assert (overlay / "dashboards" / "batchctl.json").stat().st_size > 10_000
     # Both containers' commands start far enough to parse their options.
     for command in ("exporter", "autoscaler"):
         assert "--config" in run([batchctl, command, "--help"])

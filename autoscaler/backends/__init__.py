@@ -8,7 +8,7 @@ processes on this machine, `dry-run` changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -42,6 +42,12 @@ class Backend(Protocol):
 
     def set_replicas(self, queue: str, n: int, note: ScaleNote | None = None) -> None:
         """Apply `n` replicas for the batch `queue`; raise on failure (nothing applied)."""
+        ...
+
+    def other_controllers(self) -> Mapping[str, Sequence[str]] | None:
+        """Deployment -> the other controllers that scale it (an HPA, a KEDA
+        ScaledObject: autoscaler/backends/controllers.py); None when the backend cannot
+        tell (local workers, dry-run). Raises when the lists fail."""
         ...
 
     def close(self) -> None: ...

@@ -40,5 +40,8 @@ class DryRunBackend:
         if self.track:
             self.replicas[queue] = n
 
+    def other_controllers(self) -> None:
+        return None  # no other controller can scale these replicas
+
     def close(self) -> None:
         pass

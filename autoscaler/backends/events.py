@@ -36,6 +36,7 @@ def event_body(
     *,
     reason: str | None = None,
     message: str | None = None,
+    type_: str = "Normal",
 ) -> dict[str, Any]:
     """The core/v1 Event for one scale change (pure); `reason` and `message` default to
     the autoscaler's (ScaledUp/ScaledDown, the note's sentence)."""
@@ -55,7 +56,7 @@ def event_body(
         "involvedObject": involved,
         "reason": reason or ("ScaledUp" if note.desired > note.current else "ScaledDown"),
         "message": message or note.message(),
-        "type": "Normal",
+        "type": type_,
         "action": "Scale",
         "source": {"component": COMPONENT},
         "reportingComponent": f"batchctl.io/{COMPONENT}",
@@ -93,6 +94,23 @@ class EventRecorder:
             datetime.now(UTC),
             reason="ManualScale",
             message=message,
+        )
+        return self._post(deployment, body)
+
+    def other_controller(self, deployment: str, message: str) -> bool:
+        """Record that the autoscaler holds the batch because another controller scales
+        the Deployment (reason OtherController, a Warning); best effort as above."""
+        note = ScaleNote(current=0, desired=0, reason="other_controller")
+        body = event_body(
+            self.cfg.namespace,
+            deployment,
+            None,
+            note,
+            self.instance,
+            datetime.now(UTC),
+            reason="OtherController",
+            message=message,
+            type_="Warning",
         )
         return self._post(deployment, body)
 

@@ -25,6 +25,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from autoscaler.backends import ScaleNote
+from autoscaler.backends.controllers import ControllerFinder
 from autoscaler.backends.events import EventRecorder
 from batchctl import __version__
 from batchctl.config import Config, ConfigError, KubernetesConfig
@@ -242,6 +243,26 @@ class KubernetesBackend:
         self.scale = ScaleClient(cfg.kubernetes, self.api_client)
         self.events = EventRecorder(self.api_client, cfg.kubernetes, identity)
         self.deployments = {b.queue: b.deployment for b in cfg.batches}
+        self.finder = ControllerFinder(
+            self.api_client, cfg.kubernetes.namespace, cfg.kubernetes.request_timeout_seconds
+        )
+        self._told: dict[str, tuple[str, ...]] = {}  # deployment -> controllers in its Event
+
+    def other_controllers(self) -> dict[str, list[str]]:
+        """Deployment -> the HPAs and ScaledObjects that scale it (autoscaler/
+        othercontrollers.py), with an Event on each batch Deployment the first time
+        (and whenever the controllers change). Raises when the lists fail."""
+        found = self.finder.find()
+        for dep in self.deployments.values():
+            now = tuple(found.get(dep, ()))
+            if now and self._told.get(dep) != now:
+                self.events.other_controller(
+                    dep,
+                    f"batchctl autoscaler: {' and '.join(now)} scales this Deployment; the "
+                    "autoscaler keeps its hands off it (remove one of the two controllers)",
+                )
+            self._told[dep] = now
+        return found
 
     def observed(self) -> Mapping[str, tuple[int, int]] | None:
         return None

@@ -312,5 +312,8 @@ class LocalBackend:
     def set_replicas(self, queue: str, n: int, note: ScaleNote | None = None) -> None:
         self.pool.set_replicas(queue, n)
 
+    def other_controllers(self) -> None:
+        return None  # no other controller can scale these replicas
+
     def close(self) -> None:
         self.pool.shutdown()

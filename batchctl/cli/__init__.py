@@ -23,7 +23,7 @@ from batchctl.cli.demo import demo_command
 from batchctl.cli.exporter import exporter_command
 from batchctl.cli.history import history_command
 from batchctl.cli.options import CONTEXT, EXIT_CODES_HELP, Group
-from batchctl.cli.render import alerts_group, dashboard_group
+from batchctl.cli.render import alerts_group, dashboard_group, render_group
 from batchctl.cli.scale import scale_command
 from batchctl.cli.simulate import simulate_command
 from batchctl.cli.status import status_command
@@ -86,6 +86,7 @@ for command in (
     config_group,
     alerts_group,
     dashboard_group,
+    render_group,
     simulate_command,
     demo_command,
 ):

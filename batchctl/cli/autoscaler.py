@@ -104,7 +104,8 @@ def autoscaler_command(
     replica count per batch, and applies changes:
       kubernetes  patch the Deployment's scale subresource, record an Event
       local       start / warm-stop `celery worker` processes on this machine
-      dry-run     log every decision, change nothing
+      dry-run     log what it would do, change nothing
+    A decision is logged when it changes (every tick at --log-level debug).
     With the kubernetes backend only the replica holding the Lease
     (autoscaler.leader_election) acts. Unclaimed batches are reported, never
     scaled up. Anything that cannot be read makes the loop hold and say why.

@@ -55,7 +55,7 @@ def config_check(file: str | None, config_path: str | None, output: str) -> None
     broker.url, is checked on a line of its own when it is set.
 
     \b
-      batchctl config check k8s/base/batchctl.yml
+      batchctl config check k8s/overlays/example/batchctl.yml
       batchctl config check -c batchctl.yaml -o json
     """
     out = Printer.of(output)

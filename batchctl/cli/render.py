@@ -109,8 +109,117 @@ def dashboard_render(config_path: str | None, output: str | None) -> None:
     cfg = load_or_exit(config_path)
     try:
         from grafana.dashboard import render_dashboard
-    except ImportError as e:  # the SDK is a dev extra: say so instead of a traceback
+    except ImportError as e:  # a broken install: say so instead of a traceback
         raise click.ClickException(
-            f"cannot build the dashboard: {e}; install with `pip install -e '.[dev]'`"
+            f"cannot build the dashboard: {e}; reinstall batchctl (it needs grafana-foundation-sdk)"
         ) from None
     _emit(render_dashboard(cfg), output)
+
+
+@click.group("render")
+def render_group() -> None:
+    """Render what a site deploys from its config."""
+
+
+@render_group.command("k8s")
+@config_option
+@click.option(
+    "--base",
+    "base",
+    required=True,
+    metavar="REF",
+    help="batchctl's kustomize base: a directory (k8s/base of a checkout of this "
+    "version) or a remote git URL, e.g. "
+    "https://github.com/ORG/batchctl//k8s/base?ref=v0.2.0 (pin the ref to the image's "
+    "version).",
+)
+@click.option(
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The directory to write the overlay to (created; files of an earlier render "
+    "that no longer apply are removed, nothing else is touched).",
+)
+@click.option(
+    "--namespace",
+    default=None,
+    help="Where the workers and batchctl run (default: kubernetes.namespace of the config).",
+)
+@click.option(
+    "--image",
+    required=True,
+    metavar="IMAGE",
+    help="Where you pushed batchctl's image: REGISTRY/NAME[:TAG][@sha256:DIGEST] "
+    "(no tag: this version's).",
+)
+@click.option(
+    "--prometheus-namespace",
+    default="monitoring",
+    show_default=True,
+    help="The namespace Prometheus scrapes from (the NetworkPolicy admits it only).",
+)
+@click.option(
+    "--prometheus-operator/--no-prometheus-operator",
+    default=True,
+    show_default=True,
+    help="Include a ServiceMonitor and a PrometheusRule (the operator's CRDs must exist); "
+    "the rules ConfigMap is always included.",
+)
+def render_k8s(
+    config_path: str | None,
+    base: str,
+    output: Path,
+    namespace: str | None,
+    image: str,
+    prometheus_namespace: str,
+    prometheus_operator: bool,
+) -> None:
+    """Write a complete kustomize overlay for the site described by the config.
+
+    \b
+    The overlay takes batchctl's base from REF and adds what depends on the site:
+    its config (a ConfigMap), the alert rules (a ConfigMap, and a PrometheusRule with
+    the prometheus-operator), the dashboard, a Role that may scale exactly its batch
+    Deployments, the namespace and the image. Commit it, never edit it: render
+    again after changing the config. Nothing else is needed (no checkout, no make),
+    so it runs from the image as well:
+      docker run --rm -v $PWD:/site -w /site IMAGE render k8s -c site.yml \\
+        --base https://github.com/ORG/batchctl//k8s/base?ref=v0.2.0 \\
+        --image registry.example.com/platform/batchctl:0.2.0 --output batchctl
+    The Secret batchctl-broker (key url, the broker URL) must exist in the namespace
+    (docs/deploy.md).
+    """
+    from batchctl.overlay import (
+        OverlayError,
+        Site,
+        base_ref,
+        namespace_of,
+        notes,
+        render_overlay,
+        write_overlay,
+    )
+
+    printer = Printer()
+    if config_path is None:
+        printer.fail("-c/--config: required: the site's config (batchctl.yml)", EXIT_USAGE)
+    cfg = load_or_exit(config_path)
+    try:
+        text = Path(config_path).read_text()
+        site = Site(
+            base=base_ref(base, output),
+            namespace=namespace_of(cfg, namespace),
+            image=image,
+            prometheus_namespace=prometheus_namespace,
+            prometheus_operator=prometheus_operator,
+        )
+        files = render_overlay(cfg, text, site)
+    except OverlayError as e:
+        printer.fail(str(e), EXIT_USAGE)
+    try:
+        write_overlay(files, output)
+    except OSError as e:
+        printer.fail(f"cannot write {output}: {e.strerror or e}", EXIT_USAGE)
+    click.echo(f"wrote {len(files)} files to {output}: kubectl apply -k {output}", err=True)
+    for note in notes(cfg, site):
+        click.echo(f"note: {note}", err=True)

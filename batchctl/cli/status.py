@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import click
 import redis
@@ -19,6 +20,23 @@ from batchctl.cli.options import (
     output_option,
 )
 from batchctl.redact import redact_url
+
+if TYPE_CHECKING:
+    from exporter.snapshot import BrokerDurability
+
+
+def durability_problems(d: BrokerDurability | None) -> list[str]:
+    """What the broker's persistence means for claims, one line each."""
+    out = []
+    if d is not None and d.lost_claims:
+        lost = ", ".join(f"{q} ({h})" for q, h in sorted(d.lost_claims.items()))
+        out.append(f"the broker restarted and lost its data: the claims of {lost} are gone")
+    if d is not None and d.durable is False:
+        out.append(
+            f"the broker keeps no data across a restart ({d.detail}): claims and their "
+            "history are not durable"
+        )
+    return out
 
 
 @click.command("status")
@@ -87,6 +105,7 @@ def status_command(
                 problems.append(f"cannot reach the broker at {redact_url(cfg.broker.url)}")
             if snap.kubernetes_up is False:
                 problems.append(f"replicas unknown: Kubernetes: {snap.kubernetes_error}")
+            problems += durability_problems(snap.durability)
             ages_known = refreshes > 0
             rows = status_rows(cfg, snap.claims if snap.broker_up else {}, snap)
             if as_json:

@@ -6,12 +6,21 @@ import re
 
 from pydantic import Field, field_validator, model_validator
 
-from batchctl.config.base import _MATCHERS, _prom_duration, _Strict
+from batchctl.config.base import _MATCHERS, _PROM_STRING, _prom_duration, _Strict
+from batchctl.metrics import ALL_SPECS
 from batchctl.units import shown
 
 # Grafana's rule for a dashboard uid.
 _GRAFANA_UID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*\Z")
+# One matcher of a selector, its label name captured (the selector is valid by then).
+_ONE_MATCHER = re.compile(
+    rf"\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)\s*(?:{_PROM_STRING})\s*,?"
+)
+# Labels that batchctl's own series carry (queue, deployment, reason...). A selector
+# that matches on one silences every rule on a series without it (CeleryBrokerDown's
+# celery_broker_up has no queue label, so queue=~"batch.*" never matches it).
+SERIES_LABELS = frozenset(label for spec in ALL_SPECS for label in spec.labels) | {"__name__"}
 
 
 class AlertsConfig(_Strict):
@@ -20,7 +29,11 @@ class AlertsConfig(_Strict):
     Queue-depth tiers come from the top-level `thresholds`; everything else is here.
     """
 
-    runbook_url: str = "https://github.com/batchctl/batchctl/blob/main/docs/runbooks/{alert}.md"
+    # Where an alert's runbook link goes; {alert} is the alert's name. The default is the
+    # exporter's own copy (/runbooks/<Alert>), reached with `kubectl port-forward
+    # svc/batchctl 9808`: set your own (an Ingress to the exporter, your wiki) when the
+    # alerts go to people who cannot port-forward (docs/deploy.md).
+    runbook_url: str = "http://localhost:9808/runbooks/{alert}"
     # Label matchers (PromQL, without braces) for the exporter's and the autoscaler's series.
     selector: str = 'job="batchctl"'
     autoscaler_selector: str = 'job="batchctl"'
@@ -128,6 +141,14 @@ class AlertsConfig(_Strict):
                 "expected PromQL label matchers, comma-separated, each label=, !=, =~ or !~ "
                 'a "double-quoted" value, e.g. job="batchctl" or job="batchctl",env!="dev"; '
                 f"got {shown(v)}"
+            )
+        own = sorted({m[1] for m in _ONE_MATCHER.finditer(v)} & SERIES_LABELS)
+        if own:
+            raise ValueError(
+                f"matches on {', '.join(own)}, a label of batchctl's own series: every rule "
+                "on a series without it (CeleryBrokerDown, CeleryExporterDown, ...) would "
+                "never fire. Select the scrape target here (job, namespace, instance); choose "
+                "the queues that alert with batches[] and other_queues[]"
             )
         return v
 

@@ -39,6 +39,7 @@ __all__ = [
     "GuardConfig",
     "KubernetesConfig",
     "LeaderElectionConfig",
+    "OtherQueueConfig",
     "pod_namespace",
 ]
 
@@ -73,6 +74,23 @@ class KubernetesConfig(_Strict):
         return v
 
 
+def _queue_name(v: str) -> str:
+    if not _QUEUE_NAME.match(v):
+        raise ValueError(
+            f"must be 1-200 characters of letters, digits and _ . : @ -, got {shown(v)}"
+        )
+    return v
+
+
+def _deployment_name(v: str) -> str:
+    if not _DNS_LABEL.match(v):
+        raise ValueError(
+            "must be a Kubernetes Deployment name (lower case, digits, '-'), e.g. "
+            f"celery-batch0, got {shown(v)}"
+        )
+    return v
+
+
 class BatchConfig(_Strict):
     queue: str
     deployment: str
@@ -99,25 +117,24 @@ class BatchConfig(_Strict):
     # false: decide and report (a hold with reason observe_only, a log line), never act;
     # a site turns autoscaling on one batch at a time.
     autoscale: bool = True
+    # This batch's depth tiers (info, warning, critical) for its alerts and the status
+    # page; null: the top-level `thresholds`.
+    thresholds: tuple[int, int, int] | None = None
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds(cls, v: tuple[int, int, int] | None) -> tuple[int, int, int] | None:
+        return None if v is None else _ascending(v)
 
     @field_validator("queue")
     @classmethod
     def _queue(cls, v: str) -> str:
-        if not _QUEUE_NAME.match(v):
-            raise ValueError(
-                f"must be 1-200 characters of letters, digits and _ . : @ -, got {shown(v)}"
-            )
-        return v
+        return _queue_name(v)
 
     @field_validator("deployment")
     @classmethod
     def _deployment(cls, v: str) -> str:
-        if not _DNS_LABEL.match(v):
-            raise ValueError(
-                "must be a Kubernetes Deployment name (lower case, digits, '-'), e.g. "
-                f"celery-batch0, got {shown(v)}"
-            )
-        return v
+        return _deployment_name(v)
 
     @model_validator(mode="after")
     def _caps(self) -> BatchConfig:
@@ -196,6 +213,41 @@ class EventsConfig(_Strict):
     reconnect_max_seconds: float = Field(30.0, ge=1, le=3600)
 
 
+def _ascending(v: tuple[int, int, int]) -> tuple[int, int, int]:
+    if not 0 < v[0] < v[1] < v[2]:
+        raise ValueError("expected three ascending positive numbers, e.g. [100, 500, 1000]")
+    return v
+
+
+class OtherQueueConfig(_Strict):
+    """A queue that is not a batch (the application's `celery`, `default`...), alerted on
+    because the site asks: queue discovery shows every queue, but only the batches and
+    these raise alerts on their depth. Never scaled, never claimed."""
+
+    queue: str
+    # Its own depth tiers (info, warning, critical), e.g. [2000, 5000, 10000]: an
+    # ordinary queue's normal backlog is not a batch's.
+    thresholds: tuple[int, int, int]
+    # The Deployment that consumes it: with one, CeleryQueueNoConsumers (and
+    # CeleryQueueStuck, CeleryWorkersNotReady) watch it too; without, depth only.
+    deployment: str | None = None
+
+    @field_validator("queue")
+    @classmethod
+    def _queue(cls, v: str) -> str:
+        return _queue_name(v)
+
+    @field_validator("deployment")
+    @classmethod
+    def _deployment(cls, v: str | None) -> str | None:
+        return None if v is None else _deployment_name(v)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds(cls, v: tuple[int, int, int]) -> tuple[int, int, int]:
+        return _ascending(v)
+
+
 def _default_batches() -> tuple[BatchConfig, ...]:
     return tuple(BatchConfig(queue=f"batch{i}", deployment=f"celery-batch{i}") for i in range(4))
 
@@ -210,13 +262,13 @@ class Config(_Strict):
     autoscaler: AutoscalerConfig = AutoscalerConfig()
     claims: ClaimsConfig = ClaimsConfig()
     events: EventsConfig = EventsConfig()
+    # Queues that are not batches but get depth alerts all the same (none by default).
+    other_queues: tuple[OtherQueueConfig, ...] = ()
 
     @field_validator("thresholds")
     @classmethod
     def _thresholds(cls, v: tuple[int, int, int]) -> tuple[int, int, int]:
-        if not 0 < v[0] < v[1] < v[2]:
-            raise ValueError("expected three ascending positive numbers, e.g. [100, 500, 1000]")
-        return v
+        return _ascending(v)
 
     @model_validator(mode="after")
     def _across_sections(self) -> Config:
@@ -229,12 +281,17 @@ class Config(_Strict):
 
     def _duplicates(self) -> list[str]:
         problems = []
+        entries: list[tuple[str, BatchConfig | OtherQueueConfig]]
+        entries = [(f"batches[{i}]", b) for i, b in enumerate(self.batches)]
+        entries += [(f"other_queues[{i}]", o) for i, o in enumerate(self.other_queues)]
         for field in ("queue", "deployment"):
             seen: set[str] = set()
-            for i, b in enumerate(self.batches):
+            for where, b in entries:
                 name = getattr(b, field)
+                if name is None:
+                    continue
                 if name in seen:
-                    problems.append(f"batches[{i}].{field}: duplicate {field} {name!r}")
+                    problems.append(f"{where}.{field}: duplicate {field} {name!r}")
                 seen.add(name)
         return problems
 
@@ -252,6 +309,32 @@ class Config(_Strict):
 
     def batch(self, queue: str) -> BatchConfig | None:
         return next((b for b in self.batches if b.queue == queue), None)
+
+    def thresholds_of(self, queue: str) -> tuple[int, int, int]:
+        """The depth tiers of `queue`: its batch's or other_queues entry's own, else the
+        top-level `thresholds`."""
+        b = self.batch(queue)
+        if b is not None:
+            return b.thresholds or self.thresholds
+        other = next((o for o in self.other_queues if o.queue == queue), None)
+        return other.thresholds if other is not None else self.thresholds
+
+    def tier_groups(self) -> list[tuple[tuple[int, int, int], tuple[str, ...]]]:
+        """The queues that get depth alerts, grouped by their tiers (the batches, then
+        other_queues), in config order: one set of rules per group."""
+        groups: dict[tuple[int, int, int], list[str]] = {}
+        for b in self.batches:
+            groups.setdefault(b.thresholds or self.thresholds, []).append(b.queue)
+        for o in self.other_queues:
+            groups.setdefault(o.thresholds, []).append(o.queue)
+        return [(t, tuple(qs)) for t, qs in groups.items()]
+
+    def watched_deployments(self) -> dict[str, str]:
+        """queue -> Deployment for every queue whose consumers the exporter watches: the
+        batches' and the other_queues entries that name one."""
+        out = {o.queue: o.deployment for o in self.other_queues if o.deployment}
+        out.update({b.queue: b.deployment for b in self.batches})
+        return out
 
     @property
     def snapshot_url(self) -> str | None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 from batchctl.claims import Claim
+from exporter.snapshot import BrokerDurability
 
 
 class QueueRead(NamedTuple):
@@ -57,6 +58,9 @@ class BrokerRead:
     # batchctl's claim records of `claim_queues`, where the broker keeps them (Redis);
     # empty from a broker that keeps none.
     claims: Mapping[str, Claim] = field(default_factory=dict)
+    # Whether those claims survive a broker restart, and claims a restart lost; None
+    # where unknown (not checked yet, or a broker that keeps no claims).
+    durability: BrokerDurability | None = None
 
 
 class QueueWork(NamedTuple):

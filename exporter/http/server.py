@@ -22,6 +22,7 @@ from batchctl.log import get_logger
 from exporter.collect import InProcessSource
 from exporter.http.bodies import SharedBodies
 from exporter.http.exposition import Body, LineCache, render_body
+from exporter.http.runbooks import PREFIX, runbook_page
 from exporter.http.webconfig import WebConfig
 from exporter.snapshot import Snapshot
 from exporter.status.board import status_page
@@ -137,6 +138,9 @@ class _Handler(ReadOnlyHandler):
                     app.cfg, snap, app.source.live, history=status_history(app, snap)
                 )
                 self._send(200, page.encode(), "text/html; charset=utf-8")
+            elif path == PREFIX or path.startswith(PREFIX + "/"):
+                code, text = runbook_page(path)
+                self._send(code, text.encode(), "text/html; charset=utf-8")
             else:
                 self._send(404, b"not found; see /\n", "text/plain; charset=utf-8")
         except (BrokenPipeError, ConnectionResetError):

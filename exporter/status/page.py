@@ -22,6 +22,7 @@ from batchctl.units import format_bytes, format_duration
 from exporter.progress import ESTIMATE, Progress
 from exporter.snapshot import QueueStats, Snapshot
 from exporter.stats import tier
+from exporter.status.notes import dry_run, notices
 from exporter.status.parts import STYLE, esc, sparkline_svg
 
 # Tier colours: good (<100), fine (<500), careful (<1000), danger (>=1000).
@@ -89,16 +90,19 @@ def render_status(
             f'<p class="down" id="kube-down">Kubernetes API unreachable (replicas may be stale): '
             f"{esc(snap.kubernetes_error or 'unknown error')}</p>"
         )
+    parts.append(notices(snap, decisions))
     parts.append(_legend(thresholds))
     configured = _configured(shown, batches)
     by_queue = decisions.by_queue() if decisions is not None else {}
+    pretend = dry_run(decisions)
     head = "".join(
         f'<th class="{"name" if i in (0, 10, 11) else ""}">{h}</th>' for i, h in enumerate(_HEAD)
     )
     parts.append(f'<table id="batches"><thead><tr>{head}</tr></thead><tbody>')
     for batch in configured:
         q = shown.queue(batch.queue) if shown.broker_up else None
-        parts.append(_row(batch, q, shown, snap, thresholds, now, stale, by_queue.get(batch.queue)))
+        decision = by_queue.get(batch.queue)
+        parts.append(_row(batch, q, shown, snap, thresholds, now, stale, decision, pretend))
     parts.append("</tbody></table>")
     others = [q for q in shown.queues if q.queue not in {b.queue for b in configured}]
     if others:
@@ -128,6 +132,7 @@ def _row(
     now: float,
     stale: bool,
     decision: DecisionRecord | None,
+    pretend: bool = False,
 ) -> str:
     name = batch.queue
     claim = shown.claims.get(name) if shown.broker_up else None
@@ -159,7 +164,7 @@ def _row(
         cells.append('<td class="depth">–</td>')
         cells += [f"<td>{DASH}</td>"] * 7
     else:
-        t = tier(q.waiting, thresholds)
+        t = tier(q.waiting, batch.thresholds or thresholds)
         spark = sparkline_svg(prog.sparkline if prog is not None else ())
         cells.append(
             f'<td class="depth {TIER_CLASSES[t]}" data-tier="{TIER_WORDS[t]}">'
@@ -169,7 +174,8 @@ def _row(
         cells.append(f"<td>{activity.active if activity is not None else NO_EVENTS}</td>")
         cells.append(f"<td>{_rate(prog)}</td>")
         cells.append(f"<td>{_failures(prog, shown, name)}</td>")
-        cells.append(f"<td>{_eta(prog, q)}</td>")
+        started = bool(ready) or q.unacked > 0 or bool(activity and activity.active)
+        cells.append(f"<td>{_eta(prog, q, started)}</td>")
         cells.append(f"<td>{format_duration(q.oldest_age_seconds) if q.waiting else DASH}</td>")
         memory = format_bytes(q.memory_bytes)
         if q.waiting > 0 and q.memory_bytes == 0:
@@ -177,7 +183,7 @@ def _row(
         cells.append(f"<td>{memory}</td>")
     rep = DASH if replicas is None else f"{ready or 0}/{replicas}"
     cells.append(f"<td>{rep}/{batch.max_replicas}</td>")
-    cells.append(f'<td class="name">{_decision(decision)}</td>')
+    cells.append(f'<td class="name">{_decision(decision, pretend)}</td>')
     cells.append(f'<td class="name">{_claim(claim, now, shown.broker_up)}</td>')
     cls = ' class="stale"' if stale else ""
     return f'<tr data-queue="{esc(name)}"{cls}>{"".join(cells)}</tr>'
@@ -204,9 +210,13 @@ def _failures(prog: Progress | None, snap: Snapshot, queue: str) -> str:
     return f"<span{cls}>{prog.failed_recent} ({ratio:.0%})</span>"
 
 
-def _eta(prog: Progress | None, q: QueueStats) -> str:
+def _eta(prog: Progress | None, q: QueueStats, running: bool | None = None) -> str:
+    """`running`: whether the batch has consumers (ready replicas) or tasks running; a
+    batch nobody started is waiting, not stalled."""
     if prog is None or prog.eta_seconds is None:
         if prog is not None and prog.rate_per_minute == 0 and q.work > 0:
+            if running is False:
+                return '<span class="muted" title="no consumer has started">not started</span>'
             return '<span class="warn" title="nothing completed lately">stalled</span>'
         return DASH
     if prog.eta_seconds == 0:
@@ -214,10 +224,15 @@ def _eta(prog: Progress | None, q: QueueStats) -> str:
     return format_duration(prog.eta_seconds)
 
 
-def _decision(d: DecisionRecord | None) -> str:
+def _decision(d: DecisionRecord | None, pretend: bool = False) -> str:
     if d is None:
         return '<span class="muted">unknown</span>'
     change = f"{d.current}→{d.desired}" if d.desired != d.current else str(d.current)
+    if pretend:  # dry-run: nothing happened, so nothing is coloured as if it had
+        return (
+            f'<span class="muted" data-dry-run="1" title="{esc(d.detail)}">'
+            f"would {esc(d.action)} {change} · {esc(d.reason)}</span>"
+        )
     return (
         f'<span class="act-{esc(d.action)}" title="{esc(d.detail)}">'
         f"{esc(d.action)} {change} · {esc(d.reason)}</span>"
@@ -293,6 +308,7 @@ def render_landing(version: str) -> str:
         ("/api/v1/snapshot", "The current snapshot as JSON"),
         ("/healthz", "Liveness"),
         ("/readyz", "Readiness (after a first successful collection)"),
+        ("/runbooks/", "The runbook of every alert (alerts.runbook_url points here)"),
     ]
     items = "".join(f'<li><a href="{u}">{u}</a> — {html.escape(t)}</li>' for u, t in links)
     return (

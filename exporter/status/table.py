@@ -178,7 +178,10 @@ def _eta(p: Progress | None, s: QueueStats | None) -> str:
     if p is None or s is None:
         return "-"
     if p.eta_seconds is None:
-        return "stalled" if p.rate_per_minute == 0 and p.rate_source else "-"
+        if not (p.rate_per_minute == 0 and p.rate_source):
+            return "-"
+        # Nothing consumes it (0 ready replicas, nothing in flight): waiting, not stalled.
+        return "not started" if s.ready_replicas == 0 and s.unacked == 0 else "stalled"
     return "-" if p.eta_seconds == 0 else format_duration(p.eta_seconds)
 
 

@@ -29,7 +29,7 @@ from tests.promql import check_promql
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "alerts" / "batchctl.rules.yml"
 PROMTOOL_TESTS = sorted((ROOT / "tests" / "alerts" / "promtool").glob("*.yaml"))
-RUNBOOKS = ROOT / "docs" / "runbooks"
+RUNBOOKS = ROOT / "batchctl" / "runbooks"
 SEVERITIES = {"info", "warning", "critical"}
 
 
@@ -64,7 +64,10 @@ def test_cli_renders_the_same_rules(tmp_path: Path) -> None:
     target = tmp_path / "out.yml"
     out = runner.invoke(cli, ["alerts", "render", "--config", str(cfg_file), "-o", str(target)])
     assert out.exit_code == 0, out.output
-    assert 'celery_queue_length{job="batchctl"} >= 30' in target.read_text()
+    assert (
+        'celery_queue_length{job="batchctl",queue=~"batch0|batch1|batch2|batch3"}[2m]) >= 30'
+        in (target.read_text())
+    )
 
 
 def test_cli_bad_config_exits_2(tmp_path: Path) -> None:
@@ -229,7 +232,7 @@ def _tested_alerts() -> set[tuple[str, str]]:
             for case in test.get("alert_rule_test", []):
                 for exp in case.get("exp_alerts") or []:
                     ann = exp["exp_annotations"]
-                    assert ann["runbook_url"].endswith(f"/{case['alertname']}.md")
+                    assert ann["runbook_url"].endswith(f"/runbooks/{case['alertname']}")
                     assert set(ann) == {"summary", "description", "runbook_url"}
                     seen.add((case["alertname"], exp["exp_labels"]["severity"]))
     return seen
@@ -252,9 +255,7 @@ def test_every_alert_is_rendered_by_default_and_complete() -> None:
             "CeleryExporterDown",
             "CeleryAutoscalerHeld",
         }, f"{rule['alert']}: the description should show the value"
-        assert ann["runbook_url"] == (
-            f"https://github.com/batchctl/batchctl/blob/main/docs/runbooks/{rule['alert']}.md"
-        )
+        assert ann["runbook_url"] == f"http://localhost:9808/runbooks/{rule['alert']}"
 
 
 def test_queue_alerts_name_the_queue() -> None:
@@ -421,14 +422,32 @@ def test_thresholds_and_durations_come_from_the_config() -> None:
     tiers = [r for r in _rules(cfg) if r["alert"] == "CeleryQueueLengthHigh"]
     one = "max without (instance, pod) (\n  {}\n)".format
     assert [(r["expr"], r["for"]) for r in tiers] == [
-        (one('celery_queue_length{job="batchctl"} > 10'), "3s"),
-        (one('max_over_time(celery_queue_length{job="batchctl"}[2s]) > 20'), "2s"),
-        (one('max_over_time(celery_queue_length{job="batchctl"}[4s]) >= 30'), "1s"),
+        (
+            one('celery_queue_length{job="batchctl",queue=~"batch0|batch1|batch2|batch3"} > 10'),
+            "3s",
+        ),
+        (
+            one(
+                'max_over_time(celery_queue_length{job="batchctl",'
+                'queue=~"batch0|batch1|batch2|batch3"}[2s]) > 20'
+            ),
+            "2s",
+        ),
+        (
+            one(
+                'max_over_time(celery_queue_length{job="batchctl",'
+                'queue=~"batch0|batch1|batch2|batch3"}[4s]) >= 30'
+            ),
+            "1s",
+        ),
     ]
     # Without replica labels: one alert per target, the bare condition.
     raw = parse_config({"thresholds": [10, 20, 30], "alerts": {"replica_labels": []}})
     tiers = [r for r in _rules(raw) if r["alert"] == "CeleryQueueLengthHigh"]
-    assert tiers[0]["expr"] == 'celery_queue_length{job="batchctl"} > 10'
+    assert (
+        tiers[0]["expr"]
+        == 'celery_queue_length{job="batchctl",queue=~"batch0|batch1|batch2|batch3"} > 10'
+    )
     custom = parse_config({"alerts": {"replica_labels": ["instance", "kubernetes_pod_name"]}})
     assert all(
         r["expr"].startswith("max without (instance, kubernetes_pod_name) (")
@@ -494,8 +513,7 @@ def test_queue_regex_is_exact(tmp_path: Path) -> None:
                                         "producer and scale it to 0."
                                     ),
                                     "runbook_url": (
-                                        "https://github.com/batchctl/batchctl/blob/main/docs/"
-                                        "runbooks/CeleryUnclaimedBatchInUse.md"
+                                        "http://localhost:9808/runbooks/CeleryUnclaimedBatchInUse"
                                     ),
                                 },
                             }

@@ -29,7 +29,10 @@ from tests.conftest import RedisServer
 
 
 class RecordingBackend(DryRunBackend):
-    """The dry-run backend, remembering what it was asked to do, with fixed replicas."""
+    """The dry-run backend, remembering what it was asked to do, with fixed replicas; it
+    stands for a backend that acts (its decisions are shown as done, not "would")."""
+
+    name = "recording"
 
     def __init__(self, replicas: dict[str, int]) -> None:
         self.replicas = replicas

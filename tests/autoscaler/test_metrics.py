@@ -44,6 +44,9 @@ class FailingBackend:
     def set_replicas(self, queue: str, n: int) -> None:
         raise ConnectionError("cannot scale in this test")
 
+    def other_controllers(self) -> None:
+        return None
+
     def close(self) -> None:
         pass
 

@@ -17,6 +17,7 @@ import redis
 from PIL import Image
 from prometheus_client import CollectorRegistry
 
+from autoscaler.backends.dryrun import DryRunBackend
 from autoscaler.loop import Autoscaler
 from autoscaler.server import AutoscalerServer
 from batchctl.claims import Claim
@@ -179,6 +180,23 @@ def test_the_autoscalers_decisions_from_the_sidecar(
         dom, _ = screenshot(url, tmp_path, "decisions")
         assert "autoscaler decided" in dom
         assert 'class="act-up"' in dom and "up 0→1 · from_zero" in dom
+        assert 'id="dry-run"' not in dom
+    finally:
+        sidecar.shutdown()
+    # In dry-run nothing happened: the page says so and colours no decision.
+    dry = Autoscaler(scfg, InProcessSource(scfg, RedisReader(scfg.broker)), DryRunBackend(
+        ["batch0", "batch1"], track=True))  # fmt: skip
+    dry.tick()
+    sidecar = AutoscalerServer(dry, CollectorRegistry())
+    host, port = sidecar.listen("127.0.0.1:0")
+    sidecar.serve_in_thread()
+    try:
+        cfg = cfg_for(redis_server.url, autoscaler_url=f"http://{host}:{port}")
+        url = serve(InProcessSource(cfg, RedisReader(cfg.broker), live=Live(cfg)), cfg)
+        dom, _ = screenshot(url, tmp_path, "dry-run")
+        assert 'id="dry-run"' in dom and "it scaled nothing" in dom
+        assert "would up 0→1 · from_zero" in dom
+        assert 'class="act-up"' not in dom
     finally:
         sidecar.shutdown()
 

@@ -39,17 +39,10 @@ def kustomize(path: Path) -> list[Doc]:
     return [d for d in yaml.safe_load_all(out.stdout) if d]
 
 
-def copy_tree(dest: Path, broker_url: str | None = "redis://:change-me@redis:6379/0") -> Path:
-    """A copy of k8s/ in `dest` as a clean clone has it, plus, with `broker_url`, the
-    documented copy step (broker.env from broker.env.example, with that URL)."""
+def copy_tree(dest: Path) -> Path:
+    """A copy of k8s/ in `dest` as a clean clone has it."""
     tree = dest / "k8s"
-    shutil.copytree(K8S, tree, ignore=shutil.ignore_patterns("broker.env"))
-    if broker_url is not None:
-        example = (tree / "overlays/example/broker.env.example").read_text()
-        lines = [
-            f"url={broker_url}" if ln.startswith("url=") else ln for ln in example.splitlines()
-        ]
-        (tree / "overlays/example/broker.env").write_text("\n".join(lines) + "\n")
+    shutil.copytree(K8S, tree)
     return tree
 
 

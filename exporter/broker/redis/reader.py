@@ -34,6 +34,7 @@ from exporter.broker.protocol import EMPTY, BrokerRead, QueueRead, QueueWork
 from exporter.broker.redis import firstseen
 from exporter.broker.redis.ages import AgeTracker
 from exporter.broker.redis.discovery import Discovery, SkipLog, discover
+from exporter.broker.redis.durability import DurabilityWatch
 from exporter.broker.redis.firstseen import AGES_KEY, FirstSeenStore
 from exporter.broker.redis.inflight import InFlight
 from exporter.broker.redis.keys import list_key
@@ -119,6 +120,8 @@ class RedisReader:
         self._reads: list[QueueRead] = []
         self._shapes: dict[tuple[tuple[int, int], ...], dict[int, int]] = {}
         self._reads_done = 0
+        # Whether Redis keeps the claims across a restart (the snapshot says so).
+        self.durability = DurabilityWatch()
         self.first_seen = FirstSeenStore(self.ages_key, self.ages)
         self._writes_sent = 0
         self._dirty_all = False
@@ -282,6 +285,7 @@ class RedisReader:
             max_memory=int(info.get("maxmemory", 0)),
             memory=self._memory,
             claims=claims,
+            durability=self.durability.observe(self.client, now, claims),
         )
 
     def _apply(self, replies: Sequence[Any], now: float) -> bool:

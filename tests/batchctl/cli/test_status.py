@@ -22,7 +22,7 @@ def test_cli_status_table_and_json(run, redis_db: redis.Redis) -> None:  # type:
 
     r = run("status")
     assert r.exit_code == 0, r.output
-    lines = r.output.splitlines()
+    lines = r.stdout.splitlines()  # warnings (the test Redis keeps no data) on stderr
     rows = {line.split()[0]: columns(lines[0], line) for line in lines[1:]}
     assert list(rows["batch1"]) == [
         "QUEUE", "HOLDER", "PURPOSE", "CLAIM", "WAITING", "IN FLIGHT", "ACTIVE",

@@ -1,0 +1,311 @@
+"""`batchctl render k8s`: a complete kustomize overlay for one site, from its config.
+
+The base (k8s/base) holds batchctl itself and nothing a site edits; everything that
+depends on the site is rendered here from its config, by the installed package (the
+image included: no development checkout, no `make`):
+
+    kustomization.yaml       the base from REF (a path or a remote git URL), the
+                             namespace, the image, and what follows
+    batchctl.yml             the site's config, as given (a ConfigMap with a hash
+                             suffix: a change rolls the pods)
+    rbac-scale.yaml          a Role whose resourceNames are the site's Deployments
+                             (deployments/scale patch), and its RoleBinding
+    batchctl.rules.yml       the alert rules, as a ConfigMap (label prometheus_rule)
+    prometheusrule.yaml      the same rules as a PrometheusRule  } with the
+    servicemonitor.yaml      both metrics ports                  } prometheus-operator
+    dashboards/batchctl.json the Grafana dashboard (ConfigMap, label grafana_dashboard)
+    networkpolicy-prometheus.yaml  where Prometheus runs, when not in `monitoring`
+
+The output is meant to be committed (a GitOps repository renders it in CI and checks
+that nothing drifted) and never edited: a site's own changes go into a kustomization
+of its own that takes this directory as a resource (docs/deploy.md).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alerts.render import dump, render_prometheus_rule, render_rules
+from batchctl import __version__
+from batchctl.config import Config
+
+# The image name the base's containers use; the overlay points it at the site's registry.
+IMAGE = "batchctl"
+# The job the ServiceMonitor gives the autoscaler's port (the exporter's is the
+# Service's name, batchctl): alerts.autoscaler_selector must select it.
+AUTOSCALER_JOB = "batchctl-autoscaler"
+_REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git@|github\.com/|gitlab\.com/)")
+# IMAGE[:TAG][@DIGEST], the registry's port allowed in the name.
+_IMAGE = re.compile(r"^(?P<name>[a-z0-9][a-z0-9._/:-]*?)(?::(?P<tag>[\w][\w.-]{0,127}))?"
+                    r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?\Z")  # fmt: skip
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
+
+HEADER = (
+    "# Rendered by `batchctl render k8s` (batchctl {version}) from the site's config: do not\n"
+    "# edit. Change batchctl.yml (or the command's options) and render again; put your own\n"
+    "# changes in a kustomization of your own that takes this directory as a resource.\n"
+)
+
+
+class OverlayError(ValueError):
+    """An option the overlay cannot be rendered with; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Site:
+    """What the overlay needs beyond the config."""
+
+    base: str  # REF as written in the kustomization: a relative path or a remote URL
+    namespace: str
+    image: str  # IMAGE[:TAG][@DIGEST]; no tag: this version's
+    prometheus_namespace: str = "monitoring"
+    prometheus_operator: bool = True
+
+
+def base_ref(ref: str, output: Path) -> str:
+    """REF as the kustomization in `output` must write it: a remote URL unchanged, a
+    local directory relative to `output`. Raises OverlayError."""
+    if _REMOTE.match(ref):
+        return ref
+    path = Path(ref)
+    if not (path / "kustomization.yaml").is_file():
+        raise OverlayError(
+            f"--base {ref}: not a directory with a kustomization.yaml, nor a remote URL "
+            "(e.g. https://github.com/ORG/batchctl//k8s/base?ref=v0.2.0)"
+        )
+    return Path(os.path.relpath(path.resolve(), output.resolve())).as_posix()
+
+
+def namespace_of(cfg: Config, given: str | None) -> str:
+    """--namespace, else kubernetes.namespace when the config sets it. Raises OverlayError."""
+    ns = given or (cfg.kubernetes.namespace if "namespace" in cfg.kubernetes.model_fields_set
+                   else None)  # fmt: skip
+    if ns is None:
+        raise OverlayError(
+            "--namespace: required (or kubernetes.namespace in the config): the namespace "
+            "of the Celery workers, where batchctl runs"
+        )
+    if not _DNS_LABEL.match(ns):
+        raise OverlayError(f"--namespace {ns}: not a Kubernetes namespace name")
+    return ns
+
+
+def _image(image: str) -> dict[str, str]:
+    m = _IMAGE.match(image)
+    if m is None:
+        raise OverlayError(
+            f"--image {image}: expected REGISTRY/NAME[:TAG][@sha256:DIGEST], e.g. "
+            f"registry.example.com/platform/batchctl:{__version__}"
+        )
+    entry = {"name": IMAGE, "newName": m["name"]}
+    if m["digest"]:
+        entry["digest"] = m["digest"]
+    else:
+        entry["newTag"] = m["tag"] or __version__
+    return entry
+
+
+def render_overlay(cfg: Config, config_text: str, site: Site) -> dict[str, str]:
+    """relative path -> text of every file of the overlay (pure: nothing is written).
+    Raises OverlayError for an option or config that would not deploy."""
+    if not cfg.kubernetes.enabled:
+        raise OverlayError(
+            "kubernetes.enabled is false: the overlay runs batchctl in Kubernetes; enable it"
+        )
+    if not _DNS_LABEL.match(site.prometheus_namespace):
+        raise OverlayError(
+            f"--prometheus-namespace {site.prometheus_namespace}: not a namespace name"
+        )
+    files: dict[str, str] = {
+        "batchctl.yml": config_text,
+        "rbac-scale.yaml": _rbac(cfg, site.namespace),
+        "batchctl.rules.yml": render_rules(cfg),
+        "dashboards/batchctl.json": _dashboard(cfg),
+    }
+    resources = [site.base, "rbac-scale.yaml"]
+    if site.prometheus_operator:
+        files["prometheusrule.yaml"] = render_prometheus_rule(cfg)
+        files["servicemonitor.yaml"] = _servicemonitor()
+        resources += ["prometheusrule.yaml", "servicemonitor.yaml"]
+    patches = []
+    if site.prometheus_namespace != "monitoring":
+        files["networkpolicy-prometheus.yaml"] = _networkpolicy(site.prometheus_namespace)
+        patches.append({"path": "networkpolicy-prometheus.yaml"})
+    kustomization: dict[str, Any] = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "namespace": site.namespace,
+        "resources": resources,
+        "configMapGenerator": [
+            # The hash suffix rolls the pods when the config changes.
+            {"name": "batchctl-config", "files": ["batchctl.yml"]},
+            {
+                "name": "batchctl-dashboard",
+                "files": ["dashboards/batchctl.json"],
+                "options": {"disableNameSuffixHash": True, "labels": {"grafana_dashboard": "1"}},
+            },
+            {
+                "name": "batchctl-rules",
+                "files": ["batchctl.rules.yml"],
+                "options": {"disableNameSuffixHash": True, "labels": {"prometheus_rule": "1"}},
+            },
+        ],
+        "labels": [
+            {
+                "pairs": {
+                    "app.kubernetes.io/name": "batchctl",
+                    "app.kubernetes.io/part-of": "batchctl",
+                },
+                "includeSelectors": False,
+            }
+        ],
+        "images": [_image(site.image)],
+    }
+    if patches:
+        kustomization["patches"] = patches
+    files["kustomization.yaml"] = HEADER.format(version=__version__) + dump(kustomization)
+    return files
+
+
+def _rbac(cfg: Config, namespace: str) -> str:
+    names = sorted({b.deployment for b in cfg.batches})
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "batchctl-scale"},
+        "rules": [
+            # The autoscaler writes replicas through the scale subresource only, of the
+            # site's batch Deployments only; it never reads one (the exporter's watch
+            # cache does), so there is no `get`.
+            {
+                "apiGroups": ["apps"],
+                "resources": ["deployments/scale"],
+                "verbs": ["patch"],
+                "resourceNames": names,
+            }
+        ],
+    }
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "batchctl-scale"},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": "batchctl-scale",
+        },
+        "subjects": [{"kind": "ServiceAccount", "name": "batchctl", "namespace": namespace}],
+    }
+    head = HEADER.format(version=__version__)
+    if not names:  # no batch: nothing to scale, and a Role may not name nothing
+        return head + "# No batches in the config: nothing to scale, no Role.\n"
+    return head + dump(role) + "---\n" + dump(binding)
+
+
+def _servicemonitor() -> str:
+    monitor = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": {"name": "batchctl"},
+        "spec": {
+            "selector": {"matchLabels": {"app.kubernetes.io/name": "batchctl"}},
+            "endpoints": [
+                {"port": "metrics", "path": "/metrics", "interval": "30s", "scrapeTimeout": "10s"},
+                {
+                    "port": "autoscaler",
+                    "path": "/metrics",
+                    "interval": "30s",
+                    "scrapeTimeout": "10s",
+                    # A job of its own, so that CeleryExporterDown is about the exporter
+                    # alone (alerts.autoscaler_selector: job="batchctl-autoscaler").
+                    "relabelings": [
+                        {"action": "replace", "targetLabel": "job", "replacement": AUTOSCALER_JOB}
+                    ],
+                },
+            ],
+        },
+    }
+    return HEADER.format(version=__version__) + dump(monitor)
+
+
+def _networkpolicy(namespace: str) -> str:
+    patch = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "batchctl"},
+        "spec": {
+            "ingress": [
+                {
+                    "from": [
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {"kubernetes.io/metadata.name": namespace}
+                            }
+                        }
+                    ],
+                    "ports": [
+                        {"port": "metrics", "protocol": "TCP"},
+                        {"port": "autoscaler", "protocol": "TCP"},
+                    ],
+                }
+            ]
+        },
+    }
+    return HEADER.format(version=__version__) + dump(patch)
+
+
+def _dashboard(cfg: Config) -> str:
+    from grafana.dashboard import render_dashboard
+
+    return render_dashboard(cfg)
+
+
+def notes(cfg: Config, site: Site) -> list[str]:
+    """What the site should know about the overlay it got (printed, not written)."""
+    out = []
+    if "runbook_url" not in cfg.alerts.model_fields_set:
+        out.append(
+            "alerts.runbook_url is the default (the exporter's /runbooks/, reached with "
+            "`kubectl port-forward svc/batchctl 9808`): set it to where your on-call reads "
+            "runbooks before the alerts go to people"
+        )
+    if site.prometheus_operator and AUTOSCALER_JOB not in cfg.alerts.autoscaler_selector:
+        out.append(
+            f'alerts.autoscaler_selector does not select job="{AUTOSCALER_JOB}", the job the '
+            "ServiceMonitor gives the autoscaler: its alerts would never fire"
+        )
+    return out
+
+
+def write_overlay(files: dict[str, str], output: Path) -> list[Path]:
+    """Write the files under `output` (created if needed); returns what was written.
+    Files of an earlier render that this one does not produce are removed, so the
+    directory is exactly the overlay (never anything else: only our own file names)."""
+    output.mkdir(parents=True, exist_ok=True)
+    written = []
+    for rel, text in sorted(files.items()):
+        path = output / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        written.append(path)
+    for stale in OWN_FILES - set(files):
+        (output / stale).unlink(missing_ok=True)
+    return written
+
+
+OWN_FILES = frozenset(
+    {
+        "kustomization.yaml",
+        "batchctl.yml",
+        "rbac-scale.yaml",
+        "batchctl.rules.yml",
+        "prometheusrule.yaml",
+        "servicemonitor.yaml",
+        "dashboards/batchctl.json",
+        "networkpolicy-prometheus.yaml",
+    }
+)

@@ -1,0 +1,164 @@
+"""`batchctl render k8s`: a site's own overlay, from its own config, by the installed command.
+
+A site with other queue and Deployment names (and a Prometheus elsewhere) renders its
+overlay outside any checkout, from a copy of the base; it builds with kubectl kustomize,
+every object validates strictly, and the Role names exactly its Deployments.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from alerts.render import render_rules
+from batchctl import __version__
+from batchctl.config import parse_config
+from tests.k8s.kustomize import K8S, Doc, kustomize, one, validate
+
+BATCHCTL = str(Path(sys.executable).with_name("batchctl"))
+SITE = {
+    "kubernetes": {"enabled": True, "namespace": "payments"},
+    "batches": [
+        {"queue": "reports.nightly", "deployment": "worker-reports", "max_replicas": 8},
+        {"queue": "imports", "deployment": "worker-imports", "thresholds": [50, 200, 400]},
+        {"queue": "backfill", "deployment": "worker-backfill", "autoscale": False},
+    ],
+    "other_queues": [{"queue": "celery", "thresholds": [2000, 5000, 10000]}],
+    "alerts": {
+        "autoscaler_selector": 'job="batchctl-autoscaler"',
+        "runbook_url": "https://wiki.example.com/batchctl/{alert}",
+    },
+}
+
+
+def render(tmp: Path, *extra: str, config: dict | None = None) -> subprocess.CompletedProcess[str]:
+    """The installed command, as a site runs it: in a directory of its own, with its
+    config and a copy of the base (no checkout, no environment but PATH)."""
+    site = tmp / "site"
+    if not (site / "base").exists():
+        shutil.copytree(K8S / "base", site / "base")
+    (site / "batchctl.yml").write_text(yaml.safe_dump(config or SITE))
+    argv = [BATCHCTL, "render", "k8s", "-c", "batchctl.yml", "--base", "base",
+            "--image", "registry.example.com/payments/batchctl", *extra]  # fmt: skip
+    if "--output" not in extra:
+        argv += ["--output", "overlay"]
+    return subprocess.run(
+        argv, cwd=site, capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"}
+    )
+
+
+@pytest.fixture(scope="module")
+def docs(tmp_path_factory: pytest.TempPathFactory) -> list[Doc]:
+    tmp = tmp_path_factory.mktemp("render")
+    res = render(tmp, "--prometheus-namespace", "observability")
+    assert res.returncode == 0, res.stderr
+    assert "note: alerts.runbook_url" not in res.stderr  # the site set its own
+    return kustomize(tmp / "site" / "overlay")
+
+
+def test_the_overlay_builds_and_validates_strictly(docs: list[Doc]) -> None:
+    kinds = sorted(d["kind"] for d in docs)
+    assert kinds == sorted(
+        ["ConfigMap"] * 3 + ["Deployment", "NetworkPolicy", "PodDisruptionBudget",
+         "PrometheusRule", "Role", "Role", "RoleBinding", "RoleBinding", "Service",
+         "ServiceAccount", "ServiceMonitor"]
+    )  # fmt: skip
+    for doc in docs:
+        validate(doc)
+        assert doc["metadata"]["namespace"] == "payments", doc["metadata"]["name"]
+        assert doc["metadata"]["labels"]["app.kubernetes.io/name"] == "batchctl"
+    pod = one(docs, "Deployment", "batchctl")["spec"]["template"]["spec"]
+    images = {c["image"] for c in pod["containers"]}
+    assert images == {f"registry.example.com/payments/batchctl:{__version__}"}
+
+
+def test_the_role_names_exactly_the_sites_deployments(docs: list[Doc]) -> None:
+    role = one(docs, "Role", "batchctl-scale")
+    assert role["rules"] == [
+        {
+            "apiGroups": ["apps"],
+            "resources": ["deployments/scale"],
+            "verbs": ["patch"],
+            "resourceNames": ["worker-backfill", "worker-imports", "worker-reports"],
+        }
+    ]
+    binding = one(docs, "RoleBinding", "batchctl-scale")
+    assert binding["roleRef"]["name"] == "batchctl-scale"
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "batchctl", "namespace": "payments"}
+    ]
+
+
+def test_config_rules_and_dashboard_are_the_sites(docs: list[Doc]) -> None:
+    cfg = parse_config(SITE, env={})
+    config = one(docs, "ConfigMap", "batchctl-config")
+    assert yaml.safe_load(config["data"]["batchctl.yml"]) == SITE
+    assert config["metadata"]["name"] != "batchctl-config"  # a hash suffix rolls the pods
+    pod = one(docs, "Deployment", "batchctl")["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if "configMap" in v]
+    assert volume["configMap"]["name"] == config["metadata"]["name"]
+    rules = one(docs, "ConfigMap", "batchctl-rules")["data"]["batchctl.rules.yml"]
+    assert rules == render_rules(cfg)
+    assert 'queue=~"imports"} > 50' in rules and 'queue=~"celery"} > 2000' in rules
+    assert "https://wiki.example.com/batchctl/CeleryBrokerDown" in rules
+    assert one(docs, "PrometheusRule")["spec"]["groups"] == yaml.safe_load(rules)["groups"]
+    dashboard = one(docs, "ConfigMap", "batchctl-dashboard")
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    policy = one(docs, "NetworkPolicy")
+    assert policy["spec"]["ingress"][0]["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "observability"}}}
+    ]
+
+
+def test_without_the_prometheus_operator_and_with_a_remote_base(tmp_path: Path) -> None:
+    res = render(tmp_path, "--no-prometheus-operator")
+    assert res.returncode == 0, res.stderr
+    docs = kustomize(tmp_path / "site" / "overlay")
+    assert not [d for d in docs if d["kind"] in ("PrometheusRule", "ServiceMonitor")]
+    one(docs, "ConfigMap", "batchctl-rules")
+    # Rendering again with a remote base rewrites the overlay in place (stale files of
+    # the earlier render go, nothing else is touched).
+    (tmp_path / "site" / "overlay" / "mine.yaml").write_text("kept: true\n")
+    url = "https://github.com/example/batchctl//k8s/base?ref=v" + __version__
+    res = subprocess.run(
+        [BATCHCTL, "render", "k8s", "-c", "batchctl.yml", "--base", url, "--image",
+         "registry.example.com/payments/batchctl@sha256:" + "a" * 64, "--output", "overlay"],
+        cwd=tmp_path / "site", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    k = yaml.safe_load((tmp_path / "site" / "overlay" / "kustomization.yaml").read_text())
+    assert k["resources"][0] == url
+    assert k["images"] == [
+        {"name": "batchctl", "newName": "registry.example.com/payments/batchctl",
+         "digest": "sha256:" + "a" * 64}
+    ]  # fmt: skip
+    assert (tmp_path / "site" / "overlay" / "prometheusrule.yaml").exists()
+    assert (tmp_path / "site" / "overlay" / "mine.yaml").exists()
+
+
+BAD = {
+    "no namespace": ({**SITE, "kubernetes": {"enabled": True}}, (), "--namespace: required"),
+    "kubernetes off": (
+        {**SITE, "kubernetes": {"enabled": False, "namespace": "payments"}},
+        (),
+        "kubernetes.enabled",
+    ),
+    "base not a kustomization": (SITE, ("--base", "nowhere"), "--base nowhere"),
+    "bad image": (SITE, ("--image", "UPPER CASE"), "--image UPPER CASE"),
+    "bad config": ({**SITE, "thresholds": [3, 2, 1]}, (), "thresholds"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_exits_2_naming_the_problem(case: str, tmp_path: Path) -> None:
+    config, extra, message = BAD[case]
+    res = render(tmp_path, *extra, config=config)  # a repeated option: the last wins
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert message in res.stderr
+    assert "Traceback" not in res.stderr
+    assert not (tmp_path / "site" / "overlay").exists()
