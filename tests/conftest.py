@@ -2,98 +2,32 @@
 
 Every test gets a database of its own on the session's server (`redis_server`,
 `redis_db`), or a server of its own (`own_redis`) when it stops and restarts Redis.
-Under CI=true a missing tool fails the run instead of skipping (see `require_tool`).
+Under CI=true a missing tool fails the run instead of skipping (tests.support.tools).
+Helpers are in tests/support/; this file holds fixtures and hooks only, and no test
+module imports it.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-import shutil
 import sys
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 import redis
 
-# free_port is re-exported for the tests that import it from here.
-from batchctl.demo.embedded import EmbeddedRedis, free_port
-
-__all__ = [
-    "EmbeddedRedis",
-    "RedisDatabase",
-    "RedisServer",
-    "free_port",
-    "require_tool",
-    "wait_for",
-]
-
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def require_tool(name: str) -> str:
-    """The path of an executable; fail under CI, skip elsewhere, when it is missing.
-
-    The virtualenv's own bin comes first: kubectl and hadolint arrive as wheels of the
-    dev extra, and `make test` runs .venv/bin/pytest without activating the venv."""
-    path = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
-    if path is None:
-        msg = (
-            f"{name} is not installed (make test installs it: the dev extra or "
-            "scripts/ensure-tools.sh)"
-        )
-        if IN_CI:
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return path
-
-
-def wait_for(
-    condition: Callable[[], object], timeout: float = 10.0, interval: float = 0.02, what: str = ""
-) -> object:
-    """Poll `condition` until it returns something truthy; fail with `what` on timeout."""
-    deadline = time.monotonic() + timeout
-    last_exc: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-            if value:
-                return value
-        except Exception as e:
-            last_exc = e
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}: {last_exc}")
-
-
-# Databases on the session's server: one per test, recycled (flushed) after that many.
-DATABASES = 256
-
-
-@dataclass(frozen=True)
-class RedisDatabase:
-    """One test's own database on the shared server: its URL, port and number."""
-
-    server: EmbeddedRedis
-    db: int
-
-    @property
-    def port(self) -> int:
-        return self.server.port
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.server.port}/{self.db}"
-
-    def client(self, **kwargs: Any) -> redis.Redis:
-        return redis.Redis(port=self.server.port, db=self.db, **kwargs)
-
-
-# A real redis-server process (stop()/start() play an outage), or a test's database on one.
-RedisServer = EmbeddedRedis | RedisDatabase
+# RedisServer, free_port, require_tool, wait_for: until every test imports them from
+# tests.support (the next commit).
+from tests.support.servers.redis import (  # noqa: F401
+    DATABASES,
+    EmbeddedRedis,
+    RedisDatabase,
+    RedisServer,
+    free_port,
+)
+from tests.support.tools import require_tool  # noqa: F401
+from tests.support.waits import wait_for  # noqa: F401
 
 
 @pytest.fixture(scope="session")
