@@ -21,8 +21,8 @@ from packaging.utils import canonicalize_name
 
 from batchctl import __version__
 from tests.conftest import require_tool
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements.lock"
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 PACKAGES = ["batchctl", "exporter", "autoscaler", "alerts", "grafana"]

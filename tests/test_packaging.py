@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.paths import ROOT
+
 TOP_LEVEL = {"batchctl", "exporter", "autoscaler", "alerts", "grafana"}
 
 

@@ -44,9 +44,8 @@ from batchctl.workers import ENV_BROKER_URL
 from tests.conftest import RedisServer, free_port, require_tool, wait_for
 from tests.fakekube import FakeKube
 from tests.grafana.test_dashboard import panel_queries
+from tests.support.paths import BATCHCTL, ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-BATCHCTL = Path(sys.executable).with_name("batchctl")
 QUEUE = "batch0"
 EVENTS_QUEUE = "batch3"
 MESSAGES = 1200

@@ -25,8 +25,8 @@ from batchctl.config import Config, parse_config
 from batchctl.metrics import ALL_SPECS, UP
 from tests.conftest import require_tool
 from tests.promql import check_promql
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "alerts" / "batchctl.rules.yml"
 PROMTOOL_TESTS = sorted((ROOT / "tests" / "alerts" / "promtool").glob("*.yaml"))
 RUNBOOKS = ROOT / "batchctl" / "runbooks"

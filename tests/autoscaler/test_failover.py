@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -25,13 +24,13 @@ from batchctl.demo.tasks import enqueue, make_app
 from exporter.runtime import start_exporter
 from tests.conftest import RedisServer, free_port, wait_for
 from tests.fakekube import FakeKube, Request
+from tests.support.paths import BATCHCTL
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 NS = "court-listener"
 STEP = 2.0  # step_interval_seconds of batch1
 LEASE = {"lease_duration_seconds": 4, "renew_deadline_seconds": 2.5, "retry_period_seconds": 1}
-BATCHCTL = Path(sys.executable).parent / "batchctl"
 
 
 class Proc:

@@ -14,6 +14,7 @@ from autoscaler.policy import GuardStatus
 from batchctl.config import GuardConfig, parse_config
 from exporter.runtime import start_exporter
 from tests.conftest import RedisServer, free_port, require_tool, wait_for
+from tests.support.paths import ROOT
 
 G = GuardConfig(name="db_connections", query="up == 0", shed=True)
 
@@ -111,7 +112,7 @@ def test_a_sample_that_is_no_number_is_unknown_and_says_so(value: str, shown: st
 
 def _doc_guards() -> list[GuardConfig]:
     """The example guards of docs/configuration.md, exactly as a user would copy them."""
-    doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    doc = (ROOT / "docs" / "configuration.md").read_text()
     block = doc.split("Example guards:", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
     cfg = parse_config(yaml.safe_load(block), env={})
     assert len(cfg.autoscaler.guards) >= 3

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,8 +22,7 @@ from exporter.snapshot import Snapshot
 from tests.autoscaler.test_loop import RecordingBackend, cfg_for
 from tests.conftest import EmbeddedRedis, RedisServer, wait_for
 from tests.exporter.test_server import get
-
-BATCHCTL = str(Path(sys.executable).with_name("batchctl"))
+from tests.support.paths import BATCHCTL
 
 
 class GatedSource(InProcessSource):

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from batchctl.cli import cli
 from batchctl.config import ConfigError, load_config, parse_config
 from batchctl.redact import redact_url
+from tests.support.paths import ROOT
 
 GOOD = {
     "broker": {"url": "redis://localhost:6379/0"},
@@ -237,7 +238,7 @@ def test_load_config_file(tmp_path: Path) -> None:
 
 
 def test_example_config_is_valid() -> None:
-    example = Path(__file__).resolve().parents[2] / "docs" / "batchctl.example.yml"
+    example = ROOT / "docs" / "batchctl.example.yml"
     cfg = load_config(example, env={})
     assert len(cfg.batches) == 4
 

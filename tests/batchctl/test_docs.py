@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import re
 import subprocess
-from pathlib import Path
 
 from pydantic import BaseModel
 
 from batchctl.config import Config
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import ROOT
 
 
 def keys(model: type[BaseModel], prefix: str = "") -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from batchctl.metrics import ALL_SPECS
-from tests.batchctl.test_docs import ROOT
+from tests.support.paths import ROOT
 
 
 def readme_metrics() -> dict[str, tuple[str, ...]]:

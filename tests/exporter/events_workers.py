@@ -17,8 +17,7 @@ from batchctl.workers import ENV_BROKER_URL
 from exporter.events.consumer import EventsConsumer
 from exporter.events.model import QueueActivity
 from tests.conftest import wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import ROOT
 
 
 def events_config(url: str, **events: object) -> Config:

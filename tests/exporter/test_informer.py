@@ -23,6 +23,7 @@ from exporter.kube.informer import DeploymentCache, KubeState
 from exporter.snapshot import Deployment
 from tests.conftest import wait_for
 from tests.fakekube import FakeKube, Request
+from tests.support.paths import ROOT
 
 NS = "court-listener"
 NAMES = ["celery-batch0", "celery-batch1", "celery-batch2"]
@@ -491,7 +492,7 @@ def test_cache_never_loads_the_generated_api_or_models(kube: FakeKube, tmp_path:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=ROOT,
     )
     try:
         assert proc.stdout is not None

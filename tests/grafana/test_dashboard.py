@@ -15,8 +15,8 @@ from batchctl.metrics import ALL_SPECS, UP
 from grafana.dashboard import render_dashboard
 from tests.conftest import require_tool
 from tests.promql import check_promql
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "grafana" / "batchctl.json"
 # What Grafana substitutes before a query reaches Prometheus ("All" is ".*").
 SUBSTITUTIONS = {"$namespace": ".*", "$queue": ".*", "$__rate_interval": "1m"}

@@ -19,10 +19,10 @@ import kubernetes_validate
 import yaml
 
 from tests.conftest import require_tool
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
-SCHEMAS = Path(__file__).resolve().parent / "schemas"
+SCHEMAS = ROOT / "tests" / "k8s" / "schemas"
 KUBERNETES_VERSION = "1.30"  # the oldest minor we promise to run on (docs/deploy.md)
 
 Doc = dict[str, Any]

@@ -8,7 +8,6 @@ import math
 import os
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
@@ -29,9 +28,7 @@ from tests.k8s.kustomize import (
     one,
     validate,
 )
-
-BATCHCTL = str(Path(sys.executable).with_name("batchctl"))
-
+from tests.support.paths import BATCHCTL
 
 EXAMPLE = K8S / "overlays" / "example"
 

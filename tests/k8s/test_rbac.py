@@ -14,7 +14,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +26,8 @@ from batchctl.demo.tasks import enqueue, make_app
 from tests.conftest import EmbeddedRedis, free_port, wait_for
 from tests.fakekube import FakeKube, Request
 from tests.k8s.kustomize import K8S, Doc, kustomize, one
+from tests.support.paths import BATCHCTL
 
-BATCHCTL = str(Path(sys.executable).with_name("batchctl"))
 NS = "court-listener"
 
 _PATH = re.compile(

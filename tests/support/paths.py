@@ -9,4 +9,4 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # `make test` runs .venv/bin/pytest without activating the venv: the script sits beside
 # the interpreter, not necessarily on PATH.
-BATCHCTL = Path(sys.executable).with_name("batchctl")
+BATCHCTL = str(Path(sys.executable).with_name("batchctl"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
@@ -14,8 +13,7 @@ import redis
 from batchctl.demo.tasks import enqueue, make_app
 from tests.conftest import RedisServer, free_port, wait_for
 from tests.fakekube import FakeKube
-
-BATCHCTL = str(Path(sys.executable).with_name("batchctl"))
+from tests.support.paths import BATCHCTL
 
 
 def fetch(url: str) -> str:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from batchctl.config import Config, parse_config
 from batchctl.sim import Trace, parse_trace
+from tests.support.paths import ROOT
 
-TRACES = Path(__file__).resolve().parents[3] / "benchmarks" / "traces"
+TRACES = ROOT / "benchmarks" / "traces"
 
 
 def trace(**kw: Any) -> Trace:
