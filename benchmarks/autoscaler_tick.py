@@ -46,7 +46,7 @@ from batchctl.demo.embedded import EmbeddedRedis, free_port  # noqa: E402
 from batchctl.demo.tasks import enqueue, make_app  # noqa: E402
 from exporter.runtime import start_exporter  # noqa: E402
 from exporter.snapshot import QueueStats, Snapshot  # noqa: E402
-from tests.fakekube import FakeKube  # noqa: E402
+from tests.support.fakekube import FakeKube  # noqa: E402
 
 TICKS = 200
 

@@ -46,7 +46,7 @@ from scrape_latency import QUEUES, peak_rss_mb, populate, wait_http  # noqa: E40
 from batchctl.claims.redis_store import RedisClaimStore  # noqa: E402
 from batchctl.demo.embedded import EmbeddedRedis, free_port  # noqa: E402
 from batchctl.demo.tasks import enqueue, make_app  # noqa: E402
-from tests.fakekube import FakeKube  # noqa: E402
+from tests.support.fakekube import FakeKube  # noqa: E402
 from tests.test_image import build_context  # noqa: E402
 
 OUT = HERE / "container-footprint.json"

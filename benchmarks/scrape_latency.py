@@ -253,7 +253,7 @@ def main() -> int:
         kube_cfg = ""
         if args.kube:
             sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-            from tests.fakekube import FakeKube
+            from tests.support.fakekube import FakeKube
 
             kube = stack.enter_context(FakeKube(namespace="court-listener"))
             for i in range(4):

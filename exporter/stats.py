@@ -94,7 +94,7 @@ def build_queue_stats(
 class IncrementalStats:
     """QueueStats from successive broker reads, rebuilding only the queues whose inputs
     changed: with thousands of mostly idle queues, a scrape then costs new ages only.
-    A fresh instance builds the very same stats (tests/exporter/test_broker.py,
+    A fresh instance builds the very same stats (tests/exporter/broker/redis/test_reader.py,
     test_incremental_collection_equals_a_fresh_one). Not thread-safe: one collection at
     a time."""
 

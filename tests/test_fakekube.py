@@ -22,8 +22,8 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.leaderelection.leaderelectionrecord import LeaderElectionRecord
 from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
 
-from tests.conftest import wait_for
-from tests.fakekube import FakeKube, now_micro
+from tests.support.fakekube import FakeKube, now_micro
+from tests.support.waits import wait_for
 
 NS = "court-listener"
 

@@ -20,8 +20,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from batchctl import __version__
-from tests.conftest import require_tool
 from tests.support.paths import ROOT
+from tests.support.tools import require_tool
 
 LOCK = ROOT / "requirements.lock"
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())

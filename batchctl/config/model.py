@@ -2,7 +2,7 @@
 
 Every key, its default and its check; `batchctl.config.load` turns a file into a
 `Config` and problems into one line each. docs/configuration.md documents every key
-(tests/batchctl/test_docs.py keeps it complete).
+(tests/docs/test_docs.py keeps it complete).
 """
 
 from __future__ import annotations

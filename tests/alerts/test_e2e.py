@@ -41,10 +41,12 @@ import yaml
 
 from batchctl.demo.tasks import FAIL_TASK, TASK_NAME, make_app
 from batchctl.workers import ENV_BROKER_URL
-from tests.conftest import RedisServer, free_port, require_tool, wait_for
-from tests.fakekube import FakeKube
 from tests.grafana.test_dashboard import panel_queries
+from tests.support.fakekube import FakeKube
 from tests.support.paths import BATCHCTL, ROOT
+from tests.support.servers.redis import RedisServer, free_port
+from tests.support.tools import require_tool
+from tests.support.waits import wait_for
 
 QUEUE = "batch0"
 EVENTS_QUEUE = "batch3"

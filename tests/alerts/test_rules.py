@@ -23,9 +23,9 @@ from alerts.rules import ALL_ALERTS, alert_names, groups
 from batchctl.cli import cli
 from batchctl.config import Config, parse_config
 from batchctl.metrics import ALL_SPECS, UP
-from tests.conftest import require_tool
-from tests.promql import check_promql
 from tests.support.paths import ROOT
+from tests.support.promql import check_promql
+from tests.support.tools import require_tool
 
 COMMITTED = ROOT / "alerts" / "batchctl.rules.yml"
 PROMTOOL_TESTS = sorted((ROOT / "tests" / "alerts" / "promtool").glob("*.yaml"))

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from alerts.render import render_rules
 from batchctl.cli import cli
 from batchctl.config import Config, load_config, parse_config
-from tests.conftest import require_tool
+from tests.support.tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "k8s" / "overlays" / "example" / "batchctl.yml"

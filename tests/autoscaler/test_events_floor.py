@@ -25,7 +25,8 @@ from batchctl.demo.tasks import ENV_ACKS_LATE, done_count, enqueue, make_app
 from exporter.collect import InProcessSource
 from exporter.http.exposition import render_snapshot
 from exporter.runtime import build_source
-from tests.conftest import RedisServer, wait_for
+from tests.support.servers.redis import RedisServer
+from tests.support.waits import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
 QUEUE = "batch1"

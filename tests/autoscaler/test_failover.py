@@ -22,9 +22,10 @@ from batchctl.claims.redis_store import RedisClaimStore
 from batchctl.config import parse_config
 from batchctl.demo.tasks import enqueue, make_app
 from exporter.runtime import start_exporter
-from tests.conftest import RedisServer, free_port, wait_for
-from tests.fakekube import FakeKube, Request
+from tests.support.fakekube import FakeKube, Request
 from tests.support.paths import BATCHCTL
+from tests.support.servers.redis import RedisServer, free_port
+from tests.support.waits import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 

@@ -13,8 +13,10 @@ from autoscaler.guards import evaluate, judge, query
 from autoscaler.policy import GuardStatus
 from batchctl.config import GuardConfig, parse_config
 from exporter.runtime import start_exporter
-from tests.conftest import RedisServer, free_port, require_tool, wait_for
 from tests.support.paths import ROOT
+from tests.support.servers.redis import RedisServer, free_port
+from tests.support.tools import require_tool
+from tests.support.waits import wait_for
 
 G = GuardConfig(name="db_connections", query="up == 0", shed=True)
 

@@ -14,9 +14,9 @@ from autoscaler.leader import DECISIONS_ANNOTATION, STATE_ANNOTATION, LeaderElec
 from batchctl.config import KubernetesConfig, LeaderElectionConfig
 from batchctl.decisions import DecisionRecord, decode_compact, encode_compact
 from batchctl.kube import new_api_client
-from tests.conftest import wait_for
-from tests.fakekube import FakeKube
-from tests.netproxy import CuttableProxy
+from tests.support.fakekube import FakeKube
+from tests.support.servers.network import CuttableProxy
+from tests.support.waits import wait_for
 
 NS = "court-listener"
 LE = LeaderElectionConfig(

@@ -25,7 +25,7 @@ from batchctl.demo.runner import DemoOptions, run_demo
 from batchctl.demo.tasks import enqueue, make_app
 from exporter.broker.redis.reader import RedisReader
 from exporter.collect import InProcessSource
-from tests.conftest import RedisServer
+from tests.support.servers.redis import RedisServer
 
 
 class RecordingBackend(DryRunBackend):
@@ -243,7 +243,7 @@ def test_cli_once_dry_run_without_kubernetes_tracks_its_own_replicas(
 
 
 def test_cli_once_names_what_did_not_answer(redis_server: RedisServer, tmp_path: Path) -> None:
-    from tests.conftest import free_port
+    from tests.support.servers.redis import free_port
 
     cfg = tmp_path / "c.yml"
     cfg.write_text(

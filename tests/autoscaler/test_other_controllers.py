@@ -23,8 +23,9 @@ from batchctl.decisions import SELF, DecisionRecord, Decisions
 from batchctl.demo.tasks import enqueue, make_app
 from exporter.runtime import build_source
 from exporter.status.page import render_status
-from tests.conftest import EmbeddedRedis, wait_for
-from tests.fakekube import FakeKube
+from tests.support.fakekube import FakeKube
+from tests.support.servers.redis import EmbeddedRedis
+from tests.support.waits import wait_for
 
 NS = "court-listener"
 

@@ -20,9 +20,10 @@ from exporter.broker.redis.reader import RedisReader
 from exporter.collect import InProcessSource
 from exporter.snapshot import Snapshot
 from tests.autoscaler.test_loop import RecordingBackend, cfg_for
-from tests.conftest import EmbeddedRedis, RedisServer, wait_for
 from tests.exporter.test_server import get
 from tests.support.paths import BATCHCTL
+from tests.support.servers.redis import EmbeddedRedis, RedisServer
+from tests.support.waits import wait_for
 
 
 class GatedSource(InProcessSource):

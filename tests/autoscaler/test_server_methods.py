@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from autoscaler.server import ROUTES
 from tests.autoscaler.test_server import Served, make, serve  # noqa: F401 - the fixture
-from tests.conftest import RedisServer
+from tests.support.servers.redis import RedisServer
 
 
 def test_methods_that_would_change_state_are_405(

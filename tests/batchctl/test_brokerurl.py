@@ -24,8 +24,15 @@ import redis
 
 from batchctl.brokerurl import connect
 from batchctl.config import ConfigError, parse_config
-from tests.conftest import free_port
-from tests.servers import Certs, Proc, closed_port, debian_redis, make_certs, redis_args
+from tests.support.servers.debian import (
+    Certs,
+    Proc,
+    closed_port,
+    debian_redis,
+    make_certs,
+    redis_args,
+)
+from tests.support.servers.redis import free_port
 
 ACL_USER = "alice"
 ACL_PASSWORD = "p@ss:w/rd%?#&é"  # every character a URL treats specially

@@ -1,6 +1,6 @@
 """The claim rules through a store: one table of cases, run against every store.
 
-tests/batchctl/test_claim_rules.py holds the rules as pure functions; this runs the
+tests/batchctl/claims/test_rules.py holds the rules as pure functions; this runs the
 same rules through `ClaimStore` (batchctl/claims/store.py) and checks what the
 protocol promises every store: the rule's outcome, the record it keeps, the history
 event written with the change and nothing at all when a rule refuses, one winner when
@@ -32,8 +32,8 @@ from batchctl.claims import (
 )
 from batchctl.claims.redis_store import RedisClaimStore
 from batchctl.claims.store import ClaimStore
-from tests.conftest import RedisDatabase
-from tests.servers import closed_port
+from tests.support.servers.debian import closed_port
+from tests.support.servers.redis import RedisDatabase
 
 NOW = 1_800_000_000.0
 HOUR = 3600.0

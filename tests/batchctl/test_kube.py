@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from batchctl.cli import cli
 from batchctl.config import KubernetesConfig
 from batchctl.kube import KubeConfigError, new_api_client
-from tests.conftest import RedisServer
+from tests.support.servers.redis import RedisServer
 
 TOKEN = "tok-3f9a1c-secret"
 

@@ -22,8 +22,8 @@ from batchctl.cli import cli
 from batchctl.config import load_config
 from batchctl.log import configure_logging
 from exporter.runtime import start_exporter
-from tests.conftest import RedisServer
-from tests.servers import closed_port
+from tests.support.servers.debian import closed_port
+from tests.support.servers.redis import RedisServer
 
 PW = {
     "plain": "hunter2-plain",

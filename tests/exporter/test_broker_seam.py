@@ -14,7 +14,7 @@ from batchctl.demo.tasks import enqueue, make_app
 from exporter.broker import open_reader
 from exporter.broker.protocol import QueueWork
 from exporter.broker.redis.reader import RedisReader
-from tests.conftest import RedisServer
+from tests.support.servers.redis import RedisServer
 
 
 def memory_usage_calls(r: redis.Redis) -> bool:

@@ -23,8 +23,8 @@ from exporter.broker.redis.reader import RedisReader
 from exporter.collect import InProcessSource
 from tests.autoscaler.test_loop import RecordingBackend, cfg_for, reasons, scaler_for
 from tests.batchctl.cli.test_hostile_records import strict
-from tests.conftest import RedisServer
 from tests.exporter.test_server import get, serving
+from tests.support.servers.redis import RedisServer
 
 HOUR = 3600.0
 

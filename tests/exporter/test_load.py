@@ -15,7 +15,7 @@ from batchctl.config import parse_config
 from exporter.broker.redis.reader import RedisReader
 from exporter.collect import InProcessSource
 from exporter.http.server import ExporterApp
-from tests.conftest import EmbeddedRedis
+from tests.support.servers.redis import EmbeddedRedis
 
 QUEUES = 1000
 SCRAPES = 100

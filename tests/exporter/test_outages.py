@@ -22,8 +22,9 @@ from batchctl.config import Config, parse_config
 from exporter.broker.redis.reader import RedisReader
 from exporter.collect import InProcessSource
 from exporter.snapshot import Snapshot
-from tests.conftest import EmbeddedRedis, wait_for
-from tests.servers import closed_port, silent_listener
+from tests.support.servers.debian import closed_port, silent_listener
+from tests.support.servers.redis import EmbeddedRedis
+from tests.support.waits import wait_for
 
 TIMEOUT = 0.6
 SLACK = 0.4  # thread start-up and scheduling on a busy shared machine

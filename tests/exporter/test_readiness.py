@@ -9,8 +9,9 @@ import pytest
 
 from batchctl.config import Config, parse_config
 from exporter.runtime import Running, start_exporter
-from tests.conftest import EmbeddedRedis, RedisServer, wait_for
 from tests.exporter.test_server import get
+from tests.support.servers.redis import EmbeddedRedis, RedisServer
+from tests.support.waits import wait_for
 
 
 def cfg_for(url: str, refresh: float = 15.0) -> Config:

@@ -13,9 +13,9 @@ from batchctl.cli import cli
 from batchctl.config import Config, parse_config
 from batchctl.metrics import ALL_SPECS, UP
 from grafana.dashboard import render_dashboard
-from tests.conftest import require_tool
-from tests.promql import check_promql
 from tests.support.paths import ROOT
+from tests.support.promql import check_promql
+from tests.support.tools import require_tool
 
 COMMITTED = ROOT / "grafana" / "batchctl.json"
 # What Grafana substitutes before a query reaches Prometheus ("All" is ".*").

@@ -17,8 +17,7 @@ from celery import Celery
 
 from alerts.render import render_rules
 from batchctl.config import Config, load_config
-from tests.conftest import require_tool
-from tests.k8s.kustomize import (
+from tests.support.kustomize import (
     K8S,
     ROOT,
     Doc,
@@ -29,6 +28,7 @@ from tests.k8s.kustomize import (
     validate,
 )
 from tests.support.paths import BATCHCTL
+from tests.support.tools import require_tool
 
 EXAMPLE = K8S / "overlays" / "example"
 

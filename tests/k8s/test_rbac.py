@@ -23,10 +23,11 @@ import yaml
 
 from batchctl.claims.redis_store import RedisClaimStore
 from batchctl.demo.tasks import enqueue, make_app
-from tests.conftest import EmbeddedRedis, free_port, wait_for
-from tests.fakekube import FakeKube, Request
-from tests.k8s.kustomize import K8S, Doc, kustomize, one
+from tests.support.fakekube import FakeKube, Request
+from tests.support.kustomize import K8S, Doc, kustomize, one
 from tests.support.paths import BATCHCTL
+from tests.support.servers.redis import EmbeddedRedis, free_port
+from tests.support.waits import wait_for
 
 NS = "court-listener"
 

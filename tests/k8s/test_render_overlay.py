@@ -18,7 +18,7 @@ import yaml
 from alerts.render import render_rules
 from batchctl import __version__
 from batchctl.config import parse_config
-from tests.k8s.kustomize import K8S, Doc, kustomize, one, validate
+from tests.support.kustomize import K8S, Doc, kustomize, one, validate
 
 BATCHCTL = str(Path(sys.executable).with_name("batchctl"))
 SITE = {

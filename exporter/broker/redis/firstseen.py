@@ -2,7 +2,7 @@
 `global_keyprefix`): the writes queued between reads, and the read-back at start.
 
 The times themselves are exporter/broker/redis/ages.py's AgeTracker; this module only moves them to
-and from Redis. It never touches a key of kombu's (tests/exporter/test_layout.py).
+and from Redis. It never touches a key of kombu's (tests/exporter/broker/redis/test_layout.py).
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ from autoscaler.backends.kubernetes import (
     ScalePermissionError,
 )
 from batchctl.config import KubernetesConfig
-from tests.conftest import wait_for
-from tests.fakekube import FakeKube
+from tests.support.fakekube import FakeKube
+from tests.support.waits import wait_for
 
 NS = "court-listener"
 DEP = "celery-batch1"

@@ -20,7 +20,8 @@ from autoscaler.backends.local import GRACE_MARGIN_SECONDS, WorkerPool
 from batchctl.config import parse_config
 from batchctl.demo.tasks import done_ids, enqueue, make_app, started_count
 from exporter.broker.redis.keys import priority_list_name
-from tests.conftest import RedisServer, wait_for
+from tests.support.servers.redis import RedisServer
+from tests.support.waits import wait_for
 
 pytestmark = pytest.mark.slow
 MakePool = Callable[..., WorkerPool]

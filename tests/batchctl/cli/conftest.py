@@ -9,7 +9,7 @@ import redis
 from click.testing import CliRunner
 
 from batchctl.cli import cli
-from tests.conftest import RedisServer
+from tests.support.servers.redis import RedisServer
 
 
 @pytest.fixture

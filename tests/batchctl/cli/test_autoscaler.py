@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from batchctl.cli import cli
-from tests.conftest import EmbeddedRedis
+from tests.support.servers.redis import EmbeddedRedis
 
 
 @pytest.mark.parametrize(

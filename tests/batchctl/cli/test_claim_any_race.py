@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from batchctl.claims.redis_store import RedisClaimStore
-from tests.conftest import RedisServer
+from tests.support.servers.redis import RedisServer
 
 pytestmark = pytest.mark.slow
 

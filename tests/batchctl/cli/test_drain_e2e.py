@@ -24,7 +24,8 @@ from batchctl.claims.service import store_for
 from batchctl.config import Config, parse_config
 from batchctl.demo.tasks import done_ids, enqueue, make_app
 from exporter.runtime import build_source
-from tests.conftest import RedisServer, wait_for
+from tests.support.servers.redis import RedisServer
+from tests.support.waits import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 

@@ -15,7 +15,7 @@ from batchctl.claims.redis_store import RedisClaimStore
 from batchctl.cli import cli
 from exporter.snapshot import Snapshot
 from tests.batchctl.cli.test_hostile_records import strict
-from tests.conftest import EmbeddedRedis, RedisServer
+from tests.support.servers.redis import EmbeddedRedis, RedisServer
 
 
 def test_release_drain_force_on_ones_own_claim_is_refused(run, redis_db: redis.Redis) -> None:  # type: ignore[no-untyped-def]

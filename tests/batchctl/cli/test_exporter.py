@@ -11,9 +11,10 @@ from pathlib import Path
 import redis
 
 from batchctl.demo.tasks import enqueue, make_app
-from tests.conftest import RedisServer, free_port, wait_for
-from tests.fakekube import FakeKube
+from tests.support.fakekube import FakeKube
 from tests.support.paths import BATCHCTL
+from tests.support.servers.redis import RedisServer, free_port
+from tests.support.waits import wait_for
 
 
 def fetch(url: str) -> str:

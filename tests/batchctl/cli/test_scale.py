@@ -23,8 +23,9 @@ from batchctl.cli import cli
 from batchctl.config import parse_config
 from batchctl.demo.tasks import enqueue, make_app
 from exporter.runtime import Running, start_exporter
-from tests.conftest import RedisServer, free_port, wait_for
-from tests.fakekube import FakeKube
+from tests.support.fakekube import FakeKube
+from tests.support.servers.redis import RedisServer, free_port
+from tests.support.waits import wait_for
 
 NS = "court-listener"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import redis
 
 from batchctl.claims.redis_store import RedisClaimStore
-from tests.fakekube import FakeKube
+from tests.support.fakekube import FakeKube
 
 HOUR = 3600.0
 

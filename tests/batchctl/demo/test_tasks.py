@@ -23,7 +23,8 @@ from batchctl.demo.tasks import (
     make_app,
 )
 from exporter.broker.redis.keys import PRIORITY_SEP
-from tests.conftest import RedisServer, wait_for
+from tests.support.servers.redis import RedisServer
+from tests.support.waits import wait_for
 
 
 def _messages(r: redis.Redis, key: str) -> list[dict[str, Any]]:

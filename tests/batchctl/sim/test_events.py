@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from batchctl.sim import OURS, load_trace, simulate
-from tests.batchctl.sim.helpers import TRACES, cfg, trace
+from tests.support.sim import TRACES, cfg, trace
 
 
 @pytest.mark.parametrize("events", [False, True])

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from batchctl.sim import BASELINE, OURS, KedaController, PolicyController, keda, run, simulate
-from tests.batchctl.sim.helpers import cfg, trace
+from tests.support.sim import cfg, trace
 
 
 @pytest.mark.parametrize("acks_late", [False, True])

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from batchctl.sim import TraceError, load_trace, lognormal_params, parse_trace
-from tests.batchctl.sim.helpers import TRACES, trace
+from tests.support.sim import TRACES, trace
 
 
 def test_lognormal_matches_mean_and_p99() -> None:

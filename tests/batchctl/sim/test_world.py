@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from batchctl.config import BatchConfig
 from batchctl.sim import World
-from tests.batchctl.sim.helpers import trace
+from tests.support.sim import trace
 
 
 def test_priority_lists_are_served_in_step_order() -> None:
