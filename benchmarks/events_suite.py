@@ -1,6 +1,6 @@
 """Our policy with and without Celery's task events, with early and late acks (simulated).
 
-    .venv/bin/python benchmarks/events_suite.py [--config FILE] [--json out.json]
+    .venv/bin/python -m benchmarks.events_suite [--config FILE] [--json out.json]
 
 Every trace in benchmarks/traces/ runs four times under our policy: Celery's default
 early acknowledgement or `acks_late`, each without events (the policy sees waiting and
@@ -24,11 +24,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from batchctl.config import load_config
+from batchctl.sim import BASELINE, OURS, load_trace, simulate
 
-from batchctl.config import load_config  # noqa: E402
-from batchctl.sim import BASELINE, OURS, load_trace, simulate  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 TRACES = Path(__file__).parent / "traces"
 SUITE_CONFIG = Path(__file__).parent / "suite-config.yaml"

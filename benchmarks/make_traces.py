@@ -1,6 +1,6 @@
 """Write the standard simulator traces to benchmarks/traces/ (seeded: the output is stable).
 
-    .venv/bin/python benchmarks/make_traces.py
+    .venv/bin/python -m benchmarks.make_traces
 
 The YAML files are committed; rerun this only to change a trace on purpose.
 """

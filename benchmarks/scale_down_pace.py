@@ -1,6 +1,6 @@
 """Candidate scale-down rules in the simulator, against KEDA+HPA: print markdown tables.
 
-    .venv/bin/python benchmarks/scale_down_pace.py [--config FILE ...] [--json out.json]
+    .venv/bin/python -m benchmarks.scale_down_pace [--config FILE ...] [--json out.json]
 
 Every trace of benchmarks/traces/ runs under each candidate: the shipped policy with one
 or two of its precedence steps replaced (autoscaler.policy.PRECEDENCE; the replacements are
@@ -24,14 +24,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from autoscaler.policy import PRECEDENCE, Decision, Reason, Step
+from autoscaler.policy import steps as shipped
+from autoscaler.policy.steps import Tick
+from batchctl.config import Config, load_config
+from batchctl.sim import BASELINE, OURS, RunResult, Trace, load_trace, simulate
 
-from autoscaler.policy import PRECEDENCE, Decision, Reason, Step  # noqa: E402
-from autoscaler.policy import steps as shipped  # noqa: E402
-from autoscaler.policy.steps import Tick  # noqa: E402
-from batchctl.config import Config, load_config  # noqa: E402
-from batchctl.sim import BASELINE, OURS, RunResult, Trace, load_trace, simulate  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 TRACES = ROOT / "benchmarks" / "traces"
 SUITE_CONFIG = ROOT / "benchmarks" / "suite-config.yaml"

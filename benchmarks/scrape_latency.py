@@ -252,7 +252,6 @@ def main() -> int:
 
         kube_cfg = ""
         if args.kube:
-            sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
             from tests.support.fakekube import FakeKube
 
             kube = stack.enter_context(FakeKube(namespace="court-listener"))

@@ -1,6 +1,6 @@
 """Run every trace in benchmarks/traces/ under our policy and KEDA+HPA; print a markdown table.
 
-    .venv/bin/python benchmarks/simulate_suite.py [--config FILE] [--json out.json] [--plots DIR]
+    .venv/bin/python -m benchmarks.simulate_suite [--config FILE] [--json out.json] [--plots DIR]
 
 Both policies get the same caps (the batch's max_replicas and the global budget). Without
 --config the suite uses benchmarks/suite-config.yaml; pass `--config none` for the
@@ -19,11 +19,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from batchctl.config import Config, load_config
+from batchctl.sim import BASELINE, OURS, load_trace, plot, report, simulate
 
-from batchctl.config import Config, load_config  # noqa: E402
-from batchctl.sim import BASELINE, OURS, load_trace, plot, report, simulate  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 TRACES = Path(__file__).parent / "traces"
 SUITE_CONFIG = Path(__file__).parent / "suite-config.yaml"

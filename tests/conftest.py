@@ -17,17 +17,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-# RedisServer, free_port, require_tool, wait_for: until every test imports them from
-# tests.support (the next commit).
-from tests.support.servers.redis import (  # noqa: F401
-    DATABASES,
-    EmbeddedRedis,
-    RedisDatabase,
-    RedisServer,
-    free_port,
-)
-from tests.support.tools import require_tool  # noqa: F401
-from tests.support.waits import wait_for  # noqa: F401
+from tests.support.servers.redis import DATABASES, EmbeddedRedis, RedisDatabase
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ here: the slow test replays the Dockerfile's install steps in a virtualenv inste
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -20,12 +19,12 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from batchctl import __version__
+from tests.support.image import PACKAGES, build_context
 from tests.support.paths import ROOT
 from tests.support.tools import require_tool
 
 LOCK = ROOT / "requirements.lock"
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-PACKAGES = ["batchctl", "exporter", "autoscaler", "alerts", "grafana"]
 
 
 def lock_pins() -> dict[str, str]:
@@ -97,17 +96,6 @@ def test_lock_pins_the_runtime_dependencies_only() -> None:
     entries = re.split(r"\n(?=[A-Za-z0-9])", LOCK.read_text().split("\n", 2)[-1])
     assert all("--hash=sha256:" in e for e in entries if "==" in e)
     assert "make lock" in LOCK.read_text().splitlines()[1]
-
-
-def build_context(dest: Path) -> Path:
-    """What `docker build .` sends: the files the Dockerfile copies."""
-    ctx = dest / "context"
-    ctx.mkdir()
-    for name in ("requirements.lock", "pyproject.toml", "README.md", "LICENSE"):
-        shutil.copy(ROOT / name, ctx / name)
-    for pkg in PACKAGES:
-        shutil.copytree(ROOT / pkg, ctx / pkg, ignore=shutil.ignore_patterns("__pycache__"))
-    return ctx
 
 
 def run(argv: list[str | Path], cwd: Path | None = None, timeout: float = 600) -> str:

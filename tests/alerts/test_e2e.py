@@ -41,7 +41,7 @@ import yaml
 
 from batchctl.demo.tasks import FAIL_TASK, TASK_NAME, make_app
 from batchctl.workers import ENV_BROKER_URL
-from tests.grafana.test_dashboard import panel_queries
+from tests.support.dashboard import panel_queries
 from tests.support.fakekube import FakeKube
 from tests.support.paths import BATCHCTL, ROOT
 from tests.support.servers.redis import RedisServer, free_port

@@ -20,58 +20,13 @@ from autoscaler.metrics import AutoscalerMetrics
 from autoscaler.policy import GuardResult, GuardStatus, Reason
 from batchctl.claims.redis_store import RedisClaimStore
 from batchctl.cli import cli
-from batchctl.config import Config, parse_config
+from batchctl.config import parse_config
 from batchctl.demo.runner import DemoOptions, run_demo
 from batchctl.demo.tasks import enqueue, make_app
 from exporter.broker.redis.reader import RedisReader
 from exporter.collect import InProcessSource
+from tests.support.autoscaler import RecordingBackend, dry_run_config, reasons, scaler_for
 from tests.support.servers.redis import RedisServer
-
-
-class RecordingBackend(DryRunBackend):
-    """The dry-run backend, remembering what it was asked to do, with fixed replicas; it
-    stands for a backend that acts (its decisions are shown as done, not "would")."""
-
-    name = "recording"
-
-    def __init__(self, replicas: dict[str, int]) -> None:
-        self.replicas = replicas
-        self.calls: list[tuple[str, int]] = []
-        self.notes: list[ScaleNote | None] = []
-
-    def observed(self) -> dict[str, tuple[int, int]]:
-        return {q: (n, n) for q, n in self.replicas.items()}
-
-    def set_replicas(self, queue: str, n: int, note: ScaleNote | None = None) -> None:
-        self.calls.append((queue, n))
-        self.notes.append(note)
-        self.replicas[queue] = n
-
-
-def cfg_for(url: str, **autoscaler: object) -> Config:
-    return parse_config(
-        {
-            "broker": {"url": url},
-            "kubernetes": {"enabled": False},
-            "batches": [
-                {"queue": "batch0", "deployment": "celery-batch0"},
-                {"queue": "batch1", "deployment": "celery-batch1"},
-            ],
-            "autoscaler": {"backend": "dry-run", **autoscaler},
-        },
-        env={},
-    )
-
-
-def scaler_for(
-    cfg: Config, client: redis.Redis, backend: RecordingBackend, **kw: object
-) -> Autoscaler:
-    collector = InProcessSource(cfg, RedisReader(cfg.broker))
-    return Autoscaler(cfg, collector, backend, **kw)  # type: ignore[arg-type]
-
-
-def reasons(a: Autoscaler) -> dict[str, Reason]:
-    return {d.queue: d.reason for d in a.last_decisions}
 
 
 def test_claimed_batch_scales_from_zero_unclaimed_does_not(
@@ -82,7 +37,7 @@ def test_claimed_batch_scales_from_zero_unclaimed_does_not(
     enqueue(app, "batch1", 20, seconds=0)
     RedisClaimStore(redis_db).claim("batch1", "alice", "reindex", 3600, time.time())
     backend = RecordingBackend({"batch0": 0, "batch1": 0})
-    a = scaler_for(cfg_for(redis_server.url), redis_db, backend)
+    a = scaler_for(dry_run_config(redis_server.url), redis_db, backend)
     a.tick()
     assert backend.calls == [("batch1", 1)]
     assert reasons(a) == {"batch0": Reason.UNCLAIMED, "batch1": Reason.FROM_ZERO}
@@ -159,7 +114,7 @@ def test_broker_down_holds_everything(own_redis: RedisServer) -> None:
     enqueue(make_app(own_redis.url), "batch1", 5, seconds=0)
     RedisClaimStore(client).claim("batch1", "alice", "x", 3600, time.time())
     backend = RecordingBackend({"batch0": 2, "batch1": 0})
-    a = scaler_for(cfg_for(own_redis.url), client, backend)
+    a = scaler_for(dry_run_config(own_redis.url), client, backend)
     own_redis.stop()
     a.tick()
     assert backend.calls == []
@@ -177,7 +132,7 @@ def test_broker_down_holds_everything(own_redis: RedisServer) -> None:
 def test_unhealthy_guard_holds_scale_up(redis_server: RedisServer, redis_db: redis.Redis) -> None:
     enqueue(make_app(redis_server.url), "batch1", 50, seconds=0)
     RedisClaimStore(redis_db).claim("batch1", "alice", "x", 3600, time.time())
-    cfg = cfg_for(
+    cfg = dry_run_config(
         redis_server.url,
         guards=[{"name": "es_latency", "query": "es_search_latency_seconds > 1"}],
         prometheus_url="http://127.0.0.1:9",
@@ -211,7 +166,7 @@ def test_actuator_failure_is_counted_not_fatal(
             super().set_replicas(queue, n, note)
 
     backend = Failing({"batch0": 0, "batch1": 0})
-    a = scaler_for(cfg_for(redis_server.url), redis_db, backend)
+    a = scaler_for(dry_run_config(redis_server.url), redis_db, backend)
     a.tick()
     assert a.errors_total[("batch1", "backend")] == 1
     # Once the actuator works again the decision is retried, not taken for a manual change.
@@ -285,7 +240,7 @@ def test_dry_run_without_kubernetes_steps_up_tick_after_tick(
     """ "What would it do" is answered over several ticks: its own counts follow its decisions."""
     enqueue(make_app(redis_server.url), "batch1", 500, seconds=0)
     RedisClaimStore(redis_db).claim("batch1", "bob", "x", 3600, time.time())
-    cfg = cfg_for(redis_server.url)
+    cfg = dry_run_config(redis_server.url)
     step = cfg.batches[1].step_interval_seconds
     clock = [time.time()]
     backend = DryRunBackend(["batch0", "batch1"], track=True)
@@ -314,7 +269,7 @@ def test_a_drained_claim_is_ended_by_the_autoscaler(
     store.claim("batch1", "alice", "reindex", 3600, time.time())
     store.give_back("batch1", "alice", False, time.time(), work=Work(3, 0), drain=True)
     clock = [time.time()]
-    cfg = cfg_for(redis_server.url)
+    cfg = dry_run_config(redis_server.url)
     backend = RecordingBackend({"batch0": 0, "batch1": 2})
     source = InProcessSource(cfg, RedisReader(cfg.broker), clock=lambda: clock[0])
     a = Autoscaler(cfg, source, backend, clock=lambda: clock[0], claims=store)
@@ -344,7 +299,7 @@ def test_expiry_recorded_once_and_unclaimed_work_logged_every_ten_minutes(
     store = RedisClaimStore(redis_db)
     store.claim("batch1", "alice", "forgotten", 60, time.time() - 3600)
     clock = [time.time()]
-    cfg = cfg_for(redis_server.url)
+    cfg = dry_run_config(redis_server.url)
     source = InProcessSource(cfg, RedisReader(cfg.broker), clock=lambda: clock[0])
     backend = RecordingBackend({"batch0": 0, "batch1": 0})
     a = Autoscaler(cfg, source, backend, clock=lambda: clock[0], claims=store)
@@ -381,7 +336,7 @@ def test_once_exits_1_when_a_change_is_not_applied(
             raise OSError("the API server went away")
 
     backend = RecordingBackend({"batch0": 0, "batch1": 0})
-    a = scaler_for(cfg_for(redis_server.url), redis_db, backend, leadership=BrokenLease())
+    a = scaler_for(dry_run_config(redis_server.url), redis_db, backend, leadership=BrokenLease())
     decisions = a.tick()
     assert backend.calls == [] and a.unapplied == ["batch1"]
     assert once_exit_code(decisions, a.unapplied) == 1

@@ -6,21 +6,14 @@ import json
 import socket
 import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from prometheus_client import CollectorRegistry
-
-from autoscaler.loop import Autoscaler
-from autoscaler.metrics import AutoscalerMetrics
-from autoscaler.server import ROUTES, AutoscalerServer
+from autoscaler.server import ROUTES
 from batchctl.decisions import LEASE, NONE, SELF, DecisionRecord, Decisions, encode_compact
-from exporter.broker.redis.reader import RedisReader
 from exporter.collect import InProcessSource
 from exporter.snapshot import Snapshot
-from tests.autoscaler.test_loop import RecordingBackend, cfg_for
-from tests.exporter.test_server import get
+from tests.support.autoscaler import Served, make
+from tests.support.http import get
 from tests.support.paths import BATCHCTL
 from tests.support.servers.redis import EmbeddedRedis, RedisServer
 from tests.support.waits import wait_for
@@ -36,38 +29,6 @@ class GatedSource(InProcessSource):
     def collect(self) -> Snapshot:
         self.gate.wait(30)
         return super().collect()
-
-
-class Served:
-    def __init__(self, scaler: Autoscaler) -> None:
-        registry = CollectorRegistry()
-        registry.register(AutoscalerMetrics(scaler))
-        self.scaler = scaler
-        self.server = AutoscalerServer(scaler, registry)
-        host, port = self.server.listen("127.0.0.1:0")
-        self.url = f"http://{host}:{port}"
-        self.server.serve_in_thread()
-        self.thread = threading.Thread(target=scaler.run, daemon=True)
-
-    def close(self) -> None:
-        self.scaler.stop()
-        if self.thread.is_alive():
-            self.thread.join(10)
-        self.server.shutdown()
-
-
-@pytest.fixture
-def serve() -> Iterator[list[Served]]:
-    made: list[Served] = []
-    yield made
-    for s in made:
-        s.close()
-
-
-def make(url: str, source_cls: type[InProcessSource] = InProcessSource, **kw: object) -> Autoscaler:
-    cfg = cfg_for(url, interval_seconds=0.1)
-    source = source_cls(cfg, RedisReader(cfg.broker))
-    return Autoscaler(cfg, source, RecordingBackend({"batch0": 0, "batch1": 0}), **kw)  # type: ignore[arg-type]
 
 
 def test_ready_and_healthy_once_the_loop_ticks(

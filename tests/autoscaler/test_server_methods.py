@@ -6,13 +6,13 @@ import http.client
 from urllib.parse import urlsplit
 
 from autoscaler.server import ROUTES
-from tests.autoscaler.test_server import Served, make, serve  # noqa: F401 - the fixture
+from tests.support.autoscaler import Served, make
 from tests.support.servers.redis import RedisServer
 
 
 def test_methods_that_would_change_state_are_405(
     redis_server: RedisServer,
-    serve: list[Served],  # noqa: F811 - the fixture
+    serve: list[Served],
 ) -> None:
     served = Served(make(redis_server.url))
     serve.append(served)

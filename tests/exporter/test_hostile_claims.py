@@ -21,9 +21,10 @@ from batchctl.demo.tasks import enqueue, make_app
 from batchctl.reasons import Reason
 from exporter.broker.redis.reader import RedisReader
 from exporter.collect import InProcessSource
-from tests.autoscaler.test_loop import RecordingBackend, cfg_for, reasons, scaler_for
-from tests.batchctl.cli.test_hostile_records import strict
-from tests.exporter.test_server import get, serving
+from tests.support.autoscaler import RecordingBackend, dry_run_config, reasons, scaler_for
+from tests.support.cli import strict
+from tests.support.exporter import serving
+from tests.support.http import get
 from tests.support.servers.redis import RedisServer
 
 HOUR = 3600.0
@@ -31,7 +32,7 @@ HOUR = 3600.0
 
 @pytest.fixture
 def base(redis_server: RedisServer, redis_db: redis.Redis) -> Iterator[str]:
-    with serving(cfg_for(redis_server.url)) as (url, _):
+    with serving(dry_run_config(redis_server.url)) as (url, _):
         yield url
 
 
@@ -82,7 +83,7 @@ def test_the_autoscaler_treats_a_non_finite_expiry_as_expired(
         "batchctl:claim:batch1", mapping={"holder": "x", "since": time.time(), "expires": bad}
     )
     backend = RecordingBackend({"batch0": 0, "batch1": 0})
-    a = scaler_for(cfg_for(redis_server.url), redis_db, backend)
+    a = scaler_for(dry_run_config(redis_server.url), redis_db, backend)
     a.tick()
     assert backend.calls == [] and reasons(a)["batch1"] == Reason.CLAIM_EXPIRED
 
@@ -94,7 +95,7 @@ def test_the_sidecar_treats_infinity_in_the_exporters_json_as_expired(
     """An exporter of another version could still send Python's Infinity or NaN."""
     enqueue(make_app(redis_server.url), "batch1", 20, seconds=0)
     RedisClaimStore(redis_db).claim("batch1", "alice", "reindex", HOUR, time.time())
-    cfg = cfg_for(redis_server.url)
+    cfg = dry_run_config(redis_server.url)
     doc = InProcessSource(cfg, RedisReader(cfg.broker)).collect().to_json()
     body = json.dumps(doc).replace(f'"expires": {doc["claims"]["batch1"]["expires"]}',  # type: ignore[index]
                                    f'"expires": {bad}')  # fmt: skip

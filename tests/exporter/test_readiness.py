@@ -9,7 +9,7 @@ import pytest
 
 from batchctl.config import Config, parse_config
 from exporter.runtime import Running, start_exporter
-from tests.exporter.test_server import get
+from tests.support.http import get
 from tests.support.servers.redis import EmbeddedRedis, RedisServer
 from tests.support.waits import wait_for
 

@@ -9,7 +9,7 @@ from batchctl.runbooks import runbook, runbook_names
 from exporter.broker.redis.reader import RedisReader
 from exporter.collect import InProcessSource
 from exporter.http.server import ExporterApp
-from tests.exporter.test_server import get
+from tests.support.http import get
 
 
 def test_every_alert_link_resolves_on_the_exporter() -> None:

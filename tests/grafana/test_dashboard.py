@@ -13,43 +13,22 @@ from batchctl.cli import cli
 from batchctl.config import Config, parse_config
 from batchctl.metrics import ALL_SPECS, UP
 from grafana.dashboard import render_dashboard
+from tests.support.dashboard import panel_queries, panels, substitute
 from tests.support.paths import ROOT
 from tests.support.promql import check_promql
 from tests.support.tools import require_tool
 
 COMMITTED = ROOT / "grafana" / "batchctl.json"
-# What Grafana substitutes before a query reaches Prometheus ("All" is ".*").
-SUBSTITUTIONS = {"$namespace": ".*", "$queue": ".*", "$__rate_interval": "1m"}
 
 
 def _dashboard(cfg: Config | None = None) -> dict[str, Any]:
     return json.loads(render_dashboard(cfg or Config()))
 
 
-def _panels(board: dict[str, Any]) -> list[dict[str, Any]]:
-    return [p for p in board["panels"] if p["type"] != "row"]
-
-
 def _panel(board: dict[str, Any], title_start: str) -> dict[str, Any]:
-    found = [p for p in _panels(board) if p["title"].startswith(title_start)]
+    found = [p for p in panels(board) if p["title"].startswith(title_start)]
     assert len(found) == 1, f"no single panel titled {title_start!r}"
     return found[0]
-
-
-def substitute(expr: str) -> str:
-    for var, value in SUBSTITUTIONS.items():
-        expr = expr.replace(var, value)
-    assert "$" not in expr, f"unsubstituted variable in {expr!r}"
-    return expr
-
-
-def panel_queries(board: dict[str, Any]) -> dict[str, str]:
-    """Every panel query with the variables substituted, keyed by panel title and refId."""
-    return {
-        f"{p['title']} / {t['refId']}": substitute(t["expr"])
-        for p in _panels(board)
-        for t in p["targets"]
-    }
 
 
 def test_committed_dashboard_matches_the_renderer() -> None:
@@ -89,7 +68,7 @@ def test_variables_datasource_namespace_queue() -> None:
 
 
 def test_every_panel_uses_the_datasource_variable() -> None:
-    for p in _panels(_dashboard()):
+    for p in panels(_dashboard()):
         assert p["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, p["title"]
         assert p["targets"], p["title"]
         for t in p["targets"]:

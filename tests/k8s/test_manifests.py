@@ -17,6 +17,7 @@ from celery import Celery
 
 from alerts.render import render_rules
 from batchctl.config import Config, load_config
+from tests.support.http import get
 from tests.support.kustomize import (
     K8S,
     ROOT,
@@ -245,7 +246,6 @@ def served_paths() -> dict[str, set[str]]:
     from exporter.broker.redis.reader import RedisReader
     from exporter.collect import InProcessSource
     from exporter.http.server import ExporterApp
-    from tests.exporter.test_server import get
 
     cfg = parse_config(
         {"broker": {"url": "redis://127.0.0.1:9/0", "timeout_seconds": 0.2},

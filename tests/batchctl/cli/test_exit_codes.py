@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from batchctl.claims.redis_store import RedisClaimStore
 from batchctl.cli import cli
 from exporter.snapshot import Snapshot
-from tests.batchctl.cli.test_hostile_records import strict
+from tests.support.cli import strict
 from tests.support.servers.redis import EmbeddedRedis, RedisServer
 
 

@@ -3,30 +3,14 @@ never a claim that does not expire, standard JSON only."""
 
 from __future__ import annotations
 
-import json
 import time
-from typing import Any
 
 import pytest
 import redis
 
-from tests.batchctl.cli.test_status import columns
+from tests.support.cli import claim_rows, strict
 
 HOUR = 3600.0
-
-
-def strict(text: str) -> Any:
-    """JSON as the standard has it: Infinity and NaN are errors."""
-
-    def refuse(name: str) -> None:
-        raise ValueError(f"not standard JSON: {name}")
-
-    return json.loads(text, parse_constant=refuse)
-
-
-def claim_rows(output: str) -> dict[str, str]:
-    lines = output.splitlines()
-    return {line.split()[0]: columns(lines[0], line)["CLAIM"] for line in lines[1:]}
 
 
 @pytest.mark.parametrize("bad", ["inf", "-inf", "nan"])

@@ -10,6 +10,7 @@ from pathlib import Path
 import redis
 
 from batchctl.claims.redis_store import RedisClaimStore
+from tests.support.cli import columns
 from tests.support.fakekube import FakeKube
 
 HOUR = 3600.0
@@ -49,13 +50,6 @@ def test_cli_status_table_and_json(run, redis_db: redis.Redis) -> None:  # type:
     assert (b1["active"], b1["rate_per_minute"], b1["failed_recent"], b1["eta_seconds"]) == (
         None, None, None, None,
     )  # fmt: skip
-
-
-def columns(header: str, line: str) -> dict[str, str]:
-    """A table line cut at the header's column starts (cells may hold single spaces)."""
-    starts = [(m.start(), m.group()) for m in re.finditer(r"\S+(?: \S+)*", header)]
-    ends = [s for s, _ in starts[1:]] + [None]
-    return {name: line[s:e].strip() for (s, name), e in zip(starts, ends, strict=True)}
 
 
 def test_cli_status_shows_expired_claims(run, redis_db: redis.Redis) -> None:  # type: ignore[no-untyped-def]

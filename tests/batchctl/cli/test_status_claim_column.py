@@ -9,7 +9,7 @@ import redis
 
 from batchctl.claims import Work
 from batchctl.claims.redis_store import RedisClaimStore
-from tests.batchctl.cli.test_hostile_records import claim_rows
+from tests.support.cli import claim_rows
 
 HOUR = 3600.0
 

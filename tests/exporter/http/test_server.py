@@ -3,13 +3,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import http.client
 import json
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -23,58 +20,28 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from batchctl import __version__
-from batchctl.config import Config, parse_config
+from batchctl.config import parse_config
 from batchctl.demo.tasks import enqueue, make_app
 from exporter.broker.protocol import BrokerRead
 from exporter.broker.redis.reader import RedisReader
 from exporter.collect import InProcessSource
 from exporter.http.exposition import LineCache, render_snapshot
 from exporter.http.server import ExporterApp
-from exporter.snapshot import Deployment, Snapshot
-from exporter.stats import ListRead, build_queue_stats
+from exporter.snapshot import Snapshot
+from tests.support.config import config_for
+from tests.support.exporter import fixed_snapshot, serving
+from tests.support.http import get
 from tests.support.servers.redis import RedisServer
 from tests.support.waits import wait_for
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 
 
-def cfg_for(url: str) -> Config:
-    return parse_config(
-        {"broker": {"url": url}, "kubernetes": {"enabled": False}, "batches": [
-            {"queue": "batch0", "deployment": "celery-batch0"},
-            {"queue": "batch1", "deployment": "celery-batch1"},
-        ]},
-        env={},
-    )  # fmt: skip
-
-
-def get(url: str, accept: str = "") -> tuple[int, str, str]:
-    req = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
-    try:
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            return resp.status, resp.headers["Content-Type"], resp.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers["Content-Type"], e.read().decode()
-
-
-@contextlib.contextmanager
-def serving(cfg: Config) -> Iterator[tuple[str, InProcessSource]]:
-    """An exporter for `cfg` on a free loopback port: its base URL and its source."""
-    collector = InProcessSource(cfg, RedisReader(cfg.broker))
-    app = ExporterApp(cfg, collector)
-    host, port = app.listen("127.0.0.1:0")
-    app.serve_in_thread()
-    try:
-        yield f"http://{host}:{port}", collector
-    finally:
-        app.shutdown()
-
-
 @pytest.fixture
 def served(
     redis_server: RedisServer, redis_db: redis.Redis
 ) -> Iterator[tuple[str, InProcessSource]]:
-    with serving(cfg_for(redis_server.url)) as out:
+    with serving(config_for(redis_server.url)) as out:
         yield out
 
 
@@ -117,7 +84,7 @@ def test_other_endpoints(served: tuple[str, InProcessSource]) -> None:
 
 
 def test_broker_down_still_answers(own_redis: RedisServer) -> None:
-    with serving(cfg_for(own_redis.url)) as (base, _):
+    with serving(config_for(own_redis.url)) as (base, _):
         own_redis.stop()
         code, _, body = get(base + "/metrics")
         assert code == 200
@@ -149,7 +116,7 @@ class GatedReader(RedisReader):
 def test_concurrent_scrapes_share_one_collection(
     redis_server: RedisServer, redis_db: redis.Redis
 ) -> None:
-    cfg = cfg_for(redis_server.url)
+    cfg = config_for(redis_server.url)
     reader = GatedReader(cfg.broker)
     collector = InProcessSource(cfg, reader)
     with ThreadPoolExecutor(8) as pool:
@@ -162,36 +129,6 @@ def test_concurrent_scrapes_share_one_collection(
     # One read of Redis served all eight callers, with the very same snapshot.
     assert reader.calls == 1
     assert all(s is snaps[0] for s in snaps)
-
-
-def fixed_snapshot() -> Snapshot:
-    lists = {
-        ("batch1", 0): ListRead(700, "a", "b"),
-        ("batch1", 9): ListRead(300, "c", "d"),
-        ("batch0", 0): ListRead(0),
-    }
-    queues = build_queue_stats(
-        ["batch0", "batch1"],
-        {"batch0": "celery-batch0", "batch1": "celery-batch1"},
-        (0, 3, 6, 9),
-        lists,
-        {"batch1": 8},
-        {"batch1": 12.5},
-        {"batch1": 1048576},
-        {"celery-batch1": Deployment("celery-batch1", 3, 2)},
-    )
-    return Snapshot(
-        taken_at=0.0,
-        duration_seconds=0.004,
-        broker_up=True,
-        kubernetes_up=True,
-        queues=queues,
-        broker_memory_used_bytes=5000000,
-        broker_memory_max_bytes=0,
-        deployments={"batch1": Deployment("celery-batch1", 3, 2)},
-        queues_dropped=2,
-        queues_skipped={"escaped_name_taken": 0, "malformed_binding": 1, "name_too_long": 0},
-    )
 
 
 EXPECTED_EXPOSITION = """\
@@ -356,7 +293,7 @@ def test_metrics_gzipped_for_a_scraper_that_accepts_it(
     """As Prometheus asks (`Accept-Encoding: gzip`): the same series, gzipped, in both
     formats; without the header, or with exporter.gzip off, plain text."""
     enqueue(make_app(redis_server.url), "batch1", 30, seconds=0, priorities=[0, 9], seed=4)
-    with serving(cfg_for(redis_server.url)) as (base, _):
+    with serving(config_for(redis_server.url)) as (base, _):
         plain_headers, plain = _metrics(base, None)
         assert "Content-Encoding" not in plain_headers
         for accept, parse in (("", parse_text), (OPENMETRICS, parse_openmetrics)):
@@ -372,8 +309,10 @@ def test_metrics_gzipped_for_a_scraper_that_accepts_it(
         assert "Content-Encoding" not in headers and data.startswith(b"# HELP")
         # Several times smaller, even for a handful of queues.
         assert len(_metrics(base, "gzip")[1]) * 3 < len(plain)
-    off = cfg_for(redis_server.url).model_copy(
-        update={"exporter": cfg_for(redis_server.url).exporter.model_copy(update={"gzip": False})}
+    off = config_for(redis_server.url).model_copy(
+        update={
+            "exporter": config_for(redis_server.url).exporter.model_copy(update={"gzip": False})
+        }
     )
     with serving(off) as (base, _):
         headers, data = _metrics(base, "gzip")

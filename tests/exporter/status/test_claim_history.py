@@ -13,7 +13,9 @@ from redis.retry import Retry
 from batchctl.claims import ClaimEvent, Work
 from batchctl.claims.redis_store import RedisClaimStore
 from exporter.status.claim_history import recent_events, render_history
-from tests.exporter.test_server import cfg_for, get, serving
+from tests.support.config import config_for
+from tests.support.exporter import serving
+from tests.support.http import get
 from tests.support.servers.redis import RedisServer
 
 NOW = 1_800_000_000.0
@@ -21,7 +23,7 @@ NOW = 1_800_000_000.0
 
 @pytest.fixture
 def base(redis_server: RedisServer, redis_db: redis.Redis) -> Iterator[str]:
-    with serving(cfg_for(redis_server.url)) as (url, _):
+    with serving(config_for(redis_server.url)) as (url, _):
         yield url
 
 

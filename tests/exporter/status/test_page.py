@@ -33,9 +33,8 @@ from exporter.live import Live
 from exporter.progress import Progress
 from exporter.snapshot import QueueStats, Snapshot
 from exporter.status.page import render_status
-from tests.autoscaler.test_loop import RecordingBackend
-from tests.autoscaler.test_loop import cfg_for as scaler_cfg
-from tests.exporter.test_server import fixed_snapshot
+from tests.support.autoscaler import RecordingBackend, dry_run_config
+from tests.support.exporter import fixed_snapshot
 from tests.support.servers.redis import EmbeddedRedis, RedisServer
 from tests.support.tools import require_tool
 
@@ -168,7 +167,7 @@ def test_the_autoscalers_decisions_from_the_sidecar(
 ) -> None:
     enqueue(make_app(redis_server.url), "batch1", 5, seconds=0)
     RedisClaimStore(redis_db).claim("batch1", "alice", "x", 600, time.time())
-    scfg = scaler_cfg(redis_server.url)
+    scfg = dry_run_config(redis_server.url)
     backend = RecordingBackend({"batch0": 0, "batch1": 0})
     scaler = Autoscaler(scfg, InProcessSource(scfg, RedisReader(scfg.broker)), backend)
     scaler.tick()

@@ -9,7 +9,7 @@ from batchctl.config import parse_config
 from exporter.events.model import EventsView, QueueActivity
 from exporter.progress import Progress
 from exporter.status.table import render_table, status_json, status_rows
-from tests.exporter.test_server import fixed_snapshot
+from tests.support.exporter import fixed_snapshot
 
 CFG = parse_config(
     {"kubernetes": {"enabled": False}, "batches": [

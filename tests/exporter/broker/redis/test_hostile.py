@@ -16,6 +16,7 @@ from exporter.collect import InProcessSource
 from exporter.http.exposition import render_snapshot
 from exporter.snapshot import Snapshot
 from exporter.status.page import render_status
+from tests.support.messages import envelope
 from tests.support.servers.redis import RedisServer
 
 SEP = b"\x06\x16"
@@ -30,12 +31,6 @@ def cfg_for(url: str) -> Config:
         },
         env={},
     )
-
-
-def envelope(queue: str, tag: str | None = None) -> bytes:
-    props = {"delivery_info": {"exchange": "", "routing_key": queue}, "priority": 0}
-    props["delivery_tag"] = tag or str(uuid.uuid4())
-    return json.dumps({"body": "e30=", "headers": {"id": "x"}, "properties": props}).encode()
 
 
 def bind(db: redis.Redis, exchange: bytes, queue: bytes, routing_key: bytes | None = None) -> None:

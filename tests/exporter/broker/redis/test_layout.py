@@ -16,6 +16,7 @@ from batchctl.demo.tasks import enqueue, make_app
 from exporter.broker.redis.firstseen import AGES_KEY
 from exporter.broker.redis.reader import VERIFY_EVERY, RedisReader
 from exporter.collect import InProcessSource
+from tests.support.messages import envelope
 from tests.support.servers.redis import RedisServer
 
 
@@ -242,8 +243,6 @@ def test_a_push_and_a_pop_between_scrapes_are_seen(
 
 def _push_lists(db: redis.Redis, n: int) -> list[str]:
     """`n` queues of one list each, two messages (kombu's envelope shape) per list."""
-    from tests.exporter.test_hostile import envelope
-
     queues = [f"q{i:04d}" for i in range(n)]
     pipe = db.pipeline(transaction=False)
     for q in queues:
