@@ -23,6 +23,11 @@ it for what it leaves to the caller (docs/design.md, "Kubernetes API"):
   shows what the autoscaler decided.
 - On shutdown a leader gives the Lease up (holder cleared) so the standby takes over at
   its next retry instead of waiting out the lease.
+- Its loops have no way out (a follower retries for ever): after `stop()` the next
+  attempt raises `_Stopped`, which ends them, and `stop()` waits for the thread. A thread
+  left inside an API call when the interpreter exits aborts the process on Python 3.11:
+  the client's calls run through pydantic-core (Rust) frames, which the pthread_exit
+  that ends daemon threads at finalization cannot unwind (SIGABRT; CPython gh-87135).
 """
 
 from __future__ import annotations
@@ -48,6 +53,10 @@ log = get_logger("batchctl.leader")
 
 STATE_ANNOTATION = "batchctl.io/autoscaler-state"
 DECISIONS_ANNOTATION = "batchctl.io/autoscaler-decisions"
+
+
+class _Stopped(Exception):
+    """stop() was called: ends the library's acquire and renew loops from inside."""
 
 
 def default_identity(env: dict[str, str] | None = None) -> str:
@@ -130,13 +139,17 @@ class _Lock(LeaseLock):
 
 
 class _Election(LeaderElection):  # type: ignore[misc]
-    """One attempt of the library's election whose reads and writes our lock serialises."""
+    """One attempt of the library's election whose reads and writes our lock serialises,
+    and which ends (`_Stopped`) at its first attempt after `stop` is set."""
 
-    def __init__(self, config: Any, mutex: threading.RLock) -> None:
+    def __init__(self, config: Any, mutex: threading.RLock, stop: threading.Event) -> None:
         super().__init__(config)
         self._mutex = mutex
+        self._stop = stop
 
     def try_acquire_or_renew(self) -> bool:
+        if self._stop.is_set():
+            raise _Stopped
         # Whole read-compute-write under the mutex, so that a state write in between
         # never makes the renewal's replace fail with a stale resourceVersion.
         with self._mutex:
@@ -235,12 +248,16 @@ class LeaderElector:
 
     def stop(self, release: bool = True) -> None:
         """Stop competing; a leader stops writing at once and, with `release`, clears the
-        holder so that a standby takes over at its next retry."""
+        holder so that a standby takes over at its next retry. Returns once the election
+        thread has ended: within retry_period_seconds plus a request in flight."""
         was_leader = self.is_leader()
         self._stop.set()
         self._set_leading(False)
         if release and was_leader:
             self._release()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(self.cfg.retry_period_seconds + self.timeout + 1.0)
 
     # ------------------------------------------------------------------ internals
 
@@ -258,7 +275,9 @@ class LeaderElector:
                 )
                 # Blocks while following, then while leading; returns once a renewal
                 # failed for renew_deadline. Then we compete again.
-                _Election(config, self._mutex).run()
+                _Election(config, self._mutex, self._stop).run()
+            except _Stopped:
+                return
             except SystemExit as e:  # the library's reaction to a bad configuration
                 self.error = f"leader election configuration refused: {e}"
                 log.error("leader election stopped", error=self.error)

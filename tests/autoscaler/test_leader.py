@@ -194,3 +194,24 @@ def test_decisions_ride_along_at_renewals_and_a_standby_reads_them(
     copy = decode_compact(b.leader_decisions())
     assert copy is not None and copy.source == "lease" and copy.leader == "a"
     assert copy.decisions[0].reason == "backlog" and copy.at == 1234.5
+
+
+def test_stop_ends_the_election_thread_of_a_leader_and_of_a_follower(
+    kube: FakeKube, elector: MakeElector
+) -> None:
+    """The library's loops never end by themselves (a follower retries for ever): a thread
+    left calling the API when the process exits aborts it (autoscaler/leader.py)."""
+    before = set(threading.enumerate())
+    a = elector("a")
+    wait_for(a.is_leader, timeout=5, what="a leads")
+    b = elector("b")
+    wait_for(
+        lambda: len(kube.requests_to("GET", r"/leases/batchctl-autoscaler$")) >= 4,
+        timeout=10,
+        what="b polling the lease as a follower",
+    )
+    started = [t for t in threading.enumerate() if t not in before and t.name == "leader-election"]
+    assert len(started) == 2
+    b.stop(release=False)
+    a.stop(release=False)
+    assert [t for t in started if t.is_alive()] == []

@@ -22,7 +22,8 @@ class CuttableProxy:
         self._closing = threading.Event()
         self._lock = threading.Lock()
         self._socks: set[socket.socket] = set()
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
 
     @property
     def url(self) -> str:
@@ -41,9 +42,15 @@ class CuttableProxy:
         self._cut.clear()
 
     def close(self) -> None:
+        """Stop forwarding and listening; returns once every thread of the proxy ended."""
         self._closing.set()
         self.cut()
+        # close() alone leaves accept() blocked: shutdown() wakes it (EINVAL).
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
+        for thread in list(self._threads):
+            thread.join(5)
 
     def _accept(self) -> None:
         while not self._closing.is_set():
@@ -62,7 +69,9 @@ class CuttableProxy:
                 continue
             with self._lock:
                 self._socks.add(upstream)
-            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+            pump = threading.Thread(target=self._pump, args=(client, upstream), daemon=True)
+            self._threads.append(pump)
+            pump.start()
 
     def _pump(self, a: socket.socket, b: socket.socket) -> None:
         try:
