@@ -22,7 +22,7 @@ demo: $(STAMP)
 
 # Everything, the slow end-to-end tests included; `pytest -m "not slow"` is the inner loop.
 # PYTHONFAULTHANDLER: a crash after pytest's own handler is gone (at interpreter exit)
-# still prints every thread's traceback.
+# still prints every thread's traceback (tests/conftest.py says why none should happen).
 # mypy reads its strictness (the policy, the snapshot contract) from pyproject.toml.
 MYPY_PATHS := batchctl exporter autoscaler alerts grafana benchmarks
 

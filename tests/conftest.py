@@ -10,8 +10,10 @@ module imports it.
 from __future__ import annotations
 
 import itertools
-import os
 import sys
+import threading
+import time
+import traceback
 from collections.abc import Iterator
 
 import pytest
@@ -63,25 +65,33 @@ def own_redis() -> Iterator[EmbeddedRedis]:
 
 # -- the end of the run ---------------------------------------------------------------
 #
-# Three of seven full runs on 2026-11-30 ended with SIGABRT after pytest had printed its
-# summary. Once PYTHONFAULTHANDLER was set, one of them showed the crash: "Fatal Python
-# error: Aborted" in the main thread, with no Python frame and no other thread (C code
-# in the interpreter's finalization; loaded extensions: hiredis, numpy, PIL, kiwisolver,
-# psutil, yaml, cffi). What is under test runs in processes of its own (exporters,
-# sidecars, workers), whose exits the tests check. This process's finalization is not
-# under test, so once every report is written, the run ends with pytest's own exit
-# status, skipping it. Set BATCHCTL_TEST_FINALIZE=1 to finalize as usual (to chase the
-# crash; the closing note of 2026-11-30 says what is known).
-_EXIT_STATUS: list[int] = []
+# A thread a test leaves running may still be inside a library call when the interpreter
+# finalizes; Python 3.11 ends such a daemon thread with pthread_exit as soon as it wants
+# the GIL back, and that aborts the whole process (SIGABRT, "no Python frame") when the
+# thread's C stack cannot be unwound: the kubernetes client's calls run through
+# pydantic-core's Rust frames (autoscaler/leader.py says more). So every thread a test
+# starts ends with its test, and a run that leaves one behind fails, naming it.
+THREADS_GRACE_SECONDS = 10.0
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    _EXIT_STATUS.append(int(exitstatus))
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_unconfigure(config: pytest.Config) -> None:
-    if _EXIT_STATUS and not os.environ.get("BATCHCTL_TEST_FINALIZE"):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(_EXIT_STATUS[-1])
+    deadline = time.monotonic() + THREADS_GRACE_SECONDS
+    left = []
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                left.append(thread)
+    if not left:
+        return
+    frames = sys._current_frames()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_sep("=", "threads the tests left running", red=True)
+        for thread in left:
+            frame = frames.get(thread.ident or 0)
+            where = traceback.format_stack(frame, limit=4) if frame is not None else []
+            reporter.write_line(f"{thread!r}\n{''.join(where)}")
+    if session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
