@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint fmt tools render lock bench clean
+.PHONY: demo test test-fast lint fmt tools render lock bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,9 +20,11 @@ tools:
 demo: $(STAMP)
 	$(BIN)/batchctl demo
 
-# Everything, the slow end-to-end tests included; `pytest -m "not slow"` is the inner loop.
+# Everything, the slow end-to-end tests included; `make test-fast` is the inner loop.
 # PYTHONFAULTHANDLER: a crash after pytest's own handler is gone (at interpreter exit)
 # still prints every thread's traceback (tests/conftest.py says why none should happen).
+# pytest fails on its own when it collects no test (exit 5) or fewer than the suite's
+# floor (tests/conftest.py, MINIMUM_TESTS): no green run that ran nothing.
 # mypy reads its strictness (the policy, the snapshot contract) from pyproject.toml.
 MYPY_PATHS := batchctl exporter autoscaler alerts grafana benchmarks
 
@@ -32,6 +34,11 @@ test: $(STAMP) tools
 	$(BIN)/lint-imports
 	$(BIN)/mypy $(MYPY_PATHS)
 	PYTHONFAULTHANDLER=1 $(BIN)/pytest
+
+# The inner loop (under 30 s): every test that starts no server and no process, with
+# hypothesis properties at a tenth of their examples. No tools to install.
+test-fast: $(STAMP)
+	BATCHCTL_TEST_INNER_LOOP=1 PYTHONFAULTHANDLER=1 $(BIN)/pytest -m "not integration" -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

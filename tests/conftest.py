@@ -16,13 +16,75 @@ import time
 import traceback
 from collections.abc import Iterator
 
+import hypothesis
 import pytest
 import redis
 
+from tests.support.isolation import (
+    servers_forbidden_unless_integration,
+    starts_servers,
+    uses_servers,
+)
+from tests.support.properties import INNER_LOOP, INNER_LOOP_DEFAULT
 from tests.support.servers.redis import DATABASES, EmbeddedRedis, RedisDatabase
+
+if INNER_LOOP:
+    hypothesis.settings.register_profile("inner-loop", max_examples=INNER_LOOP_DEFAULT)
+    hypothesis.settings.load_profile("inner-loop")
+
+
+# The suite's size. A run of the whole suite (no paths given; -m and -k deselect, they do
+# not shrink it) that collects fewer tests fails before running any: a test file that
+# stopped being collected (renamed without its test_ prefix, say) or a suite that
+# collects nothing (pytest's exit 5) never passes as green. Raise it with the tests you
+# add; lower it only for tests removed on purpose.
+MINIMUM_TESTS = 1153
+_deselected: list[int] = [0]
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    _deselected[0] += len(items)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if session.config.args_source is not pytest.Config.ArgsSource.TESTPATHS:
+        return
+    collected = len(session.items) + _deselected[0]
+    if collected < MINIMUM_TESTS:
+        pytest.exit(
+            f"collected {collected} tests, fewer than the suite's {MINIMUM_TESTS} "
+            "(MINIMUM_TESTS in tests/conftest.py): a test module is no longer collected",
+            returncode=pytest.ExitCode.TESTS_FAILED,
+        )
+
+
+# The inner loop: tests that start no server and no process (tests/support/isolation.py).
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if uses_servers(item):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    with servers_forbidden_unless_integration(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    with servers_forbidden_unless_integration(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    with servers_forbidden_unless_integration(item):
+        return (yield)
 
 
 @pytest.fixture(scope="session")
+@starts_servers
 def redis_process() -> Iterator[EmbeddedRedis]:
     with EmbeddedRedis(extra_args=("--databases", str(DATABASES))) as server:
         yield server
@@ -57,6 +119,7 @@ def redis_db(redis_server: RedisDatabase) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
+@starts_servers
 def own_redis() -> Iterator[EmbeddedRedis]:
     """A Redis server of this test's own, free to be killed and restarted."""
     with EmbeddedRedis() as server:

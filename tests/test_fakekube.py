@@ -23,12 +23,14 @@ from kubernetes.leaderelection.leaderelectionrecord import LeaderElectionRecord
 from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
 
 from tests.support.fakekube import FakeKube, now_micro
+from tests.support.isolation import starts_servers
 from tests.support.waits import wait_for
 
 NS = "court-listener"
 
 
 @pytest.fixture
+@starts_servers
 def kube() -> Iterator[FakeKube]:
     with FakeKube(NS) as k:
         k.add_deployment(

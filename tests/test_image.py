@@ -37,6 +37,7 @@ def lock_pins() -> dict[str, str]:
     return pins
 
 
+@pytest.mark.integration
 def test_dockerfile_passes_hadolint() -> None:
     hadolint = require_tool("hadolint")
     res = subprocess.run(
@@ -107,6 +108,7 @@ def run(argv: list[str | Path], cwd: Path | None = None, timeout: float = 600) -
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_lock_installs_alone_and_batchctl_runs(tmp_path: Path) -> None:
     ctx = build_context(tmp_path)
     env_dir = tmp_path / "venv"

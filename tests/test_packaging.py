@@ -11,6 +11,8 @@ import pytest
 
 from tests.support.paths import ROOT
 
+pytestmark = pytest.mark.integration
+
 TOP_LEVEL = {"batchctl", "exporter", "autoscaler", "alerts", "grafana"}
 
 

@@ -148,6 +148,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.integration
 def test_promtool_check_rules_on_every_variant(variant: str, tmp_path: Path) -> None:
     promtool = require_tool("promtool")
     cfg = parse_config(VARIANTS[variant])
@@ -155,6 +156,7 @@ def test_promtool_check_rules_on_every_variant(variant: str, tmp_path: Path) -> 
     assert f"SUCCESS: {len(_rules(cfg))} rules found" in out
 
 
+@pytest.mark.integration
 def test_promtool_check_rules_on_the_committed_file() -> None:
     promtool = require_tool("promtool")
     out = subprocess.run(
@@ -173,6 +175,7 @@ def _promtool_test(promtool: str, files: list[Path]) -> subprocess.CompletedProc
     )
 
 
+@pytest.mark.integration
 def test_promtool_unit_tests_pass() -> None:
     promtool = require_tool("promtool")
     assert len(PROMTOOL_TESTS) >= 4
@@ -206,6 +209,7 @@ MUTATIONS: dict[str, dict[str, Any]] = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mutation", list(MUTATIONS))
+@pytest.mark.integration
 def test_promtool_unit_tests_catch_a_changed_rule(mutation: str, tmp_path: Path) -> None:
     """The same unit tests against rules rendered from a slightly different config fail."""
     promtool = require_tool("promtool")
@@ -283,6 +287,7 @@ def test_every_alert_has_a_runbook_page() -> None:
         assert "```promql" in text, page
 
 
+@pytest.mark.integration
 def test_runbook_promql_parses(tmp_path: Path) -> None:
     promtool = require_tool("promtool")
     exprs = {}
@@ -481,6 +486,7 @@ def test_runbook_link_pass_keeps_an_existing_link() -> None:
     assert "annotations" not in raw[0]["rules"][1], "the input must not be modified"
 
 
+@pytest.mark.integration
 def test_queue_regex_is_exact(tmp_path: Path) -> None:
     assert queue_regex(["batch0", "a.b"]) == "batch0|a\\\\.b"
     promtool = require_tool("promtool")

@@ -13,6 +13,7 @@ from autoscaler.guards import evaluate, judge, query
 from autoscaler.policy import GuardStatus
 from batchctl.config import GuardConfig, parse_config
 from exporter.runtime import start_exporter
+from tests.support.isolation import starts_servers
 from tests.support.paths import ROOT
 from tests.support.servers.redis import RedisServer, free_port
 from tests.support.tools import require_tool
@@ -46,6 +47,7 @@ def test_judge(answer: dict[str, object] | None, status: str) -> None:
 
 
 @pytest.fixture(scope="module")
+@starts_servers
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     exe = require_tool("prometheus")
     d = tmp_path_factory.mktemp("prom")

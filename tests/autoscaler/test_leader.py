@@ -15,6 +15,7 @@ from batchctl.config import KubernetesConfig, LeaderElectionConfig
 from batchctl.decisions import DecisionRecord, decode_compact, encode_compact
 from batchctl.kube import new_api_client
 from tests.support.fakekube import FakeKube
+from tests.support.isolation import starts_servers
 from tests.support.servers.network import CuttableProxy
 from tests.support.waits import wait_for
 
@@ -31,6 +32,7 @@ MakeElector = Callable[..., LeaderElector]
 
 
 @pytest.fixture
+@starts_servers
 def kube() -> Iterator[FakeKube]:
     with FakeKube(NS) as k:
         yield k

@@ -213,6 +213,7 @@ def test_cli_once_names_what_did_not_answer(redis_server: RedisServer, tmp_path:
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_demo_end_to_end_loses_nothing() -> None:
     """The demo's whole story, smaller: real workers, 0 -> up -> 0, every task by id."""
     out = io.StringIO()

@@ -8,6 +8,8 @@ import subprocess
 import threading
 from pathlib import Path
 
+import pytest
+
 from autoscaler.server import ROUTES
 from batchctl.decisions import LEASE, NONE, SELF, DecisionRecord, Decisions, encode_compact
 from exporter.collect import InProcessSource
@@ -81,6 +83,7 @@ def test_stuck_loop_is_unhealthy_until_it_ticks_again(
     assert get(s.url + "/readyz")[0] == 200
 
 
+@pytest.mark.integration
 def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -24,6 +24,7 @@ import redis
 
 from batchctl.brokerurl import connect
 from batchctl.config import ConfigError, parse_config
+from tests.support.isolation import starts_servers
 from tests.support.servers.debian import (
     Certs,
     Proc,
@@ -60,6 +61,7 @@ def _whoami(client: redis.Redis, name: str) -> None:
 
 
 @pytest.fixture(scope="module")
+@starts_servers
 def brokers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Brokers]:
     d = tmp_path_factory.mktemp("brokers")
     server, sentinel = debian_redis(d / "bin")

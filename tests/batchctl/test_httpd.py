@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from batchctl.httpd import ReadOnlyHandler
+from tests.support.isolation import starts_servers
 
 
 class _Parts(ReadOnlyHandler):
@@ -22,6 +23,7 @@ class _Parts(ReadOnlyHandler):
 
 
 @pytest.fixture
+@starts_servers
 def server() -> Iterator[tuple[str, int]]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Parts)
     t = threading.Thread(target=httpd.serve_forever, daemon=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 
+import pytest
 from pydantic import BaseModel
 
 from batchctl.config import Config
@@ -49,6 +50,7 @@ def test_readme_opens_with_the_two_commands() -> None:
     assert [ln.strip() for ln in first_block.strip().splitlines()] == ["make demo", "make test"]
 
 
+@pytest.mark.integration
 def test_nothing_cites_a_file_outside_the_repository() -> None:
     """Facts the code relies on live in docs/ (docs/design.md), not in files we do not ship."""
     tracked = subprocess.run(

@@ -26,6 +26,8 @@ from tests.support.servers.debian import closed_port, silent_listener
 from tests.support.servers.redis import EmbeddedRedis
 from tests.support.waits import wait_for
 
+pytestmark = pytest.mark.integration
+
 TIMEOUT = 0.6
 SLACK = 0.4  # thread start-up and scheduling on a busy shared machine
 

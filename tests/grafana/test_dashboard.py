@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from batchctl.cli import cli
@@ -141,6 +142,7 @@ def test_panel_ids_unique_and_layout_in_the_grid() -> None:
         cells |= mine
 
 
+@pytest.mark.integration
 def test_every_query_parses_with_promtool(tmp_path: Path) -> None:
     promtool = require_tool("promtool")
     board = _dashboard()

@@ -18,6 +18,7 @@ from celery import Celery
 from alerts.render import render_rules
 from batchctl.config import Config, load_config
 from tests.support.http import get
+from tests.support.isolation import starts_servers
 from tests.support.kustomize import (
     K8S,
     ROOT,
@@ -40,6 +41,7 @@ def cfg() -> Config:
 
 
 @pytest.fixture(scope="module")
+@starts_servers
 def overlay(tmp_path_factory: pytest.TempPathFactory) -> list[Doc]:
     """k8s/overlays/example as a clean clone has it, nothing copied or created first."""
     tree = copy_tree(tmp_path_factory.mktemp("clone"))
@@ -47,6 +49,7 @@ def overlay(tmp_path_factory: pytest.TempPathFactory) -> list[Doc]:
 
 
 @pytest.fixture(scope="module")
+@starts_servers
 def base() -> list[Doc]:
     return kustomize(K8S / "base")
 
@@ -201,6 +204,7 @@ def test_memory_follows_the_measured_peak(overlay: list[Doc]) -> None:
         assert mib(res["requests"]["memory"]) >= peak, c["name"]
 
 
+@pytest.mark.integration
 def test_the_config_in_the_configmap_passes_config_check(
     overlay: list[Doc], tmp_path: Path
 ) -> None:
@@ -337,6 +341,7 @@ def test_rbac_names_the_configured_deployments(overlay: list[Doc], cfg: Config) 
     assert not [r for r in base_role["rules"] if "deployments/scale" in r["resources"]]
 
 
+@pytest.mark.integration
 def test_prometheus_rule_holds_the_rules_promtool_accepts(
     overlay: list[Doc], cfg: Config, tmp_path: Path
 ) -> None:
@@ -354,6 +359,7 @@ def test_prometheus_rule_holds_the_rules_promtool_accepts(
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
 
 
+@pytest.mark.integration
 def test_the_example_overlay_is_rendered_from_its_config(tmp_path: Path) -> None:
     """k8s/overlays/example/batchctl is exactly what `batchctl render k8s` writes from
     the example's config (`make render`), run as a site runs it: the installed command,

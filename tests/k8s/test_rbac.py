@@ -24,6 +24,7 @@ import yaml
 from batchctl.claims.redis_store import RedisClaimStore
 from batchctl.demo.tasks import enqueue, make_app
 from tests.support.fakekube import FakeKube, Request
+from tests.support.isolation import starts_servers
 from tests.support.kustomize import K8S, Doc, kustomize, one
 from tests.support.paths import BATCHCTL
 from tests.support.servers.redis import EmbeddedRedis, free_port
@@ -86,6 +87,7 @@ EXAMPLE = K8S / "overlays" / "example"
 
 
 @pytest.fixture(scope="module")
+@starts_servers
 def role() -> Doc:
     """Every rule of every Role bound to the ServiceAccount batchctl, as one Role."""
     docs = kustomize(EXAMPLE)
@@ -140,6 +142,7 @@ def run_batchctl_against(kube: FakeKube, redis_url: str, tmp_path: Path) -> None
 
 
 @pytest.fixture(scope="module")
+@starts_servers
 def calls(tmp_path_factory: pytest.TempPathFactory) -> set[Call]:
     """Every call of one end-to-end run (a Redis of its own: the run spans the tests)."""
     tmp = tmp_path_factory.mktemp("rbac")

@@ -22,6 +22,7 @@ from autoscaler.backends.kubernetes import (
 )
 from batchctl.config import KubernetesConfig
 from tests.support.fakekube import FakeKube
+from tests.support.isolation import starts_servers
 from tests.support.waits import wait_for
 
 NS = "court-listener"
@@ -32,6 +33,7 @@ MakeClient = Callable[..., ScaleClient]
 
 
 @pytest.fixture
+@starts_servers
 def kube() -> Iterator[FakeKube]:
     with FakeKube(NS) as k:
         k.add_deployment(DEP, replicas=2, ready=2)

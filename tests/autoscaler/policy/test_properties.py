@@ -26,6 +26,7 @@ from autoscaler.policyconfig import policy_config
 from batchctl.claims import Claim
 from batchctl.config import AutoscalerConfig, BatchConfig, Config
 from tests.support.policy import HEALTHY, NOW, SHED, UNHEALTHY, UNKNOWN, UNKNOWN_SHED, held_by
+from tests.support.properties import examples
 
 GUARDS = st.sampled_from([HEALTHY, UNHEALTHY, UNKNOWN, SHED, UNKNOWN_SHED])
 CLAIMS = st.sampled_from(["held", "expired", "none"])
@@ -87,7 +88,7 @@ def _claim(kind: str, now: float) -> Claim | None:
 
 
 @given(scenarios())
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_properties_over_runs(scenario: tuple[Config, list[dict[str, Any]]]) -> None:
     """Invariants that hold on every tick of any run, whatever the inputs."""
     cfg, ticks = scenario
@@ -240,7 +241,7 @@ def _desired(cfg: Config, o: BatchObservation, state: PolicyState) -> int:
 
 
 @given(single(), st.integers(0, 5000))
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 def test_more_waiting_never_means_fewer_replicas(
     case: tuple[Config, BatchObservation, PolicyState], extra: int
 ) -> None:
@@ -250,7 +251,7 @@ def test_more_waiting_never_means_fewer_replicas(
 
 
 @given(single(), GUARDS)
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 def test_a_failing_guard_never_means_more_replicas(
     case: tuple[Config, BatchObservation, PolicyState], guard: GuardResult
 ) -> None:
@@ -261,7 +262,7 @@ def test_a_failing_guard_never_means_more_replicas(
 
 
 @given(single())
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 def test_a_held_claim_never_means_fewer_replicas(
     case: tuple[Config, BatchObservation, PolicyState],
 ) -> None:
@@ -272,7 +273,7 @@ def test_a_held_claim_never_means_fewer_replicas(
 
 
 @given(single(), st.integers(1, 10))
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 def test_a_larger_cap_never_means_fewer_replicas(
     case: tuple[Config, BatchObservation, PolicyState], more: int
 ) -> None:

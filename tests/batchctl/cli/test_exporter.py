@@ -8,6 +8,7 @@ import subprocess
 import urllib.request
 from pathlib import Path
 
+import pytest
 import redis
 
 from batchctl.demo.tasks import enqueue, make_app
@@ -15,6 +16,8 @@ from tests.support.fakekube import FakeKube
 from tests.support.paths import BATCHCTL
 from tests.support.servers.redis import RedisServer, free_port
 from tests.support.waits import wait_for
+
+pytestmark = pytest.mark.integration
 
 
 def fetch(url: str) -> str:

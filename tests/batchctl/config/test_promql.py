@@ -13,6 +13,8 @@ from alerts.common import series
 from batchctl.config import ConfigError, parse_config
 from tests.support.tools import require_tool
 
+pytestmark = pytest.mark.integration
+
 SELECTORS = [
     'job="batchctl"',
     "job=batchctl",

@@ -19,6 +19,7 @@ from batchctl.config import EventsConfig
 from batchctl.metrics import RUNTIME_BUCKETS, TASK_STATES
 from exporter.events.aggregate import MAX_LABEL, EventAggregator
 from exporter.events.model import OTHER, UNKNOWN, EventsView
+from tests.support.properties import examples
 
 BATCHES = {"batch0": "celery-batch0", "batch1": "celery-batch1", "batch10": "celery-batch10"}
 T0 = 1_000_000.0
@@ -294,7 +295,7 @@ def streams(draw: st.DrawFn) -> list[dict[str, Any]]:
     return out
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(streams())
 def test_any_stream_counts_exactly_and_stays_bounded(stream: list[dict[str, Any]]) -> None:
     agg = make(max_tracked_tasks=100, max_queues=2, max_task_names=2)

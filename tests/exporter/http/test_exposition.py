@@ -37,6 +37,7 @@ from batchctl.metrics import EXPORTER_SPECS, RUNTIME_BUCKETS, TASK_STATES, Spec
 from exporter.events.model import EventsView, QueueActivity, TaskStats
 from exporter.http.exposition import Body, LineCache, _Writer, render_snapshot
 from exporter.snapshot import Deployment, QueueStats, Snapshot
+from tests.support.properties import examples
 
 Rows = list[tuple[tuple[str, ...], float]]
 # A histogram series: label values, (le, cumulative count) per bucket, sum.
@@ -313,7 +314,9 @@ def scrapes(draw: st.DrawFn) -> list[Scrape]:
     return out
 
 
-PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(
+    max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @PROPERTY

