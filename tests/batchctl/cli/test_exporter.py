@@ -13,6 +13,7 @@ import redis
 
 from batchctl.demo.tasks import enqueue, make_app
 from tests.support.fakekube import FakeKube
+from tests.support.metrics import sample
 from tests.support.paths import BATCHCTL
 from tests.support.servers.redis import RedisServer, free_port
 from tests.support.waits import wait_for
@@ -60,28 +61,22 @@ def test_exporter_process_with_kubernetes(
                 body = wait_for(
                     lambda: (
                         (b := fetch(base + "/metrics"))
-                        and "celery_kubernetes_up 1" in b
-                        and 'celery_queue_length{queue="batch1"} 9' in b
+                        and sample(b, "celery_kubernetes_up") == 1
+                        and sample(b, "celery_queue_length", {"queue": "batch1"}) == 9
                         and b
                     ),
                     timeout=10,
                     what="kubernetes in sync and the 9 messages seen",
                 )
                 assert isinstance(body, str)
-                assert (
-                    'celery_deployment_replicas{queue="batch1",deployment="celery-batch1"} 3'
-                    in body
-                )
-                assert (
-                    'celery_deployment_ready_replicas{queue="batch1",deployment="celery-batch1"} 2'
-                    in body
-                )
+                dep = {"queue": "batch1", "deployment": "celery-batch1"}
+                assert sample(body, "celery_deployment_replicas", dep) == 3
+                assert sample(body, "celery_deployment_ready_replicas", dep) == 2
                 # The watch delivers a change without a restart.
                 kube.set_replicas("celery-batch1", spec=0, ready=0)
                 wait_for(
                     lambda: (
-                        'celery_deployment_replicas{queue="batch1",deployment="celery-batch1"} 0'
-                        in fetch(base + "/metrics")
+                        sample(fetch(base + "/metrics"), "celery_deployment_replicas", dep) == 0
                     ),
                     timeout=10,
                     what="watch update",

@@ -31,6 +31,7 @@ from exporter.snapshot import Snapshot
 from tests.support.config import config_for
 from tests.support.exporter import fixed_snapshot, serving
 from tests.support.http import get
+from tests.support.metrics import sample, samples
 from tests.support.servers.redis import RedisServer
 from tests.support.waits import wait_for
 
@@ -50,12 +51,11 @@ def test_metrics_endpoint(served: tuple[str, InProcessSource], redis_server: Red
     enqueue(make_app(redis_server.url), "batch1", 12, seconds=0, priorities=[0, 9], seed=3)
     code, ctype, body = get(base + "/metrics")
     assert code == 200 and ctype.startswith("text/plain")
-    assert 'celery_queue_length{queue="batch1"} 12\n' in body
-    assert 'celery_queue_length{queue="batch0"} 0\n' in body
-    assert "celery_broker_up 1\n" in body
-    assert f'celery_exporter_build_info{{version="{__version__}"}} 1\n' in body
-    assert "process_resident_memory_bytes" in body
-    assert "celery_queue_length" in {f.name for f in parse_text(body)}
+    assert sample(body, "celery_queue_length", {"queue": "batch1"}) == 12
+    assert sample(body, "celery_queue_length", {"queue": "batch0"}) == 0
+    assert sample(body, "celery_broker_up") == 1
+    assert sample(body, "celery_exporter_build_info", {"version": __version__}) == 1
+    assert sample(body, "process_resident_memory_bytes") is not None
     # OpenMetrics when Prometheus asks for it: the snapshot's families and the registry's
     # in one document with one # EOF (the OpenMetrics parser rejects anything after it).
     code, ctype, body = get(base + "/metrics", "application/openmetrics-text; version=1.0.0")
@@ -88,9 +88,9 @@ def test_broker_down_still_answers(own_redis: RedisServer) -> None:
         own_redis.stop()
         code, _, body = get(base + "/metrics")
         assert code == 200
-        assert "celery_broker_up 0\n" in body
-        assert 'celery_exporter_last_scrape_error{backend="redis"} 1\n' in body
-        assert "celery_queue_length{" not in body  # unknown, so absent rather than 0
+        assert sample(body, "celery_broker_up") == 0
+        assert sample(body, "celery_exporter_last_scrape_error", {"backend": "redis"}) == 1
+        assert samples(body, "celery_queue_length") == []  # unknown, so absent rather than 0
         code, _, body = get(base + "/status")
         assert code == 200 and 'id="broker-down"' in body
 
@@ -210,7 +210,9 @@ def test_label_values_are_escaped() -> None:
         version="v",
         kubernetes_enabled=False,
     )
+    # The escaping itself is what this test is about, so the text is read as text too.
     assert 'celery_queue_length{queue="we\\"ird\\\\q\\nx"} 0' in text
+    assert sample(text, "celery_queue_length", {"queue": 'we"ird\\q\nx'}) == 0
 
 
 def test_line_cache_never_serves_a_stale_value() -> None:
@@ -228,8 +230,9 @@ def test_line_cache_never_serves_a_stale_value() -> None:
     )  # fmt: skip
     text = render_snapshot(snap2, **kwargs)  # type: ignore[arg-type]
     assert text == render_snapshot(snap2, version="v", kubernetes_enabled=True)
-    assert 'celery_queue_length{queue="batch1"} 1001\n' in text
-    assert 'celery_queue_oldest_message_age_seconds{queue="batch1"} 13\n' in text
+    batch1 = {"queue": "batch1"}
+    assert sample(text, "celery_queue_length", batch1) == 1001
+    assert sample(text, "celery_queue_oldest_message_age_seconds", batch1) == 13
 
 
 def test_an_ipv6_listen_address_is_served(redis_server: RedisServer) -> None:
@@ -304,7 +307,10 @@ def test_metrics_gzipped_for_a_scraper_that_accepts_it(
                 assert _series(text, parse) == _series(
                     _metrics(base, None, accept)[1].decode(), parse
                 )
-                assert 'celery_queue_length{queue="batch1"} 30' in text
+                om = parse is parse_openmetrics
+                assert (
+                    sample(text, "celery_queue_length", {"queue": "batch1"}, openmetrics=om) == 30
+                )
         headers, data = _metrics(base, "identity")
         assert "Content-Encoding" not in headers and data.startswith(b"# HELP")
         # Several times smaller, even for a handful of queues.
