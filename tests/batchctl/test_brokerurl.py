@@ -24,16 +24,11 @@ import redis
 
 from batchctl.brokerurl import connect
 from batchctl.config import ConfigError, parse_config
+from tests.support.certs import Certs, make_certs
 from tests.support.isolation import starts_servers
-from tests.support.servers.debian import (
-    Certs,
-    Proc,
-    closed_port,
-    debian_redis,
-    make_certs,
-    redis_args,
-)
-from tests.support.servers.redis import free_port
+from tests.support.servers.network import closed_port
+from tests.support.servers.process import Proc
+from tests.support.servers.redis import debian_redis, free_port, redis_args
 
 ACL_USER = "alice"
 ACL_PASSWORD = "p@ss:w/rd%?#&é"  # every character a URL treats specially

@@ -22,7 +22,7 @@ from batchctl.cli import cli
 from batchctl.config import load_config
 from batchctl.log import configure_logging
 from exporter.runtime import start_exporter
-from tests.support.servers.debian import closed_port
+from tests.support.servers.network import closed_port
 from tests.support.servers.redis import RedisServer
 
 PW = {

@@ -22,7 +22,7 @@ from batchctl.config import Config, parse_config
 from exporter.broker.redis.reader import RedisReader
 from exporter.collect import InProcessSource
 from exporter.snapshot import Snapshot
-from tests.support.servers.debian import closed_port, silent_listener
+from tests.support.servers.network import closed_port, silent_listener
 from tests.support.servers.redis import EmbeddedRedis
 from tests.support.waits import wait_for
 

@@ -23,8 +23,8 @@ from exporter.broker.redis.reader import RedisReader
 from exporter.collect import InProcessSource
 from exporter.http.server import ExporterApp
 from exporter.http.webconfig import WebConfig, WebConfigError, load_web_config
+from tests.support.certs import Certs, make_certs
 from tests.support.metrics import sample
-from tests.support.servers.debian import Certs, make_certs
 from tests.support.servers.redis import RedisServer
 
 PASSWORD = "scrape-s3cret:with colon"

@@ -1,4 +1,5 @@
-"""A loopback TCP forwarder that a test can cut: one process's view of a network split.
+"""Network faults on loopback: a port nothing listens on, a listener that never answers,
+and a TCP forwarder that a test can cut (one process's view of a network split).
 
 Point one client at the proxy and another straight at the server; `cut()` drops every
 connection through the proxy and makes new ones hang (accepted, never answered), the
@@ -11,6 +12,9 @@ import contextlib
 import select
 import socket
 import threading
+from collections.abc import Iterator
+
+from tests.support.servers.redis import free_port
 
 
 class CuttableProxy:
@@ -88,3 +92,41 @@ class CuttableProxy:
             for s in (a, b):
                 with contextlib.suppress(OSError):
                     s.close()
+
+
+@contextlib.contextmanager
+def silent_listener(*, accept: bool = True) -> Iterator[int]:
+    """A TCP port that accepts connections (or only queues them) and never answers:
+    a half-open peer, or a TLS server whose handshake stalls."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def loop() -> None:
+        sock.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = sock.accept()
+                held.append(conn)
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=loop, daemon=True)
+    if accept:
+        thread.start()
+    try:
+        yield int(sock.getsockname()[1])
+    finally:
+        stop.set()
+        if accept:
+            thread.join(5)
+        for conn in held:
+            conn.close()
+        sock.close()
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (connections are refused)."""
+    return free_port()

@@ -1,41 +1,12 @@
-"""Real servers for the broker tests: Debian's redis-server (built with TLS; also runs as
-redis-sentinel), certificates made in the test, and listeners that never answer.
-
-Debian ships the server binary in `redis-tools` as `redis-check-rdb` (redis-server
-picks its role from the name it is started under), so it is linked into a temporary
-directory as `redis-server` and `redis-sentinel`. scripts/ensure-tools.sh installs it.
-"""
+"""Certificates made in the test: a CA, a server certificate for localhost/127.0.0.1 and
+a client certificate (the TLS tests of the broker and of the exporter's own endpoints)."""
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
-import socket
-import subprocess
-import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import redis
-
-from tests.support.servers.redis import free_port
-from tests.support.tools import require_tool
-
-
-def debian_redis(bin_dir: Path) -> tuple[Path, Path]:
-    """(redis-server, redis-sentinel) from Debian's redis-tools, linked into `bin_dir`."""
-    binary = require_tool("redis-check-rdb")
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    out = []
-    for name in ("redis-server", "redis-sentinel"):
-        link = bin_dir / name
-        if not link.exists():
-            link.symlink_to(binary)
-        out.append(link)
-    return out[0], out[1]
 
 
 @dataclass(frozen=True)
@@ -133,81 +104,3 @@ def make_certs(directory: Path) -> Certs:
         client_cert=write_cert(client, directory / "client.pem"),
         client_key=write_key(client_key, directory / "client.key"),
     )
-
-
-class Proc:
-    """A server process started with `args`, ready once `probe()` succeeds."""
-
-    def __init__(self, args: Sequence[str | Path], probe: Callable[[], object], log: Path) -> None:
-        self.args = [str(a) for a in args]
-        self.probe = probe
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 15.0) -> Proc:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.probe()
-                return self
-            except (redis.RedisError, OSError) as e:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{self.args[0]} did not start: {e}; see {self.log}") from e
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-
-def redis_args(
-    server: Path, port: int, workdir: Path, *extra: str | Path, tls_port: int | None = None
-) -> list[str | Path]:
-    args: list[str | Path] = [
-        server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-        "--appendonly", "no", "--dir", workdir, *extra,
-    ]  # fmt: skip
-    if tls_port is not None:
-        args += ["--tls-port", str(tls_port)]
-    return args
-
-
-@contextmanager
-def silent_listener(*, accept: bool = True) -> Iterator[int]:
-    """A TCP port that accepts connections (or only queues them) and never answers:
-    a half-open peer, or a TLS server whose handshake stalls."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def loop() -> None:
-        sock.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                conn, _ = sock.accept()
-                held.append(conn)
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=loop, daemon=True)
-    if accept:
-        thread.start()
-    try:
-        yield int(sock.getsockname()[1])
-    finally:
-        stop.set()
-        if accept:
-            thread.join(5)
-        for conn in held:
-            conn.close()
-        sock.close()
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (connections are refused)."""
-    return free_port()
