@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,8 +14,8 @@ from batchctl.config import GuardConfig, parse_config
 from exporter.runtime import start_exporter
 from tests.support.isolation import starts_servers
 from tests.support.paths import ROOT
+from tests.support.servers.prometheus import prometheus
 from tests.support.servers.redis import RedisServer, free_port
-from tests.support.tools import require_tool
 from tests.support.waits import wait_for
 
 G = GuardConfig(name="db_connections", query="up == 0", shed=True)
@@ -48,45 +47,19 @@ def test_judge(answer: dict[str, object] | None, status: str) -> None:
 
 @pytest.fixture(scope="module")
 @starts_servers
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    exe = require_tool("prometheus")
-    d = tmp_path_factory.mktemp("prom")
-    (d / "prometheus.yml").write_text("global:\n  evaluation_interval: 1s\nscrape_configs: []\n")
-    port = free_port()
-    log = (d / "prometheus.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            exe,
-            f"--config.file={d / 'prometheus.yml'}",
-            f"--storage.tsdb.path={d / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        import urllib.request
-
-        wait_for(
-            lambda: urllib.request.urlopen(url + "/-/ready", timeout=1).status == 200,
-            timeout=30,
-            what="prometheus ready",
-        )
+def prometheus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    config = {"global": {"evaluation_interval": "1s"}, "scrape_configs": []}
+    with prometheus(config, tmp_path_factory.mktemp("prom")) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
 
 
-def test_evaluate_against_real_prometheus(prometheus: str) -> None:
+def test_evaluate_against_real_prometheus(prometheus_url: str) -> None:
     guards = [
         GuardConfig(name="always", query="vector(1)"),
         GuardConfig(name="never", query="vector(1) < 0"),
         GuardConfig(name="broken", query="sum(("),
     ]
-    results = {r.name: r.status for r in evaluate(guards, prometheus, timeout=5)}
+    results = {r.name: r.status for r in evaluate(guards, prometheus_url, timeout=5)}
     assert results == {
         "always": GuardStatus.UNHEALTHY,
         "never": GuardStatus.HEALTHY,
@@ -127,46 +100,26 @@ def _doc_guards() -> list[GuardConfig]:
 def scraped(own_redis: RedisServer, tmp_path: Path) -> Iterator[tuple[str, RedisServer]]:
     """A real exporter on a Redis left at its defaults (maxmemory 0), scraped every second
     by a real Prometheus."""
-    exe = require_tool("prometheus")
     cfg = parse_config({"broker": {"url": own_redis.url}, "kubernetes": {"enabled": False}}, env={})
     exporter = start_exporter(cfg, f"127.0.0.1:{free_port()}")
-    port = free_port()
-    (tmp_path / "prometheus.yml").write_text(
-        yaml.safe_dump(
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "scrape_configs": [
             {
-                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                "scrape_configs": [
-                    {
-                        "job_name": "batchctl",
-                        "static_configs": [{"targets": [exporter.url.removeprefix("http://")]}],
-                    }
-                ],
+                "job_name": "batchctl",
+                "static_configs": [{"targets": [exporter.url.removeprefix("http://")]}],
             }
-        )
-    )
-    log = (tmp_path / "prometheus.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            exe,
-            f"--config.file={tmp_path / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
         ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
+    }
     try:
-        wait_for(
-            lambda: query(url, "celery_broker_memory_max_bytes", 2)["data"]["result"],  # type: ignore[index]
-            timeout=30,
-            what="prometheus scraped the exporter",
-        )
-        yield url, own_redis
+        with prometheus(config, tmp_path) as url:
+            wait_for(
+                lambda: query(url, "celery_broker_memory_max_bytes", 2)["data"]["result"],  # type: ignore[index]
+                timeout=30,
+                what="prometheus scraped the exporter",
+            )
+            yield url, own_redis
     finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
         exporter.stop()
 
 
