@@ -18,10 +18,11 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from batchctl.brokerurl import connect
-from batchctl.config import Config, parse_config
+from batchctl.config import Config
 from exporter.broker.redis.reader import RedisReader
 from exporter.collect import InProcessSource
 from exporter.snapshot import Snapshot
+from tests.support.config import config_for
 from tests.support.servers.network import closed_port, silent_listener
 from tests.support.servers.redis import EmbeddedRedis
 from tests.support.waits import wait_for
@@ -33,14 +34,7 @@ SLACK = 0.4  # thread start-up and scheduling on a busy shared machine
 
 
 def cfg_for(url: str, **broker: object) -> Config:
-    return parse_config(
-        {
-            "broker": {"url": url, "timeout_seconds": TIMEOUT, **broker},
-            "kubernetes": {"enabled": False},
-            "batches": [{"queue": "batch1", "deployment": "celery-batch1"}],
-        },
-        env={},
-    )
+    return config_for(url, ["batch1"], broker={"timeout_seconds": TIMEOUT, **broker})
 
 
 def timed_collect(cfg: Config, c: InProcessSource | None = None) -> tuple[Snapshot, float]:

@@ -16,6 +16,7 @@ from exporter.collect import InProcessSource
 from exporter.http.exposition import render_snapshot
 from exporter.snapshot import Snapshot
 from exporter.status.page import render_status
+from tests.support.config import config_for
 from tests.support.messages import envelope
 from tests.support.metrics import sample
 from tests.support.servers.redis import RedisServer
@@ -24,14 +25,7 @@ SEP = b"\x06\x16"
 
 
 def cfg_for(url: str) -> Config:
-    return parse_config(
-        {
-            "broker": {"url": url, "memory_sample_interval_seconds": 0},
-            "kubernetes": {"enabled": False},
-            "batches": [{"queue": "batch1", "deployment": "celery-batch1"}],
-        },
-        env={},
-    )
+    return config_for(url, ["batch1"], broker={"memory_sample_interval_seconds": 0})
 
 
 def bind(db: redis.Redis, exchange: bytes, queue: bytes, routing_key: bytes | None = None) -> None:

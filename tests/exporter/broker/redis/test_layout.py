@@ -16,19 +16,13 @@ from batchctl.demo.tasks import enqueue, make_app
 from exporter.broker.redis.firstseen import AGES_KEY
 from exporter.broker.redis.reader import VERIFY_EVERY, RedisReader
 from exporter.collect import InProcessSource
+from tests.support.config import config_for
 from tests.support.messages import envelope
 from tests.support.servers.redis import RedisServer
 
 
 def cfg_for(url: str, **broker: object) -> Config:
-    return parse_config(
-        {
-            "broker": {"url": url, **broker},
-            "kubernetes": {"enabled": False},
-            "batches": [{"queue": "batch1", "deployment": "celery-batch1"}],
-        },
-        env={},
-    )
+    return config_for(url, ["batch1"], broker=broker)
 
 
 def source(cfg: Config, clock: list[float]) -> InProcessSource:

@@ -18,13 +18,14 @@ import pytest
 import redis
 from celery import Celery
 
-from batchctl.config import Config, parse_config
+from batchctl.config import Config
 from batchctl.demo.tasks import enqueue, make_app
 from batchctl.workers import ENV_BROKER_URL
 from exporter.broker.redis.reader import RedisReader
 from exporter.collect import InProcessSource
 from exporter.http.exposition import LineCache, render_snapshot
 from exporter.snapshot import Snapshot
+from tests.support.config import config_for
 from tests.support.metrics import families, sample
 from tests.support.servers.redis import RedisServer
 from tests.support.waits import wait_for
@@ -33,14 +34,7 @@ STEPS = (0, 3, 6, 9)
 
 
 def make_cfg(url: str, **broker: object) -> Config:
-    return parse_config(
-        {
-            "broker": {"url": url, **broker},
-            "kubernetes": {"enabled": False},
-            "batches": [{"queue": f"batch{i}", "deployment": f"celery-batch{i}"} for i in range(4)],
-        },
-        env={},
-    )
+    return config_for(url, [f"batch{i}" for i in range(4)], broker=broker)
 
 
 def collector_for(cfg: Config) -> InProcessSource:
