@@ -22,30 +22,16 @@ from batchctl.claims import (
     last_per_batch,
 )
 from batchctl.claims.rules import check_ttl, decide_drain_end, decide_expiry_note, decide_override
+from tests.support.claims import HOUR, NOW, claim
 
-NOW = 1_800_000_000.0
-HOUR = 3600.0
 DAY = 86400.0
 MAX = 7 * DAY
 
 
-def _claim(holder: str = "alice", expires: float = NOW + HOUR, **kw: Any) -> Claim:
-    fields: dict[str, Any] = {
-        "queue": "batch1",
-        "holder": holder,
-        "purpose": "reindex",
-        "contact": "#infra",
-        "since": NOW - HOUR,
-        "expires": expires,
-    }
-    fields.update(kw)
-    return Claim(**fields)
-
-
-LIVE = _claim()
-EXPIRED = _claim(expires=NOW - 2 * HOUR)
-DRAINING = _claim(draining_since=NOW - 60)
-SCALED = _claim(override=Override(3, NOW + 600, "alice", "", NOW - 60))
+LIVE = claim()
+EXPIRED = claim(expires=NOW - 2 * HOUR)
+DRAINING = claim(draining_since=NOW - 60)
+SCALED = claim(override=Override(3, NOW + 600, "alice", "", NOW - 60))
 
 # -- claim ---------------------------------------------------------------------------
 
@@ -100,7 +86,7 @@ CLAIM_CASES: dict[str, tuple[Any, ...]] = {
     ),
     "taking over needs a purpose of one's own": (EXPIRED, "bob", None, None, HOUR, ClaimRefused),
     "expiry instant counts as expired": (
-        _claim(expires=NOW),
+        claim(expires=NOW),
         "bob",
         "x",
         None,
@@ -132,7 +118,7 @@ CLAIM_CASES: dict[str, tuple[Any, ...]] = {
         ("extended", "alice", "new purpose", "#ops", NOW - HOUR, NOW + 2 * HOUR),
     ),
     "renewing for less says shortened": (
-        _claim(expires=NOW + 4 * HOUR),
+        claim(expires=NOW + 4 * HOUR),
         "alice",
         None,
         None,
@@ -148,7 +134,7 @@ CLAIM_CASES: dict[str, tuple[Any, ...]] = {
         ("extended", "alice", "reindex", "#infra", NOW - HOUR, NOW + HOUR, "drain cancelled"),
     ),
     "same holder after expiry claims afresh, keeping the purpose": (
-        _claim(expires=NOW - 5),
+        claim(expires=NOW - 5),
         "alice",
         None,
         None,

@@ -15,24 +15,8 @@ from redis.retry import Retry
 from batchctl.claims import Claim, ClaimConflict, Override, StoreUnavailable, describe_expiry
 from batchctl.claims.redis_store import RedisClaimStore
 from batchctl.units import format_duration, parse_duration
+from tests.support.claims import HOUR, NOW, claim
 from tests.support.servers.redis import RedisServer
-
-NOW = 1_800_000_000.0
-HOUR = 3600.0
-
-
-def _claim(holder: str = "alice", expires: float = NOW + HOUR, **kw: object) -> Claim:
-    fields: dict[str, object] = {
-        "queue": "batch1",
-        "holder": holder,
-        "purpose": "reindex",
-        "contact": "#infra",
-        "since": NOW - HOUR,
-        "expires": expires,
-    }
-    fields.update(kw)
-    return Claim(**fields)  # type: ignore[arg-type]
-
 
 # The rules as tables: tests/batchctl/claims/test_rules.py.
 
@@ -95,14 +79,14 @@ def test_format_duration(seconds: float, text: str) -> None:
 
 
 def test_claim_expiry_and_description() -> None:
-    c = _claim(expires=NOW + 90)
+    c = claim(expires=NOW + 90)
     assert not c.expired(NOW) and c.expired(NOW + 90) and c.expired(NOW + 91)
     assert describe_expiry(c, NOW) == "expires in 1m30s"
     assert describe_expiry(c, NOW + 2 * HOUR + 90) == "expired 2h ago"
 
 
 def test_claim_fields_round_trip_and_garbage() -> None:
-    c = _claim()
+    c = claim()
     assert Claim.from_fields("batch1", c.to_fields()) == c
     raw = {k.encode(): v.encode() for k, v in c.to_fields().items()}
     assert Claim.from_fields("batch1", raw) == c
