@@ -11,7 +11,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from batchctl.claims import Claim, ClaimConflict, Override, describe_expiry
+from batchctl.claims import Claim, ClaimConflict, Override, StoreUnavailable, describe_expiry
 from batchctl.claims.redis_store import RedisClaimStore
 from tests.support.claims import HOUR, NOW, claim
 from tests.support.servers.redis import RedisServer
