@@ -13,6 +13,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 from batchctl import __version__
@@ -59,6 +60,7 @@ def test_changelog_starts_with_this_release() -> None:
     assert "### Configuration" in text
 
 
+@pytest.mark.integration
 def test_python_m_batchctl_and_the_version_flag() -> None:
     res = subprocess.run(
         [sys.executable, "-m", "batchctl", "--version"],

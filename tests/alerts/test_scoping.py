@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -18,6 +19,8 @@ from alerts.render import render_rules
 from batchctl.cli import cli
 from batchctl.config import Config, load_config, parse_config
 from tests.support.tools import require_tool
+
+pytestmark = pytest.mark.integration  # real servers, subprocesses or tools
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "k8s" / "overlays" / "example" / "batchctl.yml"

@@ -18,6 +18,8 @@ import pytest
 
 from tests.support.tools import require_tool
 
+pytestmark = pytest.mark.integration  # real servers, subprocesses or tools
+
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("batchctl", "exporter", "autoscaler", "alerts", "grafana")
 PURE_POLICY = "The policy is pure: no I/O, no clock, no randomness, no config machinery"

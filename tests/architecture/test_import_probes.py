@@ -13,6 +13,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.integration  # real servers, subprocesses or tools
+
 HEAVY = ("kombu", "pydantic", "yaml", "redis", "kubernetes", "celery")
 
 

@@ -14,6 +14,8 @@ import pytest
 
 from tests.support.tools import require_tool
 
+pytestmark = pytest.mark.integration  # real servers, subprocesses or tools
+
 ROOT = Path(__file__).resolve().parents[2]
 UNTYPED = "def double(x):\n    return 2 * x\n"
 

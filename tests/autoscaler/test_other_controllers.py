@@ -27,6 +27,8 @@ from tests.support.fakekube import FakeKube
 from tests.support.servers.redis import EmbeddedRedis
 from tests.support.waits import wait_for
 
+pytestmark = pytest.mark.integration  # real servers, subprocesses or tools
+
 NS = "court-listener"
 
 

@@ -20,6 +20,8 @@ from batchctl import __version__
 from batchctl.config import parse_config
 from tests.support.kustomize import K8S, Doc, kustomize, one, validate
 
+pytestmark = pytest.mark.integration  # real servers, subprocesses or tools
+
 BATCHCTL = str(Path(sys.executable).with_name("batchctl"))
 SITE = {
     "kubernetes": {"enabled": True, "namespace": "payments"},

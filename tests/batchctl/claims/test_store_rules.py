@@ -32,8 +32,10 @@ from batchctl.claims import (
 )
 from batchctl.claims.redis_store import RedisClaimStore
 from batchctl.claims.store import ClaimStore
-from tests.support.servers.debian import closed_port
+from tests.support.servers.network import closed_port
 from tests.support.servers.redis import RedisDatabase
+
+pytestmark = pytest.mark.integration  # real servers, subprocesses or tools
 
 NOW = 1_800_000_000.0
 HOUR = 3600.0

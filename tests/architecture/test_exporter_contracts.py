@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.integration  # real servers, subprocesses or tools
+
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("batchctl", "exporter", "autoscaler", "alerts", "grafana")
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")

@@ -3,6 +3,8 @@ alerts.runbook_url points: the link in an alert resolves wherever the exporter d
 
 from __future__ import annotations
 
+import pytest
+
 from alerts.rules import ALL_ALERTS, groups
 from batchctl.config import Config, parse_config
 from batchctl.runbooks import runbook, runbook_names
@@ -12,6 +14,7 @@ from exporter.http.server import ExporterApp
 from tests.support.http import get
 
 
+@pytest.mark.integration
 def test_every_alert_link_resolves_on_the_exporter() -> None:
     cfg = parse_config(
         {"broker": {"url": "redis://127.0.0.1:9/0", "timeout_seconds": 0.2},

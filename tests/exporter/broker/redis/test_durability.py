@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 import structlog
 import yaml
 from click.testing import CliRunner
@@ -20,6 +21,8 @@ from exporter.broker.redis.reader import RedisReader
 from exporter.collect import InProcessSource
 from exporter.snapshot import Snapshot
 from exporter.status.board import status_page
+
+pytestmark = pytest.mark.integration  # real servers, subprocesses or tools
 
 
 def source_for(url: str) -> InProcessSource:
