@@ -52,6 +52,7 @@ class Api(Store):
     auto_ready: bool
     expired_watch: Literal["event", "status"]
     bookmark_on_end: bool
+    keda_installed: bool
     _faults: list[Fault]
     _requests: list[Request]
     _closing: threading.Event
