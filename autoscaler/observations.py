@@ -27,7 +27,8 @@ def observations(
 
     `replicas` (queue -> (desired, ready)) overrides the snapshot's Deployments, for the
     local backend whose workers are processes, not pods. Data counts as missing (the
-    policy then holds with `no_data`, saying why) when the broker is down, the snapshot
+    policy then holds with `no_data`, saying why) when the broker is down, the claims
+    cannot be read from their store (`Snapshot.claims_error`), the snapshot
     is older than `autoscaler.stale_after_seconds` (two ticks by default) or from the
     future, or the queue is not in it; the replica count as unknown (`replicas_unknown`)
     when the snapshot has no Deployment for the batch. With Celery's events connected,
@@ -38,6 +39,8 @@ def observations(
     why = ""
     if not snapshot.broker_up:
         why = f"broker unreachable: {snapshot.broker_error or 'no answer'}"
+    elif snapshot.claims_error is not None:
+        why = f"claims unknown: {snapshot.claims_error}"
     elif age < 0:
         why = f"snapshot from the future ({-age:.0f}s): clocks disagree"
     elif age > limit:

@@ -21,10 +21,12 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Protocol, TypeVar
 
+from batchctl.claims import Claim, StoreError
+from batchctl.claims.store import ClaimReader
 from batchctl.config import Config
 from batchctl.log import RepeatedWarning, get_logger
 from batchctl.redact import redact_url, scrub
@@ -124,9 +126,14 @@ class InProcessSource:
         kube: KubeSource | None = None,
         clock: Callable[[], float] = time.time,
         live: Live | None = None,
+        claims: ClaimReader | None = None,
     ) -> None:
         self.cfg = cfg
         self.reader = reader
+        # Where the claims come from when the broker read does not carry them (a store
+        # other than the broker's own Redis: `claims.store`); None: read in the broker's
+        # round trip.
+        self.claims = claims
         self.kube = kube
         self.clock = clock
         # Adds events, progress and the last good snapshot to each one (exporter/live.py).
@@ -164,6 +171,7 @@ class InProcessSource:
         self._stats = IncrementalStats(self.configured, self.watched)
         # Read failures: logged when they start or change, then once a minute.
         self._failures = RepeatedWarning(log, "broker read failed")
+        self._claim_failures = RepeatedWarning(log, "claim store read failed")
 
     # -- public -------------------------------------------------------------------
 
@@ -232,6 +240,8 @@ class InProcessSource:
             stop_kube()
         if self.live is not None:
             self.live.stop()
+        if self.claims is not None:
+            self.claims.close()
         self.reader.close()
 
     # -- internals ----------------------------------------------------------------
@@ -275,7 +285,8 @@ class InProcessSource:
             self.reader.discovery.queues if broker.discover_queues else (),
             broker.max_queues,
         )
-        read = self.reader.read(names, now, list(self.configured))
+        claim_queues = list(self.configured) if self.claims is None else []
+        read = self.reader.read(names, now, claim_queues)
         if read.durability is not None:
             self.durability = read.durability
             self._say_durability(read.durability)
@@ -341,6 +352,7 @@ class InProcessSource:
                 **common,  # type: ignore[arg-type]
             )
         common["durability"] = self.durability  # as checked by this read
+        claims, claims_error = self._claims(read)
         by_name = {d.name: d for d in deployments.values()} if kube_state is not None else None
         queues = self._stats.build(read, now, by_name)
         self._failures.recovered("broker read recovered", broker=self.reader.safe_url)
@@ -355,6 +367,20 @@ class InProcessSource:
             queues_dropped=dropped,
             queues_skipped=dict(skipped),
             generation=self._stats.generation,
-            claims=read.claims,
+            claims=claims,
+            claims_error=claims_error,
             **common,  # type: ignore[arg-type]
         )
+
+    def _claims(self, read: BrokerRead) -> tuple[Mapping[str, Claim], str | None]:
+        """The configured batches' claims: from the broker read, or from the claim store
+        (then an error leaves them unknown, said in the snapshot: the autoscaler holds)."""
+        if self.claims is None:
+            return read.claims, None
+        try:
+            found = self.claims.all(self.configured)
+        except StoreError as e:
+            self._claim_failures.failed(str(e))
+            return {}, str(e)
+        self._claim_failures.recovered("claim store read recovered")
+        return {q: c for q, c in found.items() if c is not None}, None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from batchctl.claims.service import store_for
 from batchctl.config import Config, ConfigError
 from batchctl.log import get_logger
 from batchctl.process import wait_for_shutdown
@@ -61,8 +62,15 @@ def build_source(
             ) from None
         cache.start()
         kube = cache
+    # Claims in the broker's Redis are read in the broker's round trip; any other store
+    # is read through its own ClaimReader.
+    claims = None if cfg.claims.store == "redis" else store_for(cfg)
     source = InProcessSource(
-        cfg, open_reader(cfg.broker), kube, live=Live.from_config(cfg, events=events)
+        cfg,
+        open_reader(cfg.broker),
+        kube,
+        live=Live.from_config(cfg, events=events),
+        claims=claims,
     )
     if background:
         source.start(refresh_interval=refresh)

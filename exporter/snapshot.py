@@ -100,6 +100,9 @@ class Snapshot:
     generation: int | None = None
     # Claim records of the configured batches (read in the same round trip), by queue.
     claims: Mapping[str, Claim] = field(default_factory=dict)
+    # Why the claims could not be read from the claim store (`claims.store` other than
+    # the broker's Redis); None: they were. While set, `claims` is empty and unknown.
+    claims_error: str | None = None
     # Celery's task and worker events (exporter/events/); None: events are off.
     events: EventsView | None = None
     # Pace, failures and ETA of the configured batches (exporter/progress.py), by queue.

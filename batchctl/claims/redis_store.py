@@ -221,11 +221,12 @@ class RedisClaimStore(ClaimStore):
         ]
         return read
 
-    def recent(self, count: int) -> list[ClaimEvent]:
-        """The newest `count` entries' events, newest first (unreadable entries left out)."""
+    def recent(self, count: int) -> HistoryRead:
+        """The newest `count` entries' events, newest first, and the unreadable ones
+        counted (`skipped`)."""
         with self._errors():
             entries: list[Any] = self.client.xrevrange(self.history_key, count=count) or []
-        return parse_entries(entries).events
+        return parse_entries(entries)
 
     # -- the transaction --------------------------------------------------------------
 

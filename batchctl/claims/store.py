@@ -50,8 +50,9 @@ class ClaimReader(Protocol):
         on; and how many stored entries (of any batch) could not be read (skipped)."""
         ...
 
-    def recent(self, count: int) -> list[ClaimEvent]:
-        """The newest `count` events, newest first (unreadable entries left out)."""
+    def recent(self, count: int) -> HistoryRead:
+        """The newest `count` entries' events, newest first, and how many of those
+        entries could not be read as events (left out, counted in `skipped`)."""
         ...
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 
 from batchctl import __version__, jsonout
+from batchctl.claims.service import store_for
 from batchctl.config import Config
 from batchctl.httpd import TEXT, ReadOnlyHandler
 from batchctl.log import get_logger
@@ -189,7 +190,7 @@ class ExporterApp:
         self.line_cache = LineCache()
         self.bodies = SharedBodies()
         self.render_lock = threading.Lock()
-        self.claim_history = ClaimHistory(cfg.broker)
+        self.claim_history = ClaimHistory(lambda: store_for(cfg))
         self._httpd: ExporterHTTPServer | None = None
         self._thread: threading.Thread | None = None
 

@@ -1,26 +1,20 @@
 """The last few claim events per batch, for the /status page (read on page views only).
 
-Read from the claim history stream (batchctl/claims/history.py) with one XREVRANGE
-when someone opens /status, never on the scrape path: Prometheus scrapes do not pay
-for it. A broker that does not answer leaves the block out, it never fails the page.
-The history is batchctl's (its claims live in the broker's Redis), so it is read with
-a client of its own (`ClaimHistory`), not through the broker reader.
+Read through the claim store's `recent` (one XREVRANGE on the Redis store) when someone
+opens /status, never on the scrape path: Prometheus scrapes do not pay for it. A store
+that does not answer leaves the block out, it never fails the page. The store is
+opened on the first page view (`ClaimHistory`), whichever kind `claims.store` names.
 """
 
 from __future__ import annotations
 
 import html
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-import redis
-
-from batchctl.brokerurl import connect
-from batchctl.claims import ClaimEvent, last_per_batch
-from batchctl.claims.history import history_key, parse_entries
-from batchctl.config import BrokerConfig
+from batchctl.claims import ClaimEvent, StoreError, last_per_batch
+from batchctl.claims.store import ClaimReader
 from batchctl.log import get_logger
 from batchctl.units import format_duration
 
@@ -40,16 +34,15 @@ class RecentEvents:
 
 
 def recent_events(
-    client: redis.Redis, prefix: str, queues: Sequence[str], per_batch: int = PER_BATCH
+    store: ClaimReader, queues: Sequence[str], per_batch: int = PER_BATCH
 ) -> RecentEvents | None:
     """Up to `per_batch` newest events of each batch in `queues`, oldest first; None when
-    the broker does not answer (or the key is not a stream)."""
+    the store does not answer (or holds something else under the history's name)."""
     try:
-        entries: list[Any] = client.xrevrange(history_key(prefix), count=SCAN) or []
-    except redis.RedisError as e:
+        read = store.recent(SCAN)
+    except StoreError as e:
         log.warning("cannot read the claim history", error=type(e).__name__)
         return None
-    read = parse_entries(entries)
     if read.skipped:
         log.warning("unreadable claim history entries skipped", skipped=read.skipped)
     wanted = set(queues)
@@ -58,28 +51,27 @@ def recent_events(
 
 
 class ClaimHistory:
-    """The claim history on the broker's Redis: a client of its own, connected on the
-    first page view (scrapes never use it) and closed by `close`. Thread-safe."""
+    """The claim store, opened by `open_store` on the first page view (scrapes never use
+    it) and closed by `close`. Thread-safe."""
 
-    def __init__(self, cfg: BrokerConfig) -> None:
-        self.cfg = cfg
-        self._client: redis.Redis | None = None
+    def __init__(self, open_store: Callable[[], ClaimReader]) -> None:
+        self._open = open_store
+        self._store: ClaimReader | None = None
         self._lock = threading.Lock()
 
     def recent(self, queues: Sequence[str]) -> RecentEvents | None:
-        """`recent_events` of `queues`; None when the broker does not answer."""
+        """`recent_events` of `queues`; None when the store does not answer."""
         with self._lock:
-            if self._client is None:
-                # Raw bytes, as the claim store reads: unreadable entries are skipped.
-                self._client = connect(self.cfg, decode_responses=False)
-            client = self._client
-        return recent_events(client, self.cfg.global_keyprefix, queues)
+            if self._store is None:
+                self._store = self._open()
+            store = self._store
+        return recent_events(store, queues)
 
     def close(self) -> None:
         with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
+            store, self._store = self._store, None
+        if store is not None:
+            store.close()
 
 
 def render_history(events: Mapping[str, Sequence[ClaimEvent]], now: float, skipped: int = 0) -> str:

@@ -205,7 +205,7 @@ def test_history_by_batch_and_since_and_prefix(redis_db: redis.Redis) -> None:
     assert redis_db.exists("cl:batchctl:history") and not redis_db.exists("batchctl:history")
     assert kinds(store, "batch0") == ["claimed", "claimed"]  # the first one had expired
     assert [e.queue for e in store.events(since=now - 60)] == ["batch1", "batch0"]
-    assert [e.queue for e in store.recent(2)] == ["batch0", "batch1"]  # newest first
+    assert [e.queue for e in store.recent(2).events] == ["batch0", "batch1"]  # newest first
 
 
 def test_history_is_capped(redis_db: redis.Redis) -> None:

@@ -287,7 +287,7 @@ def test_events_are_dated_and_name_who_did_it(stores: StoreKind) -> None:
         ("draining", NOW + HOUR + 10, "bob", "bob", "dedupe"),
         ("drained", NOW + HOUR + 20, "autoscaler", "bob", "dedupe"),
     ]
-    assert [e.kind for e in store.recent(2)] == ["drained", "draining"]  # newest first
+    assert [e.kind for e in store.recent(2).events] == ["drained", "draining"]  # newest first
     assert store.history("batch0").events == []
 
 

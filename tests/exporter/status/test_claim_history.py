@@ -53,4 +53,4 @@ def test_no_events_no_block_and_a_broker_down_leaves_it_out() -> None:
     html = render_history({"batch1": [e]}, NOW)
     assert "1m30s ago" in html and "3 replicas for 30m" in html
     down = redis.Redis(port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
-    assert recent_events(down, "", ["batch1"]) is None
+    assert recent_events(RedisClaimStore(down), ["batch1"]) is None
