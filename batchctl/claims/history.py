@@ -60,9 +60,12 @@ class ClaimEvent:
     purpose: str = ""
     detail: str = ""  # one sentence: previous holder, work left, replicas and until...
     id: str = ""  # the stream entry id once stored (milliseconds-sequence)
+    # Whether the cluster verified `who` (the kubernetes store: SelfSubjectReview);
+    # False: a name from --holder/$USER on a cluster without it; None: not checked.
+    verified: bool | None = None
 
     def to_fields(self) -> dict[str, str]:
-        return {
+        out = {
             "kind": self.kind,
             "queue": self.queue,
             "at": f"{self.at:.3f}",
@@ -71,6 +74,14 @@ class ClaimEvent:
             "purpose": self.purpose,
             "detail": self.detail,
         }
+        if self.verified is not None:
+            out["verified"] = "1" if self.verified else "0"
+        return out
+
+    @property
+    def who_shown(self) -> str:
+        """`who` as outputs print it: marked when the cluster could not verify it."""
+        return f"{self.who} (unverified)" if self.verified is False else self.who
 
     @classmethod
     def from_entry(cls, entry_id: Any, fields: Mapping[Any, Any] | None) -> ClaimEvent | None:
@@ -97,6 +108,7 @@ class ClaimEvent:
             f.get("purpose", ""),
             f.get("detail", ""),
             _text(entry_id),
+            {"1": True, "0": False}.get(f.get("verified", "")),
         )
 
     def to_json(self) -> dict[str, object]:

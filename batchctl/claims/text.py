@@ -30,6 +30,6 @@ def claim_summary(claim: Claim | None, now: float) -> str:
         return ""
     purpose = f" ({claim.purpose})" if claim.purpose else ""
     state = describe_state(claim, now)
-    return f"{claim.holder}{purpose}, {describe_expiry(claim, now)}" + (
+    return f"{claim.holder_shown}{purpose}, {describe_expiry(claim, now)}" + (
         f", {state}" if state else ""
     )

@@ -23,7 +23,7 @@ def render_events(events: Sequence[ClaimEvent]) -> str:
     rows = [_HEADER]
     for e in events:
         at = datetime.fromtimestamp(e.at).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-        rows.append((at, e.queue, e.kind, e.who, e.holder, _clip(e.purpose, 32), e.detail))
+        rows.append((at, e.queue, e.kind, e.who_shown, e.holder, _clip(e.purpose, 32), e.detail))
     return columns(rows, free_last=True)
 
 
