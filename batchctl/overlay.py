@@ -10,6 +10,12 @@ image included: no development checkout, no `make`):
                              suffix: a change rolls the pods)
     rbac-scale.yaml          a Role whose resourceNames are the site's Deployments
                              (deployments/scale patch), and its RoleBinding
+    rbac-claims.yaml         with the claims in Leases (the default in the pod): the
+                             Roles batchctl-viewer, -claimer, -admin for people, and
+                             the service account's batchctl-claims (batchctl/access.py)
+    admission-claims.yaml    the ValidatingAdmissionPolicy on the claim Leases and its
+                             binding: cluster-scoped, not in the kustomization (a
+                             cluster admin applies it with kubectl apply -f)
     batchctl.rules.yml       the alert rules, as a ConfigMap (label prometheus_rule)
     prometheusrule.yaml      the same rules as a PrometheusRule  } with the
     servicemonitor.yaml      both metrics ports                  } prometheus-operator
@@ -31,6 +37,7 @@ from typing import Any
 
 from alerts.render import dump, render_prometheus_rule, render_rules
 from batchctl import __version__
+from batchctl.access import admission_policy, people_roles, service_account_role
 from batchctl.config import Config
 
 # The image name the base's containers use; the overlay points it at the site's registry.
@@ -127,6 +134,11 @@ def render_overlay(cfg: Config, config_text: str, site: Site) -> dict[str, str]:
         "dashboards/batchctl.json": _dashboard(cfg),
     }
     resources = [site.base, "rbac-scale.yaml"]
+    if claims_in_cluster(cfg):
+        files |= _claims_access(cfg, site.namespace)
+        # Not a resource of the overlay: cluster-scoped, it takes a cluster admin, who
+        # applies it apart (kubectl apply -f admission-claims.yaml; docs/deploy.md).
+        resources += ["rbac-claims.yaml"]
     if site.prometheus_operator:
         files["prometheusrule.yaml"] = render_prometheus_rule(cfg)
         files["servicemonitor.yaml"] = _servicemonitor()
@@ -206,6 +218,39 @@ def _rbac(cfg: Config, namespace: str) -> str:
     return head + dump(role) + "---\n" + dump(binding)
 
 
+def claims_in_cluster(cfg: Config) -> bool:
+    """Whether the site's pods keep the claims in Leases: the config's claims.store, else
+    the base's default in the pod (BATCHCTL_CLAIMS_STORE=kubernetes)."""
+    return "store" not in cfg.claims.model_fields_set or cfg.claims.store == "kubernetes"
+
+
+def _claims_access(cfg: Config, namespace: str) -> dict[str, str]:
+    """The claims' Roles (people's and the service account's) and the admission policy."""
+    head = HEADER.format(version=__version__)
+    people = people_roles(cfg)
+    own = service_account_role(cfg, namespace)
+    rbac = "---\n".join(dump(d) for d in [*people, *own])
+    policy = "---\n".join(dump(d) for d in admission_policy(namespace))
+    return {
+        "rbac-claims.yaml": head + RBAC_NOTE + rbac,
+        "admission-claims.yaml": head + ADMISSION_NOTE + policy,
+    }
+
+
+RBAC_NOTE = (
+    "# Who may claim (docs/deploy.md): bind batchctl-viewer, batchctl-claimer or\n"
+    "# batchctl-admin to a team in this namespace, e.g.\n"
+    "#   kubectl -n NAMESPACE create rolebinding batch-team --role=batchctl-claimer "
+    "--group=TEAM\n"
+)
+ADMISSION_NOTE = (
+    "# Defense in depth (Kubernetes 1.30+): the API server itself refuses a claim Lease\n"
+    "# written in someone else's name, or someone else's claim changed without the verb\n"
+    "# force (batchctl-admin). Cluster-scoped, so not in kustomization.yaml: a cluster\n"
+    "# admin applies it apart: kubectl apply -f admission-claims.yaml\n"
+)
+
+
 def _servicemonitor() -> str:
     monitor = {
         "apiVersion": "monitoring.coreos.com/v1",
@@ -273,6 +318,13 @@ def notes(cfg: Config, site: Site) -> list[str]:
             "`kubectl port-forward svc/batchctl 9808`): set it to where your on-call reads "
             "runbooks before the alerts go to people"
         )
+    if claims_in_cluster(cfg):
+        out.append(
+            f"claims are Leases in {site.namespace}: bind people to batchctl-viewer, "
+            f"batchctl-claimer or batchctl-admin (kubectl -n {site.namespace} create "
+            "rolebinding TEAM-claims --role=batchctl-claimer --group=TEAM); "
+            "admission-claims.yaml is cluster-scoped (docs/deploy.md)"
+        )
     if site.prometheus_operator and AUTOSCALER_JOB not in cfg.alerts.autoscaler_selector:
         out.append(
             f'alerts.autoscaler_selector does not select job="{AUTOSCALER_JOB}", the job the '
@@ -307,5 +359,7 @@ OWN_FILES = frozenset(
         "servicemonitor.yaml",
         "dashboards/batchctl.json",
         "networkpolicy-prometheus.yaml",
+        "rbac-claims.yaml",
+        "admission-claims.yaml",
     }
 )
