@@ -144,9 +144,9 @@ class ClaimMirror:
             self.error = str(e)
             return []
         self.error = None
-        self.copied += len(copied)
         for e in copied:
             self._record(e)
+        self.copied += len(copied)
         return copied
 
     def _record(self, e: ClaimEvent) -> None:
