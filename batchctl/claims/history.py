@@ -15,7 +15,8 @@ Kinds (`who` names the user, or "autoscaler"):
 - drained: the autoscaler ended a draining claim, work done and at min_replicas;
 - forced: someone else's claim released or scaled, or a release that leaves work;
 - expired: the autoscaler saw a claim past its expiry (recorded once);
-- scaled: the holder set the replicas by hand for a while (`batchctl scale`).
+- scaled: the holder set the replicas by hand for a while (`batchctl scale`);
+- migrated: a live claim copied from another store (`batchctl claims migrate`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ KINDS = (
     "forced",
     "expired",
     "scaled",
+    "migrated",
 )
 
 # `who` of the events the autoscaler records.

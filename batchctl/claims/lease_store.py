@@ -47,6 +47,7 @@ from batchctl.claims.lease_record import (
 from batchctl.claims.record import Claim
 from batchctl.claims.ring import HistoryRing
 from batchctl.claims.rules import (
+    ClaimConflict,
     Outcome,
     Refused,
     Work,
@@ -303,6 +304,25 @@ class LeaseClaimStore(ClaimStore):
 
     def note_expired(self, queue: str, seen: Claim, now: float) -> Outcome:
         return self._transact(queue, lambda existing: decide_expiry_note(existing, seen, now))
+
+    def copy_in(self, claim: Claim, who: str, now: float, source: str) -> Outcome:
+        """`batchctl claims migrate`: store `claim` (read from another store) as it is,
+        since, expiry, drain and override included, with a `migrated` event. A batch
+        whose Lease already holds that very claim (same holder and start) is brought up
+        to date; one holding another live claim raises ClaimConflict, never overwritten."""
+        queue = claim.queue
+
+        def decide(existing: Claim | None) -> Outcome:
+            if existing is not None and not existing.expired(now):
+                if not existing.same_claim(claim):
+                    raise ClaimConflict(existing, now, action="copy a claim onto")
+                if existing == claim:
+                    return Outcome(existing, None, existing)
+            detail = f"copied from the {source} store by {who}"
+            event = ClaimEvent("migrated", queue, now, who, claim.holder, claim.purpose, detail)
+            return Outcome(claim, event, existing)
+
+        return self._transact(queue, decide)
 
     # -- the write ---------------------------------------------------------------------
 

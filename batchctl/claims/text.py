@@ -49,6 +49,7 @@ EVENT_REASONS = {
     "forced": ("ClaimForced", "Warning"),
     "expired": ("ClaimExpired", "Warning"),
     "scaled": ("ManualScale", "Normal"),
+    "migrated": ("ClaimMigrated", "Normal"),
 }
 _VERBS = {"taken_over": "took over", "scaled": "scaled", "forced": "forced"}
 

@@ -24,6 +24,7 @@ from batchctl.cli.claims import claim_command, release_command
 from batchctl.cli.demo import demo_command
 from batchctl.cli.exporter import exporter_command
 from batchctl.cli.history import history_command
+from batchctl.cli.migrate import claims_group
 from batchctl.cli.options import CONTEXT, EXIT_CODES_HELP, Group
 from batchctl.cli.render import alerts_group, dashboard_group, render_group
 from batchctl.cli.scale import scale_command
@@ -85,6 +86,7 @@ for command in (
     scale_command,
     history_command,
     status_command,
+    claims_group,
     config_group,
     alerts_group,
     dashboard_group,

@@ -12,6 +12,7 @@ theirs reaches the broker.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,9 @@ import yaml
 from click.testing import CliRunner, Result
 
 from autoscaler.claimmirror import ClaimMirror
+from batchctl.claims import Work
+from batchctl.claims.lease_store import LeaseClaimStore
+from batchctl.claims.redis_store import RedisClaimStore
 from batchctl.cli import cli
 from batchctl.config import Config, parse_config
 from batchctl.demo.tasks import enqueue, make_app
@@ -307,3 +311,46 @@ def test_the_autoscaler_scales_a_batch_claimed_in_a_lease(
     for _ in range(3):
         site.exporter.source.collect()
     assert not site.kube.requests_to("GET", r"/leases", watch=False)
+
+
+def test_one_command_moves_a_sites_claims_from_redis(site: Site, redis_db: redis.Redis) -> None:
+    """`batchctl claims migrate --to kubernetes`, run in the pod (its config, its account):
+    every live claim as it is, drain and manual scale included; again: nothing twice."""
+    now = time.time()
+    old = RedisClaimStore(redis_db)
+    old.take("batch1", "alice", "reindex", 3600, now, contact="#infra")
+    old.set_override("batch1", "alice", 3, now + 600, now + 1)
+    old.take("batch3", "bob", "dedupe", 7200, now)
+    old.give_back("batch3", "bob", False, now + 2, work=Work(4, 0), drain=True)
+    before = old.all(["batch1", "batch3"])
+    path = site.tmp / "pod.yml"
+    path.write_text(yaml.safe_dump(site.pod_config))
+
+    def migrate() -> Result:
+        argv = ["claims", "migrate", "--to", "kubernetes", "-c", str(path), "-o", "json"]
+        return CliRunner().invoke(cli, argv, catch_exceptions=False)
+
+    res = migrate()
+    assert res.exit_code == 0, res.output
+    results = {r["queue"]: r["result"] for r in doc(res)["batches"]}
+    assert results == {"batch0": "free", "batch1": "copied", "batch2": "free",
+                       "batch3": "copied"}  # fmt: skip
+    assert doc(res)["identity"]["name"] == f"system:serviceaccount:{NS}:batchctl"
+    leases = LeaseClaimStore(site.pod_cfg().kubernetes)
+    try:
+        assert leases.all(["batch1", "batch3"]) == before
+        # (one instant for both: their order is the ids')
+        assert sorted((e.kind, e.holder) for e in leases.history().events) == [
+            ("migrated", "alice"),
+            ("migrated", "bob"),
+        ]
+    finally:
+        leases.close()
+    res = migrate()
+    assert {r["result"] for r in doc(res)["batches"] if r["holder"]} == {"already there"}
+    # A Lease that holds another live claim is never overwritten.
+    assert site.run("carol", "claim", "batch2", "--purpose", "mine").exit_code == 0
+    old.take("batch2", "erin", "hers", 3600, time.time())
+    res = migrate()
+    assert res.exit_code == 1
+    assert "left alone" in {r["queue"]: r["result"] for r in doc(res)["batches"]}["batch2"]
