@@ -34,7 +34,7 @@ def answered(code: int, message: str) -> ApiException:
             urllib3.exceptions.MaxRetryError(None, "/", ConnectionRefusedError(111, "refused")),
             StoreUnavailable,
             "cannot reach the API server",
-        ),  # fmt: skip
+        ),
         (ConnectionResetError(104, "reset"), StoreUnavailable, "cannot reach"),
     ],
 )
