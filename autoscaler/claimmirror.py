@@ -138,14 +138,14 @@ class ClaimMirror:
                     self.ring.append(copied)
             # Bounded: what the Leases carry now (older ids can no longer come back).
             self._copied = {e.id for e in carried}
-        except StoreError as e:
-            if str(e) != self.error:
-                log.warning("cannot copy the claim events into the history", error=str(e))
-            self.error = str(e)
+        except StoreError as failure:
+            if str(failure) != self.error:
+                log.warning("cannot copy the claim events into the history", error=str(failure))
+            self.error = str(failure)
             return []
         self.error = None
-        for e in copied:
-            self._record(e)
+        for event in copied:
+            self._record(event)
         self.copied += len(copied)
         return copied
 

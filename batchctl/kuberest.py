@@ -83,28 +83,11 @@ def open_request(
     return resp
 
 
-def call_json(
-    api_client: client.ApiClient,
-    method: str,
-    path: str,
-    *,
-    timeout: Timeout,
-    query: list[tuple[str, Any]] | None = None,
-    body: Any = None,
-    content_type: str = "application/json",
-) -> Any:
-    """One request, its JSON answer decoded (None for an empty body). Raises ApiException
-    for a non-2xx answer, whatever urllib3 raises when there is none, and ValueError when
-    the answer is not JSON."""
-    resp = open_request(
-        api_client,
-        method,
-        path,
-        timeout=timeout,
-        query=query,
-        body=body,
-        content_type=content_type,
-    )
+def call_json(api_client: client.ApiClient, method: str, path: str, **request: Any) -> Any:
+    """One request (`open_request`'s arguments), its JSON answer decoded (None for an
+    empty body). Raises ApiException for a non-2xx answer, whatever urllib3 raises when
+    there is none, and ValueError when the answer is not JSON."""
+    resp = open_request(api_client, method, path, **request)
     try:
         data = resp.read()
     finally:

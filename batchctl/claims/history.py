@@ -143,6 +143,22 @@ def parse_entries(entries: Iterable[Any]) -> HistoryRead:
     return out
 
 
+def select(read: HistoryRead, queue: str | None, since: float | None) -> HistoryRead:
+    """`read` with only the events of `queue` (None: every batch) from `since` on."""
+    read.events = [
+        e
+        for e in read.events
+        if (queue is None or e.queue == queue) and (since is None or e.at >= since)
+    ]
+    return read
+
+
+def newest(read: HistoryRead, count: int) -> HistoryRead:
+    """`read` (oldest first) as its newest `count` events, newest first."""
+    read.events = list(reversed(read.events))[:count]
+    return read
+
+
 def last_per_batch(events: list[ClaimEvent], per_batch: int) -> dict[str, list[ClaimEvent]]:
     """The newest `per_batch` events of each batch, oldest first, from events in any order."""
     out: dict[str, list[ClaimEvent]] = {}

@@ -10,29 +10,17 @@ and say what to do.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from batchctl.claims.errors import StoreError, StoreFault, StoreRefused, StoreUnavailable
-from batchctl.kube import describe_error, scrub
+from batchctl.kube import describe_error, scrub, status_message
 
 # Answers that mean "not now" rather than "no": the API server is there but cannot
 # serve us at this moment (rate limited, unavailable, timed out).
 _TRY_AGAIN = {429, 502, 503, 504}
-
-
-def status_message(exc: ApiException) -> str:
-    """The API's Status message of an error answer (else its HTTP reason)."""
-    try:
-        body = json.loads(exc.body) if exc.body else None
-    except (TypeError, ValueError):
-        body = None
-    if isinstance(body, dict) and body.get("message"):
-        return str(body["message"])
-    return str(exc.reason or "").strip() or "no message"
 
 
 def api_error(
@@ -83,4 +71,4 @@ def api_error(
     )
 
 
-__all__ = ["api_error", "status_message"]
+__all__ = ["api_error"]

@@ -20,7 +20,7 @@ from typing import Any
 from kubernetes import client
 
 from batchctl.claims.errors import StoreUnavailable
-from batchctl.claims.history import HistoryRead
+from batchctl.claims.history import HistoryRead, newest, select
 from batchctl.claims.lease_record import SELECTOR, merge_events, outbox_of
 from batchctl.claims.lease_store import LEASES, LeaseClaimStore, claims_of
 from batchctl.claims.record import Claim
@@ -93,18 +93,10 @@ class LeaseCache:
         return claims_of(self.leases(), queues)
 
     def history(self, queue: str | None = None, since: float | None = None) -> HistoryRead:
-        read = self._events()
-        read.events = [
-            e
-            for e in read.events
-            if (queue is None or e.queue == queue) and (since is None or e.at >= since)
-        ]
-        return read
+        return select(self._events(), queue, since)
 
     def recent(self, count: int) -> HistoryRead:
-        read = self._events()
-        read.events = list(reversed(read.events))[:count]
-        return read
+        return newest(self._events(), count)
 
     def outboxes(self) -> HistoryRead:
         """Every event the Leases carry (not yet in the ring, or already), oldest first."""

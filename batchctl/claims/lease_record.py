@@ -141,17 +141,20 @@ def new_event_id(at: float) -> str:
 def outbox_of(lease: Mapping[str, Any]) -> HistoryRead:
     """The events a Lease carries, oldest first, and how many could not be read."""
     text = annotations_of(lease).get(EVENTS)
-    out = HistoryRead()
     if not text:
-        return out
+        return HistoryRead()
     try:
         entries = json.loads(text)
     except ValueError:
-        out.skipped += 1
-        return out
-    if not isinstance(entries, list):
-        out.skipped += 1
-        return out
+        entries = None
+    # Not a list at all: one unreadable entry.
+    return entries_read(entries) if isinstance(entries, list) else HistoryRead(skipped=1)
+
+
+def entries_read(entries: Iterable[Any]) -> HistoryRead:
+    """Events stored as `event_entry` dicts (the Lease's list, the ring's lines decoded),
+    in their order; anything else is counted as unreadable."""
+    out = HistoryRead()
     for entry in entries:
         event = (
             ClaimEvent.from_entry(entry.get("id", ""), entry) if isinstance(entry, dict) else None

@@ -32,7 +32,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from batchctl.claims.errors import StoreError, StoreFault, StoreRefused
-from batchctl.claims.history import ClaimEvent, HistoryRead
+from batchctl.claims.history import ClaimEvent, HistoryRead, newest, select
 from batchctl.claims.kube_errors import api_error
 from batchctl.claims.lease_record import (
     SELECTOR,
@@ -47,17 +47,11 @@ from batchctl.claims.lease_record import (
 from batchctl.claims.record import Claim
 from batchctl.claims.ring import HistoryRing
 from batchctl.claims.rules import (
-    ClaimConflict,
     Outcome,
     Refused,
-    Work,
-    decide_claim,
-    decide_drain_end,
-    decide_expiry_note,
-    decide_override,
-    decide_release,
+    decide_copy,
 )
-from batchctl.claims.store import ClaimStore
+from batchctl.claims.store import RuleStore
 from batchctl.config import KubernetesConfig
 from batchctl.identity import Identity, may
 from batchctl.kube import KubeConfigError, client_secrets, new_api_client
@@ -72,15 +66,11 @@ _MAX_RETRIES = 20
 _API_ERRORS = (ApiException, urllib3.exceptions.HTTPError, OSError, json.JSONDecodeError)
 
 
-class _NotFree(Exception):
-    """take_any: this batch is not (any more) free; try the next one."""
-
-
 class _Lost(Exception):
     """The Lease changed between our read and our write (409): decide again."""
 
 
-class LeaseClaimStore(ClaimStore):
+class LeaseClaimStore(RuleStore):
     """Claims as Leases in `cfg.namespace`, through the kubeconfig (or the pod's service
     account) that `cfg` names, or through `api_client`.
 
@@ -189,140 +179,30 @@ class LeaseClaimStore(ClaimStore):
     def history(self, queue: str | None = None, since: float | None = None) -> HistoryRead:
         """The ring's events and those the Leases carry (not yet copied), each once,
         oldest first; of one batch with `queue`; from `since` on."""
-        read = self._events()
-        read.events = [
-            e
-            for e in read.events
-            if (queue is None or e.queue == queue) and (since is None or e.at >= since)
-        ]
-        return read
+        return select(self._events(), queue, since)
 
     def recent(self, count: int) -> HistoryRead:
-        read = self._events()
-        read.events = list(reversed(read.events))[:count]
-        return read
+        return newest(self._events(), count)
 
     def _events(self) -> HistoryRead:
         leases = self.leases()
         ring = self.ring.read().history
         return merge_events([ring, *(outbox_of(lease) for lease in leases)])
 
-    # -- changes -----------------------------------------------------------------------
+    # -- changes (RuleStore: each one write of the Lease) -------------------------------
 
-    def take(
-        self,
-        queue: str,
-        holder: str,
-        purpose: str | None,
-        ttl_seconds: float,
-        now: float,
-        contact: str | None = None,
-        max_ttl: float | None = None,
-    ) -> Outcome:
-        return self._transact(
-            queue,
-            lambda existing: decide_claim(
-                existing, queue, holder, purpose, contact, ttl_seconds, now, max_ttl
-            ),
-        )
+    # A Lease of something else under a batch's name: take_any passes it by.
+    _skipped_by_any = (StoreFault,)
 
-    def take_any(
-        self,
-        queues: Sequence[str],
-        holder: str,
-        purpose: str | None,
-        ttl_seconds: float,
-        now: float,
-        contact: str | None = None,
-        max_ttl: float | None = None,
-    ) -> Outcome | None:
-        """The first free batch in the order given, else the first expired claim; each
-        attempt its own write with a resourceVersion precondition (or a create, which
-        only one caller wins): two people asking at once never get the same batch."""
-        leases = {queue_of(lease): lease for lease in self.leases()}
-        current = {q: claim_of(leases.get(q), q) for q in queues}
-        free = [q for q in queues if current[q] is None]
-        lapsed = [q for q in queues if (c := current[q]) is not None and c.expired(now)]
-        for candidates, allow_expired in ((free, False), (lapsed, True)):
-            for queue in candidates:
-
-                def decide(existing: Claim | None, queue: str = queue, ok: bool = allow_expired):
-                    if existing is not None and not (ok and existing.expired(now)):
-                        raise _NotFree(queue)
-                    return decide_claim(
-                        existing, queue, holder, purpose, contact, ttl_seconds, now, max_ttl
-                    )
-
-                try:
-                    return self._transact(queue, decide)
-                except (_NotFree, StoreFault):
-                    # Taken meanwhile, or a Lease of something else under its name:
-                    # skipped, never overwritten.
-                    continue
-        return None
-
-    def give_back(
-        self,
-        queue: str,
-        holder: str,
-        force: bool,
-        now: float,
-        *,
-        work: Work | None = None,
-        drain: bool = False,
-        reason: str = "",
-    ) -> Outcome:
-        return self._transact(
-            queue,
-            lambda existing: decide_release(
-                existing, holder, force, now, work=work, drain=drain, reason=reason
-            ),
-            forcing=holder if force else None,
-        )
-
-    def set_override(
-        self,
-        queue: str,
-        holder: str,
-        replicas: int,
-        until: float,
-        now: float,
-        *,
-        force: bool = False,
-        reason: str = "",
-    ) -> Outcome:
-        return self._transact(
-            queue,
-            lambda existing: decide_override(
-                existing, queue, holder, replicas, until, now, force=force, reason=reason
-            ),
-            forcing=holder if force else None,
-        )
-
-    def end_drain(self, queue: str, seen: Claim, now: float, detail: str) -> Outcome:
-        return self._transact(queue, lambda existing: decide_drain_end(existing, seen, now, detail))
-
-    def note_expired(self, queue: str, seen: Claim, now: float) -> Outcome:
-        return self._transact(queue, lambda existing: decide_expiry_note(existing, seen, now))
+    def _claims_for_any(self, queues: Sequence[str]) -> dict[str, Claim | None]:
+        return claims_of(self.leases(), queues)
 
     def copy_in(self, claim: Claim, who: str, now: float, source: str) -> Outcome:
-        """`batchctl claims migrate`: store `claim` (read from another store) as it is,
-        since, expiry, drain and override included, with a `migrated` event. A batch
-        whose Lease already holds that very claim (same holder and start) is brought up
-        to date; one holding another live claim raises ClaimConflict, never overwritten."""
-        queue = claim.queue
-
-        def decide(existing: Claim | None) -> Outcome:
-            if existing is not None and not existing.expired(now):
-                if not existing.same_claim(claim):
-                    raise ClaimConflict(existing, now, action="copy a claim onto")
-                if existing == claim:
-                    return Outcome(existing, None, existing)
-            detail = f"copied from the {source} store by {who}"
-            event = ClaimEvent("migrated", queue, now, who, claim.holder, claim.purpose, detail)
-            return Outcome(claim, event, existing)
-
-        return self._transact(queue, decide)
+        """`batchctl claims migrate`: `claim`, read from another store, into its Lease as
+        it is (`rules.decide_copy`)."""
+        return self._transact(
+            claim.queue, lambda existing: decide_copy(existing, claim, who, now, source)
+        )
 
     # -- the write ---------------------------------------------------------------------
 

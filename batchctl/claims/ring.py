@@ -34,7 +34,7 @@ from kubernetes.client.exceptions import ApiException
 from batchctl.claims.errors import StoreFault
 from batchctl.claims.history import ClaimEvent, HistoryRead
 from batchctl.claims.kube_errors import api_error
-from batchctl.claims.lease_record import event_entry
+from batchctl.claims.lease_record import entries_read, event_entry
 from batchctl.kube import client_secrets
 from batchctl.kuberest import CONFLICT, NOT_FOUND, as_dict, call_json
 
@@ -72,21 +72,13 @@ class Segment:
 
 def parse_lines(lines: Iterable[str]) -> HistoryRead:
     """The events of a segment's lines, and how many lines are not events of ours."""
-    out = HistoryRead()
+    decoded: list[Any] = []
     for line in lines:
         try:
-            entry = json.loads(line)
+            decoded.append(json.loads(line))
         except ValueError:
-            out.skipped += 1
-            continue
-        event = (
-            ClaimEvent.from_entry(entry.get("id", ""), entry) if isinstance(entry, dict) else None
-        )
-        if event is None:
-            out.skipped += 1
-        else:
-            out.events.append(event)
-    return out
+            decoded.append(None)  # counted as unreadable
+    return entries_read(decoded)
 
 
 @dataclass(frozen=True)

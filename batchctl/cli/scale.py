@@ -7,6 +7,7 @@ import time
 import click
 
 from batchctl.claims import ClaimConflict, ClaimRefused, Refused, StoreError
+from batchctl.claims.store import ClaimStore
 from batchctl.cli.cluster import (
     Cluster,
     cluster_options,
@@ -109,6 +110,7 @@ def scale_command(
     out = Printer.of(output)
     cfg = load_for_claims(config_path, cluster, out)
     session = session_as(cfg, holder, out) if cfg.claims.store == "kubernetes" else None
+    store: ClaimStore
     if session is not None and session.identity is not None:
         holder, store = session.identity.name, session.store()
     else:
