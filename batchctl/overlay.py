@@ -20,7 +20,9 @@ image included: no development checkout, no `make`):
     prometheusrule.yaml      the same rules as a PrometheusRule  } with the
     servicemonitor.yaml      both metrics ports                  } prometheus-operator
     dashboards/batchctl.json the Grafana dashboard (ConfigMap, label grafana_dashboard)
-    networkpolicy-prometheus.yaml  where Prometheus runs, when not in `monitoring`
+    networkpolicy-prometheus.yaml  where Prometheus runs, when not in `monitoring`, and
+                             the API server's addresses (--apiserver-cidr: its
+                             service proxy reaches the exporter for the CLI)
 
 The output is meant to be committed (a GitOps repository renders it in CI and checks
 that nothing drifted) and never edited: a site's own changes go into a kustomization
@@ -29,6 +31,7 @@ of its own that takes this directory as a resource (docs/deploy.md).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass
@@ -71,6 +74,9 @@ class Site:
     image: str  # IMAGE[:TAG][@DIGEST]; no tag: this version's
     prometheus_namespace: str = "monitoring"
     prometheus_operator: bool = True
+    # The API server's addresses, admitted to the exporter's port: its service proxy
+    # (the CLI's status with the claims in Kubernetes) connects from them.
+    apiserver_cidrs: tuple[str, ...] = ()
 
 
 def base_ref(ref: str, output: Path) -> str:
@@ -144,8 +150,10 @@ def render_overlay(cfg: Config, config_text: str, site: Site) -> dict[str, str]:
         files["servicemonitor.yaml"] = _servicemonitor()
         resources += ["prometheusrule.yaml", "servicemonitor.yaml"]
     patches = []
-    if site.prometheus_namespace != "monitoring":
-        files["networkpolicy-prometheus.yaml"] = _networkpolicy(site.prometheus_namespace)
+    if site.prometheus_namespace != "monitoring" or site.apiserver_cidrs:
+        files["networkpolicy-prometheus.yaml"] = _networkpolicy(
+            site.prometheus_namespace, _cidrs(site.apiserver_cidrs)
+        )
         patches.append({"path": "networkpolicy-prometheus.yaml"})
     kustomization: dict[str, Any] = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
@@ -277,8 +285,24 @@ def _servicemonitor() -> str:
     return HEADER.format(version=__version__) + dump(monitor)
 
 
-def _networkpolicy(namespace: str) -> str:
-    patch = {
+def _cidrs(given: tuple[str, ...]) -> list[str]:
+    """--apiserver-cidr values as networks (a lone address: /32 or /128). Raises
+    OverlayError."""
+    out = []
+    for cidr in given:
+        try:
+            out.append(str(ipaddress.ip_network(cidr, strict=False)))
+        except ValueError:
+            raise OverlayError(
+                f"--apiserver-cidr {cidr}: not an address or network, e.g. 10.0.0.0/24"
+            ) from None
+    return out
+
+
+def _networkpolicy(namespace: str, apiserver: list[str]) -> str:
+    """The NetworkPolicy's ingress, whole (a list is replaced, not merged): Prometheus'
+    namespace on both metrics ports; the API server's addresses on the exporter's."""
+    patch: dict[str, Any] = {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": {"name": "batchctl"},
@@ -300,6 +324,13 @@ def _networkpolicy(namespace: str) -> str:
             ]
         },
     }
+    if apiserver:
+        patch["spec"]["ingress"].append(
+            {
+                "from": [{"ipBlock": {"cidr": cidr}} for cidr in apiserver],
+                "ports": [{"port": "metrics", "protocol": "TCP"}],
+            }
+        )
     return HEADER.format(version=__version__) + dump(patch)
 
 
@@ -317,6 +348,12 @@ def notes(cfg: Config, site: Site) -> list[str]:
             "alerts.runbook_url is the default (the exporter's /runbooks/, reached with "
             "`kubectl port-forward svc/batchctl 9808`): set it to where your on-call reads "
             "runbooks before the alerts go to people"
+        )
+    if claims_in_cluster(cfg) and not site.apiserver_cidrs:
+        out.append(
+            "the CLI reads the exporter through the API server's service proxy, which the "
+            "NetworkPolicy admits only from --apiserver-cidr (render again with your "
+            "control plane's addresses where NetworkPolicy is enforced; docs/deploy.md)"
         )
     if claims_in_cluster(cfg):
         out.append(

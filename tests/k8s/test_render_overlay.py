@@ -230,3 +230,23 @@ def test_a_site_that_keeps_claims_in_redis_gets_no_claim_roles(tmp_path: Path) -
     assert not (overlay / "admission-claims.yaml").exists()
     names = {d["metadata"]["name"] for d in kustomize(overlay) if d["kind"] == "Role"}
     assert names == {"batchctl", "batchctl-scale"}
+
+
+def test_the_api_servers_addresses_reach_the_exporter(tmp_path: Path) -> None:
+    """--apiserver-cidr: the service proxy's connections (the CLI's status, the claims in
+    Kubernetes) are admitted on the exporter's port, beside Prometheus' rule."""
+    res = render(tmp_path, "--apiserver-cidr", "10.0.0.0/24", "--apiserver-cidr", "192.0.2.7")
+    assert res.returncode == 0, res.stderr
+    assert "--apiserver-cidr" not in res.stderr  # no note: it was given
+    policy = one(kustomize(tmp_path / "site" / "overlay"), "NetworkPolicy")
+    prometheus, apiserver = policy["spec"]["ingress"]
+    assert prometheus["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    assert apiserver == {
+        "from": [{"ipBlock": {"cidr": "10.0.0.0/24"}}, {"ipBlock": {"cidr": "192.0.2.7/32"}}],
+        "ports": [{"port": "metrics", "protocol": "TCP"}],
+    }
+    validate(policy)
+    res = render(tmp_path, "--apiserver-cidr", "10.0.0.300/8")
+    assert res.returncode == 2 and "--apiserver-cidr 10.0.0.300/8: not an address" in res.stderr
