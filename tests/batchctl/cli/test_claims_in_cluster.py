@@ -303,6 +303,19 @@ def test_the_autoscaler_scales_a_batch_claimed_in_a_lease(
     assert res.exit_code == 0, res.output
     assert site.kube.replicas("celery-batch1") == 1
     assert site.kube.replicas("celery-batch2") == 0
+    # alice's `scale` is a record in her Lease (she may not write Deployments): the
+    # autoscaler applies it.
+    res = site.run("alice", "scale", "batch1", "3", "--for", "30m", "-o", "json")
+    assert res.exit_code == 0, res.output
+    assert doc(res)["patched"] is False and site.kube.replicas("celery-batch1") == 1
+    wait_for(
+        lambda: (c := site.exporter.source.collect().claims.get("batch1")) is not None
+        and c.override is not None,
+        what="the exporter's watch seeing the override",
+    )
+    res = CliRunner().invoke(cli, ["autoscaler", "-c", str(path), "--once"])
+    assert res.exit_code == 0, res.output
+    assert site.kube.replicas("celery-batch1") == 3
     # The claim metrics as before: read from the Leases.
     body = site.exporter.source.collect()
     assert body.claims["batch1"].holder == "alice" and "batch2" not in body.claims
