@@ -309,8 +309,10 @@ def test_the_autoscaler_scales_a_batch_claimed_in_a_lease(
     assert res.exit_code == 0, res.output
     assert doc(res)["patched"] is False and site.kube.replicas("celery-batch1") == 1
     wait_for(
-        lambda: (c := site.exporter.source.collect().claims.get("batch1")) is not None
-        and c.override is not None,
+        lambda: (
+            (c := site.exporter.source.collect().claims.get("batch1")) is not None
+            and c.override is not None
+        ),
         what="the exporter's watch seeing the override",
     )
     res = CliRunner().invoke(cli, ["autoscaler", "-c", str(path), "--once"])
@@ -367,3 +369,25 @@ def test_one_command_moves_a_sites_claims_from_redis(site: Site, redis_db: redis
     res = migrate()
     assert res.exit_code == 1
     assert "left alone" in {r["queue"]: r["result"] for r in doc(res)["batches"]}["batch2"]
+
+
+def test_inside_the_pod_the_service_account_claims(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`kubectl exec deploy/batchctl -c exporter -- batchctl claim ...`: the pod's config
+    (BATCHCTL_CONFIG, as the Deployment sets it) and no $USER, no passwd entry for its
+    uid (it used to exit 2): the cluster names the caller, the service account."""
+
+    def no_passwd_entry() -> str:
+        raise KeyError("getpwuid(): uid not found: 65532")
+
+    monkeypatch.setattr("getpass.getuser", no_passwd_entry)
+    path = site.tmp / "pod.yml"
+    path.write_text(yaml.safe_dump(site.pod_config))
+    env = {"BATCHCTL_CONFIG": str(path), "USER": None, "LOGNAME": None}
+    res = CliRunner().invoke(
+        cli, ["claim", "batch3", "--purpose", "night run", "-o", "json"], env=env
+    )
+    assert res.exit_code == 0, res.output
+    assert doc(res)["claim"]["holder"] == f"system:serviceaccount:{NS}:batchctl"
+    assert doc(res)["identity"]["verified"] is True
