@@ -82,7 +82,8 @@ def claimed_text(out: Outcome, ttl_seconds: float, work: Work | None = None) -> 
     default=None,
     show_default="$USER",
     type=TEXT,
-    help="Who holds the batch (your user name; else $LOGNAME or your user id's name).",
+    help="Who holds the batch (your user name; else $LOGNAME or your user id's name). "
+    "With the claims in Kubernetes the cluster says who you are: it may only repeat that.",
 )
 @click.option(
     "--purpose",
