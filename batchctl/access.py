@@ -42,6 +42,26 @@ LEASES = "coordination.k8s.io"
 SERVICE_ACCOUNT = "batchctl"
 
 
+RBAC_NOTE = (
+    "# Who may claim (docs/deploy.md): bind batchctl-viewer, batchctl-claimer or\n"
+    "# batchctl-admin to a team in this namespace, e.g.\n"
+    "#   kubectl -n NAMESPACE create rolebinding batch-team --role=batchctl-claimer "
+    "--group=TEAM\n"
+)
+ADMISSION_NOTE = (
+    "# Defense in depth (Kubernetes 1.30+): the API server itself refuses a claim Lease\n"
+    "# written in someone else's name, or someone else's claim changed without the verb\n"
+    "# force (batchctl-admin). Cluster-scoped, so not in kustomization.yaml: a cluster\n"
+    "# admin applies it apart: kubectl apply -f admission-claims.yaml\n"
+)
+
+
+def claims_in_cluster(cfg: Config) -> bool:
+    """Whether the site's pods keep the claims in Leases: the config's claims.store, else
+    the base's default in the pod (BATCHCTL_CLAIMS_STORE=kubernetes)."""
+    return "store" not in cfg.claims.model_fields_set or cfg.claims.store == "kubernetes"
+
+
 def _rule(
     group: str, resources: list[str], verbs: list[str], names: list[str] | None = None
 ) -> Doc:
@@ -226,4 +246,11 @@ def admission_policy(namespace: str) -> list[Doc]:
     return [policy, binding]
 
 
-__all__ = ["admission_policy", "people_roles", "service_account_role"]
+__all__ = [
+    "ADMISSION_NOTE",
+    "RBAC_NOTE",
+    "admission_policy",
+    "claims_in_cluster",
+    "people_roles",
+    "service_account_role",
+]

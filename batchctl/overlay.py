@@ -40,7 +40,14 @@ from typing import Any
 
 from alerts.render import dump, render_prometheus_rule, render_rules
 from batchctl import __version__
-from batchctl.access import admission_policy, people_roles, service_account_role
+from batchctl.access import (
+    ADMISSION_NOTE,
+    RBAC_NOTE,
+    admission_policy,
+    claims_in_cluster,
+    people_roles,
+    service_account_role,
+)
 from batchctl.config import Config
 
 # The image name the base's containers use; the overlay points it at the site's registry.
@@ -226,12 +233,6 @@ def _rbac(cfg: Config, namespace: str) -> str:
     return head + dump(role) + "---\n" + dump(binding)
 
 
-def claims_in_cluster(cfg: Config) -> bool:
-    """Whether the site's pods keep the claims in Leases: the config's claims.store, else
-    the base's default in the pod (BATCHCTL_CLAIMS_STORE=kubernetes)."""
-    return "store" not in cfg.claims.model_fields_set or cfg.claims.store == "kubernetes"
-
-
 def _claims_access(cfg: Config, namespace: str) -> dict[str, str]:
     """The claims' Roles (people's and the service account's) and the admission policy."""
     head = HEADER.format(version=__version__)
@@ -243,20 +244,6 @@ def _claims_access(cfg: Config, namespace: str) -> dict[str, str]:
         "rbac-claims.yaml": head + RBAC_NOTE + rbac,
         "admission-claims.yaml": head + ADMISSION_NOTE + policy,
     }
-
-
-RBAC_NOTE = (
-    "# Who may claim (docs/deploy.md): bind batchctl-viewer, batchctl-claimer or\n"
-    "# batchctl-admin to a team in this namespace, e.g.\n"
-    "#   kubectl -n NAMESPACE create rolebinding batch-team --role=batchctl-claimer "
-    "--group=TEAM\n"
-)
-ADMISSION_NOTE = (
-    "# Defense in depth (Kubernetes 1.30+): the API server itself refuses a claim Lease\n"
-    "# written in someone else's name, or someone else's claim changed without the verb\n"
-    "# force (batchctl-admin). Cluster-scoped, so not in kustomization.yaml: a cluster\n"
-    "# admin applies it apart: kubectl apply -f admission-claims.yaml\n"
-)
 
 
 def _servicemonitor() -> str:
