@@ -103,7 +103,7 @@ class LeaseCache:
         return merge_events(outbox_of(lease) for lease in self.leases())
 
     def _events(self) -> HistoryRead:
-        return merge_events([self._store.ring.read().history, self.outboxes()])
+        return merge_events([self._store.ring_history(), self.outboxes()])
 
     def close(self) -> None:
         self._reflector.stop()

@@ -22,6 +22,7 @@ kube_errors.py): unreachable 3, refused (401/403, no such namespace) 2, other 1.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -62,6 +63,7 @@ log = get_logger("batchctl.claims")
 
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
 FORCE_VERB = "force"
+RING_TTL_SECONDS = 15.0
 _MAX_RETRIES = 20
 _API_ERRORS = (ApiException, urllib3.exceptions.HTTPError, OSError, json.JSONDecodeError)
 
@@ -94,6 +96,7 @@ class LeaseClaimStore(RuleStore):
         self.history_max_events = history_max_events
         self._client = api_client
         self._own_client = api_client is None
+        self._ring_read: tuple[float, HistoryRead] | None = None  # (when, what)
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -186,8 +189,17 @@ class LeaseClaimStore(RuleStore):
 
     def _events(self) -> HistoryRead:
         leases = self.leases()
-        ring = self.ring.read().history
-        return merge_events([ring, *(outbox_of(lease) for lease in leases)])
+        return merge_events([self.ring_history(), *(outbox_of(lease) for lease in leases)])
+
+    def ring_history(self) -> HistoryRead:
+        """The ring's events, read at most every RING_TTL_SECONDS: a page that reloads
+        every few seconds costs ten GETs that often, and the newest events come from
+        the Leases themselves anyway."""
+        now = time.monotonic()
+        if self._ring_read is None or now - self._ring_read[0] > RING_TTL_SECONDS:
+            self._ring_read = (now, self.ring.read().history)
+        read = self._ring_read[1]
+        return HistoryRead(list(read.events), read.skipped)
 
     # -- changes (RuleStore: each one write of the Lease) -------------------------------
 
