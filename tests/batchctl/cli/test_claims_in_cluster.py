@@ -32,8 +32,10 @@ from batchctl.config import Config, parse_config
 from batchctl.demo.tasks import enqueue, make_app
 from exporter.runtime import Running, start_exporter
 from tests.support.fakekube import FakeKube
+from tests.support.http import get
 from tests.support.isolation import starts_servers
 from tests.support.kustomize import K8S, kustomize
+from tests.support.metrics import sample, samples
 from tests.support.servers.network import closed_port
 from tests.support.servers.redis import RedisServer, free_port
 from tests.support.waits import wait_for
@@ -319,8 +321,10 @@ def test_the_autoscaler_scales_a_batch_claimed_in_a_lease(
     assert res.exit_code == 0, res.output
     assert site.kube.replicas("celery-batch1") == 3
     # The claim metrics as before: read from the Leases.
-    body = site.exporter.source.collect()
-    assert body.claims["batch1"].holder == "alice" and "batch2" not in body.claims
+    _, _, text = get(site.exporter.url + "/metrics")
+    assert sample(text, "celery_batch_claimed", {"queue": "batch1", "holder": "alice"}) == 1
+    assert sample(text, "celery_batch_claim_expiry_timestamp_seconds", {"queue": "batch1"})
+    assert not [s for s in samples(text, "celery_batch_claimed") if s.labels["queue"] == "batch2"]
     # No request per collection: the claims come from the watch.
     site.kube.clear_requests()
     for _ in range(3):
