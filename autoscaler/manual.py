@@ -8,6 +8,8 @@ reason), then applied, then recorded as an override in the claim (and a `scaled`
 
 - kubernetes: the Deployment's scale subresource is patched here, before the record,
   so a patch that fails changes nothing; the autoscaler then only keeps hands off.
+  With the claims in Kubernetes (the CLI of an engineer, who may write Leases and not
+  Deployments) only the record is written: the autoscaler applies it at its next tick.
 - local: the workers are the autoscaler's own processes, so the record is the request:
   the autoscaler starts or warm-stops workers at its next tick.
 - dry-run: recorded, and the dry-run autoscaler says what it would do.
@@ -75,10 +77,13 @@ def manual_scale(
     force: bool = False,
     reason: str = "",
     scaler: Scaler | None = None,
+    patch: bool = True,
 ) -> ManualScale:
-    """Check, apply (kubernetes) and record a manual scale. Raises ClaimRefused,
-    ClaimConflict, Refused (nothing changed), RedisError, ScaleFailed and ConfigError
-    (the Kubernetes client; nothing recorded)."""
+    """Check, apply (kubernetes, with `patch`) and record a manual scale. Raises
+    ClaimRefused, ClaimConflict, Refused (nothing changed), StoreError, ScaleFailed and
+    ConfigError (the Kubernetes client; nothing recorded). Without `patch` (the claims
+    in Kubernetes: people may write Leases, not Deployments) only the record is written
+    and the autoscaler sets the replicas at its next tick, as with the local backend."""
     check_request(cfg, queue, replicas, for_seconds)
     check_holder(holder)
     until = now + for_seconds
@@ -88,7 +93,7 @@ def manual_scale(
     )
     backend = cfg.autoscaler.backend
     patched = False
-    if backend == "kubernetes":
+    if backend == "kubernetes" and patch:
         batch = cfg.batch(queue)
         assert batch is not None
         from autoscaler.backends.kubernetes import DeploymentNotFoundError, ScaleError

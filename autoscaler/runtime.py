@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from autoscaler.backends import Backend
 from autoscaler.backends.dryrun import DryRunBackend
 from autoscaler.claimkeeping import ClaimKeeper
+from autoscaler.claimmirror import ClaimMirror, build_mirror
 from autoscaler.leadership import Leadership
 from autoscaler.loop import Autoscaler
 from autoscaler.metrics import AutoscalerMetrics
@@ -155,6 +156,20 @@ def build_leadership(cfg: Config, backend: Backend) -> Leadership | None:
     return elector
 
 
+def _mirror(
+    cfg: Config, leadership: Leadership | None, backend: str
+) -> tuple[ClaimMirror | None, Callable[[], None]]:
+    from batchctl.kube import KubeConfigError
+
+    try:
+        return build_mirror(cfg, leadership, backend)
+    except KubeConfigError as e:
+        raise ConfigError(
+            [f"claims.store: kubernetes: {e}; set kubernetes.kubeconfig (or KUBECONFIG)"],
+            "claims",
+        ) from None
+
+
 def wait_until_ready(
     cfg: Config,
     source: SnapshotSource,
@@ -209,6 +224,7 @@ def run(
     source: SnapshotSource | None = None
     leadership: Leadership | None = None
     claims, close_claims = build_claims(cfg, opts.backend)
+    stops: list[Callable[[], None]] = []
     try:
         source = build_snapshot_source(cfg, opts.backend)
         leadership = build_leadership(cfg, backend)
@@ -229,6 +245,9 @@ def run(
             if on_decisions is not None:
                 on_decisions(decisions)
             return once_exit_code(decisions, scaler.unapplied)
+        # Claims in Leases: the leader copies their events into the history ring.
+        _, stop_mirror = _mirror(cfg, leadership, opts.backend)
+        stops.append(stop_mirror)
         registry = CollectorRegistry()
         ProcessCollector(registry=registry)
         registry.register(AutoscalerMetrics(scaler))
@@ -243,6 +262,8 @@ def run(
         server.shutdown()
         return EXIT_OK
     finally:
+        for stop in stops:
+            stop()
         if leadership is not None:
             leadership.stop()
         backend.close()

@@ -99,7 +99,7 @@ def _load_problem(exc: Exception) -> str:
 def describe_error(exc: BaseException, secrets: Iterable[str] = ()) -> str:
     """One short line for logs and the `kubernetes_error` field, free of tokens."""
     if isinstance(exc, ApiException):
-        text = f"HTTP {exc.status}: {_status_message(exc)}"
+        text = f"HTTP {exc.status}: {status_message(exc)}"
     elif isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
         text = _describe_urllib3(exc.reason)
     elif isinstance(exc, urllib3.exceptions.HTTPError):
@@ -109,7 +109,8 @@ def describe_error(exc: BaseException, secrets: Iterable[str] = ()) -> str:
     return scrub(text, secrets)[:_MAX_ERROR_CHARS]
 
 
-def _status_message(exc: ApiException) -> str:
+def status_message(exc: ApiException) -> str:
+    """The API's Status message of an error answer (else its HTTP reason)."""
     try:
         body = json.loads(exc.body) if exc.body else None
     except (TypeError, ValueError):

@@ -10,11 +10,19 @@ image included: no development checkout, no `make`):
                              suffix: a change rolls the pods)
     rbac-scale.yaml          a Role whose resourceNames are the site's Deployments
                              (deployments/scale patch), and its RoleBinding
+    rbac-claims.yaml         with the claims in Leases (the default in the pod): the
+                             Roles batchctl-viewer, -claimer, -admin for people, and
+                             the service account's batchctl-claims (batchctl/access.py)
+    admission-claims.yaml    the ValidatingAdmissionPolicy on the claim Leases and its
+                             binding: cluster-scoped, not in the kustomization (a
+                             cluster admin applies it with kubectl apply -f)
     batchctl.rules.yml       the alert rules, as a ConfigMap (label prometheus_rule)
     prometheusrule.yaml      the same rules as a PrometheusRule  } with the
     servicemonitor.yaml      both metrics ports                  } prometheus-operator
     dashboards/batchctl.json the Grafana dashboard (ConfigMap, label grafana_dashboard)
-    networkpolicy-prometheus.yaml  where Prometheus runs, when not in `monitoring`
+    networkpolicy-prometheus.yaml  where Prometheus runs, when not in `monitoring`, and
+                             the API server's addresses (--apiserver-cidr: its
+                             service proxy reaches the exporter for the CLI)
 
 The output is meant to be committed (a GitOps repository renders it in CI and checks
 that nothing drifted) and never edited: a site's own changes go into a kustomization
@@ -23,6 +31,7 @@ of its own that takes this directory as a resource (docs/deploy.md).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass
@@ -31,6 +40,14 @@ from typing import Any
 
 from alerts.render import dump, render_prometheus_rule, render_rules
 from batchctl import __version__
+from batchctl.access import (
+    ADMISSION_NOTE,
+    RBAC_NOTE,
+    admission_policy,
+    claims_in_cluster,
+    people_roles,
+    service_account_role,
+)
 from batchctl.config import Config
 
 # The image name the base's containers use; the overlay points it at the site's registry.
@@ -64,6 +81,9 @@ class Site:
     image: str  # IMAGE[:TAG][@DIGEST]; no tag: this version's
     prometheus_namespace: str = "monitoring"
     prometheus_operator: bool = True
+    # The API server's addresses, admitted to the exporter's port: its service proxy
+    # (the CLI's status with the claims in Kubernetes) connects from them.
+    apiserver_cidrs: tuple[str, ...] = ()
 
 
 def base_ref(ref: str, output: Path) -> str:
@@ -127,13 +147,20 @@ def render_overlay(cfg: Config, config_text: str, site: Site) -> dict[str, str]:
         "dashboards/batchctl.json": _dashboard(cfg),
     }
     resources = [site.base, "rbac-scale.yaml"]
+    if claims_in_cluster(cfg):
+        files |= _claims_access(cfg, site.namespace)
+        # Not a resource of the overlay: cluster-scoped, it takes a cluster admin, who
+        # applies it apart (kubectl apply -f admission-claims.yaml; docs/deploy.md).
+        resources += ["rbac-claims.yaml"]
     if site.prometheus_operator:
         files["prometheusrule.yaml"] = render_prometheus_rule(cfg)
         files["servicemonitor.yaml"] = _servicemonitor()
         resources += ["prometheusrule.yaml", "servicemonitor.yaml"]
     patches = []
-    if site.prometheus_namespace != "monitoring":
-        files["networkpolicy-prometheus.yaml"] = _networkpolicy(site.prometheus_namespace)
+    if site.prometheus_namespace != "monitoring" or site.apiserver_cidrs:
+        files["networkpolicy-prometheus.yaml"] = _networkpolicy(
+            site.prometheus_namespace, _cidrs(site.apiserver_cidrs)
+        )
         patches.append({"path": "networkpolicy-prometheus.yaml"})
     kustomization: dict[str, Any] = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
@@ -206,6 +233,19 @@ def _rbac(cfg: Config, namespace: str) -> str:
     return head + dump(role) + "---\n" + dump(binding)
 
 
+def _claims_access(cfg: Config, namespace: str) -> dict[str, str]:
+    """The claims' Roles (people's and the service account's) and the admission policy."""
+    head = HEADER.format(version=__version__)
+    people = people_roles(cfg)
+    own = service_account_role(cfg, namespace)
+    rbac = "---\n".join(dump(d) for d in [*people, *own])
+    policy = "---\n".join(dump(d) for d in admission_policy(namespace))
+    return {
+        "rbac-claims.yaml": head + RBAC_NOTE + rbac,
+        "admission-claims.yaml": head + ADMISSION_NOTE + policy,
+    }
+
+
 def _servicemonitor() -> str:
     monitor = {
         "apiVersion": "monitoring.coreos.com/v1",
@@ -232,8 +272,24 @@ def _servicemonitor() -> str:
     return HEADER.format(version=__version__) + dump(monitor)
 
 
-def _networkpolicy(namespace: str) -> str:
-    patch = {
+def _cidrs(given: tuple[str, ...]) -> list[str]:
+    """--apiserver-cidr values as networks (a lone address: /32 or /128). Raises
+    OverlayError."""
+    out = []
+    for cidr in given:
+        try:
+            out.append(str(ipaddress.ip_network(cidr, strict=False)))
+        except ValueError:
+            raise OverlayError(
+                f"--apiserver-cidr {cidr}: not an address or network, e.g. 10.0.0.0/24"
+            ) from None
+    return out
+
+
+def _networkpolicy(namespace: str, apiserver: list[str]) -> str:
+    """The NetworkPolicy's ingress, whole (a list is replaced, not merged): Prometheus'
+    namespace on both metrics ports; the API server's addresses on the exporter's."""
+    patch: dict[str, Any] = {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": {"name": "batchctl"},
@@ -255,6 +311,13 @@ def _networkpolicy(namespace: str) -> str:
             ]
         },
     }
+    if apiserver:
+        patch["spec"]["ingress"].append(
+            {
+                "from": [{"ipBlock": {"cidr": cidr}} for cidr in apiserver],
+                "ports": [{"port": "metrics", "protocol": "TCP"}],
+            }
+        )
     return HEADER.format(version=__version__) + dump(patch)
 
 
@@ -272,6 +335,19 @@ def notes(cfg: Config, site: Site) -> list[str]:
             "alerts.runbook_url is the default (the exporter's /runbooks/, reached with "
             "`kubectl port-forward svc/batchctl 9808`): set it to where your on-call reads "
             "runbooks before the alerts go to people"
+        )
+    if claims_in_cluster(cfg) and not site.apiserver_cidrs:
+        out.append(
+            "the CLI reads the exporter through the API server's service proxy, which the "
+            "NetworkPolicy admits only from --apiserver-cidr (render again with your "
+            "control plane's addresses where NetworkPolicy is enforced; docs/deploy.md)"
+        )
+    if claims_in_cluster(cfg):
+        out.append(
+            f"claims are Leases in {site.namespace}: bind people to batchctl-viewer, "
+            f"batchctl-claimer or batchctl-admin (kubectl -n {site.namespace} create "
+            "rolebinding TEAM-claims --role=batchctl-claimer --group=TEAM); "
+            "admission-claims.yaml is cluster-scoped (docs/deploy.md)"
         )
     if site.prometheus_operator and AUTOSCALER_JOB not in cfg.alerts.autoscaler_selector:
         out.append(
@@ -307,5 +383,7 @@ OWN_FILES = frozenset(
         "servicemonitor.yaml",
         "dashboards/batchctl.json",
         "networkpolicy-prometheus.yaml",
+        "rbac-claims.yaml",
+        "admission-claims.yaml",
     }
 )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from batchctl.claims.service import store_for
+from batchctl.claims.service import reader_for
+from batchctl.claims.store import ClaimReader
 from batchctl.config import Config, ConfigError
 from batchctl.log import get_logger
 from batchctl.process import wait_for_shutdown
@@ -63,8 +64,8 @@ def build_source(
         cache.start()
         kube = cache
     # Claims in the broker's Redis are read in the broker's round trip; any other store
-    # is read through its own ClaimReader.
-    claims = None if cfg.claims.store == "redis" else store_for(cfg)
+    # is read through its own ClaimReader (the Leases: a watch).
+    claims = None if cfg.claims.store == "redis" else _claim_reader(cfg)
     source = InProcessSource(
         cfg,
         open_reader(cfg.broker),
@@ -75,6 +76,21 @@ def build_source(
     if background:
         source.start(refresh_interval=refresh)
     return source
+
+
+def _claim_reader(cfg: Config) -> ClaimReader:
+    from batchctl.kube import KubeConfigError
+
+    try:
+        return reader_for(cfg)
+    except KubeConfigError as e:
+        raise ConfigError(
+            [
+                f"claims.store: kubernetes: {e}; set kubernetes.kubeconfig (or KUBECONFIG), "
+                "run in a pod, or set claims.store: redis"
+            ],
+            "claims",
+        ) from None
 
 
 def start_exporter(cfg: Config, listen: str | None = None, web: WebConfig | None = None) -> Running:

@@ -1,4 +1,5 @@
-"""Kubernetes Events on a batch's Deployment: every scale change, with its reason.
+"""Kubernetes Events on a batch's Deployment: every scale change, with its reason, and
+every change of its claim (mirrored from the claim Leases: autoscaler/claimmirror.py).
 
 `kubectl describe deployment celery-batch1` then tells the story: who scaled, from
 how many to how many, why, and for whose claim. Events are core/v1 objects created with
@@ -37,6 +38,7 @@ def event_body(
     reason: str | None = None,
     message: str | None = None,
     type_: str = "Normal",
+    action: str = "Scale",
 ) -> dict[str, Any]:
     """The core/v1 Event for one scale change (pure); `reason` and `message` default to
     the autoscaler's (ScaledUp/ScaledDown, the note's sentence)."""
@@ -57,7 +59,7 @@ def event_body(
         "reason": reason or ("ScaledUp" if note.desired > note.current else "ScaledDown"),
         "message": message or note.message(),
         "type": type_,
-        "action": "Scale",
+        "action": action,
         "source": {"component": COMPONENT},
         "reportingComponent": f"batchctl.io/{COMPONENT}",
         "reportingInstance": instance,
@@ -111,6 +113,26 @@ class EventRecorder:
             reason="OtherController",
             message=message,
             type_="Warning",
+        )
+        return self._post(deployment, body)
+
+    def claim(
+        self, deployment: str, uid: str | None, reason: str, message: str, type_: str, at: float
+    ) -> bool:
+        """Record a change of the batch's claim (batchctl/claims/text.py EVENT_REASONS),
+        dated when it happened; best effort as above."""
+        note = ScaleNote(current=0, desired=0, reason="claim")
+        body = event_body(
+            self.cfg.namespace,
+            deployment,
+            uid,
+            note,
+            self.instance,
+            datetime.fromtimestamp(at, UTC),
+            reason=reason,
+            message=message,
+            type_=type_,
+            action="Claim",
         )
         return self._post(deployment, body)
 

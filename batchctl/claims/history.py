@@ -15,7 +15,8 @@ Kinds (`who` names the user, or "autoscaler"):
 - drained: the autoscaler ended a draining claim, work done and at min_replicas;
 - forced: someone else's claim released or scaled, or a release that leaves work;
 - expired: the autoscaler saw a claim past its expiry (recorded once);
-- scaled: the holder set the replicas by hand for a while (`batchctl scale`).
+- scaled: the holder set the replicas by hand for a while (`batchctl scale`);
+- migrated: a live claim copied from another store (`batchctl claims migrate`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ KINDS = (
     "forced",
     "expired",
     "scaled",
+    "migrated",
 )
 
 # `who` of the events the autoscaler records.
@@ -60,9 +62,12 @@ class ClaimEvent:
     purpose: str = ""
     detail: str = ""  # one sentence: previous holder, work left, replicas and until...
     id: str = ""  # the stream entry id once stored (milliseconds-sequence)
+    # Whether the cluster verified `who` (the kubernetes store: SelfSubjectReview);
+    # False: a name from --holder/$USER on a cluster without it; None: not checked.
+    verified: bool | None = None
 
     def to_fields(self) -> dict[str, str]:
-        return {
+        out = {
             "kind": self.kind,
             "queue": self.queue,
             "at": f"{self.at:.3f}",
@@ -71,6 +76,14 @@ class ClaimEvent:
             "purpose": self.purpose,
             "detail": self.detail,
         }
+        if self.verified is not None:
+            out["verified"] = "1" if self.verified else "0"
+        return out
+
+    @property
+    def who_shown(self) -> str:
+        """`who` as outputs print it: marked when the cluster could not verify it."""
+        return f"{self.who} (unverified)" if self.verified is False else self.who
 
     @classmethod
     def from_entry(cls, entry_id: Any, fields: Mapping[Any, Any] | None) -> ClaimEvent | None:
@@ -97,6 +110,7 @@ class ClaimEvent:
             f.get("purpose", ""),
             f.get("detail", ""),
             _text(entry_id),
+            {"1": True, "0": False}.get(f.get("verified", "")),
         )
 
     def to_json(self) -> dict[str, object]:
@@ -127,6 +141,22 @@ def parse_entries(entries: Iterable[Any]) -> HistoryRead:
         else:
             out.events.append(event)
     return out
+
+
+def select(read: HistoryRead, queue: str | None, since: float | None) -> HistoryRead:
+    """`read` with only the events of `queue` (None: every batch) from `since` on."""
+    read.events = [
+        e
+        for e in read.events
+        if (queue is None or e.queue == queue) and (since is None or e.at >= since)
+    ]
+    return read
+
+
+def newest(read: HistoryRead, count: int) -> HistoryRead:
+    """`read` (oldest first) as its newest `count` events, newest first."""
+    read.events = list(reversed(read.events))[:count]
+    return read
 
 
 def last_per_batch(events: list[ClaimEvent], per_batch: int) -> dict[str, list[ClaimEvent]]:

@@ -55,6 +55,15 @@ class Claim:
     draining_since: float | None = None
     override: Override | None = None
     expiry_noted: bool = False
+    # Whether the cluster verified that the holder is who they say (the kubernetes store:
+    # SelfSubjectReview); False: a name from --holder/$USER on a cluster without it;
+    # None: the store does not verify holders (the Redis store).
+    holder_verified: bool | None = None
+
+    @property
+    def holder_shown(self) -> str:
+        """The holder as outputs print it: marked when the cluster could not verify it."""
+        return f"{self.holder} (unverified)" if self.holder_verified is False else self.holder
 
     @property
     def draining(self) -> bool:
@@ -97,6 +106,8 @@ class Claim:
             out["override_since"] = f"{o.since:.3f}"
         if self.expiry_noted:
             out["expiry_noted"] = "1"
+        if self.holder_verified is not None:
+            out["holder_verified"] = "1" if self.holder_verified else "0"
         return out
 
     @classmethod
@@ -132,6 +143,7 @@ class Claim:
             draining_since=_time(f.get("draining_since") or None),
             override=override,
             expiry_noted=f.get("expiry_noted") == "1",
+            holder_verified=_flag(f.get("holder_verified")),
         )
 
     def to_json(self, now: float) -> dict[str, object]:
@@ -172,7 +184,15 @@ class Claim:
             draining_since=None if draining is None else _time(draining),
             override=override,
             expiry_noted=bool(data.get("expiry_noted", False)),
+            holder_verified=_flag(data.get("holder_verified")),
         )
+
+
+def _flag(value: Any) -> bool | None:
+    """ "1"/"0" (a stored field) or a JSON bool as True/False; anything else None."""
+    if isinstance(value, bool):
+        return value
+    return {"1": True, "0": False}.get(value) if isinstance(value, str) else None
 
 
 def _time(value: Any) -> float | None:

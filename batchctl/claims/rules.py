@@ -351,3 +351,18 @@ def decide_expiry_note(existing: Claim | None, seen: Claim, now: float) -> Outco
 
 def _event(kind: str, claim: Claim, who: str, now: float, detail: str) -> ClaimEvent:
     return ClaimEvent(kind, claim.queue, now, who, claim.holder, claim.purpose, detail)
+
+
+def decide_copy(existing: Claim | None, claim: Claim, who: str, now: float, source: str) -> Outcome:
+    """`batchctl claims migrate`: store `claim` (read from the `source` store) as it is,
+    since, expiry, drain and override included, with a `migrated` event by `who`. A
+    record of that very claim (same holder and start) is brought up to date (no event
+    when it is equal already); another live claim raises ClaimConflict, never lost."""
+    if existing is not None and not existing.expired(now):
+        if not existing.same_claim(claim):
+            raise ClaimConflict(existing, now, action="copy a claim onto")
+        if existing == claim:
+            return Outcome(existing, None, existing)
+    detail = f"copied from the {source} store by {who}"
+    event = ClaimEvent("migrated", claim.queue, now, who, claim.holder, claim.purpose, detail)
+    return Outcome(claim, event, existing)

@@ -23,7 +23,7 @@ from batchctl.claims.rules import (
     check_purpose,
     check_ttl,
 )
-from batchctl.claims.store import ClaimStore
+from batchctl.claims.store import ClaimReader, ClaimStore
 from batchctl.config import Config
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "claim",
     "claim_any",
     "history",
+    "reader_for",
     "release",
     "store_for",
     "using",
@@ -63,14 +64,36 @@ def _redis_store(cfg: Config) -> ClaimStore:
     )
 
 
+def _kubernetes_store(cfg: Config) -> ClaimStore:
+    """Leases in kubernetes.namespace, through the kubeconfig or the pod's account."""
+    # Imported once chosen: a store of another kind loads no Kubernetes client.
+    from batchctl.claims.lease_store import LeaseClaimStore
+
+    return LeaseClaimStore(cfg.kubernetes, history_max_events=cfg.claims.history_max_events)
+
+
 # Each value of `claims.store` and how to open it (a store of another kind adds one).
-STORES: dict[str, Callable[[Config], ClaimStore]] = {"redis": _redis_store}
+STORES: dict[str, Callable[[Config], ClaimStore]] = {
+    "redis": _redis_store,
+    "kubernetes": _kubernetes_store,
+}
 
 
 def store_for(cfg: Config) -> ClaimStore:
     """The store `claims.store` names; close it when done. Opening it raises nothing:
     an operation that cannot reach the store raises StoreUnavailable."""
     return STORES[cfg.claims.store](cfg)
+
+
+def reader_for(cfg: Config) -> ClaimReader:
+    """What a long-running reader of every claim (the exporter) uses: for the kubernetes
+    store a started watch of the Leases (no request per collection); else the store.
+    Raises KubeConfigError (batchctl.kube) when the cluster configuration is unusable."""
+    if cfg.claims.store == "kubernetes":
+        from batchctl.claims.lease_cache import LeaseCache
+
+        return LeaseCache(cfg.kubernetes, history_max_events=cfg.claims.history_max_events).start()
+    return store_for(cfg)
 
 
 @contextmanager

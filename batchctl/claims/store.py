@@ -21,17 +21,28 @@ one table of cases against each store):
   through as raised; the store's own failures are `StoreUnavailable`,
   `StoreRefused` or `StoreFault` (batchctl/claims/errors.py), never a backend's own
   exception, so callers handle every store alike.
+
+A store built on one atomic read-decide-write step subclasses `RuleStore`, which writes
+the rules' operations once over it (the Redis store and the Lease store do).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
 from batchctl.claims.history import ClaimEvent, HistoryRead
 from batchctl.claims.record import Claim
-from batchctl.claims.rules import Outcome, Work
+from batchctl.claims.rules import (
+    Outcome,
+    Work,
+    decide_claim,
+    decide_drain_end,
+    decide_expiry_note,
+    decide_override,
+    decide_release,
+)
 
 
 class ClaimReader(Protocol):
@@ -168,4 +179,127 @@ class ClaimStore(ClaimReader, Protocol):
         return self.history(queue, since).events
 
 
-__all__ = ["ClaimReader", "ClaimStore"]
+class NotFree(Exception):
+    """take_any: this batch is not (any more) free; try the next one."""
+
+
+class RuleStore(ClaimStore):
+    """The rules' operations written once, over a store's own atomic step: a store
+    implements `_transact` (read the record, decide with the rule, write the record and
+    its event together, or decide again when the record changed in between) and
+    `_claims_for_any` (the records `take_any` chooses from), and inherits the rest.
+    `_skipped_by_any`: store errors that make `take_any` pass a batch by (a record of
+    something else under its name), never overwrite it."""
+
+    _skipped_by_any: tuple[type[Exception], ...] = ()
+
+    def _transact(
+        self,
+        queue: str,
+        decide: Callable[[Claim | None], Outcome],
+        forcing: str | None = None,
+    ) -> Outcome:
+        """Apply `decide` to `queue`'s record atomically; `forcing`: the caller asked
+        --force (who), for a store that checks who may force."""
+        raise NotImplementedError
+
+    def _claims_for_any(self, queues: Sequence[str]) -> Mapping[str, Claim | None]:
+        """The claims of `queues` whose record can be read (None: free); a batch whose
+        record cannot be read is left out (take_any skips it)."""
+        raise NotImplementedError
+
+    def take(
+        self,
+        queue: str,
+        holder: str,
+        purpose: str | None,
+        ttl_seconds: float,
+        now: float,
+        contact: str | None = None,
+        max_ttl: float | None = None,
+    ) -> Outcome:
+        return self._transact(
+            queue,
+            lambda existing: decide_claim(
+                existing, queue, holder, purpose, contact, ttl_seconds, now, max_ttl
+            ),
+        )
+
+    def take_any(
+        self,
+        queues: Sequence[str],
+        holder: str,
+        purpose: str | None,
+        ttl_seconds: float,
+        now: float,
+        contact: str | None = None,
+        max_ttl: float | None = None,
+    ) -> Outcome | None:
+        """Each attempt is its own atomic step: two people asking at once never get the
+        same batch."""
+        skip: tuple[type[Exception], ...] = (NotFree, *self._skipped_by_any)
+        current = self._claims_for_any(queues)
+        free = [q for q in queues if q in current and current[q] is None]
+        lapsed = [q for q in queues if (c := current.get(q)) is not None and c.expired(now)]
+        for candidates, allow_expired in ((free, False), (lapsed, True)):
+            for queue in candidates:
+
+                def decide(existing: Claim | None, queue: str = queue, ok: bool = allow_expired):
+                    if existing is not None and not (ok and existing.expired(now)):
+                        raise NotFree(queue)
+                    return decide_claim(
+                        existing, queue, holder, purpose, contact, ttl_seconds, now, max_ttl
+                    )
+
+                try:
+                    return self._transact(queue, decide)
+                except skip:
+                    continue
+        return None
+
+    def give_back(
+        self,
+        queue: str,
+        holder: str,
+        force: bool,
+        now: float,
+        *,
+        work: Work | None = None,
+        drain: bool = False,
+        reason: str = "",
+    ) -> Outcome:
+        return self._transact(
+            queue,
+            lambda existing: decide_release(
+                existing, holder, force, now, work=work, drain=drain, reason=reason
+            ),
+            forcing=holder if force else None,
+        )
+
+    def set_override(
+        self,
+        queue: str,
+        holder: str,
+        replicas: int,
+        until: float,
+        now: float,
+        *,
+        force: bool = False,
+        reason: str = "",
+    ) -> Outcome:
+        return self._transact(
+            queue,
+            lambda existing: decide_override(
+                existing, queue, holder, replicas, until, now, force=force, reason=reason
+            ),
+            forcing=holder if force else None,
+        )
+
+    def end_drain(self, queue: str, seen: Claim, now: float, detail: str) -> Outcome:
+        return self._transact(queue, lambda existing: decide_drain_end(existing, seen, now, detail))
+
+    def note_expired(self, queue: str, seen: Claim, now: float) -> Outcome:
+        return self._transact(queue, lambda existing: decide_expiry_note(existing, seen, now))
+
+
+__all__ = ["ClaimReader", "ClaimStore", "NotFree", "RuleStore"]

@@ -3,8 +3,10 @@
 Each command parses and validates its options, loads the config, and calls one
 `run()` of the room that does the work (exporter.runtime, autoscaler.runtime,
 batchctl.claims.service, ...). What commands share lives in two helper modules,
-`batchctl.cli.options` (options, output, config loading, exit codes) and
-`batchctl.cli.common` (who you are, store and broker failures, claim outcomes), so a
+`batchctl.cli.options` (options, output, config loading, exit codes),
+`batchctl.cli.common` (who you are, store and broker failures, claim outcomes) and
+`batchctl.cli.cluster` (the kubeconfig options, your cluster identity, the exporter
+through the API server's service proxy: the claims in Kubernetes), so a
 command module imports neither this package nor another command: no import cycle, and
 each command reads on its own. Every option can also come from an environment variable
 BATCHCTL_<COMMAND>_<OPTION> (e.g. BATCHCTL_EXPORTER_LISTEN); `--config` from
@@ -22,6 +24,7 @@ from batchctl.cli.claims import claim_command, release_command
 from batchctl.cli.demo import demo_command
 from batchctl.cli.exporter import exporter_command
 from batchctl.cli.history import history_command
+from batchctl.cli.migrate import claims_group
 from batchctl.cli.options import CONTEXT, EXIT_CODES_HELP, Group
 from batchctl.cli.render import alerts_group, dashboard_group, render_group
 from batchctl.cli.scale import scale_command
@@ -83,6 +86,7 @@ for command in (
     scale_command,
     history_command,
     status_command,
+    claims_group,
     config_group,
     alerts_group,
     dashboard_group,

@@ -23,9 +23,18 @@ from batchctl.claims import (
 )
 from batchctl.claims.rules import check_holder
 from batchctl.claims.service import check_batch, claim, claim_any, release, store_for
+from batchctl.cli.cluster import (
+    Cluster,
+    Session,
+    cluster_options,
+    identity_note,
+    load_for_claims,
+    session_as,
+)
 from batchctl.cli.common import (
     batch_work,
     broker_failed,
+    broker_problem,
     conflict,
     duration,
     holder_or_exit,
@@ -39,7 +48,6 @@ from batchctl.cli.options import (
     TEXT,
     Printer,
     config_option,
-    load_or_exit,
     output_option,
 )
 from batchctl.config import Config
@@ -49,17 +57,19 @@ from batchctl.units import format_duration
 log = get_logger("batchctl.claims")
 
 
-def claimed_text(out: Outcome, ttl_seconds: float) -> str:
+def claimed_text(out: Outcome, ttl_seconds: float, work: Work | None = None) -> str:
     c = out.claim
     assert c is not None and out.event is not None
     kind = out.event.kind
     verb = {"taken_over": "took over"}.get(kind, kind)
     lines = [
-        f"{verb} {c.queue} for {c.holder} until {when(c.expires)} "
+        f"{verb} {c.queue} for {c.holder_shown} until {when(c.expires)} "
         f"({format_duration(ttl_seconds)}): {c.purpose}"
     ]
     if out.event.detail and kind in ("taken_over", "claimed"):
         lines.append(f"  {out.event.detail}")
+    if work is not None and work.total > 0:
+        lines.append(f"  {c.queue} already has {work}: the autoscaler starts on it now")
     lines.append(f"when you are done: batchctl release {c.queue} --drain")
     return "\n".join(lines)
 
@@ -72,7 +82,8 @@ def claimed_text(out: Outcome, ttl_seconds: float) -> str:
     default=None,
     show_default="$USER",
     type=TEXT,
-    help="Who holds the batch (your user name; else $LOGNAME or your user id's name).",
+    help="Who holds the batch (your user name; else $LOGNAME or your user id's name). "
+    "With the claims in Kubernetes the cluster says who you are: it may only repeat that.",
 )
 @click.option(
     "--purpose",
@@ -90,6 +101,7 @@ def claimed_text(out: Outcome, ttl_seconds: float) -> str:
     "[default: claims.default_ttl, 8h; at most claims.max_ttl, 7d].",
 )
 @config_option
+@cluster_options
 @output_option
 def claim_command(
     queue: str | None,
@@ -100,6 +112,7 @@ def claim_command(
     ttl: str | None,
     config_path: str | None,
     output: str,
+    cluster: Cluster,
 ) -> None:
     """Claim the batch QUEUE (or, with --any, the first free one), or renew your claim.
 
@@ -111,19 +124,45 @@ def claim_command(
     With --any, the name of the batch you got is the only line on stdout (the rest
     goes to stderr), so `B=$(batchctl claim --any --purpose ...)` works; two people
     doing it at the same moment never get the same batch.
+    With the claims in Kubernetes (claims.store: kubernetes, or --kubeconfig,
+    --context, -n) you claim in the name the cluster knows you by; --holder may
+    only repeat it.
     """
     out = Printer.of(output)
     if (queue is None) == (not any_):
         out.fail("give either a QUEUE or --any, not both (nor neither)", EXIT_USAGE)
-    holder = holder_or_exit(holder, out)
-    cfg = load_or_exit(config_path, out)
+    cfg = load_for_claims(config_path, cluster, out)
+    session = session_as(cfg, holder, out) if cfg.claims.store == "kubernetes" else None
+    try:
+        _claim(cfg, session, queue, holder, purpose, contact, ttl, out)
+    finally:
+        if session is not None:
+            session.close()
+
+
+def _claim(
+    cfg: Config,
+    session: Session | None,
+    queue: str | None,
+    holder: str | None,
+    purpose: str | None,
+    contact: str | None,
+    ttl: str | None,
+    out: Printer,
+) -> None:
+    if session is not None and session.identity is not None:
+        holder, store = session.identity.name, session.store()
+    else:
+        holder, store = holder_or_exit(holder, out), None
     ttl_seconds = duration(ttl, cfg.claims.default_ttl, "--ttl")
     now = time.time()
     try:
         if queue is not None:
-            done: Outcome | None = claim(cfg, queue, holder, purpose, contact, ttl_seconds, now)
+            done: Outcome | None = claim(
+                cfg, queue, holder, purpose, contact, ttl_seconds, now, store=store
+            )
         else:
-            done = claim_any(cfg, holder, purpose, contact, ttl_seconds, now)
+            done = claim_any(cfg, holder, purpose, contact, ttl_seconds, now, store=store)
     except ClaimConflict as e:
         conflict(
             e,
@@ -143,11 +182,25 @@ def claim_command(
         )
     assert done.claim is not None
     name = done.claim.queue
+    work = _waiting(cfg, session, name, out)
+    doc = outcome_json(name, done, now) | identity_note(session)
+    doc |= {"waiting": work.waiting, "in_flight": work.in_flight} if work else {}
     if queue is None and not out.json:
         click.echo(name)
-        click.echo(claimed_text(done, ttl_seconds), err=True)
+        click.echo(claimed_text(done, ttl_seconds, work), err=True)
         return
-    out.data(outcome_json(name, done, now), lambda: claimed_text(done, ttl_seconds))
+    out.data(doc, lambda: claimed_text(done, ttl_seconds, work))
+
+
+def _waiting(cfg: Config, session: Session | None, queue: str, out: Printer) -> Work | None:
+    """The work already in the batch just claimed (the autoscaler starts on it now);
+    None, with a warning, when it cannot be read: the claim stands either way."""
+    try:
+        return session.work(queue) if session is not None else batch_work(cfg, queue)
+    except (StoreError, redis.RedisError) as e:
+        why = str(e) if isinstance(e, StoreError) else broker_problem(cfg.broker.url, e)[0]
+        out.warn(f"claimed, but what is waiting in {queue} is unknown: {why}")
+        return None
 
 
 def released_text(queue: str, done: Outcome, holder: str, cfg: Config, work: Work) -> str:
@@ -165,7 +218,7 @@ def released_text(queue: str, done: Outcome, holder: str, cfg: Config, work: Wor
             f"the autoscaler finishes the work, scales to {low} and ends the claim.\n"
             f"follow it: batchctl status --watch; batchctl history {queue}"
         )
-    whose = "" if prev.holder == holder else f" (was held by {prev.holder})"
+    whose = "" if prev.holder == holder else f" (was held by {prev.holder_shown})"
     behind = f", leaving {work} behind" if work.total > 0 else ""
     return f"released {queue}{whose}{behind}"
 
@@ -192,6 +245,7 @@ def released_text(queue: str, done: Outcome, holder: str, cfg: Config, work: Wor
     help="Why; required with --force on someone else's claim, recorded in the history.",
 )
 @config_option
+@cluster_options
 @output_option
 def release_command(
     queue: str,
@@ -201,6 +255,7 @@ def release_command(
     reason: str,
     config_path: str | None,
     output: str,
+    cluster: Cluster,
 ) -> None:
     """Give the batch QUEUE back.
 
@@ -212,19 +267,40 @@ def release_command(
                 finishes the work, scales to min_replicas at once and ends the claim
                 (recorded as "drained" in `batchctl history`)
       --force   released now; the work stays queued and, unclaimed, is not scaled
+    With the claims in Kubernetes the work left is the exporter's reading, through
+    the API server's service proxy; --force on someone else's claim needs the Role
+    batchctl-admin.
     """
     out = Printer.of(output)
-    holder = holder_or_exit(holder, out)
-    cfg = load_or_exit(config_path, out)
+    cfg = load_for_claims(config_path, cluster, out)
+    session = session_as(cfg, holder, out) if cfg.claims.store == "kubernetes" else None
+    try:
+        _release(cfg, session, queue, holder, drain, force, reason, out)
+    finally:
+        if session is not None:
+            session.close()
+
+
+def _release(
+    cfg: Config,
+    session: Session | None,
+    queue: str,
+    given: str | None,
+    drain: bool,
+    force: bool,
+    reason: str,
+    out: Printer,
+) -> None:
+    holder = session.identity.name if session and session.identity else holder_or_exit(given, out)
     now = time.time()
     try:
         check_batch(cfg, queue)
         check_holder(holder)
-        store = store_for(cfg)
+        store = session.store() if session is not None else store_for(cfg)
     except ClaimRefused as e:
         out.fail(str(e), EXIT_USAGE)
     try:
-        work = batch_work(cfg, queue)
+        work = session.work(queue) if session is not None else batch_work(cfg, queue)
         done = release(
             cfg, queue, holder, force, now, work=work, drain=drain, store=store, reason=reason
         )
@@ -257,8 +333,6 @@ def release_command(
             holder=done.previous.holder if done.previous else None,
             released_by=holder,
         )
-    doc = outcome_json(queue, done, now) | {
-        "waiting": work.waiting,
-        "in_flight": work.in_flight,
-    }
+    doc = outcome_json(queue, done, now) | identity_note(session)
+    doc |= {"waiting": work.waiting, "in_flight": work.in_flight}
     out.data(doc, lambda: released_text(queue, done, holder, cfg, work))

@@ -10,8 +10,9 @@ import click
 
 from batchctl.claims import ClaimEvent, ClaimRefused, StoreError
 from batchctl.claims.service import history
+from batchctl.cli.cluster import Cluster, cluster_options, load_for_claims, open_session
 from batchctl.cli.common import duration, store_failed
-from batchctl.cli.options import EXIT_USAGE, Printer, config_option, load_or_exit, output_option
+from batchctl.cli.options import EXIT_USAGE, Printer, config_option, output_option
 from batchctl.textcols import columns
 
 _HEADER = ("TIME", "BATCH", "EVENT", "WHO", "HOLDER", "PURPOSE", "DETAIL")
@@ -23,7 +24,7 @@ def render_events(events: Sequence[ClaimEvent]) -> str:
     rows = [_HEADER]
     for e in events:
         at = datetime.fromtimestamp(e.at).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-        rows.append((at, e.queue, e.kind, e.who, e.holder, _clip(e.purpose, 32), e.detail))
+        rows.append((at, e.queue, e.kind, e.who_shown, e.holder, _clip(e.purpose, 32), e.detail))
     return columns(rows, free_last=True)
 
 
@@ -40,9 +41,10 @@ def _clip(text: str, n: int) -> str:
     help="Only events of the last DURATION, e.g. 1h, 2d (default: all that are kept).",
 )
 @config_option
+@cluster_options
 @output_option
 def history_command(
-    queue: str | None, since: str | None, config_path: str | None, output: str
+    queue: str | None, since: str | None, config_path: str | None, output: str, cluster: Cluster
 ) -> None:
     """Every claim event, oldest first, of batch QUEUE or of all batches.
 
@@ -51,18 +53,26 @@ def history_command(
     released, draining (released with --drain), drained (the autoscaler ended the
     claim once the work was done), forced, expired, scaled. Each with when, who did
     it, the holder and the purpose. They are kept in a Redis stream capped at about
-    claims.history_max_events (10,000) events.
+    claims.history_max_events (10,000) events; with the claims in Kubernetes, in a
+    ring of ConfigMaps in batchctl's namespace that keeps at least 90% of that
+    (the newest events also ride in each batch's Lease), WHO as the cluster knows
+    them ("(unverified)" when it could not say).
     """
     out = Printer.of(output)
-    cfg = load_or_exit(config_path, out)
+    cfg = load_for_claims(config_path, cluster, out)
     window = duration(since, 0.0, "--since") if since is not None else None
     now = time.time()
+    session = open_session(cfg, out) if cfg.claims.store == "kubernetes" else None
     try:
-        read = history(cfg, queue, now - window if window is not None else None)
+        store = session.store() if session is not None else None
+        read = history(cfg, queue, now - window if window is not None else None, store=store)
     except ClaimRefused as e:
         out.fail(str(e), EXIT_USAGE)
     except StoreError as e:
         store_failed(e, out)
+    finally:
+        if session is not None:
+            session.close()
     events = read.events
     if read.skipped:
         # Unreadable entries name no batch for sure: counted over the whole stream.

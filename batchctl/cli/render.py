@@ -160,6 +160,14 @@ def render_group() -> None:
     help="The namespace Prometheus scrapes from (the NetworkPolicy admits it only).",
 )
 @click.option(
+    "--apiserver-cidr",
+    "apiserver_cidrs",
+    multiple=True,
+    metavar="CIDR",
+    help="The API server's addresses (repeatable): the NetworkPolicy admits them to the "
+    "exporter's port, for the CLI's reads through the service proxy.",
+)
+@click.option(
     "--prometheus-operator/--no-prometheus-operator",
     default=True,
     show_default=True,
@@ -173,6 +181,7 @@ def render_k8s(
     namespace: str | None,
     image: str,
     prometheus_namespace: str,
+    apiserver_cidrs: tuple[str, ...],
     prometheus_operator: bool,
 ) -> None:
     """Write a complete kustomize overlay for the site described by the config.
@@ -212,6 +221,7 @@ def render_k8s(
             image=image,
             prometheus_namespace=prometheus_namespace,
             prometheus_operator=prometheus_operator,
+            apiserver_cidrs=apiserver_cidrs,
         )
         files = render_overlay(cfg, text, site)
     except OverlayError as e:

@@ -7,6 +7,14 @@ import time
 import click
 
 from batchctl.claims import ClaimConflict, ClaimRefused, Refused, StoreError
+from batchctl.claims.store import ClaimStore
+from batchctl.cli.cluster import (
+    Cluster,
+    cluster_options,
+    identity_note,
+    load_for_claims,
+    session_as,
+)
 from batchctl.cli.common import (
     conflict,
     duration,
@@ -23,7 +31,6 @@ from batchctl.cli.options import (
     Printer,
     config_error,
     config_option,
-    load_or_exit,
     output_option,
 )
 from batchctl.config import ConfigError
@@ -69,6 +76,7 @@ class _ScaleCommand(click.Command):
     help="Why; required with --force, recorded in the history.",
 )
 @config_option
+@cluster_options
 @output_option
 def scale_command(
     queue: str,
@@ -79,6 +87,7 @@ def scale_command(
     reason: str,
     config_path: str | None,
     output: str,
+    cluster: Cluster,
 ) -> None:
     """Set the batch QUEUE to N replicas by hand, for a while.
 
@@ -91,21 +100,37 @@ def scale_command(
       dry-run     recorded only
     The autoscaler then holds N for --for (reason manual_override, naming you and
     how long is left) and takes over again afterwards; `release --drain` ends it.
+    With the claims in Kubernetes, N is recorded in the batch's Lease, in the name
+    the cluster knows you by, and the autoscaler sets it at its next tick (you need
+    no rights on the Deployment); someone else's batch takes the Role batchctl-admin.
     """
     from autoscaler.manual import ScaleFailed, manual_scale
     from batchctl.claims.service import store_for
 
     out = Printer.of(output)
-    holder = holder_or_exit(holder, out)
-    cfg = load_or_exit(config_path, out)
+    cfg = load_for_claims(config_path, cluster, out)
+    session = session_as(cfg, holder, out) if cfg.claims.store == "kubernetes" else None
+    store: ClaimStore
+    if session is not None and session.identity is not None:
+        holder, store = session.identity.name, session.store()
+    else:
+        holder, store = holder_or_exit(holder, out), store_for(cfg)
     batch = cfg.batch(queue)
     default_for = batch.manual_override_seconds if batch and batch.manual_override_seconds else 900
     for_seconds = duration(for_, default_for, "--for")
     now = time.time()
-    store = store_for(cfg)
     try:
         done = manual_scale(
-            cfg, store, queue, replicas, for_seconds, holder, now, force=force, reason=reason
+            cfg,
+            store,
+            queue,
+            replicas,
+            for_seconds,
+            holder,
+            now,
+            force=force,
+            reason=reason,
+            patch=session is None,
         )
     except ClaimConflict as e:
         conflict(e, out, "ask them, or add --force --reason")
@@ -121,20 +146,22 @@ def scale_command(
         store_failed(e, out)
     finally:
         store.close()
+        if session is not None:
+            session.close()
     c = done.outcome.claim
     assert c is not None and c.override is not None
     o = c.override
-    doc = outcome_json(queue, done.outcome, now) | {
-        "replicas": replicas,
-        "until": o.until,
-        "backend": done.backend,
-        "patched": done.patched,
-    }
+    doc = outcome_json(queue, done.outcome, now) | identity_note(session)
+    doc |= {"replicas": replicas, "until": o.until, "backend": done.backend}
+    doc["patched"] = done.patched
     left = f"until {when(o.until)} ({format_duration(o.until - now)})"
     deployment = batch.deployment if batch is not None else ""
     how = {
         "kubernetes": f"scaled {queue} to {replicas} replicas (Deployment {deployment}); "
-        f"the autoscaler leaves it so {left}",
+        f"the autoscaler leaves it so {left}"
+        if done.patched
+        else f"{queue}: {replicas} replicas recorded {left}; the autoscaler sets them on "
+        f"Deployment {deployment} at its next tick",
         "local": f"{queue}: {replicas} replicas {left}; the autoscaler (local backend) starts "
         "or stops the workers at its next tick",
     }.get(

@@ -4,25 +4,29 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import click
 import redis
 
 from batchctl import jsonout
-from batchctl.cli.common import broker_failed, when
+from batchctl.claims import Claim, StoreError
+from batchctl.cli.cluster import Cluster, Session, cluster_options, load_for_claims, open_session
+from batchctl.cli.common import broker_failed, store_exit_code, when
 from batchctl.cli.options import (
     EXIT_UNREACHABLE,
     Printer,
     config_option,
     deprecated,
-    load_or_exit,
     output_option,
 )
+from batchctl.config import Config
 from batchctl.redact import redact_url
 
 if TYPE_CHECKING:
-    from exporter.snapshot import BrokerDurability
+    from exporter.snapshot import BrokerDurability, Snapshot
 
 
 def durability_problems(d: BrokerDurability | None) -> list[str]:
@@ -57,6 +61,7 @@ def durability_problems(d: BrokerDurability | None) -> list[str]:
     help="With --watch, stop after N refreshes.",
 )
 @config_option
+@cluster_options
 def status_command(
     output: str,
     as_json: bool,
@@ -64,6 +69,7 @@ def status_command(
     interval: float,
     count: int | None,
     config_path: str | None,
+    cluster: Cluster,
 ) -> None:
     """Every configured batch: its claim, and its queue (waiting, in flight, replicas).
 
@@ -79,45 +85,134 @@ def status_command(
     does not answer the last reading (the only one, or the last of --watch) also
     exits 3; Kubernetes that does not answer is a warning (replicas unknown, exit
     0). --json is the deprecated spelling of -o json.
+    With the claims in Kubernetes (claims.store: kubernetes, or --kubeconfig,
+    --context, -n) the claims are the Leases and the queues the exporter's own
+    reading, through the API server's service proxy: no broker URL needed; an
+    exporter that cannot be reached exits 3 after showing the claims.
     """
-    from exporter.runtime import status_source
-    from exporter.status.table import render_table, status_json, status_rows
-
     if as_json:
         deprecated("--json", "-o json")
         output = "json"
     out = Printer.of(output)
-    as_json = out.json
-    cfg = load_or_exit(config_path, out)
+    cfg = load_for_claims(config_path, cluster, out)
+    if cfg.claims.store == "kubernetes":
+        session = open_session(cfg, out)
+        try:
+            _show(out, watch, interval, count, _cluster_reading(cfg, session))
+        finally:
+            session.close()
+        return
+    _show(out, watch, interval, count, *_broker_reading(cfg, out, watch))
+
+
+@dataclass
+class Reading:
+    """One refresh: the snapshot (None: none), the claims and whether they are known,
+    what to warn about, and the exit code it calls for (0: fine)."""
+
+    cfg: Config
+    snap: Snapshot | None
+    claims: Mapping[str, Claim | None]
+    claims_known: bool
+    problems: list[str]
+    code: int = 0
+    # The exporter's own snapshot is one of its many readings: its ages are known from
+    # the first refresh (a reading in this process needs two).
+    ages_known: bool = False
+
+
+def _broker_reading(
+    cfg: Config, out: Printer, watch: bool
+) -> tuple[Callable[[], Reading], Callable[[], None]]:
+    """Readings of the broker (and the Deployments) in this process."""
+    from exporter.runtime import status_source
+
     try:
         source, kube_problem = status_source(cfg, events=watch)
     except redis.RedisError as e:
         broker_failed(cfg, e, out)
+
+    def read() -> Reading:
+        snap = source.collect()
+        problems = [kube_problem] if kube_problem else []
+        if not snap.broker_up:
+            problems.append(f"cannot reach the broker at {redact_url(cfg.broker.url)}")
+        if snap.kubernetes_up is False:
+            problems.append(f"replicas unknown: Kubernetes: {snap.kubernetes_error}")
+        problems += durability_problems(snap.durability)
+        claims = snap.claims if snap.broker_up else {}
+        code = 0 if snap.broker_up else EXIT_UNREACHABLE
+        return Reading(cfg, snap, claims, snap.broker_up, problems, code)
+
+    return read, source.stop
+
+
+def _cluster_reading(cfg: Config, session: Session) -> Callable[[], Reading]:
+    """Readings through the API server: the claim Leases, and the exporter's snapshot
+    through the service proxy."""
+    store = session.store()
+    queues = [b.queue for b in cfg.batches]
+
+    def read() -> Reading:
+        problems: list[str] = []
+        codes: list[int] = []
+        snap = None
+        try:
+            snap = session.snapshot()
+        except StoreError as e:
+            problems.append(f"queues unknown: {e}")
+            codes.append(store_exit_code(e))
+        try:
+            claims, known = store.all(queues), True
+        except StoreError as e:
+            claims, known = {}, False
+            problems.append(f"claims unknown: {e}")
+            codes.append(store_exit_code(e))
+        if snap is not None and not snap.broker_up:
+            problems.append(f"the exporter cannot reach the broker: {snap.broker_error}")
+            codes.append(EXIT_UNREACHABLE)
+        if snap is not None and snap.kubernetes_up is False:
+            problems.append(f"replicas unknown: Kubernetes: {snap.kubernetes_error}")
+        code = max(codes, default=0)
+        return Reading(cfg, snap, claims, known, problems, code, ages_known=snap is not None)
+
+    return read
+
+
+def _show(
+    out: Printer,
+    watch: bool,
+    interval: float,
+    count: int | None,
+    read: Callable[[], Reading],
+    stop: Callable[[], None] = lambda: None,
+) -> None:
+    """Print readings (one, or every `interval` with --watch); exit with the last one's
+    code: a script watching must not read "all fine" when the last reading failed."""
+    from exporter.status.table import render_table, status_json, status_rows
+
+    as_json = out.json
     refreshes = 0
-    broker_down = False  # at the last reading: then the exit code is 3
+    code = 0
     try:
         while True:
             now = time.time()
-            snap = source.collect()
-            broker_down = not snap.broker_up
-            problems = [kube_problem] if kube_problem else []
-            if broker_down:
-                problems.append(f"cannot reach the broker at {redact_url(cfg.broker.url)}")
-            if snap.kubernetes_up is False:
-                problems.append(f"replicas unknown: Kubernetes: {snap.kubernetes_error}")
-            problems += durability_problems(snap.durability)
-            ages_known = refreshes > 0
-            rows = status_rows(cfg, snap.claims if snap.broker_up else {}, snap)
+            r = read()
+            code = r.code
+            ages_known = refreshes > 0 or r.ages_known
+            rows = status_rows(r.cfg, r.claims, r.snap)
             if as_json:
-                click.echo(jsonout.dumps(status_json(rows, snap, now, ages_known)))
+                doc = status_json(rows, r.snap, now, ages_known)
+                doc["claims_known"] = r.claims_known
+                click.echo(jsonout.dumps(doc))
             elif watch:
                 click.clear()
                 click.echo(f"batchctl status  {when(now)}  (every {interval:g}s, Ctrl-C quits)")
-            for problem in problems:
+            for problem in r.problems:
                 # Watching a table: inline; otherwise stderr, keeping stdout parseable.
                 click.echo(f"warning: {problem}", err=as_json or not watch)
             if not as_json:
-                click.echo(render_table(rows, now, ages_known, claims_known=snap.broker_up))
+                click.echo(render_table(rows, now, ages_known, claims_known=r.claims_known))
             refreshes += 1
             if not watch or (count is not None and refreshes >= count):
                 break
@@ -125,7 +220,6 @@ def status_command(
     except KeyboardInterrupt:
         pass
     finally:
-        source.stop()
-    if broker_down:
-        # The last reading found no broker: a script watching must not read "all fine".
-        sys.exit(EXIT_UNREACHABLE)
+        stop()
+    if code:
+        sys.exit(code)

@@ -20,14 +20,16 @@ class ClaimsConfig(BaseModel):
     )
 
     # Where claims and their history live (batchctl.claims.service.STORES): "redis", the
-    # broker's Redis, is the only store so far.
-    store: Literal["redis"] = "redis"
+    # broker's Redis; "kubernetes", one Lease per batch in kubernetes.namespace (the
+    # shipped manifests' choice: the CLI then needs only a kubeconfig).
+    store: Literal["redis", "kubernetes"] = "redis"
     # `batchctl claim` without --ttl (was autoscaler.claim_default_ttl_seconds).
     # Both at most 100 years (in seconds, what parse_duration accepts).
     default_ttl: float = Field(8 * 3600.0, gt=0, le=MAX_DURATION_SECONDS)
     # No claim, new or renewed, may last longer: a forgotten claim must run out.
     max_ttl: float = Field(7 * 86400.0, gt=0, le=MAX_DURATION_SECONDS)
-    # The claim history stream keeps about this many events (XADD MAXLEN ~).
+    # The claim history keeps about this many events: the Redis stream (XADD MAXLEN ~),
+    # or the kubernetes store's ring of ConfigMaps (at least 90% of it; docs/deploy.md).
     history_max_events: int = Field(10_000, ge=100)
 
     @field_validator("default_ttl", "max_ttl", mode="before")

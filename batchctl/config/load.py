@@ -22,6 +22,10 @@ from batchctl.config.model import Config
 from batchctl.redact import register_secret, scrub
 
 ENV_BROKER_URL = "BATCHCTL_BROKER_URL"
+# The claim store when the file names none: the shipped Deployment sets it to kubernetes
+# (the claims in Leases wherever batchctl runs in the cluster); a file's own
+# claims.store wins.
+ENV_CLAIMS_STORE = "BATCHCTL_CLAIMS_STORE"
 
 # Keys that were renamed: (old path, new path). The old name keeps working, with a
 # deprecation warning naming the new one.
@@ -181,6 +185,10 @@ def parse_config(
         broker = dict(data.get("broker") or {})
         broker["url"] = env[ENV_BROKER_URL]
         data = {**data, "broker": broker}
+    claims = data.get("claims")
+    unnamed = claims is None or (isinstance(claims, dict) and "store" not in claims)
+    if env.get(ENV_CLAIMS_STORE) and unnamed:
+        data = {**data, "claims": {**(claims or {}), "store": env[ENV_CLAIMS_STORE]}}
     _register_secrets(data.get("broker"))
     try:
         cfg = Config.model_validate(data)

@@ -65,12 +65,30 @@ class KubernetesConfig(_Strict):
     # Watches are restarted at least this often; the server may end them sooner.
     watch_timeout_seconds: int = Field(300, ge=1)
     request_timeout_seconds: float = Field(5.0, gt=0)
+    # The exporter's Service as the API server's service proxy names it,
+    # [SCHEME:]NAME[:PORT]: `batchctl status`, claim and release read the exporter's
+    # snapshot through /api/v1/namespaces/NS/services/<this>/proxy/api/v1/snapshot when
+    # the claims are kept in Kubernetes (RBAC: get services/proxy with this name).
+    exporter_service: str = "batchctl:9808"
 
     @field_validator("namespace")
     @classmethod
     def _ns(cls, v: str) -> str:
         if not _DNS_LABEL.match(v):
             raise ValueError("must be a Kubernetes namespace name (lower case, digits, '-')")
+        return v
+
+    @field_validator("exporter_service")
+    @classmethod
+    def _service(cls, v: str) -> str:
+        parts = v.split(":")
+        name = parts[1] if len(parts) == 3 else parts[0]
+        scheme_ok = len(parts) < 3 or parts[0] in ("http", "https")
+        if len(parts) > 3 or not scheme_ok or not _DNS_LABEL.match(name) or not all(parts):
+            raise ValueError(
+                "expected [SCHEME:]NAME[:PORT] of the exporter's Service, e.g. batchctl:9808 "
+                f"or https:batchctl:9808, got {shown(v)}"
+            )
         return v
 
 
@@ -274,7 +292,7 @@ class Config(_Strict):
     def _across_sections(self) -> Config:
         # One validator for every check across sections: pydantic stops at the first
         # after-validator that raises, and all of them belong in one pass.
-        problems = self._duplicates() + self._lease_margin()
+        problems = self._duplicates() + self._lease_margin() + self._claim_store()
         if problems:
             raise ValueError("\n".join(problems))  # one line each (config/load.py)
         return self
@@ -304,6 +322,14 @@ class Config(_Strict):
                 "autoscaler.leader_election: lease_duration_seconds - renew_deadline_seconds "
                 f"({margin:g}) must be at least kubernetes.request_timeout_seconds ({timeout:g}), "
                 "so that a leader stops writing before another replica can take over"
+            ]
+        return []
+
+    def _claim_store(self) -> list[str]:
+        if self.claims.store == "kubernetes" and not self.kubernetes.enabled:
+            return [
+                "claims.store: kubernetes keeps the claims in Leases, but kubernetes.enabled "
+                "is false: enable Kubernetes, or set claims.store: redis"
             ]
         return []
 

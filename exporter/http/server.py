@@ -1,4 +1,4 @@
-"""HTTP: /metrics, / (landing), /healthz, /readyz, /api/v1/snapshot and /status.
+"""HTTP: /metrics, / (landing), /healthz, /readyz, /api/v1/snapshot, /api/v1/config and /status.
 
 Every scrape collects at scrape time through the shared single-flight snapshot source, and
 always answers: a backend that is down shows up as `*_up 0`, never as a 500.
@@ -18,6 +18,7 @@ from prometheus_client.exposition import choose_encoder, gzip_accepted
 from batchctl import __version__, jsonout
 from batchctl.claims.service import store_for
 from batchctl.config import Config
+from batchctl.config.site import site_json
 from batchctl.httpd import TEXT, ReadOnlyHandler
 from batchctl.log import get_logger
 from exporter.collect import InProcessSource
@@ -132,6 +133,11 @@ class _Handler(ReadOnlyHandler):
             elif path == "/api/v1/snapshot":
                 snap = app.source.collect()
                 body = jsonout.dumps(snap.to_json(), indent=1).encode()
+                self._send(200, body, "application/json")
+            elif path == "/api/v1/config":
+                # What a CLI with only a kubeconfig needs of the site's config (no
+                # secrets), read through the API server's service proxy.
+                body = jsonout.dumps(site_json(app.cfg), indent=1).encode()
                 self._send(200, body, "application/json")
             elif path == "/status":
                 snap = app.source.collect()

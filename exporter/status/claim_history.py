@@ -81,7 +81,7 @@ def render_history(events: Mapping[str, Sequence[ClaimEvent]], now: float, skipp
     for queue in sorted(events):
         for e in reversed(events[queue]):  # newest first within a batch
             ago = format_duration(max(0.0, now - e.at))
-            who = e.who if e.who == e.holder else f"{e.who} ({e.holder}'s claim)"
+            who = e.who_shown if e.who == e.holder else f"{e.who_shown} ({e.holder}'s claim)"
             rows.append(
                 f'<tr data-queue="{html.escape(queue)}"><td class="name">{html.escape(queue)}</td>'
                 f'<td>{ago} ago</td><td class="name">{html.escape(e.kind)}</td>'

@@ -121,7 +121,7 @@ def render_table(
         table.append(
             (
                 r.queue,
-                c.holder if c else ("-" if claims_known else "?"),
+                c.holder_shown if c else ("-" if claims_known else "?"),
                 _clip(c.purpose, 32) if c else "",
                 expiry,
                 _num(s.waiting if s else None),

@@ -1,11 +1,14 @@
 """The Role, proven from the code: every call batchctl makes is allowed, every rule is used.
 
 `batchctl exporter` and `batchctl autoscaler --backend kubernetes` run as users run them
-(processes, the shipped config) against the fake API server, which records every
-request the official client sends. Each request becomes (verb, group, resource, name)
-the way the apiserver's RBAC sees it, and is checked against the Role that
-the example overlay renders (the base's Role and the rendered batchctl-scale, both
-bound to the ServiceAccount batchctl).
+(processes, the shipped config, the claims in Leases as the base Deployment sets it)
+against the fake API server, which records every request the official client sends,
+and so does the CLI run inside the pod (`batchctl status`, as the service account).
+Each request becomes (verb, group, resource, name) the way the apiserver's RBAC sees
+it, and is checked against the Roles the example overlay renders and binds to the
+ServiceAccount batchctl (the base's batchctl, the rendered batchctl-scale and
+batchctl-claims). Asking who we are or what we may do (SelfSubjectReview,
+SelfSubjectAccessReview) is every authenticated user's (system:basic-user).
 """
 
 from __future__ import annotations
@@ -21,11 +24,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from batchctl.claims.redis_store import RedisClaimStore
 from batchctl.demo.tasks import enqueue, make_app
 from tests.support.fakekube import FakeKube, Request
 from tests.support.isolation import starts_servers
 from tests.support.kustomize import K8S, Doc, kustomize, one
+from tests.support.leases import lease_store
 from tests.support.paths import BATCHCTL
 from tests.support.servers.redis import EmbeddedRedis, free_port
 from tests.support.waits import wait_for
@@ -36,6 +39,10 @@ _PATH = re.compile(
     r"^/(?:api/v1|apis/(?P<group>[^/]+)/[^/]+)/namespaces/(?P<ns>[^/]+)/(?P<resource>[^/]+)"
     r"(?:/(?P<name>[^/]+))?(?:/(?P<sub>[^/]+))?/?$"
 )
+# The service proxy: services/proxy, the name segment as written (port included).
+_PROXY = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/services/(?P<name>[^/]+)/proxy(/.*)?$")
+SELF_REVIEWS = ("/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews")  # fmt: skip
 _VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
 
@@ -51,6 +58,8 @@ class Call:
 
 
 def as_call(req: Request) -> Call:
+    if (p := _PROXY.match(req.path)) is not None:
+        return Call(_VERBS.get(req.method, "get"), "", "services/proxy", p["name"], p["ns"])
     m = _PATH.match(req.path)
     assert m is not None, f"not a namespaced resource request: {req.method} {req.path}"
     if req.method == "GET":
@@ -97,7 +106,7 @@ def role() -> Doc:
         if b["kind"] == "RoleBinding"
         and {"kind": "ServiceAccount", "name": "batchctl", "namespace": NS} in b["subjects"]
     }
-    assert bound == {"batchctl", "batchctl-scale"}
+    assert bound == {"batchctl", "batchctl-scale", "batchctl-claims"}
     one(docs, "Role", "batchctl-scale")
     rules = [r for d in docs if d["kind"] == "Role" and d["metadata"]["name"] in bound
              for r in d["rules"]]  # fmt: skip
@@ -105,7 +114,9 @@ def role() -> Doc:
 
 
 def run_batchctl_against(kube: FakeKube, redis_url: str, tmp_path: Path) -> None:
-    """Both containers' commands with the shipped config, until every batch has scaled."""
+    """Both containers' commands with the shipped config and the base Deployment's
+    environment, until every batch has scaled and the sidecar has kept the claims; and
+    the CLI inside the pod."""
     cfg = yaml.safe_load((EXAMPLE / "batchctl.yml").read_text())
     cfg["kubernetes"].update({"namespace": NS, "kubeconfig": str(kube.write_kubeconfig(tmp_path))})
     cfg["autoscaler"]["interval_seconds"] = 0.2
@@ -113,13 +124,15 @@ def run_batchctl_against(kube: FakeKube, redis_url: str, tmp_path: Path) -> None
         b["autoscale"] = True
     path = tmp_path / "batchctl.yml"
     path.write_text(yaml.safe_dump(cfg))
-    env = {**os.environ, "BATCHCTL_BROKER_URL": redis_url}
+    env = {**os.environ, "BATCHCTL_BROKER_URL": redis_url, "BATCHCTL_CONFIG": str(path)}
+    env["BATCHCTL_CLAIMS_STORE"] = "kubernetes"  # as k8s/base/deployment.yaml sets it
     env.pop("KUBERNETES_SERVICE_HOST", None)
     procs = []
     ports = {"exporter": free_port(), "autoscaler": free_port()}
     # The sidecar reads the exporter beside it (here not on the default port).
     cfg["autoscaler"]["snapshot_url"] = f"http://127.0.0.1:{ports['exporter']}"
     path.write_text(yaml.safe_dump(cfg))
+    kube.add_service("batchctl", {9808: f"http://127.0.0.1:{ports['exporter']}"})
     try:
         for command, port in ports.items():
             argv = [BATCHCTL, "--log-format", "json", command, "-c", str(path)]
@@ -134,6 +147,29 @@ def run_batchctl_against(kube: FakeKube, redis_url: str, tmp_path: Path) -> None
         )
         # One observer per pod: only the exporter watches the Deployments.
         wait_for(lambda: kube.open_watches >= 1, what="the exporter watching")
+        # A claim that lapses: the sidecar records the expiry (get, update of its Lease)
+        # and copies the event into the history ring it created (create, get, update).
+        store = lease_store(kube, tmp_path, filename="claims-kubeconfig")
+        queues = [b["queue"] for b in cfg["batches"]]
+        for q in queues:
+            store.take(q, "alice", "rbac test", 1, time.time() - 3600)
+        wait_for(
+            lambda: all((c := store.get(q)) is not None and c.expiry_noted for q in queues),
+            timeout=30,
+            what="the sidecar recording the expiries",
+        )
+        wait_for(
+            lambda: "expired" in str(kube.configmap("batchctl-claim-history-0")),
+            timeout=30,
+            what="the sidecar copying the expiry into the history ring",
+        )
+        store.close()
+        # The CLI inside the pod: the site's config (BATCHCTL_CONFIG), as the pod.
+        status = subprocess.run(
+            [BATCHCTL, "status", "-o", "json"], env=env, capture_output=True, text=True,
+            timeout=60,
+        )  # fmt: skip
+        assert status.returncode == 0, status.stderr
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
@@ -149,14 +185,16 @@ def calls(tmp_path_factory: pytest.TempPathFactory) -> set[Call]:
     cfg = yaml.safe_load((EXAMPLE / "batchctl.yml").read_text())
     with EmbeddedRedis() as server, FakeKube(NS) as kube:
         app = make_app(server.url)
-        db = server.client()
+        store = lease_store(kube, tmp, filename="setup-kubeconfig")
         for b in cfg["batches"]:
             kube.add_deployment(b["deployment"], replicas=0, ready=0)
-            RedisClaimStore(db).claim(b["queue"], "alice", "rbac test", 3600, time.time())
+            store.claim(b["queue"], "alice", "rbac test", 3600, time.time())
             enqueue(app, b["queue"], 3, seconds=0)
-        db.close()
+        store.close()
+        kube.clear_requests()  # the setup's own calls are the test's, not batchctl's
         run_batchctl_against(kube, server.url, tmp)
-        return {as_call(r) for r in kube.requests}
+        own = [r for r in kube.requests if r.path not in SELF_REVIEWS]
+        return {as_call(r) for r in own}
 
 
 def test_the_code_paths_ran(calls: set[Call]) -> None:
@@ -171,6 +209,11 @@ def test_the_code_paths_ran(calls: set[Call]) -> None:
     # Before writing replicas: another controller of the same Deployment? (KEDA is not
     # installed here: its list answers 404, and is still a call RBAC must allow.)
     assert {("list", "horizontalpodautoscalers"), ("list", "scaledobjects")} <= verbs
+    # The claims in Leases: watched (exporter, sidecar), kept (sidecar), mirrored into
+    # the history ring; the CLI in the pod reads the exporter through the API server.
+    assert {("list", "leases"), ("watch", "leases")} <= verbs
+    assert {("create", "configmaps"), ("get", "configmaps"), ("update", "configmaps")} <= verbs
+    assert ("get", "services/proxy") in verbs
     assert {c.namespace for c in calls} == {NS}
 
 
@@ -179,17 +222,27 @@ def test_every_call_is_allowed_by_the_role(role: Doc, calls: set[Call]) -> None:
     assert denied == []
 
 
+def _segment(name: str | None) -> str | None:
+    """The history ring's ten ConfigMaps are one object used in turn: a short run reads
+    all of them and writes the first, so they count as one name."""
+    return "batchctl-claim-history-*" if name and _RING.match(name) else name
+
+
+_RING = re.compile(r"^batchctl-claim-history-\d+$")
+
+
 def test_every_rule_is_used(role: Doc, calls: set[Call]) -> None:
-    unused = [
-        a
+    unused = {
+        (*a[:3], _segment(a[3]))
         for r in role["rules"]
         for a in atoms(r)
         if not any(
-            (c.verb, c.group, c.resource) == a[:3] and (a[3] is None or c.name == a[3])
+            (c.verb, c.group, c.resource) == a[:3]
+            and (a[3] is None or _segment(c.name) == _segment(a[3]))
             for c in calls
         )
-    ]
-    assert unused == []
+    }
+    assert unused == set()
 
 
 def test_the_check_itself_denies(role: Doc) -> None:

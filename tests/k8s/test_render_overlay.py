@@ -17,6 +17,7 @@ import yaml
 
 from alerts.render import render_rules
 from batchctl import __version__
+from batchctl.claims.lease_record import lease_name
 from batchctl.config import parse_config
 from tests.support.kustomize import K8S, Doc, kustomize, one, validate
 
@@ -65,9 +66,11 @@ def docs(tmp_path_factory: pytest.TempPathFactory) -> list[Doc]:
 
 def test_the_overlay_builds_and_validates_strictly(docs: list[Doc]) -> None:
     kinds = sorted(d["kind"] for d in docs)
+    # Roles: batchctl, batchctl-scale, and with the claims in Leases (the pod's default)
+    # batchctl-claims (the service account's) and batchctl-viewer, -claimer, -admin.
     assert kinds == sorted(
         ["ConfigMap"] * 3 + ["Deployment", "NetworkPolicy", "PodDisruptionBudget",
-         "PrometheusRule", "Role", "Role", "RoleBinding", "RoleBinding", "Service",
+         "PrometheusRule"] + ["Role"] * 6 + ["RoleBinding"] * 3 + ["Service",
          "ServiceAccount", "ServiceMonitor"]
     )  # fmt: skip
     for doc in docs:
@@ -164,3 +167,86 @@ def test_bad_input_exits_2_naming_the_problem(case: str, tmp_path: Path) -> None
     assert message in res.stderr
     assert "Traceback" not in res.stderr
     assert not (tmp_path / "site" / "overlay").exists()
+
+
+def test_the_claim_roles_name_the_sites_leases_and_service(docs: list[Doc]) -> None:
+    """Every rule that can name its objects does: the batches' claim Leases (a queue name
+    a Lease name cannot hold gets a hashed one), the ring, the exporter's Service."""
+    leases = sorted(lease_name(q) for q in ("reports.nightly", "imports", "backfill"))
+    assert "batchctl-claim-imports" in leases and "batchctl-claim-reports.nightly" not in leases
+    roles = {d["metadata"]["name"]: d["rules"] for d in docs if d["kind"] == "Role"}
+    grants = {
+        name: {(v, r["resources"][0], tuple(r.get("resourceNames", ()))) for r in rules
+               for v in r["verbs"]}
+        for name, rules in roles.items()
+    }  # fmt: skip
+    viewer, claimer, admin = (grants[f"batchctl-{r}"] for r in ("viewer", "claimer", "admin"))
+    assert viewer < claimer < admin
+    assert ("update", "leases", tuple(leases)) in claimer - viewer
+    assert ("create", "leases", ()) in claimer
+    assert admin - claimer == {("force", "leases", tuple(leases))}
+    assert ("get", "services/proxy", ("batchctl:9808",)) in viewer
+    assert ("update", "leases", tuple(leases)) in grants["batchctl-claims"]
+    binding = one(docs, "RoleBinding", "batchctl-claims")
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "batchctl", "namespace": "payments"}
+    ]
+    # People are bound by the site, never by the overlay.
+    assert not [d for d in docs if d["kind"] == "RoleBinding"
+                and d["roleRef"]["name"] in ("batchctl-viewer", "batchctl-claimer",
+                                             "batchctl-admin")]  # fmt: skip
+
+
+def test_the_admission_policy_is_apart_and_valid(tmp_path: Path) -> None:
+    """Cluster-scoped (a cluster admin applies it): beside the overlay, not in it; valid
+    admissionregistration.k8s.io/v1 for the oldest Kubernetes we support."""
+    res = render(tmp_path)
+    assert res.returncode == 0, res.stderr
+    overlay = tmp_path / "site" / "overlay"
+    kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text())
+    assert "admission-claims.yaml" not in kustomization["resources"]
+    docs = [d for d in yaml.safe_load_all((overlay / "admission-claims.yaml").read_text()) if d]
+    assert [d["kind"] for d in docs] == [
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    ]
+    for doc in docs:
+        validate(doc)
+        assert doc["metadata"]["name"] == "batchctl-claims-payments"
+        assert "namespace" not in doc["metadata"]
+    policy, binding = docs
+    exempt = policy["spec"]["matchConditions"][0]["expression"]
+    assert "system:serviceaccount:payments:batchctl" in exempt
+    assert binding["spec"]["matchResources"]["namespaceSelector"] == {
+        "matchLabels": {"kubernetes.io/metadata.name": "payments"}
+    }
+
+
+def test_a_site_that_keeps_claims_in_redis_gets_no_claim_roles(tmp_path: Path) -> None:
+    res = render(tmp_path, config={**SITE, "claims": {"store": "redis"}})
+    assert res.returncode == 0, res.stderr
+    overlay = tmp_path / "site" / "overlay"
+    assert not (overlay / "rbac-claims.yaml").exists()
+    assert not (overlay / "admission-claims.yaml").exists()
+    names = {d["metadata"]["name"] for d in kustomize(overlay) if d["kind"] == "Role"}
+    assert names == {"batchctl", "batchctl-scale"}
+
+
+def test_the_api_servers_addresses_reach_the_exporter(tmp_path: Path) -> None:
+    """--apiserver-cidr: the service proxy's connections (the CLI's status, the claims in
+    Kubernetes) are admitted on the exporter's port, beside Prometheus' rule."""
+    res = render(tmp_path, "--apiserver-cidr", "10.0.0.0/24", "--apiserver-cidr", "192.0.2.7")
+    assert res.returncode == 0, res.stderr
+    assert "--apiserver-cidr" not in res.stderr  # no note: it was given
+    policy = one(kustomize(tmp_path / "site" / "overlay"), "NetworkPolicy")
+    prometheus, apiserver = policy["spec"]["ingress"]
+    assert prometheus["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    assert apiserver == {
+        "from": [{"ipBlock": {"cidr": "10.0.0.0/24"}}, {"ipBlock": {"cidr": "192.0.2.7/32"}}],
+        "ports": [{"port": "metrics", "protocol": "TCP"}],
+    }
+    validate(policy)
+    res = render(tmp_path, "--apiserver-cidr", "10.0.0.300/8")
+    assert res.returncode == 2 and "--apiserver-cidr 10.0.0.300/8: not an address" in res.stderr

@@ -12,8 +12,9 @@ fresh, empty backend of this test's own, and a store whose backend does not answ
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import redis
@@ -32,6 +33,9 @@ from batchctl.claims import (
 )
 from batchctl.claims.redis_store import RedisClaimStore
 from batchctl.claims.store import ClaimStore
+from tests.support.fakekube import FakeKube
+from tests.support.isolation import starts_servers
+from tests.support.leases import lease_store, unreachable_store
 from tests.support.servers.network import closed_port
 from tests.support.servers.redis import RedisDatabase
 
@@ -76,10 +80,36 @@ def _redis(decode_responses: bool) -> Callable[[pytest.FixtureRequest], StoreKin
     return kind
 
 
+def _leases(request: pytest.FixtureRequest) -> StoreKind:
+    """Leases on the fake API server (the official client over HTTP), this test's own."""
+    kube: FakeKube = request.getfixturevalue("fake_kube")
+    tmp: Path = request.getfixturevalue("tmp_path")
+    opened: list[ClaimStore] = []
+
+    def open_() -> ClaimStore:
+        opened.append(store := lease_store(kube, tmp))
+        return store
+
+    def unreachable() -> ClaimStore:
+        opened.append(store := unreachable_store(tmp))
+        return store
+
+    request.addfinalizer(lambda: [s.close() for s in opened])
+    return StoreKind(open_, unreachable)
+
+
 STORES: dict[str, Callable[[pytest.FixtureRequest], StoreKind]] = {
     "redis": _redis(decode_responses=False),  # as store_for opens it
     "redis-decoded": _redis(decode_responses=True),
+    "kubernetes": _leases,  # one Lease per batch (claims.store: kubernetes)
 }
+
+
+@pytest.fixture
+@starts_servers
+def fake_kube() -> Iterator[FakeKube]:
+    with FakeKube() as kube:
+        yield kube
 
 
 @pytest.fixture(params=list(STORES))

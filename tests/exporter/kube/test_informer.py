@@ -18,7 +18,7 @@ from kubernetes.client.exceptions import ApiException
 
 from batchctl.config import KubernetesConfig
 from batchctl.kube import KubeConfigError, describe_error, new_api_client
-from exporter.kube.api import stream_lines
+from batchctl.kuberest import stream_lines
 from exporter.kube.informer import DeploymentCache, KubeState
 from exporter.snapshot import Deployment
 from tests.support.fakekube import FakeKube, Request

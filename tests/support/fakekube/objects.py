@@ -3,6 +3,7 @@ Deployments with the controller's status, their autoscaling/v1 Scale, Leases, Ev
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 
@@ -157,8 +158,69 @@ def scale_of(dep: JSON) -> JSON:
     }
 
 
+# ObjectMeta's limits (k8s.io/apimachinery validation): every annotation together at most
+# 256 KiB; keys `[prefix/]name`, the name 1-63 characters; a label value at most 63.
+ANNOTATIONS_MAX_BYTES = 256 * 1024
+CONFIGMAP_MAX_BYTES = 1024 * 1024
+_NAME_PART = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+def _key_problem(key: str) -> str | None:
+    prefix, _, name = key.rpartition("/")
+    if prefix and (len(prefix) > 253 or not _PREFIX.match(prefix)):
+        return "prefix part must be a lowercase RFC 1123 subdomain"
+    if not 0 < len(name) <= 63 or not _NAME_PART.match(name):
+        return (
+            "name part must consist of alphanumeric characters, '-', '_' or '.', and must "
+            "start and end with an alphanumeric character (at most 63 characters)"
+        )
+    return None
+
+
+def validate_meta(resource: str, name: str, meta: JSON) -> None:
+    annotations = meta.get("annotations") or {}
+    for key, value in annotations.items():
+        if (problem := _key_problem(key)) is not None:
+            raise invalid(
+                resource, name, "metadata.annotations", f'Invalid value: "{key}": {problem}'
+            )
+        if not isinstance(value, str):
+            raise invalid(resource, name, f"metadata.annotations[{key}]", "must be a string")
+    size = sum(len(k) + len(v.encode()) for k, v in annotations.items())
+    if size > ANNOTATIONS_MAX_BYTES:
+        raise invalid(
+            resource,
+            name,
+            "metadata.annotations",
+            f"Too long: must have at most {ANNOTATIONS_MAX_BYTES} bytes",
+        )
+    for key, value in (meta.get("labels") or {}).items():
+        if (problem := _key_problem(key)) is not None:
+            raise invalid(resource, name, "metadata.labels", f'Invalid value: "{key}": {problem}')
+        if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.match(value):
+            raise invalid(
+                resource,
+                name,
+                "metadata.labels",
+                f'Invalid value: "{value}": a valid label must be an empty string or consist '
+                "of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+                "alphanumeric character (at most 63 characters)",
+            )
+
+
 def validate(resource: str, name: str, obj: JSON) -> None:
+    validate_meta(resource, name, obj.get("metadata") or {})
     spec = obj.get("spec") or {}
+    if resource == "configmaps":
+        data = obj.get("data") or {}
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+            raise invalid(resource, name, "data", "must be a map of strings")
+        if sum(len(k) + len(v.encode()) for k, v in data.items()) > CONFIGMAP_MAX_BYTES:
+            raise invalid(
+                resource, name, "[]", f"Too long: must have at most {CONFIGMAP_MAX_BYTES} bytes"
+            )
     if resource == "leases":
         d = spec.get("leaseDurationSeconds")
         if d is not None and (not isinstance(d, int) or d <= 0):

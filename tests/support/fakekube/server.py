@@ -14,8 +14,10 @@ from typing import Literal
 
 import yaml
 
+from tests.support.fakekube.auth import Rbac, UserInfo
 from tests.support.fakekube.kubeconfig import kubeconfig_dict
 from tests.support.fakekube.objects import new_deployment, new_object, set_status
+from tests.support.fakekube.proxy import Service
 from tests.support.fakekube.routes import JSON
 from tests.support.fakekube.serving import Api
 from tests.support.fakekube.store import CUT, END, EXPIRE
@@ -51,6 +53,16 @@ class FakeKube(Api):
         self.bookmark_on_end = True
         # Whether KEDA's ScaledObject CRD exists (add_scaled_object installs it).
         self.keda_installed = False
+        # Whether SelfSubjectReview is served (GA in 1.28; False: an older cluster's 404).
+        self.self_subject_review = True
+        # RBAC: None allows every authenticated request; apply_rbac/bind load rules.
+        self.rbac: Rbac | None = None
+        # Bearer token -> user: the service account of `token`/`user`, and add_user's.
+        sa = user.split(":")
+        groups = ("system:serviceaccounts", f"system:serviceaccounts:{sa[2]}") if (
+            len(sa) == 4 and sa[:2] == ["system", "serviceaccount"]) else ()  # fmt: skip
+        self._users: dict[str, UserInfo] = {self.token: UserInfo(user, groups)}
+        self._services: dict[tuple[str, str], Service] = {}
         self._faults: list[Fault] = []
         self._requests: list[Request] = []
         self._conns: set[socket.socket] = set()
@@ -151,6 +163,55 @@ class FakeKube(Api):
         )
         path.chmod(0o600)
         return path
+
+    # ------------------------------------------------------------------ users, RBAC
+
+    def add_user(self, name: str, groups: tuple[str, ...] = (), token: str | None = None) -> str:
+        """A user the API knows by a bearer token (returned), in `groups`; what they may do
+        is RBAC's once loaded (apply_rbac, bind)."""
+        token = token or f"fake-token-{secrets.token_hex(16)}"
+        with self._lock:
+            self._users[token] = UserInfo(name, tuple(groups))
+        return token
+
+    def apply_rbac(self, docs: list[JSON], namespace: str | None = None) -> None:
+        """Load the Roles, ClusterRoles and bindings among `docs` (e.g. a rendered overlay)
+        and from now on authorize every request by RBAC (403 when no rule allows it)."""
+        with self._lock:
+            rbac = self.rbac or Rbac()
+            rbac.load(docs, namespace or self.namespace)
+            self.rbac = rbac
+
+    def bind(
+        self,
+        role: str,
+        *,
+        user: str | None = None,
+        group: str | None = None,
+        cluster_role: bool = False,
+        namespace: str | None = None,
+    ) -> None:
+        """`kubectl create rolebinding --role=ROLE --user=USER|--group=GROUP` (a ClusterRole
+        with `cluster_role`): RBAC is on from now on."""
+        subject = {"kind": "User", "name": user} if user else {"kind": "Group", "name": group}
+        with self._lock:
+            rbac = self.rbac or Rbac()
+            rbac.bind(subject, role, namespace or self.namespace, cluster_role=cluster_role)
+            self.rbac = rbac
+
+    def add_service(
+        self,
+        name: str,
+        ports: dict[int, str],
+        *,
+        port_names: dict[str, int] | None = None,
+        namespace: str | None = None,
+    ) -> None:
+        """A Service whose ports (port -> a local backend's base URL, http://127.0.0.1:P)
+        the service proxy forwards to."""
+        ns = namespace or self.namespace
+        with self._lock:
+            self._services[(ns, name)] = Service(name, ns, dict(ports), dict(port_names or {}))
 
     # ------------------------------------------------------------------ objects
 
@@ -291,6 +352,20 @@ class FakeKube(Api):
     def lease(self, name: str, *, namespace: str | None = None) -> JSON | None:
         with self._lock:
             obj = self._objects["leases"].get((namespace or self.namespace, name))
+            return copy.deepcopy(obj) if obj is not None else None
+
+    def leases(self, *, namespace: str | None = None) -> list[JSON]:
+        """Every Lease of `namespace`, by name."""
+        ns = namespace or self.namespace
+        with self._lock:
+            found = [
+                copy.deepcopy(o) for (ons, _), o in self._objects["leases"].items() if ons == ns
+            ]
+        return sorted(found, key=lambda o: o["metadata"]["name"])
+
+    def configmap(self, name: str, *, namespace: str | None = None) -> JSON | None:
+        with self._lock:
+            obj = self._objects["configmaps"].get((namespace or self.namespace, name))
             return copy.deepcopy(obj) if obj is not None else None
 
     def put_lease(self, name: str, spec: JSON, *, namespace: str | None = None) -> JSON:

@@ -13,6 +13,15 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
+from tests.support.fakekube.auth import (
+    Attributes,
+    Rbac,
+    UserInfo,
+    access_review_attributes,
+    forbidden_text,
+    self_subject_access_review,
+    self_subject_review,
+)
 from tests.support.fakekube.errors import (
     DEFAULT_REASONS,
     ApiError,
@@ -31,7 +40,15 @@ from tests.support.fakekube.objects import (
     set_status,
     validate,
 )
-from tests.support.fakekube.routes import JSON, KINDS, ROUTE
+from tests.support.fakekube.proxy import (
+    METHOD_VERBS,
+    PROXY,
+    Service,
+    backend_url,
+    forward,
+    split_name,
+)
+from tests.support.fakekube.routes import JSON, KINDS, REVIEWS, ROUTE, TOP_LEVEL
 from tests.support.fakekube.selectors import parse_field_selector, parse_label_selector
 from tests.support.fakekube.store import CUT, END, EXPIRE, Store, Watcher
 from tests.support.fakekube.wire import (
@@ -41,6 +58,7 @@ from tests.support.fakekube.wire import (
     json_body,
     patched,
     peer_closed,
+    request_attributes,
 )
 
 
@@ -53,6 +71,10 @@ class Api(Store):
     expired_watch: Literal["event", "status"]
     bookmark_on_end: bool
     keda_installed: bool
+    self_subject_review: bool
+    rbac: Rbac | None
+    _users: dict[str, UserInfo]
+    _services: dict[tuple[str, str], Service]
     _faults: list[Fault]
     _requests: list[Request]
     _closing: threading.Event
@@ -85,16 +107,25 @@ class Api(Store):
                 message = forced.message or f"injected {code}"
             h.send_json(code, status_body(code, DEFAULT_REASONS.get(code, "Unknown"), message))
             return
-        if req.headers.get("authorization") != f"Bearer {self.token}":
+        user = self._authenticate(req)
+        if user is None:
             h.send_json(401, status_body(401, "Unauthorized", "Unauthorized"))
             return
         try:
             if req.path == "/version":
                 h.send_json(200, VERSION)
                 return
+            if req.path in REVIEWS:
+                code, body = self._review(req, user)
+                h.send_json(code, body)
+                return
+            if (p := PROXY.match(req.path)) is not None:
+                self._proxy(req, p, user, h)
+                return
             m = ROUTE.match(req.path)
             if m is None:
                 raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            self._authorize(user, request_attributes(req, m))
             if req.method == "GET" and m["name"] is None and req.is_watch:
                 self._watch(req, m, h)
                 return
@@ -102,6 +133,61 @@ class Api(Store):
         except ApiError as e:
             code, body = e.code, e.body
         h.send_json(code, body)
+
+    # -- who calls, and what they may do (auth.py) -----------------------------------
+
+    def _authenticate(self, req: Request) -> UserInfo | None:
+        header = req.headers.get("authorization") or ""
+        token = header.removeprefix("Bearer ") if header.startswith("Bearer ") else None
+        with self._lock:
+            return self._users.get(token) if token else None
+
+    def _authorize(self, user: UserInfo, a: Attributes) -> None:
+        """403 with the apiserver's Status body unless RBAC (once loaded) allows `a`."""
+        with self._lock:
+            rbac = self.rbac
+        if rbac is not None and not rbac.allows(user, a):
+            name = a.name or ""
+            raise ApiError(
+                403,
+                "Forbidden",
+                forbidden_text(user.username, a),
+                {"name": name, "group": a.group, "kind": a.resource.split("/")[0]},
+            )
+
+    def _review(self, req: Request, user: UserInfo) -> tuple[int, JSON]:
+        """POST a SelfSubjectReview (who am I) or SelfSubjectAccessReview (may I)."""
+        if self.self_subject_review is False and req.path.startswith("/apis/authentication"):
+            # A cluster older than 1.28 (or with the API turned off) does not serve it.
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if req.method != "POST":
+            raise ApiError(405, "MethodNotAllowed", f"{req.method} is not allowed here")
+        group, resource = REVIEWS[req.path]
+        self._authorize(user, Attributes("create", group, resource, None, None))
+        body = json_body(req)
+        if resource == "selfsubjectreviews":
+            return 201, self_subject_review(user)
+        try:
+            wanted = access_review_attributes(body)
+        except ValueError as e:
+            raise ApiError(422, "Invalid", f"SelfSubjectAccessReview is invalid: {e}") from None
+        with self._lock:
+            rbac = self.rbac
+        allowed = rbac is None or rbac.allows(user, wanted)
+        reason = "RBAC: allowed by a rule" if allowed and rbac is not None else ""
+        return 201, self_subject_access_review(body, allowed, reason)
+
+    def _proxy(self, req: Request, p: re.Match[str], user: UserInfo, h: Handler) -> None:
+        """The service proxy (proxy.py): authorize services/proxy, then forward."""
+        verb = METHOD_VERBS.get(req.method, req.method.lower())
+        self._authorize(user, Attributes(verb, "", "services/proxy", p["name"], p["ns"]))
+        _, name, _ = split_name(p["name"])
+        with self._lock:
+            service = self._services.get((p["ns"], name))
+        base = backend_url(service, p["name"])
+        code, ctype, data = forward(base, req.method, p["rest"] or "/", req.query, req.headers,
+                                    req.body)  # fmt: skip
+        h.send_raw(code, ctype, data)
 
     def _handle(self, req: Request, m: re.Match[str]) -> tuple[int, JSON]:
         resource, ns, name, sub = m["resource"], m["ns"], m["name"], m["sub"]
@@ -118,7 +204,16 @@ class Api(Store):
         if name is None:
             if req.method == "GET":
                 return 200, self._list(resource, ns, req.query)
-            if req.method == "POST" and ns is not None and resource in ("leases", "events"):
+            if (
+                req.method == "POST"
+                and ns is not None
+                and resource
+                in (
+                    "leases",
+                    "events",
+                    "configmaps",
+                )
+            ):
                 return self._create(resource, ns, req)
             raise ApiError(405, "MethodNotAllowed", f"{req.method} is not allowed here")
         if ns is None:
@@ -135,7 +230,7 @@ class Api(Store):
             return self._patch(resource, ns, name, req)
         if req.method == "PUT":
             return self._replace(resource, ns, name, req)
-        if req.method == "DELETE" and resource == "leases":
+        if req.method == "DELETE" and resource in ("leases", "configmaps"):
             with self._lock:
                 obj = self._delete(resource, ns, name)
             return 200, obj
@@ -268,10 +363,10 @@ class Api(Store):
             obj["metadata"].update(
                 {k: v for k, v in meta.items() if k in ("labels", "annotations")}
             )
-            if resource == "events":
-                # An Event has no spec: its fields sit at the top level.
+            if resource in TOP_LEVEL:
+                # An Event or a ConfigMap has no spec: its fields sit at the top level.
                 del obj["spec"]
-                obj.update({k: copy.deepcopy(v) for k, v in body.items() if k not in MANAGED})
+                obj.update(_content(resource, body))
             else:
                 obj["spec"] = copy.deepcopy(body.get("spec") or {})
             self._store(resource, obj, created=True)
@@ -302,7 +397,7 @@ class Api(Store):
                     obj["metadata"][k] = copy.deepcopy(meta[k])
                 else:
                     obj["metadata"].pop(k, None)
-            obj["spec"] = copy.deepcopy(body.get("spec") or {})
+            _set_content(resource, obj, body)
             if resource == "deployments" and obj["spec"] != cur["spec"]:
                 obj["metadata"]["generation"] += 1
             self._store(resource, obj)
@@ -318,7 +413,7 @@ class Api(Store):
                 raise conflict(resource, name)
             validate(resource, name, new)
             obj = copy.deepcopy(cur)
-            obj["spec"] = new.get("spec") or {}
+            _set_content(resource, obj, new)
             for k in ("labels", "annotations"):
                 if k in new["metadata"]:
                     obj["metadata"][k] = new["metadata"][k]
@@ -369,3 +464,23 @@ class Api(Store):
                     set_status(dep, pods=replicas, ready=replicas)
                 self._store("deployments", dep)
             return 200, scale_of(dep)
+
+
+def _content(resource: str, body: JSON) -> JSON:
+    """The top-level fields a kind without spec keeps from a request body."""
+    kept = TOP_LEVEL[resource]
+    return {
+        k: copy.deepcopy(v)
+        for k, v in body.items()
+        if k not in MANAGED and (kept is None or k in kept)
+    }
+
+
+def _set_content(resource: str, obj: JSON, body: JSON) -> None:
+    """Replace what an update may change besides metadata: spec, or a ConfigMap's data."""
+    if resource in TOP_LEVEL:
+        for k in TOP_LEVEL[resource] or ():
+            obj.pop(k, None)
+        obj.update(_content(resource, body))
+    else:
+        obj["spec"] = copy.deepcopy(body.get("spec") or {})
