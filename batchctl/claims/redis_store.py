@@ -12,7 +12,7 @@ redis_errors.py says which).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -21,16 +21,8 @@ import redis
 from batchctl.claims.history import ClaimEvent, HistoryRead, history_key, parse_entries
 from batchctl.claims.record import KEY, Claim
 from batchctl.claims.redis_errors import client_url, store_error
-from batchctl.claims.rules import (
-    Outcome,
-    Work,
-    decide_claim,
-    decide_drain_end,
-    decide_expiry_note,
-    decide_override,
-    decide_release,
-)
-from batchctl.claims.store import ClaimStore
+from batchctl.claims.rules import Outcome
+from batchctl.claims.transact import Decide, TransactionalStore
 from batchctl.log import get_logger
 
 log = get_logger("batchctl.claims")
@@ -39,11 +31,7 @@ _MAX_RETRIES = 20
 DEFAULT_HISTORY_CAP = 10_000
 
 
-class _NotFree(Exception):
-    """take_any: this batch is not (any more) free; try the next one."""
-
-
-class RedisClaimStore(ClaimStore):
+class RedisClaimStore(TransactionalStore):
     """Claims kept in the broker's Redis; works with decoded or raw (bytes) clients.
 
     `prefix` is the broker's global_keyprefix; `history_cap` about how many events the
@@ -94,114 +82,19 @@ class RedisClaimStore(ClaimStore):
             replies = pipe.execute()
         return {q: Claim.from_fields(q, raw) for q, raw in zip(names, replies, strict=True)}
 
-    # -- changes (each one transaction: the record and its event) ---------------------
-
-    def take(
-        self,
-        queue: str,
-        holder: str,
-        purpose: str | None,
-        ttl_seconds: float,
-        now: float,
-        contact: str | None = None,
-        max_ttl: float | None = None,
-    ) -> Outcome:
-        """Claim, renew or take over an expired claim; ClaimConflict if someone else's is live."""
-        return self._transact(
-            queue,
-            lambda existing: decide_claim(
-                existing, queue, holder, purpose, contact, ttl_seconds, now, max_ttl
-            ),
-        )
-
-    def take_any(
-        self,
-        queues: Sequence[str],
-        holder: str,
-        purpose: str | None,
-        ttl_seconds: float,
-        now: float,
-        contact: str | None = None,
-        max_ttl: float | None = None,
-    ) -> Outcome | None:
-        """Claim the first batch nobody holds, in the order given; failing that, take over
-        the first expired claim. None when every batch is held. Each attempt is its own
-        transaction: two people asking at once never get the same batch."""
-        # A claim key that cannot be read (another type under its name: WRONGTYPE) is
-        # neither free nor lapsed: that batch is skipped, the others stay takeable.
+    def _readable(self, queues: Sequence[str]) -> dict[str, Claim | None]:
+        """Every queue's record in one round trip; a claim key that cannot be read
+        (another type under its name: WRONGTYPE) is left out: that batch is skipped."""
         with self._errors():
             pipe = self.client.pipeline(transaction=False)
             for q in queues:
                 pipe.hgetall(self.key(q))
             replies = pipe.execute(raise_on_error=False)
-        current = {
+        return {
             q: Claim.from_fields(q, raw)
             for q, raw in zip(queues, replies, strict=True)
             if not isinstance(raw, redis.ResponseError)
         }
-        free = [q for q in queues if q in current and current[q] is None]
-        lapsed = [q for q in queues if (c := current.get(q)) is not None and c.expired(now)]
-        for candidates, allow_expired in ((free, False), (lapsed, True)):
-            for queue in candidates:
-
-                def decide(existing: Claim | None, queue: str = queue, ok: bool = allow_expired):
-                    if existing is not None and not (ok and existing.expired(now)):
-                        raise _NotFree(queue)
-                    return decide_claim(
-                        existing, queue, holder, purpose, contact, ttl_seconds, now, max_ttl
-                    )
-
-                try:
-                    return self._transact(queue, decide)
-                except _NotFree:
-                    continue
-        return None
-
-    def give_back(
-        self,
-        queue: str,
-        holder: str,
-        force: bool,
-        now: float,
-        *,
-        work: Work | None = None,
-        drain: bool = False,
-        reason: str = "",
-    ) -> Outcome:
-        """Release (or start draining) `queue`; see `rules.decide_release`."""
-        return self._transact(
-            queue,
-            lambda existing: decide_release(
-                existing, holder, force, now, work=work, drain=drain, reason=reason
-            ),
-        )
-
-    def set_override(
-        self,
-        queue: str,
-        holder: str,
-        replicas: int,
-        until: float,
-        now: float,
-        *,
-        force: bool = False,
-        reason: str = "",
-    ) -> Outcome:
-        """Record a manual scale on the claim (see `rules.decide_override`)."""
-        return self._transact(
-            queue,
-            lambda existing: decide_override(
-                existing, queue, holder, replicas, until, now, force=force, reason=reason
-            ),
-        )
-
-    def end_drain(self, queue: str, seen: Claim, now: float, detail: str) -> Outcome:
-        """The autoscaler: delete the draining claim it saw, if it is still that claim."""
-        return self._transact(queue, lambda existing: decide_drain_end(existing, seen, now, detail))
-
-    def note_expired(self, queue: str, seen: Claim, now: float) -> Outcome:
-        """The autoscaler: record, once, that the claim it saw has expired."""
-        return self._transact(queue, lambda existing: decide_expiry_note(existing, seen, now))
 
     # -- history ----------------------------------------------------------------------
 
@@ -230,7 +123,7 @@ class RedisClaimStore(ClaimStore):
 
     # -- the transaction --------------------------------------------------------------
 
-    def _transact(self, queue: str, decide: Callable[[Claim | None], Outcome]) -> Outcome:
+    def _transact(self, queue: str, decide: Decide) -> Outcome:
         """Read, decide purely, write the record and its event; retry if the record
         changed in between. Nothing is written when the rule decided no change."""
         key = self.key(queue)

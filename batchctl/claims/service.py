@@ -63,8 +63,16 @@ def _redis_store(cfg: Config) -> ClaimStore:
     )
 
 
+def _sqlite_store(cfg: Config) -> ClaimStore:
+    """In a SQLite file of this machine (local runs, any broker)."""
+    from batchctl.claims.sqlite_store import SqliteClaimStore, default_path
+
+    path = cfg.claims.sqlite_path or default_path()
+    return SqliteClaimStore(path, history_cap=cfg.claims.history_max_events)
+
+
 # Each value of `claims.store` and how to open it (a store of another kind adds one).
-STORES: dict[str, Callable[[Config], ClaimStore]] = {"redis": _redis_store}
+STORES: dict[str, Callable[[Config], ClaimStore]] = {"redis": _redis_store, "sqlite": _sqlite_store}
 
 
 def store_for(cfg: Config) -> ClaimStore:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 
 import click
-import redis
 
 from batchctl.claims import (
     ClaimConflict,
@@ -24,6 +23,7 @@ from batchctl.claims import (
 from batchctl.claims.rules import check_holder
 from batchctl.claims.service import check_batch, claim, claim_any, release, store_for
 from batchctl.cli.common import (
+    BROKER_ERRORS,
     batch_work,
     broker_failed,
     conflict,
@@ -244,7 +244,7 @@ def release_command(
         out.fail(str(e), EXIT_REFUSED)
     except StoreError as e:
         store_failed(e, out)
-    except redis.RedisError as e:  # reading the work left
+    except BROKER_ERRORS as e:  # reading the work left
         broker_failed(cfg, e, out)
     finally:
         store.close()

@@ -7,10 +7,9 @@ import time
 from typing import TYPE_CHECKING
 
 import click
-import redis
 
 from batchctl import jsonout
-from batchctl.cli.common import broker_failed, when
+from batchctl.cli.common import BROKER_ERRORS, broker_failed, when
 from batchctl.cli.options import (
     EXIT_UNREACHABLE,
     Printer,
@@ -91,7 +90,7 @@ def status_command(
     cfg = load_or_exit(config_path, out)
     try:
         source, kube_problem = status_source(cfg, events=watch)
-    except redis.RedisError as e:
+    except BROKER_ERRORS as e:
         broker_failed(cfg, e, out)
     refreshes = 0
     broker_down = False  # at the last reading: then the exit code is 3

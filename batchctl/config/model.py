@@ -274,7 +274,8 @@ class Config(_Strict):
     def _across_sections(self) -> Config:
         # One validator for every check across sections: pydantic stops at the first
         # after-validator that raises, and all of them belong in one pass.
-        problems = self._duplicates() + self._lease_margin()
+        problems = self._duplicates() + self._lease_margin() + self.broker.rabbitmq_problems()
+        problems += self._claims_store()
         if problems:
             raise ValueError("\n".join(problems))  # one line each (config/load.py)
         return self
@@ -294,6 +295,15 @@ class Config(_Strict):
                     problems.append(f"{where}.{field}: duplicate {field} {name!r}")
                 seen.add(name)
         return problems
+
+    def _claims_store(self) -> list[str]:
+        if self.claims.store == "redis" and self.broker.kind == "rabbitmq":
+            return [
+                "claims.store: redis keeps claims in the broker's Redis, but broker.url is "
+                "RabbitMQ, which keeps no claims; set claims.store: kubernetes (Leases, in "
+                "a cluster) or sqlite (a file, for one machine)"
+            ]
+        return []
 
     def _lease_margin(self) -> list[str]:
         le = self.autoscaler.leader_election

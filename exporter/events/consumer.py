@@ -112,11 +112,14 @@ class EventsConsumer:
             backoff = min(backoff * 2, limit)
 
     def _consume(self) -> None:
-        opts = celery_transport_options(self.cfg.broker)
+        broker = self.cfg.broker
+        # RabbitMQ over TLS: Celery's broker_use_ssl (broker.use_ssl) as kombu's `ssl`.
+        tls = {"ssl": broker.amqp_ssl()} if broker.kind == "rabbitmq" else {}
         with Connection(
-            self.cfg.broker.url,
-            transport_options=opts,
-            connect_timeout=self.cfg.broker.timeout_seconds,
+            broker.url,
+            transport_options=celery_transport_options(broker),
+            connect_timeout=broker.timeout_seconds,
+            **tls,
         ) as conn:
             conn.connect()
             receiver = self._app.events.Receiver(conn, handlers={"*": self._handle})

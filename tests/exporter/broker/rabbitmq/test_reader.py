@@ -1,0 +1,130 @@
+"""The RabbitMQ reader against a real node: real Celery producers and workers, the figures
+compared with what RabbitMQ itself says (the management API, a passive queue_declare).
+
+Each test has a virtual host of its own and reads it as a monitoring user (the
+`monitoring` tag, no permission on any task queue). RabbitMQ refreshes its statistics
+every second on the test node: tests await the API's own figure, then check that
+batchctl reports exactly it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from kombu import Connection, Exchange, Queue
+
+from batchctl.config import Config
+from batchctl.demo.tasks import enqueue, make_app
+from exporter.broker import open_reader
+from exporter.broker.rabbitmq.reader import RabbitReader
+from exporter.collect import InProcessSource
+from exporter.http.exposition import render_snapshot
+from exporter.snapshot import Snapshot
+from tests.support.config import config_for
+from tests.support.metrics import sample
+from tests.support.servers.rabbitmq import RabbitVhost
+from tests.support.waits import wait_for
+
+pytestmark = pytest.mark.integration
+
+QUEUES = ("batch0", "batch1", "batch2", "batch3")
+
+
+def cfg_for(v: RabbitVhost, queues: tuple[str, ...] = QUEUES, **broker: object) -> Config:
+    """batchctl's config for the vhost: the monitoring user, claims in SQLite (unused)."""
+    broker.setdefault("timeout_seconds", 5)
+    return config_for(v.monitor_url, queues, broker=v.broker(**broker), claims={"store": "sqlite"})
+
+
+def collect(cfg: Config) -> tuple[Snapshot, str]:
+    """One snapshot, and its /metrics text, from a fresh source."""
+    source = InProcessSource(cfg, open_reader(cfg.broker))
+    try:
+        snap = source.collect()
+    finally:
+        source.stop()
+    assert snap.broker_up, snap.broker_error
+    return snap, render_snapshot(snap, version="t", kubernetes_enabled=False, broker="rabbitmq")
+
+
+def api_figure(v: RabbitVhost, queue: str, column: str, expected: int) -> None:
+    """Wait until the management API's own statistics say `expected`."""
+    wait_for(
+        lambda: v.queue(queue).get(column) == expected,
+        timeout=20,
+        what=f"the management API's {column} of {queue} to be {expected}",
+    )
+
+
+def passive_declare(v: RabbitVhost, queue: str) -> Any:
+    with Connection(v.url) as conn:
+        return conn.channel().queue_declare(queue, passive=True)
+
+
+def test_depth_is_exact_for_a_priority_queue_and_a_plain_one(rabbitmq: RabbitVhost) -> None:
+    app = make_app(rabbitmq.url)  # RabbitMQ: queues declared with x-max-priority
+    ids = enqueue(app, "batch1", 120, seconds=0, priorities=[0, 3, 6, 9], seed=7)
+    plain = make_app(rabbitmq.url)
+    plain.conf.task_queue_max_priority = None  # a queue without x-max-priority
+    enqueue(plain, "batch2", 37, seconds=0, priorities=[0], seed=1)
+    assert len(ids) == 120
+    assert rabbitmq.queue("batch1")["arguments"] == {"x-max-priority": 9}
+    assert rabbitmq.queue("batch2")["arguments"] == {}
+    api_figure(rabbitmq, "batch1", "messages_ready", 120)
+    api_figure(rabbitmq, "batch2", "messages_ready", 37)
+
+    snap, text = collect(cfg_for(rabbitmq))
+    assert snap.queue("batch1").waiting == 120  # type: ignore[union-attr]
+    assert snap.queue("batch2").waiting == 37  # type: ignore[union-attr]
+    assert sample(text, "celery_queue_length", {"queue": "batch1"}) == 120
+    assert sample(text, "celery_queue_length", {"queue": "batch2"}) == 37
+    # What celery-exporter and KEDA read (AMQP passive declare: ready messages) agrees.
+    assert passive_declare(rabbitmq, "batch1").message_count == 120
+    # RabbitMQ counts no priority lists: no celery_queue_priority_length series.
+    assert (
+        sample(text, "celery_queue_priority_length", {"queue": "batch1", "priority": "0"}) is None
+    )
+    # Memory is the queue's own, from the same answer.
+    assert sample(text, "celery_queue_memory_bytes", {"queue": "batch1"}) > 0
+
+
+def test_a_declared_empty_queue_and_an_undeclared_batch_show_zero(rabbitmq: RabbitVhost) -> None:
+    with Connection(rabbitmq.url) as conn:
+        Queue("batch2", Exchange("batch2"), "batch2")(conn.channel()).declare()
+    wait_for(lambda: "consumers" in rabbitmq.queue("batch2"), timeout=20, what="statistics")
+    snap, text = collect(cfg_for(rabbitmq))
+    for q in ("batch2", "batch3"):  # declared, empty; never declared
+        assert sample(text, "celery_queue_length", {"queue": q}) == 0
+        assert sample(text, "celery_queue_unacked", {"queue": q}) == 0
+        assert sample(text, "celery_queue_consumers", {"queue": q}) == 0
+        assert sample(text, "celery_queue_oldest_message_age_seconds", {"queue": q}) == 0
+    assert [q.queue for q in snap.queues][:4] == list(QUEUES)
+
+
+def test_pagination_reads_every_queue_in_one_request_per_page(rabbitmq: RabbitVhost) -> None:
+    names = [f"q{i:04d}" for i in range(620)]
+    with Connection(rabbitmq.url) as conn:
+        channel = conn.channel()
+        for name in names:
+            channel.queue_declare(name, durable=True, auto_delete=False)
+        channel.basic_publish(channel.prepare_message(b"x"), exchange="", routing_key="q0600")
+    api_figure(rabbitmq, "q0600", "messages_ready", 1)
+    reader = open_reader(cfg_for(rabbitmq).broker)
+    assert isinstance(reader, RabbitReader)
+    try:
+        found = reader.discover()
+        assert sorted(found.queues) == names
+        before = reader.api.requests
+        read = reader.read(names, time.time())
+        # 620 queues: two pages of at most 500, and the nodes once.
+        assert reader.api.requests - before == 3
+        by_name = dict(zip(read.queues, read.reads, strict=True))
+        assert by_name["q0600"].waiting == 1
+        assert sum(r.waiting for r in read.reads) == 1
+        before = reader.api.requests
+        reader.read(names, time.time())
+        assert reader.api.requests - before == 2  # the nodes are read every 5 s at most
+    finally:
+        reader.close()
