@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from batchctl.config import Config, parse_config
-from batchctl.demo.tasks import ENV_ACKS_LATE
+from batchctl.demo.tasks import ENV_ACKS_LATE, ENV_RECORD_URL
 from batchctl.workers import ENV_BROKER_URL
 from exporter.events.consumer import EventsConsumer
 from exporter.events.model import QueueActivity
@@ -45,10 +45,13 @@ class Worker:
         concurrency: int = 2,
         prefetch: int = 1,
         acks_late: bool = True,
+        record_url: str | None = None,
     ) -> None:
         env = dict(os.environ)
         env[ENV_BROKER_URL] = url
         env[ENV_ACKS_LATE] = "1" if acks_late else "0"
+        if record_url is not None:  # a Redis for the task ids (a RabbitMQ broker has none)
+            env[ENV_RECORD_URL] = record_url
         env["PYTHONUNBUFFERED"] = "1"
         self.node = node
         self.log = log

@@ -10,6 +10,7 @@ batchctl reports exactly it.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +26,9 @@ from exporter.snapshot import Snapshot
 from tests.support.config import config_for
 from tests.support.metrics import sample
 from tests.support.servers.rabbitmq import RabbitVhost
+from tests.support.servers.redis import RedisServer
 from tests.support.waits import wait_for
+from tests.support.workers import Worker, workers
 
 pytestmark = pytest.mark.integration
 
@@ -128,3 +131,41 @@ def test_pagination_reads_every_queue_in_one_request_per_page(rabbitmq: RabbitVh
         assert reader.api.requests - before == 2  # the nodes are read every 5 s at most
     finally:
         reader.close()
+
+
+def test_prefetched_messages_are_in_flight_exactly_as_rabbitmq_counts_them(
+    rabbitmq: RabbitVhost, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    app = make_app(rabbitmq.url)
+    enqueue(app, "batch1", 10, seconds=60, priorities=[0, 9], seed=3)
+    with workers(tmp_path) as started:
+        # One process, prefetch 4, late acks: it holds 4 (1 running, 3 reserved).
+        started.append(
+            Worker(
+                rabbitmq.url, "batch1", "w1@test", tmp_path / "w1.log",
+                concurrency=1, prefetch=4, record_url=redis_server.url,
+            )
+        )  # fmt: skip
+        api_figure(rabbitmq, "batch1", "messages_unacknowledged", 4)
+        api_figure(rabbitmq, "batch1", "messages_ready", 6)
+        api = rabbitmq.queue("batch1")
+        snap, text = collect(cfg_for(rabbitmq))
+        assert (
+            sample(text, "celery_queue_unacked", {"queue": "batch1"})
+            == api["messages_unacknowledged"]
+            == 4
+        )
+        assert sample(text, "celery_queue_length", {"queue": "batch1"}) == api["messages_ready"]
+        assert sample(text, "celery_queue_consumers", {"queue": "batch1"}) == api["consumers"] == 1
+        # The work left counts both: a release must not end this claim.
+        assert snap.queue("batch1").work == 10  # type: ignore[union-attr]
+        # What celery-exporter and KEDA see: 6 ready, the 4 in flight invisible.
+        assert passive_declare(rabbitmq, "batch1").message_count == 6
+        # Discovery: the worker's remote-control and event queues are not task queues.
+        names = [q["name"] for q in rabbitmq.node.api("GET", f"/api/queues/{rabbitmq.vhost}")]
+        assert any(n.endswith(".pidbox") for n in names), names
+        reader = open_reader(cfg_for(rabbitmq).broker)
+        try:
+            assert sorted(reader.discover().queues) == ["batch1"]
+        finally:
+            reader.close()
