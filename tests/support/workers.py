@@ -27,6 +27,8 @@ def events_config(url: str, **events: object) -> Config:
             "kubernetes": {"enabled": False},
             "events": {"enabled": True, **events},
             "exporter": {"autoscaler_url": None},
+            # RabbitMQ keeps no claims: a local store (unused by the events tests).
+            **({"claims": {"store": "sqlite"}} if url.startswith("amqp") else {}),
         },
         env={},
     )
