@@ -22,9 +22,17 @@ if TYPE_CHECKING:
 
 
 class Live:
-    def __init__(self, cfg: Config, consumer: EventsConsumer | None = None) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        consumer: EventsConsumer | None = None,
+        waiting: SentWaiting | None = None,
+    ) -> None:
         self.cfg = cfg
         self.consumer = consumer
+        # The consumer's record of tasks sent and not yet received: dates the queues
+        # whose broker cannot (RabbitMQ without timestamps). None: no dating.
+        self.waiting = waiting
         self.histories = {b.queue: History() for b in cfg.batches}
         self.last_good: Snapshot | None = None
 
@@ -38,6 +46,7 @@ class Live:
 
             consumer = EventsConsumer(cfg)
             consumer.start()
+            return cls(cfg, consumer, consumer.aggregator.waiting)
         return cls(cfg, consumer)
 
     def __call__(self, snap: Snapshot) -> Snapshot:
@@ -47,8 +56,8 @@ class Live:
             # long; no event can arrive through a broker the read just found down.
             events = replace(events, up=False, error=f"the broker is down: {snap.broker_error}")
         snap = replace(snap, events=events)
-        if self.consumer is not None and events is not None and events.up and snap.broker_up:
-            snap = dated_by_events(snap, self.consumer.aggregator.waiting)
+        if self.waiting is not None and events is not None and events.up and snap.broker_up:
+            snap = dated_by_events(snap, self.waiting)
         if snap.broker_up:
             for queue, history in self.histories.items():
                 sample = _sample(snap, queue)

@@ -61,9 +61,15 @@ class SqliteClaimStore(TransactionalStore):
     """Claims in one SQLite file; safe across threads and processes (one connection per
     thread, every change one IMMEDIATE transaction)."""
 
-    def __init__(self, path: str | Path, history_cap: int = DEFAULT_HISTORY_CAP) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        history_cap: int = DEFAULT_HISTORY_CAP,
+        timeout: float = LOCK_TIMEOUT_SECONDS,
+    ) -> None:
         self.path = Path(path).expanduser()
         self.history_cap = history_cap
+        self.timeout = timeout
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -88,8 +94,8 @@ class SqliteClaimStore(TransactionalStore):
         text = str(e)
         if isinstance(e, sqlite3.OperationalError) and "locked" in text:
             return StoreUnavailable(
-                f"the claim store at {self.path} stayed locked by another process for "
-                f"{LOCK_TIMEOUT_SECONDS:g}s: try again",
+                f"cannot reach the claim store at {self.path}: another process kept it "
+                f"locked for {self.timeout:g}s; try again",
                 e,
             )
         if isinstance(e, sqlite3.OperationalError) and (
@@ -113,7 +119,7 @@ class SqliteClaimStore(TransactionalStore):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Autocommit mode (isolation_level None): transactions are ours, BEGIN IMMEDIATE.
         conn = sqlite3.connect(
-            self.path, timeout=LOCK_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
+            self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
         )
         with self._lock:
             self._all.append(conn)

@@ -321,6 +321,11 @@ def render_body(
         gen,
         lambda: w.family(QUEUE_MEMORY, (((q.queue,), q.memory_bytes) for q in qs)),
     )
+    w.family(BROKER_UP, [((), 1 if snap.broker_up else 0)])
+    if snap.broker_memory_used_bytes is not None:
+        w.family(BROKER_MEMORY_USED, [((), snap.broker_memory_used_bytes)])
+    if snap.broker_memory_max_bytes is not None:
+        w.family(BROKER_MEMORY_MAX, [((), snap.broker_memory_max_bytes)])
     # Only where the broker counts consumers (RabbitMQ): no false zeros on Redis.
     w.family_of(
         QUEUE_CONSUMERS,
@@ -329,11 +334,6 @@ def render_body(
             QUEUE_CONSUMERS, (((q.queue,), q.consumers) for q in qs if q.consumers is not None)
         ),
     )
-    w.family(BROKER_UP, [((), 1 if snap.broker_up else 0)])
-    if snap.broker_memory_used_bytes is not None:
-        w.family(BROKER_MEMORY_USED, [((), snap.broker_memory_used_bytes)])
-    if snap.broker_memory_max_bytes is not None:
-        w.family(BROKER_MEMORY_MAX, [((), snap.broker_memory_max_bytes)])
     w.family(BROKER_ALARM, (((r,), 1 if on else 0) for r, on in sorted(snap.broker_alarms.items())))
     deps = sorted(snap.deployments.items())
     w.family(DEPLOYMENT_REPLICAS, (((q, d.name), d.replicas) for q, d in deps))
