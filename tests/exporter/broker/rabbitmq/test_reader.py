@@ -169,3 +169,34 @@ def test_prefetched_messages_are_in_flight_exactly_as_rabbitmq_counts_them(
             assert sorted(reader.discover().queues) == ["batch1"]
         finally:
             reader.close()
+
+
+def test_node_memory_and_a_raised_disk_alarm_are_exported(rabbitmq: RabbitVhost) -> None:
+    node = rabbitmq.node
+    # A node's statistics come a few seconds after it boots: unknown till then.
+    wait_for(lambda: "mem_limit" in node.api("GET", "/api/nodes")[0], timeout=30)
+    snap, text = collect(cfg_for(rabbitmq))
+    nodes = node.api("GET", "/api/nodes")
+    assert sample(text, "celery_broker_memory_max_bytes") == nodes[0]["mem_limit"] > 0
+    assert 0 < sample(text, "celery_broker_memory_used_bytes") < nodes[0]["mem_limit"]
+    assert sample(text, "celery_broker_alarm", {"resource": "disk"}) == 0
+    assert sample(text, "celery_broker_alarm", {"resource": "memory"}) == 0
+    # More free disk asked for than there is: RabbitMQ raises its disk alarm (and
+    # blocks publishers) until the limit is put back.
+    node.ctl("set_disk_free_limit", "100000GB")
+    try:
+        wait_for(
+            lambda: node.api("GET", "/api/nodes")[0].get("disk_free_alarm") is True,
+            timeout=30,
+            what="the disk alarm",
+        )
+        snap, text = collect(cfg_for(rabbitmq))
+        assert sample(text, "celery_broker_alarm", {"resource": "disk"}) == 1
+        assert snap.broker_alarms == {"disk": True, "memory": False}
+    finally:
+        node.ctl("set_disk_free_limit", "50MB")
+        wait_for(
+            lambda: node.api("GET", "/api/nodes")[0].get("disk_free_alarm") is False,
+            timeout=30,
+            what="the disk alarm to clear",
+        )
