@@ -16,6 +16,9 @@ looks like. Per N, one after the other on the same data:
 - floor, paginated: the same listing in pages of 500 (what batchctl sends);
 - batchctl: `InProcessSource.collect()`, the whole collection (the reader's request,
   the node figures when due, the stats, the snapshot), with discovery done first;
+
+the three taking turns, one of each per round, so that the load of a shared machine
+falls on all three alike; then
 - celery-exporter (optional): its `/metrics` scrape with `--queues` naming every queue,
   from a checkout given with --celery-exporter (e.g. `fetch`ed from
   github.com/danihodovic/celery-exporter and unpacked outside this repository) run by a
@@ -43,7 +46,7 @@ from typing import Any
 import urllib3
 from kombu import Connection
 
-from batchctl.config import Config, parse_config
+from batchctl.config import parse_config
 from exporter.broker import open_reader
 from exporter.broker.rabbitmq.figures import QUEUE_COLUMNS
 from exporter.collect import InProcessSource
@@ -94,17 +97,9 @@ def settle(v: RabbitVhost, n: int, total: int) -> None:
     raise RuntimeError("the management API's statistics did not settle")
 
 
-def timed(fn: Any, runs: int) -> list[float]:
-    fn()  # warm: connection, caches
-    out = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t0) * 1000)
-    return out
-
-
-def floor(v: RabbitVhost, runs: int, paginated: bool) -> list[float]:
+def floor_request(v: RabbitVhost, paginated: bool) -> tuple[Any, urllib3.HTTPConnectionPool]:
+    """One bare listing (unpaginated, or in pages of 500) on a kept-alive connection,
+    JSON decoded: the function, and the pool to close."""
     http = urllib3.HTTPConnectionPool(
         "127.0.0.1", v.node.management_port, maxsize=1,
         headers=urllib3.make_headers(basic_auth=f"{v.monitor_user}:{v.monitor_password}"),
@@ -120,20 +115,21 @@ def floor(v: RabbitVhost, runs: int, paginated: bool) -> list[float]:
             doc = json.loads(http.request("GET", f"{base}&page={page}&page_size=500").data)
             count, page = doc["page_count"], page + 1
 
-    try:
-        return timed(once, runs)
-    finally:
-        http.close()
+    return once, http
 
 
-def ours(cfg: Config, runs: int) -> tuple[list[float], Any]:
-    source = InProcessSource(cfg, open_reader(cfg.broker))
-    try:
-        source.reader.discover()
-        samples = timed(source.collect, runs)
-        return samples, source.collect()
-    finally:
-        source.stop()
+def interleaved(fns: dict[str, Any], runs: int) -> dict[str, list[float]]:
+    """Each function `runs` times, taking turns (one of each per round), so that the
+    load of a shared machine falls on all of them alike."""
+    for fn in fns.values():
+        fn()  # warm: connections, caches
+    out: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(runs):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            out[name].append((time.perf_counter() - t0) * 1000)
+    return out
 
 
 def celery_exporter(
@@ -217,16 +213,27 @@ def main() -> None:
                     },
                     env={},
                 )
-                bare = floor(v, args.runs, paginated=False)
-                paged = floor(v, args.runs, paginated=True)
-                collected, snap = ours(cfg, args.runs)
-                base = statistics.median(bare)
-                print(f"### {n} queues, {total} messages ({args.runs} runs each, ms)\n")
+                bare, bare_pool = floor_request(v, paginated=False)
+                paged, paged_pool = floor_request(v, paginated=True)
+                source = InProcessSource(cfg, open_reader(cfg.broker))
+                try:
+                    source.reader.discover()
+                    times = interleaved(
+                        {"bare": bare, "paged": paged, "ours": source.collect}, args.runs
+                    )
+                    snap = source.collect()
+                finally:
+                    source.stop()
+                    bare_pool.close()
+                    paged_pool.close()
+                base = statistics.median(times["bare"])
+                print(f"### {n} queues, {total} messages ({args.runs} rounds, ms)\n")
                 print("| reader | p50 | p99 | / floor p50 |\n|---|---:|---:|---:|")
-                print(row("floor: one bare management API request", bare, None))
-                print(row("floor: the same in pages of 500", paged, base))
-                print(row("**batchctl collection**", collected, base))
+                print(row("floor: one bare management API request", times["bare"], None))
+                print(row("floor: the same in pages of 500", times["paged"], base))
+                print(row("**batchctl collection**", times["ours"], base))
                 q0 = snap.queue(names[0])
+                assert q0 is not None
                 print(
                     f"\nbatchctl on {names[0]}: waiting {q0.waiting}, unacked {q0.unacked}, "
                     f"consumers {q0.consumers}; {len(snap.queues)} queues; total waiting "

@@ -15,7 +15,7 @@ from batchctl.config import Config, parse_config
 from batchctl.demo.tasks import ENV_ACKS_LATE, ENV_RECORD_URL
 from batchctl.workers import ENV_BROKER_URL
 from exporter.events.consumer import EventsConsumer
-from exporter.events.model import QueueActivity
+from exporter.events.model import QueueActivity, TaskStats
 from tests.support.paths import ROOT
 from tests.support.waits import wait_for
 
@@ -99,6 +99,12 @@ def workers(tmp: Path) -> Iterator[list[Worker]]:
     finally:
         for w in started:
             w.stop()
+
+
+def task_stats(consumer: EventsConsumer, queue: str, task: str) -> TaskStats:
+    """One task name's counts in one queue, as the consumer sees them now."""
+    found = [t for t in consumer.view(time.time()).tasks if (t.queue, t.task) == (queue, task)]
+    return found[0] if found else TaskStats(queue, task)
 
 
 def activity(consumer: EventsConsumer, queue: str) -> QueueActivity:

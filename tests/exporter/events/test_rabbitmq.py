@@ -14,7 +14,6 @@ import pytest
 
 from batchctl.demo.tasks import FAIL_TASK, TASK_NAME, make_app
 from exporter.events.consumer import EventsConsumer
-from exporter.events.model import TaskStats
 from tests.support.servers.rabbitmq import RabbitVhost
 from tests.support.servers.redis import RedisServer
 from tests.support.waits import wait_for
@@ -22,17 +21,13 @@ from tests.support.workers import (
     Worker,
     activity,
     events_config,
+    task_stats,
     wait_connected,
     wait_workers,
     workers,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
-
-
-def stats(c: EventsConsumer, queue: str, task: str) -> TaskStats:
-    found = [t for t in c.view(time.time()).tasks if (t.queue, t.task) == (queue, task)]
-    return found[0] if found else TaskStats(queue, task)
 
 
 def test_events_over_amqp_are_counted_exactly(
@@ -62,7 +57,10 @@ def test_events_over_amqp_are_counted_exactly(
                 what="25 successes and 3 failures",
             )
             time.sleep(0.5)  # anything more would arrive now: there must be nothing
-            work, fail = stats(consumer, "batch1", TASK_NAME), stats(consumer, "batch1", FAIL_TASK)
+            work, fail = (
+                task_stats(consumer, "batch1", TASK_NAME),
+                task_stats(consumer, "batch1", FAIL_TASK),
+            )
             assert dict(work.states) == {
                 "sent": 25, "received": 25, "started": 25, "succeeded": 25,
             }  # fmt: skip

@@ -12,8 +12,6 @@ from __future__ import annotations
 import io
 import json
 import time
-import urllib.error
-import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import quote
@@ -30,6 +28,7 @@ from exporter.collect import InProcessSource
 from exporter.runtime import start_exporter
 from exporter.snapshot import Snapshot
 from tests.support.config import config_for
+from tests.support.http import get
 from tests.support.servers.network import closed_port, silent_listener
 from tests.support.servers.rabbitmq import MONITOR_PERMISSIONS, RabbitNode, RabbitVhost, new_vhost
 from tests.support.waits import wait_for
@@ -142,14 +141,6 @@ def test_a_stopped_node_is_down_within_the_timeout_and_recovers(own_rabbitmq: Ra
 # -- secrets ---------------------------------------------------------------------------
 
 
-def fetch(url: str) -> str:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as r:
-            return r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.read().decode()
-
-
 @pytest.mark.parametrize("form", ["working", "wrong-vhost", "management-url-credentials"])
 def test_the_monitoring_users_password_appears_in_no_output(
     rabbitmq: RabbitVhost, tmp_path: Path, form: str
@@ -203,7 +194,7 @@ def test_the_monitoring_users_password_appears_in_no_output(
     running = start_exporter(load_config(cfg_file, env={}), "127.0.0.1:0")
     try:
         for path in ("/metrics", "/status", "/api/v1/snapshot", "/", "/readyz"):
-            out.append(fetch(running.url + path))
+            out.append(get(running.url + path)[2])
     finally:
         running.stop()
     out.append(logs.getvalue())
