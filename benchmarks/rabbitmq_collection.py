@@ -5,7 +5,8 @@ and beside celery-exporter on the same broker.
         [--celery-exporter DIR --celery-exporter-python PYTHON]
 
 A RabbitMQ node of its own (Debian's rabbitmq-server, tests/support/servers/rabbitmq.py:
-loopback, statistics every second), one vhost with N durable queues holding 0-6
+loopback, statistics every second, the management plugin's query cache off: scrapes
+come seconds apart, not within the cache's lifetime), one vhost with N durable queues holding 0-6
 messages each (published with AMQP, no consumer), and on the first queue a consumer
 that holds 5 messages unacknowledged (prefetch 5, never acks): what a busy worker
 looks like. Per N, one after the other on the same data:
@@ -196,7 +197,11 @@ def main() -> None:
         f"({platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}), load {load[0]:.1f}"
     )
-    with tempfile.TemporaryDirectory() as tmp, RabbitNode(Path(tmp) / "node") as node:
+    # The management plugin caches a query's answer for db_cache_multiplier x the time it
+    # took: the same listing asked twice in a row would be served from that cache.
+    # Scrapes come seconds apart; so must the measurements: no cache.
+    no_cache = "management.db_cache_multiplier = 0\n"
+    with tempfile.TemporaryDirectory() as tmp, RabbitNode(Path(tmp) / "node", no_cache) as node:
         version = node.api("GET", "/api/overview")["rabbitmq_version"]
         print(f"RabbitMQ {version}, node started by the benchmark on loopback\n")
         for n in (int(x) for x in args.queues.split(",")):

@@ -43,10 +43,11 @@ _names = itertools.count()
 class RabbitNode:
     """A rabbitmq-server node of our own on loopback (AMQP, management, distribution)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, extra_conf: str = "") -> None:
         if not os.access(SERVER, os.X_OK):  # /usr/sbin may not be on PATH: look for it
             require_tool("rabbitmq-server")  # Debian's package: scripts/ensure-tools.sh
         self.workdir = workdir
+        self.extra_conf = extra_conf  # more rabbitmq.conf lines
         self.name = f"batchctl-test-{os.getpid()}-{next(_names)}@localhost"
         self.amqp_port = free_port()
         self.management_port = free_port()
@@ -103,7 +104,7 @@ class RabbitNode:
             "management.tcp.ip = 127.0.0.1\n"
             f"management.tcp.port = {self.management_port}\n"
             "collect_statistics_interval = 1000\n"
-            "log.console = false\n"
+            "log.console = false\n" + self.extra_conf
         )
         (base / "enabled_plugins").write_text("[rabbitmq_management].\n")
         cookie = base / ".erlang.cookie"

@@ -200,3 +200,19 @@ def test_node_memory_and_a_raised_disk_alarm_are_exported(rabbitmq: RabbitVhost)
             timeout=30,
             what="the disk alarm to clear",
         )
+
+
+def test_queue_names_with_odd_characters_are_read_and_exported(rabbitmq: RabbitVhost) -> None:
+    # RabbitMQ refuses names that are not UTF-8 (FRAME_ERROR): anything else may come.
+    odd = ['odd "q"', "ünï☃ 日本", "sp ace", "back\\slash", "{curly}=,#", "x" * 255]
+    with Connection(rabbitmq.url) as conn:
+        channel = conn.channel()
+        for i, name in enumerate(odd):
+            channel.queue_declare(name, durable=True, auto_delete=False)
+            for _ in range(i + 1):
+                channel.basic_publish(channel.prepare_message(b"x"), exchange="", routing_key=name)
+    api_figure(rabbitmq, odd[-1], "messages_ready", len(odd))
+    snap, text = collect(cfg_for(rabbitmq))  # discovery finds them
+    for i, name in enumerate(odd):
+        assert sample(text, "celery_queue_length", {"queue": name}) == i + 1, name
+    assert Snapshot.from_json(snap.to_json()).queue(odd[0]).waiting == 1  # type: ignore[union-attr]
