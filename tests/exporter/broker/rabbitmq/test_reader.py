@@ -77,6 +77,8 @@ def test_depth_is_exact_for_a_priority_queue_and_a_plain_one(rabbitmq: RabbitVho
     assert rabbitmq.queue("batch2")["arguments"] == {}
     api_figure(rabbitmq, "batch1", "messages_ready", 120)
     api_figure(rabbitmq, "batch2", "messages_ready", 37)
+    # Memory comes from another statistics table: it may show a moment later.
+    wait_for(lambda: rabbitmq.queue("batch1").get("memory"), timeout=20, what="memory")
 
     snap, text = collect(cfg_for(rabbitmq))
     assert snap.queue("batch1").waiting == 120  # type: ignore[union-attr]
@@ -148,6 +150,8 @@ def test_prefetched_messages_are_in_flight_exactly_as_rabbitmq_counts_them(
         )  # fmt: skip
         api_figure(rabbitmq, "batch1", "messages_unacknowledged", 4)
         api_figure(rabbitmq, "batch1", "messages_ready", 6)
+        # Consumers come from another statistics table: they may show a moment later.
+        api_figure(rabbitmq, "batch1", "consumers", 1)
         api = rabbitmq.queue("batch1")
         snap, text = collect(cfg_for(rabbitmq))
         assert (
