@@ -62,6 +62,10 @@ class EventsConsumer:
         self._receiver: Any = None
         self._app = Celery("batchctl-events", set_as_current=False)
         self._app.conf.update(broker_url=cfg.broker.url)
+        if cfg.broker.kind == "rabbitmq":
+            # The receiver's heartbeat broadcast publishes through the app's own producer
+            # pool (its own connection): it needs the same TLS options as ours.
+            self._app.conf.update(broker_use_ssl=cfg.broker.amqp_ssl())
         self._safe_url = redact_url(cfg.broker.url)
 
     def start(self) -> None:
