@@ -16,7 +16,7 @@ def test_the_demo_runs_its_story_on_rabbitmq(rabbitmq: RabbitVhost) -> None:
     out = io.StringIO()
     summary = run_demo(
         DemoOptions(
-            tasks=300,
+            tasks=200,
             task_seconds=0.2,
             max_replicas=3,
             timeout_seconds=150,
@@ -27,7 +27,7 @@ def test_the_demo_runs_its_story_on_rabbitmq(rabbitmq: RabbitVhost) -> None:
     )
     text = out.getvalue()
     assert summary.ok, text
-    assert summary.completed == 300 and summary.lost == 0
+    assert summary.completed == 200 and summary.lost == 0
     assert summary.peak_replicas >= 2, text
     assert summary.replicas_at_end == 0
     # The broker named without its password; the embedded Redis only counts task ids.
