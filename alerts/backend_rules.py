@@ -1,7 +1,8 @@
 """Alert rules on what the exporter reads and how it is read.
 
-Redis memory (per queue and in all) and health, the Kubernetes API, and the exporter's
-own scrape target.
+Broker memory (per queue and in all) and health, RabbitMQ's resource alarms, the
+Kubernetes API, and the exporter's own scrape target. The broker is named as the config
+says (Redis or RabbitMQ); the expressions are the same for both.
 """
 
 from __future__ import annotations
@@ -13,13 +14,22 @@ from batchctl.config import Config
 QUEUE_MEMORY_HIGH = "CeleryQueueMemoryHigh"
 BROKER_MEMORY_HIGH = "CeleryBrokerMemoryHigh"
 BROKER_DOWN = "CeleryBrokerDown"
+BROKER_RESOURCE_ALARM = "CeleryBrokerResourceAlarm"
 KUBERNETES_API_DOWN = "CeleryKubernetesApiDown"
 EXPORTER_DOWN = "CeleryExporterDown"
 
 
+def _named(cfg: Config) -> tuple[str, str]:
+    """The broker as the texts name it, and what its memory limit is called."""
+    if cfg.broker.kind == "rabbitmq":
+        return "RabbitMQ", "memory high watermark"
+    return "Redis", "maxmemory"
+
+
 def queue_memory_high(cfg: Config) -> list[Rule]:
-    """One queue holds a large share of Redis maxmemory (big task arguments)."""
+    """One queue holds a large share of the broker's memory limit (big task arguments)."""
     a = cfg.alerts
+    name, limit_name = _named(cfg)
     # `> 0` drops a broker without maxmemory: no limit means no share to speak of.
     limit = f"{series(n.BROKER_MEMORY_MAX.name, a.selector)} > 0"
     return [
@@ -34,9 +44,9 @@ def queue_memory_high(cfg: Config) -> list[Rule]:
             ),
             a.memory_for,
             "warning",
-            f"Celery queue {QUEUE} holds a large share of Redis memory.",
+            f"Celery queue {QUEUE} holds a large share of {name} memory.",
             f"Queue {QUEUE} holds {{{{ $value | humanizePercentage }}}} of the broker's "
-            f"maxmemory (more than {a.queue_memory_share:.0%}) for {a.memory_for}: large "
+            f"{limit_name} (more than {a.queue_memory_share:.0%}) for {a.memory_for}: large "
             "task arguments or a large backlog. Pass IDs instead of objects and slow the "
             "producer.",
         )
@@ -44,8 +54,15 @@ def queue_memory_high(cfg: Config) -> list[Rule]:
 
 
 def broker_memory_high(cfg: Config) -> list[Rule]:
-    """Redis used memory against maxmemory; silent when no maxmemory is set."""
+    """Used memory against the limit (Redis maxmemory, RabbitMQ's high watermark);
+    silent when no limit is set."""
     a = cfg.alerts
+    name, limit_name = _named(cfg)
+    full = (
+        "Redis refuses writes or evicts keys and producers fail"
+        if name == "Redis"
+        else "RabbitMQ raises its memory alarm and blocks every publisher"
+    )
     used = series(n.BROKER_MEMORY_USED.name, a.selector)
     limit = f"({series(n.BROKER_MEMORY_MAX.name, a.selector)} > 0)"
     return [
@@ -54,11 +71,10 @@ def broker_memory_high(cfg: Config) -> list[Rule]:
             one_per_site(f"{used}\n/ {limit}\n> {share:g}", a.replica_labels),
             a.memory_for,
             severity,
-            f"The Celery broker (Redis) uses more than {share:.0%} of its maxmemory.",
-            f"Redis uses {{{{ $value | humanizePercentage }}}} of its "
-            f"maxmemory (more than {share:.0%}) for {a.memory_for}. When it is full, "
-            "Redis refuses writes or evicts keys and producers fail: find the queue that "
-            "grows and drain it.",
+            f"The Celery broker ({name}) uses more than {share:.0%} of its {limit_name}.",
+            f"{name} uses {{{{ $value | humanizePercentage }}}} of its "
+            f"{limit_name} (more than {share:.0%}) for {a.memory_for}. When it is full, "
+            f"{full}: find the queue that grows and drain it.",
         )
         for severity, share in (
             ("warning", a.broker_memory_warning),
@@ -67,16 +83,37 @@ def broker_memory_high(cfg: Config) -> list[Rule]:
     ]
 
 
+def broker_resource_alarm(cfg: Config) -> list[Rule]:
+    """RabbitMQ's memory or disk alarm: every publisher of the cluster is blocked while
+    it is raised. Silent on Redis, which exports no such series."""
+    a = cfg.alerts
+    return [
+        alert(
+            BROKER_RESOURCE_ALARM,
+            one_per_site(f"{series(n.BROKER_ALARM.name, a.selector)} == 1", a.replica_labels),
+            a.down_for,
+            "critical",
+            "The Celery broker blocks every publisher: its {{ $labels.resource }} alarm is raised.",
+            "RabbitMQ's {{ $labels.resource }} resource alarm has been raised for "
+            f"{a.down_for}: every connection that publishes is blocked, so producers hang "
+            "and no task can be enqueued (workers still consume and acknowledge). Memory: "
+            "a node is past its memory high watermark; disk: free disk is under "
+            "disk_free_limit. Find the queue that grows and let its workers drain it.",
+        )
+    ]
+
+
 def broker_down(cfg: Config) -> list[Rule]:
     a = cfg.alerts
+    name = _named(cfg)[0]
     return [
         alert(
             BROKER_DOWN,
             f"{series(n.BROKER_UP.name, a.selector)} == 0",
             a.down_for,
             "critical",
-            "The exporter cannot read the Celery broker (Redis).",
-            f"The exporter {INSTANCE} has failed to read Redis for {a.down_for}. Queue "
+            f"The exporter cannot read the Celery broker ({name}).",
+            f"The exporter {INSTANCE} has failed to read {name} for {a.down_for}. Queue "
             "metrics are missing, so queue alerts cannot fire; producers and workers "
             "probably fail as well.",
         )

@@ -28,11 +28,13 @@ from alerts.autoscaler_rules import (
 from alerts.backend_rules import (
     BROKER_DOWN,
     BROKER_MEMORY_HIGH,
+    BROKER_RESOURCE_ALARM,
     EXPORTER_DOWN,
     KUBERNETES_API_DOWN,
     QUEUE_MEMORY_HIGH,
     broker_down,
     broker_memory_high,
+    broker_resource_alarm,
     exporter_down,
     kubernetes_api_down,
     queue_memory_high,
@@ -67,6 +69,7 @@ ALL_ALERTS: tuple[str, ...] = (
     QUEUE_MEMORY_HIGH,
     BROKER_MEMORY_HIGH,
     BROKER_DOWN,
+    BROKER_RESOURCE_ALARM,
     KUBERNETES_API_DOWN,
     EXPORTER_DOWN,
     AUTOSCALER_AT_CAP,
@@ -97,7 +100,7 @@ def _enabled(cfg: Config) -> dict[str, list[RuleFn]]:
     broker: list[RuleFn] = []
     if a.queue_memory_alert:
         broker.append(queue_memory_high)
-    broker += [broker_memory_high, broker_down]
+    broker += [broker_memory_high, broker_down, broker_resource_alarm]
     if kube:
         broker.append(kubernetes_api_down)
     broker.append(exporter_down)

@@ -72,7 +72,9 @@ def observations(
                 queue=batch.queue,
                 waiting=q.waiting if q is not None else 0,
                 in_flight=q.unacked if q is not None else 0,
-                oldest_age_seconds=q.oldest_age_seconds if q is not None else 0.0,
+                # No rule of the policy reads the age; unknown (RabbitMQ without
+                # timestamps) is passed as 0.
+                oldest_age_seconds=(q.oldest_age_seconds or 0.0) if q is not None else 0.0,
                 replicas=desired if desired is not None else 0,
                 ready_replicas=ready if ready is not None else 0,
                 claim=claims.get(batch.queue),

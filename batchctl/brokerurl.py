@@ -142,7 +142,10 @@ def celery_transport_options(cfg: BrokerConfig) -> dict[str, Any]:
     """kombu's `transport_options` for a connection that Celery itself would open on this
     broker (the events consumer's): the app's key prefix and `sep`, the Sentinel master
     and sentinels' own arguments, and connect timeouts of `cfg.timeout_seconds`. kombu
-    parses `cfg.url` itself."""
+    parses `cfg.url` itself. RabbitMQ takes none of these (its TLS options are kombu's
+    `ssl` argument: `BrokerConfig.amqp_ssl`)."""
+    if cfg.kind == "rabbitmq":
+        return {}
     opts: dict[str, Any] = {
         "socket_connect_timeout": cfg.timeout_seconds,
         "socket_keepalive": True,

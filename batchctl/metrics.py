@@ -43,21 +43,37 @@ QUEUE_UNACKED = Spec(
 QUEUE_OLDEST_AGE = Spec(
     "celery_queue_oldest_message_age_seconds",
     "gauge",
-    "Age of the oldest waiting message (lower bound: since first seen); 0 when empty.",
+    "Age of the oldest waiting message (lower bound: since first seen, or published); "
+    "0 when empty; absent when the broker cannot date it.",
     ("queue",),
 )
 QUEUE_MEMORY = Spec(
     "celery_queue_memory_bytes",
     "gauge",
-    "Redis memory held by the queue's lists (MEMORY USAGE, sampled).",
+    "Broker memory held by the queue (Redis: MEMORY USAGE of its lists, sampled; "
+    "RabbitMQ: the queue's memory).",
     ("queue",),
 )
 BROKER_UP = Spec("celery_broker_up", "gauge", "1 if the last read of the broker succeeded.")
 BROKER_MEMORY_USED = Spec(
-    "celery_broker_memory_used_bytes", "gauge", "Redis used_memory from INFO memory."
+    "celery_broker_memory_used_bytes",
+    "gauge",
+    "Memory the broker uses (Redis used_memory; RabbitMQ mem_used of the node nearest "
+    "its high watermark).",
 )
 BROKER_MEMORY_MAX = Spec(
-    "celery_broker_memory_max_bytes", "gauge", "Redis maxmemory (0 means no limit)."
+    "celery_broker_memory_max_bytes",
+    "gauge",
+    "Memory the broker may use (Redis maxmemory, 0 means no limit; RabbitMQ the node's "
+    "memory high watermark, mem_limit).",
+)
+# RabbitMQ's resource alarms: while one is raised, every publisher is blocked.
+BROKER_ALARM = Spec(
+    "celery_broker_alarm",
+    "gauge",
+    "1 while the broker's resource alarm is raised (RabbitMQ: memory, disk); publishers "
+    "are blocked until it clears.",
+    ("resource",),
 )
 DEPLOYMENT_REPLICAS = Spec(
     "celery_deployment_replicas",
@@ -137,6 +153,13 @@ TASK_RUNTIME = Spec(
     "Run time of tasks that succeeded, as their task-succeeded event reports it.",
     ("queue", "task"),
 )
+# Where the broker counts them (RabbitMQ); absent on Redis, which does not.
+QUEUE_CONSUMERS = Spec(
+    "celery_queue_consumers",
+    "gauge",
+    "Consumers subscribed to the queue, as the broker counts them (RabbitMQ).",
+    ("queue",),
+)
 QUEUE_ACTIVE = Spec(
     "celery_queue_active_tasks",
     "gauge",
@@ -211,6 +234,7 @@ UP = "up"
 EXPORTER_SPECS: tuple[Spec, ...] = (
     QUEUE_LENGTH, QUEUE_PRIORITY_LENGTH, QUEUE_UNACKED, QUEUE_OLDEST_AGE, QUEUE_MEMORY,
     BROKER_UP, BROKER_MEMORY_USED, BROKER_MEMORY_MAX,
+    QUEUE_CONSUMERS, BROKER_ALARM,
     DEPLOYMENT_REPLICAS, DEPLOYMENT_READY, KUBERNETES_UP,
     BATCH_CLAIMED, BATCH_CLAIM_EXPIRY,
     EVENTS_UP, EVENTS_RECEIVED, TASK_EVENTS, TASK_RUNTIME, QUEUE_ACTIVE, QUEUE_WORKERS,

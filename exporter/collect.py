@@ -364,6 +364,7 @@ class InProcessSource:
             queues=queues,
             broker_memory_used_bytes=read.used_memory,
             broker_memory_max_bytes=read.max_memory,
+            broker_alarms=read.alarms,
             queues_dropped=dropped,
             queues_skipped=dict(skipped),
             generation=self._stats.generation,

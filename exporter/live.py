@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from batchctl.config import Config
+from exporter.events.waiting import SentWaiting
 from exporter.progress import History, Sample, progress
 from exporter.snapshot import Snapshot
 
@@ -21,9 +22,17 @@ if TYPE_CHECKING:
 
 
 class Live:
-    def __init__(self, cfg: Config, consumer: EventsConsumer | None = None) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        consumer: EventsConsumer | None = None,
+        waiting: SentWaiting | None = None,
+    ) -> None:
         self.cfg = cfg
         self.consumer = consumer
+        # The consumer's record of tasks sent and not yet received: dates the queues
+        # whose broker cannot (RabbitMQ without timestamps). None: no dating.
+        self.waiting = waiting
         self.histories = {b.queue: History() for b in cfg.batches}
         self.last_good: Snapshot | None = None
 
@@ -37,6 +46,7 @@ class Live:
 
             consumer = EventsConsumer(cfg)
             consumer.start()
+            return cls(cfg, consumer, consumer.aggregator.waiting)
         return cls(cfg, consumer)
 
     def __call__(self, snap: Snapshot) -> Snapshot:
@@ -46,6 +56,8 @@ class Live:
             # long; no event can arrive through a broker the read just found down.
             events = replace(events, up=False, error=f"the broker is down: {snap.broker_error}")
         snap = replace(snap, events=events)
+        if self.waiting is not None and events is not None and events.up and snap.broker_up:
+            snap = dated_by_events(snap, self.waiting)
         if snap.broker_up:
             for queue, history in self.histories.items():
                 sample = _sample(snap, queue)
@@ -63,6 +75,23 @@ class Live:
     def stop(self) -> None:
         if self.consumer is not None:
             self.consumer.stop()
+
+
+def dated_by_events(snap: Snapshot, waiting: SentWaiting) -> Snapshot:
+    """`snap` with the ages the broker could not tell (None) dated by the `task-sent`
+    events of tasks still waiting (exporter/events/waiting.py says how far to trust
+    them); what the broker found empty is forgotten there."""
+    queues, dated = [], False
+    for q in snap.queues:
+        if not q.waiting:
+            waiting.emptied(q.queue, snap.taken_at)
+        elif q.oldest_age_seconds is None:
+            sent = waiting.oldest(q.queue)
+            if sent is not None:
+                q = q._replace(oldest_age_seconds=max(0.0, snap.taken_at - sent))
+                dated = True
+        queues.append(q)
+    return replace(snap, queues=tuple(queues)) if dated else snap
 
 
 def _sample(snap: Snapshot, queue: str) -> Sample | None:

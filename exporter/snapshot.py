@@ -31,12 +31,16 @@ class QueueStats(NamedTuple):
     waiting: int
     priority_lengths: Mapping[int, int]  # only lists that exist (length > 0)
     unacked: int
-    oldest_age_seconds: float
+    # None: unknown (a broker that cannot date its messages, and no events to tell).
+    oldest_age_seconds: float | None
     memory_bytes: int
     configured: bool
     deployment: str | None = None
     replicas: int | None = None
     ready_replicas: int | None = None
+    # Consumers subscribed to the queue, where the broker counts them (RabbitMQ); None:
+    # it does not (Redis).
+    consumers: int | None = None
 
     @property
     def work(self) -> int:
@@ -110,6 +114,9 @@ class Snapshot:
     # Whether the broker keeps its data across a restart, and claims lost in one
     # (BrokerDurability); None: not checked yet.
     durability: BrokerDurability | None = None
+    # The broker's resource alarms ("memory", "disk") -> raised now, where it has them
+    # (RabbitMQ: every publisher is blocked while one is raised); {}: none known.
+    broker_alarms: Mapping[str, bool] = field(default_factory=dict)
     _index: dict[str, QueueStats] = field(
         default_factory=dict, compare=False, repr=False, init=False
     )
@@ -137,6 +144,7 @@ class Snapshot:
         out["events"] = None if self.events is None else self.events.to_json()
         out["progress"] = {q: p.to_json() for q, p in self.progress.items()}
         out["deployments"] = {q: asdict(d) for q, d in self.deployments.items()}
+        out["broker_alarms"] = dict(self.broker_alarms)
         queues = []
         for q in self.queues:
             row = q._asdict()
@@ -169,8 +177,9 @@ class Snapshot:
         events = data.get("events")
         progress = {str(q): Progress.from_json(p) for q, p in (data.get("progress") or {}).items()}
         skip = {"queues", "deployments", "claims", "generation", "_index", "events", "progress"}
-        skip.add("durability")
+        skip.update(("durability", "broker_alarms"))
         durability = data.get("durability")
+        alarms = {str(k): bool(v) for k, v in (data.get("broker_alarms") or {}).items()}
         scalars = {
             f.name: data[f.name] for f in fields(cls) if f.name not in skip and f.name in data
         }
@@ -182,6 +191,7 @@ class Snapshot:
             events=None if events is None else EventsView.from_json(events),
             progress=progress,
             durability=None if durability is None else BrokerDurability.from_json(durability),
+            broker_alarms=alarms,
         )
 
 

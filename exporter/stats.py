@@ -107,7 +107,7 @@ class IncrementalStats:
         # Per queue: the inputs and the stats of the last build.
         self._prev: dict[str, tuple[QueueRead, int, int, Deployment | None, QueueStats]] = {}
         self._prev_names: Sequence[str] = []
-        self._prev_inputs: tuple[object, object, object] = (None, None, None)
+        self._prev_inputs: tuple[object, object, object, object] = (None, None, None, None)
         # Changes whenever anything but the ages changed (Snapshot.generation).
         self.generation = 0
 
@@ -117,12 +117,12 @@ class IncrementalStats:
         """QueueStats per queue of `read` at `now` (ages), with `by_name` the cluster's
         Deployments by name (None: no cluster); bumps `generation` when anything but
         the ages changed."""
-        inputs = (read.unacked, read.memory, by_name)
+        inputs = (read.unacked, read.memory, read.consumers, by_name)
         same = (
             not read.changed
             and read.queues == self._prev_names
-            and all(a is b for a, b in zip(inputs[:2], self._prev_inputs[:2], strict=True))
-            and by_name == self._prev_inputs[2]
+            and all(a is b for a, b in zip(inputs[:3], self._prev_inputs[:3], strict=True))
+            and by_name == self._prev_inputs[3]
         )
         self._prev_inputs = inputs
         if same:
@@ -131,14 +131,13 @@ class IncrementalStats:
             for name, r in zip(read.queues, read.reads, strict=True):
                 qs = self._prev[name][4]
                 if r.waiting:
-                    seen = r.oldest_seen
-                    age = now - seen if seen is not None and now > seen else 0.0
-                    qs = _new_tuple(QueueStats, (*qs[:4], age, *qs[5:]))
+                    qs = _new_tuple(QueueStats, (*qs[:4], age_of(r, now), *qs[5:]))
                 out.append(qs)
             return tuple(out)
         prev, new = self._prev, {}
         configured, watched = self.configured, self.watched
         unacked_of, memory_of = read.unacked.get, read.memory.get
+        consumers = read.consumers
         changed = list(read.queues) != self._prev_names
         out = []
         for name, r in zip(read.queues, read.reads, strict=True):
@@ -146,10 +145,17 @@ class IncrementalStats:
             memory = memory_of(name, 0)
             dep_name = watched.get(name)
             dep = by_name.get(dep_name) if (by_name is not None and dep_name) else None
-            seen = r.oldest_seen
-            age = now - seen if seen is not None and now > seen else 0.0
+            age = age_of(r, now)
+            subscribed = consumers.get(name, 0) if consumers is not None else None
             p = prev.get(name)
-            if p is not None and p[0] is r and p[1] == unacked and p[2] == memory and p[3] is dep:
+            if (
+                p is not None
+                and p[0] is r
+                and p[1] == unacked
+                and p[2] == memory
+                and p[3] is dep
+                and p[4].consumers == subscribed
+            ):
                 qs = p[4]
                 if r.waiting:  # only the age moved: a copy with the new age
                     qs = _new_tuple(QueueStats, (*qs[:4], age, *qs[5:]))
@@ -165,6 +171,7 @@ class IncrementalStats:
                     deployment=dep_name,
                     replicas=dep.replicas if dep else None,
                     ready_replicas=dep.ready_replicas if dep else None,
+                    consumers=subscribed,
                 )
                 if p is None or p[4][:4] + p[4][5:] != qs[:4] + qs[5:]:
                     changed = True
@@ -177,3 +184,14 @@ class IncrementalStats:
 
 
 _new_tuple = tuple.__new__
+
+
+def age_of(r: QueueRead, now: float) -> float | None:
+    """Seconds since the queue's oldest waiting message was first seen (or published);
+    0 for an empty queue; None when the broker cannot date it (`QueueRead.age_known`)."""
+    if not r.waiting:
+        return 0.0
+    seen = r.oldest_seen
+    if seen is None:
+        return 0.0 if r.age_known else None
+    return now - seen if now > seen else 0.0

@@ -13,6 +13,10 @@ command -v chromium >/dev/null || need+=(chromium)
 # ships it as redis-check-rdb (tests/support/servers/redis.py runs it as redis-server and
 # redis-sentinel).
 command -v redis-check-rdb >/dev/null || need+=(redis-tools)
+# Debian's RabbitMQ (with its management plugin and Erlang) for the RabbitMQ reader's
+# tests: tests/support/servers/rabbitmq.py starts nodes of its own on loopback.
+# (/usr/sbin is not on every user's PATH: look for the server script itself.)
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need+=(rabbitmq-server)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
@@ -27,7 +31,7 @@ $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 # tests run their own instances. Stop those services through the init system that
 # started them, and only those: anyone else's Prometheus on a shared machine, or one
 # installed before this run, is left alone (no pkill by name).
-for svc in prometheus prometheus-alertmanager prometheus-redis-exporter; do
+for svc in prometheus prometheus-alertmanager prometheus-redis-exporter rabbitmq-server; do
   case " ${need[*]} " in *" $svc "*) ;; *) continue ;; esac
   if [ -d /run/systemd/system ]; then
     $sudo systemctl stop "$svc.service" 2>/dev/null || true

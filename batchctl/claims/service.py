@@ -72,10 +72,19 @@ def _kubernetes_store(cfg: Config) -> ClaimStore:
     return LeaseClaimStore(cfg.kubernetes, history_max_events=cfg.claims.history_max_events)
 
 
+def _sqlite_store(cfg: Config) -> ClaimStore:
+    """In a SQLite file of this machine (local runs, any broker)."""
+    from batchctl.claims.sqlite_store import SqliteClaimStore, default_path
+
+    path = cfg.claims.sqlite_path or default_path()
+    return SqliteClaimStore(path, history_cap=cfg.claims.history_max_events)
+
+
 # Each value of `claims.store` and how to open it (a store of another kind adds one).
 STORES: dict[str, Callable[[Config], ClaimStore]] = {
     "redis": _redis_store,
     "kubernetes": _kubernetes_store,
+    "sqlite": _sqlite_store,
 }
 
 

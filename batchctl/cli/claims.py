@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 
 import click
-import redis
 
 from batchctl.claims import (
     ClaimConflict,
@@ -32,6 +31,7 @@ from batchctl.cli.cluster import (
     session_as,
 )
 from batchctl.cli.common import (
+    BROKER_ERRORS,
     batch_work,
     broker_failed,
     broker_problem,
@@ -195,9 +195,10 @@ def _claim(
 def _waiting(cfg: Config, session: Session | None, queue: str, out: Printer) -> Work | None:
     """The work already in the batch just claimed (the autoscaler starts on it now);
     None, with a warning, when it cannot be read: the claim stands either way."""
+    unreadable: tuple[type[Exception], ...] = (StoreError, *BROKER_ERRORS)
     try:
         return session.work(queue) if session is not None else batch_work(cfg, queue)
-    except (StoreError, redis.RedisError) as e:
+    except unreadable as e:
         why = str(e) if isinstance(e, StoreError) else broker_problem(cfg.broker.url, e)[0]
         out.warn(f"claimed, but what is waiting in {queue} is unknown: {why}")
         return None
@@ -320,7 +321,7 @@ def _release(
         out.fail(str(e), EXIT_REFUSED)
     except StoreError as e:
         store_failed(e, out)
-    except redis.RedisError as e:  # reading the work left
+    except BROKER_ERRORS as e:  # reading the work left
         broker_failed(cfg, e, out)
     finally:
         store.close()

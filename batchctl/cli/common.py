@@ -37,7 +37,9 @@ from batchctl.cli.options import (
     not_utf8,
 )
 from batchctl.config import Config, ExporterConfig
+from batchctl.redact import scrub
 from batchctl.units import parse_duration
+from exporter.broker.protocol import BrokerError, BrokerRefused, BrokerUnavailable
 
 # -- who you are ---------------------------------------------------------------------
 
@@ -97,15 +99,27 @@ def store_failed(e: StoreError, out: Printer | None = None) -> NoReturn:
     (out or Printer()).fail(str(e), store_exit_code(e))
 
 
-def broker_problem(url: str, exc: redis.RedisError) -> tuple[str, int]:
-    """What a Redis error of a broker read (the status, the work left) means and its
-    exit code: said as the Redis claim store says it (batchctl/claims/redis_errors.py)."""
+# What a broker read raises (the status, the work left): redis-py's errors, or the
+# reader's own (exporter/broker/protocol.py: RabbitMQ's management API).
+BROKER_ERRORS: tuple[type[Exception], ...] = (redis.RedisError, BrokerError)
+
+
+def broker_problem(url: str, exc: Exception) -> tuple[str, int]:
+    """What an error of a broker read (the status, the work left) means and its exit
+    code: a Redis error said as the Redis claim store says it (batchctl/claims/
+    redis_errors.py); a reader's own error as it says it (3 unreachable, 2 refused)."""
+    if isinstance(exc, BrokerError):
+        code = {BrokerUnavailable: EXIT_UNREACHABLE, BrokerRefused: EXIT_USAGE}.get(
+            type(exc), EXIT_REFUSED
+        )
+        return scrub(str(exc)), code
+    assert isinstance(exc, redis.RedisError)
     e = store_error(url, exc)
     return str(e), store_exit_code(e)
 
 
-def broker_failed(cfg: Config, exc: redis.RedisError, out: Printer | None = None) -> NoReturn:
-    """Print what a Redis error means (see `broker_problem`) and exit with its code."""
+def broker_failed(cfg: Config, exc: Exception, out: Printer | None = None) -> NoReturn:
+    """Print what a broker error means (see `broker_problem`) and exit with its code."""
     message, code = broker_problem(cfg.broker.url, exc)
     (out or Printer()).fail(message, code)
 

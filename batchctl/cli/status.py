@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import click
-import redis
 
 from batchctl import jsonout
 from batchctl.claims import Claim, StoreError
 from batchctl.cli.cluster import Cluster, Session, cluster_options, load_for_claims, open_session
-from batchctl.cli.common import broker_failed, store_exit_code, when
+from batchctl.cli.common import BROKER_ERRORS, broker_failed, store_exit_code, when
 from batchctl.cli.options import (
     EXIT_UNREACHABLE,
     Printer,
@@ -129,7 +128,7 @@ def _broker_reading(
 
     try:
         source, kube_problem = status_source(cfg, events=watch)
-    except redis.RedisError as e:
+    except BROKER_ERRORS as e:
         broker_failed(cfg, e, out)
 
     def read() -> Reading:

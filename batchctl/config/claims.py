@@ -21,8 +21,12 @@ class ClaimsConfig(BaseModel):
 
     # Where claims and their history live (batchctl.claims.service.STORES): "redis", the
     # broker's Redis; "kubernetes", one Lease per batch in kubernetes.namespace (the
-    # shipped manifests' choice: the CLI then needs only a kubeconfig).
-    store: Literal["redis", "kubernetes"] = "redis"
+    # shipped manifests' choice: the CLI then needs only a kubeconfig); "sqlite", a file
+    # on this machine (local runs, any broker).
+    store: Literal["redis", "kubernetes", "sqlite"] = "redis"
+    # claims.store: sqlite: the database file; None: $XDG_STATE_HOME/batchctl/claims.sqlite3
+    # (~/.local/state/batchctl/claims.sqlite3 without $XDG_STATE_HOME).
+    sqlite_path: str | None = None
     # `batchctl claim` without --ttl (was autoscaler.claim_default_ttl_seconds).
     # Both at most 100 years (in seconds, what parse_duration accepts).
     default_ttl: float = Field(8 * 3600.0, gt=0, le=MAX_DURATION_SECONDS)

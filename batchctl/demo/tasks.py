@@ -8,7 +8,10 @@ comes from the environment (CELERY_BROKER_URL, see batchctl/workers.py), never f
 the command line, so a password never shows up in `ps`. Completion is recorded in the
 broker's Redis as `SADD batchctl:demo:done:<queue> <task id>`: a set, because delivery
 is at least once (acks_late), and counting ids is how the demo proves that no task was
-lost.
+lost. With a RabbitMQ broker, which keeps no such sets, they are recorded in the Redis
+that BATCHCTL_DEMO_RECORD_URL names (the demo starts one of its own), and the app
+declares its queues with `x-max-priority` (Celery's task_queue_max_priority), so that
+priorities 0-9 are RabbitMQ's.
 """
 
 from __future__ import annotations
@@ -28,6 +31,10 @@ from batchctl.workers import ENV_BROKER_URL, ENV_KEYPREFIX
 ENV_PREFETCH = "BATCHCTL_DEMO_PREFETCH_MULTIPLIER"
 # "0": Celery's default early acknowledgement (a running task is in no Redis structure).
 ENV_ACKS_LATE = "BATCHCTL_DEMO_ACKS_LATE"
+# Where the tasks record their ids: a Redis URL; default: the broker's (when Redis).
+ENV_RECORD_URL = "BATCHCTL_DEMO_RECORD_URL"
+# RabbitMQ's priority range for the demo's queues (x-max-priority; 0-9 as kombu's steps).
+MAX_PRIORITY = 9
 DEFAULT_BROKER_URL = "redis://localhost:6379/0"
 TASK_NAME = "batchctl.demo.tasks.work"
 FAIL_TASK = "batchctl.demo.tasks.fail"
@@ -48,13 +55,16 @@ def make_app(
     keyprefix: str | None = None,
     prefetch_multiplier: int | None = None,
     sent_events: bool = False,
+    record_url: str | None = None,
 ) -> Celery:
     """A Celery app with the demo tasks registered; arguments default to the environment.
 
     Tests build their own app for the producer side (pointing at their Redis); worker
     processes use the module-level `app`, configured from the environment. With
     `sent_events` the app sends a `task-sent` event for every task it publishes (Celery's
-    `task_send_sent_event`, the only event that names the queue).
+    `task_send_sent_event`, the only event that names the queue). `record_url` is the
+    Redis where tasks record their ids (default: $BATCHCTL_DEMO_RECORD_URL, else the
+    broker).
     """
     url = broker_url or os.environ.get(ENV_BROKER_URL) or DEFAULT_BROKER_URL
     prefix = keyprefix if keyprefix is not None else os.environ.get(ENV_KEYPREFIX, "")
@@ -72,7 +82,11 @@ def make_app(
         task_ignore_result=True,
         broker_transport_options=transport_options,
         broker_connection_retry_on_startup=True,
+        batchctl_record_url=record_url or os.environ.get(ENV_RECORD_URL) or url,
     )
+    if url.partition("://")[0].lower() in ("amqp", "amqps", "pyamqp"):
+        # RabbitMQ's priority is a queue argument: every queue Celery declares gets it.
+        celery_app.conf.task_queue_max_priority = MAX_PRIORITY
     celery_app.task(bind=True, name=TASK_NAME)(_work)
     celery_app.task(bind=True, name=FAIL_TASK)(_fail)
     celery_app.task(bind=True, name=FLAKY_TASK, max_retries=None)(_flaky)
@@ -93,6 +107,13 @@ def _client_for(url: str) -> redis.Redis:
     return client
 
 
+def record_client(celery_app: Celery) -> tuple[redis.Redis, str]:
+    """The Redis where this app's tasks record their ids, and its key prefix."""
+    conf = celery_app.conf
+    prefix = (conf.broker_transport_options or {}).get("global_keyprefix", "")
+    return _client_for(conf.get("batchctl_record_url") or conf.broker_url), prefix
+
+
 def _work(self: Task, seconds: float, payload: str = "") -> str:
     """Record this task's id as started, sleep `seconds`, then record it as done (the
     sets of its queue)."""
@@ -101,9 +122,7 @@ def _work(self: Task, seconds: float, payload: str = "") -> str:
     # Producers pass queue=...: with Celery's default direct exchange the routing key
     # is the queue the message was delivered from.
     queue = delivery.get("routing_key") or "unknown"
-    conf = self.app.conf
-    prefix = (conf.broker_transport_options or {}).get("global_keyprefix", "")
-    client = _client_for(conf.broker_url)
+    client, prefix = record_client(self.app)
     client.sadd(prefix + STARTED_KEY.format(queue=queue), request.id)
     time.sleep(seconds)
     client.sadd(done_key(queue, prefix), request.id)

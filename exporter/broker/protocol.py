@@ -9,11 +9,13 @@ is in flight (`unacked`) and its `memory` is the queue's memory; the node's
 `mem_used`/`mem_limit` are `used_memory`/`max_memory`; queues come from
 `GET /api/queues/{vhost}` (discovery), health from any cheap request (`ping`). Figures
 only some brokers give (RabbitMQ's consumers per queue, its memory and disk alarms)
-belong in new `BrokerRead` fields with defaults, so that other readers need not change.
+are `BrokerRead` fields with defaults (`consumers`, `alarms`), so that other readers
+need not change; exporter/broker/rabbitmq/ is that reader.
 
 Error contract: every call but `close` may raise one of the reader's `errors` when the broker
 does not answer, refuses us, or answers something that cannot be read (the Redis reader:
-`redis.RedisError`, which covers connection, TLS, auth and Sentinel failures). The
+`redis.RedisError`, which covers connection, TLS, auth and Sentinel failures; readers
+without a client library's own errors raise `BrokerError`'s kinds below). The
 snapshot source reports those as `celery_broker_up 0` with the error's text, and logs
 anything else as a bug; an error's text never holds a credential once the source has
 scrubbed the URL and secrets from it. No call writes to, deletes or moves a message.
@@ -29,6 +31,25 @@ from batchctl.claims import Claim
 from exporter.snapshot import BrokerDurability
 
 
+class BrokerError(Exception):
+    """A reader's own failure, for readers whose client library has no error family of
+    its own (RabbitMQ's management API over HTTP). `str(e)` is safe to show: it names
+    where (a URL without its password) and why, and the fix when there is one."""
+
+
+class BrokerUnavailable(BrokerError):
+    """The broker cannot be reached or did not answer in time: try again later."""
+
+
+class BrokerRefused(BrokerError):
+    """Reached, and it refuses us as configured (credentials, permissions, a virtual host
+    it does not have): the config must change."""
+
+
+class BrokerFault(BrokerError):
+    """Reached, and it answered something that cannot be read."""
+
+
 class QueueRead(NamedTuple):
     """One queue as read: the same object while none of its figures changed."""
 
@@ -37,6 +58,9 @@ class QueueRead(NamedTuple):
     # does not count per priority.
     priority_lengths: Mapping[int, int]
     oldest_seen: float | None  # when its oldest waiting message was first seen (epoch s)
+    # False when the broker cannot date the queue's waiting messages (RabbitMQ without
+    # publish timestamps): its age is unknown, never 0.
+    age_known: bool = True
 
 
 EMPTY = QueueRead(0, {}, None)
@@ -52,8 +76,8 @@ class BrokerRead:
     # the source reuse the last read's stats.
     changed: bool
     unacked: Mapping[str, int]  # queue -> messages delivered and not yet acknowledged
-    used_memory: int  # bytes the broker uses
-    max_memory: int  # bytes it may use; 0: no limit
+    used_memory: int | None  # bytes the broker uses; None: unknown
+    max_memory: int | None  # bytes it may use; 0: no limit; None: unknown
     memory: Mapping[str, int]  # queue -> bytes, from the last memory sample
     # batchctl's claim records of `claim_queues`, where the broker keeps them (Redis);
     # empty from a broker that keeps none.
@@ -61,6 +85,12 @@ class BrokerRead:
     # Whether those claims survive a broker restart, and claims a restart lost; None
     # where unknown (not checked yet, or a broker that keeps no claims).
     durability: BrokerDurability | None = None
+    # queue -> consumers subscribed to it, where the broker counts them (RabbitMQ);
+    # None: the broker does not (Redis).
+    consumers: Mapping[str, int] | None = None
+    # Resource alarms ("memory", "disk") -> raised now, where the broker has them
+    # (RabbitMQ blocks every publisher while one is raised); {}: none known.
+    alarms: Mapping[str, bool] = field(default_factory=dict)
 
 
 class QueueWork(NamedTuple):

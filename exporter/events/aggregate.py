@@ -42,6 +42,7 @@ from exporter.events.model import (
     TaskStats,
 )
 from exporter.events.naming import WorkerNames
+from exporter.events.waiting import SentWaiting
 
 # At most this many workers are tracked (each expires with its heartbeats anyway).
 MAX_WORKERS = 4096
@@ -107,6 +108,8 @@ class EventAggregator:
         self._with_task_events: set[str] = set()
         self.received = 0
         self.evicted = 0  # tasks forgotten by the LRU
+        # Sent and not heard of since: dates waiting tasks where the broker cannot.
+        self.waiting = SentWaiting(cfg.max_tracked_tasks)
         self._handlers = {
             "task-sent": self._sent,
             "task-received": self._received,
@@ -136,6 +139,7 @@ class EventAggregator:
             # A hostile or broken event is counted in `received`, and nothing else.
             with contextlib.suppress(TypeError, ValueError, AttributeError):
                 handler(kind, event)
+            self.waiting.observe(kind, event)
 
     def _sent(self, kind: str, ev: Mapping[str, Any]) -> None:
         task = self._task(ev)

@@ -62,6 +62,10 @@ class EventsConsumer:
         self._receiver: Any = None
         self._app = Celery("batchctl-events", set_as_current=False)
         self._app.conf.update(broker_url=cfg.broker.url)
+        if cfg.broker.kind == "rabbitmq":
+            # The receiver's heartbeat broadcast publishes through the app's own producer
+            # pool (its own connection): it needs the same TLS options as ours.
+            self._app.conf.update(broker_use_ssl=cfg.broker.amqp_ssl())
         self._safe_url = redact_url(cfg.broker.url)
 
     def start(self) -> None:
@@ -112,11 +116,14 @@ class EventsConsumer:
             backoff = min(backoff * 2, limit)
 
     def _consume(self) -> None:
-        opts = celery_transport_options(self.cfg.broker)
+        broker = self.cfg.broker
+        # RabbitMQ over TLS: Celery's broker_use_ssl (broker.use_ssl) as kombu's `ssl`.
+        tls = {"ssl": broker.amqp_ssl()} if broker.kind == "rabbitmq" else {}
         with Connection(
-            self.cfg.broker.url,
-            transport_options=opts,
-            connect_timeout=self.cfg.broker.timeout_seconds,
+            broker.url,
+            transport_options=celery_transport_options(broker),
+            connect_timeout=broker.timeout_seconds,
+            **tls,
         ) as conn:
             conn.connect()
             receiver = self._app.events.Receiver(conn, handlers={"*": self._handle})

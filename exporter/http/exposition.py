@@ -15,6 +15,7 @@ from prometheus_client.utils import floatToGoString
 from batchctl.metrics import (
     BATCH_CLAIM_EXPIRY,
     BATCH_CLAIMED,
+    BROKER_ALARM,
     BROKER_MEMORY_MAX,
     BROKER_MEMORY_USED,
     BROKER_UP,
@@ -26,6 +27,7 @@ from batchctl.metrics import (
     KUBERNETES_UP,
     LAST_ERROR,
     QUEUE_ACTIVE,
+    QUEUE_CONSUMERS,
     QUEUE_LENGTH,
     QUEUE_MEMORY,
     QUEUE_OLDEST_AGE,
@@ -259,6 +261,7 @@ def render_snapshot(
     kubernetes_enabled: bool,
     openmetrics: bool = False,
     cache: LineCache | None = None,
+    broker: str = "redis",
 ) -> str:
     """All exporter metrics for one snapshot, as exposition text (render_body, decoded)."""
     body = render_body(
@@ -267,6 +270,7 @@ def render_snapshot(
         kubernetes_enabled=kubernetes_enabled,
         openmetrics=openmetrics,
         cache=cache,
+        broker=broker,
     )
     return bytes(body).decode()
 
@@ -279,10 +283,12 @@ def render_body(
     openmetrics: bool = False,
     cache: LineCache | None = None,
     extra: bytes | None = None,
+    broker: str = "redis",
 ) -> Body:
     """All exporter metrics for one snapshot: the /metrics body, UTF-8. `extra` is
     another whole exposition in the same format (prometheus_client's output for the
-    registry beside the snapshot), appended in the same join.
+    registry beside the snapshot), appended in the same join. `broker` is the broker's
+    kind, the `backend` label of its last_scrape_error ("redis", "rabbitmq").
 
     Rendered directly rather than through prometheus_client's families: with 1,000
     queues that is ~8,000 samples, and the generic path costs several times more
@@ -305,7 +311,11 @@ def render_body(
     w.family_of(
         QUEUE_UNACKED, gen, lambda: w.family(QUEUE_UNACKED, (((q.queue,), q.unacked) for q in qs))
     )
-    w.family(QUEUE_OLDEST_AGE, (((q.queue,), q.oldest_age_seconds) for q in qs))
+    # An age the broker cannot tell is no series, never a false 0.
+    w.family(
+        QUEUE_OLDEST_AGE,
+        (((q.queue,), q.oldest_age_seconds) for q in qs if q.oldest_age_seconds is not None),
+    )
     w.family_of(
         QUEUE_MEMORY,
         gen,
@@ -316,6 +326,15 @@ def render_body(
         w.family(BROKER_MEMORY_USED, [((), snap.broker_memory_used_bytes)])
     if snap.broker_memory_max_bytes is not None:
         w.family(BROKER_MEMORY_MAX, [((), snap.broker_memory_max_bytes)])
+    # Only where the broker counts consumers (RabbitMQ): no false zeros on Redis.
+    w.family_of(
+        QUEUE_CONSUMERS,
+        gen,
+        lambda: w.family(
+            QUEUE_CONSUMERS, (((q.queue,), q.consumers) for q in qs if q.consumers is not None)
+        ),
+    )
+    w.family(BROKER_ALARM, (((r,), 1 if on else 0) for r, on in sorted(snap.broker_alarms.items())))
     deps = sorted(snap.deployments.items())
     w.family(DEPLOYMENT_REPLICAS, (((q, d.name), d.replicas) for q, d in deps))
     w.family(DEPLOYMENT_READY, (((q, d.name), d.ready_replicas) for q, d in deps))
@@ -329,7 +348,7 @@ def render_body(
     w.family(SCRAPE_DURATION, [((), snap.duration_seconds)])
     w.family(QUEUES_DROPPED, [((), snap.queues_dropped)])
     w.family(QUEUES_SKIPPED, (((r,), n) for r, n in sorted(snap.queues_skipped.items())))
-    errors = [(("redis",), 0 if snap.broker_error is None else 1)]
+    errors = [((broker,), 0 if snap.broker_error is None else 1)]
     if kubernetes_enabled:
         errors.append((("kubernetes",), 0 if snap.kubernetes_error is None else 1))
     w.family(LAST_ERROR, errors)

@@ -73,6 +73,7 @@ def _render(app: ExporterApp, snap: Snapshot, openmetrics: bool, encoder: Any) -
         openmetrics=openmetrics,
         cache=app.line_cache,
         extra=encoder(app.registry),
+        broker=app.cfg.broker.kind,
     )
 
 

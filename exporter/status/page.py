@@ -176,7 +176,7 @@ def _row(
         cells.append(f"<td>{_failures(prog, shown, name)}</td>")
         started = bool(ready) or q.unacked > 0 or bool(activity and activity.active)
         cells.append(f"<td>{_eta(prog, q, started)}</td>")
-        cells.append(f"<td>{format_duration(q.oldest_age_seconds) if q.waiting else DASH}</td>")
+        cells.append(f"<td>{_age(q)}</td>")
         memory = format_bytes(q.memory_bytes)
         if q.waiting > 0 and q.memory_bytes == 0:
             memory = '<span class="muted">sampling...</span>'
@@ -187,6 +187,14 @@ def _row(
     cells.append(f'<td class="name">{_claim(claim, now, shown.broker_up)}</td>')
     cls = ' class="stale"' if stale else ""
     return f'<tr data-queue="{esc(name)}"{cls}>{"".join(cells)}</tr>'
+
+
+def _age(q: QueueStats) -> str:
+    if not q.waiting:
+        return DASH
+    if q.oldest_age_seconds is None:  # a broker that cannot date its messages
+        return '<span class="muted" title="the broker does not date its messages">?</span>'
+    return format_duration(q.oldest_age_seconds)
 
 
 def _rate(prog: Progress | None) -> str:
@@ -260,7 +268,7 @@ def _others(queues: Sequence[QueueStats], thresholds: Sequence[int], stale: bool
             f'<tr data-queue="{esc(q.queue)}"{cls}><td class="name">{esc(q.queue)}</td>'
             f'<td class="depth {TIER_CLASSES[t]}" data-tier="{TIER_WORDS[t]}">{q.waiting}</td>'
             f"<td>{q.unacked}</td>"
-            f"<td>{format_duration(q.oldest_age_seconds) if q.waiting else DASH}</td>"
+            f"<td>{_age(q)}</td>"
             f"<td>{format_bytes(q.memory_bytes)}</td></tr>"
         )
     return (

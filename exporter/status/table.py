@@ -117,7 +117,7 @@ def render_table(
         expiry = claim_cell(c, now) if c is not None else ""
         age = "-"
         if s is not None and ages_known:
-            age = format_duration(s.oldest_age_seconds) if s.waiting else "-"
+            age = "-" if not s.waiting else _duration(s.oldest_age_seconds)
         table.append(
             (
                 r.queue,
@@ -197,3 +197,8 @@ def _num(v: int | None) -> str:
 
 def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _duration(seconds: float | None) -> str:
+    """An age, or "?" where the broker cannot date its messages."""
+    return "?" if seconds is None else format_duration(seconds)

@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator
 
 from batchctl.config import Config
-from exporter.broker.redis.reader import RedisReader
+from exporter.broker import open_reader
 from exporter.collect import InProcessSource
 from exporter.http.server import ExporterApp
 from exporter.snapshot import Deployment, Snapshot
@@ -15,8 +15,9 @@ from exporter.stats import ListRead, build_queue_stats
 
 @contextlib.contextmanager
 def serving(cfg: Config) -> Iterator[tuple[str, InProcessSource]]:
-    """An exporter for `cfg` on a free loopback port: its base URL and its source."""
-    collector = InProcessSource(cfg, RedisReader(cfg.broker))
+    """An exporter for `cfg` on a free loopback port (its broker's reader): its base URL
+    and its source."""
+    collector = InProcessSource(cfg, open_reader(cfg.broker))
     app = ExporterApp(cfg, collector)
     host, port = app.listen("127.0.0.1:0")
     app.serve_in_thread()

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from batchctl.config import Config, parse_config
-from batchctl.demo.tasks import ENV_ACKS_LATE
+from batchctl.demo.tasks import ENV_ACKS_LATE, ENV_RECORD_URL
 from batchctl.workers import ENV_BROKER_URL
 from exporter.events.consumer import EventsConsumer
-from exporter.events.model import QueueActivity
+from exporter.events.model import QueueActivity, TaskStats
 from tests.support.paths import ROOT
 from tests.support.waits import wait_for
 
@@ -27,6 +27,8 @@ def events_config(url: str, **events: object) -> Config:
             "kubernetes": {"enabled": False},
             "events": {"enabled": True, **events},
             "exporter": {"autoscaler_url": None},
+            # RabbitMQ keeps no claims: a local store (unused by the events tests).
+            **({"claims": {"store": "sqlite"}} if url.startswith("amqp") else {}),
         },
         env={},
     )
@@ -45,10 +47,13 @@ class Worker:
         concurrency: int = 2,
         prefetch: int = 1,
         acks_late: bool = True,
+        record_url: str | None = None,
     ) -> None:
         env = dict(os.environ)
         env[ENV_BROKER_URL] = url
         env[ENV_ACKS_LATE] = "1" if acks_late else "0"
+        if record_url is not None:  # a Redis for the task ids (a RabbitMQ broker has none)
+            env[ENV_RECORD_URL] = record_url
         env["PYTHONUNBUFFERED"] = "1"
         self.node = node
         self.log = log
@@ -94,6 +99,12 @@ def workers(tmp: Path) -> Iterator[list[Worker]]:
     finally:
         for w in started:
             w.stop()
+
+
+def task_stats(consumer: EventsConsumer, queue: str, task: str) -> TaskStats:
+    """One task name's counts in one queue, as the consumer sees them now."""
+    found = [t for t in consumer.view(time.time()).tasks if (t.queue, t.task) == (queue, task)]
+    return found[0] if found else TaskStats(queue, task)
 
 
 def activity(consumer: EventsConsumer, queue: str) -> QueueActivity:

@@ -11,6 +11,7 @@ fresh, empty backend of this test's own, and a store whose backend does not answ
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from batchctl.claims import (
     WorkLeft,
 )
 from batchctl.claims.redis_store import RedisClaimStore
+from batchctl.claims.sqlite_store import SqliteClaimStore
 from batchctl.claims.store import ClaimStore
 from tests.support.fakekube import FakeKube
 from tests.support.isolation import starts_servers
@@ -98,10 +100,34 @@ def _leases(request: pytest.FixtureRequest) -> StoreKind:
     return StoreKind(open_, unreachable)
 
 
+def _sqlite(request: pytest.FixtureRequest) -> StoreKind:
+    path: Path = request.getfixturevalue("tmp_path") / "claims.sqlite3"  # this test's own
+    opened: list[ClaimStore] = []
+
+    def open_() -> ClaimStore:
+        opened.append(store := SqliteClaimStore(path))
+        return store
+
+    def unreachable() -> ClaimStore:
+        # Another process holds the file's exclusive lock (a journal-mode database in an
+        # EXCLUSIVE transaction): nothing can read or write it until it lets go.
+        held = request.getfixturevalue("tmp_path") / "held.sqlite3"
+        holder = sqlite3.connect(held, isolation_level=None)
+        holder.execute("CREATE TABLE IF NOT EXISTS claims (queue TEXT PRIMARY KEY, fields TEXT)")
+        holder.execute("BEGIN EXCLUSIVE")
+        request.addfinalizer(holder.close)
+        opened.append(store := SqliteClaimStore(held, timeout=0.2))
+        return store
+
+    request.addfinalizer(lambda: [s.close() for s in opened])
+    return StoreKind(open_, unreachable)
+
+
 STORES: dict[str, Callable[[pytest.FixtureRequest], StoreKind]] = {
     "redis": _redis(decode_responses=False),  # as store_for opens it
     "redis-decoded": _redis(decode_responses=True),
     "kubernetes": _leases,  # one Lease per batch (claims.store: kubernetes)
+    "sqlite": _sqlite,
 }
 
 

@@ -12,7 +12,8 @@ from batchctl.brokerparse import BrokerURLError
 from batchctl.config import BrokerConfig, parse_config
 from batchctl.demo.tasks import enqueue, make_app
 from exporter.broker import open_reader
-from exporter.broker.protocol import QueueWork
+from exporter.broker.protocol import BrokerError, QueueWork
+from exporter.broker.rabbitmq.reader import RabbitReader
 from exporter.broker.redis.reader import RedisReader
 from tests.support.servers.redis import RedisServer
 
@@ -50,12 +51,24 @@ def test_every_redis_scheme_gets_the_redis_reader(url: str) -> None:
 def test_a_broker_without_a_reader_is_a_clear_error() -> None:
     # The config refuses such a URL first; the seam still names it, without the password.
     cfg = broker_cfg("redis://127.0.0.1:1/0").model_copy(
-        update={"url": "amqp://guest:s3cret@rabbit:5672//"}
+        update={"url": "sqs://key:s3cret@sqs.example.com//"}
     )
     with pytest.raises(BrokerURLError) as e:
         open_reader(cfg)
-    assert str(e.value).startswith("broker.url: no broker reader for amqp://;")
-    assert "redis://" in str(e.value) and "s3cret" not in str(e.value)
+    assert str(e.value).startswith("broker.url: no broker reader for sqs://;")
+    assert "redis://" in str(e.value) and "amqp://" in str(e.value)
+    assert "s3cret" not in str(e.value)
+
+
+@pytest.mark.parametrize("url", ["amqp://u:pw@127.0.0.1:1//", "amqps://h/v", "pyamqp://h//"])
+def test_every_amqp_scheme_gets_the_rabbitmq_reader(url: str) -> None:
+    cfg = broker_cfg("redis://127.0.0.1:1/0").model_copy(update={"url": url})
+    reader = open_reader(cfg)  # no I/O until a read
+    try:
+        assert isinstance(reader, RabbitReader)
+        assert reader.errors == (BrokerError,)
+    finally:
+        reader.close()
 
 
 def test_work_left_counts_every_priority_list_and_unacked(

@@ -48,7 +48,7 @@ Family = GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily
 
 
 def reference_rows(
-    snap: Snapshot, *, version: str, kubernetes_enabled: bool
+    snap: Snapshot, *, version: str, kubernetes_enabled: bool, broker: str = "redis"
 ) -> dict[Spec, Rows | HistogramRows]:
     """Every exporter family's samples, read off the snapshot's fields as the table's
     help texts describe them (not from the renderer's code).
@@ -58,7 +58,7 @@ def reference_rows(
     with Kubernetes disabled no Kubernetes families.
     """
     s = snap
-    errors: Rows = [(("redis",), int(s.broker_error is not None))]
+    errors: Rows = [((broker,), int(s.broker_error is not None))]
     if kubernetes_enabled:
         errors.append((("kubernetes",), int(s.kubernetes_error is not None)))
     ev = s.events
@@ -71,11 +71,15 @@ def reference_rows(
             ((q.queue, str(step)), n) for q in s.queues for step, n in q.priority_lengths.items()
         ],
         m.QUEUE_UNACKED: [((q.queue,), q.unacked) for q in s.queues],
-        m.QUEUE_OLDEST_AGE: [((q.queue,), q.oldest_age_seconds) for q in s.queues],
+        m.QUEUE_OLDEST_AGE: [
+            ((q.queue,), q.oldest_age_seconds) for q in s.queues if q.oldest_age_seconds is not None
+        ],
         m.QUEUE_MEMORY: [((q.queue,), q.memory_bytes) for q in s.queues],
         m.BROKER_UP: [((), int(s.broker_up))],
         m.BROKER_MEMORY_USED: [((), v) for v in [s.broker_memory_used_bytes] if v is not None],
         m.BROKER_MEMORY_MAX: [((), v) for v in [s.broker_memory_max_bytes] if v is not None],
+        m.QUEUE_CONSUMERS: [((q.queue,), q.consumers) for q in s.queues if q.consumers is not None],
+        m.BROKER_ALARM: [((r,), int(on)) for r, on in s.broker_alarms.items()],
         m.DEPLOYMENT_REPLICAS: [((q, d.name), d.replicas) for q, d in s.deployments.items()],
         m.DEPLOYMENT_READY: [((q, d.name), d.ready_replicas) for q, d in s.deployments.items()],
         m.KUBERNETES_UP: [((), int(bool(s.kubernetes_up)))] if kubernetes_enabled else [],
@@ -208,9 +212,10 @@ def queue_stats(draw: st.DrawFn, name: str) -> QueueStats:
         waiting=draw(counts),
         priority_lengths=draw(st.dictionaries(st.integers(0, 255), counts, max_size=3)),
         unacked=draw(counts),
-        oldest_age_seconds=draw(numbers),
+        oldest_age_seconds=draw(st.none() | numbers),
         memory_bytes=draw(counts),
         configured=draw(st.booleans()),
+        consumers=draw(st.none() | counts.map(abs)),
     )
 
 
@@ -277,6 +282,11 @@ def snapshots(
         queues_dropped=draw(counts.map(abs)) if broker_up else 0,
         queues_skipped=draw(st.dictionaries(label_values, counts.map(abs), max_size=3)),
         events=draw(st.none() | events_views()),
+        broker_alarms=draw(
+            st.dictionaries(st.sampled_from(["memory", "disk"]), st.booleans(), max_size=2)
+        )
+        if broker_up
+        else {},
     )
 
 
@@ -286,11 +296,13 @@ class Scrape:
     version: str
     kubernetes_enabled: bool
     formats: tuple[bool, ...]  # openmetrics or not, in the order they are rendered
+    broker: str = "redis"
 
     def kwargs(self) -> dict[str, Any]:
         return {
             "version": self.version,
             "kubernetes_enabled": self.kubernetes_enabled,
+            "broker": self.broker,
         }
 
 
@@ -310,7 +322,8 @@ def scrapes(draw: st.DrawFn) -> list[Scrape]:
             snap = draw(snapshots(draw(st.sampled_from([generation, None]))))
         formats = tuple(draw(st.lists(st.booleans(), min_size=1, max_size=2)))
         kube = snap.kubernetes_up is not None
-        out.append(Scrape(snap, draw(label_values), kube, formats))
+        broker = draw(st.sampled_from(["redis", "rabbitmq"]))
+        out.append(Scrape(snap, draw(label_values), kube, formats, broker))
     return out
 
 

@@ -144,21 +144,21 @@ celery_queue_priority_length{queue="batch1",priority="9"} 300
 # TYPE celery_queue_unacked gauge
 celery_queue_unacked{queue="batch0"} 0
 celery_queue_unacked{queue="batch1"} 8
-# HELP celery_queue_oldest_message_age_seconds Age of the oldest waiting message (lower bound: since first seen); 0 when empty.
+# HELP celery_queue_oldest_message_age_seconds Age of the oldest waiting message (lower bound: since first seen, or published); 0 when empty; absent when the broker cannot date it.
 # TYPE celery_queue_oldest_message_age_seconds gauge
 celery_queue_oldest_message_age_seconds{queue="batch0"} 0
 celery_queue_oldest_message_age_seconds{queue="batch1"} 12.5
-# HELP celery_queue_memory_bytes Redis memory held by the queue's lists (MEMORY USAGE, sampled).
+# HELP celery_queue_memory_bytes Broker memory held by the queue (Redis: MEMORY USAGE of its lists, sampled; RabbitMQ: the queue's memory).
 # TYPE celery_queue_memory_bytes gauge
 celery_queue_memory_bytes{queue="batch0"} 0
 celery_queue_memory_bytes{queue="batch1"} 1048576
 # HELP celery_broker_up 1 if the last read of the broker succeeded.
 # TYPE celery_broker_up gauge
 celery_broker_up 1
-# HELP celery_broker_memory_used_bytes Redis used_memory from INFO memory.
+# HELP celery_broker_memory_used_bytes Memory the broker uses (Redis used_memory; RabbitMQ mem_used of the node nearest its high watermark).
 # TYPE celery_broker_memory_used_bytes gauge
 celery_broker_memory_used_bytes 5000000
-# HELP celery_broker_memory_max_bytes Redis maxmemory (0 means no limit).
+# HELP celery_broker_memory_max_bytes Memory the broker may use (Redis maxmemory, 0 means no limit; RabbitMQ the node's memory high watermark, mem_limit).
 # TYPE celery_broker_memory_max_bytes gauge
 celery_broker_memory_max_bytes 0
 # HELP celery_deployment_replicas Replicas asked for by the Deployment that consumes the queue (spec.replicas).
