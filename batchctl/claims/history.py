@@ -60,9 +60,12 @@ class ClaimEvent:
     purpose: str = ""
     detail: str = ""  # one sentence: previous holder, work left, replicas and until...
     id: str = ""  # the stream entry id once stored (milliseconds-sequence)
+    # What the claim this event ends (released, forced, drained, taken_over, expired)
+    # had used, in replica-seconds; None for events that end no claim.
+    replica_seconds: float | None = None
 
     def to_fields(self) -> dict[str, str]:
-        return {
+        out = {
             "kind": self.kind,
             "queue": self.queue,
             "at": f"{self.at:.3f}",
@@ -71,6 +74,9 @@ class ClaimEvent:
             "purpose": self.purpose,
             "detail": self.detail,
         }
+        if self.replica_seconds is not None:
+            out["replica_seconds"] = f"{self.replica_seconds:.3f}"
+        return out
 
     @classmethod
     def from_entry(cls, entry_id: Any, fields: Mapping[Any, Any] | None) -> ClaimEvent | None:
@@ -97,6 +103,7 @@ class ClaimEvent:
             f.get("purpose", ""),
             f.get("detail", ""),
             _text(entry_id),
+            _seconds(f.get("replica_seconds")),
         )
 
     def to_json(self) -> dict[str, object]:
@@ -137,6 +144,15 @@ def last_per_batch(events: list[ClaimEvent], per_batch: int) -> dict[str, list[C
         if len(got) < per_batch:
             got.append(e)
     return {q: list(reversed(es)) for q, es in out.items()}
+
+
+def _seconds(value: str | None) -> float | None:
+    """A stored replica-seconds figure; None when absent or garbage."""
+    try:
+        n = float(value) if value else None
+    except ValueError:
+        return None
+    return n if n is not None and math.isfinite(n) and 0.0 <= n < MAX_TIME else None
 
 
 def _text(value: Any) -> str:

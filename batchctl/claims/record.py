@@ -5,7 +5,10 @@ with the fields holder, purpose, contact, since and expires (unix seconds), and,
 set: `draining_since` (the holder released it with --drain: no growth, the autoscaler
 finishes the work, scales to min_replicas and ends the claim), the manual override of
 `batchctl scale` (`override_replicas`, `override_until`, `override_by`,
-`override_reason`, `override_since`) and `expiry_noted` (the expiry is in the history).
+`override_reason`, `override_since`), `expiry_noted` (the expiry is in the history),
+`finish_by` (the holder's deadline, `batchctl claim --finish-by`: the autoscaler paces
+the batch to finish by then) and `replica_seconds` (what the claim has used so far, added
+by the autoscaler as it goes; batchctl/cost.py turns it into money and CO2e).
 The exporter reads these records in its scrape and the autoscaler acts on them; the
 rules for changing a claim are in batchctl/claims/rules.py.
 """
@@ -55,6 +58,8 @@ class Claim:
     draining_since: float | None = None
     override: Override | None = None
     expiry_noted: bool = False
+    finish_by: float | None = None  # unix seconds: the work should be done by then
+    replica_seconds: float = 0.0  # used under this claim so far (the autoscaler's count)
 
     @property
     def draining(self) -> bool:
@@ -97,6 +102,10 @@ class Claim:
             out["override_since"] = f"{o.since:.3f}"
         if self.expiry_noted:
             out["expiry_noted"] = "1"
+        if self.finish_by is not None:
+            out["finish_by"] = f"{self.finish_by:.3f}"
+        if self.replica_seconds > 0:
+            out["replica_seconds"] = f"{self.replica_seconds:.3f}"
         return out
 
     @classmethod
@@ -132,6 +141,8 @@ class Claim:
             draining_since=_time(f.get("draining_since") or None),
             override=override,
             expiry_noted=f.get("expiry_noted") == "1",
+            finish_by=_time(f.get("finish_by") or None),
+            replica_seconds=_amount(f.get("replica_seconds")),
         )
 
     def to_json(self, now: float) -> dict[str, object]:
@@ -162,6 +173,7 @@ class Claim:
         if since is None or expires is None:
             since, expires = 0.0, 0.0
         draining = data.get("draining_since")
+        finish_by = data.get("finish_by")
         return cls(
             queue,
             str(data["holder"]),
@@ -172,6 +184,8 @@ class Claim:
             draining_since=None if draining is None else _time(draining),
             override=override,
             expiry_noted=bool(data.get("expiry_noted", False)),
+            finish_by=None if finish_by is None else _time(finish_by),
+            replica_seconds=_amount(data.get("replica_seconds")),
         )
 
 
@@ -184,6 +198,15 @@ def _time(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return t if math.isfinite(t) and 0.0 <= t < MAX_TIME else None
+
+
+def _amount(value: Any) -> float:
+    """A non-negative finite number of seconds used; 0.0 for garbage or none."""
+    try:
+        n = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return n if math.isfinite(n) and 0.0 <= n < MAX_TIME else 0.0
 
 
 def _override(replicas: Any, until: Any, by: str, reason: str, since: Any) -> Override | None:

@@ -29,6 +29,7 @@ from batchctl.claims.rules import (
     decide_expiry_note,
     decide_override,
     decide_release,
+    decide_usage,
 )
 from batchctl.claims.store import ClaimStore
 from batchctl.log import get_logger
@@ -105,12 +106,24 @@ class RedisClaimStore(ClaimStore):
         now: float,
         contact: str | None = None,
         max_ttl: float | None = None,
+        *,
+        finish_by: float | None = None,
+        clear_finish_by: bool = False,
     ) -> Outcome:
         """Claim, renew or take over an expired claim; ClaimConflict if someone else's is live."""
         return self._transact(
             queue,
             lambda existing: decide_claim(
-                existing, queue, holder, purpose, contact, ttl_seconds, now, max_ttl
+                existing,
+                queue,
+                holder,
+                purpose,
+                contact,
+                ttl_seconds,
+                now,
+                max_ttl,
+                finish_by=finish_by,
+                clear_finish_by=clear_finish_by,
             ),
         )
 
@@ -203,6 +216,10 @@ class RedisClaimStore(ClaimStore):
         """The autoscaler: record, once, that the claim it saw has expired."""
         return self._transact(queue, lambda existing: decide_expiry_note(existing, seen, now))
 
+    def add_usage(self, queue: str, seen: Claim, replica_seconds: float) -> Outcome:
+        """The autoscaler: add replica-seconds used to the claim it saw (no event)."""
+        return self._transact(queue, lambda existing: decide_usage(existing, seen, replica_seconds))
+
     # -- history ----------------------------------------------------------------------
 
     def history(self, queue: str | None = None, since: float | None = None) -> HistoryRead:
@@ -232,7 +249,8 @@ class RedisClaimStore(ClaimStore):
 
     def _transact(self, queue: str, decide: Callable[[Claim | None], Outcome]) -> Outcome:
         """Read, decide purely, write the record and its event; retry if the record
-        changed in between. Nothing is written when the rule decided no change."""
+        changed in between. Nothing is written when the rule decided no change; a change
+        without an event (usage) writes the record alone."""
         key = self.key(queue)
         pipe: Any
         with self._errors(), self.client.pipeline() as pipe:
@@ -241,24 +259,26 @@ class RedisClaimStore(ClaimStore):
                     pipe.watch(key)
                     existing = Claim.from_fields(queue, pipe.hgetall(key))
                     out = decide(existing)
-                    if out.event is None:
+                    if out.event is None and out.claim == existing:
                         return out
                     pipe.multi()
                     pipe.delete(key)
                     if out.claim is not None:
                         pipe.hset(key, mapping=out.claim.to_fields())
-                    pipe.xadd(
-                        self.history_key,
-                        out.event.to_fields(),
-                        maxlen=self.history_cap,
-                        approximate=True,
-                    )
+                    if out.event is not None:
+                        pipe.xadd(
+                            self.history_key,
+                            out.event.to_fields(),
+                            maxlen=self.history_cap,
+                            approximate=True,
+                        )
                     pipe.execute()
                 except redis.WatchError:
                     continue
                 finally:
                     pipe.reset()
-                log.info("claim event", **_log_fields(out.event))
+                if out.event is not None:
+                    log.info("claim event", **_log_fields(out.event))
                 return out
         raise RuntimeError(f"claim on {queue} kept changing under us; try again")
 

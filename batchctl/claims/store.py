@@ -11,7 +11,8 @@ What every implementation guarantees (tests/batchctl/test_claim_store_rules.py r
 one table of cases against each store):
 
 - A change and its history event are written together or not at all; a rule that
-  raises, or decides that nothing changes, writes nothing.
+  raises, or decides that nothing changes, writes nothing. A change without an event
+  (the autoscaler's count of replica-seconds used, `add_usage`) is written alone.
 - Two callers changing one batch at once never both win: exactly one of concurrent
   `take`s of a free batch succeeds, and `take_any` never gives one batch twice.
 - A claim past its expiry stays readable until it is released or taken over (status
@@ -76,9 +77,14 @@ class ClaimStore(ClaimReader, Protocol):
         now: float,
         contact: str | None = None,
         max_ttl: float | None = None,
+        *,
+        finish_by: float | None = None,
+        clear_finish_by: bool = False,
     ) -> Outcome:
         """Claim, renew (the holder again: extended or shortened) or take over an
-        expired claim (`rules.decide_claim`); ClaimConflict while someone else's is live."""
+        expired claim (`rules.decide_claim`); ClaimConflict while someone else's is live.
+        `finish_by` sets a deadline (unix seconds), `clear_finish_by` drops it; a
+        renewal keeps it otherwise."""
         ...
 
     def take_any(
@@ -130,6 +136,11 @@ class ClaimStore(ClaimReader, Protocol):
 
     def note_expired(self, queue: str, seen: Claim, now: float) -> Outcome:
         """The autoscaler: record, once, that the claim it saw has expired."""
+        ...
+
+    def add_usage(self, queue: str, seen: Claim, replica_seconds: float) -> Outcome:
+        """The autoscaler: add `replica_seconds` used to the claim it saw, if it is still
+        that claim (`rules.decide_usage`); no history event."""
         ...
 
     # -- written once, on the operations above ----------------------------------------
