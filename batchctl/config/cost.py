@@ -11,7 +11,7 @@ from batchctl.config.base import _Strict
 
 class CostConfig(_Strict):
     # ISO 4217 code the prices are in, shown beside every amount.
-    currency: str = Field("USD", pattern=r"^[A-Z]{3}\Z")
+    currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
     # What one replica of a batch costs per hour (a pod's share of its node); None:
     # unknown, and only replica-hours are shown.
     price_per_replica_hour: float | None = Field(None, ge=0)
