@@ -7,8 +7,11 @@ task_seconds from the config) and the time left: fewer replicas than there are s
 finish in time -> one down per step interval (`deadline_pace`); more are needed -> up
 towards them by `step_up` per step interval (`deadline`), stopped by the claim, the
 guards, the cap, pods not ready and the step interval as any growth is. With nothing
-waiting the shrink rules decide, as without a deadline; with the pace unknown (no
-measurement yet and no task_seconds) the backlog rule does. A deadline the caps cannot
+waiting the shrink rules decide, as without a deadline, but for one: an idle batch
+(nothing waiting, in flight or running on two ticks running) goes to min_replicas at
+once (`deadline_idle`), since the holder's deadline, not idle_after_seconds, says how
+long new work may wait for a replica. With the pace unknown (no measurement yet and no
+task_seconds) the backlog rule decides. A deadline the caps cannot
 meet holds at the cap, and says so: the exporter reports the batch behind
 (CeleryBatchBehindDeadline).
 """
@@ -65,9 +68,7 @@ def deadline(c: Tick) -> Decision | None:
     left = format_duration(p.seconds_left) if p.seconds_left > 0 else "passed"
     if need > c.current:
         needs = f"{need} replicas" if p.replicas is not None else "more than any replicas can"
-        detail = (
-            f"{p.work} left at {p.rate:.2f}/s per replica, deadline in {left}: needs {needs}"
-        )
+        detail = f"{p.work} left at {p.rate:.2f}/s per replica, deadline in {left}: needs {needs}"
         if c.blocked:
             return c.hold(Reason.GUARD_HOLD, f"{guards_text(c.obs.guards)}; {detail}")
         if c.current >= c.cap:
@@ -87,3 +88,17 @@ def deadline(c: Tick) -> Decision | None:
             return c.hold(Reason.DEADLINE_PACE, f"{detail}; one down per step interval")
         return c.to(c.current - 1, Reason.DEADLINE_PACE, detail)
     return c.keep(Reason.STEADY, f"on pace: done in {done}, deadline in {left}")
+
+
+def deadline_idle(c: Tick) -> Decision | None:
+    claim = c.obs.claim
+    if claim is None or claim.finish_by is None or not c.claimed or c.draining:
+        return None
+    b = c.batch
+    if c.obs.work > 0 or c.current <= b.min_replicas or c.idle_for <= 0:
+        return None
+    detail = (
+        f"idle for {c.idle_for:.0f}s with a deadline: new work waits for a new replica "
+        "rather than replicas for new work"
+    )
+    return c.to(b.min_replicas, Reason.DEADLINE_PACE, detail)

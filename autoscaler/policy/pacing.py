@@ -134,18 +134,30 @@ def plan(work: int, rate: float | None, seconds_left: float, cap: int, ramp: Ram
     needed: int | None
     if work <= 0:
         needed = 0
-    elif r <= 0 or run_at(work, r, MAX_PLAN_REPLICAS, ramp)[0] > target:
+    elif r <= 0 or target <= 0:
         needed = None
     else:
-        lo, hi = 1, MAX_PLAN_REPLICAS  # run_at falls as the level rises: bisect
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if run_at(work, r, mid, ramp)[0] <= target:
-                hi = mid
-            else:
-                lo = mid + 1
-        needed = lo
+        needed = _fewest(work, r, target, ramp)
     level = cap if needed is None else min(needed, cap)
     finish, spent = run_at(work, r, level, ramp)
     earliest = run_at(work, r, cap, ramp)[0]
     return Plan(work, r, seconds_left, cap, needed, finish, spent, earliest)
+
+
+def _fewest(work: int, rate: float, target: float, ramp: Ramp) -> int | None:
+    """The fewest replicas that finish within `target`, or None (not even
+    MAX_PLAN_REPLICAS). No level beats work / (rate x target), and a higher level never
+    finishes later: search up from that bound by doubling, then bisect."""
+    lo = max(1, math.ceil(work / (rate * target)))
+    hi = lo
+    while run_at(work, rate, hi, ramp)[0] > target:
+        if hi >= MAX_PLAN_REPLICAS:
+            return None
+        lo, hi = hi + 1, min(MAX_PLAN_REPLICAS, hi * 2)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if run_at(work, rate, mid, ramp)[0] <= target:
+            hi = mid
+        else:
+            lo = mid + 1
+    return hi

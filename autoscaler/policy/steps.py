@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from autoscaler.policy.deadline import deadline
+from autoscaler.policy.deadline import deadline, deadline_idle
 from autoscaler.policy.growth import backlog, from_zero, replicas_behind
 from autoscaler.policy.hands_off import manual_override, no_data, replicas_unknown
 from autoscaler.policy.model import BatchObservation, BatchPolicy, BatchState, Decision
@@ -36,6 +36,7 @@ __all__ = [
     "above_cap",
     "backlog",
     "deadline",
+    "deadline_idle",
     "decide_batch",
     "drained",
     "from_zero",
@@ -66,6 +67,7 @@ PRECEDENCE: tuple[Step, ...] = (
     guard_shed,
     deadline,
     backlog,
+    deadline_idle,
     drained,
     idle_to_zero,
     idle_step_down,

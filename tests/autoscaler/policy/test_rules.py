@@ -38,6 +38,7 @@ ROWS = [
     *guard_shed.ROWS,
     *deadline.ROWS,
     *backlog.ROWS,
+    *deadline.IDLE_ROWS,
     *drained.ROWS,
     *idle.ROWS,
     *idle_replicas.ROWS,

@@ -67,3 +67,14 @@ ROWS = [
         state=ours(1, rate_per_replica=0.5),
     ),
 ]
+
+IDLE_ROWS = [
+    # --- 7a. nothing at all to do, with a deadline: deadline_idle
+    Row(
+        "idle with a deadline: to min_replicas at once",
+        "deadline_idle",
+        obs(replicas=3, claim=by(7200)),
+        (0, Reason.DEADLINE_PACE, Action.DOWN),
+        state=ours(3, idle_since=NOW - 15),
+    ),
+]
