@@ -123,8 +123,9 @@ BATCH_FINISH_BY = Spec(
 BATCH_EXPECTED_FINISH = Spec(
     "celery_batch_expected_finish_timestamp_seconds",
     "gauge",
-    "When the batch's work would be done at its current pace (unix seconds); absent "
-    "while the pace is unknown or nothing drains.",
+    "When the work of a batch whose claim has a deadline would be done at its current "
+    "pace (unix seconds); +Inf while work is left and nothing drains; absent with nothing "
+    "left.",
     ("queue",),
 )
 BATCH_CLAIM_REPLICA_SECONDS = Spec(

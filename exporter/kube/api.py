@@ -42,14 +42,16 @@ def name_of(obj: Any) -> str | None:
 
 
 def deployment_from(obj: Mapping[str, Any]) -> Deployment:
-    """A Deployment from its JSON: spec.replicas (nil means 1, as the API defaults it)
-    and status.readyReplicas (omitted when 0)."""
+    """A Deployment from its JSON: spec.replicas (nil means 1, as the API defaults it),
+    status.readyReplicas (omitted when 0) and spec.selector.matchLabels."""
     replicas = _dict(obj.get("spec")).get("replicas")
     ready = _dict(obj.get("status")).get("readyReplicas")
+    labels = _dict(_dict(_dict(obj.get("spec")).get("selector")).get("matchLabels"))
     return Deployment(
         name=name_of(obj) or "",
         replicas=int(1 if replicas is None else replicas),
         ready_replicas=int(ready or 0),
+        selector=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
     )
 
 
