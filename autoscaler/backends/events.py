@@ -97,6 +97,21 @@ class EventRecorder:
         )
         return self._post(deployment, body)
 
+    def waiting(self, deployment: str, uid: str | None, note: ScaleNote) -> bool:
+        """Record that a step down waits for an idle replica (reason ScaleDownWaiting);
+        best effort as above."""
+        body = event_body(
+            self.cfg.namespace,
+            deployment,
+            uid,
+            note,
+            self.instance,
+            datetime.now(UTC),
+            reason="ScaleDownWaiting",
+            message=f"batchctl autoscaler: {note.detail}",
+        )
+        return self._post(deployment, body)
+
     def other_controller(self, deployment: str, message: str) -> bool:
         """Record that the autoscaler holds the batch because another controller scales
         the Deployment (reason OtherController, a Warning); best effort as above."""
