@@ -12,7 +12,7 @@ ROUTE = re.compile(
     r"^/(?:apis/(?P<group>apps|coordination\.k8s\.io|autoscaling|keda\.sh)"
     r"/(?P<version>v1|v2|v1alpha1)|api/v1)"
     r"(?:/namespaces/(?P<ns>[^/]+))?"
-    r"/(?P<resource>deployments|leases|events|horizontalpodautoscalers|scaledobjects)"
+    r"/(?P<resource>deployments|leases|events|horizontalpodautoscalers|scaledobjects|pods)"
     r"(?:/(?P<name>[^/]+))?(?:/(?P<sub>scale|status))?/?$"
 )
 # Resource, kind, group and apiVersion per collection: error texts and Scale need them.
@@ -21,6 +21,8 @@ KINDS = {
     "deployments": ("Deployment", "apps", "apps/v1"),
     "leases": ("Lease", "coordination.k8s.io", "coordination.k8s.io/v1"),
     "events": ("Event", "", "v1"),
+    # Pods (with FakeKube(pods=True): replicasets.py plays the ReplicaSet controller).
+    "pods": ("Pod", "", "v1"),
     "horizontalpodautoscalers": ("HorizontalPodAutoscaler", "autoscaling", "autoscaling/v2"),
     # KEDA's custom resource: served only while its CRD is "installed" (keda_installed).
     "scaledobjects": ("ScaledObject", "keda.sh", "keda.sh/v1alpha1"),

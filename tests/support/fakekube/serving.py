@@ -31,9 +31,10 @@ from tests.support.fakekube.objects import (
     set_status,
     validate,
 )
+from tests.support.fakekube.replicasets import ReplicaSets, validate_pod
 from tests.support.fakekube.routes import JSON, KINDS, ROUTE
 from tests.support.fakekube.selectors import parse_field_selector, parse_label_selector
-from tests.support.fakekube.store import CUT, END, EXPIRE, Store, Watcher
+from tests.support.fakekube.store import CUT, END, EXPIRE, Watcher
 from tests.support.fakekube.wire import (
     Fault,
     Handler,
@@ -44,7 +45,7 @@ from tests.support.fakekube.wire import (
 )
 
 
-class Api(Store):
+class Api(ReplicaSets):
     """The request handling of FakeKube (server.py), which sets these attributes."""
 
     user: str
@@ -317,6 +318,8 @@ class Api(Store):
             if new["metadata"].get("resourceVersion") != cur["metadata"]["resourceVersion"]:
                 raise conflict(resource, name)
             validate(resource, name, new)
+            if resource == "pods":
+                validate_pod(name, new)
             obj = copy.deepcopy(cur)
             obj["spec"] = new.get("spec") or {}
             for k in ("labels", "annotations"):
@@ -368,4 +371,5 @@ class Api(Store):
                 if self.auto_ready:
                     set_status(dep, pods=replicas, ready=replicas)
                 self._store("deployments", dep)
+                self._reconcile_pods(ns, name)
             return 200, scale_of(dep)
