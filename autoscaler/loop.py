@@ -338,6 +338,9 @@ class Autoscaler:
             self._last_tick_end = time.monotonic()
             self.ticked.set()
             self._stop.wait(max(0.0, interval - (time.monotonic() - started)))
+        if self.claims is not None and self._leading:
+            # What the claims used since the last write: not lost with a stop.
+            self.usage.flush(self.claims, self.clock(), force=True)
 
     def health(self) -> tuple[bool, str]:
         """(healthy, why) for /healthz: the loop runs and a tick has ended within

@@ -60,10 +60,15 @@ class Cost:
         """'2.50 replica-hours, 1.25 USD, 310 g CO2e' (the parts with a price set)."""
         parts = [f"{self.replica_hours:.2f} replica-hours"]
         if (money := self.money) is not None:
-            parts.append(f"{money:.2f} {self.prices.currency}")
+            parts.append(f"{format_money(money)} {self.prices.currency}")
         if (grams := self.co2e_grams) is not None:
             parts.append(format_co2e(grams))
         return ", ".join(parts)
+
+
+def format_money(amount: float) -> str:
+    """'12.34', or '0.0026' for less than a cent (a short demo still shows a price)."""
+    return f"{amount:.2f}" if amount >= 1 or amount == 0 else f"{amount:.4f}"
 
 
 def format_co2e(grams: float) -> str:
