@@ -28,8 +28,11 @@ from batchctl.cli.common import (
     broker_failed,
     conflict,
     duration,
+    finish_by_time,
     holder_or_exit,
     outcome_json,
+    plan_for,
+    plan_lines,
     store_failed,
     when,
 )
@@ -60,6 +63,12 @@ def claimed_text(out: Outcome, ttl_seconds: float) -> str:
     ]
     if out.event.detail and kind in ("taken_over", "claimed"):
         lines.append(f"  {out.event.detail}")
+    if c.finish_by is not None:
+        left = format_duration(c.finish_by - out.event.at)
+        lines.append(
+            f"deadline {when(c.finish_by)} (in {left}): the autoscaler paces the batch to "
+            "finish by then with the fewest replicas"
+        )
     lines.append(f"when you are done: batchctl release {c.queue} --drain")
     return "\n".join(lines)
 
@@ -89,6 +98,16 @@ def claimed_text(out: Outcome, ttl_seconds: float) -> str:
     help="How long until the claim counts as forgotten: 30m, 8h, 2d, 1h30m "
     "[default: claims.default_ttl, 8h; at most claims.max_ttl, 7d].",
 )
+@click.option(
+    "--finish-by",
+    "finish_by",
+    default=None,
+    metavar="TIME",
+    help="A deadline: the autoscaler paces the batch to finish by then with the fewest "
+    "replicas (the gentlest load). A duration from now (6h), a time of day (17:00, local "
+    "time) or a date and time (2026-12-08 17:00); `none` drops the claim's deadline. "
+    "Refused (exit 1) when the caps cannot make it: `batchctl plan` says what it takes.",
+)
 @config_option
 @output_option
 def claim_command(
@@ -98,6 +117,7 @@ def claim_command(
     purpose: str | None,
     contact: str | None,
     ttl: str | None,
+    finish_by: str | None,
     config_path: str | None,
     output: str,
 ) -> None:
@@ -115,13 +135,29 @@ def claim_command(
     out = Printer.of(output)
     if (queue is None) == (not any_):
         out.fail("give either a QUEUE or --any, not both (nor neither)", EXIT_USAGE)
+    if any_ and finish_by is not None:
+        out.fail("--finish-by needs a QUEUE: plan a batch by name, not --any", EXIT_USAGE)
     holder = holder_or_exit(holder, out)
     cfg = load_or_exit(config_path, out)
     ttl_seconds = duration(ttl, cfg.claims.default_ttl, "--ttl")
     now = time.time()
+    clear = finish_by is not None and finish_by.strip().lower() == "none"
+    deadline = None if finish_by is None or clear else finish_by_time(finish_by, now)
+    if queue is not None and deadline is not None and deadline > now:
+        check_deadline(cfg, queue, deadline, now, out)
     try:
         if queue is not None:
-            done: Outcome | None = claim(cfg, queue, holder, purpose, contact, ttl_seconds, now)
+            done: Outcome | None = claim(
+                cfg,
+                queue,
+                holder,
+                purpose,
+                contact,
+                ttl_seconds,
+                now,
+                finish_by=deadline,
+                clear_finish_by=clear,
+            )
         else:
             done = claim_any(cfg, holder, purpose, contact, ttl_seconds, now)
     except ClaimConflict as e:
@@ -148,6 +184,32 @@ def claim_command(
         click.echo(claimed_text(done, ttl_seconds), err=True)
         return
     out.data(outcome_json(name, done, now), lambda: claimed_text(done, ttl_seconds))
+
+
+def check_deadline(cfg: Config, queue: str, deadline: float, now: float, out: Printer) -> None:
+    """Refuse (exit 1) a deadline the caps cannot meet, saying what it would take; warn
+    when no pace is known to check it with."""
+    try:
+        check_batch(cfg, queue)
+        p = plan_for(cfg, queue, deadline, now)
+    except ClaimRefused as e:
+        out.fail(str(e), EXIT_USAGE)
+    except redis.RedisError as e:
+        broker_failed(cfg, e, out)
+    if p is None:
+        out.warn(
+            f"cannot check the deadline: no pace known for {queue} (the exporter measured "
+            "none and the batch sets no task_seconds); it is paced once one is measured"
+        )
+        return
+    if not p.plan.feasible:
+        out.fail(
+            f"refused: the caps cannot finish {queue} by {when(deadline)}\n"
+            + "\n".join(plan_lines(p))
+            + "\ngive a later --finish-by, or raise the batch's max_replicas",
+            EXIT_REFUSED,
+            plan=p.to_json(),
+        )
 
 
 def released_text(queue: str, done: Outcome, holder: str, cfg: Config, work: Work) -> str:
