@@ -67,8 +67,8 @@ class Cost:
 
 
 def format_money(amount: float) -> str:
-    """'12.34', or '0.0026' for less than a cent (a short demo still shows a price)."""
-    return f"{amount:.2f}" if amount >= 1 or amount == 0 else f"{amount:.4f}"
+    """'12.34', '0.60', or '0.0026' under a dime (a short demo still shows a price)."""
+    return f"{amount:.2f}" if amount >= 0.1 or amount == 0 else f"{amount:.4f}"
 
 
 def format_co2e(grams: float) -> str:
