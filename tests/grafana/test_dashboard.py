@@ -180,6 +180,7 @@ def test_dashboard_uid_and_selector_come_from_the_config() -> None:
     assert 'job="batchctl"' not in json.dumps(board)
 
 
+@pytest.mark.integration  # promtool
 def test_cost_panels_price_each_batch_and_only_when_a_price_is_set(tmp_path: Path) -> None:
     """Replica-hours always; money and CO2e only with prices, each batch at its own."""
     board = _dashboard()
