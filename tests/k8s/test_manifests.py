@@ -328,6 +328,8 @@ def test_workers_follow_the_config(overlay: list[Doc], cfg: Config) -> None:
         assert probe == ["test", "-e", "/tmp/celery-ready"]
         assert "inspect" not in shlex.join(probe)
         assert options[options.index("--hostname") + 1] == f"{b.queue}@%h"
+        # Task events, for the busy map the exporter reads with events.enabled.
+        assert ("-E" in options) == cfg.events.enabled
 
 
 def test_rbac_names_the_configured_deployments(overlay: list[Doc], cfg: Config) -> None:

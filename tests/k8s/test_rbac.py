@@ -29,6 +29,7 @@ from tests.support.kustomize import K8S, Doc, kustomize, one
 from tests.support.paths import BATCHCTL
 from tests.support.servers.redis import EmbeddedRedis, free_port
 from tests.support.waits import wait_for
+from tests.support.workers import heartbeats
 
 NS = "court-listener"
 
@@ -105,12 +106,15 @@ def role() -> Doc:
 
 
 def run_batchctl_against(kube: FakeKube, redis_url: str, tmp_path: Path) -> None:
-    """Both containers' commands with the shipped config, until every batch has scaled."""
+    """Both containers' commands with the shipped config, until every batch has scaled:
+    each from 0 to 1, but batch0 from 2 down to its cap of 1, ranking its pods first
+    (their workers' heartbeats make the busy map)."""
     cfg = yaml.safe_load((EXAMPLE / "batchctl.yml").read_text())
     cfg["kubernetes"].update({"namespace": NS, "kubeconfig": str(kube.write_kubeconfig(tmp_path))})
     cfg["autoscaler"]["interval_seconds"] = 0.2
     for b in cfg["batches"]:
         b["autoscale"] = True
+    cfg["batches"][0]["max_replicas"] = 1
     path = tmp_path / "batchctl.yml"
     path.write_text(yaml.safe_dump(cfg))
     env = {**os.environ, "BATCHCTL_BROKER_URL": redis_url}
@@ -147,15 +151,18 @@ def calls(tmp_path_factory: pytest.TempPathFactory) -> set[Call]:
     """Every call of one end-to-end run (a Redis of its own: the run spans the tests)."""
     tmp = tmp_path_factory.mktemp("rbac")
     cfg = yaml.safe_load((EXAMPLE / "batchctl.yml").read_text())
-    with EmbeddedRedis() as server, FakeKube(NS) as kube:
+    with EmbeddedRedis() as server, FakeKube(NS, pods=True, auto_ready=True) as kube:
         app = make_app(server.url)
         db = server.client()
-        for b in cfg["batches"]:
-            kube.add_deployment(b["deployment"], replicas=0, ready=0)
+        for i, b in enumerate(cfg["batches"]):
+            start = 2 if i == 0 else 0
+            kube.add_deployment(b["deployment"], replicas=start, ready=start)
             RedisClaimStore(db).claim(b["queue"], "alice", "rbac test", 3600, time.time())
             enqueue(app, b["queue"], 3, seconds=0)
         db.close()
-        run_batchctl_against(kube, server.url, tmp)
+        pods = [p["metadata"]["name"] for p in kube.pods(cfg["batches"][0]["deployment"])]
+        with heartbeats(server.url, [f"{cfg['batches'][0]['queue']}@{p}" for p in pods]):
+            run_batchctl_against(kube, server.url, tmp)
         return {as_call(r) for r in kube.requests}
 
 
@@ -168,6 +175,8 @@ def test_the_code_paths_ran(calls: set[Call]) -> None:
     assert ("patch", "deployments/scale") in verbs
     assert {("create", "leases"), ("get", "leases"), ("update", "leases")} <= verbs
     assert ("create", "events") in verbs
+    # The busy map: the batch's pods listed, and ranked before the scale-down.
+    assert {("list", "pods"), ("patch", "pods")} <= verbs
     # Before writing replicas: another controller of the same Deployment? (KEDA is not
     # installed here: its list answers 404, and is still a call RBAC must allow.)
     assert {("list", "horizontalpodautoscalers"), ("list", "scaledobjects")} <= verbs
