@@ -20,12 +20,12 @@ SUITE = load_config(ROOT / "benchmarks" / "suite-config.yaml")
 @pytest.mark.parametrize("path", STANDARD, ids=[p.stem for p in STANDARD])
 def test_the_standard_traces_stop_no_busy_pod(path: object) -> None:
     """With the busy map (workers send events) no scale-down stops a pod that runs a
-    task, and none is cut off; the KEDA+HPA model's count stands beside it."""
-    results = simulate(load_trace(path), SUITE, events=True)  # type: ignore[arg-type]
+    task, and none is cut off (the KEDA+HPA model's count: the next test, and the
+    benchmark)."""
+    results = simulate(load_trace(path), SUITE, baseline=None, events=True)  # type: ignore[arg-type]
     ours = results[OURS].metrics
     assert (ours["running_at_stop"], ours["inflight_interrupted"]) == (0, 0)
     assert ours["left_undone"] == 0
-    assert "running_at_stop" in results[BASELINE].metrics
 
 
 def test_long_tasks_keda_stops_busy_pods_and_ours_waits() -> None:
