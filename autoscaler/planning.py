@@ -100,4 +100,5 @@ def batch_plan(
     ramp = Ramp(current, ready, batch.step_up, batch.step_interval_seconds)
     cap = min(effective_cap(batch), cfg.autoscaler.global_max_replicas)
     p = plan(work, rate, finish_by - now, cap, ramp)
-    return BatchPlan(queue, now, finish_by, p, source, Cost(p.replica_seconds, cfg.prices_of(queue)))
+    cost = Cost(p.replica_seconds, cfg.prices_of(queue))
+    return BatchPlan(queue, now, finish_by, p, source, cost)

@@ -402,7 +402,7 @@ def with_pods(tmp_path: Path) -> Iterator[tuple[FakeKube, client.CoreV1Api, clie
 def test_pods_are_listed_by_selector_and_owned_by_their_replicaset(
     with_pods: tuple[FakeKube, client.CoreV1Api, client.AppsV1Api],
 ) -> None:
-    kube, core, _ = with_pods
+    _, core, _ = with_pods
     pods = core.list_namespaced_pod(NS, label_selector="app=b0").items
     assert len(pods) == 4
     for p in pods:

@@ -126,9 +126,7 @@ def heartbeats(url: str, hostnames: list[str], every: float = 1.0) -> Iterator[N
 
     def beat() -> None:
         with app.connection_for_write() as conn:
-            dispatchers = [
-                app.events.Dispatcher(conn, hostname=h, enabled=True) for h in hostnames
-            ]
+            dispatchers = [app.events.Dispatcher(conn, hostname=h, enabled=True) for h in hostnames]
             while not stop.is_set():
                 for d in dispatchers:
                     d.send("worker-heartbeat", freq=2.0, active=0, processed=0)
