@@ -85,47 +85,39 @@ class EventRecorder:
     def manual(self, deployment: str, uid: str | None, replicas: int, message: str) -> bool:
         """Record a `batchctl scale` by hand (reason ManualScale); best effort as above."""
         note = ScaleNote(current=replicas, desired=replicas, reason="manual_override")
-        body = event_body(
-            self.cfg.namespace,
-            deployment,
-            uid,
-            note,
-            self.instance,
-            datetime.now(UTC),
-            reason="ManualScale",
-            message=message,
-        )
-        return self._post(deployment, body)
+        return self._tell(deployment, uid, note, "ManualScale", message)
 
     def waiting(self, deployment: str, uid: str | None, note: ScaleNote) -> bool:
         """Record that a step down waits for an idle replica (reason ScaleDownWaiting);
         best effort as above."""
-        body = event_body(
-            self.cfg.namespace,
-            deployment,
-            uid,
-            note,
-            self.instance,
-            datetime.now(UTC),
-            reason="ScaleDownWaiting",
-            message=f"batchctl autoscaler: {note.detail}",
-        )
-        return self._post(deployment, body)
+        message = f"batchctl autoscaler: {note.detail}"
+        return self._tell(deployment, uid, note, "ScaleDownWaiting", message)
 
     def other_controller(self, deployment: str, message: str) -> bool:
         """Record that the autoscaler holds the batch because another controller scales
         the Deployment (reason OtherController, a Warning); best effort as above."""
         note = ScaleNote(current=0, desired=0, reason="other_controller")
+        return self._tell(deployment, None, note, "OtherController", message, "Warning")
+
+    def _tell(
+        self,
+        deployment: str,
+        uid: str | None,
+        note: ScaleNote,
+        reason: str,
+        message: str,
+        type_: str = "Normal",
+    ) -> bool:
         body = event_body(
             self.cfg.namespace,
             deployment,
-            None,
+            uid,
             note,
             self.instance,
             datetime.now(UTC),
-            reason="OtherController",
+            reason=reason,
             message=message,
-            type_="Warning",
+            type_=type_,
         )
         return self._post(deployment, body)
 

@@ -18,10 +18,11 @@ meet holds at the cap, and says so: the exporter reports the batch behind
 
 from __future__ import annotations
 
-from autoscaler.policy.growth import replicas_behind
+from autoscaler.policy.growth import growth_held
 from autoscaler.policy.model import Decision
 from autoscaler.policy.pacing import DEFAULT_STARTUP_SECONDS, Plan, Ramp, plan
-from autoscaler.policy.tick import Tick, guards_text
+from autoscaler.policy.shrink import one_down
+from autoscaler.policy.tick import Tick
 from batchctl.reasons import Reason
 from batchctl.units import format_duration
 
@@ -69,24 +70,14 @@ def deadline(c: Tick) -> Decision | None:
     if need > c.current:
         needs = f"{need} replicas" if p.replicas is not None else "more than any replicas can"
         detail = f"{p.work} left at {p.rate:.2f}/s per replica, deadline in {left}: needs {needs}"
-        if c.blocked:
-            return c.hold(Reason.GUARD_HOLD, f"{guards_text(c.obs.guards)}; {detail}")
-        if c.current >= c.cap:
-            return c.hold(Reason.AT_CAP, f"{detail}; at cap {c.cap}: behind")
-        if not_ready := replicas_behind(c):
-            return not_ready
-        if not c.up_open:
-            return c.hold(Reason.STEP_LIMIT, detail)
+        if held := growth_held(c, detail, f"{detail}; at cap {c.cap}: behind"):
+            return held
         desired = min(want, c.current + c.batch.step_up, c.cap)
         return c.to(desired, Reason.DEADLINE, detail)
     done = format_duration(p.finish_seconds)
     if want < c.current:
         detail = f"{want} replicas finish {p.work} left in {done}, deadline in {left}"
-        if c.current - 1 < c.floor:
-            return c.hold(Reason.INFLIGHT_FLOOR, f"{detail}; {c.floor_detail}")
-        if not c.down_open:
-            return c.hold(Reason.DEADLINE_PACE, f"{detail}; one down per step interval")
-        return c.to(c.current - 1, Reason.DEADLINE_PACE, detail)
+        return one_down(c, Reason.DEADLINE_PACE, detail)
     return c.keep(Reason.STEADY, f"on pace: done in {done}, deadline in {left}")
 
 

@@ -23,6 +23,7 @@ from batchctl.config import Config, parse_config
 from exporter.events.model import EventsView, QueueActivity
 from exporter.events.workload import WorkerLoad
 from exporter.snapshot import Deployment, QueueStats, Snapshot
+from tests.support.autoscaler import FixedSource
 from tests.support.fakekube import FakeKube
 from tests.support.isolation import starts_servers
 
@@ -123,19 +124,6 @@ def test_pods_not_ready_go_first_whatever_their_cost(kube: FakeKube, tmp_path: P
     assert kube.deleted_pods == [oldest]
 
 
-class Fixed:
-    """A snapshot source that answers with whatever snapshot the test holds now."""
-
-    def __init__(self, snap: Snapshot) -> None:
-        self.snap = snap
-
-    def collect(self) -> Snapshot:
-        return self.snap
-
-    def stop(self) -> None:
-        pass
-
-
 def snapshot(pods: list[str], busy: dict[str, int]) -> Snapshot:
     """batch1: nothing waiting, what its workers run in flight (late acks), 3 replicas,
     claimed, and the events' busy map."""
@@ -166,7 +154,7 @@ def test_every_pod_busy_defers_the_step_with_its_reason(kube: FakeKube, tmp_path
     pod is the one that goes."""
     pods = pod_names(kube)
     cfg = config(kube, tmp_path, max_replicas=1, step_interval_seconds=1)
-    source = Fixed(snapshot(pods, {p: 1 for p in pods}))
+    source = FixedSource(snapshot(pods, {p: 1 for p in pods}))
     backend = KubernetesBackend(cfg)
     try:
         scaler = Autoscaler(cfg, source, backend)
