@@ -25,8 +25,9 @@ log = get_logger("batchctl.autoscaler")
 FLUSH_SECONDS = 60.0
 
 
-@dataclass
+@dataclass(eq=False)  # one pending amount is itself: `in` and remove by identity
 class _Pending:
+    queue: str
     claim: Claim
     seconds: float
     since: float  # when this amount started to pile up (the caller's clock)
@@ -38,7 +39,9 @@ class Usage:
     def __init__(self) -> None:
         self.total: dict[str, float] = {}
         self._last: dict[str, float] = {}  # queue -> the previous counted tick
-        self._pending: dict[str, _Pending] = {}
+        self._pending: dict[str, _Pending] = {}  # queue -> its current claim's amount
+        # Amounts of claims that ended or changed hands before they were written.
+        self._left: list[_Pending] = []
 
     def count(self, obs: Sequence[BatchObservation], now: float) -> None:
         """Add each batch's replicas x the seconds since its previous tick."""
@@ -57,30 +60,35 @@ class Usage:
             if c is None:
                 continue
             p = self._pending.get(o.queue)
-            if p is None or not p.claim.same_claim(c):
-                # A new claim: what the previous one had pending is written first (flush).
-                if p is not None:
-                    self._pending[o.queue + "\0previous"] = p
-                self._pending[o.queue] = _Pending(c, spent, now)
-            else:
+            if p is not None and p.claim.same_claim(c):
                 p.seconds += spent
                 p.claim = c
+                continue
+            if p is not None:  # another claim now: what the old one had is written first
+                self._left.append(p)
+            self._pending[o.queue] = _Pending(o.queue, c, spent, now)
 
     def flush(self, keeper: ClaimKeeper, now: float, *, force: bool = False) -> list[str]:
         """Write what is pending to the claims: amounts older than FLUSH_SECONDS, those of
-        draining claims (their end is near) and all of them with `force`. Returns the
-        queues whose write failed (kept for the next tick)."""
+        draining claims (their end is near), those of claims that changed, and all of
+        them with `force`. Returns the queues whose write failed (kept for the next tick)."""
+        due = [
+            p
+            for p in self._pending.values()
+            if force or p.claim.draining or now - p.since >= FLUSH_SECONDS
+        ]
         failed = []
-        for key, p in list(self._pending.items()):
-            due = force or p.claim.draining or now - p.since >= FLUSH_SECONDS
-            if not due and "\0" not in key:
-                continue
-            queue = key.split("\0", 1)[0]
+        for p in [*self._left, *due]:
             try:
-                keeper.add_usage(queue, p.claim, p.seconds)
+                keeper.add_usage(p.queue, p.claim, p.seconds)
             except Exception as e:  # the store is down: the next tick tries again
-                failed.append(queue)
-                log.warning("cannot record the claim's usage", queue=queue, error=type(e).__name__)
+                failed.append(p.queue)
+                log.warning(
+                    "cannot record the claim's usage", queue=p.queue, error=type(e).__name__
+                )
                 continue
-            del self._pending[key]
+            if p in self._left:
+                self._left.remove(p)
+            elif self._pending.get(p.queue) is p:
+                del self._pending[p.queue]
         return failed
