@@ -11,6 +11,7 @@ AUTOSCALER_AT_CAP = "CeleryAutoscalerAtCap"
 AUTOSCALER_HELD = "CeleryAutoscalerHeld"
 BATCH_CLAIM_EXPIRED = "CeleryBatchClaimExpired"
 UNCLAIMED_BATCH_IN_USE = "CeleryUnclaimedBatchInUse"
+BATCH_BEHIND_DEADLINE = "CeleryBatchBehindDeadline"
 
 
 def autoscaler_at_cap(cfg: Config) -> list[Rule]:
@@ -100,5 +101,35 @@ def unclaimed_batch_in_use(cfg: Config) -> list[Rule]:
             f"Batch {QUEUE} has had work or workers for {a.unclaimed_for} ({COUNT} "
             "waiting messages, or replicas when none wait) but no claim. Claim it so "
             "colleagues know whose it is, or stop the producer and scale it to 0.",
+        )
+    ]
+
+
+def batch_behind_deadline(cfg: Config) -> list[Rule]:
+    """A claim with a deadline (`batchctl claim --finish-by`) whose work would be done after
+    it at the batch's pace (+Inf: nothing drains), for `behind_deadline_for`: the
+    autoscaler paces to finish in time, so falling behind means something holds it (a
+    guard, the cap, pods that do not become ready) or the work grew."""
+    a = cfg.alerts
+    expected = series(n.BATCH_EXPECTED_FINISH.name, a.selector)
+    finish_by = series(n.BATCH_FINISH_BY.name, a.selector)
+    # Each side one series per queue first (every exporter replica exports both), so
+    # that the subtraction matches one to one.
+    late = (
+        f"{one_per_site(expected, a.replica_labels)}\n"
+        f"- {one_per_site(finish_by, a.replica_labels)}\n> 0"
+    )
+    return [
+        alert(
+            BATCH_BEHIND_DEADLINE,
+            late,
+            a.behind_deadline_for,
+            "warning",
+            f"Batch {QUEUE} will not finish by its claim's deadline.",
+            f"At its current pace batch {QUEUE} would finish "
+            "{{ $value | humanizeDuration }} after the deadline of its claim (batchctl "
+            f"claim --finish-by), and has for {a.behind_deadline_for}. The autoscaler "
+            "paces a batch to finish in time: see why it holds (a guard, the cap, pods "
+            "not ready), then add replicas by hand, move the deadline, or accept it.",
         )
     ]

@@ -18,10 +18,12 @@ from collections.abc import Callable
 from alerts.autoscaler_rules import (
     AUTOSCALER_AT_CAP,
     AUTOSCALER_HELD,
+    BATCH_BEHIND_DEADLINE,
     BATCH_CLAIM_EXPIRED,
     UNCLAIMED_BATCH_IN_USE,
     autoscaler_at_cap,
     autoscaler_held,
+    batch_behind_deadline,
     batch_claim_expired,
     unclaimed_batch_in_use,
 )
@@ -76,6 +78,7 @@ ALL_ALERTS: tuple[str, ...] = (
     AUTOSCALER_HELD,
     BATCH_CLAIM_EXPIRED,
     UNCLAIMED_BATCH_IN_USE,
+    BATCH_BEHIND_DEADLINE,
     TASK_FAILURE_RATIO_HIGH,
     BATCH_NO_PROGRESS,
 )
@@ -108,7 +111,7 @@ def _enabled(cfg: Config) -> dict[str, list[RuleFn]]:
     if autoscaler and a.autoscaler_alerts:
         scaler += [autoscaler_at_cap, autoscaler_held]
     if autoscaler and a.claim_alerts:
-        scaler += [batch_claim_expired, unclaimed_batch_in_use]
+        scaler += [batch_claim_expired, unclaimed_batch_in_use, batch_behind_deadline]
     tasks: list[RuleFn] = []
     if a.event_alerts:
         tasks.append(task_failure_ratio_high)

@@ -1,5 +1,6 @@
 """What the loop does about claims besides obeying them: it ends a drained claim, records
-an expiry, and logs work in a batch that nobody claimed.
+an expiry, and logs work in a batch that nobody claimed (what a claim used is added by
+autoscaler/usage.py).
 
 The policy only reads claims (a claimed batch may grow); these are the loop's writes and
 warnings, done after the tick's decisions so that a drain ends only once the tick leaves
@@ -24,11 +25,14 @@ UNCLAIMED_LOG_SECONDS = 600.0
 
 class ClaimKeeper(Protocol):
     """The claims the autoscaler itself changes (batchctl.claims.store.ClaimStore): it ends
-    a drained claim and records an expiry, each only if the claim is still the one seen."""
+    a drained claim, records an expiry and adds the replica-seconds used, each only if
+    the claim is still the one seen."""
 
     def end_drain(self, queue: str, seen: Claim, now: float, detail: str) -> object: ...
 
     def note_expired(self, queue: str, seen: Claim, now: float) -> object: ...
+
+    def add_usage(self, queue: str, seen: Claim, replica_seconds: float) -> object: ...
 
 
 def keep_claims(

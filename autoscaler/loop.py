@@ -25,6 +25,7 @@ from dataclasses import replace
 
 from autoscaler import handover
 from autoscaler.backends import Backend, ScaleNote
+from autoscaler.busymap import BusyMaps
 from autoscaler.claimkeeping import ClaimKeeper, UnclaimedReport, keep_claims
 from autoscaler.guards import evaluate
 from autoscaler.leadership import Leadership, NotLeader, SoleLeader
@@ -42,6 +43,7 @@ from autoscaler.policy import (
 )
 from autoscaler.policyconfig import policy_config
 from autoscaler.source import SnapshotUnavailable
+from autoscaler.usage import Usage
 from batchctl.claims import Claim
 from batchctl.config import Config, GuardConfig
 from batchctl.decisions import NONE, SELF, DecisionRecord, Decisions, decode_compact, encode_compact
@@ -102,6 +104,10 @@ class Autoscaler:
         self.unapplied: list[str] = []
         self._report_unclaimed = UnclaimedReport()
         self._stop = threading.Event()
+        # The busy map of each batch (autoscaler/busymap.py) and what each batch and
+        # claim used (autoscaler/usage.py).
+        self.busy = BusyMaps()
+        self.usage = Usage()
 
     @property
     def is_leader(self) -> bool:
@@ -126,6 +132,9 @@ class Autoscaler:
         obs = self._observe(snap, missing, now)
         if self._seed and not self._load_record(obs):
             obs = [replace(o, data_ok=False, why="handover record unreadable") for o in obs]
+        obs, unlisted = self.busy.observe(self.backend, snap, obs)
+        for queue in unlisted:
+            self.errors_total[(queue, "pods")] += 1
         decided, self.state = decide(obs, self.state, self.policy, now)
         decided = self._hands_off(decided)
         decisions = [self._observe_only(self.cfg, d) for d in decided]
@@ -153,7 +162,11 @@ class Autoscaler:
             if d.changed and not self._apply(d, claims.get(d.queue), now):
                 self.unapplied.extend(x.queue for x in decisions[i:] if x.changed)
                 break
+        self.busy.tell_waits(self.backend, decisions)
+        self.usage.count(obs, now)
         if self.claims is not None:
+            for queue in self.usage.flush(self.claims, now):
+                self.errors_total[(queue, "claims")] += 1
             for queue in keep_claims(self.claims, self.cfg, obs, decisions, now):
                 self.errors_total[(queue, "claims")] += 1
         self._report_unclaimed(self.cfg, obs, now)
@@ -253,7 +266,12 @@ class Autoscaler:
             self._seed = True
             return False
         note = ScaleNote(
-            d.current, d.desired, str(d.reason), d.detail, claim.holder if claim else None
+            d.current,
+            d.desired,
+            str(d.reason),
+            d.detail,
+            claim.holder if claim else None,
+            self.busy.ranked(d.queue),
         )
         try:
             self.backend.set_replicas(d.queue, d.desired, note)
@@ -269,6 +287,7 @@ class Autoscaler:
                 error=f"{type(e).__name__}: {e}",
             )
             return True
+        self.busy.stopping(d)
         log.info(
             "scaled",
             queue=d.queue,
@@ -319,6 +338,9 @@ class Autoscaler:
             self._last_tick_end = time.monotonic()
             self.ticked.set()
             self._stop.wait(max(0.0, interval - (time.monotonic() - started)))
+        if self.claims is not None and self._leading:
+            # What the claims used since the last write: not lost with a stop.
+            self.usage.flush(self.claims, self.clock(), force=True)
 
     def health(self) -> tuple[bool, str]:
         """(healthy, why) for /healthz: the loop runs and a tick has ended within

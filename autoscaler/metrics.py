@@ -14,6 +14,7 @@ from prometheus_client.registry import Collector
 
 from autoscaler.policy import Action, Reason, effective_cap
 from batchctl.metrics import (
+    AUTOSCALER_BUSY_STOPS,
     AUTOSCALER_DECISIONS,
     AUTOSCALER_DESIRED,
     AUTOSCALER_ERRORS,
@@ -21,6 +22,7 @@ from batchctl.metrics import (
     AUTOSCALER_IS_LEADER,
     AUTOSCALER_LAST_TICK,
     AUTOSCALER_MAX,
+    AUTOSCALER_REPLICA_SECONDS,
     Spec,
 )
 
@@ -67,5 +69,11 @@ class AutoscalerMetrics(Collector):
         leader.add_metric([], 1 if a.is_leader else 0)
         tick = family(AUTOSCALER_LAST_TICK)
         tick.add_metric([], a.last_tick_at)
+        # Every batch, 0 included: a site watches this one stay at 0.
+        busy = family(AUTOSCALER_BUSY_STOPS)
+        used = family(AUTOSCALER_REPLICA_SECONDS)
+        for b in a.cfg.batches:
+            busy.add_metric([b.queue], a.busy.busy_stops.get(b.queue, 0))
+            used.add_metric([b.queue], a.usage.total.get(b.queue, 0.0))
         # Claims are the exporter's (celery_batch_claimed), read in its scrape.
-        yield from (desired, cap, hold, decisions, errors, leader, tick)
+        yield from (desired, cap, hold, decisions, errors, leader, tick, busy, used)

@@ -60,11 +60,17 @@ class DryRunClaims:
     def note_expired(self, queue: str, seen: Claim, now: float) -> None:
         self._once("dry run: would record the expiry", queue, seen)
 
+    def add_usage(self, queue: str, seen: Claim, replica_seconds: float) -> None:
+        pass  # usage is bookkeeping: nothing to say every minute
+
 
 def build_claims(cfg: Config, backend: str) -> tuple[ClaimKeeper, Callable[[], None]]:
-    """Who writes the claims the autoscaler ends (drained) or notes (expired), and how
-    to close it. The only Redis access of the sidecar: a WATCH/MULTI on one claim hash
-    when a drain ends or a claim expires; the exporter stays the one reader per pod."""
+    """Who writes the claims the autoscaler ends (drained), notes (expired) or adds usage
+    to, and how to close it (the configured store, `claims.store`). The sidecar's only
+    writes to it: one atomic change of one claim (a WATCH/MULTI on its Redis hash, an
+    update of its Lease, a SQLite transaction) when a drain ends, a claim expires or
+    about once a minute per claimed batch with replicas (usage); the exporter stays the
+    one reader per pod."""
     if backend == "dry-run":
         return DryRunClaims(), lambda: None
     from batchctl.claims.service import store_for

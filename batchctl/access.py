@@ -112,8 +112,9 @@ def service_account_role(cfg: Config, namespace: str) -> list[Doc]:
         # The watch caches (exporter: the claims of every collection; sidecar: the
         # history mirror). A list or watch cannot be narrowed by name.
         _rule(LEASES, ["leases"], ["list", "watch"]),
-        # The sidecar ends drained claims and records expiries (read, then update with
-        # the resourceVersion read); `kubectl exec ... batchctl claim` acts as the pod.
+        # The sidecar ends drained claims, records expiries and adds the replica-seconds
+        # a claim uses (read, then update with the resourceVersion read); `kubectl
+        # exec ... batchctl claim` acts as the pod.
         _rule(LEASES, ["leases"], ["get", "update"], leases),
         # The history ring: read it, append to it, replace its oldest segment...
         _rule("", ["configmaps"], ["get", "update"], segment_names()),
@@ -169,8 +170,8 @@ def admission_policy(namespace: str) -> list[Doc]:
                 ],
                 "objectSelector": {"matchLabels": {"batchctl.io/claim": "true"}},
             },
-            # batchctl's own service account ends drains and records expiries as
-            # "autoscaler"; everyone else is checked.
+            # batchctl's own service account ends drains, records expiries and counts
+            # usage as "autoscaler"; everyone else is checked.
             "matchConditions": [
                 {
                     "name": "not-batchctl-itself",

@@ -129,6 +129,28 @@ BATCH_CLAIM_EXPIRY = Spec(
     "When the batch's claim expires (unix seconds).",
     ("queue",),
 )
+# Deadlines and cost of claims (issue 23): from the claim record and the batch's pace.
+BATCH_FINISH_BY = Spec(
+    "celery_batch_finish_by_timestamp_seconds",
+    "gauge",
+    "The deadline of the batch's claim (batchctl claim --finish-by), unix seconds.",
+    ("queue",),
+)
+BATCH_EXPECTED_FINISH = Spec(
+    "celery_batch_expected_finish_timestamp_seconds",
+    "gauge",
+    "When the work of a batch whose claim has a deadline would be done at its current "
+    "pace (unix seconds); +Inf while work is left and nothing drains; absent with nothing "
+    "left.",
+    ("queue",),
+)
+BATCH_CLAIM_REPLICA_SECONDS = Spec(
+    "celery_batch_claim_replica_seconds",
+    "gauge",
+    "Replica-seconds used under the batch's current claim, as the autoscaler recorded "
+    "them in the claim.",
+    ("queue",),
+)
 # Celery's task and worker events (events.enabled; exporter/events/).
 EVENTS_UP = Spec(
     "celery_events_up",
@@ -227,6 +249,20 @@ AUTOSCALER_IS_LEADER = Spec(
 AUTOSCALER_LAST_TICK = Spec(
     "celery_autoscaler_last_tick_timestamp_seconds", "gauge", "When the last tick finished."
 )
+AUTOSCALER_BUSY_STOPS = Spec(
+    "celery_autoscaler_busy_stops_total",
+    "counter",
+    "Tasks running on replicas the autoscaler told to stop, by the busy map of Celery's "
+    "events (0 is the aim; counted only where events show the replicas' tasks).",
+    ("queue",),
+)
+AUTOSCALER_REPLICA_SECONDS = Spec(
+    "celery_autoscaler_replica_seconds_total",
+    "counter",
+    "Replica-seconds of the batch: its replicas (spec.replicas) times the seconds they "
+    "were asked for, counted by the leading autoscaler.",
+    ("queue",),
+)
 
 # Prometheus' own per-target health series.
 UP = "up"
@@ -237,6 +273,7 @@ EXPORTER_SPECS: tuple[Spec, ...] = (
     QUEUE_CONSUMERS, BROKER_ALARM,
     DEPLOYMENT_REPLICAS, DEPLOYMENT_READY, KUBERNETES_UP,
     BATCH_CLAIMED, BATCH_CLAIM_EXPIRY,
+    BATCH_FINISH_BY, BATCH_EXPECTED_FINISH, BATCH_CLAIM_REPLICA_SECONDS,
     EVENTS_UP, EVENTS_RECEIVED, TASK_EVENTS, TASK_RUNTIME, QUEUE_ACTIVE, QUEUE_WORKERS,
     SCRAPE_DURATION, QUEUES_DROPPED, QUEUES_SKIPPED, LAST_ERROR, BUILD_INFO,
 )  # fmt: skip
@@ -244,6 +281,7 @@ EXPORTER_SPECS: tuple[Spec, ...] = (
 AUTOSCALER_SPECS: tuple[Spec, ...] = (
     AUTOSCALER_DESIRED, AUTOSCALER_MAX, AUTOSCALER_HOLD, AUTOSCALER_DECISIONS,
     AUTOSCALER_ERRORS, AUTOSCALER_IS_LEADER, AUTOSCALER_LAST_TICK,
+    AUTOSCALER_BUSY_STOPS, AUTOSCALER_REPLICA_SECONDS,
 )  # fmt: skip
 
 ALL_SPECS: tuple[Spec, ...] = EXPORTER_SPECS + AUTOSCALER_SPECS

@@ -9,7 +9,9 @@ image included: no development checkout, no `make`):
     batchctl.yml             the site's config, as given (a ConfigMap with a hash
                              suffix: a change rolls the pods)
     rbac-scale.yaml          a Role whose resourceNames are the site's Deployments
-                             (deployments/scale patch), and its RoleBinding
+                             (deployments/scale patch), with Celery's events
+                             (events.enabled) list and patch on pods (the busy map),
+                             and its RoleBinding
     rbac-claims.yaml         with the claims in Leases (the default in the pod): the
                              Roles batchctl-viewer, -claimer, -admin for people, and
                              the service account's batchctl-claims (batchctl/access.py)
@@ -200,21 +202,27 @@ def render_overlay(cfg: Config, config_text: str, site: Site) -> dict[str, str]:
 
 def _rbac(cfg: Config, namespace: str) -> str:
     names = sorted({b.deployment for b in cfg.batches})
+    rules: list[dict[str, Any]] = [
+        # The autoscaler writes replicas through the scale subresource only, of the
+        # site's batch Deployments only; it never reads one (the exporter's watch
+        # cache does), so there is no `get`.
+        {
+            "apiGroups": ["apps"],
+            "resources": ["deployments/scale"],
+            "verbs": ["patch"],
+            "resourceNames": names,
+        }
+    ]
+    if cfg.events.enabled:
+        # The busy map (docs/operations.md, "Scaling in"): the batches' pods are listed to
+        # match Celery's workers to them, and ranked with pod-deletion-cost before a
+        # scale-down. Pod names are the ReplicaSet's: neither can be narrowed by name.
+        rules.append({"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "patch"]})
     role = {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
         "metadata": {"name": "batchctl-scale"},
-        "rules": [
-            # The autoscaler writes replicas through the scale subresource only, of the
-            # site's batch Deployments only; it never reads one (the exporter's watch
-            # cache does), so there is no `get`.
-            {
-                "apiGroups": ["apps"],
-                "resources": ["deployments/scale"],
-                "verbs": ["patch"],
-                "resourceNames": names,
-            }
-        ],
+        "rules": rules,
     }
     binding = {
         "apiVersion": "rbac.authorization.k8s.io/v1",

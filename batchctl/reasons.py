@@ -53,6 +53,11 @@ class Reason(StrEnum):
     OBSERVE_ONLY = "observe_only"
     OTHER_CONTROLLER = "other_controller"
     CONTROLLERS_UNKNOWN = "controllers_unknown"
+    # A deadline (`batchctl claim --finish-by`) and the busy map (issue 23).
+    DEADLINE = "deadline"
+    DEADLINE_PACE = "deadline_pace"
+    IDLE_REPLICAS = "idle_replicas"
+    BUSY_WORKERS = "busy_workers"
 
 
 MEANING: dict[Reason, str] = {
@@ -108,6 +113,22 @@ MEANING: dict[Reason, str] = {
     Reason.CONTROLLERS_UNKNOWN: (
         "would change, but whether an HPA or a KEDA ScaledObject scales the Deployment "
         "cannot be read (API down, RBAC): change nothing"
+    ),
+    Reason.DEADLINE: (
+        "the claim's deadline (--finish-by) needs more replicas than there are: one step "
+        "up, to the fewest that finish in time"
+    ),
+    Reason.DEADLINE_PACE: (
+        "fewer replicas still finish by the claim's deadline (--finish-by): one down per "
+        "step interval, the gentlest load on what the workers share"
+    ),
+    Reason.IDLE_REPLICAS: (
+        "nothing waiting, and replicas the busy map shows idle while others finish their "
+        "tasks: those idle replicas go"
+    ),
+    Reason.BUSY_WORKERS: (
+        "would shrink, but every replica runs or holds tasks (busy map from Celery's "
+        "events): waiting for one to be idle, at most busy_wait_seconds"
     ),
 }
 

@@ -1,16 +1,22 @@
-"""Run every trace in benchmarks/traces/ under our policy and KEDA+HPA; print a markdown table.
+"""Run every trace in benchmarks/traces/ under our policy, our policy with a deadline, and
+KEDA+HPA; print markdown tables beside each trace's physical floor.
 
     .venv/bin/python -m benchmarks.simulate_suite [--config FILE] [--json out.json] [--plots DIR]
+        [--no-events]
 
-Both policies get the same caps (the batch's max_replicas and the global budget). Without
---config the suite uses benchmarks/suite-config.yaml; pass `--config none` for the
-built-in defaults.
+All get the same caps (the batch's max_replicas and the global budget). Without --config
+the suite uses benchmarks/suite-config.yaml; pass `--config none` for the built-in
+defaults. Workers send Celery's events (our policy sees running tasks, completions and
+the busy map) unless --no-events. "batchctl + deadline" runs the trace again with the
+claim's deadline at 1.25 x the completion time batchctl reached without one
+(`batchctl simulate --finish-by`): the same work, paced to finish no later than that.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
@@ -26,6 +32,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 TRACES = Path(__file__).parent / "traces"
 SUITE_CONFIG = Path(__file__).parent / "suite-config.yaml"
+PACED = "batchctl + deadline"
+# The deadline of the paced run: this much of batchctl's own completion time.
+DEADLINE_FACTOR = 1.25
+FLOOR_COLUMNS = (
+    ("replica_seconds", "replica-s"),
+    ("floor_ratio", "/ floor"),
+    ("completion_seconds", "completion s"),
+    ("drain_seconds", "drain s"),
+    ("peak_replicas", "peak replicas"),
+    ("running_at_stop", "busy stops (tasks on stopped pods)"),
+    ("inflight_interrupted", "interrupted"),
+    ("mean_wait_seconds", "mean wait s"),
+    ("left_undone", "left undone"),
+)
 COLUMNS = (
     ("replica_seconds", "replica-s"),
     ("drain_seconds", "drain s"),
@@ -48,13 +68,22 @@ def _rel(path: str) -> str:
         return path
 
 
-def run_suite(config: Config, plots: Path | None = None) -> list[dict[str, Any]]:
+def run_suite(
+    config: Config, plots: Path | None = None, *, events: bool = True
+) -> list[dict[str, Any]]:
     out = []
     for path in sorted(TRACES.glob("*.yaml")):
         trace = load_trace(path)
         started = time.perf_counter()
-        results = simulate(trace, config, baseline="keda")
+        results = simulate(trace, config, baseline="keda", events=events)
         doc = report(trace, config, results)
+        completion = results[OURS].metrics["completion_seconds"]
+        if completion is not None:
+            deadline = math.ceil(DEADLINE_FACTOR * completion)
+            paced = simulate(trace, config, baseline=None, events=events, finish_by=deadline)
+            paced_doc = report(trace, config, paced, finish_by=deadline)
+            doc["policies"][PACED] = paced_doc["policies"][OURS]
+            doc["deadline"] = paced_doc["deadline"]
         doc["wall_seconds"] = round(time.perf_counter() - started, 2)
         out.append(doc)
         if plots is not None:
@@ -79,6 +108,29 @@ def _cell(v: Any) -> str:
 
 def _ratio(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.2f}"
+
+
+def floor_markdown(docs: list[dict[str, Any]]) -> str:
+    """Per trace: the physical floor, and each policy's cost, completion and busy stops."""
+    head = ["trace", "floor replica-s", "policy", *(label for _, label in FLOOR_COLUMNS)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for doc in docs:
+        floor = doc["policies"][OURS]["floor_replica_seconds"]
+        for name in (OURS, PACED, BASELINE):
+            m = doc["policies"].get(name)
+            if m is None:
+                continue
+            label = name
+            if name == PACED:
+                by = doc["deadline"]["finish_by_seconds"]
+                label = f"{name} ({by:,} s{'' if m.get('deadline_met') else ', missed'})"
+            cells = [doc["trace"]["name"], _cell(floor), label]
+            cells += [
+                f"{m[k]:.2f}" if k == "floor_ratio" and m.get(k) is not None else _cell(m.get(k))
+                for k, _ in FLOOR_COLUMNS
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def markdown(docs: list[dict[str, Any]]) -> str:
@@ -125,9 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", default=str(SUITE_CONFIG), help="batchctl config, or 'none'")
     ap.add_argument("--json", help="write every trace's report to this file")
     ap.add_argument("--plots", type=Path, help="write one PNG per trace to this directory")
+    ap.add_argument(
+        "--no-events", action="store_true", help="workers without Celery's events (no busy map)"
+    )
     args = ap.parse_args(argv)
     config = load_config(None if args.config == "none" else args.config)
-    docs = run_suite(config, args.plots)
+    docs = run_suite(config, args.plots, events=not args.no_events)
     c = docs[0]["config"]
     print(
         f"Simulated {date.today().isoformat()} on {platform.node()} "
@@ -135,8 +190,11 @@ def main(argv: list[str] | None = None) -> int:
         f"config {_rel(args.config)}: "
         f"max_replicas {c['max_replicas']}, step_up {c['step_up']} per "
         f"{c['step_interval_seconds']:.0f} s, target_drain {c['target_drain_seconds']:.0f} s, "
-        f"idle_after {c['idle_after_seconds']:.0f} s, tick {c['interval_seconds']:.0f} s.\n"
+        f"idle_after {c['idle_after_seconds']:.0f} s, tick {c['interval_seconds']:.0f} s; "
+        f"events {'off' if args.no_events else 'on'}.\n"
     )
+    print(floor_markdown(docs))
+    print()
     print(markdown(docs))
     print(f"\n(wall time: {sum(d['wall_seconds'] for d in docs):.1f} s)")
     if args.json:

@@ -24,6 +24,9 @@ class Deployment:
     name: str
     replicas: int  # spec.replicas: what is asked for
     ready_replicas: int  # status.readyReplicas: what is consuming
+    # spec.selector.matchLabels, sorted: how the autoscaler lists the Deployment's pods
+    # (for the busy map) without reading the Deployment itself.
+    selector: tuple[tuple[str, str], ...] = ()
 
 
 class QueueStats(NamedTuple):
@@ -143,7 +146,9 @@ class Snapshot:
         out["claims"] = {q: c.to_json(self.taken_at) for q, c in self.claims.items()}
         out["events"] = None if self.events is None else self.events.to_json()
         out["progress"] = {q: p.to_json() for q, p in self.progress.items()}
-        out["deployments"] = {q: asdict(d) for q, d in self.deployments.items()}
+        out["deployments"] = {
+            q: asdict(d) | {"selector": dict(d.selector)} for q, d in self.deployments.items()
+        }
         out["broker_alarms"] = dict(self.broker_alarms)
         queues = []
         for q in self.queues:
@@ -170,7 +175,12 @@ class Snapshot:
             }
             queues.append(QueueStats(**values))
         deployments = {
-            str(q): Deployment(str(d["name"]), int(d["replicas"]), int(d["ready_replicas"]))
+            str(q): Deployment(
+                str(d["name"]),
+                int(d["replicas"]),
+                int(d["ready_replicas"]),
+                tuple(sorted((str(k), str(v)) for k, v in (d.get("selector") or {}).items())),
+            )
             for q, d in (data.get("deployments") or {}).items()
         }
         claims = {str(q): Claim.from_json(str(q), c) for q, c in (data.get("claims") or {}).items()}

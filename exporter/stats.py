@@ -4,16 +4,18 @@ Free of I/O and of any broker's layout, so it is tested exhaustively
 (tests/exporter/test_snapshot.py): the snapshot source picks the queues it reads with
 `select_queues`, the status page colours depths with `tier`; `build_queue_stats`
 assembles QueueStats from plain per-list readings, and `IncrementalStats` from a
-broker reader's successive reads, rebuilding only what changed.
+broker reader's successive reads, rebuilding only what changed; `expected_finish` says
+when a batch with a deadline would be done at its pace.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from exporter.broker.protocol import BrokerRead, QueueRead
-from exporter.snapshot import Deployment, QueueStats
+from exporter.snapshot import Deployment, QueueStats, Snapshot
 
 
 class ListRead(NamedTuple):
@@ -195,3 +197,20 @@ def age_of(r: QueueRead, now: float) -> float | None:
     if seen is None:
         return 0.0 if r.age_known else None
     return now - seen if now > seen else 0.0
+
+
+def expected_finish(snap: Snapshot, queue: str) -> float | None:
+    """When the batch `queue`, whose claim has a deadline, would be done at its current
+    pace (unix seconds): the snapshot's time plus the ETA (exporter/progress.py); inf
+    while work is left and nothing drains or the pace is unknown; None without a
+    deadline or with nothing left."""
+    claim = snap.claims.get(queue)
+    if claim is None or claim.finish_by is None:
+        return None
+    p = snap.progress.get(queue)
+    if p is not None and p.eta_seconds == 0:
+        return None
+    if p is None or p.eta_seconds is None:
+        q = snap.queue(queue)
+        return math.inf if q is not None and q.work > 0 else None
+    return snap.taken_at + p.eta_seconds

@@ -22,6 +22,7 @@ from grafana_foundation_sdk.models import dashboard as dm
 
 from batchctl import metrics as n
 from batchctl.config import Config
+from grafana.cost_panels import cost_panels
 from grafana.events_panels import events_panels
 from grafana.panels import (
     ALL,
@@ -311,6 +312,7 @@ def build(cfg: Config) -> db.Dashboard:
         ("Batches: replicas and claims", _batch_panels(cfg), 18),
         ("Alerts and health", _health_panels(cfg), 35),
         ("Tasks (Celery events)", events_panels(cfg), 44),
+        ("Cost and deadlines", cost_panels(cfg), 61),
     ]
     panel_id = 1
     for title, panels, y in rows:

@@ -375,3 +375,65 @@ def test_requests_are_recorded(kube: FakeKube, apps: client.AppsV1Api) -> None:
     assert req.headers["authorization"] == f"Bearer {kube.token}"
     kube.clear_requests()
     assert kube.requests == []
+
+
+# -- pods and the ReplicaSet controller (FakeKube(pods=True)) -------------------------
+
+DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
+
+
+@pytest.fixture
+@starts_servers
+def with_pods(tmp_path: Path) -> Iterator[tuple[FakeKube, client.CoreV1Api, client.AppsV1Api]]:
+    with FakeKube(NS, pods=True, auto_ready=True) as k:
+        k.add_deployment("celery-batch0", replicas=4, ready=4, labels={"app": "b0"})
+        k.add_deployment("web", replicas=1, ready=1, labels={"app": "web"})
+        conf = client.Configuration()
+        config.load_kube_config(
+            config_file=str(k.write_kubeconfig(tmp_path)),
+            client_configuration=conf,
+            persist_config=False,
+        )
+        api = client.ApiClient(conf)
+        yield k, client.CoreV1Api(api), client.AppsV1Api(api)
+        api.close()
+
+
+def test_pods_are_listed_by_selector_and_owned_by_their_replicaset(
+    with_pods: tuple[FakeKube, client.CoreV1Api, client.AppsV1Api],
+) -> None:
+    _, core, _ = with_pods
+    pods = core.list_namespaced_pod(NS, label_selector="app=b0").items
+    assert len(pods) == 4
+    for p in pods:
+        hash_ = p.metadata.labels["pod-template-hash"]
+        (owner,) = p.metadata.owner_references
+        assert (owner.kind, owner.name) == ("ReplicaSet", f"celery-batch0-{hash_}")
+        assert p.metadata.name.startswith(f"celery-batch0-{hash_}-")
+        assert p.status.phase == "Running" and p.spec.containers
+
+
+def test_a_scale_down_removes_pods_in_the_replicasets_order(
+    with_pods: tuple[FakeKube, client.CoreV1Api, client.AppsV1Api],
+) -> None:
+    """Not ready first, then the lower pod-deletion-cost, then the newest."""
+    kube, core, apps = with_pods
+    first, second, third, fourth = (p["metadata"]["name"] for p in kube.pods("celery-batch0"))
+    kube.set_pod_ready(third, False)
+    for name, cost in ((first, "-5"), (second, "10"), (fourth, "10")):
+        body = {"metadata": {"annotations": {DELETION_COST: cost}}}
+        core.patch_namespaced_pod(name, NS, body)
+    apps.patch_namespaced_deployment_scale("celery-batch0", NS, {"spec": {"replicas": 1}})
+    assert kube.deleted_pods == [third, first, fourth]
+    assert [p["metadata"]["name"] for p in kube.pods("celery-batch0")] == [second]
+
+
+def test_a_deletion_cost_that_is_not_an_int32_is_refused(
+    with_pods: tuple[FakeKube, client.CoreV1Api, client.AppsV1Api],
+) -> None:
+    kube, core, _ = with_pods
+    name = kube.pods("celery-batch0")[0]["metadata"]["name"]
+    for bad in ("1.5", "2147483648", "cheap"):
+        with pytest.raises(ApiException) as e:
+            core.patch_namespaced_pod(name, NS, {"metadata": {"annotations": {DELETION_COST: bad}}})
+        assert e.value.status == 422

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from autoscaler.backends import ScaleNote
+from autoscaler.backends.ranking import Replica
 from batchctl.log import get_logger
+from exporter.events.workload import WorkerLoad
 
 log = get_logger("batchctl.autoscaler")
 
@@ -42,6 +44,14 @@ class DryRunBackend:
 
     def other_controllers(self) -> None:
         return None  # no other controller can scale these replicas
+
+    def busy_map(
+        self, queue: str, workers: Sequence[WorkerLoad], selector: Mapping[str, str]
+    ) -> list[Replica] | None:
+        return None  # no replicas of its own: the policy scales in without a busy map
+
+    def waiting(self, queue: str, note: ScaleNote) -> None:
+        log.info("dry run: a step down waits for an idle replica", queue=queue, detail=note.detail)
 
     def close(self) -> None:
         pass

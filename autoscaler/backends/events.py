@@ -87,6 +87,29 @@ class EventRecorder:
     def manual(self, deployment: str, uid: str | None, replicas: int, message: str) -> bool:
         """Record a `batchctl scale` by hand (reason ManualScale); best effort as above."""
         note = ScaleNote(current=replicas, desired=replicas, reason="manual_override")
+        return self._tell(deployment, uid, note, "ManualScale", message)
+
+    def waiting(self, deployment: str, uid: str | None, note: ScaleNote) -> bool:
+        """Record that a step down waits for an idle replica (reason ScaleDownWaiting);
+        best effort as above."""
+        message = f"batchctl autoscaler: {note.detail}"
+        return self._tell(deployment, uid, note, "ScaleDownWaiting", message)
+
+    def other_controller(self, deployment: str, message: str) -> bool:
+        """Record that the autoscaler holds the batch because another controller scales
+        the Deployment (reason OtherController, a Warning); best effort as above."""
+        note = ScaleNote(current=0, desired=0, reason="other_controller")
+        return self._tell(deployment, None, note, "OtherController", message, "Warning")
+
+    def _tell(
+        self,
+        deployment: str,
+        uid: str | None,
+        note: ScaleNote,
+        reason: str,
+        message: str,
+        type_: str = "Normal",
+    ) -> bool:
         body = event_body(
             self.cfg.namespace,
             deployment,
@@ -94,25 +117,9 @@ class EventRecorder:
             note,
             self.instance,
             datetime.now(UTC),
-            reason="ManualScale",
+            reason=reason,
             message=message,
-        )
-        return self._post(deployment, body)
-
-    def other_controller(self, deployment: str, message: str) -> bool:
-        """Record that the autoscaler holds the batch because another controller scales
-        the Deployment (reason OtherController, a Warning); best effort as above."""
-        note = ScaleNote(current=0, desired=0, reason="other_controller")
-        body = event_body(
-            self.cfg.namespace,
-            deployment,
-            None,
-            note,
-            self.instance,
-            datetime.now(UTC),
-            reason="OtherController",
-            message=message,
-            type_="Warning",
+            type_=type_,
         )
         return self._post(deployment, body)
 

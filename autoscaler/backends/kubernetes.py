@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import urllib3
@@ -27,10 +27,13 @@ from kubernetes.client.exceptions import ApiException
 from autoscaler.backends import ScaleNote
 from autoscaler.backends.controllers import ControllerFinder
 from autoscaler.backends.events import EventRecorder
+from autoscaler.backends.pods import PodClient, PodsError
+from autoscaler.backends.ranking import Replica
 from batchctl import __version__
 from batchctl.config import Config, ConfigError, KubernetesConfig
 from batchctl.kube import KubeConfigError, client_secrets, describe_error, new_api_client
 from batchctl.log import get_logger
+from exporter.events.workload import WorkerLoad
 
 log = get_logger("batchctl.backends.kubernetes")
 
@@ -221,7 +224,9 @@ def _replicas(scale: client.V1Scale) -> int:
 class KubernetesBackend:
     """Replicas are Deployments': read from the snapshot (the exporter's watch cache),
     written through the scale subresource, each change also told as an Event on the
-    Deployment (`kubectl describe deployment` shows it)."""
+    Deployment (`kubectl describe deployment` shows it). Before a scale-down with the
+    busy map, each pod's pod-deletion-cost says which go first: the idle ones
+    (autoscaler/backends/pods.py)."""
 
     name = "kubernetes"
 
@@ -246,6 +251,7 @@ class KubernetesBackend:
         self.finder = ControllerFinder(
             self.api_client, cfg.kubernetes.namespace, cfg.kubernetes.request_timeout_seconds
         )
+        self.pods = PodClient(self.api_client, cfg.kubernetes)
         self._told: dict[str, tuple[str, ...]] = {}  # deployment -> controllers in its Event
 
     def other_controllers(self) -> dict[str, list[str]]:
@@ -267,12 +273,28 @@ class KubernetesBackend:
     def observed(self) -> Mapping[str, tuple[int, int]] | None:
         return None
 
+    def busy_map(
+        self, queue: str, workers: Sequence[WorkerLoad], selector: Mapping[str, str]
+    ) -> list[Replica]:
+        """The batch's pods with their load; PodsError when they cannot be listed."""
+        return self.pods.replicas(self.deployments[queue], selector, workers)
+
     def set_replicas(self, queue: str, n: int, note: ScaleNote | None = None) -> None:
         deployment = self.deployments[queue]
+        if note is not None and note.replicas is not None and n < note.current:
+            try:
+                self.pods.rank(note.replicas)
+            except PodsError as e:
+                # Scale all the same: the ReplicaSet then picks as it would without us.
+                log.error("cannot rank the pods before scaling down", error=str(e))
         self.scale.set_replicas(deployment, n, expected=None)
         if note is not None:
             # Best effort: the scale happened whether or not its story could be told.
             self.events.scaled(deployment, self.scale.uids.get(deployment), note)
+
+    def waiting(self, queue: str, note: ScaleNote) -> None:
+        deployment = self.deployments[queue]
+        self.events.waiting(deployment, self.scale.uids.get(deployment), note)
 
     def close(self) -> None:
         self.scale.close()

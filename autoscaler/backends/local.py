@@ -29,7 +29,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
+from celery.utils.nodenames import nodesplit
+
 from autoscaler.backends import ScaleNote
+from autoscaler.backends.ranking import Replica, stop_order
 from autoscaler.backends.workerproc import (
     WorkerExit,
     WorkerProcess,
@@ -39,6 +42,7 @@ from autoscaler.backends.workerproc import (
 )
 from batchctl.config import Config
 from batchctl.log import get_logger
+from exporter.events.workload import WorkerLoad
 
 log = get_logger(__name__)
 
@@ -142,17 +146,31 @@ class WorkerPool:
             self.reap()
             return [w for w in self._workers if queue in (None, w.queue)]
 
+    def live(self, queue: str) -> list[tuple[WorkerProcess, bool]]:
+        """The replicas of `queue` that are not stopping, oldest first, and whether each
+        is ready."""
+        with self._lock:
+            self.reap()
+            now = self._clock()
+            return [
+                (w, w.poll_ready(now))
+                for w in self._workers
+                if w.queue == queue and not w.terminating
+            ]
+
     def grace_for(self, queue: str) -> float:
         return self.grace_by_queue.get(queue, self.grace_seconds)
 
     # -- actions ---------------------------------------------------------------
 
-    def set_replicas(self, queue: str, n: int) -> int:
+    def set_replicas(self, queue: str, n: int, stop_first: Sequence[str] = ()) -> int:
         """Start or warm-stop workers until `queue` has `n` replicas; return that count.
 
-        Removal prefers workers that are not ready yet (they hold no work), then the
-        newest ones (they have the least prefetched and the shortest-running tasks).
-        Workers already terminating are left to finish and do not count.
+        Removal takes the workers named in `stop_first` (node names, in that order: the
+        busy map's idle ones first, autoscaler/backends/ranking.py), then prefers
+        workers that are not ready yet (they hold no work), then the newest ones (they
+        have the least prefetched and the shortest-running tasks). Workers already
+        terminating are left to finish and do not count.
         """
         if n < 0:
             raise ValueError(f"replicas must be >= 0, got {n}")
@@ -164,8 +182,16 @@ class WorkerPool:
                 for _ in range(n - len(live)):
                     self._spawn(queue)
             elif n < len(live):
-                # Not ready first, then newest first.
-                order = sorted(live, key=lambda w: (w.poll_ready(now), -w.started_at))
+                # As ranked, then not ready first, then newest first.
+                rank = {node: i for i, node in enumerate(stop_first)}
+                order = sorted(
+                    live,
+                    key=lambda w: (
+                        rank.get(w.node, len(rank)),
+                        w.poll_ready(now),
+                        -w.started_at,
+                    ),
+                )
                 for w in order[: len(live) - n]:
                     self._stop(w)
             return n
@@ -310,7 +336,25 @@ class LocalBackend:
         return {q: (self.pool.get_replicas(q), self.pool.ready_replicas(q)) for q in self.queues}
 
     def set_replicas(self, queue: str, n: int, note: ScaleNote | None = None) -> None:
-        self.pool.set_replicas(queue, n)
+        ranked = note.replicas if note is not None and note.replicas is not None else ()
+        self.pool.set_replicas(queue, n, [r.name for r in stop_order(ranked)])
+
+    def busy_map(
+        self, queue: str, workers: Sequence[WorkerLoad], selector: Mapping[str, str]
+    ) -> list[Replica]:
+        """The batch's worker processes (not stopping), each with the load of the worker
+        whose node name is its own (`<node>@<host>`)."""
+        by_node = {nodesplit(w.hostname)[0]: w for w in workers}
+        out = []
+        for proc, ready in self.pool.live(queue):
+            w = by_node.get(proc.node)
+            out.append(
+                Replica(proc.node, ready, w.active if w else None, w.reserved if w else None)
+            )
+        return out
+
+    def waiting(self, queue: str, note: ScaleNote) -> None:
+        log.info("a step down waits for an idle worker", queue=queue, detail=note.detail)
 
     def other_controllers(self) -> None:
         return None  # no other controller can scale these replicas

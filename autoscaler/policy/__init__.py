@@ -31,6 +31,12 @@ a limit stopped, none otherwise.
    min_replicas; from there on the later rules decide (growth is still held by
    `guard_hold`; an idle batch still goes to zero). Unknown results hold but never shed:
    shedding is a scaling action too, and a Prometheus outage must not drain every batch.
+6a. `deadline`: the claim has a deadline (`batchctl claim --finish-by`) and work waits ->
+   the fewest replicas that finish by then (autoscaler/policy/pacing.py plans it from
+   the work left, the pace and the time left, with a tenth to spare): up towards them
+   (`deadline`, stopped as any growth is), or one down per step interval when fewer
+   suffice (`deadline_pace`); at the cap it holds and says it is behind. Without a pace
+   (none measured, no task_seconds) the backlog rule decides.
 6. `backlog`: work waiting that would take longer than `target_drain_seconds` at the
    observed per-replica throughput -> up by at most `step_up` (never past what the
    target needs), unless the claim is draining (`draining`: no growth, finish with the
@@ -39,6 +45,8 @@ a limit stopped, none otherwise.
    too recent (`step_limit`); afterwards the shared budget may cut it (`budget`). Work
    that drains within the target: `steady`.
 7. Nothing waiting:
+   - `deadline_idle`: the claim has a deadline and the batch is idle on two ticks
+     running -> straight to `min_replicas` (new work waits for a new replica);
    - `drained`: the claim is draining and waiting + in flight (+ running tasks, with
      events) has been 0 on two ticks running -> straight to `min_replicas` (no
      `idle_after_seconds` wait: the holder is done); the loop then ends the claim;
@@ -46,21 +54,29 @@ a limit stopped, none otherwise.
      `idle_after_seconds` -> straight to `min_replicas` (an expired claim changes
      nothing here);
    - `idle_step_down`: idle on two ticks running -> one down, to 1 (or min_replicas);
+   - `idle_replicas`: nothing has waited for a step interval, the busy map shows
+     replicas with nothing to do while others finish -> those go, together;
    - `step_down`: only in-flight or running work left, nothing has waited for a whole
      step interval, and the rest would be done within a step interval with one replica
      fewer -> one down;
    - `idle`: idle at 1 (or on its first tick), waiting out `idle_after_seconds`.
 8. `steady`: nothing calls for a change.
 
-No step down ever goes below the in-flight floor (`inflight_floor`, a hold).
+No step down ever goes below the in-flight floor (`inflight_floor`, a hold). With the
+busy map (Celery's events matched to the replicas: `BatchObservation.idle_replicas`),
+every step down but the holder's `batchctl scale` stops idle replicas only, and waits
+(`busy_workers`) while every replica is busy, at most `busy_wait_seconds`
+(autoscaler/policy/scalein.py); without it, it says that Kubernetes picks the pods.
 
 **Pace.** Up: at most `step_up` replicas per `step_interval_seconds`, counted from the
 last step up; from 0 to 1 (`from_zero`) at once. Down: one replica per step, and a step
 down (`above_cap`, `guard_shed`, `idle_step_down`, `step_down`) comes at least
 `step_interval_seconds` after the policy's previous change of the batch, up or down;
 until then the rule holds under its own reason. The exceptions are `idle_to_zero`, the
-drop to `min_replicas` after `idle_after_seconds` of idleness, and `drained`, the same
-drop for a batch its holder released with `--drain`, which are not paced. The
+drop to `min_replicas` after `idle_after_seconds` of idleness, `drained`, the same
+drop for a batch its holder released with `--drain`, `deadline_idle`, the same for an
+idle batch with a deadline, and `idle_replicas`, the idle replicas of a tail (they hold
+nothing and nothing has waited for an interval), which are not paced. The
 idle step-down used to go one replica per tick; per step interval costs 0.9% more
 replica-seconds over the simulator suite (0.2% with the defaults), with the same drain
 time, mean wait and no interruptions, and keeps one rule for every step down
@@ -107,7 +123,8 @@ of the tasks completed (succeeded + failed) by the events when they are on, else
 observed fall of waiting + in flight (`tracking.py` says how and why it errs towards
 scaling up). The modules: `model.py` the dataclasses, `tick.py` what the rules look at,
 `hands_off.py`, `growth.py` and `shrink.py` the rules, `steps.py` their order,
-`tracking.py` what is carried between ticks, `budget.py` the shared budget.
+`tracking.py` what is carried between ticks, `budget.py` the shared budget,
+`deadline.py` and `pacing.py` deadlines, `scalein.py` the busy map.
 """
 
 from __future__ import annotations

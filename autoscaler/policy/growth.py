@@ -43,19 +43,27 @@ def backlog(c: Tick) -> Decision | None:
         return c.hold(Reason.DRAINING, f"{detail}; released with --drain: no growth")
     if not c.may_grow:
         return c.hold(c.no_claim, detail)
-    if c.blocked:
-        return c.hold(Reason.GUARD_HOLD, guards_text(c.obs.guards))
-    if c.current >= c.cap:
-        return c.hold(Reason.AT_CAP, f"{detail}; at cap {c.cap}")
-    if not_ready := replicas_behind(c):
-        return not_ready
-    if not c.up_open:
-        return c.hold(Reason.STEP_LIMIT, detail)
+    if held := growth_held(c, detail, f"{detail}; at cap {c.cap}"):
+        return held
     want = replicas_for_target(c.obs.work, c.tracked.rate_per_replica, b, c.current)
     desired = min(want, c.current + b.step_up, c.cap)
     if desired == c.cap and want > c.cap:
         detail = f"{detail}; reaching cap {c.cap}"
     return c.to(desired, Reason.BACKLOG, detail)
+
+
+def growth_held(c: Tick, detail: str, at_cap: str) -> Decision | None:
+    """Why a step up cannot be taken now, or None: a guard that is not healthy, the cap
+    (`at_cap` is that hold's detail), pods not ready, or the step interval."""
+    if c.blocked:
+        return c.hold(Reason.GUARD_HOLD, guards_text(c.obs.guards))
+    if c.current >= c.cap:
+        return c.hold(Reason.AT_CAP, at_cap)
+    if not_ready := replicas_behind(c):
+        return not_ready
+    if not c.up_open:
+        return c.hold(Reason.STEP_LIMIT, detail)
+    return None
 
 
 def replicas_behind(c: Tick) -> Decision | None:

@@ -38,6 +38,11 @@ class BatchPolicy:
     startup_grace_seconds: float
     worker_concurrency: int  # the workers' --concurrency
     prefetch_multiplier: int  # Celery's worker_prefetch_multiplier
+    max_task_seconds: float = 300.0  # the longest task (the pods' grace period)
+    # A typical task's run time: the pace of a deadline until one is measured; None: unknown.
+    task_seconds: float | None = None
+    # The longest a step down waits for an idle replica (reason busy_workers).
+    busy_wait_seconds: float = 900.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +120,12 @@ class BatchObservation:
     # Tasks completed (succeeded + failed) so far by the events, a counter; None without
     # events. The throughput per replica comes from it when it is known.
     completed: int | None = None
+    # The busy map (Celery's events, matched to the replicas by the backend): how many of
+    # the batch's replicas hold no work, i.e. ready workers with no task running or
+    # reserved, and pods not ready yet (a ReplicaSet removes those first anyway). None:
+    # no busy map (events off, or no worker matched to a replica): a step down stops
+    # whichever replicas Kubernetes picks, busy or not.
+    idle_replicas: int | None = None
 
     @property
     def work(self) -> int:
@@ -146,6 +157,10 @@ class BatchState:
     rate_per_replica: float | None = None
     # Fewer ready replicas than asked for, continuously since (pods starting, or not).
     not_ready_since: float | None = None
+    # A step down has waited for an idle replica since (reason busy_workers).
+    busy_since: float | None = None
+    # How long the batch's pods take to become ready (seconds, EWMA of the last ones).
+    startup_seconds: float | None = None
 
     @property
     def last_change_at(self) -> float | None:

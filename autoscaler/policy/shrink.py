@@ -13,12 +13,17 @@ from batchctl.reasons import Reason
 def above_cap(c: Tick) -> Decision | None:
     if c.current <= c.cap:
         return None
-    detail = f"above cap {c.cap}"
+    return one_down(c, Reason.ABOVE_CAP, f"above cap {c.cap}")
+
+
+def one_down(c: Tick, reason: Reason, detail: str) -> Decision:
+    """One replica down for `reason`, unless the in-flight floor needs it or the last
+    change was less than a step interval ago (a hold under `reason`)."""
     if c.current - 1 < c.floor:
         return c.hold(Reason.INFLIGHT_FLOOR, f"{detail}; {c.floor_detail}")
     if not c.down_open:
-        return c.hold(Reason.ABOVE_CAP, f"{detail}; one down per step interval")
-    return c.to(c.current - 1, Reason.ABOVE_CAP, detail)
+        return c.hold(reason, f"{detail}; one down per step interval")
+    return c.to(c.current - 1, reason, detail)
 
 
 def guard_shed(c: Tick) -> Decision | None:

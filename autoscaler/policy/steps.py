@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from autoscaler.policy.deadline import deadline, deadline_idle
 from autoscaler.policy.growth import backlog, from_zero, replicas_behind
 from autoscaler.policy.hands_off import manual_override, no_data, replicas_unknown
 from autoscaler.policy.model import BatchObservation, BatchPolicy, BatchState, Decision
+from autoscaler.policy.scalein import idle_replicas, spare_busy
 from autoscaler.policy.shrink import (
     above_cap,
     drained,
@@ -33,11 +35,14 @@ __all__ = [
     "Tick",
     "above_cap",
     "backlog",
+    "deadline",
+    "deadline_idle",
     "decide_batch",
     "drained",
     "from_zero",
     "guard_shed",
     "idle",
+    "idle_replicas",
     "idle_step_down",
     "idle_to_zero",
     "manual_override",
@@ -60,10 +65,13 @@ PRECEDENCE: tuple[Step, ...] = (
     above_cap,
     from_zero,
     guard_shed,
+    deadline,
     backlog,
+    deadline_idle,
     drained,
     idle_to_zero,
     idle_step_down,
+    idle_replicas,
     step_down,
     idle,
     steady,
@@ -77,10 +85,11 @@ def decide_batch(
     now: float,
     precedence: Sequence[Step] = PRECEDENCE,
 ) -> tuple[Decision, BatchState]:
-    """The batch's own decision before the shared budget, and its advanced state."""
+    """The batch's own decision before the shared budget, and its advanced state. A step
+    down stops no busy replica where the busy map tells (autoscaler/policy/scalein.py)."""
     c = Tick(obs, before, advance(obs, before, batch, now), batch, now)
     for step in precedence:
         d = step(c)
         if d is not None:
-            return d, c.tracked
+            return spare_busy(c, d), c.tracked
     raise AssertionError("the last step of the precedence always decides")

@@ -24,6 +24,8 @@ from batchctl.reasons import Reason
 # Time constant of the throughput EWMA: about one default step interval, so that a step's
 # effect is mostly visible before the next step is considered.
 RATE_TAU_SECONDS = 60.0
+# Weight of the newest pod start-up time in its running average.
+STARTUP_ALPHA = 0.5
 
 
 def advance(obs: BatchObservation, bs: BatchState, b: BatchPolicy, now: float) -> BatchState:
@@ -54,12 +56,14 @@ def remember(tracked: BatchState, d: Decision, obs: BatchObservation, now: float
     """The state for the next tick, once the decision (after the budget) is final."""
     if d.reason in (Reason.NO_DATA, Reason.REPLICAS_UNKNOWN):
         return tracked  # the count is not known: nothing to remember of it
+    waiting_for_idle = d.reason == Reason.BUSY_WORKERS
     return replace(
         tracked,
         last_up_at=now if d.desired > d.current else tracked.last_up_at,
         last_down_at=now if d.desired < d.current else tracked.last_down_at,
         last_desired=d.desired,
         last_seen_replicas=obs.replicas,
+        busy_since=(tracked.busy_since or now) if waiting_for_idle else None,
     )
 
 
@@ -74,6 +78,11 @@ def _track(obs: BatchObservation, bs: BatchState, now: float) -> BatchState:
     not_ready_since = (
         (bs.not_ready_since if bs.not_ready_since is not None else now) if behind else None
     )
+    startup = bs.startup_seconds
+    if not behind and bs.not_ready_since is not None and obs.replicas > 0:
+        # The pods asked for are all ready now: that is how long starting took.
+        took = now - bs.not_ready_since
+        startup = took if startup is None else startup + STARTUP_ALPHA * (took - startup)
     rate = bs.rate_per_replica
     if (
         bs.prev_at is not None
@@ -101,6 +110,7 @@ def _track(obs: BatchObservation, bs: BatchState, now: float) -> BatchState:
         prev_at=now,
         rate_per_replica=rate,
         not_ready_since=not_ready_since,
+        startup_seconds=startup,
     )
 
 

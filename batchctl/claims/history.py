@@ -65,6 +65,9 @@ class ClaimEvent:
     # Whether the cluster verified `who` (the kubernetes store: SelfSubjectReview);
     # False: a name from --holder/$USER on a cluster without it; None: not checked.
     verified: bool | None = None
+    # What the claim this event ends (released, forced, drained, taken_over, expired)
+    # had used, in replica-seconds; None for events that end no claim.
+    replica_seconds: float | None = None
 
     def to_fields(self) -> dict[str, str]:
         out = {
@@ -78,6 +81,8 @@ class ClaimEvent:
         }
         if self.verified is not None:
             out["verified"] = "1" if self.verified else "0"
+        if self.replica_seconds is not None:
+            out["replica_seconds"] = f"{self.replica_seconds:.3f}"
         return out
 
     @property
@@ -110,7 +115,8 @@ class ClaimEvent:
             f.get("purpose", ""),
             f.get("detail", ""),
             _text(entry_id),
-            {"1": True, "0": False}.get(f.get("verified", "")),
+            verified={"1": True, "0": False}.get(f.get("verified", "")),
+            replica_seconds=_seconds(f.get("replica_seconds")),
         )
 
     def to_json(self) -> dict[str, object]:
@@ -167,6 +173,15 @@ def last_per_batch(events: list[ClaimEvent], per_batch: int) -> dict[str, list[C
         if len(got) < per_batch:
             got.append(e)
     return {q: list(reversed(es)) for q, es in out.items()}
+
+
+def _seconds(value: str | None) -> float | None:
+    """A stored replica-seconds figure; None when absent or garbage."""
+    try:
+        n = float(value) if value else None
+    except ValueError:
+        return None
+    return n if n is not None and math.isfinite(n) and 0.0 <= n < MAX_TIME else None
 
 
 def _text(value: Any) -> str:

@@ -17,7 +17,8 @@ other Lease readers understand:
 
 The record itself is generic: every field `Claim.to_fields()` gives is an annotation
 `claims.batchctl.io/<field>` (holder, purpose, contact, since, expires, draining_since,
-the override, expiry_noted, holder_verified, and any field a later version adds), read
+the override, expiry_noted, holder_verified, finish_by, replica_seconds, and any
+field a later version adds), read
 back with `Claim.from_fields`: the annotations are the truth, the spec their summary.
 Beside them:
 
@@ -44,7 +45,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from batchctl.claims.history import ClaimEvent, HistoryRead
+from batchctl.claims.history import AUTOSCALER, ClaimEvent, HistoryRead
 from batchctl.claims.record import Claim
 
 API_VERSION = "coordination.k8s.io/v1"
@@ -174,18 +175,22 @@ def event_entry(e: ClaimEvent) -> dict[str, str]:
 def lease_body(
     queue: str,
     claim: Claim | None,
-    event: ClaimEvent,
+    event: ClaimEvent | None,
     current: Mapping[str, Any] | None,
     namespace: str,
+    *,
+    by: str = AUTOSCALER,
 ) -> dict[str, Any]:
     """The Lease after a change: `claim` (None: the batch is free) and `event` (with its
     id) added to the events it carries; `current` is the Lease as read (None: there is
     none yet), whose resourceVersion the update carries, so that a Lease changed in
-    between is refused (409) and the change decided again."""
+    between is refused (409) and the change decided again. A change without an event
+    (the autoscaler's usage count) keeps the events as they are; `by` names its writer
+    (an event names its own)."""
     meta = dict(_meta(current)) if current is not None else {}
     old_spec = spec_of(current) if current is not None else {}
     kept = [event_entry(e) for e in outbox_of(current).events] if current is not None else []
-    events = [*kept, event_entry(event)][-OUTBOX:]
+    events = [*kept, event_entry(event)][-OUTBOX:] if event is not None else kept
     notes: dict[str, str] = {
         k: v
         for k, v in annotations_of(current or {}).items()
@@ -193,7 +198,7 @@ def lease_body(
     }
     notes[QUEUE] = queue
     notes[EVENTS] = json.dumps(events, separators=(",", ":"), ensure_ascii=False)
-    notes[CHANGED_BY] = event.who
+    notes[CHANGED_BY] = event.who if event is not None else by
     if claim is not None:
         notes.update({FIELD_PREFIX + k: v for k, v in claim.to_fields().items()})
     labels = {**(meta.get("labels") or {}), **LABELS}
@@ -213,7 +218,7 @@ def lease_body(
     return body
 
 
-def _spec(claim: Claim | None, event: ClaimEvent, old: Mapping[str, Any]) -> dict[str, Any]:
+def _spec(claim: Claim | None, event: ClaimEvent | None, old: Mapping[str, Any]) -> dict[str, Any]:
     transitions = old.get("leaseTransitions")
     transitions = transitions if isinstance(transitions, int) and transitions >= 0 else 0
     if claim is None:
@@ -221,7 +226,7 @@ def _spec(claim: Claim | None, event: ClaimEvent, old: Mapping[str, Any]) -> dic
     if old.get("holderIdentity") not in (None, claim.holder):
         transitions += 1
     renewed = parse_time(old.get("renewTime"))
-    if event.kind in RENEWING:
+    if event is not None and event.kind in RENEWING:
         renewed = event.at
     elif renewed is None or old.get("holderIdentity") != claim.holder:
         renewed = claim.since  # e.g. a claim copied from another store: since its start

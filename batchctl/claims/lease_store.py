@@ -33,7 +33,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from batchctl.claims.errors import StoreError, StoreFault, StoreRefused
-from batchctl.claims.history import ClaimEvent, HistoryRead, newest, select
+from batchctl.claims.history import AUTOSCALER, ClaimEvent, HistoryRead, newest, select
 from batchctl.claims.kube_errors import api_error
 from batchctl.claims.lease_record import (
     SELECTOR,
@@ -52,7 +52,7 @@ from batchctl.claims.rules import (
     Refused,
     decide_copy,
 )
-from batchctl.claims.store import RuleStore
+from batchctl.claims.store import RuleStore, unchanged
 from batchctl.config import KubernetesConfig
 from batchctl.identity import Identity, may
 from batchctl.kube import KubeConfigError, client_secrets, new_api_client
@@ -225,8 +225,9 @@ class LeaseClaimStore(RuleStore):
         forcing: str | None = None,
     ) -> Outcome:
         """Read, decide purely, write the Lease with the event; on a 409 read and decide
-        again. Nothing is written when the rule decided no change. `forcing`: the
-        caller asked --force, checked when it changes someone else's claim."""
+        again. Nothing is written when the rule decided no change; a change without an
+        event (usage) writes the record alone, with the same precondition. `forcing`:
+        the caller asked --force, checked when it changes someone else's claim."""
         name = lease_name(queue)
         for _ in range(_MAX_RETRIES):
             with self._errors(f"reading the claim on {queue}"):
@@ -237,20 +238,21 @@ class LeaseClaimStore(RuleStore):
                     f"(it names queue {queue_of(lease)!r}): look at it with "
                     f"`kubectl get lease {name} -o yaml` and remove it"
                 )
-            out = decide(claim_of(lease, queue))
-            if out.event is None:
+            existing = claim_of(lease, queue)
+            out = decide(existing)
+            if unchanged(out, existing):
                 return out
             if forcing is not None and out.previous is not None and out.previous.holder != forcing:
                 self._may_force(queue, forcing, out.previous)
             out = self._stamped(out)
-            assert out.event is not None
-            body = lease_body(queue, out.claim, out.event, lease, self.namespace)
+            body = lease_body(queue, out.claim, out.event, lease, self.namespace, by=self._writer)
             try:
                 with self._errors(f"writing the claim on {queue}"):
                     self._write(name, body, create=lease is None)
             except _Lost:
                 continue
-            log.info("claim event", **_log_fields(out.event))
+            if out.event is not None:
+                log.info("claim event", **_log_fields(out.event))
             return out
         raise StoreFault(f"the claim on {queue} kept changing under us; try again")
 
@@ -267,15 +269,22 @@ class LeaseClaimStore(RuleStore):
                 raise _Lost from None
             raise
 
+    @property
+    def _writer(self) -> str:
+        """Who writes a change that has no event to name them: the CLI's verified caller,
+        else the autoscaler (the sidecar's store, batchctl's own service account)."""
+        return self.identity.name if self.identity is not None else AUTOSCALER
+
     def _stamped(self, out: Outcome) -> Outcome:
         """The event with its id, and both stamped with the identity the cluster verified
         (or not) when they are the writer's own."""
-        assert out.event is not None
         me = self.identity
-        event = replace(out.event, id=new_event_id(out.event.at))
+        event = out.event
+        if event is not None:
+            event = replace(event, id=new_event_id(event.at))
         claim = out.claim
         if me is not None:
-            if event.who == me.name:
+            if event is not None and event.who == me.name:
                 event = replace(event, verified=me.verified)
             if claim is not None and claim.holder == me.name:
                 claim = replace(claim, holder_verified=me.verified)

@@ -5,7 +5,10 @@ with the fields holder, purpose, contact, since and expires (unix seconds), and,
 set: `draining_since` (the holder released it with --drain: no growth, the autoscaler
 finishes the work, scales to min_replicas and ends the claim), the manual override of
 `batchctl scale` (`override_replicas`, `override_until`, `override_by`,
-`override_reason`, `override_since`) and `expiry_noted` (the expiry is in the history).
+`override_reason`, `override_since`), `expiry_noted` (the expiry is in the history),
+`finish_by` (the holder's deadline, `batchctl claim --finish-by`: the autoscaler paces
+the batch to finish by then) and `replica_seconds` (what the claim has used so far, added
+by the autoscaler as it goes; batchctl/cost.py turns it into money and CO2e).
 The exporter reads these records in its scrape and the autoscaler acts on them; the
 rules for changing a claim are in batchctl/claims/rules.py.
 """
@@ -65,6 +68,9 @@ class Claim:
         """The holder as outputs print it: marked when the cluster could not verify it."""
         return f"{self.holder} (unverified)" if self.holder_verified is False else self.holder
 
+    finish_by: float | None = None  # unix seconds: the work should be done by then
+    replica_seconds: float = 0.0  # used under this claim so far (the autoscaler's count)
+
     @property
     def draining(self) -> bool:
         return self.draining_since is not None
@@ -84,8 +90,14 @@ class Claim:
         return o
 
     def same_claim(self, other: Claim | None) -> bool:
-        """Whether `other` is this claim (same holder and start), whatever changed since."""
-        return other is not None and (other.holder, other.since) == (self.holder, self.since)
+        """Whether `other` is this claim (same holder and start), whatever changed since.
+        The record keeps times to the millisecond: a claim as taken and as read back are
+        the same claim."""
+        return (
+            other is not None
+            and other.holder == self.holder
+            and abs(other.since - self.since) < 0.001
+        )
 
     def to_fields(self) -> dict[str, str]:
         out = {
@@ -108,6 +120,10 @@ class Claim:
             out["expiry_noted"] = "1"
         if self.holder_verified is not None:
             out["holder_verified"] = "1" if self.holder_verified else "0"
+        if self.finish_by is not None:
+            out["finish_by"] = f"{self.finish_by:.3f}"
+        if self.replica_seconds > 0:
+            out["replica_seconds"] = f"{self.replica_seconds:.3f}"
         return out
 
     @classmethod
@@ -144,6 +160,8 @@ class Claim:
             override=override,
             expiry_noted=f.get("expiry_noted") == "1",
             holder_verified=_flag(f.get("holder_verified")),
+            finish_by=_time(f.get("finish_by") or None),
+            replica_seconds=_amount(f.get("replica_seconds")),
         )
 
     def to_json(self, now: float) -> dict[str, object]:
@@ -174,6 +192,7 @@ class Claim:
         if since is None or expires is None:
             since, expires = 0.0, 0.0
         draining = data.get("draining_since")
+        finish_by = data.get("finish_by")
         return cls(
             queue,
             str(data["holder"]),
@@ -185,6 +204,8 @@ class Claim:
             override=override,
             expiry_noted=bool(data.get("expiry_noted", False)),
             holder_verified=_flag(data.get("holder_verified")),
+            finish_by=None if finish_by is None else _time(finish_by),
+            replica_seconds=_amount(data.get("replica_seconds")),
         )
 
 
@@ -204,6 +225,15 @@ def _time(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return t if math.isfinite(t) and 0.0 <= t < MAX_TIME else None
+
+
+def _amount(value: Any) -> float:
+    """A non-negative finite number of seconds used; 0.0 for garbage or none."""
+    try:
+        n = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return n if math.isfinite(n) and 0.0 <= n < MAX_TIME else 0.0
 
 
 def _override(replicas: Any, until: Any, by: str, reason: str, since: Any) -> Override | None:

@@ -28,7 +28,7 @@ from batchctl.claims.history import (
 from batchctl.claims.record import KEY, Claim
 from batchctl.claims.redis_errors import client_url, store_error
 from batchctl.claims.rules import Outcome
-from batchctl.claims.store import RuleStore
+from batchctl.claims.store import RuleStore, unchanged
 from batchctl.log import get_logger
 
 log = get_logger("batchctl.claims")
@@ -133,8 +133,9 @@ class RedisClaimStore(RuleStore):
         forcing: str | None = None,
     ) -> Outcome:
         """Read, decide purely, write the record and its event; retry if the record
-        changed in between. Nothing is written when the rule decided no change. Whoever
-        may write the broker may force: `forcing` is not checked here."""
+        changed in between. Nothing is written when the rule decided no change; a change
+        without an event (usage) writes the record alone. Whoever may write the broker
+        may force: `forcing` is not checked here."""
         key = self.key(queue)
         pipe: Any
         with self._errors(), self.client.pipeline() as pipe:
@@ -143,24 +144,26 @@ class RedisClaimStore(RuleStore):
                     pipe.watch(key)
                     existing = Claim.from_fields(queue, pipe.hgetall(key))
                     out = decide(existing)
-                    if out.event is None:
+                    if unchanged(out, existing):
                         return out
                     pipe.multi()
                     pipe.delete(key)
                     if out.claim is not None:
                         pipe.hset(key, mapping=out.claim.to_fields())
-                    pipe.xadd(
-                        self.history_key,
-                        out.event.to_fields(),
-                        maxlen=self.history_cap,
-                        approximate=True,
-                    )
+                    if out.event is not None:
+                        pipe.xadd(
+                            self.history_key,
+                            out.event.to_fields(),
+                            maxlen=self.history_cap,
+                            approximate=True,
+                        )
                     pipe.execute()
                 except redis.WatchError:
                     continue
                 finally:
                     pipe.reset()
-                log.info("claim event", **_log_fields(out.event))
+                if out.event is not None:
+                    log.info("claim event", **_log_fields(out.event))
                 return out
         raise RuntimeError(f"claim on {queue} kept changing under us; try again")
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from batchctl.claims.history import AUTOSCALER, ClaimEvent
 from batchctl.claims.record import Claim, Override
 from batchctl.claims.text import describe_expiry
+from batchctl.claims.usage import deadline_text, finish_by_problem, join, used_text
 from batchctl.units import format_duration, shown
 
 
@@ -159,13 +160,19 @@ def decide_claim(
     ttl_seconds: float,
     now: float,
     max_ttl: float | None = None,
+    *,
+    finish_by: float | None = None,
+    clear_finish_by: bool = False,
 ) -> Outcome:
     """Claim, renew, or take over an expired claim; ClaimConflict while another's is live.
 
     The holder renewing keeps `since`, the purpose and contact unless new ones are
-    given (blank counts as not given), any manual override, and ends a drain (they
-    want the batch again). A new claim needs a purpose; the holder's own expired claim
-    is claimed afresh but keeps its purpose.
+    given (blank counts as not given), any manual override, the deadline unless a new
+    one is given (`finish_by`, unix seconds) or `clear_finish_by`, the replica-seconds
+    used so far, and ends a drain (they want the batch again). A new claim needs a
+    purpose; the holder's own expired claim is claimed afresh but keeps its purpose.
+    A deadline must lie ahead and within the claim (ClaimRefused otherwise): whether
+    the batch can make it is the caller's check (autoscaler/policy/deadline.py).
     """
     check_holder(holder)
     check_ttl(ttl_seconds, max_ttl)
@@ -176,6 +183,8 @@ def decide_claim(
         if existing.holder != holder:
             raise ClaimConflict(existing, now)
         kind = "extended" if expires >= existing.expires else "shortened"
+        deadline = None if clear_finish_by else finish_by or existing.finish_by
+        _check_finish_by(deadline, expires, now, given=finish_by is not None)
         renewed = replace(
             existing,
             purpose=new_purpose or existing.purpose,
@@ -183,6 +192,7 @@ def decide_claim(
             expires=expires,
             draining_since=None,
             expiry_noted=False,
+            finish_by=deadline,
         )
         # The expiry it had until now, not the new one (which the event's time and the
         # ttl give): "extended ... for 7d; it was due in 1h29m".
@@ -190,7 +200,11 @@ def decide_claim(
         detail = f"for {format_duration(ttl_seconds)}; it was due in {due}"
         if existing.draining:
             detail += "; drain cancelled"
+        if deadline != existing.finish_by:
+            detail += "; " + deadline_text(deadline, now)
         return Outcome(renewed, _event(kind, renewed, holder, now, detail), existing)
+    deadline = None if clear_finish_by else finish_by
+    _check_finish_by(deadline, expires, now, given=True)
     mine = existing is not None and existing.holder == holder
     kept = existing.purpose if (mine and existing is not None) else None
     final_purpose = new_purpose or kept
@@ -204,16 +218,27 @@ def decide_claim(
         contact_kept if new_contact is None else new_contact,
         now,
         expires,
+        finish_by=deadline,
     )
+    with_deadline = "" if deadline is None else deadline_text(deadline, now)
     if existing is None:
-        return Outcome(new, _event("claimed", new, holder, now, ""), None)
+        return Outcome(new, _event("claimed", new, holder, now, with_deadline), None)
     ago = format_duration(now - existing.expires)
     if mine:
-        detail = f"again; the previous claim expired {ago} ago"
-        return Outcome(new, _event("claimed", new, holder, now, detail), existing)
+        detail = join(f"again; the previous claim expired {ago} ago", with_deadline)
+        used = existing.replica_seconds
+        return Outcome(new, _event("claimed", new, holder, now, detail, used), existing)
     was = f" ({existing.purpose})" if existing.purpose else ""
-    detail = f"from {existing.holder}{was}, whose claim expired {ago} ago"
-    return Outcome(new, _event("taken_over", new, holder, now, detail), existing)
+    whose = f"from {existing.holder}{was}, whose claim expired {ago} ago"
+    detail = join(whose, used_text(existing, " by it"), with_deadline)
+    event = _event("taken_over", new, holder, now, detail, existing.replica_seconds)
+    return Outcome(new, event, existing)
+
+
+def _check_finish_by(deadline: float | None, expires: float, now: float, *, given: bool) -> None:
+    problem = finish_by_problem(deadline, expires, now, given=given)
+    if problem is not None:
+        raise ClaimRefused(problem)
 
 
 def decide_release(
@@ -275,8 +300,10 @@ def decide_release(
         details.append(f"{work} left behind")
     elif drain:
         details.append("nothing left to drain")
+    details.append(used_text(existing))
     kind = "forced" if (others or left) else "released"
-    return Outcome(None, _event(kind, existing, holder, now, "; ".join(details)), existing)
+    event = _event(kind, existing, holder, now, join(*details), existing.replica_seconds)
+    return Outcome(None, event, existing)
 
 
 def decide_override(
@@ -332,7 +359,19 @@ def decide_drain_end(existing: Claim | None, seen: Claim, now: float, detail: st
     """The autoscaler ends a drained claim: only the very claim it saw draining."""
     if existing is None or not seen.same_claim(existing) or not existing.draining:
         return Outcome(existing, None, existing)
-    return Outcome(None, _event("drained", existing, AUTOSCALER, now, detail), existing)
+    detail = join(detail, used_text(existing))
+    event = _event("drained", existing, AUTOSCALER, now, detail, existing.replica_seconds)
+    return Outcome(None, event, existing)
+
+
+def decide_usage(existing: Claim | None, seen: Claim, replica_seconds: float) -> Outcome:
+    """The autoscaler adds `replica_seconds` used to the claim it saw, if it is still that
+    claim. No event: usage is bookkeeping, told when the claim ends (released, drained,
+    forced, taken over)."""
+    if existing is None or not seen.same_claim(existing) or not replica_seconds > 0:
+        return Outcome(existing, None, existing)
+    used = replace(existing, replica_seconds=existing.replica_seconds + replica_seconds)
+    return Outcome(used, None, existing)
 
 
 def decide_expiry_note(existing: Claim | None, seen: Claim, now: float) -> Outcome:
@@ -346,11 +385,16 @@ def decide_expiry_note(existing: Claim | None, seen: Claim, now: float) -> Outco
         return Outcome(existing, None, existing)
     noted = replace(existing, expiry_noted=True)
     detail = f"expired {format_duration(now - existing.expires)} ago; no growth until renewed"
+    detail = join(detail, used_text(existing, " so far"))
     return Outcome(noted, _event("expired", noted, AUTOSCALER, now, detail), existing)
 
 
-def _event(kind: str, claim: Claim, who: str, now: float, detail: str) -> ClaimEvent:
-    return ClaimEvent(kind, claim.queue, now, who, claim.holder, claim.purpose, detail)
+def _event(
+    kind: str, claim: Claim, who: str, now: float, detail: str, used: float | None = None
+) -> ClaimEvent:
+    """The event; `used`: the replica-seconds of the claim it ends (None: it ends none)."""
+    q, holder, purpose = claim.queue, claim.holder, claim.purpose
+    return ClaimEvent(kind, q, now, who, holder, purpose, detail, replica_seconds=used)
 
 
 def decide_copy(existing: Claim | None, claim: Claim, who: str, now: float, source: str) -> Outcome:
@@ -364,5 +408,4 @@ def decide_copy(existing: Claim | None, claim: Claim, who: str, now: float, sour
         if existing == claim:
             return Outcome(existing, None, existing)
     detail = f"copied from the {source} store by {who}"
-    event = ClaimEvent("migrated", claim.queue, now, who, claim.holder, claim.purpose, detail)
-    return Outcome(claim, event, existing)
+    return Outcome(claim, _event("migrated", claim, who, now, detail), existing)

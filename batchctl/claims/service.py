@@ -127,16 +127,28 @@ def claim(
     ttl_seconds: float,
     now: float,
     store: ClaimStore | None = None,
+    *,
+    finish_by: float | None = None,
+    clear_finish_by: bool = False,
 ) -> Outcome:
-    """Take, renew or take over the claim on `queue`. Raises ClaimRefused, ClaimConflict,
-    StoreError; nothing is written when it raises."""
+    """Take, renew or take over the claim on `queue`, with a deadline (`finish_by`, unix
+    seconds; `clear_finish_by` drops one a renewal would keep). Raises ClaimRefused,
+    ClaimConflict, StoreError; nothing is written when it raises."""
     check_batch(cfg, queue)
     check_holder(holder)
     check_ttl(ttl_seconds, cfg.claims.max_ttl)
     check_purpose(purpose)
     with using(cfg, store) as s:
         return s.take(
-            queue, holder, purpose, ttl_seconds, now, contact=contact, max_ttl=cfg.claims.max_ttl
+            queue,
+            holder,
+            purpose,
+            ttl_seconds,
+            now,
+            contact=contact,
+            max_ttl=cfg.claims.max_ttl,
+            finish_by=finish_by,
+            clear_finish_by=clear_finish_by,
         )
 
 

@@ -10,7 +10,8 @@ kubernetes` there).
 Two tables: `claims` (one row per claimed batch: the record's fields as JSON, as the
 Redis store keeps them in a hash) and `history` (one row per event, capped at about
 claims.history_max_events). Each change reads the record, asks its rule and writes the
-record and its event in one `BEGIN IMMEDIATE` transaction: SQLite takes the write lock
+record and its event (a change without one, usage, the record alone) in one `BEGIN
+IMMEDIATE` transaction: SQLite takes the write lock
 before the read, so concurrent changes, from threads or processes, run one after the
 other and two takes of a free batch never both win (the protocol's promise,
 batchctl/claims/store.py). The database runs in WAL mode, so readers never wait for a
@@ -31,10 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from batchctl.claims.errors import StoreError, StoreFault, StoreRefused, StoreUnavailable
-from batchctl.claims.history import HistoryRead, parse_entries
+from batchctl.claims.history import ClaimEvent, HistoryRead, parse_entries
 from batchctl.claims.record import Claim
 from batchctl.claims.rules import Outcome
-from batchctl.claims.store import RuleStore
+from batchctl.claims.store import RuleStore, unchanged
 from batchctl.log import get_logger
 
 log = get_logger("batchctl.claims")
@@ -186,8 +187,9 @@ class SqliteClaimStore(RuleStore):
             conn.execute("BEGIN IMMEDIATE")  # the write lock first: the read is current
             try:
                 row = conn.execute("SELECT fields FROM claims WHERE queue = ?", (queue,)).fetchone()
-                out = decide(_claim(queue, row[0] if row else None))
-                if out.event is None:
+                existing = _claim(queue, row[0] if row else None)
+                out = decide(existing)
+                if unchanged(out, existing):
                     conn.execute("ROLLBACK")
                     return out
                 if out.claim is None:
@@ -197,24 +199,29 @@ class SqliteClaimStore(RuleStore):
                         "INSERT OR REPLACE INTO claims (queue, fields) VALUES (?, ?)",
                         (queue, json.dumps(out.claim.to_fields())),
                     )
-                cur = conn.execute(
-                    "INSERT INTO history (fields) VALUES (?)", (json.dumps(out.event.to_fields()),)
-                )
-                # Capped like the Redis stream (MAXLEN ~): trimmed every hundred events.
-                last = cur.lastrowid or 0
-                if last % 100 == 0:
-                    conn.execute("DELETE FROM history WHERE id <= ?", (last - self.history_cap,))
+                if out.event is not None:
+                    self._append(conn, out.event)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-        e = out.event
-        log.info(
-            "claim event", kind=e.kind, queue=e.queue, who=e.who, holder=e.holder,
-            purpose=e.purpose, detail=e.detail,
-        )  # fmt: skip
+        if (e := out.event) is not None:
+            log.info(
+                "claim event", kind=e.kind, queue=e.queue, who=e.who, holder=e.holder,
+                purpose=e.purpose, detail=e.detail,
+            )  # fmt: skip
         return out
+
+    def _append(self, conn: sqlite3.Connection, event: ClaimEvent) -> None:
+        """The event into the history, inside the caller's transaction."""
+        cur = conn.execute(
+            "INSERT INTO history (fields) VALUES (?)", (json.dumps(event.to_fields()),)
+        )
+        # Capped like the Redis stream (MAXLEN ~): trimmed every hundred events.
+        last = cur.lastrowid or 0
+        if last % 100 == 0:
+            conn.execute("DELETE FROM history WHERE id <= ?", (last - self.history_cap,))
 
 
 def _fields(text: Any) -> Any:

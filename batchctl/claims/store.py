@@ -11,7 +11,8 @@ What every implementation guarantees (tests/batchctl/test_claim_store_rules.py r
 one table of cases against each store):
 
 - A change and its history event are written together or not at all; a rule that
-  raises, or decides that nothing changes, writes nothing.
+  raises, or decides that nothing changes, writes nothing. A change without an event
+  (the autoscaler's count of replica-seconds used, `add_usage`) is written alone.
 - Two callers changing one batch at once never both win: exactly one of concurrent
   `take`s of a free batch succeeds, and `take_any` never gives one batch twice.
 - A claim past its expiry stays readable until it is released or taken over (status
@@ -23,7 +24,7 @@ one table of cases against each store):
   exception, so callers handle every store alike.
 
 A store built on one atomic read-decide-write step subclasses `RuleStore`, which writes
-the rules' operations once over it (the Redis store and the Lease store do).
+the rules' operations once over it (the Redis, Lease and SQLite stores do).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from batchctl.claims.rules import (
     decide_expiry_note,
     decide_override,
     decide_release,
+    decide_usage,
 )
 
 
@@ -87,9 +89,14 @@ class ClaimStore(ClaimReader, Protocol):
         now: float,
         contact: str | None = None,
         max_ttl: float | None = None,
+        *,
+        finish_by: float | None = None,
+        clear_finish_by: bool = False,
     ) -> Outcome:
         """Claim, renew (the holder again: extended or shortened) or take over an
-        expired claim (`rules.decide_claim`); ClaimConflict while someone else's is live."""
+        expired claim (`rules.decide_claim`); ClaimConflict while someone else's is live.
+        `finish_by` sets a deadline (unix seconds), `clear_finish_by` drops it; a
+        renewal keeps it otherwise."""
         ...
 
     def take_any(
@@ -143,6 +150,11 @@ class ClaimStore(ClaimReader, Protocol):
         """The autoscaler: record, once, that the claim it saw has expired."""
         ...
 
+    def add_usage(self, queue: str, seen: Claim, replica_seconds: float) -> Outcome:
+        """The autoscaler: add `replica_seconds` used to the claim it saw, if it is still
+        that claim (`rules.decide_usage`); no history event."""
+        ...
+
     # -- written once, on the operations above ----------------------------------------
 
     def claim(
@@ -179,6 +191,12 @@ class ClaimStore(ClaimReader, Protocol):
         return self.history(queue, since).events
 
 
+def unchanged(out: Outcome, existing: Claim | None) -> bool:
+    """Whether a rule's outcome writes nothing: no event, and the record as it was read
+    (an event-less change, the autoscaler's usage, is still written)."""
+    return out.event is None and out.claim == existing
+
+
 class NotFree(Exception):
     """take_any: this batch is not (any more) free; try the next one."""
 
@@ -186,7 +204,9 @@ class NotFree(Exception):
 class RuleStore(ClaimStore):
     """The rules' operations written once, over a store's own atomic step: a store
     implements `_transact` (read the record, decide with the rule, write the record and
-    its event together, or decide again when the record changed in between) and
+    its event together, or decide again when the record changed in between; a rule
+    that changes the record without an event, `decide_usage`, has the record written
+    alone, atomically all the same; `unchanged` says when nothing is written) and
     `_claims_for_any` (the records `take_any` chooses from), and inherits the rest.
     `_skipped_by_any`: store errors that make `take_any` pass a batch by (a record of
     something else under its name), never overwrite it."""
@@ -217,11 +237,23 @@ class RuleStore(ClaimStore):
         now: float,
         contact: str | None = None,
         max_ttl: float | None = None,
+        *,
+        finish_by: float | None = None,
+        clear_finish_by: bool = False,
     ) -> Outcome:
         return self._transact(
             queue,
             lambda existing: decide_claim(
-                existing, queue, holder, purpose, contact, ttl_seconds, now, max_ttl
+                existing,
+                queue,
+                holder,
+                purpose,
+                contact,
+                ttl_seconds,
+                now,
+                max_ttl,
+                finish_by=finish_by,
+                clear_finish_by=clear_finish_by,
             ),
         )
 
@@ -301,5 +333,8 @@ class RuleStore(ClaimStore):
     def note_expired(self, queue: str, seen: Claim, now: float) -> Outcome:
         return self._transact(queue, lambda existing: decide_expiry_note(existing, seen, now))
 
+    def add_usage(self, queue: str, seen: Claim, replica_seconds: float) -> Outcome:
+        return self._transact(queue, lambda existing: decide_usage(existing, seen, replica_seconds))
 
-__all__ = ["ClaimReader", "ClaimStore", "NotFree", "RuleStore"]
+
+__all__ = ["ClaimReader", "ClaimStore", "NotFree", "RuleStore", "unchanged"]

@@ -26,6 +26,7 @@ from batchctl.cli.exporter import exporter_command
 from batchctl.cli.history import history_command
 from batchctl.cli.migrate import claims_group
 from batchctl.cli.options import CONTEXT, EXIT_CODES_HELP, Group
+from batchctl.cli.plan import plan_command
 from batchctl.cli.render import alerts_group, dashboard_group, render_group
 from batchctl.cli.scale import scale_command
 from batchctl.cli.simulate import simulate_command
@@ -38,6 +39,7 @@ HELP = f"""Observe, alert on and autoscale Celery batch queues on Kubernetes.
 \b
 Typical day:
   batchctl claim batch1 --purpose "reindex dockets"   # take a batch (or --any)
+  batchctl plan batch1 --finish-by 17:00                # what a deadline would take
   (enqueue your tasks to queue batch1)
   batchctl status --watch                               # watch it drain
   batchctl scale batch1 4 --for 1h                      # more workers, by hand
@@ -82,6 +84,7 @@ for command in (
     exporter_command,
     autoscaler_command,
     claim_command,
+    plan_command,
     release_command,
     scale_command,
     history_command,

@@ -37,8 +37,11 @@ from batchctl.cli.common import (
     broker_problem,
     conflict,
     duration,
+    finish_by_time,
     holder_or_exit,
     outcome_json,
+    plan_for,
+    plan_lines,
     store_failed,
     when,
 )
@@ -70,6 +73,12 @@ def claimed_text(out: Outcome, ttl_seconds: float, work: Work | None = None) -> 
         lines.append(f"  {out.event.detail}")
     if work is not None and work.total > 0:
         lines.append(f"  {c.queue} already has {work}: the autoscaler starts on it now")
+    if c.finish_by is not None:
+        left = format_duration(c.finish_by - out.event.at)
+        lines.append(
+            f"deadline {when(c.finish_by)} (in {left}): the autoscaler paces the batch to "
+            "finish by then with the fewest replicas"
+        )
     lines.append(f"when you are done: batchctl release {c.queue} --drain")
     return "\n".join(lines)
 
@@ -100,6 +109,16 @@ def claimed_text(out: Outcome, ttl_seconds: float, work: Work | None = None) -> 
     help="How long until the claim counts as forgotten: 30m, 8h, 2d, 1h30m "
     "[default: claims.default_ttl, 8h; at most claims.max_ttl, 7d].",
 )
+@click.option(
+    "--finish-by",
+    "finish_by",
+    default=None,
+    metavar="TIME",
+    help="A deadline: the autoscaler paces the batch to finish by then with the fewest "
+    "replicas (the gentlest load). A duration from now (6h), a time of day (17:00, local "
+    "time) or a date and time (2026-12-08 17:00); `none` drops the claim's deadline. "
+    "Refused (exit 1) when the caps cannot make it: `batchctl plan` says what it takes.",
+)
 @config_option
 @cluster_options
 @output_option
@@ -110,6 +129,7 @@ def claim_command(
     purpose: str | None,
     contact: str | None,
     ttl: str | None,
+    finish_by: str | None,
     config_path: str | None,
     output: str,
     cluster: Cluster,
@@ -131,10 +151,12 @@ def claim_command(
     out = Printer.of(output)
     if (queue is None) == (not any_):
         out.fail("give either a QUEUE or --any, not both (nor neither)", EXIT_USAGE)
+    if any_ and finish_by is not None:
+        out.fail("--finish-by needs a QUEUE: plan a batch by name, not --any", EXIT_USAGE)
     cfg = load_for_claims(config_path, cluster, out)
     session = session_as(cfg, holder, out) if cfg.claims.store == "kubernetes" else None
     try:
-        _claim(cfg, session, queue, holder, purpose, contact, ttl, out)
+        _claim(cfg, session, queue, holder, purpose, contact, ttl, finish_by, out)
     finally:
         if session is not None:
             session.close()
@@ -148,6 +170,7 @@ def _claim(
     purpose: str | None,
     contact: str | None,
     ttl: str | None,
+    finish_by: str | None,
     out: Printer,
 ) -> None:
     if session is not None and session.identity is not None:
@@ -156,10 +179,23 @@ def _claim(
         holder, store = holder_or_exit(holder, out), None
     ttl_seconds = duration(ttl, cfg.claims.default_ttl, "--ttl")
     now = time.time()
+    clear = finish_by is not None and finish_by.strip().lower() == "none"
+    deadline = None if finish_by is None or clear else finish_by_time(finish_by, now)
+    if queue is not None and deadline is not None and deadline > now:
+        check_deadline(cfg, session, queue, deadline, now, out)
     try:
         if queue is not None:
             done: Outcome | None = claim(
-                cfg, queue, holder, purpose, contact, ttl_seconds, now, store=store
+                cfg,
+                queue,
+                holder,
+                purpose,
+                contact,
+                ttl_seconds,
+                now,
+                store=store,
+                finish_by=deadline,
+                clear_finish_by=clear,
             )
         else:
             done = claim_any(cfg, holder, purpose, contact, ttl_seconds, now, store=store)
@@ -202,6 +238,37 @@ def _waiting(cfg: Config, session: Session | None, queue: str, out: Printer) -> 
         why = str(e) if isinstance(e, StoreError) else broker_problem(cfg.broker.url, e)[0]
         out.warn(f"claimed, but what is waiting in {queue} is unknown: {why}")
         return None
+
+
+def check_deadline(
+    cfg: Config, session: Session | None, queue: str, deadline: float, now: float, out: Printer
+) -> None:
+    """Refuse (exit 1) a deadline the caps cannot meet, saying what it would take; warn
+    when no pace is known to check it with. With a `session` (the claims in Kubernetes)
+    the work and the pace are the exporter's, read through the API server."""
+    try:
+        check_batch(cfg, queue)
+        p = plan_for(cfg, queue, deadline, now, session=session)
+    except ClaimRefused as e:
+        out.fail(str(e), EXIT_USAGE)
+    except StoreError as e:
+        store_failed(e, out)
+    except BROKER_ERRORS as e:
+        broker_failed(cfg, e, out)
+    if p is None:
+        out.warn(
+            f"cannot check the deadline: no pace known for {queue} (the exporter measured "
+            "none and the batch sets no task_seconds); it is paced once one is measured"
+        )
+        return
+    if not p.plan.feasible:
+        out.fail(
+            f"refused: the caps cannot finish {queue} by {when(deadline)}\n"
+            + "\n".join(plan_lines(p))
+            + "\ngive a later --finish-by, or raise the batch's max_replicas",
+            EXIT_REFUSED,
+            plan=p.to_json(),
+        )
 
 
 def released_text(queue: str, done: Outcome, holder: str, cfg: Config, work: Work) -> str:

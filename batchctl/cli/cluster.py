@@ -216,10 +216,11 @@ class Session:
                 self.where, e, doing=f"reading the exporter's snapshot ({kube.exporter_service})"
             ) from e
 
-    def work(self, queue: str) -> Work:
-        """What is waiting and in flight in `queue`, as the exporter last read the broker.
-        Raises StoreError (StoreUnavailable while the exporter cannot read the broker)."""
-        snap = self.snapshot()
+    def work(self, queue: str, snap: Snapshot | None = None) -> Work:
+        """What is waiting and in flight in `queue`, as the exporter last read the broker
+        (in `snap`, else a snapshot read now). Raises StoreError (StoreUnavailable while
+        the exporter cannot read the broker)."""
+        snap = snap if snap is not None else self.snapshot()
         stats = snap.queue(queue) if snap.broker_up else None
         if stats is None:
             raise StoreUnavailable(

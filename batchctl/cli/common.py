@@ -9,10 +9,12 @@ output and exit codes): a command module never imports another command module
 from __future__ import annotations
 
 import getpass
+import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 import redis
@@ -38,8 +40,13 @@ from batchctl.cli.options import (
 )
 from batchctl.config import Config, ExporterConfig
 from batchctl.redact import scrub
-from batchctl.units import parse_duration
+from batchctl.units import format_duration, parse_duration
 from exporter.broker.protocol import BrokerError, BrokerRefused, BrokerUnavailable
+
+if TYPE_CHECKING:
+    from autoscaler.planning import BatchPlan
+    from batchctl.cli.cluster import Session
+    from exporter.snapshot import Snapshot
 
 # -- who you are ---------------------------------------------------------------------
 
@@ -154,6 +161,99 @@ def duration(text: str | None, default: float, option: str) -> float:
         return parse_duration(text)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint=option) from None
+
+
+def finish_by_time(text: str, now: float, option: str = "--finish-by") -> float:
+    """A deadline as people write it, in unix seconds: a duration from now (`6h`,
+    `1d12h`), a time of day today (`17:00`, local time), or a date and time (`2026-12-08
+    17:00`, ISO 8601; local time unless it names a zone). A usage error naming `option`
+    when it is none of these."""
+    t = text.strip()
+    try:
+        return now + parse_duration(t)
+    except ValueError:
+        pass
+    try:
+        if m := re.fullmatch(r"(\d{1,2}):(\d{2})", t):
+            today = datetime.fromtimestamp(now).astimezone()
+            at = today.replace(hour=int(m[1]), minute=int(m[2]), second=0, microsecond=0)
+            return at.timestamp()
+        at = datetime.fromisoformat(t.replace(" ", "T", 1))
+        return (at if at.tzinfo is not None else at.astimezone()).timestamp()
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not a time: give a duration from now (6h, 1d12h), a time of day "
+            "(17:00, local time) or a date and time (2026-12-08 17:00, or ISO 8601 with a zone)",
+            param_hint=option,
+        ) from None
+
+
+def plan_for(
+    cfg: Config,
+    queue: str,
+    finish_by: float,
+    now: float,
+    task_seconds: float | None = None,
+    *,
+    session: Session | None = None,
+) -> BatchPlan | None:
+    """The plan for `queue` to finish its work (waiting + in flight) by `finish_by`, at
+    the pace the exporter measures, else `task_seconds`, else the batch's configured
+    task_seconds; None without a pace. Without a `session` the work is read from the
+    broker now and the pace from the exporter's snapshot at autoscaler.snapshot_url
+    (when it answers within a second); with one (the claims in Kubernetes: a kubeconfig,
+    no broker URL) both come from the exporter's snapshot through the API server.
+    Raises one of BROKER_ERRORS when the broker cannot be read, StoreError when the
+    exporter cannot be reached through the API server or cannot read the broker."""
+    from autoscaler.planning import batch_plan
+
+    if session is not None:
+        snap: Snapshot | None = session.snapshot()
+        work = session.work(queue, snap)
+    else:
+        work = batch_work(cfg, queue)
+        snap = _exporter_snapshot(cfg)
+    return batch_plan(cfg, queue, work.total, finish_by, now, snap=snap, task_seconds=task_seconds)
+
+
+def _exporter_snapshot(cfg: Config) -> Snapshot | None:
+    """The exporter's snapshot at autoscaler.snapshot_url, None when it does not answer
+    within a second (or none is configured): then the plan takes the configured pace."""
+    from autoscaler.source import ExporterSource, SnapshotUnavailable
+
+    if cfg.snapshot_url is None:
+        return None
+    try:
+        return ExporterSource(cfg.snapshot_url, timeout=1.0).collect()
+    except SnapshotUnavailable:
+        return None
+
+
+def plan_lines(p: BatchPlan) -> list[str]:
+    """A plan as `plan` and a refused `claim --finish-by` print it."""
+    pl, left = p.plan, format_duration(p.finish_by - p.now)
+    lines = [
+        f"{p.queue}: {pl.work:,} left (waiting + in flight), finish by {when(p.finish_by)} "
+        f"(in {left})",
+        f"pace: {pl.rate:.3g} tasks/s per replica, {p.pace_from}",
+    ]
+    if pl.replicas == 0:
+        lines.append("nothing left to do")
+        return lines
+    if pl.feasible:
+        lines.append(
+            f"needs {pl.replicas} replica{'s' if pl.replicas != 1 else ''} (cap {pl.cap}): "
+            f"done about {when(p.now + pl.finish_seconds)}"
+        )
+    else:
+        need = f"{pl.replicas} replicas" if pl.replicas is not None else "more than any"
+        lines.append(f"cannot be done in time: needs {need}, the cap is {pl.cap}")
+    if not math.isinf(pl.earliest_seconds):
+        late = p.now + pl.earliest_seconds - p.finish_by
+        tail = f", {format_duration(late)} late" if late > 0 else ""
+        lines.append(f"at the cap ({pl.cap}): done about {when(p.now + pl.earliest_seconds)}{tail}")
+    lines.append(f"cost: {p.cost}")
+    return lines
 
 
 def outcome_json(queue: str, out: Outcome, now: float) -> dict[str, object]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from batchctl.cli.common import duration
 from batchctl.cli.options import (
     EXIT_USAGE,
     Printer,
@@ -17,20 +18,25 @@ from batchctl.cli.options import (
     load_or_exit,
     output_option,
 )
+from batchctl.units import format_duration
 
 _ROWS = (
     ("replica_seconds", "replica-seconds"),
+    ("floor_replica_seconds", "physical floor (task-s / concurrency)"),
     ("never_ready_pod_seconds", "pod-seconds never ready (no room)"),
     ("drain_seconds", "drain seconds (last arrival -> empty)"),
+    ("completion_seconds", "completion seconds (start -> empty)"),
     ("peak_waiting", "peak waiting"),
     ("peak_replicas", "peak replicas"),
     ("max_step_up_per_minute", "max step-up per minute"),
     ("scale_actions", "scale actions"),
+    ("running_at_stop", "tasks running on pods told to stop"),
     ("inflight_interrupted", "in-flight interrupted"),
     ("cap_violations", "cap violations (seconds)"),
     ("seconds_above_1000", "seconds with >= 1000 waiting"),
     ("mean_wait_seconds", "mean wait before start (s)"),
     ("left_undone", "messages left undone"),
+    ("deadline_met", "deadline met"),
 )
 
 
@@ -43,6 +49,24 @@ _ROWS = (
     default="keda",
     show_default=True,
     help="Also run KEDA's Redis scaler + the HPA on the same trace and caps.",
+)
+@click.option(
+    "--finish-by",
+    "finish_by",
+    metavar="DURATION",
+    help="Give our claim a deadline this long after the trace starts (e.g. 2h): the "
+    "policy paces the batch to finish by then with the fewest replicas. The report says "
+    "whether the caps can meet it (feasible, the replicas it needs) and whether each "
+    "policy did.",
+)
+@click.option(
+    "--events/--no-events",
+    default=True,
+    show_default=True,
+    help="Workers send Celery's events (-E) and the exporter consumes them "
+    "(events.enabled), as docs/operations.md recommends: our policy sees running tasks, "
+    "completions and which pods are busy. --no-events: only the broker's lists and "
+    "unacked, and Kubernetes picks the pods a scale-down stops.",
 )
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write a PNG here.")
 @output_option
@@ -57,6 +81,8 @@ def simulate_command(
     trace: str,
     config_path: str | None,
     baseline: str,
+    finish_by: str | None,
+    events: bool,
     plot_path: str | None,
     output: str,
     json_path: str | None,
@@ -74,7 +100,8 @@ def simulate_command(
 
     The batch is the trace's `queue`, else the config's first batch; its caps apply to both
     policies. Standard traces: benchmarks/traces/. `-o json` prints the whole report
-    as JSON on stdout (`--json FILE` is its deprecated form).
+    as JSON on stdout (`--json FILE` is its deprecated form); with --finish-by it has a
+    "deadline" part ("feasible", "replicas_needed") and each policy's "deadline_met".
     """
     from batchctl.sim import TraceError, load_trace, plot, report, simulate
 
@@ -84,12 +111,20 @@ def simulate_command(
         problem = _unwritable(target) if target else None
         if problem:
             out.fail(f"{option} {target}: {problem}", EXIT_USAGE)
+    deadline = None if finish_by is None else duration(finish_by, 0.0, "--finish-by")
     try:
         tr = load_trace(trace)
-        results = simulate(tr, cfg, baseline=None if baseline == "none" else baseline)
+        results = simulate(
+            tr,
+            cfg,
+            baseline=None if baseline == "none" else baseline,
+            events=events,
+            finish_by=deadline,
+        )
     except TraceError as e:
         out.fail(str(e), EXIT_USAGE)
-    doc = report(tr, cfg, results)
+    doc = report(tr, cfg, results, finish_by=deadline)
+    doc["events"] = events
     # The files first: a failure is then the one error of the run (one JSON document).
     try:
         if json_path:
@@ -126,13 +161,27 @@ def _table(doc: dict[str, Any]) -> str:
         f"{'':<{width}}  " + "  ".join(f"{n:>12}" for n in names),
     ]
     for key, label in _ROWS:
+        if not any(key in doc["policies"][n] for n in names):
+            continue  # deadline_met, without a deadline
         cells = []
         for n in names:
             v = doc["policies"][n].get(key)
-            cells.append(f"{'never' if v is None else v:>12}")
+            shown = "never" if v is None else ("yes" if v else "no") if isinstance(v, bool) else v
+            cells.append(f"{shown:>12}")
         lines.append(f"{label:<{width}}  " + "  ".join(cells))
     ratios = doc.get("ratios")
     if ratios:
         parts = [f"{k} {'n/a' if v is None else v}" for k, v in ratios.items()]
         lines.append("ours / baseline: " + ", ".join(parts))
+    d = doc.get("deadline")
+    if d:
+        by = format_duration(d["finish_by_seconds"])
+        if d["feasible"]:
+            need = d["replicas_needed"]
+            lines.append(
+                f"deadline {by} after the start: feasible ({need} replica"
+                f"{'' if need == 1 else 's'} needed)"
+            )
+        else:
+            lines.append(f"deadline {by} after the start: NOT feasible: {d['why']}")
     return "\n".join(lines)

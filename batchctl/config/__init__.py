@@ -1,6 +1,7 @@
 """The one configuration file: its schema (`model`) and its loading (`load`)."""
 
 from batchctl.config.claims import ClaimsConfig
+from batchctl.config.cost import CostConfig
 from batchctl.config.load import ENV_BROKER_URL, ConfigError, load_config, parse_config
 from batchctl.config.model import (
     AlertsConfig,
@@ -24,6 +25,7 @@ __all__ = [
     "ClaimsConfig",
     "Config",
     "ConfigError",
+    "CostConfig",
     "EventsConfig",
     "ExporterConfig",
     "GuardConfig",

@@ -61,6 +61,9 @@ class AlertsConfig(_Strict):
     held_for: str = "30m"
     claim_expired_for: str = "10m"
     unclaimed_for: str = "15m"
+    # CeleryBatchBehindDeadline: a claim's deadline missed at the batch's pace this long
+    # (ramping up to the pace takes a few step intervals).
+    behind_deadline_for: str = "15m"
     # CeleryTaskFailureRatioHigh: failed / (succeeded + failed) of a queue's tasks over
     # `failure_window` above this share, with at least `failure_min_tasks` finished in
     # the window (so that one failure in three tasks does not page).
@@ -100,8 +103,8 @@ class AlertsConfig(_Strict):
     @field_validator(
         "no_consumers_for", "idle_replicas_for", "workers_not_ready_for", "stuck_for",
         "growth_window", "memory_for", "down_for", "at_cap_for", "held_for",
-        "claim_expired_for", "unclaimed_for", "failure_window", "failure_for",
-        "no_progress_for", "tier_resolve_hold",
+        "claim_expired_for", "unclaimed_for", "behind_deadline_for", "failure_window",
+        "failure_for", "no_progress_for", "tier_resolve_hold",
     )  # fmt: skip
     @classmethod
     def _duration(cls, v: str) -> str:

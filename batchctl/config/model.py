@@ -21,6 +21,8 @@ from batchctl.config.broker import (
     BrokerConfig,
 )
 from batchctl.config.claims import ClaimsConfig
+from batchctl.config.cost import CostConfig
+from batchctl.cost import Prices
 from batchctl.units import shown
 
 # The sections live in modules of their own; their names stay importable from here.
@@ -34,6 +36,7 @@ __all__ = [
     "BrokerConfig",
     "ClaimsConfig",
     "Config",
+    "CostConfig",
     "EventsConfig",
     "ExporterConfig",
     "GuardConfig",
@@ -127,6 +130,17 @@ class BatchConfig(_Strict):
     startup_grace_seconds: float = Field(300.0, gt=0)
     # The longest task this batch runs: manifests use it for the grace period.
     max_task_seconds: float = Field(300.0, gt=0)
+    # A typical (mean) task's run time: plans a deadline (`--finish-by`, `batchctl plan`)
+    # before the pace is measured. None: only the measured pace plans.
+    task_seconds: float | None = Field(None, gt=0)
+    # A step down that would stop a replica running a task waits up to this long for an
+    # idle one (reason busy_workers); a batch whose max_task_seconds is longer does not
+    # wait: its tasks outlast any wait, and the grace period lets them finish.
+    busy_wait_seconds: float = Field(900.0, ge=0)
+    # What one replica of this batch costs per hour and emits (grams CO2e per hour);
+    # None: the `cost:` section's.
+    price_per_replica_hour: float | None = Field(None, ge=0)
+    co2e_grams_per_replica_hour: float | None = Field(None, ge=0)
     # The workers' --concurrency and worker_prefetch_multiplier. One replica holds at
     # most their product in `unacked`: the autoscaler never shrinks below
     # ceil(in_flight / (concurrency * prefetch)).
@@ -282,6 +296,8 @@ class Config(_Strict):
     events: EventsConfig = EventsConfig()
     # Queues that are not batches but get depth alerts all the same (none by default).
     other_queues: tuple[OtherQueueConfig, ...] = ()
+    # What a replica-hour costs (money, CO2e): what each batch and claim cost is shown.
+    cost: CostConfig = CostConfig()
 
     @field_validator("thresholds")
     @classmethod
@@ -343,6 +359,18 @@ class Config(_Strict):
 
     def batch(self, queue: str) -> BatchConfig | None:
         return next((b for b in self.batches if b.queue == queue), None)
+
+    def prices_of(self, queue: str) -> Prices:
+        """What a replica-hour of `queue` costs: its batch's prices, else `cost:`'s."""
+        b = self.batch(queue)
+        c = self.cost
+        price = b.price_per_replica_hour if b is not None else None
+        grams = b.co2e_grams_per_replica_hour if b is not None else None
+        return Prices(
+            c.price_per_replica_hour if price is None else price,
+            c.co2e_grams_per_replica_hour if grams is None else grams,
+            c.currency,
+        )
 
     def thresholds_of(self, queue: str) -> tuple[int, int, int]:
         """The depth tiers of `queue`: its batch's or other_queues entry's own, else the

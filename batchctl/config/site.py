@@ -1,12 +1,13 @@
 """The part of a site's config that the CLI needs on an engineer's machine.
 
 With the claims in Kubernetes an engineer needs only a kubeconfig: `batchctl claim`,
-`release`, `scale`, `status` and `history` run without a config file by taking the
-site's from the exporter, through the API server's service proxy (its /api/v1/config,
-which serves `site_json`). That is the batches, the depth tiers, the claims section,
-and where batchctl runs, nothing else: no broker URL, no guard's query, nothing
-secret. `parse_site` reads it back leniently: keys this version does not know (a newer
-exporter's) are dropped, so a CLI a release behind still works.
+`release`, `scale`, `status`, `history` and `plan` run without a config file by
+taking the site's from the exporter, through the API server's service proxy (its
+/api/v1/config, which serves `site_json`). That is the batches, the depth tiers, the
+claims section, the prices (`cost:`), the global replica budget and where batchctl
+runs, nothing else: no broker URL, no guard's query, nothing secret. `parse_site`
+reads it back leniently: keys this version does not know (a newer exporter's) are
+dropped, so a CLI a release behind still works.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from batchctl.config.load import parse_config
 from batchctl.config.model import Config
 
 # The sections served whole, and the keys served of the others.
-WHOLE = ("batches", "thresholds", "claims", "other_queues")
+WHOLE = ("batches", "thresholds", "claims", "other_queues", "cost")
 KEYS = {
     "kubernetes": ("namespace", "exporter_service", "request_timeout_seconds"),
-    "autoscaler": ("backend", "interval_seconds"),
+    # The global budget caps what `plan` and `claim --finish-by` may count on.
+    "autoscaler": ("backend", "interval_seconds", "global_max_replicas"),
 }
 
 

@@ -2,8 +2,10 @@
 
 Claim batch1, enqueue a few thousand tasks with mixed priorities, and let the
 autoscaler take the batch 0 -> 1 -> ... -> cap and back to 0 with local worker
-processes, while the exporter serves /status and /metrics. Ends by itself with a
-summary that proves no task was lost (every task id is counted on completion).
+processes, while the exporter serves /status and /metrics. The workers send Celery's
+events, so every scale-down stops idle workers only (the busy map). Ends by itself with
+a summary that proves no task was lost (every task id is counted on completion), that
+no stopped worker was running a task, and what the batch cost at the demo's prices.
 
 With `broker_url` the same story runs on a broker it is given (RabbitMQ: amqp://...):
 the embedded Redis then only records the task ids (RabbitMQ keeps no such sets), and
@@ -29,6 +31,7 @@ from autoscaler.metrics import AutoscalerMetrics
 from batchctl.amqpurl import is_amqp
 from batchctl.claims.service import store_for
 from batchctl.config import Config, parse_config
+from batchctl.cost import Cost, Prices
 from batchctl.demo.embedded import EmbeddedRedis
 from batchctl.demo.tasks import ENV_RECORD_URL, done_ids, enqueue, make_app
 from batchctl.log import get_logger
@@ -79,10 +82,22 @@ class DemoSummary:
     scale_ups: int
     scale_downs: int
     samples: list[Sample] = field(default_factory=list)
+    # Tasks running on the workers the autoscaler stopped (by the busy map): 0 is the aim.
+    busy_stops: int = 0
+    prices: Prices = field(default_factory=Prices)
+
+    @property
+    def cost(self) -> Cost:
+        return Cost(self.replica_seconds, self.prices)
 
     @property
     def ok(self) -> bool:
-        return self.lost == 0 and self.replicas_at_end == 0 and self.completed == self.tasks
+        return (
+            self.lost == 0
+            and self.replicas_at_end == 0
+            and self.completed == self.tasks
+            and self.busy_stops == 0
+        )
 
 
 def demo_config(
@@ -124,6 +139,10 @@ def demo_config(
                 "interval_seconds": 1,
                 "local_concurrency": 2,
             },
+            # Workers send Celery's events (-E): the busy map says which workers are idle.
+            "events": {"enabled": True},
+            # Demo prices (a small cloud VM per replica, and its grid's emissions).
+            "cost": {"price_per_replica_hour": 0.05, "co2e_grams_per_replica_hour": 30},
         },
         source="demo",
         env={},
@@ -167,7 +186,7 @@ def run_demo(opts: DemoOptions, on_started: Callable[[str], None] | None = None)
     backend = LocalBackend(pool, [b.queue for b in cfg.batches])
 
     exporter = start_exporter(cfg, opts.listen)
-    autoscaler = Autoscaler(cfg, exporter.source, backend)
+    autoscaler = Autoscaler(cfg, exporter.source, backend, claims=claims)
     exporter.app.registry.register(AutoscalerMetrics(autoscaler))
     thread = threading.Thread(target=autoscaler.run, name="autoscaler", daemon=True)
     samples: list[Sample] = []
@@ -241,8 +260,9 @@ def run_demo(opts: DemoOptions, on_started: Callable[[str], None] | None = None)
             print(file=out)
         autoscaler.stop()
         thread.join(10)
-        claims.release(QUEUE, "demo", now=time.time())
-        print(f"\nreleased {QUEUE}", file=out)
+        released = claims.give_back(QUEUE, "demo", False, time.time())
+        detail = released.event.detail if released.event is not None else ""
+        print(f"\nreleased {QUEUE}" + (f": {detail}" if detail else ""), file=out)
     finally:
         autoscaler.stop()
         backend.close()
@@ -257,6 +277,8 @@ def run_demo(opts: DemoOptions, on_started: Callable[[str], None] | None = None)
             os.environ[ENV_RECORD_URL] = previous_record_url
 
     summary = _summarise(ids, completed_ids, samples, drained_at)
+    summary.busy_stops = autoscaler.busy.busy_stops.get(QUEUE, 0)
+    summary.prices = cfg.prices_of(QUEUE)
     _print_summary(summary, out)
     return summary
 
@@ -296,8 +318,11 @@ def _print_summary(s: DemoSummary, out: TextIO) -> None:
         ("peak replicas", s.peak_replicas),
         ("scale-ups / scale-downs", f"{s.scale_ups} / {s.scale_downs}"),
         ("replicas at the end", s.replicas_at_end),
+        ("tasks running on stopped workers", s.busy_stops),
+        ("cost (demo prices)", str(s.cost)),
     ]
     print("\nsummary", file=out)
     for name, value in rows:
-        print(f"  {name:<26} {value}", file=out)
-    print("\n" + ("OK: every task ran, none lost, batch back to 0" if s.ok else "NOT OK"), file=out)
+        print(f"  {name:<33} {value}", file=out)
+    verdict = "OK: every task ran, none lost, no busy worker stopped, batch back to 0"
+    print("\n" + (verdict if s.ok else "NOT OK"), file=out)

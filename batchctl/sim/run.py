@@ -3,7 +3,9 @@
 `simulate` runs our policy and the KEDA + HPA baseline on the same trace with the same
 caps; `run` replays one controller and measures (replica-seconds count every pod that
 exists, starting and terminating ones included; drain time is from the last arrival to
-the moment nothing is waiting, in flight or due for redelivery).
+the moment nothing is waiting, in flight or due for redelivery, completion time from the
+start of the trace to that moment; the physical floor is the run time of every task
+started divided by the workers' concurrency: what perfectly packed replicas would cost).
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ def run(
             drained_at = float(t + 1)
         desired = controller(view)
         if desired is not None and desired != world.spec:
+            if desired < world.spec and (costs := controller.deletion_costs(view)) is not None:
+                world.annotate(costs)
             world.scale(desired, float(t + 1))
         # Replicas and pods as they stand for the next second, so the last sample is 0.
         series.replicas.append(world.spec)
@@ -91,6 +95,9 @@ def run(
         if t > last + trace.tail_seconds:
             break
     metrics = _metrics(trace, world, series, drained_at, cap, thresholds[-1])
+    finish_by = getattr(controller, "finish_by", None)
+    if finish_by is not None:
+        metrics["deadline_met"] = drained_at is not None and drained_at <= finish_by
     reasons = getattr(controller, "reasons", {})
     downs = getattr(controller, "downs", [])
     return RunResult(controller.name, metrics, series, dict(reasons), list(downs))
@@ -108,10 +115,14 @@ def _metrics(
     ups = [max(0, b - a) for a, b in zip([0, *reps[:-1]], reps, strict=True)]
     active_pods = series.pods  # terminating pods are over cap only by what they finish
     violations = sum(1 for r in reps if r > cap)
+    floor = world.task_seconds / trace.worker_concurrency
     return {
         "replica_seconds": sum(series.pods),
+        "floor_replica_seconds": round(floor),
+        "floor_ratio": round(sum(series.pods) / floor, 3) if floor > 0 else None,
         "never_ready_pod_seconds": sum(series.pending),
         "drain_seconds": None if drained_at is None else drained_at - trace.last_arrival,
+        "completion_seconds": drained_at,
         "peak_waiting": max(series.waiting, default=0),
         "peak_replicas": max(reps, default=0),
         "max_step_up_per_minute": _window_max(ups, 60),
@@ -152,6 +163,8 @@ def sim_config(config: Config, trace: Trace) -> tuple[Config, BatchConfig]:
         update={
             "worker_concurrency": trace.worker_concurrency,
             "prefetch_multiplier": trace.prefetch_multiplier,
+            # The typical task time a site would configure for planning deadlines.
+            "task_seconds": batch.task_seconds or trace.task_mean,
         }
     )
     return config.model_copy(update={"batches": (batch,)}), batch
@@ -165,11 +178,13 @@ def simulate(
     check: bool = False,
     precedence: Sequence[Step] = PRECEDENCE,
     events: bool = False,
+    finish_by: float | None = None,
 ) -> dict[str, RunResult]:
     """Run our policy (and the baseline) on the trace with the same caps.
 
     `precedence` replaces our policy's rules (benchmarks/scale_down_pace.py); with
-    `events` our policy also sees running tasks and completions (Celery's task events).
+    `events` our policy also sees running tasks, completions and the busy map (Celery's
+    events); `finish_by` (seconds from the trace's start) gives our claim a deadline.
     """
     cfg, batch = sim_config(config, trace)
     # Both get the tighter of the batch's cap and the global budget.
@@ -179,13 +194,13 @@ def simulate(
         OURS: run(
             trace,
             batch,
-            PolicyController(cfg, batch.queue, precedence, events=events),
+            PolicyController(cfg, batch.queue, precedence, events=events, finish_by=finish_by),
             thresholds=thresholds,
             cap=cap,
             check=check,
         )
     }
     if baseline == "keda":
-        ctl = KedaController(keda_settings(cap))
+        ctl = KedaController(keda_settings(cap), finish_by=finish_by)
         results[BASELINE] = run(trace, batch, ctl, thresholds=thresholds, cap=cap, check=check)
     return results

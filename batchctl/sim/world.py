@@ -19,15 +19,17 @@ What is modelled, and how (docs/design.md, "Celery's Redis layout", "Stopping wo
 - Task durations are lognormal with the trace's mean and p99 (fixed seed), capped at the
   batch's `max_task_seconds` (the longest task, as a hard time limit would).
 - A new pod becomes ready `pod_start_seconds` after it is created. Scale-down removes pods
-  the way a ReplicaSet does, whatever they are doing: pods not yet ready first, then the
-  most recently ready. A removed pod's worker does a warm shutdown: it stops fetching,
-  returns its prefetched messages to the head of their lists at once, and finishes its
-  running tasks; Kubernetes kills it after the grace period, and every task still running
-  then is counted in `inflight_interrupted` (lost with early acks; redelivered after the
-  visibility timeout with late acks). Tasks running on a pod when it is told to stop are
-  counted in `running_at_stop`: they finish only thanks to the grace period. The grace
-  period is the batch's `max_task_seconds` for our policy (the manifests set it so) and
-  Kubernetes' default 30 s for the baseline.
+  the way a ReplicaSet does (kubernetes `controller.ActivePodsWithRanks`): pods not yet
+  ready first, then the lower `controller.kubernetes.io/pod-deletion-cost` (a controller
+  may set it before scaling down: our policy's controller does, from the busy map), then
+  the most recently ready, then the newest. A removed pod's worker does a warm shutdown:
+  it stops fetching, returns its prefetched messages to the head of their lists at once,
+  and finishes its running tasks; Kubernetes kills it after the grace period, and every
+  task still running then is counted in `inflight_interrupted` (lost with early acks;
+  redelivered after the visibility timeout with late acks). Tasks running on a pod when
+  it is told to stop are counted in `running_at_stop`: they finish only thanks to the
+  grace period. The grace period is the batch's `max_task_seconds` for our policy (the
+  manifests set it so) and Kubernetes' default 30 s for the baseline.
 - Replica-seconds count every pod that exists, starting and terminating ones included.
 - With the trace's `max_ready_pods` the cluster has room for only that many of the
   batch's pods: the others are created and never become ready (Pending), the case the
@@ -48,6 +50,7 @@ from batchctl.sim.trace import Trace, lognormal_params
 
 @dataclass
 class Pod:
+    id: int  # in creation order
     created_at: int
     ready_at: float
     # Running tasks as a heap of (end time, list index, enqueue time).
@@ -55,10 +58,21 @@ class Pod:
     # Prefetched, not started: (list index, enqueue time), oldest first.
     reserved: deque[tuple[int, float]] = field(default_factory=deque)
     kill_at: float | None = None  # set when terminating
+    deletion_cost: int = 0  # controller.kubernetes.io/pod-deletion-cost
 
     @property
     def terminating(self) -> bool:
         return self.kill_at is not None
+
+
+@dataclass(frozen=True)
+class PodLoad:
+    """One pod that is not terminating, as the busy map (Celery's events) shows it."""
+
+    id: int
+    ready: bool
+    running: int
+    reserved: int
 
 
 @dataclass(frozen=True)
@@ -73,9 +87,10 @@ class View:
     replicas: int  # spec.replicas
     ready: int
     # What Celery's task events would show: tasks executing now (any pod, terminating
-    # ones too) and tasks completed so far.
+    # ones too), tasks completed so far, and each pod's load (the busy map).
     running: int = 0
     completed: int = 0
+    pods: tuple[PodLoad, ...] = ()
 
 
 class World:
@@ -107,6 +122,9 @@ class World:
         self.wait_sum = 0.0
         self.wait_max = 0.0
         self.started = 0
+        self.task_seconds = 0.0  # run time of every task started (the physical floor)
+        self.finished_at: float | None = None  # when the last task ended so far
+        self._next_id = 0
 
     # -- the broker
     @property
@@ -154,7 +172,9 @@ class World:
 
     # -- workers
     def _duration(self) -> float:
-        return min(self.rng.lognormvariate(self.mu, self.sigma), self.max_task)
+        d = min(self.rng.lognormvariate(self.mu, self.sigma), self.max_task)
+        self.task_seconds += d
+        return d
 
     def _held(self, pod: Pod) -> int:
         return len(pod.reserved) + (len(pod.running) if self.trace.acks_late else 0)
@@ -187,8 +207,8 @@ class World:
             if pod.kill_at is not None:
                 # Warm shutdown: running tasks finish until SIGKILL (a tie goes to the task).
                 while pod.running and pod.running[0][0] < end and pod.running[0][0] <= pod.kill_at:
-                    heapq.heappop(pod.running)
-                    self.completed += 1
+                    done_at, _, _ = heapq.heappop(pod.running)
+                    self._done(done_at)
                 if pod.running and pod.kill_at < end:
                     self._kill(pod, t)
                 if pod.running:
@@ -200,9 +220,13 @@ class World:
             self._settle(pod, float(t))
             while pod.running and pod.running[0][0] < end:
                 done_at, _, _ = heapq.heappop(pod.running)
-                self.completed += 1
+                self._done(done_at)
                 self._settle(pod, done_at)
         self.pods = kept
+
+    def _done(self, at: float) -> None:
+        self.completed += 1
+        self.finished_at = at if self.finished_at is None else max(self.finished_at, at)
 
     def _kill(self, pod: Pod, t: int) -> None:
         self.interrupted += len(pod.running)
@@ -213,6 +237,12 @@ class World:
             else:
                 self.lost += 1
         pod.running.clear()
+
+    def annotate(self, costs: dict[int, int]) -> None:
+        """Set pod-deletion-cost on the pods named by id (a controller's pod PATCHes)."""
+        for pod in self.pods:
+            if pod.id in costs:
+                pod.deletion_cost = costs[pod.id]
 
     def scale(self, desired: int, t: float) -> None:
         """Set spec.replicas and reconcile pods like a ReplicaSet."""
@@ -225,12 +255,16 @@ class World:
             ready_at = t + self.trace.pod_start_seconds
             if room is not None and placed >= room:
                 ready_at = math.inf  # Pending: no room in the cluster
-            self.pods.append(Pod(created_at=int(t), ready_at=ready_at))
+            self.pods.append(Pod(id=self._next_id, created_at=int(t), ready_at=ready_at))
+            self._next_id += 1
         excess = len(active) - desired
         if excess <= 0:
             return
-        # ReplicaSet order: not ready first, then the most recently ready.
-        victims = sorted(active, key=lambda p: (p.ready_at <= t, -p.ready_at))[:excess]
+        # The ReplicaSet's order: not ready first, then the lower deletion cost, then the
+        # most recently ready, then the newest.
+        victims = sorted(
+            active, key=lambda p: (p.ready_at <= t, p.deletion_cost, -p.ready_at, -p.id)
+        )[:excess]
         for pod in victims:
             if pod.ready_at > t:
                 self.pods.remove(pod)  # never started a worker: nothing to lose
@@ -265,6 +299,11 @@ class World:
             ready=self.ready(now),
             running=sum(len(p.running) for p in self.pods),
             completed=self.completed,
+            pods=tuple(
+                PodLoad(p.id, p.ready_at <= now, len(p.running), len(p.reserved))
+                for p in self.pods
+                if not p.terminating
+            ),
         )
 
     def check_conservation(self) -> None:

@@ -43,6 +43,7 @@ from exporter.events.model import (
 )
 from exporter.events.naming import WorkerNames
 from exporter.events.waiting import SentWaiting
+from exporter.events.workload import Held, WorkerLoad
 
 # At most this many workers are tracked (each expires with its heartbeats anyway).
 MAX_WORKERS = 4096
@@ -106,6 +107,7 @@ class EventAggregator:
         self._queues: dict[str, str] = {}  # admitted other queue names (as labels)
         self._task_names: dict[str, str] = {}  # admitted task names
         self._with_task_events: set[str] = set()
+        self.held = Held()  # tasks received, not started: per worker (the busy map)
         self.received = 0
         self.evicted = 0  # tasks forgotten by the LRU
         # Sent and not heard of since: dates waiting tasks where the broker cannot.
@@ -161,6 +163,7 @@ class EventAggregator:
         worker = self._worker_of(ev)
         if worker is not None:
             self._attribute(task, *worker)
+            self.held.received(worker[0], str(ev["uuid"])[:MAX_LABEL])
         self._count(task, "received")
 
     def _started(self, kind: str, ev: Mapping[str, Any]) -> None:
@@ -173,6 +176,7 @@ class EventAggregator:
         host, w = worker
         self._attribute(task, host, w)
         uuid = str(ev["uuid"])
+        self.held.leave(uuid[:MAX_LABEL])
         if task.worker is not None and task.worker != host:
             self._stop_running(uuid, task)  # redelivered to another worker
         if uuid not in w.running:
@@ -193,6 +197,7 @@ class EventAggregator:
             if task.worker is None and uuid not in worker[1].running and worker[1].unseen > 0:
                 worker[1].unseen -= 1  # one we did not see start
         self._stop_running(str(ev["uuid"]), task)
+        self.held.leave(str(ev["uuid"])[:MAX_LABEL])
         state = kind.removeprefix("task-")
         stats = self._count(task, state)
         if state == "succeeded":
@@ -220,6 +225,8 @@ class EventAggregator:
     def _offline(self, kind: str, ev: Mapping[str, Any]) -> None:
         host = ev.get("hostname")
         w = self._workers.pop(host, None) if isinstance(host, str) else None
+        if isinstance(host, str):
+            self.held.worker_gone(host)
         if w is not None:
             for uuid in w.running:
                 task = self._tasks.get(uuid)
@@ -242,6 +249,7 @@ class EventAggregator:
             old_uuid, old = self._tasks.popitem(last=False)
             self.evicted += 1
             self._stop_running(old_uuid, old)
+            self.held.leave(old_uuid)
         return task
 
     def _worker_of(self, ev: Mapping[str, Any]) -> tuple[str, _Worker] | None:
@@ -329,6 +337,7 @@ class EventAggregator:
             self._expire(now)
             active: dict[str, int] = {}
             workers: dict[str, int] = {}
+            loads: list[WorkerLoad] = []
             for host, w in self._workers.items():
                 for _, queue in w.running.values():
                     active[queue] = active.get(queue, 0) + 1
@@ -337,6 +346,8 @@ class EventAggregator:
                     active[queue] = active.get(queue, 0) + w.unseen
                 if w.heartbeat_at is not None:
                     workers[queue] = workers.get(queue, 0) + 1
+                    running = len(w.running) + w.unseen
+                    loads.append(WorkerLoad(host, queue, running, self.held.count(host)))
             tasks = []
             succeeded: dict[str, int] = {}
             failed: dict[str, int] = {}
@@ -359,7 +370,8 @@ class EventAggregator:
                 )
                 for q in names
             )
-            return EventsView(up, since, error, self.received, queues, tuple(tasks))
+            busy = tuple(sorted(loads, key=lambda x: x.hostname))
+            return EventsView(up, since, error, self.received, queues, tuple(tasks), busy)
 
     def tracked(self) -> tuple[int, int]:
         """(tasks remembered, workers tracked): what bounds memory."""

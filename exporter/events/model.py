@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from batchctl.metrics import RUNTIME_BUCKETS, TASK_STATES
+from exporter.events.workload import WorkerLoad
 
 # The queue and task labels of what cannot be attributed or is over a cardinality cap.
 UNKNOWN = "unknown"
@@ -78,6 +79,9 @@ class EventsView:
     received: int = 0  # events consumed, any type
     queues: tuple[QueueActivity, ...] = ()
     tasks: tuple[TaskStats, ...] = ()
+    # Live workers (by their heartbeats) and the tasks each runs and holds: the busy map
+    # a scale-down ranks replicas by (exporter/events/workload.py).
+    workers: tuple[WorkerLoad, ...] = ()
     _index: dict[str, QueueActivity] = field(
         default_factory=dict, compare=False, repr=False, init=False
     )
@@ -116,6 +120,7 @@ class EventsView:
                 }
                 for t in self.tasks
             ],
+            "workers": [w.to_json() for w in self.workers],
         }
 
     @classmethod
@@ -153,4 +158,5 @@ class EventsView:
             received=int(data.get("received", 0)),
             queues=queues,
             tasks=tasks,
+            workers=tuple(WorkerLoad.from_json(w) for w in data.get("workers") or ()),
         )

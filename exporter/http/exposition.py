@@ -14,7 +14,10 @@ from prometheus_client.utils import floatToGoString
 
 from batchctl.metrics import (
     BATCH_CLAIM_EXPIRY,
+    BATCH_CLAIM_REPLICA_SECONDS,
     BATCH_CLAIMED,
+    BATCH_EXPECTED_FINISH,
+    BATCH_FINISH_BY,
     BROKER_ALARM,
     BROKER_MEMORY_MAX,
     BROKER_MEMORY_USED,
@@ -43,6 +46,7 @@ from batchctl.metrics import (
 )
 from exporter.events.model import EventsView
 from exporter.snapshot import Snapshot
+from exporter.stats import expected_finish
 
 # One histogram series: its label values, (upper bound, cumulative count) per bucket
 # with +Inf last, and the sum of the observations.
@@ -343,6 +347,11 @@ def render_body(
     claims = sorted(snap.claims.items())
     w.family(BATCH_CLAIMED, (((q, c.holder), 1) for q, c in claims))
     w.family(BATCH_CLAIM_EXPIRY, (((q,), c.expires) for q, c in claims))
+    deadlines = [(q, c.finish_by) for q, c in claims if c.finish_by is not None]
+    w.family(BATCH_FINISH_BY, (((q,), t) for q, t in deadlines))
+    expected = [(q, expected_finish(snap, q)) for q, _ in deadlines]
+    w.family(BATCH_EXPECTED_FINISH, (((q,), t) for q, t in expected if t is not None))
+    w.family(BATCH_CLAIM_REPLICA_SECONDS, (((q,), c.replica_seconds) for q, c in claims))
     if snap.events is not None:
         _events(w, snap.events)
     w.family(SCRAPE_DURATION, [((), snap.duration_seconds)])

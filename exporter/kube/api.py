@@ -1,5 +1,5 @@
 """The Deployments of one namespace as the cache reads them: the collection, the query
-and the four fields kept of each.
+and the fields kept of each (name, replicas, ready replicas, the pod selector).
 
 The requests themselves are plain `ApiClient.call_api` calls (batchctl/kuberest.py,
 batchctl/kubewatch.py): the generated `AppsV1Api` and its pydantic models are never
@@ -36,12 +36,15 @@ def deployments_query(names: frozenset[str]) -> list[tuple[str, Any]]:
 
 
 def deployment_from(obj: Mapping[str, Any]) -> Deployment:
-    """A Deployment from its JSON: spec.replicas (nil means 1, as the API defaults it)
-    and status.readyReplicas (omitted when 0)."""
-    replicas = as_dict(obj.get("spec")).get("replicas")
+    """A Deployment from its JSON: spec.replicas (nil means 1, as the API defaults it),
+    status.readyReplicas (omitted when 0) and spec.selector.matchLabels."""
+    spec = as_dict(obj.get("spec"))
+    replicas = spec.get("replicas")
     ready = as_dict(obj.get("status")).get("readyReplicas")
+    labels = as_dict(as_dict(spec.get("selector")).get("matchLabels"))
     return Deployment(
         name=name_of(obj) or "",
         replicas=int(1 if replicas is None else replicas),
         ready_replicas=int(ready or 0),
+        selector=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
     )

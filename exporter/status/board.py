@@ -59,4 +59,5 @@ def status_page(
         decisions=decisions,
         decisions_note=note,
         history=history,
+        prices=cfg.prices_of,
     )

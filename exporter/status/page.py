@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import html
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from batchctl.claims import Claim, claim_summary
 from batchctl.config import BatchConfig
+from batchctl.cost import Prices
 from batchctl.decisions import LEASE, DecisionRecord, Decisions
 from batchctl.units import format_bytes, format_duration
 from exporter.progress import ESTIMATE, Progress
 from exporter.snapshot import QueueStats, Snapshot
-from exporter.stats import tier
+from exporter.stats import expected_finish, tier
+from exporter.status.deadline import BEHIND, deadline_state, deadline_text, usage_text
 from exporter.status.notes import dry_run, notices
 from exporter.status.parts import STYLE, esc, sparkline_svg
 
@@ -48,11 +50,13 @@ def render_status(
     decisions: Decisions | None = None,
     decisions_note: str = "",
     history: str = "",
+    prices: Callable[[str], Prices] = lambda queue: Prices(),
 ) -> str:
     """The page. `batches` are the configured ones (queues marked configured in the
     snapshot otherwise); `last_good` the last snapshot in which the broker answered;
     `decisions` the autoscaler's, or None with `decisions_note` saying why; `history`
-    the recent claim events block (HTML, already escaped), or ""."""
+    the recent claim events block (HTML, already escaped), or ""; `prices` what a
+    replica-hour of each batch costs (the `cost:` section)."""
     now = time.time() if now is None else now
     parts = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
@@ -102,7 +106,8 @@ def render_status(
     for batch in configured:
         q = shown.queue(batch.queue) if shown.broker_up else None
         decision = by_queue.get(batch.queue)
-        parts.append(_row(batch, q, shown, snap, thresholds, now, stale, decision, pretend))
+        row = _row(batch, q, shown, snap, thresholds, now, stale, decision, pretend, prices)
+        parts.append(row)
     parts.append("</tbody></table>")
     others = [q for q in shown.queues if q.queue not in {b.queue for b in configured}]
     if others:
@@ -133,6 +138,7 @@ def _row(
     stale: bool,
     decision: DecisionRecord | None,
     pretend: bool = False,
+    prices: Callable[[str], Prices] = lambda queue: Prices(),
 ) -> str:
     name = batch.queue
     claim = shown.claims.get(name) if shown.broker_up else None
@@ -184,7 +190,9 @@ def _row(
     rep = DASH if replicas is None else f"{ready or 0}/{replicas}"
     cells.append(f"<td>{rep}/{batch.max_replicas}</td>")
     cells.append(f'<td class="name">{_decision(decision, pretend)}</td>')
-    cells.append(f'<td class="name">{_claim(claim, now, shown.broker_up)}</td>')
+    expected = expected_finish(shown, name) if shown.broker_up else None
+    claim_html = _claim(claim, now, shown.broker_up, expected, prices(name))
+    cells.append(f'<td class="name">{claim_html}</td>')
     cls = ' class="stale"' if stale else ""
     return f'<tr data-queue="{esc(name)}"{cls}>{"".join(cells)}</tr>'
 
@@ -247,7 +255,15 @@ def _decision(d: DecisionRecord | None, pretend: bool = False) -> str:
     )
 
 
-def _claim(c: Claim | None, now: float, known: bool) -> str:
+def _claim(
+    c: Claim | None,
+    now: float,
+    known: bool,
+    expected: float | None = None,
+    prices: Prices | None = None,
+) -> str:
+    """The claim cell: who, for what, until when; its deadline (`expected`: when the work
+    would be done at its pace), flagged when behind; what it used, at `prices`."""
     if not known:
         return DASH
     if c is None:
@@ -256,7 +272,14 @@ def _claim(c: Claim | None, now: float, known: bool) -> str:
     if c.expired(now):
         summary = f'<span class="warn">{summary}</span>'
     contact = f"{esc(c.contact)} · " if c.contact else ""
-    return f"{summary}<br><small>{contact}claimed {format_duration(now - c.since)} ago</small>"
+    out = f"{summary}<br><small>{contact}claimed {format_duration(now - c.since)} ago</small>"
+    if deadline := deadline_text(c, expected, now):
+        behind = deadline_state(c, expected, now) == BEHIND
+        cls = ' class="warn" data-deadline="behind"' if behind else ' data-deadline="on-pace"'
+        out += f"<br><small{cls}>{esc(deadline)}</small>"
+    if c.replica_seconds > 0 and prices is not None:
+        out += f'<br><small class="muted">{esc(usage_text(c, prices))}</small>'
+    return out
 
 
 def _others(queues: Sequence[QueueStats], thresholds: Sequence[int], stale: bool) -> str:

@@ -6,16 +6,18 @@ The rows come from one snapshot: claims and queue numbers read in the same round
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
 
 from batchctl.claims import Claim, describe_expiry
 from batchctl.config import Config
+from batchctl.cost import Cost, Prices
 from batchctl.textcols import columns
 from batchctl.units import format_duration
 from exporter.events.model import QueueActivity
 from exporter.progress import ESTIMATE, Progress
 from exporter.snapshot import QueueStats, Snapshot
+from exporter.stats import expected_finish
+from exporter.status.deadline import clock, deadline_state, deadline_text
 
 NO_EVENTS = "no events"
 
@@ -32,6 +34,9 @@ class StatusRow:
     activity: QueueActivity | None = None
     # The queue's workers send task events (failures are known).
     task_events: bool = False
+    # When the work would be done at its pace, for a claim with a deadline (stats.py).
+    expected_finish: float | None = None
+    prices: Prices = field(default_factory=Prices)
 
 
 def status_rows(
@@ -51,6 +56,8 @@ def status_rows(
                 snap.progress.get(b.queue) if up and snap is not None else None,
                 snap.activity(b.queue) if snap is not None else None,
                 counted is not None and counted.task_events,
+                expected_finish(snap, b.queue) if up and snap is not None else None,
+                cfg.prices_of(b.queue),
             )
         )
     return rows
@@ -83,6 +90,12 @@ def status_json(
             "failure_ratio": p.failure_ratio if failures and p else None,
             # Seconds to drain at the current rate; 0 nothing to do; null unknown or stalled.
             "eta_seconds": p.eta_seconds if p else None,
+            # The claim's deadline: when the work would be done at its pace (null: nothing
+            # left or unknown; "inf": nothing drains), and whether that is behind it.
+            "expected_finish": _finite(r.expected_finish),
+            "deadline": deadline_state(r.claim, r.expected_finish, now) if r.claim else None,
+            # What the claim has used so far (the autoscaler's count), priced.
+            "cost": Cost(r.claim.replica_seconds, r.prices).to_json() if r.claim else None,
         }
 
     events = None
@@ -114,7 +127,7 @@ def render_table(
     table: list[tuple[str, ...]] = [_HEADER]
     for r in rows:
         c, s = r.claim, r.stats
-        expiry = claim_cell(c, now) if c is not None else ""
+        expiry = claim_cell(c, now, r) if c is not None else ""
         age = "-"
         if s is not None and ages_known:
             age = "-" if not s.waiting else _duration(s.oldest_age_seconds)
@@ -137,9 +150,10 @@ def render_table(
     return columns(table)
 
 
-def claim_cell(c: Claim, now: float) -> str:
+def claim_cell(c: Claim, now: float, r: StatusRow | None = None) -> str:
     """The CLAIM column: 'expires in 3h59m' or 'EXPIRED 11s ago', then what /status also
-    says: 'draining since 14:02', 'scaled to 3 by alice until 14:35'."""
+    says: 'draining since 14:02', 'scaled to 3 by alice until 14:35', the deadline
+    ('finish by 17:00 (in 2h): behind, done about 17:40') and what it used."""
     if c.expired(now):
         parts = [f"EXPIRED {format_duration(now - c.expires)} ago"]
     else:
@@ -149,14 +163,16 @@ def claim_cell(c: Claim, now: float) -> str:
     o = c.active_override(now)
     if o is not None:
         parts.append(f"scaled to {o.replicas} by {o.by} until {clock(o.until, now)}")
+    if r is not None:
+        if deadline := deadline_text(c, r.expected_finish, now):
+            parts.append(deadline)
+        if c.replica_seconds > 0:
+            parts.append(f"used {Cost(c.replica_seconds, r.prices)}")
     return "; ".join(parts)
 
 
-def clock(ts: float, now: float) -> str:
-    """Local time: '14:02' on the day of `now`, '2025-03-01 14:02' on another."""
-    at = datetime.fromtimestamp(ts).astimezone()
-    same_day = at.date() == datetime.fromtimestamp(now).astimezone().date()
-    return at.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M")
+def _finite(x: float | None) -> float | str | None:
+    return "inf" if x is not None and x == float("inf") else x
 
 
 def _rate(p: Progress | None) -> str:

@@ -264,7 +264,9 @@ def stack(own_redis: RedisServer, tmp_path: Path) -> Iterator[Stack]:
         )
         assert check.returncode == 0, check.stdout + check.stderr
 
-        # batch0 is claimed (its claim metrics feed the dashboard); batch1 is not.
+        # batch0 is claimed (its claim metrics feed the dashboard), with a deadline (for
+        # the deadline panel: nothing drains it here, so it has no time to spare);
+        # batch1 is not claimed.
         subprocess.run(
             [
                 str(BATCHCTL),
@@ -276,6 +278,10 @@ def stack(own_redis: RedisServer, tmp_path: Path) -> Iterator[Stack]:
                 "e2e",
                 "--purpose",
                 "end-to-end alerting test",
+                "--ttl",
+                "8h",
+                "--finish-by",
+                "6h",
             ],
             check=True,
             capture_output=True,

@@ -163,7 +163,7 @@ def test_promtool_check_rules_on_the_committed_file() -> None:
         [promtool, "check", "rules", str(COMMITTED)], capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "SUCCESS: 21 rules found" in out.stdout
+    assert "SUCCESS: 22 rules found" in out.stdout
 
 
 def _promtool_test(promtool: str, files: list[Path]) -> subprocess.CompletedProcess[str]:
@@ -352,6 +352,7 @@ def test_config_flags_switch_alerts_off() -> None:
                 "CeleryAutoscalerHeld",
                 "CeleryBatchClaimExpired",
                 "CeleryUnclaimedBatchInUse",
+                "CeleryBatchBehindDeadline",
             },
         ),
         "idle": ({"alerts": {"idle_replicas_alert": False}}, {"CeleryIdleReplicas"}),
@@ -363,7 +364,7 @@ def test_config_flags_switch_alerts_off() -> None:
         ),
         "claims": (
             {"alerts": {"claim_alerts": False}},
-            {"CeleryBatchClaimExpired", "CeleryUnclaimedBatchInUse"},
+            {"CeleryBatchClaimExpired", "CeleryUnclaimedBatchInUse", "CeleryBatchBehindDeadline"},
         ),
         "events": (
             {"alerts": {"event_alerts": False}},

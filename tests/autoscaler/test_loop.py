@@ -226,6 +226,12 @@ def test_demo_end_to_end_loses_nothing() -> None:
     assert summary.peak_replicas >= 2, text  # it did scale beyond one
     assert summary.replicas_at_end == 0
     assert "/status" in text and "/metrics" in text
+    # The workers send events: every scale-down stopped idle workers only.
+    assert summary.busy_stops == 0
+    assert "tasks running on stopped workers  0" in text
+    assert "cost (demo prices)" in text and "USD" in text and "g CO2e" in text
+    # The autoscaler wrote what the claim used into it: its release says so.
+    assert "released batch1: used " in text and " replica-hours" in text
     # Step-up never faster than configured: one replica per 5 s step interval.
     ups = [
         s.t

@@ -47,6 +47,12 @@ class FailingBackend:
     def other_controllers(self) -> None:
         return None
 
+    def busy_map(self, queue: str, workers: object, selector: object) -> None:
+        return None
+
+    def waiting(self, queue: str, note: object) -> None:
+        pass
+
     def close(self) -> None:
         pass
 

@@ -12,19 +12,7 @@ from batchctl.log import configure_logging
 from exporter.events.model import EventsView
 from exporter.live import Live
 from exporter.snapshot import QueueStats, Snapshot
-
-
-class Fixed:
-    """A snapshot source that answers the same reading every time (the loop's input)."""
-
-    def __init__(self, snap: Snapshot) -> None:
-        self.snap = snap
-
-    def collect(self) -> Snapshot:
-        return self.snap
-
-    def stop(self) -> None:
-        pass
+from tests.support.autoscaler import FixedSource
 
 
 def test_decisions_are_logged_when_they_change() -> None:
@@ -33,7 +21,7 @@ def test_decisions_are_logged_when_they_change() -> None:
         QueueStats(b.queue, 0, {}, 0, 0.0, 0, True, b.deployment, 0, 0) for b in cfg.batches
     )
     clock = iter(range(1_000_000, 2_000_000, 15))
-    source = Fixed(Snapshot(0.0, 0.0, broker_up=True, kubernetes_up=None, queues=queues))
+    source = FixedSource(Snapshot(0.0, 0.0, broker_up=True, kubernetes_up=None, queues=queues))
     scaler = Autoscaler(
         cfg, source, DryRunBackend([b.queue for b in cfg.batches], track=True),
         clock=lambda: float(next(clock)),

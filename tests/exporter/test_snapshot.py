@@ -138,10 +138,12 @@ def test_snapshot_json_roundtrip() -> None:
         broker_up=True,
         kubernetes_up=None,
         queues=(stats,),
-        deployments={"q": Deployment("d", 1, 1)},
+        deployments={"q": Deployment("d", 1, 1, (("app", "worker"),))},
     )
     data = snap.to_json()
     assert data["queues"][0]["priority_lengths"] == {"3": 4}  # type: ignore[index]
     assert data["queues"][0]["work"] == 4  # type: ignore[index]
-    assert data["deployments"] == {"q": {"name": "d", "replicas": 1, "ready_replicas": 1}}
+    assert data["deployments"] == {
+        "q": {"name": "d", "replicas": 1, "ready_replicas": 1, "selector": {"app": "worker"}}
+    }
     assert snap.queue("q") is stats and snap.queue("nope") is None

@@ -178,3 +178,31 @@ def test_dashboard_uid_and_selector_come_from_the_config() -> None:
     exprs = panel_queries(board)
     assert 'celery_queue_length{job="celery"' in exprs["Waiting messages per queue / A"]
     assert 'job="batchctl"' not in json.dumps(board)
+
+
+@pytest.mark.integration  # promtool
+def test_cost_panels_price_each_batch_and_only_when_a_price_is_set(tmp_path: Path) -> None:
+    """Replica-hours always; money and CO2e only with prices, each batch at its own."""
+    board = _dashboard()
+    titles = {p["title"] for p in panels(board)}
+    assert "Replica-hours (time range)" in titles
+    assert not any(t.startswith(("Cost in", "CO2e")) for t in titles)
+    cfg = parse_config(
+        {
+            "cost": {"price_per_replica_hour": 0.2, "currency": "EUR"},
+            "batches": [
+                {"queue": "cpu", "deployment": "cpu"},
+                {"queue": "gpu", "deployment": "gpu", "price_per_replica_hour": 2.5,
+                 "co2e_grams_per_replica_hour": 400},
+            ],
+        },
+        env={},
+    )  # fmt: skip
+    board = _dashboard(cfg)
+    money = _panel(board, "Cost in EUR")["targets"][0]["expr"]
+    assert 'queue=~"cpu"' in money and ") * 0.2" in money
+    assert 'queue=~"gpu"' in money and ") * 2.5" in money
+    co2 = _panel(board, "CO2e")["targets"][0]["expr"]
+    assert 'queue=~"gpu"' in co2 and 'queue=~"cpu"' not in co2  # only gpu has emissions set
+    promtool = require_tool("promtool")
+    check_promql(promtool, {"money": substitute(money), "co2": substitute(co2)}, tmp_path)

@@ -330,13 +330,18 @@ def test_workers_follow_the_config(overlay: list[Doc], cfg: Config) -> None:
         assert probe == ["test", "-e", "/tmp/celery-ready"]
         assert "inspect" not in shlex.join(probe)
         assert options[options.index("--hostname") + 1] == f"{b.queue}@%h"
+        # Task events, for the busy map the exporter reads with events.enabled.
+        assert ("-E" in options) == cfg.events.enabled
 
 
 def test_rbac_names_the_configured_deployments(overlay: list[Doc], cfg: Config) -> None:
     role = one(overlay, "Role", "batchctl-scale")
-    (scale,) = role["rules"]
+    scale, *busy_map = role["rules"]
     assert scale["resources"] == ["deployments/scale"] and scale["verbs"] == ["patch"]
     assert scale["resourceNames"] == sorted(b.deployment for b in cfg.batches)
+    # With events, exactly list and patch on pods (the busy map), and nothing more.
+    pods = {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "patch"]}
+    assert busy_map == ([pods] if cfg.events.enabled else [])
     base_role = next(
         d for d in overlay if d["kind"] == "Role" and d["metadata"]["name"] == "batchctl"
     )

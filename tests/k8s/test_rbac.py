@@ -32,6 +32,7 @@ from tests.support.leases import lease_store
 from tests.support.paths import BATCHCTL
 from tests.support.servers.redis import EmbeddedRedis, free_port
 from tests.support.waits import wait_for
+from tests.support.workers import heartbeats
 
 NS = "court-listener"
 
@@ -115,13 +116,15 @@ def role() -> Doc:
 
 def run_batchctl_against(kube: FakeKube, redis_url: str, tmp_path: Path) -> None:
     """Both containers' commands with the shipped config and the base Deployment's
-    environment, until every batch has scaled and the sidecar has kept the claims; and
-    the CLI inside the pod."""
+    environment, until every batch has scaled (each from 0 to 1, but batch0 from 2 down
+    to its cap of 1, ranking its pods first: their workers' heartbeats make the busy
+    map) and the sidecar has kept the claims; and the CLI inside the pod."""
     cfg = yaml.safe_load((EXAMPLE / "batchctl.yml").read_text())
     cfg["kubernetes"].update({"namespace": NS, "kubeconfig": str(kube.write_kubeconfig(tmp_path))})
     cfg["autoscaler"]["interval_seconds"] = 0.2
     for b in cfg["batches"]:
         b["autoscale"] = True
+    cfg["batches"][0]["max_replicas"] = 1
     path = tmp_path / "batchctl.yml"
     path.write_text(yaml.safe_dump(cfg))
     env = {**os.environ, "BATCHCTL_BROKER_URL": redis_url, "BATCHCTL_CONFIG": str(path)}
@@ -183,16 +186,19 @@ def calls(tmp_path_factory: pytest.TempPathFactory) -> set[Call]:
     """Every call of one end-to-end run (a Redis of its own: the run spans the tests)."""
     tmp = tmp_path_factory.mktemp("rbac")
     cfg = yaml.safe_load((EXAMPLE / "batchctl.yml").read_text())
-    with EmbeddedRedis() as server, FakeKube(NS) as kube:
+    with EmbeddedRedis() as server, FakeKube(NS, pods=True, auto_ready=True) as kube:
         app = make_app(server.url)
         store = lease_store(kube, tmp, filename="setup-kubeconfig")
-        for b in cfg["batches"]:
-            kube.add_deployment(b["deployment"], replicas=0, ready=0)
+        for i, b in enumerate(cfg["batches"]):
+            start = 2 if i == 0 else 0
+            kube.add_deployment(b["deployment"], replicas=start, ready=start)
             store.claim(b["queue"], "alice", "rbac test", 3600, time.time())
             enqueue(app, b["queue"], 3, seconds=0)
         store.close()
+        pods = [p["metadata"]["name"] for p in kube.pods(cfg["batches"][0]["deployment"])]
         kube.clear_requests()  # the setup's own calls are the test's, not batchctl's
-        run_batchctl_against(kube, server.url, tmp)
+        with heartbeats(server.url, [f"{cfg['batches'][0]['queue']}@{p}" for p in pods]):
+            run_batchctl_against(kube, server.url, tmp)
         own = [r for r in kube.requests if r.path not in SELF_REVIEWS]
         return {as_call(r) for r in own}
 
@@ -206,6 +212,8 @@ def test_the_code_paths_ran(calls: set[Call]) -> None:
     assert ("patch", "deployments/scale") in verbs
     assert {("create", "leases"), ("get", "leases"), ("update", "leases")} <= verbs
     assert ("create", "events") in verbs
+    # The busy map: the batch's pods listed, and ranked before the scale-down.
+    assert {("list", "pods"), ("patch", "pods")} <= verbs
     # Before writing replicas: another controller of the same Deployment? (KEDA is not
     # installed here: its list answers 404, and is still a call RBAC must allow.)
     assert {("list", "horizontalpodautoscalers"), ("list", "scaledobjects")} <= verbs

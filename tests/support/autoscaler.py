@@ -17,6 +17,7 @@ from autoscaler.server import AutoscalerServer
 from batchctl.config import Config
 from exporter.broker.redis.reader import RedisReader
 from exporter.collect import InProcessSource
+from exporter.snapshot import Snapshot
 from tests.support.config import config_for
 
 
@@ -38,6 +39,20 @@ class RecordingBackend(DryRunBackend):
         self.calls.append((queue, n))
         self.notes.append(note)
         self.replicas[queue] = n
+
+
+class FixedSource:
+    """A snapshot source that answers whatever snapshot `snap` holds now (the loop's input);
+    a test changes `snap` between ticks."""
+
+    def __init__(self, snap: Snapshot) -> None:
+        self.snap = snap
+
+    def collect(self) -> Snapshot:
+        return self.snap
+
+    def stop(self) -> None:
+        pass
 
 
 def dry_run_config(url: str, **autoscaler: object) -> Config:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 # What Grafana substitutes before a query reaches Prometheus ("All" is ".*").
-SUBSTITUTIONS = {"$namespace": ".*", "$queue": ".*", "$__rate_interval": "1m"}
+SUBSTITUTIONS = {"$namespace": ".*", "$queue": ".*", "$__rate_interval": "1m", "$__range": "6h"}
 
 
 def panels(board: dict[str, Any]) -> list[dict[str, Any]]:

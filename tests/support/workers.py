@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,3 +123,32 @@ def wait_workers(consumer: EventsConsumer, queue: str, n: int, timeout: float = 
         timeout,
         what=f"{n} live worker(s) of {queue}",
     )
+
+
+@contextlib.contextmanager
+def heartbeats(url: str, hostnames: list[str], every: float = 1.0) -> Iterator[None]:
+    """Celery `worker-heartbeat` events (nothing running) for `hostnames`, as idle workers
+    send them, every `every` seconds until the block ends: what Celery's own dispatcher
+    publishes, for a test whose workers are pods of the fake API server."""
+    from celery import Celery
+
+    app = Celery(broker=url)
+    stop = threading.Event()
+
+    def beat() -> None:
+        with app.connection_for_write() as conn:
+            dispatchers = [app.events.Dispatcher(conn, hostname=h, enabled=True) for h in hostnames]
+            while not stop.is_set():
+                for d in dispatchers:
+                    d.send("worker-heartbeat", freq=2.0, active=0, processed=0)
+                stop.wait(every)
+            for d in dispatchers:
+                d.close()
+
+    thread = threading.Thread(target=beat, name="heartbeats", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(10)

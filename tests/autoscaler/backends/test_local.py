@@ -10,18 +10,24 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis
 
-from autoscaler.backends.local import GRACE_MARGIN_SECONDS, WorkerPool
+from autoscaler.backends import ScaleNote
+from autoscaler.backends.local import GRACE_MARGIN_SECONDS, LocalBackend, WorkerPool
+from autoscaler.backends.ranking import Replica, idle_count
 from batchctl.config import parse_config
 from batchctl.demo.tasks import done_ids, enqueue, make_app, started_count
 from exporter.broker.redis.keys import priority_list_name
+from exporter.events.consumer import EventsConsumer
 from tests.support.servers.redis import RedisServer
 from tests.support.waits import wait_for
+from tests.support.workers import events_config, wait_connected
 
 pytestmark = pytest.mark.slow
 MakePool = Callable[..., WorkerPool]
@@ -256,3 +262,43 @@ def _tail(path: Path | None, lines: int = 30) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path else ""
     except OSError as e:
         return f"(no log: {e})"
+
+
+def test_a_scale_down_mid_run_stops_only_idle_workers(
+    make_pool: MakePool, redis_server: RedisServer, redis_db: redis.Redis
+) -> None:
+    """Three workers, one running a task: 3 -> 1 with the busy map (Celery's events, read by
+    the exporter's consumer) stops the two idle ones; the busy one finishes its task, and
+    no stopped worker's log shows a task at all."""
+    consumer = EventsConsumer(events_config(redis_server.url))
+    consumer.start()
+    try:
+        wait_connected(consumer)
+        pool = make_pool(events=True, grace_seconds=60)
+        backend = LocalBackend(pool, [QUEUE])
+        pool.set_replicas(QUEUE, 3)
+        wait_for(lambda: pool.ready_replicas(QUEUE) == 3, 60, what="3 workers ready")
+        wait_for(lambda: len(consumer.view(time.time()).workers) == 3, 30, what="3 heartbeats")
+        (task,) = enqueue(make_app(redis_server.url), QUEUE, 1, seconds=8, priorities=(0,))
+        wait_for(lambda: started_count(redis_db, QUEUE) == 1, 30, what="the task to start")
+
+        def busy_map() -> list[Replica]:
+            found = backend.busy_map(QUEUE, consumer.view(time.time()).workers, {})
+            return found if idle_count(found) == 2 and len(found) == 3 else []
+
+        replicas = cast(
+            list[Replica], wait_for(busy_map, 30, what="the busy map: one worker busy, two idle")
+        )
+        (busy,) = [r.name for r in replicas if not r.idle]
+        backend.set_replicas(QUEUE, 1, ScaleNote(3, 1, "step_down", "", None, tuple(replicas)))
+        stopped = [w for w in pool.workers(QUEUE) if w.terminating]
+        assert sorted(w.node for w in stopped) == sorted(r.name for r in replicas if r.idle)
+        wait_for(lambda: task in done_ids(redis_db, QUEUE), 30, what="the running task to finish")
+        wait_for(lambda: pool.terminating_replicas(QUEUE) == 0, 30, what="the idle ones gone")
+        assert [w.node for w in pool.workers(QUEUE)] == [busy]
+        for w in stopped:
+            log = w.log_path.read_text()
+            assert "Task batchctl.demo.tasks.work" not in log, log  # no task received or cut
+            assert "WorkerLostError" not in log and "Restoring" not in log
+    finally:
+        consumer.stop()

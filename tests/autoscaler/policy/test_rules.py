@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from autoscaler.policy import PRECEDENCE, Action, PolicyState, Reason, decide
+from autoscaler.policy.scalein import spare_busy
 from autoscaler.policy.steps import Tick
 from autoscaler.policy.tracking import advance
 from autoscaler.policyconfig import batch_policy, policy_config
@@ -13,10 +14,13 @@ from batchctl.reasons import MEANING
 from tests.autoscaler.policy.rules import (
     above_cap,
     backlog,
+    busy,
+    deadline,
     drained,
     from_zero,
     guard_shed,
     idle,
+    idle_replicas,
     manual_override,
     no_data,
     steady,
@@ -32,10 +36,14 @@ ROWS = [
     *above_cap.ROWS,
     *from_zero.ROWS,
     *guard_shed.ROWS,
+    *deadline.ROWS,
     *backlog.ROWS,
+    *deadline.IDLE_ROWS,
     *drained.ROWS,
     *idle.ROWS,
+    *idle_replicas.ROWS,
     *step_down.ROWS,
+    *busy.ROWS,
     *steady.ROWS,
 ]
 
@@ -48,12 +56,14 @@ def test_table(row: Row) -> None:
     assert (d.desired, d.reason, d.action) == row.want, d.detail
     assert d.current == row.obs.replicas
     assert d.action in (Action.UP, Action.DOWN) or d.desired == d.current
-    # The row's rule is the one that decides: every rule before it passes.
+    # The row's rule is the one that decides: every rule before it passes. (A step down
+    # then stops no busy replica: autoscaler/policy/scalein.py.)
     batch = batch_policy(cfg.batches[0])
     tick = Tick(row.obs, row.state, advance(row.obs, row.state, batch, NOW), batch, NOW)
     i = [s.__name__ for s in PRECEDENCE].index(row.step)
     assert [s.__name__ for s in PRECEDENCE[:i] if s(tick) is not None] == []
-    assert PRECEDENCE[i](tick) == d
+    rule = PRECEDENCE[i](tick)
+    assert rule is not None and spare_busy(tick, rule) == d
 
 
 def test_every_rule_and_every_reason_has_a_row() -> None:

@@ -69,6 +69,8 @@ def test_every_field_of_the_record_round_trips() -> None:
         override=Override(3, NOW + 600, "alice", "catch up", NOW - 30),
         expiry_noted=True,
         holder_verified=True,
+        finish_by=NOW + 2 * HOUR,
+        replica_seconds=5400.0,
     )
     body = lease_body("batch1", c, event("scaled", c, NOW), None, NS)
     notes = body["metadata"]["annotations"]
@@ -134,6 +136,20 @@ def test_a_released_batch_keeps_its_lease_and_its_events() -> None:
     assert claim_of(stored(freed), "batch1") is None
     assert [e.kind for e in outbox_of(stored(freed)).events] == ["claimed", "released"]
     assert freed["metadata"]["annotations"]["batchctl.io/changed-by"] == "alice"
+
+
+def test_a_change_without_an_event_keeps_the_events_and_the_renewal() -> None:
+    """The autoscaler's usage count: the record changes, nothing is added to the events,
+    the spec's renewal stays, and the writer is named."""
+    c = claim(since=NOW, expires=NOW + 8 * HOUR)
+    first = stored(lease_body("batch1", c, event("claimed", c, NOW, n=1), None, NS))
+    used = replace(c, replica_seconds=600.0)
+    body = lease_body("batch1", used, None, first, NS, by="autoscaler")
+    assert claim_of(stored(body), "batch1") == used
+    assert body["metadata"]["annotations"][EVENTS] == first["metadata"]["annotations"][EVENTS]
+    assert body["metadata"]["annotations"]["batchctl.io/changed-by"] == "autoscaler"
+    assert body["spec"] == first["spec"]
+    assert body["metadata"]["resourceVersion"] == "1001"  # an update, with its precondition
 
 
 def test_the_lease_carries_the_newest_events_only() -> None:

@@ -35,6 +35,7 @@ from batchctl.claims import (
 from batchctl.claims.redis_store import RedisClaimStore
 from batchctl.claims.sqlite_store import SqliteClaimStore
 from batchctl.claims.store import ClaimStore
+from batchctl.units import format_duration
 from tests.support.fakekube import FakeKube
 from tests.support.isolation import starts_servers
 from tests.support.leases import lease_store, unreachable_store
@@ -155,8 +156,21 @@ def take(
     purpose: str | None = "reindex",
     queue: str = Q,
     max_ttl: float | None = None,
+    finish_by: float | None = None,
+    clear_finish_by: bool = False,
 ) -> Step:
-    return lambda s: s.take(queue, holder, purpose, ttl, NOW + at, max_ttl=max_ttl)
+    """`finish_by`: seconds after NOW."""
+    deadline = None if finish_by is None else NOW + finish_by
+    return lambda s: s.take(
+        queue,
+        holder,
+        purpose,
+        ttl,
+        NOW + at,
+        max_ttl=max_ttl,
+        finish_by=deadline,
+        clear_finish_by=clear_finish_by,
+    )
 
 
 def take_any(holder: str, at: float = 0, queues: tuple[str, ...] = ("batch0", Q)) -> Step:
@@ -197,6 +211,16 @@ def note_expired(at: float = HOUR) -> Step:
     return lambda s: s.note_expired(Q, _seen(s), NOW + at)
 
 
+def use(seconds: float) -> Step:
+    """The autoscaler adds replica-seconds to the claim it saw."""
+    return lambda s: s.add_usage(Q, _seen(s), seconds)
+
+
+def use_stale(seconds: float) -> Step:
+    """The autoscaler adds replica-seconds to a claim that is no longer the one stored."""
+    return lambda s: s.add_usage(Q, Claim(Q, "alice", "reindex", "", NOW - DAY, NOW), seconds)
+
+
 LEFT = Work(5, 1)
 NOTHING_LEFT = Work(0, 0)
 
@@ -212,10 +236,15 @@ class Case:
 
 
 def state(c: Claim | None) -> str | None:
-    """'alice', 'alice, draining', 'alice, scaled to 3', 'alice, expiry noted'; None: free."""
+    """'alice', 'alice, draining', 'alice, scaled to 3', 'alice, expiry noted', 'alice,
+    finish in 2h', 'alice, used 600s'; None: free."""
     if c is None:
         return None
     parts = [c.holder]
+    if c.finish_by is not None:
+        parts.append(f"finish in {format_duration(c.finish_by - NOW)}")
+    if c.replica_seconds:
+        parts.append(f"used {c.replica_seconds:.0f}s")
     if c.draining:
         parts.append("draining")
     if c.override is not None:
@@ -303,6 +332,35 @@ CASES = [
          {Q: "alice, expiry noted"}, ("claimed", "expired"), (*ALICE_LAPSED, note_expired())),
     Case("a live claim's expiry is not noted", note_expired(60), None, {Q: "alice"},
          ("claimed",), ALICE),
+    # deadlines (--finish-by)
+    Case("a claim with a deadline", take("alice", finish_by=2 * HOUR, ttl=3 * HOUR),
+         "claimed", {Q: "alice, finish in 2h"}, ("claimed",)),
+    Case("a deadline after the claim's expiry writes nothing",
+         take("alice", finish_by=2 * HOUR), ClaimRefused, {Q: None}, ()),
+    Case("a deadline in the past writes nothing", take("alice", finish_by=-60), ClaimRefused,
+         {Q: None}, ()),
+    Case("a renewal keeps the deadline", take("alice", 60, 3 * HOUR), "extended",
+         {Q: "alice, finish in 2h"}, ("claimed", "extended"),
+         (take("alice", finish_by=2 * HOUR, ttl=3 * HOUR),)),
+    Case("a renewal sets a deadline", take("alice", 60, finish_by=HOUR / 2), "extended",
+         {Q: "alice, finish in 30m"}, ("claimed", "extended"), ALICE),
+    Case("a renewal drops the deadline", take("alice", 60, 3 * HOUR, clear_finish_by=True),
+         "extended", {Q: "alice"}, ("claimed", "extended"),
+         (take("alice", finish_by=2 * HOUR, ttl=3 * HOUR),)),
+    Case("a renewal that ends the claim before its deadline writes nothing",
+         take("alice", 60, HOUR), ClaimRefused, {Q: "alice, finish in 2h"}, ("claimed",),
+         (take("alice", finish_by=2 * HOUR, ttl=3 * HOUR),)),
+    # usage (the autoscaler's count of replica-seconds)
+    Case("usage is added without an event", use(600), None, {Q: "alice, used 600s"},
+         ("claimed",), ALICE),
+    Case("usage adds up", use(300), None, {Q: "alice, used 900s"}, ("claimed",),
+         (*ALICE, use(600))),
+    Case("usage of a claim that is gone writes nothing", use_stale(600), None,
+         {Q: "alice"}, ("claimed",), ALICE),
+    Case("a renewal keeps the usage", take("alice", 120), "extended",
+         {Q: "alice, used 600s"}, ("claimed", "extended"), (*ALICE, use(600))),
+    Case("a release tells the usage", give_back("alice", work=NOTHING_LEFT), "released",
+         {Q: None}, ("claimed", "released"), (*ALICE, use(1800))),
 ]  # fmt: skip
 
 
@@ -345,6 +403,19 @@ def test_events_are_dated_and_name_who_did_it(stores: StoreKind) -> None:
     ]
     assert [e.kind for e in store.recent(2).events] == ["drained", "draining"]  # newest first
     assert store.history("batch0").events == []
+
+
+def test_a_claim_that_ends_tells_what_it_used(stores: StoreKind) -> None:
+    """The replica-seconds the autoscaler added reach the event that ends the claim, as a
+    number and in its sentence; events that end no claim carry none."""
+    store = stores.open()
+    store.take(Q, "alice", "reindex", HOUR, NOW)
+    store.add_usage(Q, _seen(store), 5400.0)
+    store.give_back(Q, "alice", False, NOW + 60, work=LEFT, drain=True)
+    store.end_drain(Q, _seen(store), NOW + 120, "nothing left")
+    got = [(e.kind, e.replica_seconds) for e in stores.open().history(Q).events]
+    assert got == [("claimed", None), ("draining", None), ("drained", 5400.0)]
+    assert "used 1.50 replica-hours" in stores.open().history(Q).events[-1].detail
 
 
 def test_racing_claims_of_one_batch_have_one_winner(stores: StoreKind) -> None:
@@ -405,6 +476,7 @@ OPERATIONS: dict[str, Callable[[ClaimStore], object]] = {
     "set_override": scale("alice"),
     "end_drain": lambda s: s.end_drain(Q, Claim(Q, "a", "p", "", NOW, NOW + 1), NOW, "d"),
     "note_expired": lambda s: s.note_expired(Q, Claim(Q, "a", "p", "", NOW, NOW + 1), NOW),
+    "add_usage": lambda s: s.add_usage(Q, Claim(Q, "a", "p", "", NOW, NOW + 1), 60.0),
     "history": lambda s: s.history(),
     "recent": lambda s: s.recent(3),
 }

@@ -41,7 +41,10 @@ from tests.support.servers.redis import RedisServer, free_port
 from tests.support.waits import wait_for
 
 NS = "court-listener"
-BATCHES = [{"queue": f"batch{i}", "deployment": f"celery-batch{i}"} for i in range(4)]
+BATCHES: list[dict[str, Any]] = [
+    {"queue": f"batch{i}", "deployment": f"celery-batch{i}"} for i in range(4)
+]
+BATCHES[1]["task_seconds"] = 60  # a pace to plan deadlines with (4 slots: 1 task/15 s)
 PEOPLE = {"alice": "batchctl-claimer", "bob": "batchctl-claimer",
           "carol": "batchctl-admin", "dave": "batchctl-viewer"}  # fmt: skip
 
@@ -111,6 +114,7 @@ def site(redis_server: RedisServer, tmp_path: Path, rbac: list[dict[str, Any]]) 
             },
             "claims": {"store": "kubernetes"},
             "batches": BATCHES,
+            "cost": {"currency": "EUR", "price_per_replica_hour": 0.12},
         }
         exporter = start_exporter(parse_config(raw, env={}), f"127.0.0.1:{free_port()}")
         kube.add_service("batchctl", {9808: exporter.url}, port_names={"metrics": 9808})
@@ -245,6 +249,42 @@ def test_only_a_kubeconfig(site: Site) -> None:
     assert res.exit_code == 0, res.output
     assert [b["queue"] for b in doc(res)["batches"]] == [b["queue"] for b in BATCHES]
     assert batch(doc(res), "batch2")["claim"]["holder"] == "alice"
+
+
+def test_plans_and_deadlines_with_only_a_kubeconfig(site: Site, redis_server: RedisServer) -> None:
+    """`plan` and `claim --finish-by` with no config file and the broker out of reach:
+    the batch's caps, pace and prices from the exporter's /api/v1/config, the work left
+    from its snapshot, both through the service proxy."""
+    enqueue(make_app(redis_server.url), "batch1", 120, seconds=0)
+    site.kube.clear_requests()
+    res = site.run("alice", "plan", "batch1", "--finish-by", "2h", "-n", NS, "-o", "json",
+                   config=False)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    got = doc(res)
+    assert (got["work"], got["pace_from"], got["feasible"]) == (120, "task_seconds (config)", True)
+    assert got["cost"]["currency"] == "EUR" and got["cost"]["cost"] is not None
+    assert site.kube.requests_to(
+        "GET", rf"^/api/v1/namespaces/{NS}/services/batchctl:9808/proxy/api/v1/snapshot$"
+    )
+    # A deadline the cap (5 replicas) cannot meet is refused before anything is written.
+    res = site.run("alice", "plan", "batch1", "--finish-by", "1m", "-n", NS, config=False)
+    assert res.exit_code == 1 and "cannot be done in time" in res.stdout
+    res = site.run("alice", "claim", "batch1", "--purpose", "reindex", "--finish-by", "1m",
+                   "-n", NS, config=False)  # fmt: skip
+    assert res.exit_code == 1 and "cannot finish batch1" in res.stderr
+    assert site.kube.lease("batchctl-claim-batch1") is None
+    # One it can: the deadline rides in the Lease, as every field of the record does.
+    before = time.time()
+    res = site.run("alice", "claim", "batch1", "--purpose", "reindex", "--finish-by", "2h",
+                   "-n", NS, "-o", "json", config=False)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    finish_by = doc(res)["claim"]["finish_by"]
+    assert before + 7200 <= finish_by <= time.time() + 7200
+    lease = site.kube.lease("batchctl-claim-batch1")
+    assert lease is not None
+    assert float(lease["metadata"]["annotations"]["claims.batchctl.io/finish_by"]) == (
+        pytest.approx(finish_by, abs=0.001)
+    )
 
 
 def test_a_cluster_without_self_subject_review(site: Site) -> None:

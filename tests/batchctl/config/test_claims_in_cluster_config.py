@@ -22,7 +22,9 @@ SITE = {
         "backend": "kubernetes",
         "prometheus_url": "http://user:pw@prometheus:9090",
         "guards": [{"name": "db", "query": "up == 0"}],
+        "global_max_replicas": 7,
     },
+    "cost": {"currency": "EUR", "price_per_replica_hour": 0.12},
 }
 
 
@@ -62,9 +64,12 @@ def test_the_site_config_the_exporter_serves_holds_no_secret() -> None:
     for secret in ("s3cret", "redis:6379", "up == 0", "prometheus", "pw"):
         assert secret not in text
     assert set(served) == {"batches", "thresholds", "claims", "other_queues", "kubernetes",
-                           "autoscaler"}  # fmt: skip
+                           "autoscaler", "cost"}  # fmt: skip
     back = parse_site(served)
     assert back.batches == cfg.batches and back.claims == cfg.claims
+    # What `plan` and `history` price and cap with, as the site has it.
+    assert back.cost == cfg.cost and back.prices_of("batch1") == cfg.prices_of("batch1")
+    assert back.autoscaler.global_max_replicas == cfg.autoscaler.global_max_replicas
     assert back.kubernetes.namespace == "court-listener"
     assert back.autoscaler.backend == "kubernetes"
 

@@ -36,6 +36,7 @@ from batchctl.claims import Claim
 from batchctl.metrics import EXPORTER_SPECS, RUNTIME_BUCKETS, TASK_STATES, Spec
 from exporter.events.model import EventsView, QueueActivity, TaskStats
 from exporter.http.exposition import Body, LineCache, _Writer, render_snapshot
+from exporter.progress import Progress
 from exporter.snapshot import Deployment, QueueStats, Snapshot
 from tests.support.properties import examples
 
@@ -65,6 +66,17 @@ def reference_rows(
     # Events off: no events family at all. Consumer down: counters, but no gauges of
     # what runs now. Run times only for tasks with observations.
     live = ev is not None and ev.up
+    deadlines = [(q, c.finish_by) for q, c in s.claims.items() if c.finish_by is not None]
+
+    def finish(q: str) -> float | None:
+        # The help text: done at the pace (the ETA from now), +Inf while work is left and
+        # nothing drains, absent with nothing left.
+        p = s.progress.get(q)
+        if p is not None and p.eta_seconds is not None:
+            return None if p.eta_seconds == 0 else s.taken_at + p.eta_seconds
+        stats = s.queue(q)
+        return math.inf if stats is not None and stats.waiting + stats.unacked > 0 else None
+
     rows: dict[Spec, Rows | HistogramRows] = {
         m.QUEUE_LENGTH: [((q.queue,), q.waiting) for q in s.queues],
         m.QUEUE_PRIORITY_LENGTH: [
@@ -85,6 +97,9 @@ def reference_rows(
         m.KUBERNETES_UP: [((), int(bool(s.kubernetes_up)))] if kubernetes_enabled else [],
         m.BATCH_CLAIMED: [((q, c.holder), 1) for q, c in s.claims.items()],
         m.BATCH_CLAIM_EXPIRY: [((q,), c.expires) for q, c in s.claims.items()],
+        m.BATCH_CLAIM_REPLICA_SECONDS: [((q,), c.replica_seconds) for q, c in s.claims.items()],
+        m.BATCH_FINISH_BY: [((q,), t) for q, t in deadlines],
+        m.BATCH_EXPECTED_FINISH: [((q,), t) for q, _ in deadlines if (t := finish(q)) is not None],
         m.EVENTS_UP: [((), int(ev.up))] if ev is not None else [],
         m.EVENTS_RECEIVED: [((), ev.received)] if ev is not None else [],
         m.TASK_EVENTS: [
@@ -263,7 +278,17 @@ def snapshots(
         queues = tuple(draw(queue_stats(q)) for q in names)
     kube = draw(st.booleans())
     optional_count = st.none() | counts
-    claim = st.builds(Claim, label_values, label_values, st.just(""), st.just(""), numbers, numbers)
+    claim = st.builds(
+        Claim,
+        label_values,
+        label_values,
+        st.just(""),
+        st.just(""),
+        numbers,
+        numbers,
+        finish_by=st.none() | numbers,
+        replica_seconds=st.just(0.0) | numbers,
+    )
     deployment = st.builds(Deployment, label_values, counts, counts)
     return Snapshot(
         taken_at=draw(numbers),
@@ -278,7 +303,12 @@ def snapshots(
         broker_memory_max_bytes=draw(optional_count) if broker_up else None,
         deployments=draw(st.dictionaries(label_values, deployment, max_size=3 if kube else 0)),
         generation=generation if broker_up else None,
-        claims=draw(st.dictionaries(label_values, claim, max_size=3)),
+        claims=(claims := draw(st.dictionaries(label_values, claim, max_size=3))),
+        progress={
+            q: Progress(q, eta_seconds=draw(st.none() | st.just(0.0) | numbers))
+            for q in claims
+            if draw(st.booleans())
+        },
         queues_dropped=draw(counts.map(abs)) if broker_up else 0,
         queues_skipped=draw(st.dictionaries(label_values, counts.map(abs), max_size=3)),
         events=draw(st.none() | events_views()),

@@ -88,11 +88,13 @@ def test_initial_list_reads_spec_and_ready_replicas(kube: FakeKube, make_cache: 
     assert cache.wait_synced(5)
     state = cache.state()
     assert state.up and state.synced and state.error is None
+    # With each Deployment's spec.selector.matchLabels (the fake's: app=<name>), by which
+    # the autoscaler lists its pods.
     assert state.deployments == {
-        "celery-batch0": Deployment("celery-batch0", 2, 2),
+        "celery-batch0": Deployment("celery-batch0", 2, 2, (("app", "celery-batch0"),)),
         # readyReplicas is omitted by the API when 0.
-        "celery-batch1": Deployment("celery-batch1", 0, 0),
-        "celery-batch2": Deployment("celery-batch2", 5, 3),
+        "celery-batch1": Deployment("celery-batch1", 0, 0, (("app", "celery-batch1"),)),
+        "celery-batch2": Deployment("celery-batch2", 5, 3, (("app", "celery-batch2"),)),
     }
     assert "readyReplicas" not in kube.deployment("celery-batch1")["status"]
 

@@ -12,7 +12,8 @@ ROUTE = re.compile(
     r"^/(?:apis/(?P<group>apps|coordination\.k8s\.io|autoscaling|keda\.sh)"
     r"/(?P<version>v1|v2|v1alpha1)|api/v1)"
     r"(?:/namespaces/(?P<ns>[^/]+))?"
-    r"/(?P<resource>deployments|leases|events|configmaps|horizontalpodautoscalers|scaledobjects)"
+    r"/(?P<resource>deployments|leases|events|configmaps|pods"
+    r"|horizontalpodautoscalers|scaledobjects)"
     r"(?:/(?P<name>[^/]+))?(?:/(?P<sub>scale|status))?/?$"
 )
 # Resource, kind, group and apiVersion per collection: error texts and Scale need them.
@@ -23,6 +24,8 @@ KINDS = {
     "events": ("Event", "", "v1"),
     # The claim history's ring of ConfigMaps (issue 21): data, no spec.
     "configmaps": ("ConfigMap", "", "v1"),
+    # Pods (with FakeKube(pods=True): replicasets.py plays the ReplicaSet controller).
+    "pods": ("Pod", "", "v1"),
     "horizontalpodautoscalers": ("HorizontalPodAutoscaler", "autoscaling", "autoscaling/v2"),
     # KEDA's custom resource: served only while its CRD is "installed" (keda_installed).
     "scaledobjects": ("ScaledObject", "keda.sh", "keda.sh/v1alpha1"),

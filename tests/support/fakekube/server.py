@@ -38,8 +38,13 @@ class FakeKube(Api):
         user: str = "system:serviceaccount:court-listener:batchctl",
         auto_ready: bool = False,
         expired_watch: Literal["event", "status"] = "event",
+        pods: bool = False,
     ) -> None:
         super().__init__()
+        # Play the ReplicaSet controller: pods follow each Deployment's replicas, and a
+        # scale-down removes them in the ReplicaSet's order (replicasets.py).
+        self.pods_enabled = pods
+        self._init_pods()
         self.namespace = namespace
         self.token = token or f"fake-token-{secrets.token_hex(16)}"
         self.user = user
@@ -234,6 +239,7 @@ class FakeKube(Api):
             set_status(obj, pods=ready, ready=ready)
             self._objects["deployments"][(ns, name)] = obj
             self._emit("deployments", "ADDED", obj)
+            self._reconcile_pods(ns, name)
             return copy.deepcopy(obj)
 
     def set_replicas(
@@ -263,7 +269,9 @@ class FakeKube(Api):
             new_ready = cur_ready if ready is None else ready
             n_pods = pods if pods is not None else max(obj["spec"]["replicas"], new_ready)
             set_status(obj, pods=n_pods, ready=new_ready)
-            return self._store("deployments", obj)
+            rv = self._store("deployments", obj)
+            self._reconcile_pods(ns, name)
+            return rv
 
     def add_hpa(
         self,
@@ -327,6 +335,21 @@ class FakeKube(Api):
             if with_hpa:
                 self.add_hpa(f"keda-hpa-{name}", target, namespace=ns, owner=obj)
             return copy.deepcopy(obj)
+
+    def pods(self, deployment: str, *, namespace: str | None = None) -> list[JSON]:
+        """The Deployment's pods (with pods=True), oldest first."""
+        ns = namespace or self.namespace
+        with self._lock:
+            found = self._pods_of(ns, deployment)
+            return [
+                copy.deepcopy(p)
+                for p in sorted(found, key=lambda p: self._created[p["metadata"]["name"]])
+            ]
+
+    def set_pod_ready(self, name: str, ready: bool = True, *, namespace: str | None = None) -> None:
+        """Play the kubelet: the pod becomes ready (Running) or not."""
+        with self._lock:
+            self._pod_ready(namespace or self.namespace, name, ready)
 
     def delete_deployment(self, name: str, *, namespace: str | None = None) -> None:
         ns = namespace or self.namespace

@@ -48,9 +48,10 @@ from tests.support.fakekube.proxy import (
     forward,
     split_name,
 )
+from tests.support.fakekube.replicasets import ReplicaSets, validate_pod
 from tests.support.fakekube.routes import JSON, KINDS, REVIEWS, ROUTE, TOP_LEVEL
 from tests.support.fakekube.selectors import parse_field_selector, parse_label_selector
-from tests.support.fakekube.store import CUT, END, EXPIRE, Store, Watcher
+from tests.support.fakekube.store import CUT, END, EXPIRE, Watcher
 from tests.support.fakekube.wire import (
     Fault,
     Handler,
@@ -62,7 +63,7 @@ from tests.support.fakekube.wire import (
 )
 
 
-class Api(Store):
+class Api(ReplicaSets):
     """The request handling of FakeKube (server.py), which sets these attributes."""
 
     user: str
@@ -391,6 +392,8 @@ class Api(Store):
             ):
                 raise conflict(resource, name)
             validate(resource, name, body)
+            if resource == "pods":
+                validate_pod(name, body)
             obj = copy.deepcopy(cur)
             for k in ("labels", "annotations"):
                 if k in meta:
@@ -412,6 +415,8 @@ class Api(Store):
             if new["metadata"].get("resourceVersion") != cur["metadata"]["resourceVersion"]:
                 raise conflict(resource, name)
             validate(resource, name, new)
+            if resource == "pods":
+                validate_pod(name, new)
             obj = copy.deepcopy(cur)
             _set_content(resource, obj, new)
             for k in ("labels", "annotations"):
@@ -463,6 +468,7 @@ class Api(Store):
                 if self.auto_ready:
                     set_status(dep, pods=replicas, ready=replicas)
                 self._store("deployments", dep)
+                self._reconcile_pods(ns, name)
             return 200, scale_of(dep)
 
 
