@@ -7,19 +7,28 @@ the event (the Redis store under WATCH/MULTI), so two people acting on the same 
 at the same moment cannot both win and the history never disagrees with the claims.
 
 Errors and the CLI's exit codes: `ClaimRefused` (the request itself is not acceptable:
-2), `ClaimConflict` (someone else holds it: 1), `Refused` (acceptable, but not now, e.g.
-work is left: 1).
+2; the checks of its parts, a holder, a TTL, a line of text, are in
+batchctl/claims/checks.py), `ClaimConflict` (someone else holds it: 1), `Refused`
+(acceptable, but not now, e.g. work is left: 1).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from batchctl.claims.checks import (
+    PURPOSE_REQUIRED,
+    ClaimRefused,
+    check_holder,
+    check_purpose,
+    check_ttl,
+    given,
+)
 from batchctl.claims.history import AUTOSCALER, ClaimEvent
 from batchctl.claims.record import Claim, Override
 from batchctl.claims.text import describe_expiry
 from batchctl.claims.usage import deadline_text, finish_by_problem, join, used_text
-from batchctl.units import format_duration, shown
+from batchctl.units import format_duration
 
 
 class ClaimConflict(Exception):
@@ -33,10 +42,6 @@ class ClaimConflict(Exception):
             f"cannot {action} {existing.queue}: held by {existing.holder} "
             f"({describe_expiry(existing, now)})"
         )
-
-
-class ClaimRefused(ValueError):
-    """The request cannot be accepted as given (exit 2: fix the command)."""
 
 
 class Refused(Exception):
@@ -85,70 +90,6 @@ class Outcome:
     @property
     def kind(self) -> str | None:
         return self.event.kind if self.event is not None else None
-
-
-# A holder becomes a Prometheus label value and a column of `batchctl status`: a user
-# name. A purpose, contact or reason is one line of a table, a log line, a page.
-HOLDER_MAX_CHARS = 64
-TEXT_MAX_CHARS = 200
-
-
-def check_holder(holder: str, what: str = "--holder") -> None:
-    """1 to 64 printable characters, no whitespace: a user name. `what` names where it
-    came from in the message."""
-    if (
-        not 0 < len(holder) <= HOLDER_MAX_CHARS
-        or not holder.isprintable()
-        or any(c.isspace() for c in holder)
-    ):
-        raise ClaimRefused(
-            f"{what} must be a name of 1 to {HOLDER_MAX_CHARS} printable characters "
-            f"without spaces, e.g. your user name; got {shown(holder)}"
-        )
-
-
-def check_ttl(ttl_seconds: float, max_ttl: float | None, what: str = "--ttl") -> None:
-    if not ttl_seconds > 0:
-        raise ClaimRefused(f"{what} must be positive, got {ttl_seconds:g}")
-    if max_ttl is not None and ttl_seconds > max_ttl:
-        raise ClaimRefused(
-            f"{what} {format_duration(ttl_seconds)} is longer than claims.max_ttl "
-            f"({format_duration(max_ttl)}): "
-            + (
-                "claim for less and renew it when needed"
-                if what == "--ttl"
-                else "scale for less and run it again when needed"
-            )
-        )
-
-
-def given(text: str | None, what: str = "the text") -> str | None:
-    """A purpose, contact or reason as given, stripped: None when absent or blank (blank
-    never wipes one). One line of at most 200 printable characters, or ClaimRefused."""
-    if text is None or not text.strip():
-        return None
-    text = text.strip()
-    if not text.isprintable():
-        raise ClaimRefused(
-            f"{what} must be one line of printable text: no newlines, tabs or other "
-            f"control characters; got {shown(text)}"
-        )
-    if len(text) > TEXT_MAX_CHARS:
-        raise ClaimRefused(
-            f"{what} must be at most {TEXT_MAX_CHARS} characters, got {len(text)}: "
-            "say it shorter (a link to the details is fine)"
-        )
-    return text
-
-
-def check_purpose(purpose: str | None) -> str | None:
-    return given(purpose, "--purpose")
-
-
-PURPOSE_REQUIRED = (
-    "--purpose is required for a new claim and must not be blank: say what the batch "
-    'is for, e.g. --purpose "reindex dockets"'
-)
 
 
 def decide_claim(

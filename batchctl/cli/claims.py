@@ -35,13 +35,12 @@ from batchctl.cli.common import (
     batch_work,
     broker_failed,
     broker_problem,
+    check_deadline,
     conflict,
     duration,
     finish_by_time,
     holder_or_exit,
     outcome_json,
-    plan_for,
-    plan_lines,
     store_failed,
     when,
 )
@@ -238,37 +237,6 @@ def _waiting(cfg: Config, session: Session | None, queue: str, out: Printer) -> 
         why = str(e) if isinstance(e, StoreError) else broker_problem(cfg.broker.url, e)[0]
         out.warn(f"claimed, but what is waiting in {queue} is unknown: {why}")
         return None
-
-
-def check_deadline(
-    cfg: Config, session: Session | None, queue: str, deadline: float, now: float, out: Printer
-) -> None:
-    """Refuse (exit 1) a deadline the caps cannot meet, saying what it would take; warn
-    when no pace is known to check it with. With a `session` (the claims in Kubernetes)
-    the work and the pace are the exporter's, read through the API server."""
-    try:
-        check_batch(cfg, queue)
-        p = plan_for(cfg, queue, deadline, now, session=session)
-    except ClaimRefused as e:
-        out.fail(str(e), EXIT_USAGE)
-    except StoreError as e:
-        store_failed(e, out)
-    except BROKER_ERRORS as e:
-        broker_failed(cfg, e, out)
-    if p is None:
-        out.warn(
-            f"cannot check the deadline: no pace known for {queue} (the exporter measured "
-            "none and the batch sets no task_seconds); it is paced once one is measured"
-        )
-        return
-    if not p.plan.feasible:
-        out.fail(
-            f"refused: the caps cannot finish {queue} by {when(deadline)}\n"
-            + "\n".join(plan_lines(p))
-            + "\ngive a later --finish-by, or raise the batch's max_replicas",
-            EXIT_REFUSED,
-            plan=p.to_json(),
-        )
 
 
 def released_text(queue: str, done: Outcome, holder: str, cfg: Config, work: Work) -> str:

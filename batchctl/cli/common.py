@@ -31,6 +31,7 @@ from batchctl.claims import (
 )
 from batchctl.claims.redis_errors import store_error
 from batchctl.claims.rules import check_holder
+from batchctl.claims.service import check_batch
 from batchctl.cli.options import (
     EXIT_REFUSED,
     EXIT_UNREACHABLE,
@@ -254,6 +255,37 @@ def plan_lines(p: BatchPlan) -> list[str]:
         lines.append(f"at the cap ({pl.cap}): done about {when(p.now + pl.earliest_seconds)}{tail}")
     lines.append(f"cost: {p.cost}")
     return lines
+
+
+def check_deadline(
+    cfg: Config, session: Session | None, queue: str, deadline: float, now: float, out: Printer
+) -> None:
+    """Refuse (exit 1) a deadline the caps cannot meet, saying what it would take; warn
+    when no pace is known to check it with. With a `session` (the claims in Kubernetes)
+    the work and the pace are the exporter's, read through the API server."""
+    try:
+        check_batch(cfg, queue)
+        p = plan_for(cfg, queue, deadline, now, session=session)
+    except ClaimRefused as e:
+        out.fail(str(e), EXIT_USAGE)
+    except StoreError as e:
+        store_failed(e, out)
+    except BROKER_ERRORS as e:
+        broker_failed(cfg, e, out)
+    if p is None:
+        out.warn(
+            f"cannot check the deadline: no pace known for {queue} (the exporter measured "
+            "none and the batch sets no task_seconds); it is paced once one is measured"
+        )
+        return
+    if not p.plan.feasible:
+        out.fail(
+            f"refused: the caps cannot finish {queue} by {when(deadline)}\n"
+            + "\n".join(plan_lines(p))
+            + "\ngive a later --finish-by, or raise the batch's max_replicas",
+            EXIT_REFUSED,
+            plan=p.to_json(),
+        )
 
 
 def outcome_json(queue: str, out: Outcome, now: float) -> dict[str, object]:
