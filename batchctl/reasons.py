@@ -53,6 +53,9 @@ class Reason(StrEnum):
     OBSERVE_ONLY = "observe_only"
     OTHER_CONTROLLER = "other_controller"
     CONTROLLERS_UNKNOWN = "controllers_unknown"
+    # Work that is not ordinary (issue 19).
+    SCHEDULED = "scheduled"
+    STRANDED = "stranded"
 
 
 MEANING: dict[Reason, str] = {
@@ -108,6 +111,14 @@ MEANING: dict[Reason, str] = {
     Reason.CONTROLLERS_UNKNOWN: (
         "would change, but whether an HPA or a KEDA ScaledObject scales the Deployment "
         "cannot be read (API down, RBAC): change nothing"
+    ),
+    Reason.SCHEDULED: (
+        "the only work left is scheduled (ETA and countdown tasks held for a later "
+        "time): one replica keeps them all, to it after idle_after_seconds"
+    ),
+    Reason.STRANDED: (
+        "messages in unacked are older than the visibility timeout and no worker runs: "
+        "one replica, whose kombu restores them to the queue"
     ),
 }
 

@@ -105,9 +105,11 @@ class IncrementalStats:
         # Every queue whose Deployment is exported (batches and other_queues).
         self.watched = configured if watched is None else watched
         # Per queue: the inputs and the stats of the last build.
-        self._prev: dict[str, tuple[QueueRead, int, int, Deployment | None, QueueStats]] = {}
+        self._prev: dict[
+            str, tuple[QueueRead, tuple[int, int, int, int], Deployment | None, QueueStats]
+        ] = {}
         self._prev_names: Sequence[str] = []
-        self._prev_inputs: tuple[object, object, object] = (None, None, None)
+        self._prev_inputs: tuple[object, ...] = (None, None, None, None, None)
         # Changes whenever anything but the ages changed (Snapshot.generation).
         self.generation = 0
 
@@ -117,19 +119,19 @@ class IncrementalStats:
         """QueueStats per queue of `read` at `now` (ages), with `by_name` the cluster's
         Deployments by name (None: no cluster); bumps `generation` when anything but
         the ages changed."""
-        inputs = (read.unacked, read.memory, by_name)
+        inputs = (read.unacked, read.memory, read.scheduled, read.overdue, by_name)
         same = (
             not read.changed
             and read.queues == self._prev_names
-            and all(a is b for a, b in zip(inputs[:2], self._prev_inputs[:2], strict=True))
-            and by_name == self._prev_inputs[2]
+            and all(a is b for a, b in zip(inputs[:4], self._prev_inputs[:4], strict=True))
+            and by_name == self._prev_inputs[4]
         )
         self._prev_inputs = inputs
         if same:
             # Only the clock moved (the common case for idle batches): new ages only.
             out = []
             for name, r in zip(read.queues, read.reads, strict=True):
-                qs = self._prev[name][4]
+                qs = self._prev[name][3]
                 if r.waiting:
                     seen = r.oldest_seen
                     age = now - seen if seen is not None and now > seen else 0.0
@@ -139,18 +141,20 @@ class IncrementalStats:
         prev, new = self._prev, {}
         configured, watched = self.configured, self.watched
         unacked_of, memory_of = read.unacked.get, read.memory.get
+        scheduled_of, overdue_of = read.scheduled.get, read.overdue.get
         changed = list(read.queues) != self._prev_names
         out = []
         for name, r in zip(read.queues, read.reads, strict=True):
             unacked = unacked_of(name, 0)
             memory = memory_of(name, 0)
+            counts = (unacked, memory, scheduled_of(name, 0), overdue_of(name, 0))
             dep_name = watched.get(name)
             dep = by_name.get(dep_name) if (by_name is not None and dep_name) else None
             seen = r.oldest_seen
             age = now - seen if seen is not None and now > seen else 0.0
             p = prev.get(name)
-            if p is not None and p[0] is r and p[1] == unacked and p[2] == memory and p[3] is dep:
-                qs = p[4]
+            if p is not None and p[0] is r and p[1] == counts and p[2] is dep:
+                qs = p[3]
                 if r.waiting:  # only the age moved: a copy with the new age
                     qs = _new_tuple(QueueStats, (*qs[:4], age, *qs[5:]))
             else:
@@ -165,10 +169,12 @@ class IncrementalStats:
                     deployment=dep_name,
                     replicas=dep.replicas if dep else None,
                     ready_replicas=dep.ready_replicas if dep else None,
+                    scheduled=counts[2],
+                    overdue=counts[3],
                 )
-                if p is None or p[4][:4] + p[4][5:] != qs[:4] + qs[5:]:
+                if p is None or p[3][:4] + p[3][5:] != qs[:4] + qs[5:]:
                     changed = True
-            new[name] = (r, unacked, memory, dep, qs)
+            new[name] = (r, counts, dep, qs)
             out.append(qs)
         self._prev, self._prev_names = new, read.queues
         if changed:

@@ -31,6 +31,24 @@ def from_zero(c: Tick) -> Decision | None:
     return c.to(1, Reason.FROM_ZERO, f"{c.obs.waiting} waiting")
 
 
+def stranded(c: Tick) -> Decision | None:
+    """Stranded in-flight work at 0 replicas: kombu restores a message from `unacked`
+    (restore_visible, once it is older than the visibility timeout) only from a running
+    worker, so with none they stay there for good. One replica brings them back to the
+    queue (a worker restores at its start), from where the other rules take over."""
+    n = c.obs.stranded
+    if c.current != 0 or n == 0 or c.obs.waiting > 0:
+        return None
+    detail = f"{n} in flight past the visibility timeout and no worker to restore them"
+    if not c.may_grow and not c.draining:
+        return c.hold(c.no_claim, f"{detail}; not scaled")
+    if c.blocked:
+        return c.hold(Reason.GUARD_HOLD, guards_text(c.obs.guards))
+    if c.cap == 0:
+        return c.hold(Reason.AT_CAP, "cap is 0")
+    return c.to(1, Reason.STRANDED, f"{detail}: one replica restores them")
+
+
 def backlog(c: Tick) -> Decision | None:
     if c.obs.waiting == 0 or c.current == 0:
         return None

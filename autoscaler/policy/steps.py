@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from autoscaler.policy.growth import backlog, from_zero, replicas_behind
+from autoscaler.policy.growth import backlog, from_zero, replicas_behind, stranded
 from autoscaler.policy.hands_off import manual_override, no_data, replicas_unknown
 from autoscaler.policy.model import BatchObservation, BatchPolicy, BatchState, Decision
 from autoscaler.policy.shrink import (
@@ -20,6 +20,7 @@ from autoscaler.policy.shrink import (
     idle,
     idle_step_down,
     idle_to_zero,
+    scheduled,
     step_down,
 )
 from autoscaler.policy.tick import Step, Tick
@@ -44,8 +45,10 @@ __all__ = [
     "no_data",
     "replicas_behind",
     "replicas_unknown",
+    "scheduled",
     "steady",
     "step_down",
+    "stranded",
 ]
 
 
@@ -59,9 +62,11 @@ PRECEDENCE: tuple[Step, ...] = (
     manual_override,
     above_cap,
     from_zero,
+    stranded,
     guard_shed,
     backlog,
     drained,
+    scheduled,
     idle_to_zero,
     idle_step_down,
     step_down,

@@ -52,8 +52,8 @@ class BrokerRead:
     # the source reuse the last read's stats.
     changed: bool
     unacked: Mapping[str, int]  # queue -> messages delivered and not yet acknowledged
-    used_memory: int  # bytes the broker uses
-    max_memory: int  # bytes it may use; 0: no limit
+    used_memory: int | None  # bytes the broker uses; None: unknown (INFO refused)
+    max_memory: int | None  # bytes it may use; 0: no limit; None: unknown
     memory: Mapping[str, int]  # queue -> bytes, from the last memory sample
     # batchctl's claim records of `claim_queues`, where the broker keeps them (Redis);
     # empty from a broker that keeps none.
@@ -61,6 +61,12 @@ class BrokerRead:
     # Whether those claims survive a broker restart, and claims a restart lost; None
     # where unknown (not checked yet, or a broker that keeps no claims).
     durability: BrokerDurability | None = None
+    # Of `unacked`, per queue: messages a worker holds for a future ETA (Celery's ETA and
+    # countdown tasks), and messages delivered longer ago than the broker's visibility
+    # timeout (a running worker would have restored them). Disjoint; {} from a broker
+    # that cannot tell (then they count as ordinary in-flight work).
+    scheduled: Mapping[str, int] = field(default_factory=dict)
+    overdue: Mapping[str, int] = field(default_factory=dict)
 
 
 class QueueWork(NamedTuple):

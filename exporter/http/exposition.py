@@ -30,7 +30,9 @@ from batchctl.metrics import (
     QUEUE_MEMORY,
     QUEUE_OLDEST_AGE,
     QUEUE_PRIORITY_LENGTH,
+    QUEUE_SCHEDULED,
     QUEUE_UNACKED,
+    QUEUE_UNACKED_STRANDED,
     QUEUE_WORKERS,
     QUEUES_DROPPED,
     QUEUES_SKIPPED,
@@ -305,6 +307,13 @@ def render_body(
     w.family_of(
         QUEUE_UNACKED, gen, lambda: w.family(QUEUE_UNACKED, (((q.queue,), q.unacked) for q in qs))
     )
+    w.family_of(
+        QUEUE_SCHEDULED,
+        gen,
+        lambda: w.family(QUEUE_SCHEDULED, (((q.queue,), q.scheduled) for q in qs)),
+    )
+    # Depends on the events' live workers as well as on the read: not cached by generation.
+    w.family(QUEUE_UNACKED_STRANDED, (((q.queue,), snap.stranded(q.queue)) for q in qs))
     w.family(QUEUE_OLDEST_AGE, (((q.queue,), q.oldest_age_seconds) for q in qs))
     w.family_of(
         QUEUE_MEMORY,

@@ -19,8 +19,10 @@ from tests.autoscaler.policy.rules import (
     idle,
     manual_override,
     no_data,
+    scheduled,
     steady,
     step_down,
+    stranded,
 )
 from tests.autoscaler.policy.rules.budget import BUDGET_ROWS
 from tests.support.policy import NOW, Row, config
@@ -31,10 +33,13 @@ ROWS = [
     *manual_override.ROWS,
     *above_cap.ROWS,
     *from_zero.ROWS,
+    *stranded.ROWS,
     *guard_shed.ROWS,
     *backlog.ROWS,
     *drained.ROWS,
+    *scheduled.ROWS,
     *idle.ROWS,
+    *scheduled.OTHER_ROWS,
     *step_down.ROWS,
     *steady.ROWS,
 ]

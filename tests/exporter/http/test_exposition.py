@@ -65,12 +65,19 @@ def reference_rows(
     # Events off: no events family at all. Consumer down: counters, but no gauges of
     # what runs now. Run times only for tasks with observations.
     live = ev is not None and ev.up
+    workers = {a.queue: a.workers for a in ev.queues} if ev is not None and live else {}
     rows: dict[Spec, Rows | HistogramRows] = {
         m.QUEUE_LENGTH: [((q.queue,), q.waiting) for q in s.queues],
         m.QUEUE_PRIORITY_LENGTH: [
             ((q.queue, str(step)), n) for q in s.queues for step, n in q.priority_lengths.items()
         ],
         m.QUEUE_UNACKED: [((q.queue,), q.unacked) for q in s.queues],
+        m.QUEUE_SCHEDULED: [((q.queue,), q.scheduled) for q in s.queues],
+        # Overdue ones count while no ready replica nor live worker (events) consumes.
+        m.QUEUE_UNACKED_STRANDED: [
+            ((q.queue,), 0 if q.ready_replicas or workers.get(q.queue) else q.overdue)
+            for q in s.queues
+        ],
         m.QUEUE_OLDEST_AGE: [((q.queue,), q.oldest_age_seconds) for q in s.queues],
         m.QUEUE_MEMORY: [((q.queue,), q.memory_bytes) for q in s.queues],
         m.BROKER_UP: [((), int(s.broker_up))],
@@ -211,6 +218,9 @@ def queue_stats(draw: st.DrawFn, name: str) -> QueueStats:
         oldest_age_seconds=draw(numbers),
         memory_bytes=draw(counts),
         configured=draw(st.booleans()),
+        ready_replicas=draw(st.none() | st.integers(0, 3)),
+        scheduled=draw(counts),
+        overdue=draw(counts),
     )
 
 
