@@ -129,7 +129,7 @@ def run_demo(opts: DemoOptions, on_started: Callable[[str], None] | None = None)
     client = redis.Redis.from_url(url)
     claims = RedisClaimStore(client)
     run_dir = embedded.dir / "workers"
-    pool = WorkerPool.from_config(cfg, run_dir, prefetch_multiplier=1)
+    pool = WorkerPool.from_config(cfg, run_dir)
     backend = LocalBackend(pool, [b.queue for b in cfg.batches])
 
     exporter = start_exporter(cfg, opts.listen)

@@ -65,7 +65,7 @@ def cfg_for(url: str, events: bool) -> Config:
 
 class Run:
     def __init__(self, cfg: Config, run_dir: Path) -> None:
-        self.pool = WorkerPool.from_config(cfg, run_dir, prefetch_multiplier=1)
+        self.pool = WorkerPool.from_config(cfg, run_dir)
         self.source: InProcessSource = build_source(cfg, background=False)
         self.scaler = Autoscaler(cfg, self.source, LocalBackend(self.pool, [QUEUE]))
         self.decisions: list[tuple[float, Decision, int]] = []  # (when, decision, done)
