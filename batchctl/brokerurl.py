@@ -42,12 +42,13 @@ __all__ = [
     "scrub",
     "scrub_urls",
     "sentinel_kwargs_for",
+    "user_of",
 ]
 
 
 log = get_logger("batchctl.broker")
 CLIENT_NAME = "batchctl"
-_said: set[str] = set()
+_said: set[tuple[str, str]] = set()
 _said_lock = threading.Lock()
 
 
@@ -59,19 +60,28 @@ def refused(reply: object) -> bool:
     )
 
 
-def say_refused(what: str, permission: str, unknown: str) -> None:
-    """Log once per process that the broker's user may not do `what`: `unknown` is
-    what stays unknown, `permission` what to add to the user's ACL for it."""
+def say_refused(what: str, permission: str, unknown: str, user: str | None = None) -> None:
+    """Log once per process and broker user (None: Redis' `default`) that the user may
+    not do `what`: `unknown` is what stays unknown, `permission` what to add to its ACL."""
+    user = user or "default"
     with _said_lock:
-        if what in _said:
+        if (user, what) in _said:
             return
-        _said.add(what)
+        _said.add((user, what))
     log.warning(
         "the broker user may not run this: what it would tell stays unknown",
         command=what,
+        user=user,
         unknown=unknown,
         fix=f"add {permission} to the user's ACL (docs/operations.md, 'Least privilege')",
     )
+
+
+def user_of(client: redis.Redis) -> str | None:
+    """The ACL user a client authenticates as (None: the `default` user)."""
+    kwargs = getattr(client.connection_pool, "connection_kwargs", {})
+    user = kwargs.get("username")
+    return str(user) if user else None
 
 
 def _name_connection(conn: redis.connection.AbstractConnection) -> None:
@@ -88,6 +98,7 @@ def _name_connection(conn: redis.connection.AbstractConnection) -> None:
             "CLIENT SETNAME",
             "+client|setname",
             "batchctl's name in CLIENT LIST (nothing else depends on it)",
+            getattr(conn, "username", None),
         )
 
 

@@ -322,7 +322,15 @@ def main() -> int:
             ex.stop()
 
         if args.baseline_exe:
-            ex = Exporter(d, port, queues, kube=kube_cfg, exe=args.baseline_exe)
+            # The same config as ours: every scrape a new collection.
+            ex = Exporter(
+                d,
+                port,
+                queues,
+                "exporter:\n  snapshot_reuse_seconds: 0\n",
+                kube=kube_cfg,
+                exe=args.baseline_exe,
+            )
             try:
                 for _ in range(4):
                     get(ex.url)

@@ -147,7 +147,7 @@ class Lists:
                 n = changes[j + 1]
                 previous[i] = lengths[i]
                 lengths[i] = n
-                self._moved(i)
+                self._moved(i, first=previous[i] < 0)
                 if n == 0:
                     tails[i], heads[i] = EMPTY_TAG, None
                     self._marked[i] = 0
@@ -160,7 +160,7 @@ class Lists:
                 self._marked[i] = 1 if restored else 0
                 tails[i] = packed(tail)
                 heads[i] = head
-                self._moved(i)
+                self._moved(i, first=previous.get(i, 0) < 0)
                 key = keys[i]
                 before = ages.head(key)
                 n = lengths[i]
@@ -174,8 +174,10 @@ class Lists:
         self._done += 1
         return locate
 
-    def _moved(self, i: int) -> None:
-        self._moved_at[i] = self._done
+    def _moved(self, i: int, first: bool = False) -> None:
+        """List `i` changed (`first`: was read for the first time: not "hot" for that)."""
+        if not first:
+            self._moved_at[i] = self._done
         self._dirty.add(i // len(self.steps))
 
     # -- locate.lua ---------------------------------------------------------------------

@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 import redis
 
 from batchctl.brokerparse import parse_broker_urls
-from batchctl.brokerurl import connect, refused, say_refused
+from batchctl.brokerurl import connect, refused, say_refused, user_of
 from batchctl.claims import Claim, claim_key
 from batchctl.config import BrokerConfig
 from batchctl.redact import redact_url
@@ -253,6 +253,7 @@ class RedisReader:
                 "HSET/HDEL/PEXPIRE " + self.ages_key.decode(errors="replace"),
                 f"+hset +hdel +pexpire on ~{self.ages_key.decode(errors='replace')}",
                 "ages across an exporter restart (they start from the first read after it)",
+                user_of(self.client),
             )
             self.first_seen.disable()
 
@@ -266,6 +267,7 @@ class RedisReader:
                 "+info",
                 "celery_broker_memory_used_bytes, celery_broker_memory_max_bytes and "
                 "whether the broker keeps its data across a restart",
+                user_of(self.client),
             )
             return None, None
         raise info if isinstance(info, Exception) else TypeError("INFO reply")
