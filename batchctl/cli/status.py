@@ -69,16 +69,18 @@ def status_command(
 
     \b
     REPLICAS is ready/desired, from Kubernetes (with kubernetes.enabled and a
-    kubernetes backend). The age of the oldest waiting message needs two readings
-    (Celery messages carry no publish time), so OLDEST shows from the second
-    refresh of --watch on; DONE/MIN and ETA need readings 10 s apart. ACTIVE and
-    FAILED 10M come from Celery's task events (events.enabled, workers with -E);
-    without them they say "no events", and DONE/MIN is an estimate from the fall
-    of waiting + in flight. With -o json, one JSON document per refresh; a broker
-    that cannot be reached at the start is a JSON error (exit 3). A broker that
-    does not answer the last reading (the only one, or the last of --watch) also
-    exits 3; Kubernetes that does not answer is a warning (replicas unknown, exit
-    0). --json is the deprecated spelling of -o json.
+    kubernetes backend). SCHEDULED counts the in-flight ETA and countdown tasks a
+    worker holds until their time. The age of the oldest waiting message comes from
+    the ages the exporter keeps in the broker (Celery messages carry no publish
+    time); without them OLDEST shows from the second refresh of --watch on.
+    DONE/MIN and ETA need readings 10 s apart. ACTIVE and FAILED 10M come from
+    Celery's task events (events.enabled, workers with -E; a single reading waits
+    a moment for the workers' heartbeats); with events off they say "no events",
+    and DONE/MIN is an estimate from the fall of waiting + in flight. With -o json,
+    one JSON document per refresh; a broker that cannot be reached at the start is a
+    JSON error (exit 3). A broker that does not answer the last reading (the only
+    one, or the last of --watch) also exits 3; Kubernetes that does not answer is a
+    warning (replicas unknown, exit 0). --json is the deprecated spelling of -o json.
     """
     from exporter.runtime import status_source
     from exporter.status.table import render_table, status_json, status_rows
@@ -90,7 +92,7 @@ def status_command(
     as_json = out.json
     cfg = load_or_exit(config_path, out)
     try:
-        source, kube_problem = status_source(cfg, events=watch)
+        source, kube_problem = status_source(cfg)
     except redis.RedisError as e:
         broker_failed(cfg, e, out)
     refreshes = 0
@@ -108,8 +110,9 @@ def status_command(
             problems += durability_problems(snap.durability)
             ages_known = refreshes > 0
             rows = status_rows(cfg, snap.claims if snap.broker_up else {}, snap)
+            doc = status_json(rows, snap, now, ages_known)
             if as_json:
-                click.echo(jsonout.dumps(status_json(rows, snap, now, ages_known)))
+                click.echo(jsonout.dumps(doc))
             elif watch:
                 click.clear()
                 click.echo(f"batchctl status  {when(now)}  (every {interval:g}s, Ctrl-C quits)")
@@ -117,7 +120,10 @@ def status_command(
                 # Watching a table: inline; otherwise stderr, keeping stdout parseable.
                 click.echo(f"warning: {problem}", err=as_json or not watch)
             if not as_json:
-                click.echo(render_table(rows, now, ages_known, claims_known=snap.broker_up))
+                table = render_table(
+                    rows, now, ages_known, claims_known=snap.broker_up, events=str(doc["events"])
+                )
+                click.echo(table)
             refreshes += 1
             if not watch or (count is not None and refreshes >= count):
                 break

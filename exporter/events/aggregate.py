@@ -311,6 +311,11 @@ class EventAggregator:
                 h for h, w in self._workers.items() if alive(w, now) and w.ask_due(now, refresh)
             ]
 
+    def unanswered(self, now: float) -> int:
+        """Live workers whose queues are not known yet."""
+        with self._lock:
+            return sum(1 for w in self._workers.values() if alive(w, now) and w.queues is None)
+
     def asked(self, hosts: list[str], now: float) -> None:
         with self._lock:
             for host in hosts:

@@ -33,7 +33,7 @@ from batchctl.config import Config
 from batchctl.log import get_logger
 from batchctl.redact import redact_url, scrub_urls
 from exporter.events.aggregate import EventAggregator
-from exporter.events.model import EventsView
+from exporter.events.model import HEARTBEAT_SETTLE_SECONDS, EventsView
 from exporter.events.queues import QueueLearner
 
 log = get_logger("batchctl.events")
@@ -86,6 +86,24 @@ class EventsConsumer:
         if self._thread is not None:
             self._thread.join(timeout)
         self.up = False
+
+    def settle(self, timeout: float) -> None:
+        """For a one-shot reading (`batchctl status`): wait at most `timeout` seconds until
+        connected, the workers' heartbeats (asked for on connecting) are in, and every
+        worker seen has said which queues it consumes."""
+        end = time.monotonic() + timeout
+        while not self.up and time.monotonic() < end and not self._stop.wait(0.02):
+            pass
+        if not self.up:
+            return
+        self._stop.wait(min(HEARTBEAT_SETTLE_SECONDS, max(0.0, end - time.monotonic())))
+        while (
+            self.learner is not None
+            and self.aggregator.unanswered(self.clock())
+            and time.monotonic() < end
+            and not self._stop.wait(0.02)
+        ):
+            pass
 
     def view(self, now: float) -> EventsView:
         return self.aggregator.view(now, up=self.up, since=self.since, error=self.error)

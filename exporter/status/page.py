@@ -170,7 +170,7 @@ def _row(
             f'<td class="depth {TIER_CLASSES[t]}" data-tier="{TIER_WORDS[t]}">'
             f'<span class="n">{q.waiting}</span>{spark}</td>'
         )
-        cells.append(f"<td>{q.unacked}</td>")
+        cells.append(f"<td>{q.unacked}{_in_flight_parts(q, shown.stranded(name))}</td>")
         cells.append(f"<td>{activity.active if activity is not None else NO_EVENTS}</td>")
         cells.append(f"<td>{_rate(prog)}</td>")
         cells.append(f"<td>{_failures(prog, shown, name)}</td>")
@@ -187,6 +187,18 @@ def _row(
     cells.append(f'<td class="name">{_claim(claim, now, shown.broker_up)}</td>')
     cls = ' class="stale"' if stale else ""
     return f'<tr data-queue="{esc(name)}"{cls}>{"".join(cells)}</tr>'
+
+
+def _in_flight_parts(q: QueueStats, stranded: int) -> str:
+    """The parts of in flight shown apart: ETA tasks held for later, and stranded ones."""
+    out = ""
+    if q.scheduled:
+        why = "ETA and countdown tasks a worker holds until their time"
+        out += f' <small class="muted" title="{why}">{q.scheduled} scheduled</small>'
+    if stranded:
+        why = "past the visibility timeout with no worker to restore them"
+        out += f' <span class="warn" title="{why}">{stranded} stranded</span>'
+    return out
 
 
 def _rate(prog: Progress | None) -> str:
