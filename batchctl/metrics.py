@@ -154,7 +154,8 @@ QUEUE_SCHEDULED = Spec(
     "celery_queue_scheduled",
     "gauge",
     "Messages of the queue a worker holds for an ETA still in the future (ETA and "
-    "countdown tasks, Celery's headers.eta), part of celery_queue_unacked.",
+    "countdown tasks, Celery's headers.eta), part of celery_queue_unacked (batches, and "
+    "queues with messages in flight).",
     ("queue",),
 )
 QUEUE_UNACKED_STRANDED = Spec(

@@ -144,7 +144,7 @@ celery_queue_priority_length{queue="batch1",priority="9"} 300
 # TYPE celery_queue_unacked gauge
 celery_queue_unacked{queue="batch0"} 0
 celery_queue_unacked{queue="batch1"} 8
-# HELP celery_queue_scheduled Messages of the queue a worker holds for an ETA still in the future (ETA and countdown tasks, Celery's headers.eta), part of celery_queue_unacked.
+# HELP celery_queue_scheduled Messages of the queue a worker holds for an ETA still in the future (ETA and countdown tasks, Celery's headers.eta), part of celery_queue_unacked (batches, and queues with messages in flight).
 # TYPE celery_queue_scheduled gauge
 celery_queue_scheduled{queue="batch0"} 0
 celery_queue_scheduled{queue="batch1"} 0
