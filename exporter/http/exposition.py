@@ -316,8 +316,14 @@ def render_body(
         gen,
         lambda: w.family(QUEUE_SCHEDULED, (((q.queue,), q.scheduled) for q in busy)),
     )
-    # Depends on the events' live workers as well as on the read: not cached by generation.
-    w.family(QUEUE_UNACKED_STRANDED, (((q.queue,), snap.stranded(q.queue)) for q in busy))
+    stranded = [((q.queue,), snap.stranded(q.queue) if q.overdue else 0) for q in busy]
+    if any(n for _, n in stranded):
+        # Depends on the events' live workers too, not only on the read: not cached.
+        w.family(QUEUE_UNACKED_STRANDED, stranded)
+    else:
+        w.family_of(
+            QUEUE_UNACKED_STRANDED, gen, lambda: w.family(QUEUE_UNACKED_STRANDED, stranded)
+        )
     w.family(QUEUE_OLDEST_AGE, (((q.queue,), q.oldest_age_seconds) for q in qs))
     w.family_of(
         QUEUE_MEMORY,

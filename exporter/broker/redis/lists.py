@@ -14,6 +14,7 @@ kombu put back (so that put-back messages are counted once). Not thread-safe.
 
 from __future__ import annotations
 
+import bisect
 import struct
 from array import array
 from collections.abc import Callable, Iterable, Sequence
@@ -67,8 +68,8 @@ class Lists:
         # lists.lua reads back), and its head (raw).
         self._tails: list[bytes] = []
         self._heads: list[bytes | None] = []
-        self._moved_at = array("i")  # the read that last saw the list move
-        self._marked = bytearray()  # 1: its tail is a message kombu put back
+        self._hot: dict[int, int] = {}  # list -> the read that last saw it move
+        self._marked: set[int] = set()  # lists whose tail is a message kombu put back
         self.reads: list[QueueRead] = []
         self._shapes: dict[tuple[tuple[int, int], ...], dict[int, int]] = {}
         self._done = 0
@@ -84,19 +85,16 @@ class Lists:
         if queues == self.queues:
             return []
         old = {
-            k: (n, t, h, m)
-            for k, n, t, h, m in zip(
-                self.keys, self._len, self._tails, self._heads, self._moved_at, strict=True
-            )
+            k: (n, t, h)
+            for k, n, t, h in zip(self.keys, self._len, self._tails, self._heads, strict=True)
         }
         keys = [list_key(raw_name(q), s, self.prefix, self.sep) for q in queues for s in self.steps]
         self.queues, self.keys = queues, keys
-        unknown = (-1, EMPTY_TAG, None, -(10**6))
+        unknown = (-1, EMPTY_TAG, None)
         self._len = array("i", (old.get(k, unknown)[0] for k in keys))
         self._tails = [old.get(k, unknown)[1] for k in keys]
         self._heads = [old.get(k, unknown)[2] for k in keys]
-        self._moved_at = array("i", (old.get(k, unknown)[3] for k in keys))
-        self._marked = bytearray(len(keys))
+        self._hot, self._marked = {}, set()
         self.reads = [EMPTY] * len(queues)
         self._dirty_all = True
         self._blobs = [b"".join(map(packed, chunk)) for chunk in chunks(keys, LISTS_PER_CALL)]
@@ -109,28 +107,29 @@ class Lists:
 
     def calls(self) -> list[tuple[bytes, bytes, bytes, int]]:
         """The arguments of each lists.lua call of this read."""
-        state = array("i", self._len)
-        due = self._done % VERIFY_EVERY
-        hot_since = self._done - HOT_READS
-        flagged = [
-            i
-            for i, n in enumerate(state)
-            if n > 0
-            and (i % VERIFY_EVERY == due or self._moved_at[i] > hot_since or self._marked[i])
-        ]
+        lengths = self._len
+        done = self._done
+        # Checked this time: every VERIFY_EVERY-th list in turn, and the hot and the
+        # marked ones (few); only lists that hold messages.
+        hot_since = done - HOT_READS
+        for i in [i for i, at in self._hot.items() if at <= hot_since]:
+            del self._hot[i]
+        wanted = set(range(done % VERIFY_EVERY, len(lengths), VERIFY_EVERY))
+        wanted.update(self._hot, self._marked)
+        flagged = sorted(i for i in wanted if lengths[i] > 0)
+        state = array("i", lengths)
         for i in flagged:
             state[i] = -2 - state[i]
         state_bytes = state.tobytes()
         per = LISTS_PER_CALL
+        tails = self._tails
         out = []
         f = 0
         for c, blob in enumerate(self._blobs):
-            end = (c + 1) * per
-            olds = []
-            while f < len(flagged) and flagged[f] < end:
-                olds.append(self._tails[flagged[f]])
-                f += 1
-            out.append((blob, state_bytes[c * per * 4 : end * 4], b"".join(olds), MAX_RESTORED))
+            end = bisect.bisect_left(flagged, (c + 1) * per, f)
+            olds = b"".join([tails[i] for i in flagged[f:end]])
+            f = end
+            out.append((blob, state_bytes[c * per * 4 : (c + 1) * per * 4], olds, MAX_RESTORED))
         return out
 
     def apply(self, replies: Sequence[Any], now: float) -> list[int]:
@@ -150,14 +149,17 @@ class Lists:
                 self._moved(i, first=previous[i] < 0)
                 if n == 0:
                     tails[i], heads[i] = EMPTY_TAG, None
-                    self._marked[i] = 0
+                    self._marked.discard(i)
                     ages.forget(keys[i])
             for j in range(0, len(ends), 4):
                 i = base + ends[j]
                 tail = ends[j + 1] or b""
                 head = ends[j + 2] or tail  # one message: it is both ends
                 restored = ends[j + 3]
-                self._marked[i] = 1 if restored else 0
+                if restored:
+                    self._marked.add(i)
+                else:
+                    self._marked.discard(i)
                 tails[i] = packed(tail)
                 heads[i] = head
                 self._moved(i, first=previous.get(i, 0) < 0)
@@ -177,7 +179,7 @@ class Lists:
     def _moved(self, i: int, first: bool = False) -> None:
         """List `i` changed (`first`: was read for the first time: not "hot" for that)."""
         if not first:
-            self._moved_at[i] = self._done
+            self._hot[i] = self._done
         self._dirty.add(i // len(self.steps))
 
     # -- locate.lua ---------------------------------------------------------------------
