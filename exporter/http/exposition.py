@@ -316,13 +316,14 @@ def render_body(
         gen,
         lambda: w.family(QUEUE_SCHEDULED, (((q.queue,), q.scheduled) for q in busy)),
     )
-    stranded = [((q.queue,), snap.stranded(q.queue) if q.overdue else 0) for q in busy]
-    if any(n for _, n in stranded):
+    if [q for q in busy if q.overdue]:
         # Depends on the events' live workers too, not only on the read: not cached.
-        w.family(QUEUE_UNACKED_STRANDED, stranded)
+        w.family(QUEUE_UNACKED_STRANDED, (((q.queue,), snap.stranded(q.queue)) for q in busy))
     else:
         w.family_of(
-            QUEUE_UNACKED_STRANDED, gen, lambda: w.family(QUEUE_UNACKED_STRANDED, stranded)
+            QUEUE_UNACKED_STRANDED,
+            gen,
+            lambda: w.family(QUEUE_UNACKED_STRANDED, (((q.queue,), 0) for q in busy)),
         )
     w.family(QUEUE_OLDEST_AGE, (((q.queue,), q.oldest_age_seconds) for q in qs))
     w.family_of(

@@ -2,7 +2,7 @@
 
 The reader (reader.py) sends what `calls` builds to lists.lua in its one pipelined round
 trip, folds the replies in with `apply`, and when some list's head moved, asks
-locate.lua how many messages were pushed (`locate_requests` / `located`): usually one
+locate.lua how many messages were pushed (`locate_request` / `located`): usually one
 more round trip, only for lists that changed, each call bounded in work. Then `reads`
 has one `QueueRead` per queue, rebuilt only where something moved.
 
@@ -106,19 +106,25 @@ class Lists:
     # -- lists.lua ----------------------------------------------------------------------
 
     def calls(self) -> list[tuple[bytes, bytes, bytes, int]]:
-        """The arguments of each lists.lua call of this read."""
+        """The arguments of each lists.lua call of this read: every VERIFY_EVERY-th list
+        in turn is checked, and the hot and the marked ones (few) besides."""
         lengths = self._len
         done = self._done
-        # Checked this time: every VERIFY_EVERY-th list in turn, and the hot and the
-        # marked ones (few); only lists that hold messages.
+        due = done % VERIFY_EVERY
         hot_since = done - HOT_READS
         for i in [i for i, at in self._hot.items() if at <= hot_since]:
             del self._hot[i]
-        wanted = set(range(done % VERIFY_EVERY, len(lengths), VERIFY_EVERY))
-        wanted.update(self._hot, self._marked)
-        flagged = sorted(i for i in wanted if lengths[i] > 0)
+        extras = sorted(
+            i for i in self._hot.keys() | self._marked if i % VERIFY_EVERY != due and lengths[i] > 0
+        )
         state = array("i", lengths)
-        for i in flagged:
+        if -1 in state:  # lists never read yet (a new layout): they are read whole anyway
+            rotation = [i for i in range(due, len(state), VERIFY_EVERY) if state[i] >= 0]
+        else:
+            rotation = None
+            state[due::VERIFY_EVERY] = array("i", (-2 - n for n in state[due::VERIFY_EVERY]))
+        flagged = extras if rotation is None else sorted(rotation + extras)
+        for i in flagged if rotation is not None else extras:
             state[i] = -2 - state[i]
         state_bytes = state.tobytes()
         per = LISTS_PER_CALL
@@ -126,15 +132,24 @@ class Lists:
         out = []
         f = 0
         for c, blob in enumerate(self._blobs):
-            end = bisect.bisect_left(flagged, (c + 1) * per, f)
-            olds = b"".join([tails[i] for i in flagged[f:end]])
-            f = end
-            out.append((blob, state_bytes[c * per * 4 : (c + 1) * per * 4], olds, MAX_RESTORED))
+            start, end = c * per, min((c + 1) * per, len(tails))
+            upto = bisect.bisect_left(flagged, end, f)
+            if rotation is None:
+                first = start + (due - start) % VERIFY_EVERY
+                if upto == f:  # the rotation alone: sliced, no Python loop
+                    olds = b"".join(tails[first:end:VERIFY_EVERY])
+                else:
+                    idx = sorted([*range(first, end, VERIFY_EVERY), *flagged[f:upto]])
+                    olds = b"".join([tails[i] for i in idx])
+            else:
+                olds = b"".join([tails[i] for i in flagged[f:upto]])
+            f = upto
+            out.append((blob, state_bytes[start * 4 : end * 4], olds, MAX_RESTORED))
         return out
 
     def apply(self, replies: Sequence[Any], now: float) -> list[int]:
         """Fold lists.lua's replies in. Lists whose head moved since the last read are
-        returned for locate.lua (`locate_requests`); the others' ages are updated now."""
+        returned for locate.lua (`locate_request`); the others' ages are updated now."""
         lengths, tails, heads, keys = self._len, self._tails, self._heads, self.keys
         ages = self.ages
         locate: list[int] = []
