@@ -175,16 +175,21 @@ class Lists:
                     self._marked.add(i)
                 else:
                     self._marked.discard(i)
-                tails[i] = packed(tail)
+                was_tail, tails[i] = tails[i], packed(tail)
                 heads[i] = head
                 self._moved(i, first=previous.get(i, 0) < 0)
                 key = keys[i]
                 before = ages.head(key)
                 n = lengths[i]
+                grown = n - previous.get(i, n)
                 if before is None or not ages.known(key) or previous.get(i, n) == 0:
                     ages.observe(key, now, n, head, None, 0)  # nothing known: dated now
                 elif before == head:
                     ages.observe(key, now, n, head, 0, max(0, restored))
+                elif restored == 0 and grown > 0 and was_tail == tails[i]:
+                    # The oldest message is still there: nothing was taken, so the
+                    # growth is what was pushed (no need to count at the head).
+                    ages.observe(key, now, n, head, grown, 0)
                 else:
                     self._restored[i] = max(0, restored)
                     locate.append(i)
