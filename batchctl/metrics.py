@@ -154,15 +154,16 @@ QUEUE_SCHEDULED = Spec(
     "celery_queue_scheduled",
     "gauge",
     "Messages of the queue a worker holds for an ETA still in the future (ETA and "
-    "countdown tasks, Celery's headers.eta), part of celery_queue_unacked (batches, and "
-    "queues with messages in flight).",
+    "countdown tasks, Celery's headers.eta), part of celery_queue_unacked (batches "
+    "always, other queues while they have any).",
     ("queue",),
 )
 QUEUE_UNACKED_STRANDED = Spec(
     "celery_queue_unacked_stranded",
     "gauge",
     "Messages in unacked delivered longer ago than the visibility timeout while no live "
-    "worker consumes the queue: nothing restores them until a worker of the broker starts.",
+    "worker consumes the queue: nothing restores them until a worker of the broker starts "
+    "(batches always, other queues while they have any past the timeout).",
     ("queue",),
 )
 # Buckets of celery_task_runtime_seconds: batch work, from 10 ms to an hour.

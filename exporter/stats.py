@@ -141,13 +141,19 @@ class IncrementalStats:
         prev, new = self._prev, {}
         configured, watched = self.configured, self.watched
         unacked_of, memory_of = read.unacked.get, read.memory.get
-        scheduled_of, overdue_of = read.scheduled.get, read.overdue.get
+        scheduled, overdue = read.scheduled, read.overdue
         changed = list(read.queues) != self._prev_names
         out = []
         for name, r in zip(read.queues, read.reads, strict=True):
             unacked = unacked_of(name, 0)
             memory = memory_of(name, 0)
-            counts = (unacked, memory, scheduled_of(name, 0), overdue_of(name, 0))
+            # Usually both empty: no lookups then.
+            counts = (
+                unacked,
+                memory,
+                scheduled.get(name, 0) if scheduled else 0,
+                overdue.get(name, 0) if overdue else 0,
+            )
             dep_name = watched.get(name)
             dep = by_name.get(dep_name) if (by_name is not None and dep_name) else None
             seen = r.oldest_seen

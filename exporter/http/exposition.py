@@ -98,6 +98,8 @@ class LineCache:
         # Per-queue families (the priority lists): queue -> (its mapping, its lines as
         # one block). One object per queue instead of a line and a key per series.
         self.groups: dict[str, dict[str, tuple[Mapping[int, int], bytes]]] = {}
+        # Per-queue integer families (`_Writer.counts`): queue -> (value, line).
+        self.counts: dict[str, dict[str, tuple[int, bytes]]] = {}
 
 
 class Body:
@@ -209,6 +211,31 @@ class _Writer:
         self._head(spec, name)
         self.lines.extend(blocks)
 
+    def counts(self, spec: Spec, rows: Iterable[tuple[str, int]]) -> None:
+        """A family with one label and integer values (queue -> count): a line is reused
+        while its value is the same, without formatting the value again (equal to
+        family() over the same series). Cheaper than family() when most values stay put
+        but the snapshot's generation moved, as on a busy broker."""
+        name = spec.name
+        old = self.cache.counts.get(name, {}) if self.cache is not None else {}
+        new: dict[str, tuple[int, bytes]] = {}
+        lines: list[bytes] = []
+        label = spec.labels[0]
+        for key, value in rows:
+            hit = old.get(key)
+            if hit is not None and hit[0] == value:
+                line = hit[1]
+            else:
+                line = f'{name}{{{label}="{_escape(key)}"}} {value}'.encode()
+            new[key] = (value, line)
+            lines.append(line)
+        if self.cache is not None:
+            self.cache.counts[name] = new
+        if not lines:
+            return
+        self._head(spec, name)
+        self.lines.extend(lines)
+
     def histogram(self, spec: Spec, rows: Iterable[HistogramRow]) -> None:
         """A histogram family: `_bucket` per bound (`le`), `_count` and `_sum`."""
         series = list(rows)
@@ -307,24 +334,26 @@ def render_body(
     w.family_of(
         QUEUE_UNACKED, gen, lambda: w.family(QUEUE_UNACKED, (((q.queue,), q.unacked) for q in qs))
     )
-    # The parts of in flight: for the batches, and for other queues while they have
-    # messages in flight (0 for an idle queue is plain; with 10,000 discovered queues two
-    # more series each cost ~2.5 MiB for nothing).
-    busy = [q for q in qs if q.configured or q.unacked]
+    # The parts of in flight: for the batches always, for other queues while they have
+    # any (with thousands of discovered queues two more series each, all 0, would cost
+    # memory and time for nothing).
     w.family_of(
         QUEUE_SCHEDULED,
         gen,
-        lambda: w.family(QUEUE_SCHEDULED, (((q.queue,), q.scheduled) for q in busy)),
+        lambda: w.counts(
+            QUEUE_SCHEDULED, ((q.queue, q.scheduled) for q in qs if q.configured or q.scheduled)
+        ),
     )
-    if [q for q in busy if q.overdue]:
-        # Depends on the events' live workers too, not only on the read: not cached.
-        w.family(QUEUE_UNACKED_STRANDED, (((q.queue,), snap.stranded(q.queue)) for q in busy))
-    else:
-        w.family_of(
+    # Stranded depends on the events' live workers too, not only on the read.
+    overdue = [q for q in qs if q.overdue]
+    w.family_of(
+        QUEUE_UNACKED_STRANDED,
+        None if overdue else gen,
+        lambda: w.counts(
             QUEUE_UNACKED_STRANDED,
-            gen,
-            lambda: w.family(QUEUE_UNACKED_STRANDED, (((q.queue,), 0) for q in busy)),
-        )
+            ((q.queue, snap.stranded(q.queue)) for q in qs if q.configured or q.overdue),
+        ),
+    )
     w.family(QUEUE_OLDEST_AGE, (((q.queue,), q.oldest_age_seconds) for q in qs))
     w.family_of(
         QUEUE_MEMORY,

@@ -72,15 +72,15 @@ def reference_rows(
             ((q.queue, str(step)), n) for q in s.queues for step, n in q.priority_lengths.items()
         ],
         m.QUEUE_UNACKED: [((q.queue,), q.unacked) for q in s.queues],
-        # The parts of in flight: the batches, and other queues with messages in flight.
+        # The parts of in flight: the batches always, other queues while they have any.
         m.QUEUE_SCHEDULED: [
-            ((q.queue,), q.scheduled) for q in s.queues if q.configured or q.unacked
+            ((q.queue,), q.scheduled) for q in s.queues if q.configured or q.scheduled
         ],
         # Overdue ones count while no ready replica nor live worker (events) consumes.
         m.QUEUE_UNACKED_STRANDED: [
             ((q.queue,), 0 if q.ready_replicas or workers.get(q.queue) else q.overdue)
             for q in s.queues
-            if q.configured or q.unacked
+            if q.configured or q.overdue
         ],
         m.QUEUE_OLDEST_AGE: [((q.queue,), q.oldest_age_seconds) for q in s.queues],
         m.QUEUE_MEMORY: [((q.queue,), q.memory_bytes) for q in s.queues],
