@@ -21,11 +21,12 @@ from autoscaler.backends.local import LocalBackend, WorkerPool
 from autoscaler.loop import Autoscaler
 from autoscaler.policy import Decision, Reason
 from batchctl.claims.redis_store import RedisClaimStore
-from batchctl.config import Config, parse_config
+from batchctl.config import Config
 from batchctl.demo.tasks import TASK_NAME, make_app
 from exporter.collect import InProcessSource
 from exporter.http.exposition import render_snapshot
 from exporter.runtime import build_source
+from tests.support.autoscaler import local_config
 from tests.support.metrics import sample
 from tests.support.servers.redis import RedisServer
 from tests.support.waits import wait_for
@@ -39,32 +40,18 @@ TICK = 0.5
 
 
 def cfg_for(url: str) -> Config:
-    return parse_config(
+    return local_config(
+        url,
+        QUEUE,
         {
-            "broker": {"url": url},
-            "kubernetes": {"enabled": False},
-            "exporter": {"autoscaler_url": None},
-            "batches": [
-                {
-                    "queue": QUEUE,
-                    "deployment": "celery-batch1",
-                    "max_replicas": 4,
-                    "idle_after_seconds": IDLE_AFTER,
-                    "step_interval_seconds": 1,
-                    "manual_override_seconds": OVERRIDE,
-                    "max_task_seconds": 20,
-                    "worker_concurrency": 2,
-                    "prefetch_multiplier": 1,
-                }
-            ],
-            "autoscaler": {
-                "backend": "local",
-                "local_app": "batchctl.demo.tasks",
-                "local_concurrency": 2,
-                "interval_seconds": TICK,
-            },
+            "max_replicas": 4,
+            "idle_after_seconds": IDLE_AFTER,
+            "step_interval_seconds": 1,
+            "manual_override_seconds": OVERRIDE,
+            "max_task_seconds": 20,
+            "worker_concurrency": 2,
+            "prefetch_multiplier": 1,
         },
-        env={},
     )
 
 

@@ -20,11 +20,12 @@ from autoscaler.backends.local import LocalBackend, WorkerPool
 from autoscaler.loop import Autoscaler
 from autoscaler.policy import Reason
 from batchctl.claims.redis_store import RedisClaimStore
-from batchctl.config import Config, parse_config
+from batchctl.config import Config
 from batchctl.demo.tasks import enqueue, make_app
 from exporter.collect import InProcessSource
 from exporter.http.exposition import render_snapshot
 from exporter.runtime import build_source
+from tests.support.autoscaler import local_config
 from tests.support.metrics import sample
 from tests.support.servers.redis import RedisServer
 from tests.support.waits import wait_for
@@ -36,28 +37,11 @@ STRANDED = 200
 
 
 def cfg_for(url: str) -> Config:
-    return parse_config(
-        {
-            "broker": {"url": url},  # visibility_timeout: kombu's default, 3600
-            "kubernetes": {"enabled": False},
-            "exporter": {"autoscaler_url": None},
-            "batches": [
-                {
-                    "queue": QUEUE,
-                    "deployment": "celery-batch1",
-                    "max_task_seconds": 1,
-                    "worker_concurrency": 2,
-                    "prefetch_multiplier": 1,
-                }
-            ],
-            "autoscaler": {
-                "backend": "local",
-                "local_app": "batchctl.demo.tasks",
-                "local_concurrency": 2,
-                "interval_seconds": 0.5,
-            },
-        },
-        env={},
+    # visibility_timeout: kombu's default, 3600, in the app and in batchctl's config.
+    return local_config(
+        url,
+        QUEUE,
+        {"max_task_seconds": 1, "worker_concurrency": 2, "prefetch_multiplier": 1},
     )
 
 
