@@ -6,8 +6,8 @@ into rule groups, leaves out what the config switches off, and a final pass
 
 The rule functions live by concern: alerts/queue_rules.py (its docstring explains why
 the depth tiers resolve staggered, for inhibition in Alertmanager), backend_rules.py,
-autoscaler_rules.py and event_rules.py (Celery's task events); the helpers they share
-are in common.py.
+autoscaler_rules.py, event_rules.py (Celery's task events) and inflight_rules.py
+(stranded in-flight work); the helpers they share are in common.py.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from alerts.event_rules import (
     batch_no_progress,
     task_failure_ratio_high,
 )
+from alerts.inflight_rules import UNACKED_STRANDED, unacked_stranded
 from alerts.queue_rules import (
     IDLE_REPLICAS,
     QUEUE_LENGTH_HIGH,
@@ -68,6 +69,7 @@ ALL_ALERTS: tuple[str, ...] = (
     IDLE_REPLICAS,
     QUEUE_STUCK,
     WORKERS_NOT_READY,
+    UNACKED_STRANDED,
     QUEUE_MEMORY_HIGH,
     BROKER_MEMORY_HIGH,
     BROKER_DOWN,
@@ -100,6 +102,8 @@ def _enabled(cfg: Config) -> dict[str, list[RuleFn]]:
             queues.append(queue_stuck)
         if a.workers_not_ready_alert:
             queues.append(workers_not_ready)
+    if a.stranded_alert:
+        queues.append(unacked_stranded)
     broker: list[RuleFn] = []
     if a.queue_memory_alert:
         broker.append(queue_memory_high)

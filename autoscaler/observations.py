@@ -84,6 +84,8 @@ def observations(
                 why=batch_why,
                 active=activity.active if activity is not None else 0,
                 completed=completed,
+                scheduled=q.scheduled if q is not None else 0,
+                stranded=snapshot.stranded(batch.queue),
             )
         )
     return out

@@ -4,6 +4,11 @@ Every client batchctl opens on the broker (the exporter, the claims, the demo) c
 from `connect`, so URL forms, timeouts and credentials are handled in one place. The
 URL is read with Celery's meaning by `batchctl.brokerparse` (kombu's own parser).
 
+An app-scoped Redis user (`+@all -@dangerous` on the app's keys, docs/operations.md,
+"Least privilege") may not run CLIENT SETNAME or INFO, and a monitoring user may not
+write: a refused command costs what it would have told (`refused`, `say_refused`: said
+once per process, with the permission that would allow it), never the connection.
+
 Time is bounded at every step: the connect and read timeouts are
 `broker.timeout_seconds`, there are no retries, and with Sentinel each sentinel gets
 an equal share of that time so that asking all of them takes no longer. (A host name
@@ -13,6 +18,7 @@ that does not resolve is bounded by the caller: the exporter waits for a read at
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,16 +30,76 @@ from redis.sentinel import MasterNotFoundError, Sentinel
 
 from batchctl.brokerparse import BrokerTarget, parse_broker_urls
 from batchctl.config.model import DEFAULT_SEP, BrokerConfig
+from batchctl.log import get_logger
 from batchctl.redact import redact_url, scrub, scrub_urls
 
 __all__ = [
     "celery_transport_options",
     "connect",
     "redact_url",
+    "refused",
+    "say_refused",
     "scrub",
     "scrub_urls",
     "sentinel_kwargs_for",
+    "user_of",
 ]
+
+
+log = get_logger("batchctl.broker")
+CLIENT_NAME = "batchctl"
+_said: set[tuple[str, str]] = set()
+_said_lock = threading.Lock()
+
+
+def refused(reply: object) -> bool:
+    """Is `reply` (an exception, or an error reply in a pipeline's results) Redis'
+    NOPERM: the user's ACL does not allow the command or key?"""
+    return isinstance(reply, redis.exceptions.NoPermissionError) or (
+        isinstance(reply, redis.ResponseError) and str(reply).startswith("NOPERM")
+    )
+
+
+def say_refused(what: str, permission: str, unknown: str, user: str | None = None) -> None:
+    """Log once per process and broker user (None: Redis' `default`) that the user may
+    not do `what`: `unknown` is what stays unknown, `permission` what to add to its ACL."""
+    user = user or "default"
+    with _said_lock:
+        if (user, what) in _said:
+            return
+        _said.add((user, what))
+    log.warning(
+        "the broker user may not run this: what it would tell stays unknown",
+        command=what,
+        user=user,
+        unknown=unknown,
+        fix=f"add {permission} to the user's ACL (docs/operations.md, 'Least privilege')",
+    )
+
+
+def user_of(client: redis.Redis) -> str | None:
+    """The ACL user a client authenticates as (None: the `default` user)."""
+    kwargs = getattr(client.connection_pool, "connection_kwargs", {})
+    user = kwargs.get("username")
+    return str(user) if user else None
+
+
+def _name_connection(conn: redis.connection.AbstractConnection) -> None:
+    """redis-py's handshake, then CLIENT SETNAME batchctl (for CLIENT LIST), which an
+    app-scoped user may not run (`-@dangerous`): then the connection stays unnamed."""
+    conn.on_connect()
+    try:
+        conn.send_command("CLIENT", "SETNAME", CLIENT_NAME)
+        conn.read_response()
+    except redis.ResponseError as e:
+        if not refused(e):
+            raise
+        say_refused(
+            "CLIENT SETNAME",
+            "+client|setname",
+            "batchctl's name in CLIENT LIST (nothing else depends on it)",
+            getattr(conn, "username", None),
+        )
 
 
 def _no_retry() -> Retry:
@@ -46,7 +112,7 @@ def _common(cfg: BrokerConfig, decode_responses: bool) -> dict[str, Any]:
         "socket_connect_timeout": cfg.timeout_seconds,
         "retry": _no_retry(),
         "decode_responses": decode_responses,
-        "client_name": "batchctl",
+        "redis_connect_func": _name_connection,
     }
 
 

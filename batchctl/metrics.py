@@ -194,6 +194,23 @@ QUEUE_WORKERS = Spec(
     "Workers consuming the queue now (alive by their heartbeats).",
     ("queue",),
 )
+# Of the in-flight messages (issue 19): ETA tasks held for later, and stranded ones.
+QUEUE_SCHEDULED = Spec(
+    "celery_queue_scheduled",
+    "gauge",
+    "Messages of the queue a worker holds for an ETA still in the future (ETA and "
+    "countdown tasks, Celery's headers.eta), part of celery_queue_unacked (batches "
+    "always, other queues while they have any).",
+    ("queue",),
+)
+QUEUE_UNACKED_STRANDED = Spec(
+    "celery_queue_unacked_stranded",
+    "gauge",
+    "Messages in unacked delivered longer ago than the visibility timeout while no live "
+    "worker consumes the queue: nothing restores them until a worker of the broker starts "
+    "(batches always, other queues while they have any past the timeout).",
+    ("queue",),
+)
 # Buckets of celery_task_runtime_seconds: batch work, from 10 ms to an hour.
 RUNTIME_BUCKETS: tuple[float, ...] = (
     0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -268,7 +285,9 @@ AUTOSCALER_REPLICA_SECONDS = Spec(
 UP = "up"
 
 EXPORTER_SPECS: tuple[Spec, ...] = (
-    QUEUE_LENGTH, QUEUE_PRIORITY_LENGTH, QUEUE_UNACKED, QUEUE_OLDEST_AGE, QUEUE_MEMORY,
+    QUEUE_LENGTH, QUEUE_PRIORITY_LENGTH, QUEUE_UNACKED,
+    QUEUE_SCHEDULED, QUEUE_UNACKED_STRANDED,
+    QUEUE_OLDEST_AGE, QUEUE_MEMORY,
     BROKER_UP, BROKER_MEMORY_USED, BROKER_MEMORY_MAX,
     QUEUE_CONSUMERS, BROKER_ALARM,
     DEPLOYMENT_REPLICAS, DEPLOYMENT_READY, KUBERNETES_UP,

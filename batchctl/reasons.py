@@ -58,6 +58,9 @@ class Reason(StrEnum):
     DEADLINE_PACE = "deadline_pace"
     IDLE_REPLICAS = "idle_replicas"
     BUSY_WORKERS = "busy_workers"
+    # Work that is not ordinary (issue 19).
+    SCHEDULED = "scheduled"
+    STRANDED = "stranded"
 
 
 MEANING: dict[Reason, str] = {
@@ -129,6 +132,14 @@ MEANING: dict[Reason, str] = {
     Reason.BUSY_WORKERS: (
         "would shrink, but every replica runs or holds tasks (busy map from Celery's "
         "events): waiting for one to be idle, at most busy_wait_seconds"
+    ),
+    Reason.SCHEDULED: (
+        "the only work left is scheduled (ETA and countdown tasks held for a later "
+        "time): one replica keeps them all, to it after idle_after_seconds"
+    ),
+    Reason.STRANDED: (
+        "messages in unacked are older than the visibility timeout and no worker runs: "
+        "one replica, whose kombu restores them to the queue"
     ),
 }
 

@@ -322,20 +322,41 @@ def main() -> int:
             ex.stop()
 
         if args.baseline_exe:
-            ex = Exporter(d, port, queues, kube=kube_cfg, exe=args.baseline_exe)
+            # The same config as ours: every scrape a new collection. Both processes run
+            # at once and are scraped in turn (ours, theirs, ours, ...), on the same data
+            # and the same churn: a shared machine's load drifts over a run, and
+            # alternating gives both the same share of it.
+            ours = Exporter(d, port, queues, "exporter:\n  snapshot_reuse_seconds: 0\n", kube_cfg)
+            theirs = Exporter(
+                d,
+                port,
+                queues,
+                "exporter:\n  snapshot_reuse_seconds: 0\n",
+                kube=kube_cfg,
+                exe=args.baseline_exe,
+            )
             try:
                 for _ in range(4):
-                    get(ex.url)
+                    get(ours.url)
+                    get(theirs.url)
                 churn = threading.Event()
                 if args.churn:
                     threading.Thread(target=_churn, args=(port, queues, churn), daemon=True).start()
+                a: list[float] = []
+                b: list[float] = []
                 try:
-                    lat = timed(lambda: get(ex.url), SCRAPES)
+                    for _ in range(SCRAPES * 2):
+                        a += timed(lambda: get(ours.url), 1)
+                        b += timed(lambda: get(theirs.url), 1)
                 finally:
                     churn.set()
-                results["baseline batchctl (--baseline-exe)"] = row(lat, peak_rss_mb(ex.proc.pid))
+                results["batchctl, scraped in turn with the baseline"] = row(a)
+                results["baseline batchctl (--baseline-exe), in turn"] = row(
+                    b, peak_rss_mb(theirs.proc.pid)
+                )
             finally:
-                ex.stop()
+                ours.stop()
+                theirs.stop()
 
         if args.concurrent:
             ex = Exporter(d, port, queues)

@@ -72,6 +72,12 @@ class Live:
             self.last_good = snap
         return snap
 
+    def settle(self, timeout: float) -> None:
+        """Give the events consumer (if any) at most `timeout` seconds to connect and hear
+        from the workers, for a one-shot reading."""
+        if self.consumer is not None:
+            self.consumer.settle(timeout)
+
     def stop(self) -> None:
         if self.consumer is not None:
             self.consumer.stop()

@@ -11,6 +11,7 @@ from batchctl.log import get_logger
 from batchctl.process import wait_for_shutdown
 from exporter.broker import open_reader
 from exporter.collect import InProcessSource, KubeSource
+from exporter.events.model import HEARTBEAT_SETTLE_SECONDS
 from exporter.http.server import ExporterApp
 from exporter.http.webconfig import WebConfig
 from exporter.live import Live
@@ -128,8 +129,10 @@ def status_source(cfg: Config, events: bool = True) -> tuple[InProcessSource, st
     and a synced Deployment cache when replicas live in Kubernetes. When the cluster
     configuration is unusable, the source reads Redis alone and the second value says
     why replicas are unknown. With `events` (and events.enabled) Celery's events are
-    consumed while it lives: worth it for --watch, not for one reading. Raises one of
-    the reader's `errors` (redis.RedisError for Redis) when the broker does not answer."""
+    consumed while it lives, and the first reading waits for the workers' heartbeats
+    and queues (a heartbeat interval, and at most broker.timeout_seconds plus twice
+    events.control_timeout_seconds more). Raises one of the reader's `errors`
+    (redis.RedisError for Redis) when the broker does not answer."""
     broker = cfg.broker.model_copy(update={"discover_queues": False})
     kube_wanted = cfg.kubernetes.enabled and cfg.autoscaler.backend != "local"
     problem = None
@@ -158,4 +161,10 @@ def status_source(cfg: Config, events: bool = True) -> tuple[InProcessSource, st
     wait = getattr(source.kube, "wait_synced", None)
     if wait is not None:
         wait(cfg.kubernetes.request_timeout_seconds)
+    if source.live is not None:
+        source.live.settle(
+            cfg.broker.timeout_seconds
+            + HEARTBEAT_SETTLE_SECONDS
+            + 2 * cfg.events.control_timeout_seconds
+        )
     return source, problem

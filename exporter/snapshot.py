@@ -44,6 +44,11 @@ class QueueStats(NamedTuple):
     # Consumers subscribed to the queue, where the broker counts them (RabbitMQ); None:
     # it does not (Redis).
     consumers: int | None = None
+    # Of `unacked`: held by a worker for an ETA still in the future (Celery's ETA and
+    # countdown tasks), and delivered longer ago than broker.visibility_timeout (a
+    # running worker restores those to the queue). Disjoint; 0 from older exporters.
+    scheduled: int = 0
+    overdue: int = 0
 
     @property
     def work(self) -> int:
@@ -139,6 +144,22 @@ class Snapshot:
         """The queue's tasks and workers by the events, while the consumer is connected."""
         return self.events.queue(name) if self.events is not None and self.events.up else None
 
+    def stranded(self, name: str) -> int:
+        """In-flight messages of the queue that nothing will deliver again: delivered
+        longer ago than the visibility timeout (`overdue`) while no live worker consumes
+        the queue, as far as anything tells (no ready replica of its Deployment, and no
+        worker of it alive by the events). A live worker restores them (kombu's
+        restore_visible, about every 100 s), so with one they are not stranded."""
+        q = self.queue(name)
+        if q is None or q.overdue == 0:
+            return 0
+        if q.ready_replicas:
+            return 0
+        activity = self.activity(name)
+        if activity is not None and activity.workers:
+            return 0
+        return q.overdue
+
     def to_json(self) -> dict[str, object]:
         skip = ("_index", "queues", "generation", "claims", "events", "progress", "durability")
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
@@ -155,6 +176,7 @@ class Snapshot:
             row = q._asdict()
             row["priority_lengths"] = {str(k): v for k, v in q.priority_lengths.items()}
             row["work"] = q.work
+            row["stranded"] = self.stranded(q.queue)
             queues.append(row)
         out["queues"] = queues
         return out

@@ -17,6 +17,9 @@ from typing import NamedTuple
 from exporter.broker.protocol import BrokerRead, QueueRead
 from exporter.snapshot import Deployment, QueueStats, Snapshot
 
+# Per queue: unacked, memory, scheduled, overdue, consumers (None: not counted).
+_Counts = tuple[int, int, int, int, int | None]
+
 
 class ListRead(NamedTuple):
     """One priority list as read from Redis: its length and the tags at both ends.
@@ -107,9 +110,9 @@ class IncrementalStats:
         # Every queue whose Deployment is exported (batches and other_queues).
         self.watched = configured if watched is None else watched
         # Per queue: the inputs and the stats of the last build.
-        self._prev: dict[str, tuple[QueueRead, int, int, Deployment | None, QueueStats]] = {}
+        self._prev: dict[str, tuple[QueueRead, _Counts, Deployment | None, QueueStats]] = {}
         self._prev_names: Sequence[str] = []
-        self._prev_inputs: tuple[object, object, object, object] = (None, None, None, None)
+        self._prev_inputs: tuple[object, ...] = (None, None, None, None, None, None)
         # Changes whenever anything but the ages changed (Snapshot.generation).
         self.generation = 0
 
@@ -119,19 +122,19 @@ class IncrementalStats:
         """QueueStats per queue of `read` at `now` (ages), with `by_name` the cluster's
         Deployments by name (None: no cluster); bumps `generation` when anything but
         the ages changed."""
-        inputs = (read.unacked, read.memory, read.consumers, by_name)
+        inputs = (read.unacked, read.memory, read.scheduled, read.overdue, read.consumers, by_name)
         same = (
             not read.changed
             and read.queues == self._prev_names
-            and all(a is b for a, b in zip(inputs[:3], self._prev_inputs[:3], strict=True))
-            and by_name == self._prev_inputs[3]
+            and all(a is b for a, b in zip(inputs[:5], self._prev_inputs[:5], strict=True))
+            and by_name == self._prev_inputs[5]
         )
         self._prev_inputs = inputs
         if same:
             # Only the clock moved (the common case for idle batches): new ages only.
             out = []
             for name, r in zip(read.queues, read.reads, strict=True):
-                qs = self._prev[name][4]
+                qs = self._prev[name][3]
                 if r.waiting:
                     qs = _new_tuple(QueueStats, (*qs[:4], age_of(r, now), *qs[5:]))
                 out.append(qs)
@@ -139,26 +142,27 @@ class IncrementalStats:
         prev, new = self._prev, {}
         configured, watched = self.configured, self.watched
         unacked_of, memory_of = read.unacked.get, read.memory.get
-        consumers = read.consumers
+        scheduled, overdue, consumers = read.scheduled, read.overdue, read.consumers
         changed = list(read.queues) != self._prev_names
         out = []
         for name, r in zip(read.queues, read.reads, strict=True):
             unacked = unacked_of(name, 0)
             memory = memory_of(name, 0)
+            subscribed = consumers.get(name, 0) if consumers is not None else None
+            # Usually both empty: no lookups then.
+            counts = (
+                unacked,
+                memory,
+                scheduled.get(name, 0) if scheduled else 0,
+                overdue.get(name, 0) if overdue else 0,
+                subscribed,
+            )
             dep_name = watched.get(name)
             dep = by_name.get(dep_name) if (by_name is not None and dep_name) else None
             age = age_of(r, now)
-            subscribed = consumers.get(name, 0) if consumers is not None else None
             p = prev.get(name)
-            if (
-                p is not None
-                and p[0] is r
-                and p[1] == unacked
-                and p[2] == memory
-                and p[3] is dep
-                and p[4].consumers == subscribed
-            ):
-                qs = p[4]
+            if p is not None and p[0] is r and p[1] == counts and p[2] is dep:
+                qs = p[3]
                 if r.waiting:  # only the age moved: a copy with the new age
                     qs = _new_tuple(QueueStats, (*qs[:4], age, *qs[5:]))
             else:
@@ -173,11 +177,13 @@ class IncrementalStats:
                     deployment=dep_name,
                     replicas=dep.replicas if dep else None,
                     ready_replicas=dep.ready_replicas if dep else None,
+                    scheduled=counts[2],
+                    overdue=counts[3],
                     consumers=subscribed,
                 )
-                if p is None or p[4][:4] + p[4][5:] != qs[:4] + qs[5:]:
+                if p is None or p[3][:4] + p[3][5:] != qs[:4] + qs[5:]:
                     changed = True
-            new[name] = (r, unacked, memory, dep, qs)
+            new[name] = (r, counts, dep, qs)
             out.append(qs)
         self._prev, self._prev_names = new, read.queues
         if changed:

@@ -106,10 +106,17 @@ def _queue_panels(cfg: Config) -> list[AnyPanel]:
         _timeseries(
             "In flight (delivered, not acknowledged)",
             "Messages workers hold: running or prefetched. A queue with 0 waiting can still "
-            "be busy.",
+            "be busy. Of them: scheduled (ETA and countdown tasks held until their time) "
+            "and stranded (past the visibility timeout with no worker to restore them).",
             dm.GridPos(h=8, w=8, x=0, y=10),
         )
         .with_target(_query(_sel(n.QUEUE_UNACKED.name, sel, QUEUES), "{{queue}}"))
+        .with_target(
+            _query(_sel(n.QUEUE_SCHEDULED.name, sel, QUEUES), "{{queue}} scheduled", ref="B")
+        )
+        .with_target(
+            _query(_sel(n.QUEUE_UNACKED_STRANDED.name, sel, QUEUES), "{{queue}} stranded", ref="C")
+        )
         .unit("short")
     )
     age = (

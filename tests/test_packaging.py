@@ -31,7 +31,9 @@ def test_wheel_holds_exactly_the_layout_packages(tmp_path: Path) -> None:
     assert tops == TOP_LEVEL
     # The Lua scripts and the committed renders ship with the code that reads them.
     for data in (
+        "exporter/broker/redis/envelope.lua",
         "exporter/broker/redis/lists.lua",
+        "exporter/broker/redis/locate.lua",
         "exporter/broker/redis/unacked.lua",
         "alerts/batchctl.rules.yml",
     ):

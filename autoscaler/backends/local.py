@@ -63,9 +63,11 @@ class WorkerPool:
         run_dir: Path,
         app: str,
         concurrency: int = 2,
-        # 1, not Celery's 4: new replicas then find work instead of it sitting
-        # prefetched in older ones, and fewer messages bounce back on scale-down.
+        # For queues without their own (`prefetch_by_queue`, which `from_config` fills
+        # from each batch's `prefetch_multiplier`). 1, not Celery's 4: new replicas then
+        # find work instead of it sitting prefetched in older ones.
         prefetch_multiplier: int = 1,
+        prefetch_by_queue: Mapping[str, int] | None = None,
         grace_seconds: float = DEFAULT_GRACE_SECONDS,
         grace_by_queue: Mapping[str, float] | None = None,
         keyprefix: str = "",
@@ -82,6 +84,9 @@ class WorkerPool:
         self.app = app
         self.concurrency = concurrency
         self.prefetch_multiplier = prefetch_multiplier
+        self.prefetch_by_queue = dict(prefetch_by_queue or {})
+        if any(n < 1 for n in self.prefetch_by_queue.values()):
+            raise ValueError("prefetch_multiplier must be >= 1")
         self.grace_seconds = grace_seconds
         self.grace_by_queue = dict(grace_by_queue or {})
         self.keyprefix = keyprefix
@@ -100,7 +105,9 @@ class WorkerPool:
 
     @classmethod
     def from_config(cls, cfg: Config, run_dir: Path, **overrides: object) -> WorkerPool:
-        """An actuator for `cfg`: each batch's grace period covers its longest task."""
+        """An actuator for `cfg`: each batch's grace period covers its longest task, and
+        its workers prefetch as its `prefetch_multiplier` says (what the autoscaler's
+        in-flight floor assumes of them)."""
         kwargs: dict[str, object] = {
             "broker_url": cfg.broker.url,
             "run_dir": run_dir,
@@ -110,6 +117,7 @@ class WorkerPool:
             "grace_by_queue": {
                 b.queue: b.max_task_seconds + GRACE_MARGIN_SECONDS for b in cfg.batches
             },
+            "prefetch_by_queue": {b.queue: b.prefetch_multiplier for b in cfg.batches},
             "events": cfg.events.enabled,
         }
         kwargs.update(overrides)
@@ -160,6 +168,9 @@ class WorkerPool:
 
     def grace_for(self, queue: str) -> float:
         return self.grace_by_queue.get(queue, self.grace_seconds)
+
+    def prefetch_for(self, queue: str) -> int:
+        return self.prefetch_by_queue.get(queue, self.prefetch_multiplier)
 
     # -- actions ---------------------------------------------------------------
 
@@ -254,7 +265,7 @@ class WorkerPool:
             node=node,
             concurrency=self.concurrency,
             pool=self.pool,
-            prefetch_multiplier=self.prefetch_multiplier,
+            prefetch_multiplier=self.prefetch_for(queue),
             loglevel=self.loglevel,
             events=self.events,
         )
@@ -264,8 +275,8 @@ class WorkerPool:
 
     def _spawn(self, queue: str) -> WorkerProcess:
         self._seq += 1
-        # The queue first: the exporter's events consumer tells the worker's queue by its
-        # node name (exporter/events/naming.py).
+        # The queue first, for people reading logs (the exporter learns a worker's queues
+        # from its own answer to `active_queues`, never from its name).
         node = f"{_UNSAFE.sub('_', queue)}-{self._token}-{self._seq}"
         log_path = self.run_dir / f"{node}.log"
         command = self._command(queue, node)

@@ -27,6 +27,11 @@ a limit stopped, none otherwise.
    the batch is claimed (else `unclaimed`, `claim_expired`), every guard is healthy (else
    `guard_hold`) and the cap is not 0 (else `at_cap`). A draining claim (released with
    `--drain`) still gets its one replica: draining means "finish the work".
+   `stranded`: nothing waits, the batch is at 0 replicas and messages in `unacked` are
+   older than the visibility timeout with no live worker (`celery_queue_unacked_stranded`):
+   kombu restores them only from a running worker, so one replica, claimed or draining,
+   guards and cap permitting (the same holds as `from_zero`); it restores them at its
+   start and the rules below take over.
 5. `guard_shed`: a guard with `shed: true` is unhealthy -> one down, while above 1 and
    min_replicas; from there on the later rules decide (growth is still held by
    `guard_hold`; an idle batch still goes to zero). Unknown results hold but never shed:
@@ -50,6 +55,12 @@ a limit stopped, none otherwise.
    - `drained`: the claim is draining and waiting + in flight (+ running tasks, with
      events) has been 0 on two ticks running -> straight to `min_replicas` (no
      `idle_after_seconds` wait: the holder is done); the loop then ends the claim;
+   - `scheduled`: the only work left is scheduled (ETA and countdown tasks a worker holds
+     until their time, `celery_queue_scheduled`) -> one replica (or min_replicas)
+     after `idle_after_seconds`, stepping down meanwhile as an idle batch does; kept
+     there while they wait. Not zero: a warm shutdown hands them back to the queue,
+     where they would count as waiting and `from_zero` would start a replica at once.
+     A draining batch waits for them too;
    - `idle_to_zero`: waiting + in flight (+ running tasks, with events) has been 0 for
      `idle_after_seconds` -> straight to `min_replicas` (an expired claim changes
      nothing here);
@@ -113,7 +124,12 @@ running tasks visible in `unacked` too (benchmarks/README.md compares all four c
 The in-flight floor: one replica holds at most `worker_concurrency * prefetch_multiplier`
 messages in the broker's `unacked` hash (Celery's prefetch window) and runs at most
 `worker_concurrency` tasks, so the fewest replicas that can hold the observed work is
-max(ceil(in_flight / window), ceil(active / concurrency)). We never shrink below it.
+max(ceil(held / window), ceil(active / concurrency)), and 1 while anything is scheduled.
+`held` is in flight less the scheduled and stranded messages: a worker keeps ETA tasks
+outside its prefetch limit (Celery raises its QoS for each; one replica can keep them
+all), and no replica holds a stranded message. We never shrink below the floor.
+Scheduled messages are not `work` either: they neither keep a batch from being idle
+nor enter the drain ETA that `step_down` waits for.
 Shrinking is still safe only because a removed worker's warm shutdown returns its
 prefetched messages and finishes its running ones within the pod's grace period, which the
 manifests derive from `max_task_seconds`.

@@ -10,25 +10,37 @@ from autoscaler.policy.tracking import replicas_for_target
 from batchctl.reasons import Reason
 
 
-def from_zero(c: Tick) -> Decision | None:
-    if c.current != 0 or c.obs.waiting == 0:
-        return None
-    if c.draining:
-        # Draining means "finish the work": at 0 replicas that needs one (within the cap,
-        # when the guards allow), never more.
-        if c.blocked:
-            return c.hold(Reason.GUARD_HOLD, guards_text(c.obs.guards))
-        if c.cap == 0:
-            return c.hold(Reason.AT_CAP, "cap is 0")
-        return c.to(1, Reason.FROM_ZERO, f"{c.obs.waiting} waiting; draining: one replica")
-    if not c.may_grow:
+def _start_one(c: Tick, reason: Reason, what: str) -> Decision:
+    """One replica for a batch at 0 with `what` to do, if it is claimed (or draining:
+    that means "finish the work", and needs one), every guard is healthy and the cap is
+    not 0; else a hold that says which."""
+    if not c.may_grow and not c.draining:
         # Reported, not scaled: a batch nobody holds never starts on its own.
-        return c.hold(c.no_claim, f"{c.obs.waiting} waiting, not scaled")
+        return c.hold(c.no_claim, f"{what}, not scaled")
     if c.blocked:
         return c.hold(Reason.GUARD_HOLD, guards_text(c.obs.guards))
     if c.cap == 0:
         return c.hold(Reason.AT_CAP, "cap is 0")
-    return c.to(1, Reason.FROM_ZERO, f"{c.obs.waiting} waiting")
+    return c.to(1, reason, what)
+
+
+def from_zero(c: Tick) -> Decision | None:
+    if c.current != 0 or c.obs.waiting == 0:
+        return None
+    what = f"{c.obs.waiting} waiting"
+    return _start_one(c, Reason.FROM_ZERO, f"{what}; draining: one replica" if c.draining else what)
+
+
+def stranded(c: Tick) -> Decision | None:
+    """Stranded in-flight work at 0 replicas: kombu restores a message from `unacked`
+    (restore_visible, once it is older than the visibility timeout) only from a running
+    worker, so with none they stay there for good. One replica brings them back to the
+    queue (a worker restores at its start), from where the other rules take over."""
+    n = c.obs.stranded
+    if c.current != 0 or n == 0 or c.obs.waiting > 0:
+        return None
+    what = f"{n} in flight past the visibility timeout and no worker to restore them"
+    return _start_one(c, Reason.STRANDED, what)
 
 
 def backlog(c: Tick) -> Decision | None:

@@ -127,15 +127,29 @@ class BatchObservation:
     # whichever replicas Kubernetes picks, busy or not.
     idle_replicas: int | None = None
 
+    # Of `in_flight`: held by a worker for an ETA still in the future (Celery's ETA and
+    # countdown tasks: outside the prefetch limit, and not work that can be done now),
+    # and stranded (delivered longer ago than the visibility timeout, no live worker
+    # consuming the queue: no replica holds them, a new one restores them). Disjoint.
+    scheduled: int = 0
+    stranded: int = 0
+
+    @property
+    def held(self) -> int:
+        """In flight in workers' prefetch windows: neither scheduled nor stranded."""
+        return max(0, self.in_flight - self.scheduled - self.stranded)
+
     @property
     def work(self) -> int:
-        """Everything not done yet: waiting, in flight and running."""
-        return self.waiting + self.in_flight + self.active
+        """Everything that can be done now and is not done yet: waiting, in flight
+        (scheduled messages excepted: they wait for their time) and running."""
+        return self.waiting + max(0, self.in_flight - self.scheduled) + self.active
 
     @property
     def busy(self) -> int:
-        """Work that workers hold: in flight (prefetched, or running with late acks) or running."""
-        return self.in_flight + self.active
+        """Work that workers hold: in flight (prefetched, or running with late acks) or
+        running; scheduled messages excepted."""
+        return max(0, self.in_flight - self.scheduled) + self.active
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,11 +235,14 @@ def replica_capacity(batch: SizeBands) -> int:
     return batch.worker_concurrency * batch.prefetch_multiplier
 
 
-def inflight_floor(batch: SizeBands, in_flight: int, active: int = 0) -> int:
+def inflight_floor(batch: SizeBands, in_flight: int, active: int = 0, scheduled: int = 0) -> int:
     """The fewest replicas that can hold `in_flight` messages and run `active` tasks, and
-    never below min_replicas. One replica holds at most its prefetch window in `unacked`
-    and runs at most `worker_concurrency` tasks; the two bounds are taken separately, so
-    a running task that is also in `unacked` (acks_late) is not counted twice."""
+    keep `scheduled` ones, never below min_replicas. One replica holds at most its prefetch
+    window in `unacked` and runs at most `worker_concurrency` tasks; the two bounds are
+    taken separately, so a running task that is also in `unacked` (acks_late) is not
+    counted twice. `in_flight` excludes the scheduled messages: a worker holds those
+    outside its prefetch limit (Celery raises its QoS for each), so any one replica can
+    keep them all (docs/design.md, "ETA tasks")."""
     held = math.ceil(max(0, in_flight) / replica_capacity(batch))
     running = math.ceil(max(0, active) / batch.worker_concurrency)
-    return max(batch.min_replicas, held, running)
+    return max(batch.min_replicas, held, running, 1 if scheduled > 0 else 0)

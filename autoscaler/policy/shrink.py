@@ -42,11 +42,32 @@ def guard_shed(c: Tick) -> Decision | None:
 
 def drained(c: Tick) -> Decision | None:
     # Released with --drain and now idle on two ticks running (the first idle tick only
-    # starts the timer): the holder is done, so no idle_after_seconds wait.
+    # starts the timer): the holder is done, so no idle_after_seconds wait. Scheduled
+    # tasks are work the holder asked for: the drain waits for them (`scheduled`).
     b = c.batch
-    if not c.draining or c.obs.work > 0 or c.current <= b.min_replicas or c.idle_for <= 0:
+    if not c.draining or c.obs.work > 0 or c.obs.scheduled > 0:
+        return None
+    if c.current <= b.min_replicas or c.idle_for <= 0:
         return None
     return c.to(b.min_replicas, Reason.DRAINED, f"drain done: idle for {c.idle_for:.0f}s")
+
+
+def scheduled(c: Tick) -> Decision | None:
+    # Only scheduled work (ETA and countdown tasks a worker holds until their time):
+    # one replica keeps them all, whatever their number (they are outside its prefetch
+    # limit). Not zero: a warm shutdown hands them back to the queue, where they wait,
+    # and `from_zero` would start a replica at once. Above one, the pace is that of the
+    # idle rules: one down per step interval, or straight to one after idle_after.
+    o, b = c.obs, c.batch
+    if o.scheduled == 0 or o.work > 0 or c.current == 0 or c.tracked.idle_since is None:
+        return None
+    keep = max(1, b.min_replicas)
+    detail = f"only {o.scheduled} scheduled (ETA tasks): {keep} replica(s) hold them"
+    if c.current <= keep:
+        return c.keep(Reason.SCHEDULED, detail)
+    if c.idle_for >= b.idle_after_seconds:
+        return c.to(keep, Reason.SCHEDULED, f"{detail}; idle for {c.idle_for:.0f}s")
+    return None
 
 
 def idle_to_zero(c: Tick) -> Decision | None:

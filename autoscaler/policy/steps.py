@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from autoscaler.policy.deadline import deadline, deadline_idle
-from autoscaler.policy.growth import backlog, from_zero, replicas_behind
+from autoscaler.policy.growth import backlog, from_zero, replicas_behind, stranded
 from autoscaler.policy.hands_off import manual_override, no_data, replicas_unknown
 from autoscaler.policy.model import BatchObservation, BatchPolicy, BatchState, Decision
 from autoscaler.policy.scalein import idle_replicas, spare_busy
@@ -22,6 +22,7 @@ from autoscaler.policy.shrink import (
     idle,
     idle_step_down,
     idle_to_zero,
+    scheduled,
     step_down,
 )
 from autoscaler.policy.tick import Step, Tick
@@ -49,8 +50,10 @@ __all__ = [
     "no_data",
     "replicas_behind",
     "replicas_unknown",
+    "scheduled",
     "steady",
     "step_down",
+    "stranded",
 ]
 
 
@@ -64,11 +67,13 @@ PRECEDENCE: tuple[Step, ...] = (
     manual_override,
     above_cap,
     from_zero,
+    stranded,
     guard_shed,
     deadline,
     backlog,
     deadline_idle,
     drained,
+    scheduled,
     idle_to_zero,
     idle_step_down,
     idle_replicas,

@@ -46,13 +46,17 @@ class Tick:
 
     @property
     def floor(self) -> int:
-        return inflight_floor(self.batch, self.obs.in_flight, self.obs.active)
+        o = self.obs
+        return inflight_floor(self.batch, o.held, o.active, o.scheduled)
 
     @property
     def floor_detail(self) -> str:
-        """'12 in flight need 1', or with running tasks '12 in flight, 5 running need 2'."""
-        running = f", {self.obs.active} running" if self.obs.active else ""
-        return f"{self.obs.in_flight} in flight{running} need {self.floor}"
+        """'12 in flight need 1', or with running tasks '12 in flight, 5 running need 2',
+        with scheduled ones '12 in flight, 40 scheduled need 1'."""
+        o = self.obs
+        running = f", {o.active} running" if o.active else ""
+        scheduled = f", {o.scheduled} scheduled" if o.scheduled else ""
+        return f"{o.held} in flight{running}{scheduled} need {self.floor}"
 
     @property
     def claimed(self) -> bool:

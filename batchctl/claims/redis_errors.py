@@ -46,7 +46,10 @@ def store_error(url: str, exc: redis.RedisError) -> StoreError:
         )
     if isinstance(exc, redis.exceptions.NoPermissionError):
         return StoreRefused(
-            f"the broker at {where} refused the command ({why}): check the user's ACL", exc
+            f"the broker at {where} refused the command ({why}): claims need a user that "
+            "may write batchctl's keys; add the command it names to the user's ACL "
+            "(docs/operations.md, 'Least privilege')",
+            exc,
         )
     if text.startswith("WRONGTYPE"):
         return StoreFault(

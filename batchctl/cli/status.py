@@ -74,16 +74,18 @@ def status_command(
 
     \b
     REPLICAS is ready/desired, from Kubernetes (with kubernetes.enabled and a
-    kubernetes backend). The age of the oldest waiting message needs two readings
-    (Celery messages carry no publish time), so OLDEST shows from the second
-    refresh of --watch on; DONE/MIN and ETA need readings 10 s apart. ACTIVE and
-    FAILED 10M come from Celery's task events (events.enabled, workers with -E);
-    without them they say "no events", and DONE/MIN is an estimate from the fall
-    of waiting + in flight. With -o json, one JSON document per refresh; a broker
-    that cannot be reached at the start is a JSON error (exit 3). A broker that
-    does not answer the last reading (the only one, or the last of --watch) also
-    exits 3; Kubernetes that does not answer is a warning (replicas unknown, exit
-    0). --json is the deprecated spelling of -o json.
+    kubernetes backend). SCHEDULED counts the in-flight ETA and countdown tasks a
+    worker holds until their time. The age of the oldest waiting message comes from
+    the ages the exporter keeps in the broker (Celery messages carry no publish
+    time); without them OLDEST shows from the second refresh of --watch on.
+    DONE/MIN and ETA need readings 10 s apart. ACTIVE and FAILED 10M come from
+    Celery's task events (events.enabled, workers with -E; a single reading waits
+    a moment for the workers' heartbeats); with events off they say "no events",
+    and DONE/MIN is an estimate from the fall of waiting + in flight. With -o json,
+    one JSON document per refresh; a broker that cannot be reached at the start is a
+    JSON error (exit 3). A broker that does not answer the last reading (the only
+    one, or the last of --watch) also exits 3; Kubernetes that does not answer is a
+    warning (replicas unknown, exit 0). --json is the deprecated spelling of -o json.
     With the claims in Kubernetes (claims.store: kubernetes, or --kubeconfig,
     --context, -n) the claims are the Leases and the queues the exporter's own
     reading, through the API server's service proxy: no broker URL needed; an
@@ -127,7 +129,7 @@ def _broker_reading(
     from exporter.runtime import status_source
 
     try:
-        source, kube_problem = status_source(cfg, events=watch)
+        source, kube_problem = status_source(cfg)
     except BROKER_ERRORS as e:
         broker_failed(cfg, e, out)
 
@@ -200,8 +202,8 @@ def _show(
             code = r.code
             ages_known = refreshes > 0 or r.ages_known
             rows = status_rows(r.cfg, r.claims, r.snap)
+            doc = status_json(rows, r.snap, now, ages_known)
             if as_json:
-                doc = status_json(rows, r.snap, now, ages_known)
                 doc["claims_known"] = r.claims_known
                 click.echo(jsonout.dumps(doc))
             elif watch:
@@ -211,7 +213,10 @@ def _show(
                 # Watching a table: inline; otherwise stderr, keeping stdout parseable.
                 click.echo(f"warning: {problem}", err=as_json or not watch)
             if not as_json:
-                click.echo(render_table(rows, now, ages_known, claims_known=r.claims_known))
+                table = render_table(
+                    rows, now, ages_known, claims_known=r.claims_known, events=str(doc["events"])
+                )
+                click.echo(table)
             refreshes += 1
             if not watch or (count is not None and refreshes >= count):
                 break

@@ -81,6 +81,9 @@ class AlertsConfig(_Strict):
     # (alerts/queue_rules.py explains the Alertmanager race this avoids). At least the
     # rule evaluation interval; twice it for the CeleryQueueNoConsumers guarantee.
     tier_resolve_hold: str = "1m"
+    # CeleryUnackedStranded: in-flight messages past the visibility timeout with no live
+    # worker, for longer than a worker's restore sweep (about 100 s).
+    stranded_for: str = "10m"
     # Optional alerts (the Kubernetes ones are also left out when kubernetes.enabled is
     # false, the autoscaler and claim ones when autoscaler.enabled is false).
     idle_replicas_alert: bool = True
@@ -92,6 +95,7 @@ class AlertsConfig(_Strict):
     # The alerts on task events (CeleryTaskFailureRatioHigh, CeleryBatchNoProgress): their
     # series exist only with events.enabled; without them they never fire.
     event_alerts: bool = True
+    stranded_alert: bool = True
 
     @field_validator("runbook_url")
     @classmethod
@@ -104,7 +108,7 @@ class AlertsConfig(_Strict):
         "no_consumers_for", "idle_replicas_for", "workers_not_ready_for", "stuck_for",
         "growth_window", "memory_for", "down_for", "at_cap_for", "held_for",
         "claim_expired_for", "unclaimed_for", "behind_deadline_for", "failure_window",
-        "failure_for", "no_progress_for", "tier_resolve_hold",
+        "failure_for", "no_progress_for", "tier_resolve_hold", "stranded_for",
     )  # fmt: skip
     @classmethod
     def _duration(cls, v: str) -> str:

@@ -80,6 +80,9 @@ class BrokerConfig(_Strict):
     max_queues: int = Field(2000, ge=1)
     timeout_seconds: float = Field(1.0, gt=0, le=60)
     memory_sample_interval_seconds: float = Field(30.0, ge=0)
+    # kombu's transport option: an `unacked` entry older than this is restored to its
+    # queue by a running worker (restore_visible); with none running it stays stranded.
+    visibility_timeout: float = Field(3600.0, gt=0)
 
     @field_validator("url")
     @classmethod

@@ -194,6 +194,13 @@ class EventsConfig(_Strict):
     max_tracked_tasks: int = Field(10_000, ge=100, le=10_000_000)
     # Reconnecting after the broker went away: waits double from 1 s up to this.
     reconnect_max_seconds: float = Field(30.0, ge=1, le=3600)
+    # Which queues each worker consumes, from its own answer to Celery's `active_queues`
+    # control command: asked when a worker appears, then every refresh; a worker that
+    # does not answer within the timeout (remote control off, a broker user that may
+    # not publish) has unknown queues, never guessed. false: never ask.
+    worker_queues: bool = True
+    worker_queues_refresh_seconds: float = Field(300.0, ge=10, le=86400)
+    control_timeout_seconds: float = Field(1.0, gt=0, le=30)
 
 
 def _ascending(v: tuple[int, int, int]) -> tuple[int, int, int]:

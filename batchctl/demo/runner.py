@@ -182,7 +182,7 @@ def run_demo(opts: DemoOptions, on_started: Callable[[str], None] | None = None)
     previous_record_url = os.environ.get(ENV_RECORD_URL)
     os.environ[ENV_RECORD_URL] = record_url
     run_dir = embedded.dir / "workers"
-    pool = WorkerPool.from_config(cfg, run_dir, prefetch_multiplier=1)
+    pool = WorkerPool.from_config(cfg, run_dir)
     backend = LocalBackend(pool, [b.queue for b in cfg.batches])
 
     exporter = start_exporter(cfg, opts.listen)

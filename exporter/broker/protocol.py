@@ -76,7 +76,7 @@ class BrokerRead:
     # the source reuse the last read's stats.
     changed: bool
     unacked: Mapping[str, int]  # queue -> messages delivered and not yet acknowledged
-    used_memory: int | None  # bytes the broker uses; None: unknown
+    used_memory: int | None  # bytes the broker uses; None: unknown (INFO refused)
     max_memory: int | None  # bytes it may use; 0: no limit; None: unknown
     memory: Mapping[str, int]  # queue -> bytes, from the last memory sample
     # batchctl's claim records of `claim_queues`, where the broker keeps them (Redis);
@@ -91,6 +91,12 @@ class BrokerRead:
     # Resource alarms ("memory", "disk") -> raised now, where the broker has them
     # (RabbitMQ blocks every publisher while one is raised); {}: none known.
     alarms: Mapping[str, bool] = field(default_factory=dict)
+    # Of `unacked`, per queue: messages a worker holds for a future ETA (Celery's ETA and
+    # countdown tasks), and messages delivered longer ago than the broker's visibility
+    # timeout (a running worker would have restored them). Disjoint; {} from a broker
+    # that cannot tell (then they count as ordinary in-flight work).
+    scheduled: Mapping[str, int] = field(default_factory=dict)
+    overdue: Mapping[str, int] = field(default_factory=dict)
 
 
 class QueueWork(NamedTuple):

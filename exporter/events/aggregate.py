@@ -8,8 +8,11 @@ by Celery's own heartbeat rule (and are capped), and the label sets are capped b
 `events.max_task_names` and `events.max_queues`.
 
 **Which queue.** From the task's `task-sent` event when the producer sends it
-(`task_send_sent_event`), else from the worker that received it (exporter/events/
-naming.py), else from what that worker ran before; `unknown` when nothing says.
+(`task_send_sent_event`); else from the worker that received it, when that worker
+consumes exactly one queue, by its own answer to Celery's `active_queues` (asked by
+exporter/events/queues.py, off this thread: `due`, `asked`, `learned`); else `unknown`.
+Never from a worker's name: names say nothing reliable about queues. A worker counts in
+`workers` under every queue it consumes, or under `unknown` until it answered.
 
 **Active tasks** are the tasks a worker started and has not finished, by the task events;
 each heartbeat (`active`, the worker's count of executing tasks) corrects them, so lost
@@ -30,8 +33,6 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-from celery.events.state import heartbeat_expires
-
 from batchctl.config import EventsConfig
 from batchctl.metrics import RUNTIME_BUCKETS, TASK_STATES
 from exporter.events.model import (
@@ -41,16 +42,14 @@ from exporter.events.model import (
     QueueActivity,
     TaskStats,
 )
-from exporter.events.naming import WorkerNames
 from exporter.events.waiting import SentWaiting
+from exporter.events.workers import DEFAULT_FREQ, Worker, alive, event_time
 from exporter.events.workload import Held, WorkerLoad
 
 # At most this many workers are tracked (each expires with its heartbeats anyway).
 MAX_WORKERS = 4096
 # Label values are cut to this many characters: a hostile name must not grow memory.
 MAX_LABEL = 200
-# Heartbeat interval assumed for a worker before its first heartbeat (Celery's default).
-DEFAULT_FREQ = 2.0
 
 _STATE_INDEX = {s: i for i, s in enumerate(TASK_STATES)}
 _SUCCEEDED, _FAILED = _STATE_INDEX["succeeded"], _STATE_INDEX["failed"]
@@ -64,22 +63,6 @@ class _Task:
         self.queue = queue  # a label (admitted), or None until known
         self.name = name  # a label (admitted), or None until known
         self.worker = worker  # hostname while it runs there
-
-
-class _Worker:
-    __slots__ = (
-        "freq", "heartbeat_at", "last_seen", "learned", "prev_heartbeat_at", "running", "unseen",
-    )  # fmt: skip
-
-    def __init__(self, now: float) -> None:
-        self.freq: float | None = None  # seconds between heartbeats; None: none seen yet
-        self.heartbeat_at: float | None = None
-        self.prev_heartbeat_at = float("-inf")
-        self.last_seen = now
-        self.learned: str | None = None  # the queue of its tasks, from task-sent
-        # uuid -> (local start time, queue label), in start order
-        self.running: OrderedDict[str, tuple[float, str]] = OrderedDict()
-        self.unseen = 0  # executing by its heartbeat, not by our events
 
 
 class _Stats:
@@ -99,10 +82,11 @@ class EventAggregator:
         """`batches` maps the configured queues to their Deployments."""
         self.cfg = cfg
         self.configured = frozenset(batches)
-        self.names = WorkerNames(batches)
         self._lock = threading.Lock()
+        # Set when a worker is first tracked: the queue learner asks it at once.
+        self.new_worker = threading.Event()
         self._tasks: OrderedDict[str, _Task] = OrderedDict()
-        self._workers: dict[str, _Worker] = {}
+        self._workers: dict[str, Worker] = {}
         self._stats: dict[tuple[str, str], _Stats] = {}
         self._queues: dict[str, str] = {}  # admitted other queue names (as labels)
         self._task_names: dict[str, str] = {}  # admitted task names
@@ -180,7 +164,7 @@ class EventAggregator:
         if task.worker is not None and task.worker != host:
             self._stop_running(uuid, task)  # redelivered to another worker
         if uuid not in w.running:
-            w.running[uuid] = (_time(ev), task.queue or UNKNOWN)
+            w.running[uuid] = event_time(ev)
             if w.unseen > 0:
                 w.unseen -= 1  # the heartbeat already counted it
         task.worker = host
@@ -213,7 +197,7 @@ class EventAggregator:
         if found is None:
             return
         _, w = found
-        now = _time(ev)
+        now = event_time(ev)
         freq = ev.get("freq")
         w.freq = float(freq) if isinstance(freq, int | float) and freq > 0 else DEFAULT_FREQ
         active = ev.get("active")
@@ -252,29 +236,27 @@ class EventAggregator:
             self.held.leave(old_uuid)
         return task
 
-    def _worker_of(self, ev: Mapping[str, Any]) -> tuple[str, _Worker] | None:
+    def _worker_of(self, ev: Mapping[str, Any]) -> tuple[str, Worker] | None:
         host = ev.get("hostname")
         if not isinstance(host, str) or not host:
             return None
         host = host[:MAX_LABEL]
         w = self._workers.get(host)
-        now = _time(ev)
+        now = event_time(ev)
         if w is None:
             if len(self._workers) >= MAX_WORKERS:
                 self._expire(now)
                 if len(self._workers) >= MAX_WORKERS:
                     return None
-            w = self._workers[host] = _Worker(now)
+            w = self._workers[host] = Worker(now)
+            self.new_worker.set()
         w.last_seen = now
         return host, w
 
-    def _attribute(self, task: _Task, host: str, w: _Worker) -> None:
-        """Settle the task's queue from its worker, or teach the worker the task's."""
-        by_name = self.names.queue_of(host)
+    def _attribute(self, task: _Task, host: str, w: Worker) -> None:
+        """Settle the task's queue from its worker, when the worker consumes one queue."""
         if task.queue is None:
-            task.queue = by_name or w.learned
-        elif by_name is None and task.queue not in (UNKNOWN, OTHER):
-            w.learned = task.queue
+            task.queue = w.queue
 
     def _stop_running(self, uuid: str, task: _Task) -> None:
         if task.worker is None:
@@ -284,12 +266,12 @@ class EventAggregator:
             w.running.pop(uuid, None)
         task.worker = None
 
-    def _reconcile(self, w: _Worker, active: int) -> None:
+    def _reconcile(self, w: Worker, active: int) -> None:
         excess = len(w.running) - active
         if excess > 0:
             # Started before the previous heartbeat and still not finished, although the
             # worker runs fewer: their finish was lost. Oldest first.
-            stale = [u for u, (at, _) in w.running.items() if at <= w.prev_heartbeat_at][:excess]
+            stale = [u for u, at in w.running.items() if at <= w.prev_heartbeat_at][:excess]
             for uuid in stale:
                 del w.running[uuid]
                 task = self._tasks.get(uuid)
@@ -326,8 +308,41 @@ class EventAggregator:
         return OTHER
 
     def _expire(self, now: float) -> None:
-        for host in [h for h, w in self._workers.items() if not _alive(w, now)]:
+        for host in [h for h, w in self._workers.items() if not alive(w, now)]:
             self._offline("worker-offline", {"hostname": host})
+
+    # -- the workers' queues (exporter/events/queues.py asks them) ------------------------
+
+    def due(self, now: float, refresh: float) -> list[str]:
+        """Live workers to ask which queues they consume: those never asked, those that
+        did not answer (again after 1, 2, 4 ... up to RETRY_SECONDS), and the others every
+        `refresh` seconds."""
+        with self._lock:
+            self.new_worker.clear()
+            return [
+                h for h, w in self._workers.items() if alive(w, now) and w.ask_due(now, refresh)
+            ]
+
+    def unanswered(self, now: float) -> int:
+        """Live workers whose queues are not known yet."""
+        with self._lock:
+            return sum(1 for w in self._workers.values() if alive(w, now) and w.queues is None)
+
+    def asked(self, hosts: list[str], now: float) -> None:
+        with self._lock:
+            for host in hosts:
+                w = self._workers.get(host)
+                if w is not None:
+                    w.asked_at = now
+                    w.tries += 1
+
+    def learned(self, host: str, queues: list[str]) -> None:
+        """`host` answered: it consumes `queues` (their names)."""
+        with self._lock:
+            w = self._workers.get(host[:MAX_LABEL])
+            if w is not None:
+                w.queues = tuple(sorted({self._queue_label(q) for q in queues}))
+                w.tries = 0
 
     # -- output ------------------------------------------------------------------------
 
@@ -339,15 +354,19 @@ class EventAggregator:
             workers: dict[str, int] = {}
             loads: list[WorkerLoad] = []
             for host, w in self._workers.items():
-                for _, queue in w.running.values():
+                mine = w.queue or UNKNOWN
+                for uuid in w.running:
+                    task = self._tasks.get(uuid)
+                    queue = (task.queue if task is not None else None) or mine
                     active[queue] = active.get(queue, 0) + 1
-                queue = self.names.queue_of(host) or w.learned or UNKNOWN
                 if w.unseen:
-                    active[queue] = active.get(queue, 0) + w.unseen
+                    active[mine] = active.get(mine, 0) + w.unseen
                 if w.heartbeat_at is not None:
-                    workers[queue] = workers.get(queue, 0) + 1
+                    for queue in w.queues if w.queues is not None else (UNKNOWN,):
+                        workers[queue] = workers.get(queue, 0) + 1
                     running = len(w.running) + w.unseen
-                    loads.append(WorkerLoad(host, queue, running, self.held.count(host)))
+                    # A worker of several queues is matched to pods by its name alone.
+                    loads.append(WorkerLoad(host, mine, running, self.held.count(host)))
             tasks = []
             succeeded: dict[str, int] = {}
             failed: dict[str, int] = {}
@@ -377,21 +396,3 @@ class EventAggregator:
         """(tasks remembered, workers tracked): what bounds memory."""
         with self._lock:
             return len(self._tasks), len(self._workers)
-
-
-def _alive(w: _Worker, now: float) -> bool:
-    """Celery's rule (celery.events.state.Worker.alive): the last heartbeat is younger
-    than two heartbeat intervals. A worker that sends none (--without-heartbeat) is kept
-    while it runs tasks we know of, else for a minute after its last event."""
-    if w.heartbeat_at is not None:
-        return bool(now < heartbeat_expires(w.heartbeat_at, w.freq or DEFAULT_FREQ))
-    return bool(w.running) or now - w.last_seen < 60.0
-
-
-def _time(ev: Mapping[str, Any]) -> float:
-    """When we received it (the receiver's `local_received`): our clock, not the worker's."""
-    for key in ("local_received", "timestamp"):
-        t = ev.get(key)
-        if isinstance(t, int | float) and math.isfinite(t):
-            return float(t)
-    return 0.0

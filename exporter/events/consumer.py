@@ -10,7 +10,9 @@ reconnects, waiting 1 s, 2 s, 4 s ... up to `events.reconnect_max_seconds`.
 
 On every (re)connection the receiver asks the workers for a heartbeat at once
 (Celery's `heartbeat` broadcast, as Flower does), so live workers and their active
-tasks are known within a moment instead of a heartbeat interval. Subscribing moves or
+tasks are known within a moment instead of a heartbeat interval. Which queues each
+worker consumes is asked of the worker itself, on another thread (exporter/events/
+queues.py, `events.worker_queues`). Subscribing moves or
 deletes nothing: events are published to every subscriber, and the receiver's
 auto-delete binding goes when it disconnects.
 """
@@ -31,7 +33,8 @@ from batchctl.config import Config
 from batchctl.log import get_logger
 from batchctl.redact import redact_url, scrub_urls
 from exporter.events.aggregate import EventAggregator
-from exporter.events.model import EventsView
+from exporter.events.model import HEARTBEAT_SETTLE_SECONDS, EventsView
+from exporter.events.queues import QueueLearner
 
 log = get_logger("batchctl.events")
 
@@ -67,20 +70,44 @@ class EventsConsumer:
             # pool (its own connection): it needs the same TLS options as ours.
             self._app.conf.update(broker_use_ssl=cfg.broker.amqp_ssl())
         self._safe_url = redact_url(cfg.broker.url)
+        # Asks each worker which queues it consumes (None: events.worker_queues false).
+        self.learner = QueueLearner(cfg, self.aggregator) if cfg.events.worker_queues else None
 
     def start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="celery-events", daemon=True)
             self._thread.start()
+        if self.learner is not None:
+            self.learner.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        if self.learner is not None:
+            self.learner.stop(timeout)
         receiver = self._receiver
         if receiver is not None:
             receiver.should_stop = True
         if self._thread is not None:
             self._thread.join(timeout)
         self.up = False
+
+    def settle(self, timeout: float) -> None:
+        """For a one-shot reading (`batchctl status`): wait at most `timeout` seconds until
+        connected, the workers' heartbeats (asked for on connecting) are in, and every
+        worker seen has said which queues it consumes."""
+        end = time.monotonic() + timeout
+        while not self.up and time.monotonic() < end and not self._stop.wait(0.02):
+            pass
+        if not self.up:
+            return
+        self._stop.wait(min(HEARTBEAT_SETTLE_SECONDS, max(0.0, end - time.monotonic())))
+        while (
+            self.learner is not None
+            and self.aggregator.unanswered(self.clock())
+            and time.monotonic() < end
+            and not self._stop.wait(0.02)
+        ):
+            pass
 
     def view(self, now: float) -> EventsView:
         return self.aggregator.view(now, up=self.up, since=self.since, error=self.error)

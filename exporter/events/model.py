@@ -19,6 +19,9 @@ from exporter.events.workload import WorkerLoad
 # The queue and task labels of what cannot be attributed or is over a cardinality cap.
 UNKNOWN = "unknown"
 OTHER = "other"
+# How long a one-shot reading (`batchctl status`) waits for the workers' heartbeats:
+# Celery's interval (2 s) and a little (the one asked for on connecting may come no sooner).
+HEARTBEAT_SETTLE_SECONDS = 2.2
 # States that end a task's run on a worker (a retried task comes back as a new run).
 FINISHED = ("succeeded", "failed", "retried", "rejected", "revoked")
 

@@ -35,7 +35,9 @@ from batchctl.metrics import (
     QUEUE_MEMORY,
     QUEUE_OLDEST_AGE,
     QUEUE_PRIORITY_LENGTH,
+    QUEUE_SCHEDULED,
     QUEUE_UNACKED,
+    QUEUE_UNACKED_STRANDED,
     QUEUE_WORKERS,
     QUEUES_DROPPED,
     QUEUES_SKIPPED,
@@ -102,6 +104,8 @@ class LineCache:
         # Per-queue families (the priority lists): queue -> (its mapping, its lines as
         # one block). One object per queue instead of a line and a key per series.
         self.groups: dict[str, dict[str, tuple[Mapping[int, int], bytes]]] = {}
+        # Per-queue integer families (`_Writer.counts`): queue -> (value, line).
+        self.counts: dict[str, dict[str, tuple[int, bytes]]] = {}
 
 
 class Body:
@@ -213,6 +217,31 @@ class _Writer:
         self._head(spec, name)
         self.lines.extend(blocks)
 
+    def counts(self, spec: Spec, rows: Iterable[tuple[str, int]]) -> None:
+        """A family with one label and integer values (queue -> count): a line is reused
+        while its value is the same, without formatting the value again (equal to
+        family() over the same series). Cheaper than family() when most values stay put
+        but the snapshot's generation moved, as on a busy broker."""
+        name = spec.name
+        old = self.cache.counts.get(name, {}) if self.cache is not None else {}
+        new: dict[str, tuple[int, bytes]] = {}
+        lines: list[bytes] = []
+        label = spec.labels[0]
+        for key, value in rows:
+            hit = old.get(key)
+            if hit is not None and hit[0] == value:
+                line = hit[1]
+            else:
+                line = f'{name}{{{label}="{_escape(key)}"}} {value}'.encode()
+            new[key] = (value, line)
+            lines.append(line)
+        if self.cache is not None:
+            self.cache.counts[name] = new
+        if not lines:
+            return
+        self._head(spec, name)
+        self.lines.extend(lines)
+
     def histogram(self, spec: Spec, rows: Iterable[HistogramRow]) -> None:
         """A histogram family: `_bucket` per bound (`le`), `_count` and `_sum`."""
         series = list(rows)
@@ -314,6 +343,26 @@ def render_body(
     )
     w.family_of(
         QUEUE_UNACKED, gen, lambda: w.family(QUEUE_UNACKED, (((q.queue,), q.unacked) for q in qs))
+    )
+    # The parts of in flight: for the batches always, for other queues while they have
+    # any (with thousands of discovered queues two more series each, all 0, would cost
+    # memory and time for nothing).
+    w.family_of(
+        QUEUE_SCHEDULED,
+        gen,
+        lambda: w.counts(
+            QUEUE_SCHEDULED, ((q.queue, q.scheduled) for q in qs if q.configured or q.scheduled)
+        ),
+    )
+    # Stranded depends on the events' live workers too, not only on the read.
+    overdue = [q for q in qs if q.overdue]
+    w.family_of(
+        QUEUE_UNACKED_STRANDED,
+        None if overdue else gen,
+        lambda: w.counts(
+            QUEUE_UNACKED_STRANDED,
+            ((q.queue, snap.stranded(q.queue)) for q in qs if q.configured or q.overdue),
+        ),
     )
     # An age the broker cannot tell is no series, never a false 0.
     w.family(

@@ -176,7 +176,7 @@ def _row(
             f'<td class="depth {TIER_CLASSES[t]}" data-tier="{TIER_WORDS[t]}">'
             f'<span class="n">{q.waiting}</span>{spark}</td>'
         )
-        cells.append(f"<td>{q.unacked}</td>")
+        cells.append(f"<td>{q.unacked}{_in_flight_parts(q, shown.stranded(name))}</td>")
         cells.append(f"<td>{activity.active if activity is not None else NO_EVENTS}</td>")
         cells.append(f"<td>{_rate(prog)}</td>")
         cells.append(f"<td>{_failures(prog, shown, name)}</td>")
@@ -203,6 +203,18 @@ def _age(q: QueueStats) -> str:
     if q.oldest_age_seconds is None:  # a broker that cannot date its messages
         return '<span class="muted" title="the broker does not date its messages">?</span>'
     return format_duration(q.oldest_age_seconds)
+
+
+def _in_flight_parts(q: QueueStats, stranded: int) -> str:
+    """The parts of in flight shown apart: ETA tasks held for later, and stranded ones."""
+    out = ""
+    if q.scheduled:
+        why = "ETA and countdown tasks a worker holds until their time"
+        out += f' <small class="muted" title="{why}">{q.scheduled} scheduled</small>'
+    if stranded:
+        why = "past the visibility timeout with no worker to restore them"
+        out += f' <span class="warn" title="{why}">{stranded} stranded</span>'
+    return out
 
 
 def _rate(prog: Progress | None) -> str:

@@ -75,10 +75,14 @@ def status_json(
             "claim": r.claim.to_json(now) if r.claim is not None else None,
             "waiting": s.waiting if s else None,
             "in_flight": s.unacked if s else None,
+            # Of in flight: ETA tasks held for later, and stranded ones (nothing
+            # restores them while no worker runs).
+            "scheduled": s.scheduled if s else None,
+            "stranded": snap.stranded(r.queue) if s and snap is not None else None,
             # Executing now and live workers, by the events (null: no events).
             "active": a.active if a else None,
             "workers": a.workers if a else None,
-            "oldest_age_seconds": s.oldest_age_seconds if s and ages_known else None,
+            "oldest_age_seconds": s.oldest_age_seconds if s and _age_known(s, ages_known) else None,
             "replicas": s.replicas if s else None,
             "ready_replicas": s.ready_replicas if s else None,
             # Completed per minute: "events", or an "estimate" from the fall of waiting +
@@ -114,23 +118,40 @@ def status_json(
 
 
 _HEADER = (
-    "QUEUE", "HOLDER", "PURPOSE", "CLAIM", "WAITING", "IN FLIGHT", "ACTIVE", "DONE/MIN",
-    "FAILED 10M", "ETA", "OLDEST", "REPLICAS",
+    "QUEUE", "HOLDER", "PURPOSE", "CLAIM", "WAITING", "IN FLIGHT", "SCHEDULED", "ACTIVE",
+    "DONE/MIN", "FAILED 10M", "ETA", "OLDEST", "REPLICAS",
 )  # fmt: skip
 
 
+def _age_known(s: QueueStats, ages_known: bool) -> bool:
+    """The first reading dates what it finds "now", unless the exporter's stored ages
+    (batchctl:first_seen) date it: an age above 0 there is a real one. An age the
+    broker cannot tell (None) is shown as unknown at once."""
+    age = s.oldest_age_seconds
+    return ages_known or age is None or age > 0
+
+
 def render_table(
-    rows: Sequence[StatusRow], now: float, ages_known: bool, claims_known: bool = True
+    rows: Sequence[StatusRow],
+    now: float,
+    ages_known: bool,
+    claims_known: bool = True,
+    events: str = "off",
 ) -> str:
     """One line per batch; claims when they could be read (the holder is "?" while the
-    broker does not answer: unknown, not free), queue numbers when the snapshot has them."""
+    broker does not answer: unknown, not free), queue numbers when the snapshot has them.
+    `events` is status_json's word for the consumer (off, up, down): ACTIVE says
+    "no events" only when they are off."""
     table: list[tuple[str, ...]] = [_HEADER]
     for r in rows:
         c, s = r.claim, r.stats
         expiry = claim_cell(c, now, r) if c is not None else ""
         age = "-"
-        if s is not None and ages_known:
+        if s is not None and _age_known(s, ages_known):
             age = "-" if not s.waiting else _duration(s.oldest_age_seconds)
+        active = NO_EVENTS if events == "off" else "-"
+        if r.activity is not None:
+            active = str(r.activity.active)
         table.append(
             (
                 r.queue,
@@ -139,7 +160,8 @@ def render_table(
                 expiry,
                 _num(s.waiting if s else None),
                 _num(s.unacked if s else None),
-                str(r.activity.active) if r.activity is not None else NO_EVENTS,
+                _num(s.scheduled if s else None),
+                active,
                 _rate(r.progress),
                 _failed(r),
                 _eta(r.progress, s),

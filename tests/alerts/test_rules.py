@@ -163,7 +163,7 @@ def test_promtool_check_rules_on_the_committed_file() -> None:
         [promtool, "check", "rules", str(COMMITTED)], capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "SUCCESS: 22 rules found" in out.stdout
+    assert "SUCCESS: 23 rules found" in out.stdout
 
 
 def _promtool_test(promtool: str, files: list[Path]) -> subprocess.CompletedProcess[str]:

@@ -20,11 +20,12 @@ from autoscaler.backends.local import LocalBackend, WorkerPool
 from autoscaler.loop import Autoscaler
 from autoscaler.policy import Decision, Reason
 from batchctl.claims.redis_store import RedisClaimStore
-from batchctl.config import Config, parse_config
+from batchctl.config import Config
 from batchctl.demo.tasks import ENV_ACKS_LATE, done_count, enqueue, make_app
 from exporter.collect import InProcessSource
 from exporter.http.exposition import render_snapshot
 from exporter.runtime import build_source
+from tests.support.autoscaler import local_config
 from tests.support.metrics import sample
 from tests.support.servers.redis import RedisServer
 from tests.support.waits import wait_for
@@ -35,37 +36,23 @@ TASK_SECONDS = 6.0
 
 
 def cfg_for(url: str, events: bool) -> Config:
-    return parse_config(
+    return local_config(
+        url,
+        QUEUE,
         {
-            "broker": {"url": url},
-            "kubernetes": {"enabled": False},
-            "events": {"enabled": events},
-            "exporter": {"autoscaler_url": None},
-            "batches": [
-                {
-                    "queue": QUEUE,
-                    "deployment": "celery-batch1",
-                    "idle_after_seconds": 1,
-                    "step_interval_seconds": 1,
-                    "max_task_seconds": 30,
-                    "worker_concurrency": 2,
-                    "prefetch_multiplier": 1,
-                }
-            ],
-            "autoscaler": {
-                "backend": "local",
-                "local_app": "batchctl.demo.tasks",
-                "local_concurrency": 2,
-                "interval_seconds": 0.5,
-            },
+            "idle_after_seconds": 1,
+            "step_interval_seconds": 1,
+            "max_task_seconds": 30,
+            "worker_concurrency": 2,
+            "prefetch_multiplier": 1,
         },
-        env={},
+        events={"enabled": events},
     )
 
 
 class Run:
     def __init__(self, cfg: Config, run_dir: Path) -> None:
-        self.pool = WorkerPool.from_config(cfg, run_dir, prefetch_multiplier=1)
+        self.pool = WorkerPool.from_config(cfg, run_dir)
         self.source: InProcessSource = build_source(cfg, background=False)
         self.scaler = Autoscaler(cfg, self.source, LocalBackend(self.pool, [QUEUE]))
         self.decisions: list[tuple[float, Decision, int]] = []  # (when, decision, done)

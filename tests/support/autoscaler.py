@@ -4,6 +4,7 @@ HTTP server in this process."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 
 import redis
 from prometheus_client import CollectorRegistry
@@ -14,7 +15,7 @@ from autoscaler.loop import Autoscaler
 from autoscaler.metrics import AutoscalerMetrics
 from autoscaler.policy import Reason
 from autoscaler.server import AutoscalerServer
-from batchctl.config import Config
+from batchctl.config import Config, parse_config
 from exporter.broker.redis.reader import RedisReader
 from exporter.collect import InProcessSource
 from exporter.snapshot import Snapshot
@@ -53,6 +54,26 @@ class FixedSource:
 
     def stop(self) -> None:
         pass
+
+
+def local_config(url: str, queue: str, batch: Mapping[str, object], **sections: object) -> Config:
+    """One batch `queue` (Deployment celery-<queue>) with the `batch` keys, no cluster,
+    no sidecar, and the local backend running the demo app's workers (concurrency 2,
+    ticks of 0.5 s); `sections` replace whole sections (events, broker keys...)."""
+    raw: dict[str, object] = {
+        "broker": {"url": url},
+        "kubernetes": {"enabled": False},
+        "exporter": {"autoscaler_url": None},
+        "batches": [{"queue": queue, "deployment": f"celery-{queue}", **batch}],
+        "autoscaler": {
+            "backend": "local",
+            "local_app": "batchctl.demo.tasks",
+            "local_concurrency": 2,
+            "interval_seconds": 0.5,
+        },
+    }
+    raw.update(sections)
+    return parse_config(raw, env={})
 
 
 def dry_run_config(url: str, **autoscaler: object) -> Config:

@@ -1,7 +1,7 @@
 """batchctl's own hash of first-seen times, `batchctl:first_seen` (after kombu's
 `global_keyprefix`): the writes queued between reads, and the read-back at start.
 
-The times themselves are exporter/broker/redis/ages.py's AgeTracker; this module only moves them to
+The ages themselves are exporter/broker/redis/ages.py's AgeTracker; this module only moves them to
 and from Redis. It never touches a key of kombu's (tests/exporter/broker/redis/test_layout.py).
 """
 
@@ -37,6 +37,9 @@ class FirstSeenStore:
         self.key = key
         self.ages = ages
         self.seeded = False
+        # False once the broker refused a write (a user that may not write): the ages
+        # then start afresh after a restart, and nothing more is sent.
+        self.enabled = True
         # Lists whose value is to be written: an ordered set, values encoded when sent.
         self._pending: dict[bytes, None] = {}
         self._ttl_at = float("-inf")
@@ -47,7 +50,13 @@ class FirstSeenStore:
 
     def add(self, keys: Iterable[bytes]) -> None:
         """Lists whose persisted value changed (or that went away: then deleted)."""
-        self._pending.update(dict.fromkeys(keys))
+        if self.enabled:
+            self._pending.update(dict.fromkeys(keys))
+
+    def disable(self) -> None:
+        """The broker refused our writes: keep none pending and send no more."""
+        self.enabled = False
+        self._pending.clear()
 
     def queue(self, pipe: redis.client.Pipeline, now: float, limit: int | None) -> list[bytes]:
         """Queue up to `limit` pending writes on `pipe` (the oldest first; the others
@@ -68,7 +77,7 @@ class FirstSeenStore:
         for i in range(0, len(dels), step):
             pipe.hdel(self.key, *dels[i : i + step])
         refresh = now - self._ttl_at >= AGES_REFRESH_SECONDS
-        if sets or (refresh and self.seeded):
+        if self.enabled and (sets or (refresh and self.seeded)):
             pipe.pexpire(self.key, AGES_TTL_MS)
             self._ttl_at = now
         return keys
@@ -76,7 +85,8 @@ class FirstSeenStore:
     def requeue(self, keys: list[bytes]) -> None:
         """Writes that did not reach Redis go back to the front of the queue (their
         values are encoded when sent, so sending them again is exact)."""
-        self._pending = dict.fromkeys(keys) | self._pending
+        if self.enabled:
+            self._pending = dict.fromkeys(keys) | self._pending
 
     def seed(self, client: redis.Redis, layout: Iterable[bytes]) -> None:
         """The times a previous process left for the lists of `layout`, read once before

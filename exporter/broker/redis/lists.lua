@@ -1,44 +1,28 @@
 -- Read many kombu priority lists in one atomic call, without moving any message.
+-- (envelope.lua, prepended by the reader, defines tag() and redelivered().)
 --
 -- ARGV[1]: the list keys, each as a 4-byte little-endian length then the key's bytes
 --          (binary safe; one argument instead of thousands keeps the call cheap).
 -- ARGV[2]: per list, a 4-byte little-endian signed integer: the length the list had
 --          at the last read, -1 when unknown, or -2 - length to check its tail anyway.
--- ARGV[3]: for every ARGV[5]-th list from list ARGV[4] on (the lists due for a check,
---          whether known or not), in order, its tail's tag at the last read,
---          length-prefixed like the keys (empty when unknown).
+-- ARGV[3]: for every list checked (-2 - length), in order, its tail's tag at the last
+--          read, length-prefixed like the keys (empty when unknown).
+-- ARGV[4]: at most this many messages counted by `restored` below.
 --
 -- Returns {changes, ends}:
 --   changes = flat {i, length, ...} for every list whose length differs from ARGV[2]
---   ends    = flat {i, tail_tag, head_tag or false, ...} for every non-empty list whose
---             length changed (or was unknown), or whose tail is not the one ARGV[3]
---             names: the tags of its oldest (tail) and newest (head) messages; head
---             false when the list holds one message.
+--   ends    = flat {i, tail_tag, head_tag or false, restored, ...} for every non-empty
+--             list whose length changed (or was unknown), or whose tail is not the one
+--             ARGV[3] names: the tags of its oldest (tail) and newest (head) messages;
+--             head false when the list holds one message. restored: 0 when the tail is
+--             not a message kombu put back; else how many put-back messages lie in a
+--             row from the tail (at most ARGV[4]), or -1 when the tail is a put-back
+--             message the last read already saw there (not counted again).
 -- LLEN and LINDEX only: a list whose length is unchanged costs one cheap call (and one
--- LINDEX when due for a check), and only short tags cross the wire (bodies stay in Redis).
-
-local MARK = '"delivery_tag": "'
-
-local function tag(raw)
-  if type(raw) ~= 'string' then return false end
-  -- kombu's envelope: {"body": ..., "properties": {..., "delivery_tag": "<uuid>"}}.
-  -- "properties" comes last, so look only near the end: the cost then does not grow
-  -- with the body. A JSON string cannot hold a bare quote, so the mark is the real key.
-  local s, e = string.find(raw, MARK, -128, true)  -- where kombu puts it: the end
-  if not s then s, e = string.find(raw, MARK, -1024, true) end
-  if s then
-    local stop = string.find(raw, '"', e + 1, true)
-    if stop then return string.sub(raw, e + 1, stop - 1) end
-  end
-  local t = string.match(string.sub(raw, -4096), '"delivery_tag"%s*:%s*"([^"]*)"')
-  if t then return t end
-  -- Not a kombu envelope: its size and both ends stand in for an identity, so that a
-  -- change of the oldest message is still seen. Bounded work whatever the size.
-  return '~' .. #raw .. ':' .. string.sub(raw, 1, 24) .. string.sub(raw, -24)
-end
+-- LINDEX when checked), and only short tags cross the wire (bodies stay in Redis).
 
 local keys, state, olds = ARGV[1], ARGV[2], ARGV[3]
-local first_due, every = tonumber(ARGV[4]), tonumber(ARGV[5])
+local max_restored = tonumber(ARGV[4])
 local changes, ends = {}, {}
 local pos, i, opos = 1, 0, 1
 local len = #keys
@@ -50,23 +34,38 @@ while pos <= len do
   pos = pos + n_key
   local prev = struct.unpack('<i4', state, 4 * i - 3)
   local known = prev
-  if prev <= -2 then known = -2 - prev end
+  local old = nil
+  if prev <= -2 then
+    known = -2 - prev
+    local old_len, old_at
+    old_len, old_at = struct.unpack('<I4', olds, opos)
+    opos = old_at + old_len
+    old = string.sub(olds, old_at, old_at + old_len - 1)
+  end
   -- pcall: a key of another type under a queue's name (WRONGTYPE) reads as empty
   -- instead of failing the whole scrape.
   local n = redis.pcall('LLEN', key)
   if type(n) ~= 'number' then n = 0 end
-  local old_at, old_len = 0, -1
-  if i >= first_due and (i - first_due) % every == 0 then
-    old_len, old_at = struct.unpack('<I4', olds, opos)
-    opos = old_at + old_len
-  end
   if n ~= known then
     changes[#changes + 1] = i
     changes[#changes + 1] = n
   end
   if n > 0 and (n ~= known or prev < 0) then
-    local tail = tag(redis.pcall('LINDEX', key, -1))
-    if n ~= known or prev == -1 or tail ~= string.sub(olds, old_at, old_at + old_len - 1) then
+    local raw = redis.pcall('LINDEX', key, -1)
+    local tail = tag(raw)
+    if n ~= known or prev == -1 or tail ~= old then
+      local restored = 0
+      if redelivered(raw) then
+        if old ~= nil and tail == old then
+          restored = -1
+        else
+          restored = 1
+          while restored < max_restored and restored < n
+            and redelivered(redis.pcall('LINDEX', key, -1 - restored)) do
+            restored = restored + 1
+          end
+        end
+      end
       ends[#ends + 1] = i
       ends[#ends + 1] = tail
       if n > 1 then
@@ -74,6 +73,7 @@ while pos <= len do
       else
         ends[#ends + 1] = false
       end
+      ends[#ends + 1] = restored
     end
   end
 end

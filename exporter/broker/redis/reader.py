@@ -1,12 +1,20 @@
-"""The Redis reader: kombu's Redis layout in one pipelined round trip per scrape, bytes in.
+"""The Redis reader: kombu's layout in one pipelined round trip per scrape, bytes in.
 
 The first implementation of `exporter.broker.protocol.BrokerReader`, read-only.
 
 Nothing here writes to, deletes or moves a message or any of kombu's keys. The
-commands sent are LLEN/LINDEX (inside a Lua script), HKEYS/HGET on `unacked`, INFO,
-MEMORY USAGE, SCAN, SMEMBERS, HGETALL of batchctl's claim records, and the one write
-the exporter does: HSET/HDEL/PEXPIRE of its own hash `batchctl:first_seen` (after
-`global_keyprefix`), which keeps first-seen times across restarts (ages.py, firstseen.py).
+commands sent are LLEN/LINDEX/LRANGE (inside Lua scripts), HKEYS/HGET on `unacked`,
+ZRANGEBYSCORE on `unacked_index`, INFO, MEMORY USAGE, SCAN, SMEMBERS, HGETALL of
+batchctl's claim records, and the one write the exporter does: HSET/HDEL/PEXPIRE of
+its own hash `batchctl:first_seen` (after `global_keyprefix`), which keeps the ages
+across restarts (ages.py, firstseen.py).
+
+The queue lists are read by lists.lua in the one round trip; when a list's head moved,
+locate.lua counts what was pushed (lists.py says how; one more round trip, only then).
+
+Least privilege (docs/operations.md): a command the broker's user may not run (INFO,
+our writes) costs what it would have told (memory, ages across restarts), logged once
+with the permission to add; the read of the queues is what `celery_broker_up` says.
 
 Every reply is read as bytes: names, tags and routes that are not UTF-8, and keys of
 other types under kombu's names, never fail a scrape.
@@ -16,62 +24,42 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import struct
 import time
-from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any, TypeVar
 
 import redis
 
 from batchctl.brokerparse import parse_broker_urls
-from batchctl.brokerurl import connect
+from batchctl.brokerurl import connect, refused, say_refused, user_of
 from batchctl.claims import Claim, claim_key
 from batchctl.config import BrokerConfig
 from batchctl.redact import redact_url
-from exporter.broker.protocol import EMPTY, BrokerRead, QueueRead, QueueWork
+from exporter.broker.protocol import BrokerRead, QueueWork
 from exporter.broker.redis import firstseen
-from exporter.broker.redis.ages import AgeTracker
 from exporter.broker.redis.discovery import Discovery, SkipLog, discover
 from exporter.broker.redis.durability import DurabilityWatch
 from exporter.broker.redis.firstseen import AGES_KEY, FirstSeenStore
-from exporter.broker.redis.inflight import InFlight
-from exporter.broker.redis.keys import list_key
+from exporter.broker.redis.inflight import PER_TAG, InFlight
+from exporter.broker.redis.lists import LOCATE_BOUND, LOCATE_BUDGET, Lists, chunks
 
-# Lists per script call: Redis runs a script atomically, so chunks keep each call
-# short and the broker never stalls: 500 lists take ~1.2 ms of Redis time (at most
-# ~2 ms measured; 1,000 took 2-3 ms, and over 5 ms on a loaded machine), at no cost
-# to the scrape (benchmarks/README.md).
-LISTS_PER_CALL = 500
 TAGS_PER_CALL = 1000
 MEMORY_SAMPLES = 5
-# A list whose length did not change has its ends re-read every VERIFY_EVERY scrapes
-# (a push and a pop between two scrapes leave the length as it was).
-VERIFY_EVERY = 4
+LISTS_PER_CALL = 500  # the chunk lists.py sends per lists.lua call (re-exported)
 
 
-def _script(name: str) -> tuple[str, str]:
-    text = resources.files(__package__).joinpath(name).read_text()
+def _script(*names: str) -> tuple[str, str]:
+    text = "".join(resources.files(__package__).joinpath(n).read_text() for n in names)
     return text, hashlib.sha1(text.encode()).hexdigest()
 
 
 T = TypeVar("T")
-LISTS_SCRIPT, LISTS_SHA = _script("lists.lua")
+# envelope.lua is each list script's prelude (tag(), redelivered()).
+LISTS_SCRIPT, LISTS_SHA = _script("envelope.lua", "lists.lua")
+LOCATE_SCRIPT, LOCATE_SHA = _script("envelope.lua", "locate.lua")
 UNACKED_SCRIPT, UNACKED_SHA = _script("unacked.lua")
-
-
-def _chunks(seq: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(seq), size):
-        yield seq[i : i + size]
-
-
-def _packed(raw: bytes) -> bytes:
-    """Length-prefixed, as lists.lua reads its keys and tags."""
-    return struct.pack("<I", len(raw)) + raw
-
-
-_EMPTY_TAG = _packed(b"")
+SCRIPTS = (LISTS_SCRIPT, LOCATE_SCRIPT, UNACKED_SCRIPT)
 
 
 def _int(value: Any) -> int:
@@ -97,34 +85,21 @@ class RedisReader:
         self._failover = client is None and len(parse_broker_urls(cfg.url)) > 1
         self._reconnect = False
         self.prefix = cfg.global_keyprefix.encode()
-        self.sep = cfg.sep.encode()
-        self.steps = tuple(cfg.priority_steps)
         self.unacked_key = self.prefix + b"unacked"
+        self.unacked_index_key = self.prefix + b"unacked_index"
         self.ages_key = self.prefix + AGES_KEY.encode()
         self.discovery = Discovery()
         self.skip_log = SkipLog()
-        self.ages = AgeTracker()
+        # The queues' lists: layout, lengths, ends and ages between reads.
+        self.lists = Lists(self.prefix, cfg.sep.encode(), cfg.priority_steps)
+        self.ages = self.lists.ages
         self.inflight = InFlight()
         self._memory: dict[str, int] = {}
         self._memory_at = float("-inf")
-        # The layout (queues, their lists) and the per-list state of the last read.
-        self._queues: list[str] = []
-        self._keys: list[bytes] = []
-        self._blobs: list[bytes] = []
-        self._len = array("i")
-        # Per list, the tags at its ends as last read, length-prefixed: the form
-        # lists.lua reads back when it checks a tail, and the form the first-seen
-        # histories keep (one bytes object per tag, shared).
-        self._tails: list[bytes] = []
-        self._heads: list[bytes | None] = []
-        self._reads: list[QueueRead] = []
-        self._shapes: dict[tuple[tuple[int, int], ...], dict[int, int]] = {}
-        self._reads_done = 0
         # Whether Redis keeps the claims across a restart (the snapshot says so).
         self.durability = DurabilityWatch()
         self.first_seen = FirstSeenStore(self.ages_key, self.ages)
         self._writes_sent = 0
-        self._dirty_all = False
 
     @property
     def safe_url(self) -> str:
@@ -138,8 +113,8 @@ class RedisReader:
         commands = list(pipe.command_stack)
         results = pipe.execute(raise_on_error=False)
         if any(isinstance(r, redis.exceptions.NoScriptError) for r in results):
-            self.client.script_load(LISTS_SCRIPT)
-            self.client.script_load(UNACKED_SCRIPT)
+            for script in SCRIPTS:
+                self.client.script_load(script)
             retry = self.client.pipeline(transaction=False)
             retry.command_stack = commands
             results = retry.execute(raise_on_error=False)
@@ -151,31 +126,6 @@ class RedisReader:
     def raw_name(self, queue: str) -> bytes:
         raw = self.discovery.queues.get(queue)
         return raw if raw is not None else queue.encode()
-
-    def _layout(self, queues: Sequence[str]) -> None:
-        """Keys and per-list state for `queues`, rebuilt only when the queues change."""
-        queues = list(queues)
-        if queues == self._queues:
-            return
-        old = {
-            k: (n, t, h)
-            for k, n, t, h in zip(self._keys, self._len, self._tails, self._heads, strict=True)
-        }
-        keys = [
-            list_key(self.raw_name(q), s, self.prefix, self.sep) for q in queues for s in self.steps
-        ]
-        self._queues, self._keys = queues, keys
-        unknown = (-1, None, None)
-        self._len = array("i", (old.get(k, unknown)[0] for k in keys))
-        self._tails = [old.get(k, unknown)[1] or _EMPTY_TAG for k in keys]
-        self._heads = [old.get(k, unknown)[2] for k in keys]
-        self._reads = [EMPTY] * len(queues)
-        self._dirty_all = True
-        self._blobs = [b"".join(map(_packed, chunk)) for chunk in _chunks(keys, LISTS_PER_CALL)]
-        current = set(keys)
-        gone = [k for k in self.ages.lists if k not in current]
-        self.ages.retain(keys)
-        self.first_seen.add(gone)
 
     # -- the scrape -----------------------------------------------------------------
 
@@ -215,52 +165,40 @@ class RedisReader:
         claim_queues: Sequence[str],
         sample_memory: bool = True,
     ) -> BrokerRead:
-        self._layout(queues)
-        state = array("i", self._len)
-        due = self._reads_done % VERIFY_EVERY
-        state[due::VERIFY_EVERY] = array("i", (-2 - n for n in state[due::VERIFY_EVERY]))
-        state_bytes = state.tobytes()
-        packed = self._tails
-
+        lists = self.lists
+        self.first_seen.add(lists.layout(queues, self.raw_name))
         if not self.first_seen.seeded:
-            self.first_seen.seed(self.client, self._keys)
+            self.first_seen.seed(self.client, lists.keys)
         pipe = self.client.pipeline(transaction=False)
         # batchctl's own first-seen writes go first, in the same round trip.
         writing = self.first_seen.queue(pipe, now, firstseen.WRITES_PER_READ)
         self._writes_sent = len(pipe.command_stack)
-        per = LISTS_PER_CALL * 4
-        for c, blob in enumerate(self._blobs):
-            # The tails to check, in order: lists due this time. Unknown ones (-1) are
-            # read whole anyway, and their empty tag is never compared.
-            first = c * LISTS_PER_CALL
-            last = min(first + LISTS_PER_CALL, len(self._keys))
-            start = first + (due - first) % VERIFY_EVERY
-            olds = b"".join(packed[start:last:VERIFY_EVERY])
-            state_chunk = state_bytes[c * per : (c + 1) * per]
-            first_due = start - first + 1
-            pipe.execute_command(
-                "EVALSHA", LISTS_SHA, 0, blob, state_chunk, olds, first_due, VERIFY_EVERY
-            )
+        calls = lists.calls()
+        for blob, state, olds, restored in calls:
+            pipe.execute_command("EVALSHA", LISTS_SHA, 0, blob, state, olds, restored)
         pipe.hkeys(self.unacked_key)
+        # Delivered longer ago than the visibility timeout: what kombu would restore.
+        pipe.zrangebyscore(self.unacked_index_key, "-inf", now - self.cfg.visibility_timeout)
         pipe.info("memory")
         for q in claim_queues:
             pipe.hgetall(claim_key(q, self.cfg.global_keyprefix))
         try:
-            results = self._run(pipe)[self._writes_sent :]
+            results = self._run(pipe)
         except redis.RedisError:
             self.first_seen.requeue(writing)
             raise
-
-        calls = len(self._blobs)
-        for reply in results[:calls]:
+        self._check_writes(results[: self._writes_sent], writing)
+        results = results[self._writes_sent :]
+        n = len(calls)
+        for reply in results[:n]:
             if isinstance(reply, Exception):
                 raise reply
-        changed = self._apply(results[:calls], now)
-        tags = results[calls]
-        info = results[calls + 1]
-        if not isinstance(info, dict):
-            raise info if isinstance(info, Exception) else TypeError("INFO reply")
-        self._reads_done += 1
+        self._locate(lists.apply(results[:n], now), now)
+        changed = lists.finish()
+        self.first_seen.add(self.ages.take_dirty_keys())
+        # An `unacked` of another type (WRONGTYPE) reads as empty, as kombu would find it.
+        tags, late, info = results[n : n + 3]
+        used, most = self._memory_info(info)
         if (
             sample_memory
             and self.cfg.memory_sample_interval_seconds >= 0
@@ -269,76 +207,70 @@ class RedisReader:
             self._sample_memory()
             self._memory_at = now
         claims = {}
-        for q, raw in zip(claim_queues, results[calls + 2 :], strict=True):
+        for q, raw in zip(claim_queues, results[n + 3 :], strict=True):
             claim = Claim.from_fields(q, raw) if isinstance(raw, dict) else None
             if claim is not None:
                 claims[q] = claim
-        unacked = self.inflight.update(
-            tags if isinstance(tags, list) else [], self._resolve, self.discovery.bindings
+        flight = self.inflight.update(
+            tags if isinstance(tags, list) else [],
+            self._resolve,
+            self.discovery.bindings,
+            now,
+            late if isinstance(late, list) else (),
         )
         return BrokerRead(
-            queues=self._queues,
-            reads=self._reads,
+            queues=lists.queues,
+            reads=lists.reads,
             changed=changed,
-            unacked=unacked,
-            used_memory=int(info.get("used_memory", 0)),
-            max_memory=int(info.get("maxmemory", 0)),
+            unacked=flight.unacked,
+            used_memory=used,
+            max_memory=most,
             memory=self._memory,
             claims=claims,
             durability=self.durability.observe(self.client, now, claims),
+            scheduled=flight.scheduled,
+            overdue=flight.overdue,
         )
 
-    def _apply(self, replies: Sequence[Any], now: float) -> bool:
-        """Fold the script's replies into the per-list state; rebuild changed queues."""
-        steps = len(self.steps)
-        lengths, tails, heads, keys = self._len, self._tails, self._heads, self._keys
-        observe, forget = self.ages.observe, self.ages.forget
-        dirty: set[int] = set()
-        for c, (changes, tail_heads) in enumerate(replies):
-            base = c * LISTS_PER_CALL - 1
-            for j in range(0, len(changes), 2):
-                i = base + changes[j]
-                n = changes[j + 1]
-                lengths[i] = n
-                dirty.add(i // steps)
-                if n == 0:
-                    tails[i], heads[i] = _EMPTY_TAG, None
-                    forget(keys[i])
-            for j in range(0, len(tail_heads), 3):
-                i = base + tail_heads[j]
-                raw_head = tail_heads[j + 2]
-                tail = _packed(tail_heads[j + 1] or b"")
-                head = _packed(raw_head) if raw_head else None
-                if tail != tails[i] or head != heads[i]:
-                    heads[i] = head
-                    tails[i] = observe(keys[i], now, tail, head) or tail
-                    dirty.add(i // steps)
-        if self._dirty_all:
-            dirty = set(range(len(self._queues)))
-            self._dirty_all = False
-        for q in dirty:
-            self._reads[q] = self._queue_read(q)
-        self.first_seen.add(self.ages.take_dirty_keys())
-        return bool(dirty)
+    def _locate(self, pending: list[int], now: float) -> None:
+        """locate.lua for the lists whose head moved: round trips until every one has its
+        answer, each call bounded (LOCATE_BUDGET messages read)."""
+        while pending:
+            blob = self.lists.locate_request(pending)
+            pipe = self.client.pipeline(transaction=False)
+            pipe.execute_command("EVALSHA", LOCATE_SHA, 0, blob, LOCATE_BOUND, LOCATE_BUDGET)
+            (reply,) = self._run(pipe)
+            if isinstance(reply, Exception):
+                raise reply
+            done = pending[: len(reply)] if reply else pending[:1]
+            self.lists.located(done, list(reply) or [-2], now)
+            pending = pending[len(done) :]
 
-    def _queue_read(self, q: int) -> QueueRead:
-        start = q * len(self.steps)
-        per: dict[int, int] = {}
-        oldest: float | None = None
-        for k, step in enumerate(self.steps, start=start):
-            n = self._len[k]
-            if n > 0:
-                per[step] = n
-                seen = self.ages.first_seen(self._keys[k])
-                if seen is not None and (oldest is None or seen < oldest):
-                    oldest = seen
-        if not per:
-            return EMPTY
-        # Queues with the same lengths share one (read-only) mapping.
-        shared = self._shapes.setdefault(tuple(per.items()), per)
-        if len(self._shapes) > 4 * len(self._reads):
-            self._shapes.clear()
-        return QueueRead(sum(per.values()), shared, oldest)
+    def _check_writes(self, replies: Sequence[Any], writing: list[bytes]) -> None:
+        """Our first-seen writes refused (a user that may not write): stop sending them."""
+        if any(refused(r) for r in replies):
+            say_refused(
+                "HSET/HDEL/PEXPIRE " + self.ages_key.decode(errors="replace"),
+                f"+hset +hdel +pexpire on ~{self.ages_key.decode(errors='replace')}",
+                "ages across an exporter restart (they start from the first read after it)",
+                user_of(self.client),
+            )
+            self.first_seen.disable()
+
+    def _memory_info(self, info: Any) -> tuple[int | None, int | None]:
+        """used_memory and maxmemory from INFO memory; unknown when INFO is refused."""
+        if isinstance(info, dict):
+            return int(info.get("used_memory", 0)), int(info.get("maxmemory", 0))
+        if refused(info):
+            say_refused(
+                "INFO",
+                "+info",
+                "celery_broker_memory_used_bytes, celery_broker_memory_max_bytes and "
+                "whether the broker keeps its data across a restart",
+                user_of(self.client),
+            )
+            return None, None
+        raise info if isinstance(info, Exception) else TypeError("INFO reply")
 
     def flush(self) -> None:
         """Write pending first-seen changes now (on shutdown)."""
@@ -347,36 +279,34 @@ class RedisReader:
     # -- in flight, memory ------------------------------------------------------------
 
     def _resolve(self, tags: Sequence[bytes]) -> list[Any]:
-        """Routes of in-flight tags (unacked.lua), flat; (None, None) when unreadable."""
+        """Routes and ETAs of in-flight tags (unacked.lua), flat; None when unreadable."""
         pipe = self.client.pipeline(transaction=False)
-        for chunk in _chunks(tags, TAGS_PER_CALL):
+        for chunk in chunks(tags, TAGS_PER_CALL):
             pipe.execute_command("EVALSHA", UNACKED_SHA, 1, self.unacked_key, *chunk)
         out: list[Any] = []
-        for chunk, reply in zip(_chunks(tags, TAGS_PER_CALL), self._run(pipe), strict=True):
-            out += reply if isinstance(reply, list) else [None, None] * len(chunk)
+        for chunk, reply in zip(chunks(tags, TAGS_PER_CALL), self._run(pipe), strict=True):
+            out += reply if isinstance(reply, list) else [None] * PER_TAG * len(chunk)
         return out
 
     def _sample_memory(self) -> None:
         # MEMORY USAGE walks the list: sampled every memory_sample_interval_seconds,
         # in round trips of their own (chunked, so thousands of lists never pile up
         # in one reply) so ordinary scrapes stay one round trip.
-        steps = len(self.steps)
-        nonempty = [i for i, n in enumerate(self._len) if n > 0]
+        queues = self.lists.queues
         memory: dict[str, int] = {}
-        for chunk in _chunks(nonempty, LISTS_PER_CALL):
+        for chunk in chunks(self.lists.nonempty(), LISTS_PER_CALL):
             pipe = self.client.pipeline(transaction=False)
-            for i in chunk:
-                pipe.execute_command("MEMORY USAGE", self._keys[i], "SAMPLES", MEMORY_SAMPLES)
-            for i, used in zip(chunk, self._run(pipe), strict=True):
-                q = self._queues[i // steps]
-                memory[q] = memory.get(q, 0) + _int(used)
+            for _, key in chunk:
+                pipe.execute_command("MEMORY USAGE", key, "SAMPLES", MEMORY_SAMPLES)
+            for (q, _), used in zip(chunk, self._run(pipe), strict=True):
+                memory[queues[q]] = memory.get(queues[q], 0) + _int(used)
         self._memory = memory
 
     # -- discovery ----------------------------------------------------------------------
 
     def discover(self) -> Discovery:
         """Queues from kombu's binding sets: they outlive workers, unlike worker reports."""
-        found, example = discover(self.client, self.prefix, self.sep)
+        found, example = discover(self.client, self.prefix, self.lists.sep)
         self.discovery = found
         self.skip_log.report(found.skipped, example)
         return found

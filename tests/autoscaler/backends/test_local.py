@@ -233,7 +233,12 @@ def test_from_config_derives_grace_and_worker_settings(tmp_path: Path) -> None:
         {
             "broker": {"url": "redis://:pw@broker:6379/2", "global_keyprefix": "p:"},
             "batches": [
-                {"queue": "batch1", "deployment": "celery-batch1", "max_task_seconds": 90},
+                {
+                    "queue": "batch1",
+                    "deployment": "celery-batch1",
+                    "max_task_seconds": 90,
+                    "prefetch_multiplier": 3,
+                },
                 {"queue": "batch2", "deployment": "celery-batch2"},
             ],
             "autoscaler": {"local_concurrency": 3, "local_app": "my.tasks"},
@@ -247,6 +252,10 @@ def test_from_config_derives_grace_and_worker_settings(tmp_path: Path) -> None:
     assert (act.concurrency, act.app, act.keyprefix) == (3, "my.tasks", "p:")
     cmd = act._command("batch1", "n1")
     assert cmd[cmd.index("-A") + 1] == "my.tasks" and "redis://:pw@broker:6379/2" not in cmd
+    # Each batch's workers prefetch as its config says (the policy's floor assumes it).
+    assert cmd[cmd.index("--prefetch-multiplier") + 1] == "3"
+    other = act._command("batch2", "n2")
+    assert other[other.index("--prefetch-multiplier") + 1] == "4"  # the batch default
     assert act._env()["CELERY_BROKER_URL"] == "redis://:pw@broker:6379/2"
 
 

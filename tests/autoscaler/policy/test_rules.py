@@ -23,8 +23,10 @@ from tests.autoscaler.policy.rules import (
     idle_replicas,
     manual_override,
     no_data,
+    scheduled,
     steady,
     step_down,
+    stranded,
 )
 from tests.autoscaler.policy.rules.budget import BUDGET_ROWS
 from tests.support.policy import NOW, Row, config
@@ -35,12 +37,15 @@ ROWS = [
     *manual_override.ROWS,
     *above_cap.ROWS,
     *from_zero.ROWS,
+    *stranded.ROWS,
     *guard_shed.ROWS,
     *deadline.ROWS,
     *backlog.ROWS,
     *deadline.IDLE_ROWS,
     *drained.ROWS,
+    *scheduled.ROWS,
     *idle.ROWS,
+    *scheduled.OTHER_ROWS,
     *idle_replicas.ROWS,
     *step_down.ROWS,
     *busy.ROWS,

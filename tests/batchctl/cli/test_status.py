@@ -10,8 +10,12 @@ from pathlib import Path
 import redis
 
 from batchctl.claims.redis_store import RedisClaimStore
+from batchctl.demo.tasks import TASK_NAME, make_app
 from tests.support.cli import columns
 from tests.support.fakekube import FakeKube
+from tests.support.servers.redis import RedisServer
+from tests.support.waits import wait_for
+from tests.support.workers import Worker, workers
 
 HOUR = 3600.0
 
@@ -26,7 +30,7 @@ def test_cli_status_table_and_json(run, redis_db: redis.Redis) -> None:  # type:
     lines = r.stdout.splitlines()  # warnings (the test Redis keeps no data) on stderr
     rows = {line.split()[0]: columns(lines[0], line) for line in lines[1:]}
     assert list(rows["batch1"]) == [
-        "QUEUE", "HOLDER", "PURPOSE", "CLAIM", "WAITING", "IN FLIGHT", "ACTIVE",
+        "QUEUE", "HOLDER", "PURPOSE", "CLAIM", "WAITING", "IN FLIGHT", "SCHEDULED", "ACTIVE",
         "DONE/MIN", "FAILED 10M", "ETA", "OLDEST", "REPLICAS",
     ]  # fmt: skip
     assert set(rows) == {"batch0", "batch1", "batch2", "batch3"}
@@ -35,9 +39,9 @@ def test_cli_status_table_and_json(run, redis_db: redis.Redis) -> None:  # type:
     assert re.fullmatch(r"expires in (8h|7h59m)", b1["CLAIM"])
     # waiting counts every priority list; no workers, so nothing in flight; events are
     # off (the default): "no events", not zeros; one reading: no rate, no ETA, no age.
-    assert [b1[k] for k in ("WAITING", "IN FLIGHT", "ACTIVE", "DONE/MIN", "FAILED 10M")] == [
-        "4", "0", "no events", "-", "no events",
-    ]  # fmt: skip
+    assert [
+        b1[k] for k in ("WAITING", "IN FLIGHT", "SCHEDULED", "ACTIVE", "DONE/MIN", "FAILED 10M")
+    ] == ["4", "0", "0", "no events", "-", "no events"]
     assert [b1[k] for k in ("ETA", "OLDEST", "REPLICAS")] == ["-", "-", "-"]
     assert rows["batch0"]["HOLDER"] == "-" and rows["batch0"]["WAITING"] == "0"
 
@@ -46,7 +50,11 @@ def test_cli_status_table_and_json(run, redis_db: redis.Redis) -> None:  # type:
     assert data["broker_up"] is True and data["events"] == "off"
     b1 = next(b for b in data["batches"] if b["queue"] == "batch1")
     assert b1["claim"]["holder"] == "alice" and b1["claim"]["expired"] is False
-    assert (b1["waiting"], b1["in_flight"], b1["oldest_age_seconds"]) == (4, 0, None)
+    assert (b1["waiting"], b1["in_flight"]) == (4, 0)
+    # The first `status` stored when it first counted these messages (as the exporter
+    # does): this reading's age comes from there, so it is known at once.
+    assert 0 < b1["oldest_age_seconds"] < 60
+    assert (b1["scheduled"], b1["stranded"]) == (0, 0)
     assert (b1["active"], b1["rate_per_minute"], b1["failed_recent"], b1["eta_seconds"]) == (
         None, None, None, None,
     )  # fmt: skip
@@ -115,7 +123,7 @@ def test_cli_status_json_when_the_broker_is_down(run) -> None:  # type: ignore[n
         assert doc["error"].startswith("cannot reach the broker at redis://:***@127.0.0.1:1/0")
 
 
-def test_cli_status_watch_consumes_events_and_one_reading_does_not(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_status_consumes_events_watching_and_in_one_reading(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cfg = tmp_path / "events.yml"
     cfg.write_text("kubernetes:\n  enabled: false\nevents:\n  enabled: true\n")
     r = run(
@@ -126,6 +134,29 @@ def test_cli_status_watch_consumes_events_and_one_reading_does_not(run, tmp_path
     assert snaps[-1]["events"] == "up"
     # Connected and no worker anywhere: zeros are the truth now, not "no events".
     assert {(b["active"], b["workers"]) for b in snaps[-1]["batches"]} == {(0, 0)}
-    # One reading starts no consumer: nothing could arrive in time to be worth it.
+    # One reading consumes them too: events are on, so it says what they say.
     once = json.loads(run("status", "--json", "--config", str(cfg)).stdout)
-    assert once["events"] == "off" and once["batches"][0]["active"] is None
+    assert once["events"] == "up" and once["batches"][0]["active"] == 0
+
+
+def test_cli_status_one_reading_shows_the_running_task(  # type: ignore[no-untyped-def]
+    run, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """ACTIVE of one `status` (no --watch) with events on and a worker running a task:
+    the task, under the queue its worker says it consumes."""
+    cfg = tmp_path / "events.yml"
+    cfg.write_text("kubernetes:\n  enabled: false\nevents:\n  enabled: true\n")
+    app = make_app(redis_server.url)
+    with workers(tmp_path) as started:
+        started.append(Worker(redis_server.url, "batch1", "celery@pod-x", tmp_path / "w.log"))
+        app.tasks[TASK_NAME].apply_async(args=(30,), queue="batch1")
+        wait_for(
+            lambda: redis.Redis.from_url(redis_server.url).scard("batchctl:demo:started:batch1"),
+            30,
+            what="the task to start",
+        )
+        r = run("status", "--config", str(cfg))
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    row = columns(lines[0], next(line for line in lines if line.startswith("batch1")))
+    assert row["ACTIVE"] == "1", r.stdout

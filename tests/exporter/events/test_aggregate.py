@@ -55,6 +55,12 @@ def feed(agg: EventAggregator, events: list[dict[str, Any]]) -> None:
         agg.handle(e)
 
 
+def teach(agg: EventAggregator, host: str, *queues: str, at: float = T0) -> None:
+    """The worker comes online and answers `active_queues` with `queues`."""
+    agg.handle(ev("worker-online", at, hostname=host, freq=2.0, active=0))
+    agg.learned(host, list(queues))
+
+
 def view(agg: EventAggregator, now: float = T0 + 1) -> EventsView:
     return agg.view(now, up=True, since=T0, error=None)
 
@@ -65,6 +71,7 @@ def counts(v: EventsView) -> dict[tuple[str, str, str], int]:
 
 def test_every_state_is_counted_per_queue_and_task() -> None:
     agg = make()
+    teach(agg, "batch0@pod-1", "batch0")
     feed(agg, [ev("task-sent", uuid="a", name="app.work", queue="batch0")])
     feed(agg, task_run("a", host="batch0@pod-1", runtime=0.2))
     feed(agg, task_run("b", host="batch0@pod-1", end="task-failed"))
@@ -103,29 +110,69 @@ def test_run_times_fill_the_histogram_by_le() -> None:
     assert len(cumulative) == len(RUNTIME_BUCKETS) + 1
 
 
-def test_the_queue_comes_from_task_sent_then_the_worker_then_what_it_ran() -> None:
-    agg = make()
-    # 1. The producer's task-sent names the queue, whatever the worker is called.
+def test_the_queue_comes_from_task_sent_then_the_one_queue_its_worker_consumes() -> None:
+    agg = make(max_queues=5)
+    # 1. The producer's task-sent names the queue, whatever the worker consumes.
+    teach(agg, "celery@laptop", "batch1", "batch0")
     feed(agg, [ev("task-sent", uuid="s", name="app.a", queue="batch0")])
     feed(agg, task_run("s", host="celery@laptop", name="app.a"))
-    # 2. The node name: `batch1@...`, or Celery's default in a pod of celery-batch1.
-    feed(agg, task_run("n", host="batch1@anything", name="app.b"))
-    feed(agg, task_run("p", host="celery@celery-batch1-6d9f8c7b5-x2x4q", name="app.c"))
-    # celery-batch10's pods are not celery-batch1's.
-    feed(agg, task_run("p10", host="celery@celery-batch10-6d9f8c7b5-abcde", name="app.d"))
-    # 3. The worker of task "s" ran batch0's task: its next task is batch0's too.
+    # 2. A worker that consumes exactly one queue, by its own answer: that queue.
+    teach(agg, "celery@celery-storage-6d9f8c7b5-x2x4q", "batch1")
+    feed(agg, task_run("p", host="celery@celery-storage-6d9f8c7b5-x2x4q", name="app.c"))
+    # A name is no answer: batch1@... consumes `search`, so its tasks are search's.
+    teach(agg, "batch1@look-alike", "search")
+    feed(agg, task_run("n", host="batch1@look-alike", name="app.b"))
+    # 3. Two queues and no task-sent: unknown, not a guess; nor from what it ran before.
     feed(agg, task_run("later", host="celery@laptop", name="app.e"))
-    # Nothing says: unknown.
-    feed(agg, task_run("u", host="celery@elsewhere", name="app.f"))
+    # A worker that has not answered (yet, or ever): unknown.
+    feed(agg, task_run("u", host="celery@celery-batch1-6d9f8c7b5-abcde", name="app.f"))
     queues = {(t.task, t.queue) for t in view(agg).tasks}
     assert queues == {
         ("app.a", "batch0"),
-        ("app.b", "batch1"),
         ("app.c", "batch1"),
-        ("app.d", "batch10"),
-        ("app.e", "batch0"),
+        ("app.b", "search"),
+        ("app.e", UNKNOWN),
         ("app.f", UNKNOWN),
     }
+
+
+def test_workers_count_under_every_queue_they_consume_or_unknown() -> None:
+    agg = make()
+    teach(agg, "data-manager-search@pod", "search")
+    teach(agg, "celery@data-manager-storage-7d9f8c7b5-x2x4q", "storage")
+    teach(agg, "two@pod", "batch1", "batch0")
+    agg.handle(ev("worker-online", T0, hostname="silent@pod", freq=2.0, active=2))
+    v = view(agg)
+    workers = {q.queue: q.workers for q in v.queues if q.workers}
+    assert workers == {"search": 1, "storage": 1, "batch0": 1, "batch1": 1, UNKNOWN: 1}
+    # The silent worker's running tasks are unknown's; nobody runs batch0's or batch1's.
+    active = {q.queue: q.active for q in v.queues if q.active}
+    assert active == {UNKNOWN: 2}
+
+
+def test_workers_are_asked_when_they_appear_again_when_silent_and_on_refresh() -> None:
+    agg = make()
+    assert agg.due(T0, 300) == []
+    agg.handle(ev("worker-online", T0, hostname="a@x", freq=2.0, active=0))
+    assert agg.new_worker.is_set()
+    assert agg.due(T0, 300) == ["a@x"] and not agg.new_worker.is_set()
+    agg.asked(["a@x"], T0)
+    assert agg.due(T0 + 0.9, 300) == []
+    # No answer (its pidbox may not be consuming yet): asked again after 1 s, 2 s, 4 s...
+    for t in range(2, 40, 2):
+        agg.handle(ev("worker-heartbeat", T0 + t, hostname="a@x", freq=2.0, active=0))
+    assert agg.due(T0 + 1, 300) == ["a@x"]
+    agg.asked(["a@x"], T0 + 1)
+    assert agg.due(T0 + 2.9, 300) == [] and agg.due(T0 + 3, 300) == ["a@x"]
+    agg.asked(["a@x"], T0 + 30)
+    agg.learned("a@x", ["batch1"])
+    # Answered: asked again every refresh, and only while alive.
+    assert agg.due(T0 + 38, 300) == []
+    agg.handle(ev("worker-heartbeat", T0 + 330, hostname="a@x", freq=2.0, active=0))
+    assert agg.due(T0 + 331, 300) == ["a@x"]
+    assert agg.due(T0 + 400, 300) == []  # gone: not asked
+    agg.learned("nobody@x", ["batch1"])  # an answer from a worker we do not track
+    assert agg.tracked()[1] <= 1
 
 
 def test_queues_that_are_not_configured_are_capped() -> None:
@@ -154,6 +201,7 @@ def test_task_names_are_capped_and_label_values_cut() -> None:
 
 def test_memory_is_bounded_by_the_task_lru() -> None:
     agg = make(max_tracked_tasks=100)
+    teach(agg, "batch1@pod", "batch1")
     for i in range(1_000):
         feed(agg, [ev("task-received", uuid=f"t{i}", name="app.x", hostname="batch1@pod")])
     tasks, workers = agg.tracked()
@@ -166,6 +214,7 @@ def test_memory_is_bounded_by_the_task_lru() -> None:
 
 def test_active_tasks_follow_started_and_finished() -> None:
     agg = make()
+    teach(agg, "batch1@pod", "batch1")
     for uuid in ("a", "b", "c"):
         feed(agg, [ev("task-received", uuid=uuid, name="app.x", hostname="batch1@pod")])
         feed(agg, [ev("task-started", uuid=uuid, hostname="batch1@pod")])
@@ -181,6 +230,7 @@ def test_active_tasks_follow_started_and_finished() -> None:
 def test_lost_finish_events_heal_with_heartbeats() -> None:
     agg = make()
     heart = {"freq": 2.0, "hostname": "batch1@pod"}
+    teach(agg, "batch1@pod", "batch1")
     feed(agg, [ev("worker-heartbeat", T0, active=0, **heart)])
     feed(agg, [ev("task-received", T0 + 0.5, uuid="x", name="app.x", hostname="batch1@pod")])
     feed(agg, [ev("task-started", T0 + 0.5, uuid="x", hostname="batch1@pod")])
@@ -199,6 +249,7 @@ def test_tasks_we_did_not_see_start_count_from_the_heartbeat() -> None:
     """An exporter that restarts mid-stream: the workers' heartbeats know what runs."""
     agg = make()
     heart = {"freq": 2.0, "hostname": "celery@celery-batch0-abc-xyz"}
+    teach(agg, heart["hostname"], "batch0")
     feed(agg, [ev("worker-heartbeat", T0, active=2, **heart)])
     assert _active(agg, "batch0", T0) == 2
     # One of the two finishes: its event names no task we know; one is left.
@@ -216,6 +267,8 @@ def test_workers_expire_by_celerys_heartbeat_rule() -> None:
     agg = make()
     feed(agg, [ev("worker-online", T0, freq=2.0, active=0, hostname="batch1@a")])
     feed(agg, [ev("worker-heartbeat", T0, freq=5.0, active=1, hostname="batch1@b")])
+    agg.learned("batch1@a", ["batch1"])
+    agg.learned("batch1@b", ["batch1"])
     feed(agg, [ev("task-started", T0, uuid="t", hostname="batch1@b")])
     q = view(agg, T0 + 3.9).queue("batch1")
     assert q is not None and (q.workers, q.active) == (2, 1)

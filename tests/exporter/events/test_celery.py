@@ -130,14 +130,17 @@ def test_events_of_queues_that_are_not_configured(
     consumer: EventsConsumer, redis_server: RedisServer, tmp_path: Path
 ) -> None:
     """`reports` is no batch: its producer's task-sent names it; `misc` is named by
-    nothing (no task-sent, a default node name): unknown. The batches count nothing."""
+    nothing (no task-sent, and its worker consumes two queues): unknown. The batches
+    count nothing."""
     with_sent = make_app(redis_server.url, sent_events=True)
     without = make_app(redis_server.url)
     with workers(tmp_path) as started:
         started.append(
             Worker(redis_server.url, "reports", "celery@reports-host", tmp_path / "r.log")
         )
-        started.append(Worker(redis_server.url, "misc", "celery@misc-host", tmp_path / "m.log"))
+        started.append(
+            Worker(redis_server.url, "misc,misc2", "celery@misc-host", tmp_path / "m.log")
+        )
         wait_for(lambda: consumer.aggregator.tracked()[1] == 2, 30, what="two workers")
         with_sent.tasks[TASK_NAME].apply_async(args=(0.05,), queue="reports")
         without.tasks[TASK_NAME].apply_async(args=(0.05,), queue="misc")

@@ -90,6 +90,17 @@ def test_forgotten_tasks_are_not_held_for_ever() -> None:
 def test_the_busy_map_survives_the_snapshot_json() -> None:
     agg = make()
     feed(agg, beat(POD, 1), ev("task-received", uuid="a", name="t", hostname=POD))
+    agg.learned(POD, ["batch1"])  # its answer to active_queues
     v = agg.view(T0 + 1, up=True, since=T0, error=None)
     back = EventsView.from_json(v.to_json())
     assert back.workers == (WorkerLoad(POD, "batch1", 1, 1),)
+
+
+def test_a_worker_of_two_queues_or_not_asked_yet_is_under_unknown() -> None:
+    """Its queue is its own answer, never its name: until it answers, and when it
+    consumes two queues, the busy map says `unknown` (pods are matched by name alone)."""
+    agg = make()
+    feed(agg, beat(POD, 0), beat(OTHER_POD, 0))
+    agg.learned(OTHER_POD, ["batch1", "batch2"])
+    v = agg.view(T0 + 1, up=True, since=T0, error=None)
+    assert {w.hostname: w.queue for w in v.workers} == {POD: "unknown", OTHER_POD: "unknown"}

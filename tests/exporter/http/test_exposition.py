@@ -77,12 +77,23 @@ def reference_rows(
         stats = s.queue(q)
         return math.inf if stats is not None and stats.waiting + stats.unacked > 0 else None
 
+    workers = {a.queue: a.workers for a in ev.queues} if ev is not None and live else {}
     rows: dict[Spec, Rows | HistogramRows] = {
         m.QUEUE_LENGTH: [((q.queue,), q.waiting) for q in s.queues],
         m.QUEUE_PRIORITY_LENGTH: [
             ((q.queue, str(step)), n) for q in s.queues for step, n in q.priority_lengths.items()
         ],
         m.QUEUE_UNACKED: [((q.queue,), q.unacked) for q in s.queues],
+        # The parts of in flight: the batches always, other queues while they have any.
+        m.QUEUE_SCHEDULED: [
+            ((q.queue,), q.scheduled) for q in s.queues if q.configured or q.scheduled
+        ],
+        # Overdue ones count while no ready replica nor live worker (events) consumes.
+        m.QUEUE_UNACKED_STRANDED: [
+            ((q.queue,), 0 if q.ready_replicas or workers.get(q.queue) else q.overdue)
+            for q in s.queues
+            if q.configured or q.overdue
+        ],
         m.QUEUE_OLDEST_AGE: [
             ((q.queue,), q.oldest_age_seconds) for q in s.queues if q.oldest_age_seconds is not None
         ],
@@ -231,6 +242,9 @@ def queue_stats(draw: st.DrawFn, name: str) -> QueueStats:
         memory_bytes=draw(counts),
         configured=draw(st.booleans()),
         consumers=draw(st.none() | counts.map(abs)),
+        ready_replicas=draw(st.none() | st.integers(0, 3)),
+        scheduled=draw(counts),
+        overdue=draw(counts),
     )
 
 

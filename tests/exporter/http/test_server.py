@@ -144,6 +144,14 @@ celery_queue_priority_length{queue="batch1",priority="9"} 300
 # TYPE celery_queue_unacked gauge
 celery_queue_unacked{queue="batch0"} 0
 celery_queue_unacked{queue="batch1"} 8
+# HELP celery_queue_scheduled Messages of the queue a worker holds for an ETA still in the future (ETA and countdown tasks, Celery's headers.eta), part of celery_queue_unacked (batches always, other queues while they have any).
+# TYPE celery_queue_scheduled gauge
+celery_queue_scheduled{queue="batch0"} 0
+celery_queue_scheduled{queue="batch1"} 0
+# HELP celery_queue_unacked_stranded Messages in unacked delivered longer ago than the visibility timeout while no live worker consumes the queue: nothing restores them until a worker of the broker starts (batches always, other queues while they have any past the timeout).
+# TYPE celery_queue_unacked_stranded gauge
+celery_queue_unacked_stranded{queue="batch0"} 0
+celery_queue_unacked_stranded{queue="batch1"} 0
 # HELP celery_queue_oldest_message_age_seconds Age of the oldest waiting message (lower bound: since first seen, or published); 0 when empty; absent when the broker cannot date it.
 # TYPE celery_queue_oldest_message_age_seconds gauge
 celery_queue_oldest_message_age_seconds{queue="batch0"} 0

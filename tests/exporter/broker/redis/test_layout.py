@@ -14,7 +14,8 @@ from celery import Celery
 from batchctl.config import Config, parse_config
 from batchctl.demo.tasks import enqueue, make_app
 from exporter.broker.redis.firstseen import AGES_KEY
-from exporter.broker.redis.reader import VERIFY_EVERY, RedisReader
+from exporter.broker.redis.lists import HOT_READS, VERIFY_EVERY
+from exporter.broker.redis.reader import RedisReader
 from exporter.collect import InProcessSource
 from tests.support.config import config_for
 from tests.support.messages import envelope
@@ -160,8 +161,8 @@ def test_every_queues_age_survives_a_restart_and_a_wrong_type_starts_afresh(
 
 
 READS = {
-    "LLEN", "LINDEX", "HKEYS", "HGET", "HGETALL", "HSCAN", "INFO", "MEMORY", "SCAN", "SMEMBERS",
-    "EVALSHA", "SCRIPT", "PING", "CLIENT", "SELECT", "HELLO", "AUTH",
+    "LLEN", "LINDEX", "LRANGE", "ZRANGEBYSCORE", "HKEYS", "HGET", "HGETALL", "HSCAN", "INFO",
+    "MEMORY", "SCAN", "SMEMBERS", "EVALSHA", "SCRIPT", "PING", "CLIENT", "SELECT", "HELLO", "AUTH",
 }  # fmt: skip
 OWN_WRITES = {"HSET", "HDEL", "PEXPIRE"}
 
@@ -217,22 +218,30 @@ def test_a_push_and_a_pop_between_scrapes_are_seen(
     redis_server: RedisServer, redis_db: redis.Redis
 ) -> None:
     # The length stays the same, so the script skips the list's ends, except when the
-    # list is due for its check (every VERIFY_EVERY scrapes): the age can run ahead of
-    # the truth for at most that many scrapes.
+    # list is due for its check (every VERIFY_EVERY scrapes, or every scrape while it
+    # moved recently): the push is dated by the read that saw it, never earlier.
     app = producer(redis_server.url)
     clock = [0.0]
     c = source(cfg_for(redis_server.url), clock)
     _publish(app, 3, 0)
-    for _ in range(10):
+    for _ in range(HOT_READS + 2):  # long enough for the list to be idle ("not hot")
         clock[0] += 10
         assert c.collect().queue("batch1").oldest_age_seconds == clock[0] - 10  # type: ignore[union-attr]
     redis_db.rpop("batch1")  # a worker takes the oldest...
     _publish(app, 1, 0)  # ... and a producer adds one: still 3
+    pushed_at = clock[0]
     ages = []
     for _ in range(VERIFY_EVERY):
         clock[0] += 10
+        # The two left of the first three were counted at 10 s: the age is theirs.
         ages.append(c.collect().queue("batch1").oldest_age_seconds)  # type: ignore[union-attr]
-    assert ages[-1] <= 10 * VERIFY_EVERY, ages
+    assert ages == [clock[0] - 10 * (VERIFY_EVERY - 1 - i) - 10 for i in range(VERIFY_EVERY)]
+    redis_db.rpop("batch1")
+    redis_db.rpop("batch1")  # only the new one is left
+    clock[0] += 10
+    age = c.collect().queue("batch1").oldest_age_seconds  # type: ignore[union-attr]
+    # Seen within VERIFY_EVERY reads of its push: a lower bound that far from the truth.
+    assert clock[0] - pushed_at - 10 * VERIFY_EVERY <= age <= clock[0] - pushed_at
 
 
 def _push_lists(db: redis.Redis, n: int) -> list[str]:
@@ -283,12 +292,13 @@ def test_a_restart_reads_every_page_and_retries_after_an_error(
     import exporter.broker.redis.firstseen
 
     monkeypatch.setattr(exporter.broker.redis.firstseen, "SEED_PAGE", 50)
-    queues = _push_lists(redis_db, 300)
+    # More fields than Redis keeps in a compact (ziplist) hash, which HSCAN returns whole.
+    queues = _push_lists(redis_db, 600)
     cfg = cfg_for(redis_server.url)
     first = RedisReader(cfg.broker)
     first.read(queues, 100.0)
     first.close()
-    assert redis_db.hlen(AGES_KEY) == 300
+    assert redis_db.hlen(AGES_KEY) == 600
 
     second = RedisReader(cfg.broker)
     real_hscan, pages = second.client.hscan, []
