@@ -226,11 +226,15 @@ _ALL = {"configure": ".*", "write": ".*", "read": ".*"}
 # What batchctl's monitoring user needs on its vhost, as docs/operations.md says: the
 # management API reads with the `monitoring` tag alone; Celery's event receiver declares
 # the `celeryev` exchange and its own `celeryev.<uuid>` queue, and asks the workers for
-# a heartbeat through the `celery.pidbox` exchange. Nothing else: no task queue.
+# a heartbeat through the `celery.pidbox` exchange; each worker's queues are asked the same
+# way (`active_queues`), the replies coming back through `reply.celery.pidbox` to a queue
+# of the asker's own (`<oid>.reply.celery.pidbox`). Nothing else: no task queue.
 MONITOR_PERMISSIONS = {
-    "configure": r"^(celeryev|celeryev\..+|celery\.pidbox)$",
-    "write": r"^(celeryev\..+|celery\.pidbox)$",
-    "read": r"^(celeryev|celeryev\..+)$",
+    "configure": (
+        r"^(celeryev|celeryev\..+|celery\.pidbox|reply\.celery\.pidbox|.+\.reply\.celery\.pidbox)$"
+    ),
+    "write": r"^(celeryev\..+|celery\.pidbox|.+\.reply\.celery\.pidbox)$",
+    "read": r"^(celeryev|celeryev\..+|reply\.celery\.pidbox|.+\.reply\.celery\.pidbox)$",
 }
 
 
