@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# Workers of `make test` (pytest-xdist, one test file per worker at a time).
+TEST_WORKERS ?= 3
 
 .PHONY: demo test test-fast lint fmt tools render lock bench clean
 
@@ -33,7 +35,7 @@ test: $(STAMP) tools
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy $(MYPY_PATHS)
-	PYTHONFAULTHANDLER=1 $(BIN)/pytest
+	PYTHONFAULTHANDLER=1 $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 # The inner loop (under 30 s): every test that starts no server and no process, with
 # hypothesis properties at a tenth of their examples. No tools to install.

@@ -20,6 +20,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import hypothesis
 import pytest
@@ -44,7 +45,7 @@ if INNER_LOOP:
 # stopped being collected (renamed without its test_ prefix, say) or a suite that
 # collects nothing (pytest's exit 5) never passes as green. Raise it with the tests you
 # add; lower it only for tests removed on purpose.
-MINIMUM_TESTS = 1681
+MINIMUM_TESTS = 1718
 _deselected: list[int] = [0]
 
 
@@ -52,16 +53,36 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
     _deselected[0] += len(items)
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    if session.config.args_source is not pytest.Config.ArgsSource.TESTPATHS:
-        return
-    collected = len(session.items) + _deselected[0]
+def _too_few(collected: int) -> None:
     if collected < MINIMUM_TESTS:
         pytest.exit(
             f"collected {collected} tests, fewer than the suite's {MINIMUM_TESTS} "
             "(MINIMUM_TESTS in tests/conftest.py): a test module is no longer collected",
             returncode=pytest.ExitCode.TESTS_FAILED,
         )
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # Under pytest-xdist (`make test`) the controller counts what its workers collected
+    # (below): an exit inside a worker would be an internal error, not a clear failure.
+    if hasattr(session.config, "workerinput"):
+        return
+    if session.config.args_source is not pytest.Config.ArgsSource.TESTPATHS:
+        return
+    _too_few(len(session.items) + _deselected[0])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """xdist's controller: each worker collects the whole suite; `ids` are what it kept.
+    Only a run that deselects nothing is counted here (`make test`); with -m or -k the
+    workers do not say how many they deselected."""
+    config = node.config
+    if config.args_source is not pytest.Config.ArgsSource.TESTPATHS:
+        return
+    if config.option.markexpr or config.option.keyword:
+        return
+    _too_few(len(ids))
 
 
 # The inner loop: tests that start no server and no process (tests/support/isolation.py).
