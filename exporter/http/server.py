@@ -23,8 +23,9 @@ from batchctl.httpd import TEXT, ReadOnlyHandler
 from batchctl.log import get_logger
 from exporter.collect import InProcessSource
 from exporter.http.bodies import SharedBodies
-from exporter.http.exposition import Body, LineCache, render_body
+from exporter.http.exposition import render_body
 from exporter.http.runbooks import PREFIX, runbook_page
+from exporter.http.textformat import Body, LineCache
 from exporter.http.webconfig import WebConfig
 from exporter.snapshot import Snapshot
 from exporter.status.board import status_page

@@ -35,7 +35,8 @@ from batchctl import metrics as m
 from batchctl.claims import Claim
 from batchctl.metrics import EXPORTER_SPECS, RUNTIME_BUCKETS, TASK_STATES, Spec
 from exporter.events.model import EventsView, QueueActivity, TaskStats
-from exporter.http.exposition import Body, LineCache, _Writer, render_snapshot
+from exporter.http.exposition import render_snapshot
+from exporter.http.textformat import Body, LineCache, _Writer
 from exporter.progress import Progress
 from exporter.snapshot import Deployment, QueueStats, Snapshot
 from tests.support.properties import examples

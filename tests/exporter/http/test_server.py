@@ -25,8 +25,9 @@ from batchctl.demo.tasks import enqueue, make_app
 from exporter.broker.protocol import BrokerRead
 from exporter.broker.redis.reader import RedisReader
 from exporter.collect import InProcessSource
-from exporter.http.exposition import LineCache, render_snapshot
+from exporter.http.exposition import render_snapshot
 from exporter.http.server import ExporterApp
+from exporter.http.textformat import LineCache
 from exporter.snapshot import Snapshot
 from tests.support.config import config_for
 from tests.support.exporter import fixed_snapshot, serving

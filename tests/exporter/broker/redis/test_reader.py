@@ -23,7 +23,8 @@ from batchctl.demo.tasks import enqueue, make_app
 from batchctl.workers import ENV_BROKER_URL
 from exporter.broker.redis.reader import RedisReader
 from exporter.collect import InProcessSource
-from exporter.http.exposition import LineCache, render_snapshot
+from exporter.http.exposition import render_snapshot
+from exporter.http.textformat import LineCache
 from exporter.snapshot import Snapshot
 from tests.support.config import config_for
 from tests.support.metrics import families, sample
