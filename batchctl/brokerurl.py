@@ -6,8 +6,9 @@ URL is read with Celery's meaning by `batchctl.brokerparse` (kombu's own parser)
 
 An app-scoped Redis user (`+@all -@dangerous` on the app's keys, docs/operations.md,
 "Least privilege") may not run CLIENT SETNAME or INFO, and a monitoring user may not
-write: a refused command costs what it would have told (`refused`, `say_refused`: said
-once per process, with the permission that would allow it), never the connection.
+write, and a hardened server may rename such commands away (`rename-command`): a
+refused command costs what it would have told (`refused`, `say_refused`: said once per
+process, with the permission that would allow it), never the connection.
 
 Time is bounded at every step: the connect and read timeouts are
 `broker.timeout_seconds`, there are no retries, and with Sentinel each sentinel gets
@@ -38,6 +39,7 @@ __all__ = [
     "connect",
     "redact_url",
     "refused",
+    "renamed",
     "say_refused",
     "scrub",
     "scrub_urls",
@@ -54,20 +56,41 @@ _said_lock = threading.Lock()
 
 def refused(reply: object) -> bool:
     """Is `reply` (an exception, or an error reply in a pipeline's results) Redis'
-    NOPERM: the user's ACL does not allow the command or key?"""
+    NOPERM (the user's ACL does not allow the command or key), or its `unknown command`
+    (the server renames the command away, `rename-command CLIENT ""`, a common hardening
+    and what some managed services do)? Either way the command will not run for us."""
     return isinstance(reply, redis.exceptions.NoPermissionError) or (
-        isinstance(reply, redis.ResponseError) and str(reply).startswith("NOPERM")
+        isinstance(reply, redis.ResponseError)
+        and (str(reply).startswith("NOPERM") or renamed(reply))
     )
 
 
-def say_refused(what: str, permission: str, unknown: str, user: str | None = None) -> None:
+def renamed(reply: object) -> bool:
+    """Is `reply` Redis' answer to a command it does not have (renamed or disabled)?"""
+    return isinstance(reply, redis.ResponseError) and str(reply).startswith("unknown command")
+
+
+def say_refused(
+    what: str, permission: str, unknown: str, user: str | None = None, reply: object = None
+) -> None:
     """Log once per process and broker user (None: Redis' `default`) that the user may
-    not do `what`: `unknown` is what stays unknown, `permission` what to add to its ACL."""
+    not do `what`: `unknown` is what stays unknown, `permission` what to add to its ACL
+    (or, when `reply` says the server has no such command, that it is renamed)."""
     user = user or "default"
     with _said_lock:
         if (user, what) in _said:
             return
         _said.add((user, what))
+    if renamed(reply):
+        log.warning(
+            "the broker does not offer this command: what it would tell stays unknown",
+            command=what,
+            user=user,
+            unknown=unknown,
+            fix="the server renames or disables it (rename-command in redis.conf); "
+            "nothing else depends on it",
+        )
+        return
     log.warning(
         "the broker user may not run this: what it would tell stays unknown",
         command=what,
@@ -99,6 +122,7 @@ def _name_connection(conn: redis.connection.AbstractConnection) -> None:
             "+client|setname",
             "batchctl's name in CLIENT LIST (nothing else depends on it)",
             getattr(conn, "username", None),
+            e,
         )
 
 

@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from alerts.render import dump, render_prometheus_rule, render_rules
 from batchctl import __version__
 from batchctl.access import (
@@ -51,6 +53,7 @@ from batchctl.access import (
     service_account_role,
 )
 from batchctl.config import Config
+from batchctl.config.written import committed_secrets
 
 # The image name the base's containers use; the overlay points it at the site's registry.
 IMAGE = "batchctl"
@@ -142,6 +145,9 @@ def render_overlay(cfg: Config, config_text: str, site: Site) -> dict[str, str]:
         raise OverlayError(
             f"--prometheus-namespace {site.prometheus_namespace}: not a namespace name"
         )
+    problems = committed_secrets(yaml.safe_load(config_text))
+    if problems:
+        raise OverlayError("; ".join(problems))
     files: dict[str, str] = {
         "batchctl.yml": config_text,
         "rbac-scale.yaml": _rbac(cfg, site.namespace),

@@ -125,7 +125,7 @@ def decide_claim(
             raise ClaimConflict(existing, now)
         kind = "extended" if expires >= existing.expires else "shortened"
         deadline = None if clear_finish_by else finish_by or existing.finish_by
-        _check_finish_by(deadline, expires, now, given=finish_by is not None)
+        _check_finish_by(deadline, expires, now, given=finish_by is not None, max_ttl=max_ttl)
         renewed = replace(
             existing,
             purpose=new_purpose or existing.purpose,
@@ -145,7 +145,7 @@ def decide_claim(
             detail += "; " + deadline_text(deadline, now)
         return Outcome(renewed, _event(kind, renewed, holder, now, detail), existing)
     deadline = None if clear_finish_by else finish_by
-    _check_finish_by(deadline, expires, now, given=True)
+    _check_finish_by(deadline, expires, now, given=True, max_ttl=max_ttl)
     mine = existing is not None and existing.holder == holder
     kept = existing.purpose if (mine and existing is not None) else None
     final_purpose = new_purpose or kept
@@ -176,8 +176,10 @@ def decide_claim(
     return Outcome(new, event, existing)
 
 
-def _check_finish_by(deadline: float | None, expires: float, now: float, *, given: bool) -> None:
-    problem = finish_by_problem(deadline, expires, now, given=given)
+def _check_finish_by(
+    deadline: float | None, expires: float, now: float, *, given: bool, max_ttl: float | None
+) -> None:
+    problem = finish_by_problem(deadline, expires, now, given=given, max_ttl=max_ttl)
     if problem is not None:
         raise ClaimRefused(problem)
 

@@ -13,10 +13,16 @@ from batchctl.units import format_duration
 
 
 def finish_by_problem(
-    finish_by: float | None, expires: float, now: float, *, given: bool
+    finish_by: float | None,
+    expires: float,
+    now: float,
+    *,
+    given: bool,
+    max_ttl: float | None = None,
 ) -> str | None:
     """Why the deadline cannot be kept with the claim, or None. `given`: the request sets
-    it (else it is the one a renewal keeps)."""
+    it (else it is the one a renewal keeps); `max_ttl`: claims.max_ttl, past which no
+    --ttl can reach."""
     if finish_by is None:
         return None
     what = "--finish-by" if given else "the claim's deadline (--finish-by)"
@@ -27,6 +33,11 @@ def finish_by_problem(
         )
     if finish_by > expires:
         fix = f"give a --ttl of at least {format_duration(finish_by - now)}"
+        if max_ttl is not None and finish_by - now > max_ttl:
+            fix = (
+                f"no claim lasts longer than claims.max_ttl ({format_duration(max_ttl)}): "
+                "give a nearer --finish-by (renew the claim and its deadline later)"
+            )
         if not given:
             fix += ", or a new --finish-by (`none` drops it)"
         return (

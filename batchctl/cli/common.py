@@ -230,8 +230,9 @@ def _exporter_snapshot(cfg: Config) -> Snapshot | None:
         return None
 
 
-def plan_lines(p: BatchPlan) -> list[str]:
-    """A plan as `plan` and a refused `claim --finish-by` print it."""
+def plan_lines(p: BatchPlan, cfg: Config) -> list[str]:
+    """A plan as `plan` and a refused `claim --finish-by` print it (`cfg`: the batch's
+    ramp, which is what a plan no number of replicas meets runs into)."""
     pl, left = p.plan, format_duration(p.finish_by - p.now)
     lines = [
         f"{p.queue}: {pl.work:,} left (waiting + in flight), finish by {when(p.finish_by)} "
@@ -247,14 +248,30 @@ def plan_lines(p: BatchPlan) -> list[str]:
             f"done about {when(p.now + pl.finish_seconds)}"
         )
     else:
-        need = f"{pl.replicas} replicas" if pl.replicas is not None else "more than any"
-        lines.append(f"cannot be done in time: needs {need}, the cap is {pl.cap}")
+        if pl.replicas is not None:
+            lines.append(
+                f"cannot be done in time: needs {pl.replicas} replicas, the cap is {pl.cap}"
+            )
+        else:
+            lines.append(
+                "cannot be done in time by any number of replicas: the ramp up from the "
+                f"replicas there are, {_ramp(cfg, p.queue)}, alone takes too long"
+            )
     if not math.isinf(pl.earliest_seconds):
         late = p.now + pl.earliest_seconds - p.finish_by
         tail = f", {format_duration(late)} late" if late > 0 else ""
         lines.append(f"at the cap ({pl.cap}): done about {when(p.now + pl.earliest_seconds)}{tail}")
     lines.append(f"cost: {p.cost}")
     return lines
+
+
+def _ramp(cfg: Config, queue: str) -> str:
+    b = cfg.batch(queue)
+    return (
+        ""
+        if b is None
+        else f"step_up {b.step_up} per step_interval_seconds {b.step_interval_seconds:g}"
+    )
 
 
 def check_deadline(
@@ -281,8 +298,13 @@ def check_deadline(
     if not p.plan.feasible:
         out.fail(
             f"refused: the caps cannot finish {queue} by {when(deadline)}\n"
-            + "\n".join(plan_lines(p))
-            + "\ngive a later --finish-by, or raise the batch's max_replicas",
+            + "\n".join(plan_lines(p, cfg))
+            + "\ngive a later --finish-by, or raise the batch's "
+            + (
+                "max_replicas"
+                if p.plan.replicas is not None
+                else "step_up (a faster ramp) and, as that needs, max_replicas"
+            ),
             EXIT_REFUSED,
             plan=p.to_json(),
         )

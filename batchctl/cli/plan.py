@@ -95,6 +95,6 @@ def plan_command(
             "events?) and the batch sets no task_seconds; give --task-seconds",
             EXIT_USAGE,
         )
-    out.data(p.to_json(), lambda: "\n".join(plan_lines(p)))
+    out.data(p.to_json(), lambda: "\n".join(plan_lines(p, cfg)))
     if not p.plan.feasible:
         raise SystemExit(EXIT_REFUSED)

@@ -16,6 +16,7 @@ from batchctl.cli.cluster import Cluster, Session, cluster_options, load_for_cla
 from batchctl.cli.common import BROKER_ERRORS, broker_failed, store_exit_code, when
 from batchctl.cli.options import (
     EXIT_UNREACHABLE,
+    EXIT_USAGE,
     Printer,
     config_option,
     deprecated,
@@ -136,16 +137,29 @@ def _broker_reading(
     def read() -> Reading:
         snap = source.collect()
         problems = [kube_problem] if kube_problem else []
+        refused = None if snap.broker_up else _refused_read(snap.broker_error, cfg.broker.url)
         if not snap.broker_up:
-            problems.append(f"cannot reach the broker at {redact_url(cfg.broker.url)}")
+            problems.append(refused or f"cannot reach the broker at {redact_url(cfg.broker.url)}")
         if snap.kubernetes_up is False:
             problems.append(f"replicas unknown: Kubernetes: {snap.kubernetes_error}")
         problems += durability_problems(snap.durability)
         claims = snap.claims if snap.broker_up else {}
-        code = 0 if snap.broker_up else EXIT_UNREACHABLE
+        code = 0 if snap.broker_up else EXIT_USAGE if refused else EXIT_UNREACHABLE
         return Reading(cfg, snap, claims, snap.broker_up, problems, code)
 
     return read, source.stop
+
+
+def _refused_read(error: str | None, url: str) -> str | None:
+    """The broker answered the reader's scripts with NOPERM, or `unknown command` (a
+    server that renames EVALSHA away): reached, and the user or server must change."""
+    if not error or not error.startswith(("NoPermissionError: ", "ResponseError: unknown command")):
+        return None
+    why = error.partition(": ")[2]
+    return (
+        f"the broker at {redact_url(url)} refused batchctl's reads ({why}): the user needs "
+        "+@read +evalsha +script|load on the queues' keys (docs/operations.md, 'Least privilege')"
+    )
 
 
 def _cluster_reading(cfg: Config, session: Session) -> Callable[[], Reading]:

@@ -17,8 +17,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from batchctl.brokerparse import parse_broker_url, url_secrets
+from batchctl.brokerparse import parse_broker_url
 from batchctl.config.model import Config
+from batchctl.config.written import broker_secrets
 from batchctl.redact import register_secret, scrub
 
 ENV_BROKER_URL = "BATCHCTL_BROKER_URL"
@@ -243,15 +244,8 @@ def env_blamed(line: str) -> str:
 
 def _register_secrets(broker: Any) -> None:
     """Every password in the broker settings, masked by value from now on (logs, errors)."""
-    if not isinstance(broker, dict):
-        return
-    for key in ("url", "management_url"):
-        url = broker.get(key)
-        if isinstance(url, str):
-            register_secret(*url_secrets(url))
-    kwargs = broker.get("sentinel_kwargs")
-    if isinstance(kwargs, dict):
-        register_secret(*(str(v) for k, v in kwargs.items() if "password" in str(k)))
+    for secrets in broker_secrets(broker).values():
+        register_secret(*secrets)
 
 
 def _apply_renames(data: dict[str, Any], warnings: list[str]) -> dict[str, Any]:

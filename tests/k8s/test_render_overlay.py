@@ -156,6 +156,11 @@ BAD = {
     "base not a kustomization": (SITE, ("--base", "nowhere"), "--base nowhere"),
     "bad image": (SITE, ("--image", "UPPER CASE"), "--image UPPER CASE"),
     "bad config": ({**SITE, "thresholds": [3, 2, 1]}, (), "thresholds"),
+    "a password in the config": (
+        {**SITE, "broker": {"url": "redis://:hunter2@redis:6379/0"}},
+        (),
+        "broker.url: holds a password",
+    ),
 }
 
 
@@ -166,6 +171,7 @@ def test_bad_input_exits_2_naming_the_problem(case: str, tmp_path: Path) -> None
     assert res.returncode == 2, res.stdout + res.stderr
     assert message in res.stderr
     assert "Traceback" not in res.stderr
+    assert "hunter2" not in res.stdout + res.stderr
     assert not (tmp_path / "site" / "overlay").exists()
 
 

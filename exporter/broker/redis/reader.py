@@ -268,6 +268,7 @@ class RedisReader:
                 "celery_broker_memory_used_bytes, celery_broker_memory_max_bytes and "
                 "whether the broker keeps its data across a restart",
                 user_of(self.client),
+                info,
             )
             return None, None
         raise info if isinstance(info, Exception) else TypeError("INFO reply")

@@ -69,6 +69,23 @@ def test_a_password_refused_or_missing_is_a_config_error(run, own_redis: Embedde
             assert "wrong-pw" not in r.output and "right-pw" not in r.output
 
 
+def test_a_user_that_may_not_run_the_scripts_is_a_config_error(
+    run, own_redis: EmbeddedRedis
+) -> None:  # type: ignore[no-untyped-def]
+    """The broker answered NOPERM to the reader's EVALSHA: exit 2 and the ACL to add,
+    not "cannot reach" (exit 3)."""
+    own_redis.client().execute_command(
+        "ACL", "SETUSER", "reader", "on", ">reader-pw", "~*", "&*", "+@read", "+@connection"
+    )
+    url = f"redis://reader:reader-pw@127.0.0.1:{own_redis.port}/0"
+    for args in (("status",), ("status", "-o", "json")):
+        r = run(*args, env={"BATCHCTL_BROKER_URL": url})
+        assert r.exit_code == 2, (args, r.output)
+        assert "cannot reach" not in r.output, r.output
+        assert "+evalsha" in r.output and "Least privilege" in r.output, r.output
+        assert "reader-pw" not in r.output
+
+
 def test_status_watch_exits_3_when_the_broker_is_down_at_the_end(
     own_redis: EmbeddedRedis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -75,6 +75,9 @@ def test_plan_a_deadline_the_caps_cannot_meet(run, cfg: str, tasks: list[str]) -
     # So soon that no number of replicas could: the ramp and the start-up alone take longer.
     r = run("plan", "batch1", "--finish-by", "10m", "-c", cfg, "-o", "json")
     assert r.exit_code == 1 and json.loads(r.stdout)["replicas"] is None
+    r = run("plan", "batch1", "--finish-by", "10m", "-c", cfg)
+    assert "cannot be done in time by any number of replicas" in r.stdout, r.output
+    assert "step_up 2 per step_interval_seconds 60" in r.stdout, r.output
 
 
 def test_plan_without_a_pace_says_how_to_give_one(run, cfg: str, tasks: list[str]) -> None:  # type: ignore[no-untyped-def]
@@ -93,12 +96,18 @@ def test_plan_refuses_a_time_that_is_not_one(run, cfg: str) -> None:  # type: ig
 def test_claim_with_a_deadline_the_caps_cannot_meet_is_refused(  # type: ignore[no-untyped-def]
     run, cfg: str, tasks: list[str], redis_db: redis.Redis
 ) -> None:
-    r = run("claim", "batch1", "--purpose", "reindex", "--finish-by", "10m", "-c", cfg)
+    r = run("claim", "batch1", "--purpose", "reindex", "--finish-by", "15m", "-c", cfg)
     assert r.exit_code == 1, r.output
     assert "refused: the caps cannot finish batch1 by" in r.stderr
     assert (
         "cannot be done in time: needs" in r.stderr and "raise the batch's max_replicas" in r.stderr
     )
+    # So soon that no number of replicas could: more replicas would not help, a faster
+    # ramp would.
+    r = run("claim", "batch1", "--purpose", "reindex", "--finish-by", "10m", "-c", cfg)
+    assert r.exit_code == 1, r.output
+    assert "raise the batch's max_replicas" not in r.stderr  # alone, it cannot help
+    assert "raise the batch's step_up" in r.stderr, r.stderr
     assert RedisClaimStore(redis_db).get("batch1") is None  # nothing written
 
 
