@@ -24,10 +24,9 @@ from batchctl.cli import cli
 from batchctl.demo.tasks import enqueue, make_app
 from exporter.broker import open_reader
 from exporter.broker.protocol import BrokerUnavailable
-from exporter.collect import InProcessSource
-from exporter.http.exposition import render_snapshot
 from tests.support.autoscaler import FixedSource, RecordingBackend
 from tests.support.config import config_for
+from tests.support.exporter import collect_once
 from tests.support.isolation import starts_servers
 from tests.support.metrics import sample
 from tests.support.servers.rabbitmq import RabbitNode, RabbitVhost, drop_vhost, new_vhost
@@ -66,17 +65,11 @@ def test_no_series_and_the_autoscaler_holds_the_batch(unpublished: RabbitVhost) 
         claims={"store": "sqlite"},
         autoscaler={"backend": "dry-run"},
     )
-    source = InProcessSource(cfg, open_reader(cfg.broker))
-    try:
-        snap = source.collect()
-    finally:
-        source.stop()
-    assert snap.broker_up, snap.broker_error
+    snap, text = collect_once(cfg)
     assert snap.queue("batch1") is None
     assert snap.queues_unpublished == ("batch1",)
     q2 = snap.queue("batch2")  # not declared: truly empty
     assert q2 is not None and (q2.waiting, q2.unacked, q2.consumers) == (0, 0, 0)
-    text = render_snapshot(snap, version="t", kubernetes_enabled=False, broker="rabbitmq")
     for family in ("celery_queue_length", "celery_queue_unacked", "celery_queue_consumers"):
         assert sample(text, family, {"queue": "batch1"}) is None, family
     assert sample(text, "celery_queue_length", {"queue": "batch2"}) == 0
