@@ -30,8 +30,9 @@ def observations(
     policy then holds with `no_data`, saying why) when the broker is down, the claims
     cannot be read from their store (`Snapshot.claims_error`), the snapshot
     is older than `autoscaler.stale_after_seconds` (two ticks by default) or from the
-    future, or the queue is not in it; the replica count as unknown (`replicas_unknown`)
-    when the snapshot has no Deployment for the batch. With Celery's events connected,
+    future, or the queue is not in it (its figures not published yet, or not read); the
+    replica count as unknown (`replicas_unknown`) when the snapshot has no Deployment
+    for the batch. With Celery's events connected,
     each observation also carries the tasks running now and the completions so far.
     """
     age = now - snapshot.taken_at
@@ -57,7 +58,7 @@ def observations(
         elif batch.queue in snapshot.deployments:
             dep = snapshot.deployments[batch.queue]
             desired, ready = dep.replicas, dep.ready_replicas
-        batch_why = why or ("" if q is not None else f"queue {batch.queue} not in the snapshot")
+        batch_why = why or ("" if q is not None else _missing(snapshot, batch.queue))
         known = desired is not None
         if not batch_why and not known:
             batch_why = _replicas_why(snapshot, batch.deployment)
@@ -89,6 +90,13 @@ def observations(
             )
         )
     return out
+
+
+def _missing(snapshot: Snapshot, queue: str) -> str:
+    if queue in snapshot.queues_unpublished:
+        # RabbitMQ lists it, without figures until its first statistics (a few seconds).
+        return f"queue {queue}: figures not published yet"
+    return f"queue {queue} not in the snapshot"
 
 
 def _replicas_why(snapshot: Snapshot, deployment: str) -> str:

@@ -366,6 +366,7 @@ class InProcessSource:
             broker_memory_max_bytes=read.max_memory,
             broker_alarms=read.alarms,
             queues_dropped=dropped,
+            queues_unpublished=tuple(read.unpublished),
             queues_skipped=dict(skipped),
             generation=self._stats.generation,
             claims=claims,

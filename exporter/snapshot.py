@@ -103,6 +103,9 @@ class Snapshot:
     broker_memory_max_bytes: int | None = None
     # Discovered queues the cardinality cap (broker.max_queues) hides right now.
     queues_dropped: int = 0
+    # Queues the broker lists without figures yet (RabbitMQ, before its first statistics
+    # of a queue): not in `queues`, their figures unknown (a batch among them is held).
+    queues_unpublished: tuple[str, ...] = ()
     # Queues (or binding members) left out because of what they are, by reason.
     queues_skipped: Mapping[str, int] = field(default_factory=dict)
     # Configured batches' Deployments by queue: known even while the broker is down.
@@ -209,7 +212,7 @@ class Snapshot:
         events = data.get("events")
         progress = {str(q): Progress.from_json(p) for q, p in (data.get("progress") or {}).items()}
         skip = {"queues", "deployments", "claims", "generation", "_index", "events", "progress"}
-        skip.update(("durability", "broker_alarms"))
+        skip.update(("durability", "broker_alarms", "queues_unpublished"))
         durability = data.get("durability")
         alarms = {str(k): bool(v) for k, v in (data.get("broker_alarms") or {}).items()}
         scalars = {
@@ -224,6 +227,7 @@ class Snapshot:
             progress=progress,
             durability=None if durability is None else BrokerDurability.from_json(durability),
             broker_alarms=alarms,
+            queues_unpublished=tuple(str(q) for q in data.get("queues_unpublished") or ()),
         )
 
 

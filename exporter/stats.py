@@ -148,7 +148,8 @@ class IncrementalStats:
         for name, r in zip(read.queues, read.reads, strict=True):
             unacked = unacked_of(name, 0)
             memory = memory_of(name, 0)
-            subscribed = consumers.get(name, 0) if consumers is not None else None
+            # Absent from a broker that counts them: not reported yet, unknown.
+            subscribed = consumers.get(name) if consumers is not None else None
             # Usually both empty: no lookups then.
             counts = (
                 unacked,

@@ -222,6 +222,11 @@ class Session:
         the exporter cannot read the broker)."""
         snap = snap if snap is not None else self.snapshot()
         stats = snap.queue(queue) if snap.broker_up else None
+        if stats is None and snap.broker_up and queue in snap.queues_unpublished:
+            raise StoreUnavailable(
+                f"the broker has not published the figures of {queue} yet, so the work "
+                "left in it is unknown; try again in a few seconds"
+            )
         if stats is None:
             raise StoreUnavailable(
                 f"the exporter cannot read the broker, so the work left in {queue} is "

@@ -196,8 +196,9 @@ def render_k8s(
       docker run --rm -v $PWD:/site -w /site IMAGE render k8s -c site.yml \\
         --base https://github.com/ORG/batchctl//k8s/base?ref=v0.2.0 \\
         --image registry.example.com/platform/batchctl:0.2.0 --output batchctl
-    The Secret batchctl-broker (key url, the broker URL) must exist in the namespace
-    (docs/deploy.md).
+    The Secret batchctl-broker (key url, the broker URL; with Sentinel, key
+    sentinel_password, the sentinels' own) must exist in the namespace (docs/deploy.md).
+    A password written in the config is refused: it would be committed.
     """
     from batchctl.overlay import (
         OverlayError,

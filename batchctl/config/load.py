@@ -19,7 +19,11 @@ from pydantic import BaseModel, ValidationError
 
 from batchctl.brokerparse import parse_broker_url
 from batchctl.config.model import Config
-from batchctl.config.written import broker_secrets
+from batchctl.config.written import (
+    ENV_SENTINEL_PASSWORD,
+    broker_secrets,
+    with_sentinel_password,
+)
 from batchctl.redact import register_secret, scrub
 
 ENV_BROKER_URL = "BATCHCTL_BROKER_URL"
@@ -186,6 +190,8 @@ def parse_config(
         broker = dict(data.get("broker") or {})
         broker["url"] = env[ENV_BROKER_URL]
         data = {**data, "broker": broker}
+    register_secret(env.get(ENV_SENTINEL_PASSWORD))  # used or not: masked
+    data = with_sentinel_password(data, env.get(ENV_SENTINEL_PASSWORD), warnings)
     claims = data.get("claims")
     unnamed = claims is None or (isinstance(claims, dict) and "store" not in claims)
     if env.get(ENV_CLAIMS_STORE) and unnamed:

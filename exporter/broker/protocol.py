@@ -85,8 +85,8 @@ class BrokerRead:
     # Whether those claims survive a broker restart, and claims a restart lost; None
     # where unknown (not checked yet, or a broker that keeps no claims).
     durability: BrokerDurability | None = None
-    # queue -> consumers subscribed to it, where the broker counts them (RabbitMQ);
-    # None: the broker does not (Redis).
+    # queue -> consumers subscribed to it, where the broker counts them (RabbitMQ; a
+    # queue absent: not reported yet, unknown); None: the broker does not (Redis).
     consumers: Mapping[str, int] | None = None
     # Resource alarms ("memory", "disk") -> raised now, where the broker has them
     # (RabbitMQ blocks every publisher while one is raised); {}: none known.
@@ -97,6 +97,9 @@ class BrokerRead:
     # that cannot tell (then they count as ordinary in-flight work).
     scheduled: Mapping[str, int] = field(default_factory=dict)
     overdue: Mapping[str, int] = field(default_factory=dict)
+    # Queues asked about that the broker lists without figures yet (RabbitMQ, before its
+    # first statistics of a queue): unknown, so left out of `queues`. () from Redis.
+    unpublished: Sequence[str] = ()
 
 
 class QueueWork(NamedTuple):

@@ -79,6 +79,8 @@ def test_policy_claims_pass_through() -> None:
         ("61s old (stale after 60s)", snap(stats("batch0"), taken_at=NOW - 61)),
         ("from the future", snap(stats("batch0"), taken_at=NOW + 1)),
         ("queue batch0 not in the snapshot", snap()),
+        # RabbitMQ lists the queue, without figures until its first statistics.
+        ("queue batch0: figures not published yet", snap(queues_unpublished=("batch0",))),
     ],
 )
 def test_missing_data_holds_and_says_why(name: str, snapshot: Snapshot) -> None:

@@ -231,3 +231,24 @@ def test_batchctl_connects_where_celery_would(brokers: Brokers) -> None:
     reads = {o[1].split("/")[0] for c, o in table.values() if o[0] == "reads"}
     assert reads == {"plain", "acl", "tls", "mtls", "master"}
     assert sum(o == ("fails",) for _, o in table.values()) >= 8
+
+
+def test_the_sentinels_password_from_the_environment(brokers: Brokers) -> None:
+    """The sentinels' password, kept out of the file (the Secret's `sentinel_password`,
+    read as BATCHCTL_SENTINEL_PASSWORD), reaches the sentinels that require it."""
+    s1, _ = brokers.sentinels
+    url = f"sentinel://:{quote(MASTER_PASSWORD, safe='')}@127.0.0.1:{s1}/1"
+    broker = {"url": url, "timeout_seconds": 2.0, "sentinel_kwargs": {"socket_timeout": 2}}
+    data = {"broker": broker, "kubernetes": {"enabled": False}}
+
+    def whoami(env: dict[str, str]) -> Any:
+        client = connect(parse_config(data, env=env).broker)
+        try:
+            return client.get("whoami")
+        finally:
+            client.close()
+
+    assert whoami({"BATCHCTL_SENTINEL_PASSWORD": SENTINEL_PASSWORD}) == "master/1"
+    with pytest.raises(redis.RedisError) as e:
+        whoami({})  # the sentinels refuse a client without their password
+    assert SENTINEL_PASSWORD not in str(e.value)

@@ -3,7 +3,8 @@
 The rendered overlay is committed to a site's repository and deployed as a ConfigMap:
 a password written in the site's config must not travel into it. The exporter takes
 the broker URL from the Secret batchctl-broker (BATCHCTL_BROKER_URL), so the fix is to
-write the URL without its password.
+write the URL without its password; the sentinels' own password from the same Secret's
+key sentinel_password (BATCHCTL_SENTINEL_PASSWORD).
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ SECRETS = {
         "url": "amqp://rabbit:5672/jobs",
         "management_url": f"http://monitor:{PASSWORD}@rabbit:15672",
     },
+    "broker.sentinel_kwargs.password": {
+        "url": "sentinel://sentinel-0:26379;sentinel://sentinel-1:26379",
+        "sentinel_kwargs": {"password": PASSWORD, "socket_timeout": 1},
+    },
 }
 
 
@@ -46,6 +51,28 @@ def test_a_password_in_the_config_is_refused_naming_the_key(case: str) -> None:
     assert case.split(",")[0] in message
     assert "Secret batchctl-broker" in message
     assert PASSWORD not in message
+
+
+def test_the_sentinels_password_is_refused_naming_the_secrets_key() -> None:
+    """The sentinels' own password has a key of its own in the Secret (read as
+    BATCHCTL_SENTINEL_PASSWORD): one line naming the config key, the Secret and its key."""
+    data, text = _config(SECRETS["broker.sentinel_kwargs.password"])
+    cfg = parse_config({**data, "claims": {"store": "kubernetes"}}, "site.yml", env={})
+    with pytest.raises(OverlayError) as e:
+        render_overlay(cfg, text, SITE)
+    (line,) = str(e.value).splitlines()
+    assert line.startswith("broker.sentinel_kwargs.password: holds a password")
+    assert "Secret batchctl-broker (key sentinel_password" in line
+    assert "BATCHCTL_SENTINEL_PASSWORD" in line
+    assert PASSWORD not in line
+
+
+def test_other_sentinel_kwargs_are_rendered_as_written() -> None:
+    data, text = _config(
+        {"url": "sentinel://sentinel-0:26379", "sentinel_kwargs": {"socket_timeout": 1}}
+    )
+    cfg = parse_config({**data, "claims": {"store": "kubernetes"}}, "site.yml", env={})
+    assert render_overlay(cfg, text, SITE)["batchctl.yml"] == text
 
 
 def test_a_config_without_a_password_renders_it_as_written() -> None:

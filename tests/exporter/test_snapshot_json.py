@@ -87,6 +87,7 @@ def snapshots(draw: st.DrawFn) -> Snapshot:
         broker_memory_used_bytes=draw(st.none() | counts),
         broker_memory_max_bytes=draw(st.none() | counts),
         queues_dropped=draw(counts),
+        queues_unpublished=tuple(draw(st.lists(names, max_size=3))),
         deployments=draw(
             st.dictionaries(names, st.builds(Deployment, names, counts, counts), max_size=3)
         ),
@@ -131,7 +132,7 @@ def test_unknown_keys_are_ignored_and_missing_optional_ones_default() -> None:
     snap = Snapshot.from_json(wire)
     q = snap.queue("q")
     assert q is not None and q.priority_lengths == {9: 1} and q.replicas is None
-    assert snap.claims == {} and snap.queues_dropped == 0
+    assert snap.claims == {} and snap.queues_dropped == 0 and snap.queues_unpublished == ()
     # An exporter from before events: events unknown (off), no progress.
     assert snap.events is None and snap.progress == {}
     assert not math.isnan(snap.taken_at)

@@ -235,8 +235,14 @@ def test_the_broker_url_comes_from_an_existing_secret(overlay: list[Doc]) -> Non
         name = "BATCHCTL_BROKER_URL" if "batchctl" in c["image"] else "CELERY_BROKER_URL"
         ref = env[name]["valueFrom"]["secretKeyRef"]
         assert ref == {"name": "batchctl-broker", "key": "url"}
+        if "batchctl" in c["image"]:
+            # The sentinels' own password, for Sentinel sites only: optional, so that a
+            # Secret without the key (every other site) still starts the pods.
+            ref = env["BATCHCTL_SENTINEL_PASSWORD"]["valueFrom"]["secretKeyRef"]
+            assert ref == {"name": "batchctl-broker", "key": "sentinel_password", "optional": True}
     guide = (ROOT / "docs" / "deploy.md").read_text()
     assert "create secret generic batchctl-broker" in guide
+    assert "--from-literal=sentinel_password=" in guide
 
 
 def served_paths() -> dict[str, set[str]]:

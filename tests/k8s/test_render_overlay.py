@@ -146,6 +146,11 @@ def test_without_the_prometheus_operator_and_with_a_remote_base(tmp_path: Path) 
     assert (tmp_path / "site" / "overlay" / "mine.yaml").exists()
 
 
+# A Sentinel site that wrote the sentinels' password into its config.
+SENTINEL_SITE = {
+    **SITE,
+    "broker": {"url": "sentinel://s0:26379", "sentinel_kwargs": {"password": "hunter2"}},
+}
 BAD = {
     "no namespace": ({**SITE, "kubernetes": {"enabled": True}}, (), "--namespace: required"),
     "kubernetes off": (
@@ -161,6 +166,11 @@ BAD = {
         (),
         "broker.url: holds a password",
     ),
+    "the sentinels' password in the config": (
+        SENTINEL_SITE,
+        (),
+        "broker.sentinel_kwargs.password: holds a password",
+    ),
 }
 
 
@@ -173,6 +183,15 @@ def test_bad_input_exits_2_naming_the_problem(case: str, tmp_path: Path) -> None
     assert "Traceback" not in res.stderr
     assert "hunter2" not in res.stdout + res.stderr
     assert not (tmp_path / "site" / "overlay").exists()
+
+
+def test_the_sentinels_password_is_one_line_naming_the_secrets_key(tmp_path: Path) -> None:
+    res = render(tmp_path, config=SENTINEL_SITE)
+    assert res.returncode == 2, res.stdout + res.stderr
+    (line,) = res.stderr.strip().splitlines()
+    assert "broker.sentinel_kwargs.password" in line
+    assert "Secret batchctl-broker (key sentinel_password" in line
+    assert "hunter2" not in res.stdout + res.stderr
 
 
 def test_the_claim_roles_name_the_sites_leases_and_service(docs: list[Doc]) -> None:

@@ -1,4 +1,5 @@
-"""An exporter served in this process, and a fixed snapshot for the renderers."""
+"""An exporter served in this process, one collection from a fresh source, and a fixed
+snapshot for the renderers."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterator
 from batchctl.config import Config
 from exporter.broker import open_reader
 from exporter.collect import InProcessSource
+from exporter.http.exposition import render_snapshot
 from exporter.http.server import ExporterApp
 from exporter.snapshot import Deployment, Snapshot
 from exporter.stats import ListRead, build_queue_stats
@@ -25,6 +27,19 @@ def serving(cfg: Config) -> Iterator[tuple[str, InProcessSource]]:
         yield f"http://{host}:{port}", collector
     finally:
         app.shutdown()
+
+
+def collect_once(cfg: Config) -> tuple[Snapshot, str]:
+    """One snapshot of `cfg`'s broker from a fresh source (its broker up, asserted), and
+    its /metrics text."""
+    source = InProcessSource(cfg, open_reader(cfg.broker))
+    try:
+        snap = source.collect()
+    finally:
+        source.stop()
+    assert snap.broker_up, snap.broker_error
+    text = render_snapshot(snap, version="t", kubernetes_enabled=False, broker=cfg.broker.kind)
+    return snap, text
 
 
 def fixed_snapshot() -> Snapshot:

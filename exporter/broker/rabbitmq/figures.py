@@ -11,7 +11,9 @@ That head is the oldest waiting message of a plain (FIFO) queue; in a priority q
 is the next one delivered, the oldest of the highest priority present, so its age is a
 lower bound of the oldest message's. The property has one-second resolution. RabbitMQ
 refreshes these figures every `collect_statistics_interval` (5 s by default): they
-may lag the queue by that much.
+may lag the queue by that much. Before a queue's first statistics (up to that long
+after it is declared, and while the node that hosts it is down) the listing names it
+without figures, missing or null: its figures are unknown (None here), never 0.
 
 Per node (`GET /api/nodes`): `mem_used` against `mem_limit` (the memory high
 watermark) and the `mem_alarm` and `disk_free_alarm` resource alarms, during which
@@ -40,8 +42,8 @@ class QueueFigures(NamedTuple):
 
     waiting: int
     unacked: int
-    consumers: int
-    memory: int
+    consumers: int | None  # None: not reported yet
+    memory: int  # 0 until reported (it may come a moment after the counts)
     head_timestamp: float | None  # epoch seconds of the head message's `timestamp`
 
 
@@ -53,25 +55,32 @@ class NodeFigures(NamedTuple):
     alarms: Mapping[str, bool]  # "memory", "disk" -> raised on any node; absent: unknown
 
 
-def _count(value: Any) -> int:
-    # A queue declared a moment ago has no statistics yet: its figures are missing.
-    return value if type(value) is int and value >= 0 else 0
+def _count(value: Any) -> int | None:
+    """A count as the API gives it; None when it is missing or null (not published yet)
+    or not a count at all."""
+    return value if type(value) is int and value >= 0 else None
 
 
-def queue_figures(items: Iterable[Mapping[str, Any]]) -> dict[str, QueueFigures]:
-    """name -> figures for each item of a queue listing; items without a string name
-    are left out (the API always names them)."""
-    out: dict[str, QueueFigures] = {}
+def queue_figures(items: Iterable[Mapping[str, Any]]) -> dict[str, QueueFigures | None]:
+    """name -> figures for each item of a queue listing, None for a queue whose
+    `messages_ready` or `messages_unacknowledged` is not published yet; items without a
+    string name are left out (the API always names them)."""
+    out: dict[str, QueueFigures | None] = {}
     for item in items:
         name = item.get("name")
         if not isinstance(name, str):
             continue
+        ready = _count(item.get("messages_ready"))
+        unacked = _count(item.get("messages_unacknowledged"))
+        if ready is None or unacked is None:
+            out[name] = None
+            continue
         head = item.get("head_message_timestamp")
         out[name] = QueueFigures(
-            _count(item.get("messages_ready")),
-            _count(item.get("messages_unacknowledged")),
+            ready,
+            unacked,
             _count(item.get("consumers")),
-            _count(item.get("memory")),
+            _count(item.get("memory")) or 0,
             float(head) if isinstance(head, int | float) and not isinstance(head, bool) else None,
         )
     return out

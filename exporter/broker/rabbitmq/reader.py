@@ -12,7 +12,11 @@ opens no channel.
 The figures (figures.py): waiting is `messages_ready`, in flight is
 `messages_unacknowledged`, plus consumers, memory, and the age of the head message
 where publishers set AMQP timestamps (else unknown: `QueueRead.age_known` False).
-A configured queue that is not declared yet reads as empty, with no consumers.
+A configured queue that is not declared yet reads as empty, with no consumers. A queue
+the API lists without figures (before RabbitMQ's first statistics of it, up to
+`collect_statistics_interval` after it is declared) is unknown, never 0: left out of
+the read's queues (no series) and named in `BrokerRead.unpublished`; `work_left` raises
+BrokerUnavailable for it.
 """
 
 from __future__ import annotations
@@ -25,7 +29,14 @@ from batchctl.amqpurl import management_target, parse_amqp_urls
 from batchctl.config import BrokerConfig
 from batchctl.log import get_logger
 from batchctl.redact import redact_url
-from exporter.broker.protocol import EMPTY, BrokerError, BrokerRead, QueueRead, QueueWork
+from exporter.broker.protocol import (
+    EMPTY,
+    BrokerError,
+    BrokerRead,
+    BrokerUnavailable,
+    QueueRead,
+    QueueWork,
+)
 from exporter.broker.rabbitmq.figures import (
     NODE_COLUMNS,
     QUEUE_COLUMNS,
@@ -114,7 +125,9 @@ class RabbitReader:
         """`queues` as the management API counts them now; claims are never here
         (claims.store keeps them elsewhere)."""
         figures = self._list()
-        changed = self._fold(list(queues), figures)
+        unpublished = [q for q in queues if q in figures and figures[q] is None]
+        skip = set(unpublished)
+        changed = self._fold([q for q in queues if q not in skip], figures)
         nodes = self._read_nodes()
         return BrokerRead(
             queues=self._names,
@@ -126,36 +139,46 @@ class RabbitReader:
             memory=self._memory,
             consumers=self._consumers,
             alarms=nodes.alarms,
+            unpublished=unpublished,
         )
 
     def work_left(self, queues: Sequence[str]) -> dict[str, QueueWork]:
-        """Ready and unacknowledged per queue, from the same one listing."""
+        """Ready and unacknowledged per queue, from the same one listing. Raises
+        BrokerUnavailable for a queue whose figures are not published yet: its work left
+        is unknown, and a claim must not end on a guess."""
         figures = self._list()
-        return {
-            q: QueueWork(f.waiting, f.unacked)
-            for q in queues
-            for f in (figures.get(q, _NO_FIGURES),)
-        }
+        out = {}
+        for q in queues:
+            f = figures.get(q, _NO_FIGURES)
+            if f is None:
+                raise BrokerUnavailable(
+                    f"RabbitMQ has not published the figures of queue {q} yet (it does "
+                    "every collect_statistics_interval, 5 s by default, once a queue is "
+                    "declared): the work left in it is unknown; try again in a few seconds"
+                )
+            out[q] = QueueWork(f.waiting, f.unacked)
+        return out
 
     def close(self) -> None:
         self.api.close()
 
     # -- internals ----------------------------------------------------------------------
 
-    def _list(self) -> dict[str, QueueFigures]:
-        out: dict[str, QueueFigures] = {}
+    def _list(self) -> dict[str, QueueFigures | None]:
+        out: dict[str, QueueFigures | None] = {}
         for page in self.api.pages(self._queues_path, QUEUE_COLUMNS):
             out.update(queue_figures(page))
         return out
 
-    def _fold(self, names: list[str], figures: Mapping[str, QueueFigures]) -> bool:
+    def _fold(self, names: list[str], figures: Mapping[str, QueueFigures | None]) -> bool:
         """Keep each queue's QueueRead while its figures stay the same; rebuild the
-        per-queue mappings only when something moved. Returns whether anything did."""
+        per-queue mappings only when something moved. Returns whether anything did.
+        `names` holds no queue whose figures are unpublished (None)."""
         changed = names != self._names
         last = self._last
         new: dict[str, tuple[QueueFigures, QueueRead]] = {}
         for name in names:
-            f = figures.get(name, _NO_FIGURES)
+            f = figures.get(name) or _NO_FIGURES
             prev = last.get(name)
             if prev is not None and prev[0] == f:
                 new[name] = prev
@@ -171,7 +194,10 @@ class RabbitReader:
         if changed:
             self._unacked = {n: fr[0].unacked for n, fr in new.items() if fr[0].unacked}
             self._memory = {n: fr[0].memory for n, fr in new.items() if fr[0].memory}
-            self._consumers = {n: fr[0].consumers for n, fr in new.items()}
+            # A queue whose consumers are not reported yet has none here: unknown.
+            self._consumers = {
+                n: fr[0].consumers for n, fr in new.items() if fr[0].consumers is not None
+            }
         return changed
 
     def _read_nodes(self) -> NodeFigures:

@@ -18,18 +18,29 @@ from exporter.broker.rabbitmq.figures import (
 from exporter.broker.rabbitmq.management import Forbidden, Management
 
 
-def test_queue_items_become_figures_and_missing_statistics_read_as_zero() -> None:
+def test_queue_items_become_figures_and_missing_statistics_are_unknown() -> None:
     items = [
         {"name": "batch1", "messages_ready": 10, "messages_unacknowledged": 2, "consumers": 1,
          "memory": 190376, "head_message_timestamp": 1796683324},
-        {"name": "new"},  # declared a moment ago: no statistics yet
-        {"name": "odd \"q\"\n☃", "messages_ready": -1, "head_message_timestamp": True},
+        # Declared a moment ago, before its first statistics: with `columns` RabbitMQ
+        # lists the name alone; other versions and paths give null figures.
+        {"name": "new"},
+        {"name": "nulls", "messages_ready": None, "messages_unacknowledged": None,
+         "consumers": None, "memory": None, "head_message_timestamp": None},
+        {"name": "half", "messages_ready": 4, "messages_unacknowledged": None},
+        {"name": "odd \"q\"\n☃", "messages_ready": -1, "messages_unacknowledged": 0,
+         "head_message_timestamp": True},
+        # Counted, but its consumers and memory not reported yet: those are unknown.
+        {"name": "counted", "messages_ready": 0, "messages_unacknowledged": 3},
         {"messages_ready": 5},  # no name: not a queue the API would list
     ]  # fmt: skip
     assert queue_figures(items) == {
         "batch1": QueueFigures(10, 2, 1, 190376, 1796683324.0),
-        "new": QueueFigures(0, 0, 0, 0, None),
-        'odd "q"\n☃': QueueFigures(0, 0, 0, 0, None),
+        "new": None,
+        "nulls": None,
+        "half": None,
+        'odd "q"\n☃': None,
+        "counted": QueueFigures(0, 3, None, 0, None),
     }
 
 
