@@ -10,10 +10,10 @@ replica calculator: rate limits, clamps, a reason for every decision, and "when 
 missing, do whatever argues against scaling".
 
 Per batch and per tick, the rules in order of precedence (`PRECEDENCE` in `steps.py`, one
-function each in `hands_off.py`, `growth.py` and `shrink.py`); the first that applies
-decides. Each decision carries one reason (batchctl/reasons.py says what each means) and
-an action: up or down when the count changes, hold when a rule called for a change that
-a limit stopped, none otherwise.
+function each in `hands_off.py`, `growth.py`, `shrink.py`, `deadline.py` and
+`scalein.py`); the first that applies decides. Each decision carries one reason
+(batchctl/reasons.py says what each means) and an action: up or down when the count
+changes, hold when a rule called for a change that a limit stopped, none otherwise.
 
 1. `no_data`: broker unreachable or snapshot stale -> change nothing.
 2. `manual_override`: the replica count is not what we last asked for, so someone else
@@ -22,37 +22,38 @@ a limit stopped, none otherwise.
    claim's holder set the replicas with `batchctl scale` (an override record in the
    claim, carried by the snapshot) -> that many replicas, within the caps, until the
    override ends (never past the claim's expiry); the detail says by whom and how long.
-3. `above_cap`: above the batch's cap (config lowered, override ended) -> one down.
-4. `from_zero`: work waiting at 0 replicas -> 1 replica on the first tick that sees it, if
+3. The drops of an idle batch (nothing waiting, in flight or running) straight to
+   `min_replicas`, before any paced step down (so that a lower cap or a shedding guard
+   never means more replicas than without them):
+   - `deadline_idle`: the claim has a deadline and the batch is idle on two ticks
+     running (new work waits for a new replica);
+   - `drained`: the claim is draining and the batch is idle on two ticks running (no
+     `idle_after_seconds` wait: the holder is done); the loop then ends the claim;
+   - `idle_to_zero`: idle for `idle_after_seconds` (an expired claim changes nothing
+     here).
+4. `above_cap`: above the batch's cap (config lowered, override ended) -> one down.
+5. `from_zero`: work waiting at 0 replicas -> 1 replica on the first tick that sees it, if
    the batch is claimed (else `unclaimed`, `claim_expired`), every guard is healthy (else
    `guard_hold`) and the cap is not 0 (else `at_cap`). A draining claim (released with
    `--drain`) still gets its one replica: draining means "finish the work".
-5. `guard_shed`: a guard with `shed: true` is unhealthy -> one down, while above 1 and
+6. `guard_shed`: a guard with `shed: true` is unhealthy -> one down, while above 1 and
    min_replicas; from there on the later rules decide (growth is still held by
    `guard_hold`; an idle batch still goes to zero). Unknown results hold but never shed:
    shedding is a scaling action too, and a Prometheus outage must not drain every batch.
-6a. `deadline`: the claim has a deadline (`batchctl claim --finish-by`) and work waits ->
+7a. `deadline`: the claim has a deadline (`batchctl claim --finish-by`) and work waits ->
    the fewest replicas that finish by then (autoscaler/policy/pacing.py plans it from
    the work left, the pace and the time left, with a tenth to spare): up towards them
    (`deadline`, stopped as any growth is), or one down per step interval when fewer
    suffice (`deadline_pace`); at the cap it holds and says it is behind. Without a pace
    (none measured, no task_seconds) the backlog rule decides.
-6. `backlog`: work waiting that would take longer than `target_drain_seconds` at the
+7. `backlog`: work waiting that would take longer than `target_drain_seconds` at the
    observed per-replica throughput -> up by at most `step_up` (never past what the
    target needs), unless the claim is draining (`draining`: no growth, finish with the
    replicas there are), the batch is not claimed (`unclaimed`, `claim_expired`), a guard
    is not healthy (`guard_hold`), it is at its cap (`at_cap`), or the last step up is
    too recent (`step_limit`); afterwards the shared budget may cut it (`budget`). Work
    that drains within the target: `steady`.
-7. Nothing waiting:
-   - `deadline_idle`: the claim has a deadline and the batch is idle on two ticks
-     running -> straight to `min_replicas` (new work waits for a new replica);
-   - `drained`: the claim is draining and waiting + in flight (+ running tasks, with
-     events) has been 0 on two ticks running -> straight to `min_replicas` (no
-     `idle_after_seconds` wait: the holder is done); the loop then ends the claim;
-   - `idle_to_zero`: waiting + in flight (+ running tasks, with events) has been 0 for
-     `idle_after_seconds` -> straight to `min_replicas` (an expired claim changes
-     nothing here);
+8. Nothing waiting, and no drop of 3.:
    - `idle_step_down`: idle on two ticks running -> one down, to 1 (or min_replicas);
    - `idle_replicas`: nothing has waited for a step interval, the busy map shows
      replicas with nothing to do while others finish -> those go, together;
@@ -60,7 +61,7 @@ a limit stopped, none otherwise.
      step interval, and the rest would be done within a step interval with one replica
      fewer -> one down;
    - `idle`: idle at 1 (or on its first tick), waiting out `idle_after_seconds`.
-8. `steady`: nothing calls for a change.
+9. `steady`: nothing calls for a change.
 
 No step down ever goes below the in-flight floor (`inflight_floor`, a hold). With the
 busy map (Celery's events matched to the replicas: `BatchObservation.idle_replicas`),
