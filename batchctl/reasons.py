@@ -58,6 +58,9 @@ class Reason(StrEnum):
     DEADLINE_PACE = "deadline_pace"
     IDLE_REPLICAS = "idle_replicas"
     BUSY_WORKERS = "busy_workers"
+    # The gaps between work (autoscaler/policy/gaps.py).
+    IDLE_GAP = "idle_gap"
+    FROM_ZERO_INTERVAL = "from_zero_interval"
 
 
 MEANING: dict[Reason, str] = {
@@ -129,6 +132,14 @@ MEANING: dict[Reason, str] = {
     Reason.BUSY_WORKERS: (
         "would shrink, but every replica runs or holds tasks (busy map from Celery's "
         "events): waiting for one to be idle, at most busy_wait_seconds"
+    ),
+    Reason.IDLE_GAP: (
+        "idle, and the recent gaps between work (Celery's events) were longer than a pod "
+        "takes to start: to min_replicas now, not after idle_after_seconds"
+    ),
+    Reason.FROM_ZERO_INTERVAL: (
+        "small work waits at 0 replicas: the last start from zero was less than "
+        "from_zero_interval_seconds ago, and one replica drains it within the target"
     ),
 }
 

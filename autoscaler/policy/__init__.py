@@ -10,8 +10,8 @@ replica calculator: rate limits, clamps, a reason for every decision, and "when 
 missing, do whatever argues against scaling".
 
 Per batch and per tick, the rules in order of precedence (`PRECEDENCE` in `steps.py`, one
-function each in `hands_off.py`, `growth.py`, `shrink.py`, `deadline.py` and
-`scalein.py`); the first that applies decides. Each decision carries one reason
+function each in `hands_off.py`, `growth.py`, `shrink.py`, `deadline.py`, `scalein.py`
+and `gaps.py`); the first that applies decides. Each decision carries one reason
 (batchctl/reasons.py says what each means) and an action: up or down when the count
 changes, hold when a rule called for a change that a limit stopped, none otherwise.
 
@@ -30,8 +30,17 @@ changes, hold when a rule called for a change that a limit stopped, none otherwi
    - `drained`: the claim is draining and the batch is idle on two ticks running (no
      `idle_after_seconds` wait: the holder is done); the loop then ends the claim;
    - `idle_to_zero`: idle for `idle_after_seconds` (an expired claim changes nothing
-     here).
+     here);
+   - `idle_gap`: with events (`adaptive_idle`), idle, and the median of the last gaps
+     between work is longer than the batch's pods take to start (autoscaler/policy/
+     gaps.py).
 4. `above_cap`: above the batch's cap (config lowered, override ended) -> one down.
+5a. `from_zero_interval`: small work waiting at 0 replicas (one replica drains it within
+   `target_drain_seconds`) less than `from_zero_interval_seconds` after the batch's last
+   start from zero, the oldest message younger than the interval less a start -> hold:
+   one start serves the bursts of the interval (autoscaler/policy/gaps.py). Not for a
+   draining claim, a claim with a deadline or an unknown pace; the holds of `from_zero`
+   (claim, guards, cap 0) come first.
 5. `from_zero`: work waiting at 0 replicas -> 1 replica on the first tick that sees it, if
    the batch is claimed (else `unclaimed`, `claim_expired`), every guard is healthy (else
    `guard_hold`) and the cap is not 0 (else `at_cap`). A draining claim (released with
@@ -70,13 +79,15 @@ every step down but the holder's `batchctl scale` stops idle replicas only, and 
 (autoscaler/policy/scalein.py); without it, it says that Kubernetes picks the pods.
 
 **Pace.** Up: at most `step_up` replicas per `step_interval_seconds`, counted from the
-last step up; from 0 to 1 (`from_zero`) at once. Down: one replica per step, and a step
+last step up; from 0 to 1 (`from_zero`) at once (for small work, at most once per
+`from_zero_interval_seconds`). Down: one replica per step, and a step
 down (`above_cap`, `guard_shed`, `idle_step_down`, `step_down`) comes at least
 `step_interval_seconds` after the policy's previous change of the batch, up or down;
 until then the rule holds under its own reason. The exceptions are `idle_to_zero`, the
 drop to `min_replicas` after `idle_after_seconds` of idleness, `drained`, the same
 drop for a batch its holder released with `--drain`, `deadline_idle`, the same for an
-idle batch with a deadline, and `idle_replicas`, the idle replicas of a tail (they hold
+idle batch with a deadline, `idle_gap`, the same when the gaps between work are longer
+than a pod's start, and `idle_replicas`, the idle replicas of a tail (they hold
 nothing and nothing has waited for an interval), which are not paced. The
 idle step-down used to go one replica per tick; per step interval costs 0.9% more
 replica-seconds over the simulator suite (0.2% with the defaults), with the same drain
@@ -125,7 +136,8 @@ observed fall of waiting + in flight (`tracking.py` says how and why it errs tow
 scaling up). The modules: `model.py` the dataclasses, `tick.py` what the rules look at,
 `hands_off.py`, `growth.py` and `shrink.py` the rules, `steps.py` their order,
 `tracking.py` what is carried between ticks, `budget.py` the shared budget,
-`deadline.py` and `pacing.py` deadlines, `scalein.py` the busy map.
+`deadline.py` and `pacing.py` deadlines, `scalein.py` the busy map, `gaps.py` the gaps
+between work.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from autoscaler.policy.deadline import deadline, deadline_idle
+from autoscaler.policy.gaps import from_zero_interval, idle_gap
 from autoscaler.policy.growth import backlog, from_zero, replicas_behind
 from autoscaler.policy.hands_off import manual_override, no_data, replicas_unknown
 from autoscaler.policy.model import BatchObservation, BatchPolicy, BatchState, Decision
@@ -40,8 +41,10 @@ __all__ = [
     "decide_batch",
     "drained",
     "from_zero",
+    "from_zero_interval",
     "guard_shed",
     "idle",
+    "idle_gap",
     "idle_replicas",
     "idle_step_down",
     "idle_to_zero",
@@ -67,7 +70,9 @@ PRECEDENCE: tuple[Step, ...] = (
     deadline_idle,
     drained,
     idle_to_zero,
+    idle_gap,
     above_cap,
+    from_zero_interval,
     from_zero,
     guard_shed,
     deadline,

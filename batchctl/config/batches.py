@@ -8,6 +8,13 @@ from pydantic import Field, field_validator, model_validator
 from batchctl.config.base import _DNS_LABEL, _QUEUE_NAME, _Strict
 from batchctl.units import shown
 
+# A batch at 0 replicas starts at most once per this long for small work (reason
+# from_zero_interval), unless the config says otherwise.
+DEFAULT_FROM_ZERO_INTERVAL_SECONDS = 180.0
+# Small work waits at 0 replicas up to the interval, then a tick and a pod's start:
+# the interval stays this much below alerts.no_consumers_for (CeleryQueueNoConsumers).
+NO_CONSUMERS_MARGIN_SECONDS = 60.0
+
 
 def _queue_name(v: str) -> str:
     if not _QUEUE_NAME.match(v):
@@ -51,6 +58,15 @@ class BatchConfig(_Strict):
     # idle one (reason busy_workers); a batch whose max_task_seconds is longer does not
     # wait: its tasks outlast any wait, and the grace period lets them finish.
     busy_wait_seconds: float = Field(900.0, ge=0)
+    # With Celery's events, an idle batch goes to min_replicas at once (not after
+    # idle_after_seconds) when the recent gaps between its work were longer than its pods
+    # take to start (autoscaler/policy/gaps.py).
+    adaptive_idle: bool = True
+    # At 0 replicas, small work (one replica drains it within target_drain_seconds)
+    # starts a replica at most once per this many seconds, none waiting longer; 0: at
+    # once every time. None: DEFAULT_FROM_ZERO_INTERVAL_SECONDS, or less when
+    # alerts.no_consumers_for needs it (Config.from_zero_interval_of).
+    from_zero_interval_seconds: float | None = Field(None, ge=0)
     # What one replica of this batch costs per hour and emits (grams CO2e per hour);
     # None: the `cost:` section's.
     price_per_replica_hour: float | None = Field(None, ge=0)

@@ -11,8 +11,14 @@ from pydantic import Field, field_validator, model_validator
 
 from batchctl.config.alerts import AlertsConfig
 from batchctl.config.autoscaler import AutoscalerConfig, GuardConfig, LeaderElectionConfig
-from batchctl.config.base import _base_url, _Strict
-from batchctl.config.batches import BatchConfig, OtherQueueConfig, _ascending
+from batchctl.config.base import _base_url, _prom_duration_ms, _Strict
+from batchctl.config.batches import (
+    DEFAULT_FROM_ZERO_INTERVAL_SECONDS,
+    NO_CONSUMERS_MARGIN_SECONDS,
+    BatchConfig,
+    OtherQueueConfig,
+    _ascending,
+)
 from batchctl.config.broker import (
     DEFAULT_PRIORITY_STEPS,
     DEFAULT_SEP,
@@ -133,7 +139,7 @@ class Config(_Strict):
         # One validator for every check across sections: pydantic stops at the first
         # after-validator that raises, and all of them belong in one pass.
         problems = self._duplicates() + self._lease_margin() + self.broker.rabbitmq_problems()
-        problems += self._claim_store()
+        problems += self._claim_store() + self._zero_wait()
         if problems:
             raise ValueError("\n".join(problems))  # one line each (config/load.py)
         return self
@@ -180,6 +186,29 @@ class Config(_Strict):
                 "a cluster) or sqlite (a file, for one machine)"
             ]
         return []
+
+    def _no_consumers_seconds(self) -> float:
+        return (_prom_duration_ms(self.alerts.no_consumers_for) or 0) / 1000
+
+    def _zero_wait(self) -> list[str]:
+        limit = max(0.0, self._no_consumers_seconds() - NO_CONSUMERS_MARGIN_SECONDS)
+        return [
+            f"batches[{i}].from_zero_interval_seconds: {b.from_zero_interval_seconds:g} lets "
+            "small work wait that long at 0 replicas, and a pod's start more, too close to "
+            f"alerts.no_consumers_for ({self.alerts.no_consumers_for}), after which "
+            f"CeleryQueueNoConsumers fires: set at most {limit:g} (a minute below it; 0 "
+            "starts at once), or raise alerts.no_consumers_for"
+            for i, b in enumerate(self.batches)
+            if b.from_zero_interval_seconds is not None and b.from_zero_interval_seconds > limit
+        ]
+
+    def from_zero_interval_of(self, b: BatchConfig) -> float:
+        """`b`'s from_zero_interval_seconds; unset: DEFAULT_FROM_ZERO_INTERVAL_SECONDS,
+        lowered to a minute below alerts.no_consumers_for (never below 0)."""
+        if b.from_zero_interval_seconds is not None:
+            return b.from_zero_interval_seconds
+        limit = self._no_consumers_seconds() - NO_CONSUMERS_MARGIN_SECONDS
+        return max(0.0, min(DEFAULT_FROM_ZERO_INTERVAL_SECONDS, limit))
 
     def batch(self, queue: str) -> BatchConfig | None:
         return next((b for b in self.batches if b.queue == queue), None)
