@@ -61,6 +61,9 @@ class Reason(StrEnum):
     # Work that is not ordinary (issue 19).
     SCHEDULED = "scheduled"
     STRANDED = "stranded"
+    # The gaps between work (autoscaler/policy/gaps.py).
+    IDLE_GAP = "idle_gap"
+    FROM_ZERO_INTERVAL = "from_zero_interval"
 
 
 MEANING: dict[Reason, str] = {
@@ -140,6 +143,14 @@ MEANING: dict[Reason, str] = {
     Reason.STRANDED: (
         "messages in unacked are older than the visibility timeout and no worker runs: "
         "one replica, whose kombu restores them to the queue"
+    ),
+    Reason.IDLE_GAP: (
+        "idle, and the recent gaps between work (Celery's events) were longer than a pod "
+        "takes to start: to min_replicas now, not after idle_after_seconds"
+    ),
+    Reason.FROM_ZERO_INTERVAL: (
+        "small work waits at 0 replicas: the last start from zero was less than "
+        "from_zero_interval_seconds ago, and one replica drains it within the target"
     ),
 }
 

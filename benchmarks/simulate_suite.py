@@ -41,6 +41,7 @@ FLOOR_COLUMNS = (
     ("completion_seconds", "completion s"),
     ("drain_seconds", "drain s"),
     ("peak_replicas", "peak replicas"),
+    ("scale_actions", "scale actions"),
     ("running_at_stop", "busy stops (tasks on stopped pods)"),
     ("inflight_interrupted", "interrupted"),
     ("mean_wait_seconds", "mean wait s"),

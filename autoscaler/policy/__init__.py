@@ -10,10 +10,10 @@ replica calculator: rate limits, clamps, a reason for every decision, and "when 
 missing, do whatever argues against scaling".
 
 Per batch and per tick, the rules in order of precedence (`PRECEDENCE` in `steps.py`, one
-function each in `hands_off.py`, `growth.py` and `shrink.py`); the first that applies
-decides. Each decision carries one reason (batchctl/reasons.py says what each means) and
-an action: up or down when the count changes, hold when a rule called for a change that
-a limit stopped, none otherwise.
+function each in `hands_off.py`, `growth.py`, `shrink.py`, `deadline.py`, `scalein.py`
+and `gaps.py`); the first that applies decides. Each decision carries one reason
+(batchctl/reasons.py says what each means) and an action: up or down when the count
+changes, hold when a rule called for a change that a limit stopped, none otherwise.
 
 1. `no_data`: broker unreachable or snapshot stale -> change nothing.
 2. `manual_override`: the replica count is not what we last asked for, so someone else
@@ -22,48 +22,58 @@ a limit stopped, none otherwise.
    claim's holder set the replicas with `batchctl scale` (an override record in the
    claim, carried by the snapshot) -> that many replicas, within the caps, until the
    override ends (never past the claim's expiry); the detail says by whom and how long.
-3. `above_cap`: above the batch's cap (config lowered, override ended) -> one down.
-4. `from_zero`: work waiting at 0 replicas -> 1 replica on the first tick that sees it, if
+2a. `scheduled`: the only work left is scheduled (ETA and countdown tasks a worker holds
+   until their time, `celery_queue_scheduled`) -> one replica (or min_replicas) after
+   `idle_after_seconds`, stepping down meanwhile as an idle batch does; kept there while
+   they wait, and none of the drops below applies. Not zero: a warm shutdown hands them
+   back to the queue, where they would count as waiting and `from_zero` would start a
+   replica at once. A draining batch waits for them too.
+3. The drops of an idle batch (nothing waiting, in flight or running) straight to
+   `min_replicas`, before any paced step down (so that a lower cap or a shedding guard
+   never means more replicas than without them):
+   - `deadline_idle`: the claim has a deadline and the batch is idle on two ticks
+     running (new work waits for a new replica);
+   - `drained`: the claim is draining and the batch is idle on two ticks running (no
+     `idle_after_seconds` wait: the holder is done); the loop then ends the claim;
+   - `idle_to_zero`: idle for `idle_after_seconds` (an expired claim changes nothing
+     here);
+   - `idle_gap`: with events (`adaptive_idle`), idle, and the median of the last gaps
+     between work is longer than the batch's pods take to start (autoscaler/policy/
+     gaps.py).
+4. `above_cap`: above the batch's cap (config lowered, override ended) -> one down.
+5a. `from_zero_interval`: small work waiting at 0 replicas (one replica drains it within
+   `target_drain_seconds`) less than `from_zero_interval_seconds` after the batch's last
+   start from zero, the oldest message younger than the interval less a start -> hold:
+   one start serves the bursts of the interval (autoscaler/policy/gaps.py). Not for a
+   draining claim, a claim with a deadline or an unknown pace; the holds of `from_zero`
+   (claim, guards, cap 0) come first.
+5. `from_zero`: work waiting at 0 replicas -> 1 replica on the first tick that sees it, if
    the batch is claimed (else `unclaimed`, `claim_expired`), every guard is healthy (else
    `guard_hold`) and the cap is not 0 (else `at_cap`). A draining claim (released with
    `--drain`) still gets its one replica: draining means "finish the work".
-   `stranded`: nothing waits, the batch is at 0 replicas and messages in `unacked` are
+5b. `stranded`: nothing waits, the batch is at 0 replicas and messages in `unacked` are
    older than the visibility timeout with no live worker (`celery_queue_unacked_stranded`):
    kombu restores them only from a running worker, so one replica, claimed or draining,
    guards and cap permitting (the same holds as `from_zero`); it restores them at its
    start and the rules below take over.
-5. `guard_shed`: a guard with `shed: true` is unhealthy -> one down, while above 1 and
+6. `guard_shed`: a guard with `shed: true` is unhealthy -> one down, while above 1 and
    min_replicas; from there on the later rules decide (growth is still held by
    `guard_hold`; an idle batch still goes to zero). Unknown results hold but never shed:
    shedding is a scaling action too, and a Prometheus outage must not drain every batch.
-6a. `deadline`: the claim has a deadline (`batchctl claim --finish-by`) and work waits ->
+7a. `deadline`: the claim has a deadline (`batchctl claim --finish-by`) and work waits ->
    the fewest replicas that finish by then (autoscaler/policy/pacing.py plans it from
    the work left, the pace and the time left, with a tenth to spare): up towards them
    (`deadline`, stopped as any growth is), or one down per step interval when fewer
    suffice (`deadline_pace`); at the cap it holds and says it is behind. Without a pace
    (none measured, no task_seconds) the backlog rule decides.
-6. `backlog`: work waiting that would take longer than `target_drain_seconds` at the
+7. `backlog`: work waiting that would take longer than `target_drain_seconds` at the
    observed per-replica throughput -> up by at most `step_up` (never past what the
    target needs), unless the claim is draining (`draining`: no growth, finish with the
    replicas there are), the batch is not claimed (`unclaimed`, `claim_expired`), a guard
    is not healthy (`guard_hold`), it is at its cap (`at_cap`), or the last step up is
    too recent (`step_limit`); afterwards the shared budget may cut it (`budget`). Work
    that drains within the target: `steady`.
-7. Nothing waiting:
-   - `deadline_idle`: the claim has a deadline and the batch is idle on two ticks
-     running -> straight to `min_replicas` (new work waits for a new replica);
-   - `drained`: the claim is draining and waiting + in flight (+ running tasks, with
-     events) has been 0 on two ticks running -> straight to `min_replicas` (no
-     `idle_after_seconds` wait: the holder is done); the loop then ends the claim;
-   - `scheduled`: the only work left is scheduled (ETA and countdown tasks a worker holds
-     until their time, `celery_queue_scheduled`) -> one replica (or min_replicas)
-     after `idle_after_seconds`, stepping down meanwhile as an idle batch does; kept
-     there while they wait. Not zero: a warm shutdown hands them back to the queue,
-     where they would count as waiting and `from_zero` would start a replica at once.
-     A draining batch waits for them too;
-   - `idle_to_zero`: waiting + in flight (+ running tasks, with events) has been 0 for
-     `idle_after_seconds` -> straight to `min_replicas` (an expired claim changes
-     nothing here);
+8. Nothing waiting, and no drop of 3.:
    - `idle_step_down`: idle on two ticks running -> one down, to 1 (or min_replicas);
    - `idle_replicas`: nothing has waited for a step interval, the busy map shows
      replicas with nothing to do while others finish -> those go, together;
@@ -71,7 +81,7 @@ a limit stopped, none otherwise.
      step interval, and the rest would be done within a step interval with one replica
      fewer -> one down;
    - `idle`: idle at 1 (or on its first tick), waiting out `idle_after_seconds`.
-8. `steady`: nothing calls for a change.
+9. `steady`: nothing calls for a change.
 
 No step down ever goes below the in-flight floor (`inflight_floor`, a hold). With the
 busy map (Celery's events matched to the replicas: `BatchObservation.idle_replicas`),
@@ -80,13 +90,15 @@ every step down but the holder's `batchctl scale` stops idle replicas only, and 
 (autoscaler/policy/scalein.py); without it, it says that Kubernetes picks the pods.
 
 **Pace.** Up: at most `step_up` replicas per `step_interval_seconds`, counted from the
-last step up; from 0 to 1 (`from_zero`) at once. Down: one replica per step, and a step
+last step up; from 0 to 1 (`from_zero`) at once (for small work, at most once per
+`from_zero_interval_seconds`). Down: one replica per step, and a step
 down (`above_cap`, `guard_shed`, `idle_step_down`, `step_down`) comes at least
 `step_interval_seconds` after the policy's previous change of the batch, up or down;
 until then the rule holds under its own reason. The exceptions are `idle_to_zero`, the
 drop to `min_replicas` after `idle_after_seconds` of idleness, `drained`, the same
 drop for a batch its holder released with `--drain`, `deadline_idle`, the same for an
-idle batch with a deadline, and `idle_replicas`, the idle replicas of a tail (they hold
+idle batch with a deadline, `idle_gap`, the same when the gaps between work are longer
+than a pod's start, and `idle_replicas`, the idle replicas of a tail (they hold
 nothing and nothing has waited for an interval), which are not paced. The
 idle step-down used to go one replica per tick; per step interval costs 0.9% more
 replica-seconds over the simulator suite (0.2% with the defaults), with the same drain
@@ -140,7 +152,8 @@ observed fall of waiting + in flight (`tracking.py` says how and why it errs tow
 scaling up). The modules: `model.py` the dataclasses, `tick.py` what the rules look at,
 `hands_off.py`, `growth.py` and `shrink.py` the rules, `steps.py` their order,
 `tracking.py` what is carried between ticks, `budget.py` the shared budget,
-`deadline.py` and `pacing.py` deadlines, `scalein.py` the busy map.
+`deadline.py` and `pacing.py` deadlines, `scalein.py` the busy map, `gaps.py` the gaps
+between work.
 """
 
 from __future__ import annotations

@@ -86,7 +86,8 @@ def deadline_idle(c: Tick) -> Decision | None:
     if claim is None or claim.finish_by is None or not c.claimed or c.draining:
         return None
     b = c.batch
-    if c.obs.work > 0 or c.current <= b.min_replicas or c.idle_for <= 0:
+    # Scheduled (ETA) tasks keep their one replica (`scheduled`), deadline or not.
+    if c.obs.work > 0 or c.obs.scheduled > 0 or c.current <= b.min_replicas or c.idle_for <= 0:
         return None
     detail = (
         f"idle for {c.idle_for:.0f}s with a deadline: new work waits for a new replica "

@@ -43,6 +43,12 @@ class BatchPolicy:
     task_seconds: float | None = None
     # The longest a step down waits for an idle replica (reason busy_workers).
     busy_wait_seconds: float = 900.0
+    # With Celery's events: an idle batch goes to min_replicas at once when the recent gaps
+    # between work were longer than its pods take to start (reason idle_gap).
+    adaptive_idle: bool = True
+    # At most one start from zero per this many seconds for work one replica drains within
+    # target_drain_seconds (reason from_zero_interval); 0: start at once every time.
+    from_zero_interval_seconds: float = 180.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +181,13 @@ class BatchState:
     busy_since: float | None = None
     # How long the batch's pods take to become ready (seconds, EWMA of the last ones).
     startup_seconds: float | None = None
+    # The gaps between work (autoscaler/policy/gaps.py): the start of the quiet period
+    # now under way (nothing waiting, in flight or running, and no task came and went
+    # since), and the last GAP_SAMPLES quiet periods' lengths in seconds, oldest first.
+    quiet_since: float | None = None
+    gaps: tuple[float, ...] = ()
+    # When the policy last started the batch from 0 replicas (reason from_zero).
+    started_from_zero_at: float | None = None
 
     @property
     def last_change_at(self) -> float | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from autoscaler.policy.deadline import deadline, deadline_idle
+from autoscaler.policy.gaps import from_zero_interval, idle_gap
 from autoscaler.policy.growth import backlog, from_zero, replicas_behind, stranded
 from autoscaler.policy.hands_off import manual_override, no_data, replicas_unknown
 from autoscaler.policy.model import BatchObservation, BatchPolicy, BatchState, Decision
@@ -41,8 +42,10 @@ __all__ = [
     "decide_batch",
     "drained",
     "from_zero",
+    "from_zero_interval",
     "guard_shed",
     "idle",
+    "idle_gap",
     "idle_replicas",
     "idle_step_down",
     "idle_to_zero",
@@ -65,16 +68,22 @@ PRECEDENCE: tuple[Step, ...] = (
     no_data,
     replicas_unknown,
     manual_override,
+    # A batch whose only work is scheduled keeps one replica for it (none of the drops
+    # below takes it lower, and none of them applies while it holds).
+    scheduled,
+    # An idle batch's drops to min_replicas, before any paced step down: going lower at
+    # once, they never mean more replicas for a lower cap or a shedding guard.
+    deadline_idle,
+    drained,
+    idle_to_zero,
+    idle_gap,
     above_cap,
+    from_zero_interval,
     from_zero,
     stranded,
     guard_shed,
     deadline,
     backlog,
-    deadline_idle,
-    drained,
-    scheduled,
-    idle_to_zero,
     idle_step_down,
     idle_replicas,
     step_down,

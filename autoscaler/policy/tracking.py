@@ -26,6 +26,8 @@ from batchctl.reasons import Reason
 RATE_TAU_SECONDS = 60.0
 # Weight of the newest pod start-up time in its running average.
 STARTUP_ALPHA = 0.5
+# How many of the last gaps between work the policy remembers (an odd number: a median).
+GAP_SAMPLES = 5
 
 
 def advance(obs: BatchObservation, bs: BatchState, b: BatchPolicy, now: float) -> BatchState:
@@ -36,6 +38,7 @@ def advance(obs: BatchObservation, bs: BatchState, b: BatchPolicy, now: float) -
             bs,
             idle_since=None,
             slack_since=None,
+            quiet_since=None,
             prev_work=None,
             prev_completed=None,
             prev_at=None,
@@ -64,6 +67,9 @@ def remember(tracked: BatchState, d: Decision, obs: BatchObservation, now: float
         last_desired=d.desired,
         last_seen_replicas=obs.replicas,
         busy_since=(tracked.busy_since or now) if waiting_for_idle else None,
+        started_from_zero_at=(
+            now if d.current == 0 and d.desired > 0 else tracked.started_from_zero_at
+        ),
     )
 
 
@@ -100,10 +106,13 @@ def _track(obs: BatchObservation, bs: BatchState, now: float) -> BatchState:
         if sample is not None:
             alpha = 1.0 - math.exp(-dt / RATE_TAU_SECONDS)
             rate = sample if rate is None else rate + alpha * (sample - rate)
+    quiet_since, gaps = _gaps(obs, bs, now)
     return replace(
         bs,
         idle_since=idle_since,
         slack_since=slack_since,
+        quiet_since=quiet_since,
+        gaps=gaps,
         prev_work=work,
         prev_waiting=obs.waiting,
         prev_completed=obs.completed,
@@ -112,6 +121,31 @@ def _track(obs: BatchObservation, bs: BatchState, now: float) -> BatchState:
         not_ready_since=not_ready_since,
         startup_seconds=startup,
     )
+
+
+def _gaps(
+    obs: BatchObservation, bs: BatchState, now: float
+) -> tuple[float | None, tuple[float, ...]]:
+    """The quiet period under way and the last GAP_SAMPLES gaps, advanced to `now`.
+
+    A gap is measured from the first tick of a quiet period (nothing waiting, in flight
+    or running) to the tick that sees work again, or to the first tick at which the
+    events' completion counter has moved since the previous quiet tick: a task came and
+    went between the two (without a replica it would have been waiting). Both ends are
+    ticks, so a gap is known to within a tick interval; without events a task that runs
+    between two ticks goes unseen (autoscaler/policy/gaps.py does not use them then).
+    """
+    if bs.quiet_since is None:
+        return (now if obs.work == 0 else None), bs.gaps
+    came_and_went = (
+        obs.completed is not None
+        and bs.prev_completed is not None
+        and obs.completed > bs.prev_completed
+    )
+    if obs.work == 0 and not came_and_went:
+        return bs.quiet_since, bs.gaps
+    gaps = (*bs.gaps, now - bs.quiet_since)[-GAP_SAMPLES:]
+    return (now if obs.work == 0 else None), gaps
 
 
 def eta(work: int, rate_per_replica: float | None, replicas: int) -> float:

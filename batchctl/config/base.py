@@ -35,16 +35,22 @@ _PROM_UNITS_MS = (365 * 86_400_000, 7 * 86_400_000, 86_400_000, 3_600_000, 60_00
 _PROM_MAX_MS = (2**63 - 1) // 1_000_000
 
 
-def _prom_duration(v: str) -> bool:
-    """Whether Prometheus accepts `v` as a duration: its form, and its range."""
+def _prom_duration_ms(v: str) -> int | None:
+    """`v` in milliseconds if Prometheus accepts it as a duration (its form and range),
+    else None."""
     m = _PROM_DURATION.match(v)
     if m is None:
-        return False
+        return None
     ms = 0
     for part, unit in zip(m.groups(), _PROM_UNITS_MS, strict=True):
         if part:
             ms += int(part.rstrip("ywdhms")) * unit
-    return ms <= _PROM_MAX_MS
+    return ms if ms <= _PROM_MAX_MS else None
+
+
+def _prom_duration(v: str) -> bool:
+    """Whether Prometheus accepts `v` as a duration: its form, and its range."""
+    return _prom_duration_ms(v) is not None
 
 
 # PromQL label matchers without the braces: `job="batchctl"`, `job=~"batch.*",env!="dev"`;

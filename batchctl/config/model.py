@@ -11,7 +11,14 @@ from pydantic import Field, field_validator, model_validator
 
 from batchctl.config.alerts import AlertsConfig
 from batchctl.config.autoscaler import AutoscalerConfig, GuardConfig, LeaderElectionConfig
-from batchctl.config.base import _DNS_LABEL, _QUEUE_NAME, _base_url, _Strict
+from batchctl.config.base import _base_url, _prom_duration_ms, _Strict
+from batchctl.config.batches import (
+    DEFAULT_FROM_ZERO_INTERVAL_SECONDS,
+    NO_CONSUMERS_MARGIN_SECONDS,
+    BatchConfig,
+    OtherQueueConfig,
+    _ascending,
+)
 from batchctl.config.broker import (
     DEFAULT_PRIORITY_STEPS,
     DEFAULT_SEP,
@@ -22,7 +29,6 @@ from batchctl.config.claims import ClaimsConfig
 from batchctl.config.cost import CostConfig
 from batchctl.config.kubernetes import KubernetesConfig, pod_namespace
 from batchctl.cost import Prices
-from batchctl.units import shown
 
 # The sections live in modules of their own; their names stay importable from here.
 __all__ = [
@@ -44,98 +50,6 @@ __all__ = [
     "OtherQueueConfig",
     "pod_namespace",
 ]
-
-
-def _queue_name(v: str) -> str:
-    if not _QUEUE_NAME.match(v):
-        raise ValueError(
-            f"must be 1-200 characters of letters, digits and _ . : @ -, got {shown(v)}"
-        )
-    return v
-
-
-def _deployment_name(v: str) -> str:
-    if not _DNS_LABEL.match(v):
-        raise ValueError(
-            "must be a Kubernetes Deployment name (lower case, digits, '-'), e.g. "
-            f"celery-batch0, got {shown(v)}"
-        )
-    return v
-
-
-class BatchConfig(_Strict):
-    queue: str
-    deployment: str
-    min_replicas: int = Field(0, ge=0)
-    max_replicas: int = Field(5, ge=0)
-    allow_big: bool = False
-    allow_over_20: bool = False
-    step_up: int = Field(1, ge=1)
-    step_interval_seconds: float = Field(60.0, gt=0)
-    target_drain_seconds: float = Field(600.0, gt=0)
-    idle_after_seconds: float = Field(120.0, ge=0)
-    require_claim: bool = True
-    manual_override_seconds: float = Field(900.0, ge=0)
-    # Pods of a step up have this long to become ready; until then the next step waits
-    # (replicas_starting), after it the batch holds (replicas_not_ready).
-    startup_grace_seconds: float = Field(300.0, gt=0)
-    # The longest task this batch runs: manifests use it for the grace period.
-    max_task_seconds: float = Field(300.0, gt=0)
-    # A typical (mean) task's run time: plans a deadline (`--finish-by`, `batchctl plan`)
-    # before the pace is measured. None: only the measured pace plans.
-    task_seconds: float | None = Field(None, gt=0)
-    # A step down that would stop a replica running a task waits up to this long for an
-    # idle one (reason busy_workers); a batch whose max_task_seconds is longer does not
-    # wait: its tasks outlast any wait, and the grace period lets them finish.
-    busy_wait_seconds: float = Field(900.0, ge=0)
-    # What one replica of this batch costs per hour and emits (grams CO2e per hour);
-    # None: the `cost:` section's.
-    price_per_replica_hour: float | None = Field(None, ge=0)
-    co2e_grams_per_replica_hour: float | None = Field(None, ge=0)
-    # The workers' --concurrency and worker_prefetch_multiplier. One replica holds at
-    # most their product in `unacked`: the autoscaler never shrinks below
-    # ceil(in_flight / (concurrency * prefetch)).
-    worker_concurrency: int = Field(4, ge=1)
-    prefetch_multiplier: int = Field(4, ge=1)
-    # false: decide and report (a hold with reason observe_only, a log line), never act;
-    # a site turns autoscaling on one batch at a time.
-    autoscale: bool = True
-    # This batch's depth tiers (info, warning, critical) for its alerts and the status
-    # page; null: the top-level `thresholds`.
-    thresholds: tuple[int, int, int] | None = None
-
-    @field_validator("thresholds")
-    @classmethod
-    def _thresholds(cls, v: tuple[int, int, int] | None) -> tuple[int, int, int] | None:
-        return None if v is None else _ascending(v)
-
-    @field_validator("queue")
-    @classmethod
-    def _queue(cls, v: str) -> str:
-        return _queue_name(v)
-
-    @field_validator("deployment")
-    @classmethod
-    def _deployment(cls, v: str) -> str:
-        return _deployment_name(v)
-
-    @model_validator(mode="after")
-    def _caps(self) -> BatchConfig:
-        if self.min_replicas > self.max_replicas:
-            raise ValueError(
-                f"min_replicas ({self.min_replicas}) is above max_replicas ({self.max_replicas})"
-            )
-        if self.max_replicas > 20 and not self.allow_over_20:
-            raise ValueError(
-                f"max_replicas {self.max_replicas} is over 20: set allow_over_20: true "
-                "if you really mean it (more than 20 workers overloads the DB and Elasticsearch)"
-            )
-        if self.max_replicas > 10 and not self.allow_big:
-            raise ValueError(
-                f"max_replicas {self.max_replicas} is over 10: set allow_big: true "
-                "to enter the 'big' band, or lower max_replicas"
-            )
-        return self
 
 
 class ExporterConfig(_Strict):
@@ -203,41 +117,6 @@ class EventsConfig(_Strict):
     control_timeout_seconds: float = Field(1.0, gt=0, le=30)
 
 
-def _ascending(v: tuple[int, int, int]) -> tuple[int, int, int]:
-    if not 0 < v[0] < v[1] < v[2]:
-        raise ValueError("expected three ascending positive numbers, e.g. [100, 500, 1000]")
-    return v
-
-
-class OtherQueueConfig(_Strict):
-    """A queue that is not a batch (the application's `celery`, `default`...), alerted on
-    because the site asks: queue discovery shows every queue, but only the batches and
-    these raise alerts on their depth. Never scaled, never claimed."""
-
-    queue: str
-    # Its own depth tiers (info, warning, critical), e.g. [2000, 5000, 10000]: an
-    # ordinary queue's normal backlog is not a batch's.
-    thresholds: tuple[int, int, int]
-    # The Deployment that consumes it: with one, CeleryQueueNoConsumers (and
-    # CeleryQueueStuck, CeleryWorkersNotReady) watch it too; without, depth only.
-    deployment: str | None = None
-
-    @field_validator("queue")
-    @classmethod
-    def _queue(cls, v: str) -> str:
-        return _queue_name(v)
-
-    @field_validator("deployment")
-    @classmethod
-    def _deployment(cls, v: str | None) -> str | None:
-        return None if v is None else _deployment_name(v)
-
-    @field_validator("thresholds")
-    @classmethod
-    def _thresholds(cls, v: tuple[int, int, int]) -> tuple[int, int, int]:
-        return _ascending(v)
-
-
 def _default_batches() -> tuple[BatchConfig, ...]:
     return tuple(BatchConfig(queue=f"batch{i}", deployment=f"celery-batch{i}") for i in range(4))
 
@@ -267,7 +146,7 @@ class Config(_Strict):
         # One validator for every check across sections: pydantic stops at the first
         # after-validator that raises, and all of them belong in one pass.
         problems = self._duplicates() + self._lease_margin() + self.broker.rabbitmq_problems()
-        problems += self._claim_store()
+        problems += self._claim_store() + self._zero_wait()
         if problems:
             raise ValueError("\n".join(problems))  # one line each (config/load.py)
         return self
@@ -314,6 +193,29 @@ class Config(_Strict):
                 "a cluster) or sqlite (a file, for one machine)"
             ]
         return []
+
+    def _no_consumers_seconds(self) -> float:
+        return (_prom_duration_ms(self.alerts.no_consumers_for) or 0) / 1000
+
+    def _zero_wait(self) -> list[str]:
+        limit = max(0.0, self._no_consumers_seconds() - NO_CONSUMERS_MARGIN_SECONDS)
+        return [
+            f"batches[{i}].from_zero_interval_seconds: {b.from_zero_interval_seconds:g} lets "
+            "small work wait that long at 0 replicas, and a pod's start more, too close to "
+            f"alerts.no_consumers_for ({self.alerts.no_consumers_for}), after which "
+            f"CeleryQueueNoConsumers fires: set at most {limit:g} (a minute below it; 0 "
+            "starts at once), or raise alerts.no_consumers_for"
+            for i, b in enumerate(self.batches)
+            if b.from_zero_interval_seconds is not None and b.from_zero_interval_seconds > limit
+        ]
+
+    def from_zero_interval_of(self, b: BatchConfig) -> float:
+        """`b`'s from_zero_interval_seconds; unset: DEFAULT_FROM_ZERO_INTERVAL_SECONDS,
+        lowered to a minute below alerts.no_consumers_for (never below 0)."""
+        if b.from_zero_interval_seconds is not None:
+            return b.from_zero_interval_seconds
+        limit = self._no_consumers_seconds() - NO_CONSUMERS_MARGIN_SECONDS
+        return max(0.0, min(DEFAULT_FROM_ZERO_INTERVAL_SECONDS, limit))
 
     def batch(self, queue: str) -> BatchConfig | None:
         return next((b for b in self.batches if b.queue == queue), None)

@@ -117,6 +117,7 @@ def demo_config(
         "step_interval_seconds": 5,
         "target_drain_seconds": 15,
         "idle_after_seconds": 6,
+        "from_zero_interval_seconds": 3,
         "worker_concurrency": 2,
         "prefetch_multiplier": 1,
         "max_task_seconds": 5,

@@ -41,6 +41,8 @@ def report(
             "step_interval_seconds": batch.step_interval_seconds,
             "target_drain_seconds": batch.target_drain_seconds,
             "idle_after_seconds": batch.idle_after_seconds,
+            "adaptive_idle": batch.adaptive_idle,
+            "from_zero_interval_seconds": cfg.from_zero_interval_of(batch),
             "interval_seconds": config.autoscaler.interval_seconds,
             "max_task_seconds": batch.max_task_seconds,
         },

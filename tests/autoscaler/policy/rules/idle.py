@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from autoscaler.policy import Action, Reason
-from tests.support.policy import EXPIRED, NOW, Row, obs, ours
+from tests.support.policy import EXPIRED, NOW, SHED, Row, obs, ours
 
 ROWS = [
     # --- 7. nothing waiting: idle_to_zero
@@ -35,6 +35,21 @@ ROWS = [
         obs(replicas=2, claim=EXPIRED),
         (0, Reason.IDLE_TO_ZERO, Action.DOWN),
         state=ours(2, idle_since=NOW - 120),
+    ),
+    Row(
+        "a shedding guard does not slow an idle batch's drop: to zero, not one down",
+        "idle_to_zero",
+        obs(replicas=2, guards=(SHED,)),
+        (0, Reason.IDLE_TO_ZERO, Action.DOWN),
+        state=ours(2, idle_since=NOW - 120),
+    ),
+    Row(
+        "above the cap and idle long enough: to zero, not one down",
+        "idle_to_zero",
+        obs(replicas=4),
+        (0, Reason.IDLE_TO_ZERO, Action.DOWN),
+        state=ours(4, idle_since=NOW - 120),
+        cfg={"max_replicas": 2},
     ),
     # --- 7. nothing waiting: idle_step_down
     Row(

@@ -4,8 +4,10 @@ drained)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from autoscaler.policy import Action, Reason
-from tests.support.policy import DRAINING, NOW, SHED, Row, obs, ours
+from tests.support.policy import DRAINING, HELD, NOW, SHED, Row, obs, ours
 
 ROWS = [
     # --- 7. nothing waiting: scheduled
@@ -38,6 +40,20 @@ ROWS = [
         obs(replicas=1, in_flight=5, scheduled=5, claim=DRAINING),
         (1, Reason.SCHEDULED, Action.NONE),
         state=ours(1, idle_since=NOW - 300),
+    ),
+    Row(
+        "a deadline's idle drop does not take the replica that keeps them",
+        "scheduled",
+        obs(replicas=1, in_flight=5, scheduled=5, claim=replace(HELD, finish_by=NOW + 3600)),
+        (1, Reason.SCHEDULED, Action.NONE),
+        state=ours(1, idle_since=NOW - 30),
+    ),
+    Row(
+        "gaps between work longer than a pod start (idle_gap) do not either",
+        "scheduled",
+        obs(replicas=1, in_flight=5, scheduled=5, completed=40, idle_replicas=1),
+        (1, Reason.SCHEDULED, Action.NONE),
+        state=ours(1, idle_since=NOW - 30, gaps=(45.0, 60.0, 30.0), startup_seconds=20.0),
     ),
 ]
 
