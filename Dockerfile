@@ -1,8 +1,8 @@
 # syntax=docker/dockerfile:1
 # batchctl in one image: `batchctl exporter` and `batchctl autoscaler` are its two
 # containers in k8s/base/deployment.yaml. Build and push it (docs/deploy.md):
-#   docker build -t REGISTRY/batchctl:0.2.0 \
-#     --build-arg VERSION=0.2.0 --build-arg REVISION="$(git rev-parse HEAD)" .
+#   docker build -t REGISTRY/batchctl:0.3.0 \
+#     --build-arg VERSION=0.3.0 --build-arg REVISION="$(git rev-parse HEAD)" .
 # VERSION must be the package's own (batchctl/__init__.py): the build fails otherwise,
 # so the image's version label never disagrees with `batchctl --version`.
 # Python packages come only from requirements.lock: pyproject.toml's runtime
@@ -16,7 +16,7 @@
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
-ARG VERSION=0.2.0
+ARG VERSION=0.3.0
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
@@ -41,7 +41,7 @@ RUN /opt/batchctl/bin/pip install --no-cache-dir --no-deps --no-build-isolation 
 # The final stage: the same slim base (no compilers), the virtualenv, a non-root user.
 FROM ${PYTHON_IMAGE}
 ARG PYTHON_IMAGE
-ARG VERSION=0.2.0
+ARG VERSION=0.3.0
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="batchctl" \
       org.opencontainers.image.description="Prometheus exporter, alerts and autoscaler for Celery batch queues on Redis and Kubernetes" \

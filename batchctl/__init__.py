@@ -11,4 +11,4 @@ acts, `alerts` and `grafana` generate the monitoring files.
 # dynamic `attr`), `batchctl --version` prints it, the image's label and the base
 # kustomization's tag must equal it (the Dockerfile's build fails otherwise;
 # tests/test_release.py), and CHANGELOG.md's newest release names it.
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -100,7 +100,7 @@ def base_ref(ref: str, output: Path) -> str:
     if not (path / "kustomization.yaml").is_file():
         raise OverlayError(
             f"--base {ref}: not a directory with a kustomization.yaml, nor a remote URL "
-            "(e.g. https://github.com/ORG/batchctl//k8s/base?ref=v0.2.0)"
+            "(e.g. https://github.com/ORG/batchctl//k8s/base?ref=v0.3.0)"
         )
     return Path(os.path.relpath(path.resolve(), output.resolve())).as_posix()
 

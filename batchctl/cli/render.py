@@ -130,7 +130,7 @@ def render_group() -> None:
     metavar="REF",
     help="batchctl's kustomize base: a directory (k8s/base of a checkout of this "
     "version) or a remote git URL, e.g. "
-    "https://github.com/ORG/batchctl//k8s/base?ref=v0.2.0 (pin the ref to the image's "
+    "https://github.com/ORG/batchctl//k8s/base?ref=v0.3.0 (pin the ref to the image's "
     "version).",
 )
 @click.option(
@@ -194,8 +194,8 @@ def render_k8s(
     again after changing the config. Nothing else is needed (no checkout, no make),
     so it runs from the image as well:
       docker run --rm -v $PWD:/site -w /site IMAGE render k8s -c site.yml \\
-        --base https://github.com/ORG/batchctl//k8s/base?ref=v0.2.0 \\
-        --image registry.example.com/platform/batchctl:0.2.0 --output batchctl
+        --base https://github.com/ORG/batchctl//k8s/base?ref=v0.3.0 \\
+        --image registry.example.com/platform/batchctl:0.3.0 --output batchctl
     The Secret batchctl-broker (key url, the broker URL; with Sentinel, key
     sentinel_password, the sentinels' own) must exist in the namespace (docs/deploy.md).
     A password written in the config is refused: it would be committed.
