@@ -22,6 +22,8 @@ import pytest
 import redis
 import yaml
 from click.testing import CliRunner, Result
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
 
 from autoscaler.claimmirror import ClaimMirror
 from batchctl.claims import Work
@@ -54,6 +56,13 @@ PEOPLE = {"alice": "batchctl-claimer", "bob": "batchctl-claimer",
 def rbac() -> list[dict[str, Any]]:
     """The example overlay's objects: its Roles and bindings are the cluster's RBAC."""
     return kustomize(K8S / "overlays" / "example")
+
+
+def admission() -> list[dict[str, Any]]:
+    """The admission policy rendered beside the example overlay (a cluster admin applies
+    it apart): the fake API evaluates its CEL on every claim Lease written."""
+    path = K8S / "overlays" / "example" / "batchctl" / "admission-claims.yaml"
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 
 @dataclass
@@ -100,6 +109,7 @@ TOKENS: dict[str, str] = {}
 def site(redis_server: RedisServer, tmp_path: Path, rbac: list[dict[str, Any]]) -> Iterator[Site]:
     with FakeKube(NS) as kube:
         kube.apply_rbac(rbac)
+        kube.apply_admission(admission())
         for user, role in PEOPLE.items():
             TOKENS[user] = kube.add_user(user, groups=("engineers",))
             kube.bind(role, user=user)
@@ -290,6 +300,7 @@ def test_plans_and_deadlines_with_only_a_kubeconfig(site: Site, redis_server: Re
 def test_a_cluster_without_self_subject_review(site: Site) -> None:
     """Older than 1.28: the names given, marked unverified on every output."""
     site.kube.self_subject_review = False
+    site.kube.admission = None  # nor ValidatingAdmissionPolicy (GA in 1.30)
     res = site.run("alice", "claim", "batch1", "--purpose", "old cluster", "-o", "json")
     assert res.exit_code == 0, res.output
     assert "unverified" in res.stderr
@@ -435,3 +446,76 @@ def test_inside_the_pod_the_service_account_claims(
     assert res.exit_code == 0, res.output
     assert doc(res)["claim"]["holder"] == f"system:serviceaccount:{NS}:batchctl"
     assert doc(res)["identity"]["verified"] is True
+
+
+def test_the_api_server_refuses_a_hand_edited_claim_lease(site: Site) -> None:
+    """RBAC gives every claimer `update` on the claim Leases; the admission policy is what
+    refuses bob's `kubectl edit` of alice's claim (his name as holder, or hers as the
+    changer), while batchctl's own writes (every test of this module) pass it."""
+    assert site.run("alice", "claim", "batch1", "--purpose", "reindex").exit_code == 0
+
+    def leases(user: str) -> k8s.CoordinationV1Api:
+        api = k8s_config.new_client_from_config(config_file=site.kubeconfig(user))
+        return k8s.CoordinationV1Api(api)
+
+    def edit(user: str, change: Any) -> k8s.ApiException | None:
+        api = leases(user)
+        lease = api.read_namespaced_lease("batchctl-claim-batch1", NS)
+        change(lease)
+        try:
+            api.replace_namespaced_lease("batchctl-claim-batch1", NS, lease)
+        except k8s.ApiException as e:
+            return e
+        finally:
+            api.api_client.close()
+        return None
+
+    def take_over(lease: Any) -> None:  # bob's name everywhere, as batchctl would write it
+        lease.spec.holder_identity = "bob"
+        lease.metadata.annotations["claims.batchctl.io/holder"] = "bob"
+        lease.metadata.annotations["batchctl.io/changed-by"] = "bob"
+
+    def release(lease: Any) -> None:
+        lease.spec.holder_identity = None
+        lease.metadata.annotations.pop("claims.batchctl.io/holder", None)
+        lease.metadata.annotations["batchctl.io/changed-by"] = "bob"
+
+    def as_alice(lease: Any) -> None:
+        lease.metadata.annotations["claims.batchctl.io/purpose"] = "bob was here"
+
+    def forged_holder(lease: Any) -> None:
+        lease.spec.holder_identity = "mallory"
+        lease.metadata.annotations["batchctl.io/changed-by"] = "bob"
+
+    refused = {name: edit("bob", change) for name, change in
+               [("forged holder", forged_holder), ("as alice", as_alice),
+                ("release", release)]}  # fmt: skip
+    assert {n: (e.status, e.reason) if e else None for n, e in refused.items()} == {
+        "forged holder": (403, "Forbidden"),
+        "as alice": (403, "Forbidden"),
+        "release": (403, "Forbidden"),
+    }
+    said = {n: json.loads(e.body)["message"] for n, e in refused.items() if e}
+    assert said["release"] == (
+        "ValidatingAdmissionPolicy 'batchctl-claims-court-listener' with binding "
+        "'batchctl-claims-court-listener' denied request: someone else's claim: releasing, "
+        "draining or scaling it takes the Role batchctl-admin (the verb force on this Lease)"
+    )
+    assert said["as alice"].endswith("(batchctl.io/changed-by): only yourself")
+    assert said["forged holder"].endswith(
+        "you may claim only in your own name (spec.holderIdentity)"
+    )
+    assert site.kube.lease("batchctl-claim-batch1")["spec"]["holderIdentity"] == "alice"
+    # The holder edits her own claim.
+    assert edit("alice", lambda lease: lease.metadata.annotations.update(
+        {"batchctl.io/changed-by": "alice"})) is None  # fmt: skip
+    # What CEL cannot refuse (it has no clock, so it cannot tell a live claim from an
+    # expired one): bob taking alice's claim over in his own name (docs/deploy.md).
+    assert edit("bob", take_over) is None
+    assert site.kube.lease("batchctl-claim-batch1")["spec"]["holderIdentity"] == "bob"
+
+    def admin_release(lease: Any) -> None:
+        release(lease)
+        lease.metadata.annotations["batchctl.io/changed-by"] = "carol"
+
+    assert edit("carol", admin_release) is None

@@ -16,6 +16,11 @@ What it serves, shaped like the real API (kinds, apiVersions, Status errors):
   watch and get (`add_hpa`, `add_scaled_object`); the keda.sh group answers 404, as
   the apiserver does for a CRD that is not installed, until a ScaledObject is added.
 
+- admissionregistration.k8s.io/v1 ValidatingAdmissionPolicies and their bindings, once
+  loaded (`apply_admission`): their CEL (cel-python) judges each Lease, ConfigMap or
+  Event write they match, with the apiserver's 403/422 denial (admission.py lists the
+  subset implemented; anything else in a policy is refused at load).
+
 Test-side controls: `set_replicas` plays the Deployment controller; `fail`/`delay` inject
 faults per method and path; `down`/`up` stop and restart the listener on the same port
 (open connections, watches included, are cut); `expire_watches` sends 410 to watchers;
@@ -27,7 +32,8 @@ since Scale and Lease hold no lists that merge by key.
 Modules: `server` (FakeKube: lifecycle and the test-side controls), `serving` (how each
 request is answered), `store` (objects, resourceVersions, history, watchers), `wire`
 (HTTP: requests, faults, the handler), `objects` (Deployments, Scale, validation),
-`errors` (Status bodies), `patches`, `selectors`, `routes`, `kubeconfig`.
+`errors` (Status bodies), `admission` (ValidatingAdmissionPolicy), `patches`,
+`selectors`, `routes`, `kubeconfig`.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from typing import Literal
 
 import yaml
 
+from tests.support.fakekube.admission import AdmissionPolicies
 from tests.support.fakekube.auth import Rbac, UserInfo
 from tests.support.fakekube.kubeconfig import kubeconfig_dict
 from tests.support.fakekube.objects import new_deployment, new_object, set_status
@@ -62,6 +63,8 @@ class FakeKube(Api):
         self.self_subject_review = True
         # RBAC: None allows every authenticated request; apply_rbac/bind load rules.
         self.rbac: Rbac | None = None
+        # ValidatingAdmissionPolicies: none until apply_admission loads some.
+        self.admission: AdmissionPolicies | None = None
         # Bearer token -> user: the service account of `token`/`user`, and add_user's.
         sa = user.split(":")
         groups = ("system:serviceaccounts", f"system:serviceaccounts:{sa[2]}") if (
@@ -186,6 +189,15 @@ class FakeKube(Api):
             rbac = self.rbac or Rbac()
             rbac.load(docs, namespace or self.namespace)
             self.rbac = rbac
+
+    def apply_admission(self, docs: list[JSON]) -> None:
+        """Load the ValidatingAdmissionPolicies and their bindings among `docs` (e.g. a
+        rendered admission-claims.yaml): from now on they judge every write they match
+        (admission.py says which parts of the API are implemented)."""
+        with self._lock:
+            admission = self.admission or AdmissionPolicies()
+            admission.load(docs)
+            self.admission = admission
 
     def bind(
         self,

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
+from tests.support.fakekube.admission import AdmissionPolicies, Write
 from tests.support.fakekube.auth import (
     Attributes,
     Rbac,
@@ -74,6 +75,7 @@ class Api(ReplicaSets):
     keda_installed: bool
     self_subject_review: bool
     rbac: Rbac | None
+    admission: AdmissionPolicies | None
     _users: dict[str, UserInfo]
     _services: dict[tuple[str, str], Service]
     _faults: list[Fault]
@@ -130,7 +132,7 @@ class Api(ReplicaSets):
             if req.method == "GET" and m["name"] is None and req.is_watch:
                 self._watch(req, m, h)
                 return
-            code, body = self._handle(req, m)
+            code, body = self._handle(req, m, user)
         except ApiError as e:
             code, body = e.code, e.body
         h.send_json(code, body)
@@ -155,6 +157,18 @@ class Api(ReplicaSets):
                 forbidden_text(user.username, a),
                 {"name": name, "group": a.group, "kind": a.resource.split("/")[0]},
             )
+
+    def _admit(
+        self, operation: str, resource: str, ns: str, obj: JSON, old: JSON | None, user: UserInfo
+    ) -> None:
+        """The loaded ValidatingAdmissionPolicies (admission.py) on a write, after RBAC
+        and the object's own validation, before it is stored (called under the lock)."""
+        if self.admission is None:
+            return
+        _, group, api_version = KINDS[resource]
+        rbac = self.rbac
+        w = Write(operation, group, api_version.split("/")[-1], resource, ns, obj, old, user)
+        self.admission.check(w, lambda a: rbac is None or rbac.allows(user, a))
 
     def _review(self, req: Request, user: UserInfo) -> tuple[int, JSON]:
         """POST a SelfSubjectReview (who am I) or SelfSubjectAccessReview (may I)."""
@@ -190,7 +204,7 @@ class Api(ReplicaSets):
                                     req.body)  # fmt: skip
         h.send_raw(code, ctype, data)
 
-    def _handle(self, req: Request, m: re.Match[str]) -> tuple[int, JSON]:
+    def _handle(self, req: Request, m: re.Match[str], user: UserInfo) -> tuple[int, JSON]:
         resource, ns, name, sub = m["resource"], m["ns"], m["name"], m["sub"]
         if (m["group"] or "") != KINDS[resource][1] or (
             m["group"] and f"{m['group']}/{m['version']}" != KINDS[resource][2]
@@ -215,7 +229,7 @@ class Api(ReplicaSets):
                     "configmaps",
                 )
             ):
-                return self._create(resource, ns, req)
+                return self._create(resource, ns, req, user)
             raise ApiError(405, "MethodNotAllowed", f"{req.method} is not allowed here")
         if ns is None:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
@@ -228,9 +242,9 @@ class Api(ReplicaSets):
                     raise not_found(resource, name)
                 return 200, copy.deepcopy(obj)
         if req.method == "PATCH":
-            return self._patch(resource, ns, name, req)
+            return self._patch(resource, ns, name, req, user)
         if req.method == "PUT":
-            return self._replace(resource, ns, name, req)
+            return self._replace(resource, ns, name, req, user)
         if req.method == "DELETE" and resource in ("leases", "configmaps"):
             with self._lock:
                 obj = self._delete(resource, ns, name)
@@ -338,7 +352,7 @@ class Api(ReplicaSets):
             410, "Expired", f"too old resource version: {since} ({max(self._compacted - 1, 0)})"
         )
 
-    def _create(self, resource: str, ns: str, req: Request) -> tuple[int, JSON]:
+    def _create(self, resource: str, ns: str, req: Request, user: UserInfo) -> tuple[int, JSON]:
         body = json_body(req)
         meta = body.get("metadata") or {}
         name = meta.get("name")
@@ -370,10 +384,13 @@ class Api(ReplicaSets):
                 obj.update(_content(resource, body))
             else:
                 obj["spec"] = copy.deepcopy(body.get("spec") or {})
+            self._admit("CREATE", resource, ns, obj, None, user)
             self._store(resource, obj, created=True)
             return 201, copy.deepcopy(obj)
 
-    def _replace(self, resource: str, ns: str, name: str, req: Request) -> tuple[int, JSON]:
+    def _replace(
+        self, resource: str, ns: str, name: str, req: Request, user: UserInfo
+    ) -> tuple[int, JSON]:
         body = json_body(req)
         meta = body.get("metadata") or {}
         if meta.get("name") not in (None, name):
@@ -403,10 +420,13 @@ class Api(ReplicaSets):
             _set_content(resource, obj, body)
             if resource == "deployments" and obj["spec"] != cur["spec"]:
                 obj["metadata"]["generation"] += 1
+            self._admit("UPDATE", resource, ns, obj, cur, user)
             self._store(resource, obj)
             return 200, copy.deepcopy(obj)
 
-    def _patch(self, resource: str, ns: str, name: str, req: Request) -> tuple[int, JSON]:
+    def _patch(
+        self, resource: str, ns: str, name: str, req: Request, user: UserInfo
+    ) -> tuple[int, JSON]:
         with self._lock:
             cur = self._objects[resource].get((ns, name))
             if cur is None:
@@ -428,6 +448,7 @@ class Api(ReplicaSets):
                 return 200, copy.deepcopy(cur)  # a no-op patch writes nothing
             if resource == "deployments" and obj["spec"] != cur["spec"]:
                 obj["metadata"]["generation"] += 1
+            self._admit("UPDATE", resource, ns, obj, cur, user)
             self._store(resource, obj)
             return 200, copy.deepcopy(obj)
 
