@@ -181,3 +181,27 @@ def test_every_pod_busy_defers_the_step_with_its_reason(kube: FakeKube, tmp_path
     assert registry.get_sample_value("celery_autoscaler_busy_stops_total", {"queue": "batch1"}) == 0
     held = {"queue": "batch1", "action": "hold", "reason": "busy_workers"}
     assert registry.get_sample_value("celery_autoscaler_decisions_total", held) == 2
+
+
+def test_tasks_that_outlast_any_wait_are_counted_as_busy_stops(
+    kube: FakeKube, tmp_path: Path
+) -> None:
+    """Every worker busy, and the batch's tasks may run longer than busy_wait_seconds: the
+    step down does not wait, stops the pod running the fewest tasks (the lowest deletion
+    cost), and celery_autoscaler_busy_stops_total counts the tasks on it."""
+    pods = pod_names(kube)
+    busy = {pods[0]: 3, pods[1]: 1, pods[2]: 2}
+    cfg = config(kube, tmp_path, max_replicas=1, max_task_seconds=3600, busy_wait_seconds=60)
+    source = FixedSource(snapshot(pods, busy))
+    backend = KubernetesBackend(cfg)
+    try:
+        scaler = Autoscaler(cfg, source, backend)
+        (d,) = scaler.tick()
+        assert (d.desired, d.reason, d.action) == (2, Reason.ABOVE_CAP, Action.DOWN), d.detail
+        assert "tasks may outlast any wait" in d.detail
+    finally:
+        backend.close()
+    assert kube.deleted_pods == [pods[1]]
+    registry = CollectorRegistry()
+    registry.register(AutoscalerMetrics(scaler))
+    assert registry.get_sample_value("celery_autoscaler_busy_stops_total", {"queue": "batch1"}) == 1

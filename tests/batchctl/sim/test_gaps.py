@@ -4,6 +4,7 @@ within 1.5x its physical floor (issue 23; benchmarks/README.md has the tables)."
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -66,3 +67,34 @@ def test_diurnal_within_one_and_a_half_times_its_floor(config: Config) -> None:
     assert m["cap_violations"] == 0
     # At most a start and a stop per interval, all day.
     assert m["scale_actions"] <= 2 * 86_400 // 180
+
+
+def without_gaps(config: Config) -> Config:
+    """`config` with the quiet-hours rules off: the policy before them (issue 23's today)."""
+    off = {"adaptive_idle": False, "from_zero_interval_seconds": 0}
+    return config.model_copy(
+        update={"batches": tuple(b.model_copy(update=off) for b in config.batches)}
+    )
+
+
+# Diurnal's completion is bounded above (the last arrival + interval + start + tick).
+OTHERS = sorted(p for p in TRACES.glob("*.yaml") if p.stem != "diurnal")
+
+
+@pytest.mark.parametrize("path", OTHERS, ids=[p.stem for p in OTHERS])
+@pytest.mark.parametrize(
+    "config",
+    [load_config(ROOT / "benchmarks" / "suite-config.yaml"), load_config(None)],
+    ids=["suite config", "defaults"],
+)
+def test_every_standard_trace_completes_within_a_quarter_of_before(
+    path: Path, config: Config
+) -> None:
+    """Issue 23: closer to the floor "while every trace still completes within 1.25x of
+    today's completion time", at no more replica-seconds than before."""
+    t = load_trace(path)
+    now = simulate(t, config, baseline=None, events=True)[OURS].metrics
+    before = simulate(t, without_gaps(config), baseline=None, events=True)[OURS].metrics
+    assert now["left_undone"] == before["left_undone"] == 0
+    assert now["completion_seconds"] <= 1.25 * before["completion_seconds"], (now, before)
+    assert now["replica_seconds"] <= before["replica_seconds"]
