@@ -25,6 +25,9 @@ image included: no development checkout, no `make`):
     networkpolicy-prometheus.yaml  where Prometheus runs, when not in `monitoring`, and
                              the API server's addresses (--apiserver-cidr: its
                              service proxy reaches the exporter for the CLI)
+    broker-secret.yaml       with --broker-secret/--broker-secret-key: both containers
+                             read the broker URL (and the sentinels' password) from
+                             the site's own Secret instead of batchctl-broker
 
 The output is meant to be committed (a GitOps repository renders it in CI and checks
 that nothing drifted) and never edited: a site's own changes go into a kustomization
@@ -55,8 +58,12 @@ from batchctl.config import Config
 from batchctl.config.written import committed_secrets
 from batchctl.overlay_objects import (
     AUTOSCALER_JOB,
+    BROKER_SECRET,
+    BROKER_SECRET_KEY,
     Obj,
     OverlayError,
+    broker_secret_patch,
+    check_broker_secret,
     cidrs,
     networkpolicy,
     scale_rbac,
@@ -92,6 +99,10 @@ class Site:
     # The API server's addresses, admitted to the exporter's port: its service proxy
     # (the CLI's status with the claims in Kubernetes) connects from them.
     apiserver_cidrs: tuple[str, ...] = ()
+    # The site's own Secret holding the broker URL (under `broker_secret_key`) and, with
+    # Sentinel, the key sentinel_password; the base reads batchctl-broker, key url.
+    broker_secret: str = BROKER_SECRET
+    broker_secret_key: str = BROKER_SECRET_KEY
 
 
 def base_ref(ref: str, output: Path) -> str:
@@ -148,7 +159,10 @@ def render_overlay(cfg: Config, config_text: str, site: Site) -> dict[str, str]:
         raise OverlayError(
             f"--prometheus-namespace {site.prometheus_namespace}: not a namespace name"
         )
-    problems = committed_secrets(yaml.safe_load(config_text))
+    check_broker_secret(site.broker_secret, site.broker_secret_key)
+    problems = committed_secrets(
+        yaml.safe_load(config_text), secret=site.broker_secret, key=site.broker_secret_key
+    )
     if problems:
         raise OverlayError("; ".join(problems))
     files: dict[str, str] = {
@@ -173,6 +187,12 @@ def render_overlay(cfg: Config, config_text: str, site: Site) -> dict[str, str]:
             networkpolicy(site.prometheus_namespace, cidrs(site.apiserver_cidrs))
         )
         patches.append({"path": "networkpolicy-prometheus.yaml"})
+    if (site.broker_secret, site.broker_secret_key) != (BROKER_SECRET, BROKER_SECRET_KEY):
+        # The site's own Secret: both containers read it instead of batchctl-broker.
+        files["broker-secret.yaml"] = _rendered(
+            broker_secret_patch(site.broker_secret, site.broker_secret_key)
+        )
+        patches.append({"path": "broker-secret.yaml"})
     kustomization: dict[str, Any] = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
@@ -298,5 +318,6 @@ OWN_FILES = frozenset(
         "networkpolicy-prometheus.yaml",
         "rbac-claims.yaml",
         "admission-claims.yaml",
+        "broker-secret.yaml",
     }
 )

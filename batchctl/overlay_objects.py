@@ -3,22 +3,37 @@
 batchctl/overlay.py decides which of them a site gets and writes them as files; here
 each is built from the site's config and options: the Role that scales the site's
 Deployments, the ServiceMonitor, the NetworkPolicy's ingress (Prometheus' namespace,
-the API server's addresses). Objects are those of the Kubernetes API (rbac/v1,
+the API server's addresses), and the patch that points both containers at the site's
+own broker Secret. Objects are those of the Kubernetes API (apps/v1, rbac/v1,
 networking/v1) and of the prometheus-operator (monitoring.coreos.com/v1).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Any
 
 from batchctl.config import Config
+from batchctl.config.load import ENV_BROKER_URL
+from batchctl.config.written import ENV_SENTINEL_PASSWORD
 
 Obj = dict[str, Any]
 
 # The job the ServiceMonitor gives the autoscaler's port (the exporter's is the
 # Service's name, batchctl): alerts.autoscaler_selector must select it.
 AUTOSCALER_JOB = "batchctl-autoscaler"
+# The Secret and key the base's containers read the broker URL from (k8s/base/
+# deployment.yaml); a site with a Secret of its own gets a patch (broker_secret_patch).
+BROKER_SECRET = "batchctl-broker"
+BROKER_SECRET_KEY = "url"
+# The base's Deployment and its containers that read the broker Secret.
+DEPLOYMENT = "batchctl"
+CONTAINERS = ("exporter", "autoscaler")
+# A Secret's name is a DNS subdomain (RFC 1123): lowercase labels joined by dots, at
+# most 253 characters; a key is letters, digits, '-', '_' and '.'.
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
+_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+\Z")
 
 
 class OverlayError(ValueError):
@@ -142,3 +157,47 @@ def networkpolicy(namespace: str, apiserver: list[str]) -> Obj:
             }
         )
     return patch
+
+
+def check_broker_secret(name: str, key: str) -> None:
+    """--broker-secret NAME must be a Secret's name (a DNS subdomain) and
+    --broker-secret-key KEY a Secret's key. Raises OverlayError."""
+    if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+        raise OverlayError(
+            f"--broker-secret {name}: not a Secret name (a DNS subdomain: lowercase letters, "
+            "digits, '-' and '.', starting and ending with a letter or digit, at most 253 "
+            "characters), e.g. redis-credentials"
+        )
+    if len(key) > 253 or not _SECRET_KEY.match(key):
+        raise OverlayError(
+            f"--broker-secret-key {key}: not a Secret key (letters, digits, '-', '_' and "
+            "'.'), e.g. url"
+        )
+
+
+def broker_secret_patch(name: str, key: str) -> Obj:
+    """A strategic merge patch of the base's Deployment: in both containers, the env
+    entries BATCHCTL_BROKER_URL (Secret `name`, key `key`) and BATCHCTL_SENTINEL_PASSWORD
+    (Secret `name`, key sentinel_password, optional), merged by name over the base's,
+    which read the Secret batchctl-broker. Raises OverlayError for a bad name or key."""
+    check_broker_secret(name, key)
+
+    def env() -> list[Obj]:  # a list of its own per container: YAML would alias a shared one
+        return [
+            {"name": ENV_BROKER_URL, "valueFrom": {"secretKeyRef": {"name": name, "key": key}}},
+            {
+                "name": ENV_SENTINEL_PASSWORD,
+                "valueFrom": {
+                    "secretKeyRef": {"name": name, "key": "sentinel_password", "optional": True}
+                },
+            },
+        ]
+
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": DEPLOYMENT},
+        "spec": {
+            "template": {"spec": {"containers": [{"name": c, "env": env()} for c in CONTAINERS]}}
+        },
+    }
