@@ -14,6 +14,7 @@ import ipaddress
 import re
 from typing import Any
 
+from batchctl.access import role, service_account_binding
 from batchctl.config import Config
 from batchctl.config.load import ENV_BROKER_URL
 from batchctl.config.written import ENV_SENTINEL_PASSWORD
@@ -64,24 +65,7 @@ def scale_rbac(cfg: Config, namespace: str) -> list[Obj]:
         # match Celery's workers to them, and ranked with pod-deletion-cost before a
         # scale-down. Pod names are the ReplicaSet's: neither can be narrowed by name.
         rules.append({"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "patch"]})
-    role = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "Role",
-        "metadata": {"name": "batchctl-scale"},
-        "rules": rules,
-    }
-    binding = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": {"name": "batchctl-scale"},
-        "roleRef": {
-            "apiGroup": "rbac.authorization.k8s.io",
-            "kind": "Role",
-            "name": "batchctl-scale",
-        },
-        "subjects": [{"kind": "ServiceAccount", "name": "batchctl", "namespace": namespace}],
-    }
-    return [role, binding]
+    return [role("batchctl-scale", rules), service_account_binding("batchctl-scale", namespace)]
 
 
 def servicemonitor() -> Obj:
