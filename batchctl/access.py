@@ -97,9 +97,9 @@ def people_roles(cfg: Config) -> list[Doc]:
         _rule(LEASES, ["leases"], ["force"], leases),
     ]
     return [
-        _role("batchctl-viewer", viewer),
-        _role("batchctl-claimer", claimer),
-        _role("batchctl-admin", admin),
+        role("batchctl-viewer", viewer),
+        role("batchctl-claimer", claimer),
+        role("batchctl-admin", admin),
     ]
 
 
@@ -123,26 +123,28 @@ def service_account_role(cfg: Config, namespace: str) -> list[Doc]:
         # The CLI inside the pod reads the snapshot through the API server as anyone.
         _rule("", ["services/proxy"], ["get"], [cfg.kubernetes.exporter_service]),
     ]
-    binding = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": {"name": "batchctl-claims"},
-        "roleRef": {
-            "apiGroup": "rbac.authorization.k8s.io",
-            "kind": "Role",
-            "name": "batchctl-claims",
-        },
-        "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": namespace}],
-    }
-    return [_role("batchctl-claims", rules), binding]
+    return [role("batchctl-claims", rules), service_account_binding("batchctl-claims", namespace)]
 
 
-def _role(name: str, rules: list[Doc]) -> Doc:
+def role(name: str, rules: list[Doc]) -> Doc:
+    """A Role (rbac.authorization.k8s.io/v1) named `name` granting `rules`."""
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
         "metadata": {"name": name},
         "rules": rules,
+    }
+
+
+def service_account_binding(name: str, namespace: str) -> Doc:
+    """The RoleBinding `name` of the Role `name` to batchctl's service account in
+    `namespace`."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": namespace}],
     }
 
 
@@ -253,5 +255,7 @@ __all__ = [
     "admission_policy",
     "claims_in_cluster",
     "people_roles",
+    "role",
+    "service_account_binding",
     "service_account_role",
 ]

@@ -25,6 +25,9 @@ image included: no development checkout, no `make`):
     networkpolicy-prometheus.yaml  where Prometheus runs, when not in `monitoring`, and
                              the API server's addresses (--apiserver-cidr: its
                              service proxy reaches the exporter for the CLI)
+    broker-secret.yaml       with --broker-secret/--broker-secret-key: both containers
+                             read the broker URL (and the sentinels' password) from
+                             the site's own Secret instead of batchctl-broker
 
 The output is meant to be committed (a GitOps repository renders it in CI and checks
 that nothing drifted) and never edited: a site's own changes go into a kustomization
@@ -33,7 +36,6 @@ of its own that takes this directory as a resource (docs/deploy.md).
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from dataclasses import dataclass
@@ -54,12 +56,24 @@ from batchctl.access import (
 )
 from batchctl.config import Config
 from batchctl.config.written import committed_secrets
+from batchctl.overlay_objects import (
+    AUTOSCALER_JOB,
+    BROKER_SECRET,
+    BROKER_SECRET_KEY,
+    Obj,
+    OverlayError,
+    broker_secret_patch,
+    check_broker_secret,
+    cidrs,
+    networkpolicy,
+    scale_rbac,
+    servicemonitor,
+)
+
+__all__ = ["AUTOSCALER_JOB", "OverlayError", "Site", "notes", "render_overlay", "write_overlay"]
 
 # The image name the base's containers use; the overlay points it at the site's registry.
 IMAGE = "batchctl"
-# The job the ServiceMonitor gives the autoscaler's port (the exporter's is the
-# Service's name, batchctl): alerts.autoscaler_selector must select it.
-AUTOSCALER_JOB = "batchctl-autoscaler"
 _REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git@|github\.com/|gitlab\.com/)")
 # IMAGE[:TAG][@DIGEST], the registry's port allowed in the name.
 _IMAGE = re.compile(r"^(?P<name>[a-z0-9][a-z0-9._/:-]*?)(?::(?P<tag>[\w][\w.-]{0,127}))?"
@@ -71,10 +85,6 @@ HEADER = (
     "# edit. Change batchctl.yml (or the command's options) and render again; put your own\n"
     "# changes in a kustomization of your own that takes this directory as a resource.\n"
 )
-
-
-class OverlayError(ValueError):
-    """An option the overlay cannot be rendered with; the message says which and why."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +99,10 @@ class Site:
     # The API server's addresses, admitted to the exporter's port: its service proxy
     # (the CLI's status with the claims in Kubernetes) connects from them.
     apiserver_cidrs: tuple[str, ...] = ()
+    # The site's own Secret holding the broker URL (under `broker_secret_key`) and, with
+    # Sentinel, the key sentinel_password; the base reads batchctl-broker, key url.
+    broker_secret: str = BROKER_SECRET
+    broker_secret_key: str = BROKER_SECRET_KEY
 
 
 def base_ref(ref: str, output: Path) -> str:
@@ -145,12 +159,15 @@ def render_overlay(cfg: Config, config_text: str, site: Site) -> dict[str, str]:
         raise OverlayError(
             f"--prometheus-namespace {site.prometheus_namespace}: not a namespace name"
         )
-    problems = committed_secrets(yaml.safe_load(config_text))
+    check_broker_secret(site.broker_secret, site.broker_secret_key)
+    problems = committed_secrets(
+        yaml.safe_load(config_text), secret=site.broker_secret, key=site.broker_secret_key
+    )
     if problems:
         raise OverlayError("; ".join(problems))
     files: dict[str, str] = {
         "batchctl.yml": config_text,
-        "rbac-scale.yaml": _rbac(cfg, site.namespace),
+        "rbac-scale.yaml": _scale_rbac(cfg, site.namespace),
         "batchctl.rules.yml": render_rules(cfg),
         "dashboards/batchctl.json": _dashboard(cfg),
     }
@@ -162,14 +179,20 @@ def render_overlay(cfg: Config, config_text: str, site: Site) -> dict[str, str]:
         resources += ["rbac-claims.yaml"]
     if site.prometheus_operator:
         files["prometheusrule.yaml"] = render_prometheus_rule(cfg)
-        files["servicemonitor.yaml"] = _servicemonitor()
+        files["servicemonitor.yaml"] = _rendered(servicemonitor())
         resources += ["prometheusrule.yaml", "servicemonitor.yaml"]
     patches = []
     if site.prometheus_namespace != "monitoring" or site.apiserver_cidrs:
-        files["networkpolicy-prometheus.yaml"] = _networkpolicy(
-            site.prometheus_namespace, _cidrs(site.apiserver_cidrs)
+        files["networkpolicy-prometheus.yaml"] = _rendered(
+            networkpolicy(site.prometheus_namespace, cidrs(site.apiserver_cidrs))
         )
         patches.append({"path": "networkpolicy-prometheus.yaml"})
+    if (site.broker_secret, site.broker_secret_key) != (BROKER_SECRET, BROKER_SECRET_KEY):
+        # The site's own Secret: both containers read it instead of batchctl-broker.
+        files["broker-secret.yaml"] = _rendered(
+            broker_secret_patch(site.broker_secret, site.broker_secret_key)
+        )
+        patches.append({"path": "broker-secret.yaml"})
     kustomization: dict[str, Any] = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
@@ -206,45 +229,16 @@ def render_overlay(cfg: Config, config_text: str, site: Site) -> dict[str, str]:
     return files
 
 
-def _rbac(cfg: Config, namespace: str) -> str:
-    names = sorted({b.deployment for b in cfg.batches})
-    rules: list[dict[str, Any]] = [
-        # The autoscaler writes replicas through the scale subresource only, of the
-        # site's batch Deployments only; it never reads one (the exporter's watch
-        # cache does), so there is no `get`.
-        {
-            "apiGroups": ["apps"],
-            "resources": ["deployments/scale"],
-            "verbs": ["patch"],
-            "resourceNames": names,
-        }
-    ]
-    if cfg.events.enabled:
-        # The busy map (docs/operations.md, "Scaling in"): the batches' pods are listed to
-        # match Celery's workers to them, and ranked with pod-deletion-cost before a
-        # scale-down. Pod names are the ReplicaSet's: neither can be narrowed by name.
-        rules.append({"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "patch"]})
-    role = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "Role",
-        "metadata": {"name": "batchctl-scale"},
-        "rules": rules,
-    }
-    binding = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": {"name": "batchctl-scale"},
-        "roleRef": {
-            "apiGroup": "rbac.authorization.k8s.io",
-            "kind": "Role",
-            "name": "batchctl-scale",
-        },
-        "subjects": [{"kind": "ServiceAccount", "name": "batchctl", "namespace": namespace}],
-    }
-    head = HEADER.format(version=__version__)
-    if not names:  # no batch: nothing to scale, and a Role may not name nothing
-        return head + "# No batches in the config: nothing to scale, no Role.\n"
-    return head + dump(role) + "---\n" + dump(binding)
+def _rendered(*objs: Obj) -> str:
+    """The objects as one YAML file of the overlay, under the do-not-edit header."""
+    return HEADER.format(version=__version__) + "---\n".join(dump(o) for o in objs)
+
+
+def _scale_rbac(cfg: Config, namespace: str) -> str:
+    objs = scale_rbac(cfg, namespace)
+    if not objs:  # no batch: nothing to scale, and a Role may not name nothing
+        return _rendered() + "# No batches in the config: nothing to scale, no Role.\n"
+    return _rendered(*objs)
 
 
 def _claims_access(cfg: Config, namespace: str) -> dict[str, str]:
@@ -258,81 +252,6 @@ def _claims_access(cfg: Config, namespace: str) -> dict[str, str]:
         "rbac-claims.yaml": head + RBAC_NOTE + rbac,
         "admission-claims.yaml": head + ADMISSION_NOTE + policy,
     }
-
-
-def _servicemonitor() -> str:
-    monitor = {
-        "apiVersion": "monitoring.coreos.com/v1",
-        "kind": "ServiceMonitor",
-        "metadata": {"name": "batchctl"},
-        "spec": {
-            "selector": {"matchLabels": {"app.kubernetes.io/name": "batchctl"}},
-            "endpoints": [
-                {"port": "metrics", "path": "/metrics", "interval": "30s", "scrapeTimeout": "10s"},
-                {
-                    "port": "autoscaler",
-                    "path": "/metrics",
-                    "interval": "30s",
-                    "scrapeTimeout": "10s",
-                    # A job of its own, so that CeleryExporterDown is about the exporter
-                    # alone (alerts.autoscaler_selector: job="batchctl-autoscaler").
-                    "relabelings": [
-                        {"action": "replace", "targetLabel": "job", "replacement": AUTOSCALER_JOB}
-                    ],
-                },
-            ],
-        },
-    }
-    return HEADER.format(version=__version__) + dump(monitor)
-
-
-def _cidrs(given: tuple[str, ...]) -> list[str]:
-    """--apiserver-cidr values as networks (a lone address: /32 or /128). Raises
-    OverlayError."""
-    out = []
-    for cidr in given:
-        try:
-            out.append(str(ipaddress.ip_network(cidr, strict=False)))
-        except ValueError:
-            raise OverlayError(
-                f"--apiserver-cidr {cidr}: not an address or network, e.g. 10.0.0.0/24"
-            ) from None
-    return out
-
-
-def _networkpolicy(namespace: str, apiserver: list[str]) -> str:
-    """The NetworkPolicy's ingress, whole (a list is replaced, not merged): Prometheus'
-    namespace on both metrics ports; the API server's addresses on the exporter's."""
-    patch: dict[str, Any] = {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": {"name": "batchctl"},
-        "spec": {
-            "ingress": [
-                {
-                    "from": [
-                        {
-                            "namespaceSelector": {
-                                "matchLabels": {"kubernetes.io/metadata.name": namespace}
-                            }
-                        }
-                    ],
-                    "ports": [
-                        {"port": "metrics", "protocol": "TCP"},
-                        {"port": "autoscaler", "protocol": "TCP"},
-                    ],
-                }
-            ]
-        },
-    }
-    if apiserver:
-        patch["spec"]["ingress"].append(
-            {
-                "from": [{"ipBlock": {"cidr": cidr}} for cidr in apiserver],
-                "ports": [{"port": "metrics", "protocol": "TCP"}],
-            }
-        )
-    return HEADER.format(version=__version__) + dump(patch)
 
 
 def _dashboard(cfg: Config) -> str:
@@ -399,5 +318,6 @@ OWN_FILES = frozenset(
         "networkpolicy-prometheus.yaml",
         "rbac-claims.yaml",
         "admission-claims.yaml",
+        "broker-secret.yaml",
     }
 )

@@ -174,6 +174,21 @@ def render_group() -> None:
     help="Include a ServiceMonitor and a PrometheusRule (the operator's CRDs must exist); "
     "the rules ConfigMap is always included.",
 )
+@click.option(
+    "--broker-secret",
+    default="batchctl-broker",
+    show_default=True,
+    metavar="NAME",
+    help="The Secret in the namespace that holds the broker URL (and, with Sentinel, "
+    "the key sentinel_password): a site's existing Secret, used under its own name.",
+)
+@click.option(
+    "--broker-secret-key",
+    default="url",
+    show_default=True,
+    metavar="KEY",
+    help="The key of --broker-secret that holds the broker URL.",
+)
 def render_k8s(
     config_path: str | None,
     base: str,
@@ -183,6 +198,8 @@ def render_k8s(
     prometheus_namespace: str,
     apiserver_cidrs: tuple[str, ...],
     prometheus_operator: bool,
+    broker_secret: str,
+    broker_secret_key: str,
 ) -> None:
     """Write a complete kustomize overlay for the site described by the config.
 
@@ -197,7 +214,9 @@ def render_k8s(
         --base https://github.com/ORG/batchctl//k8s/base?ref=v0.3.0 \\
         --image registry.example.com/platform/batchctl:0.3.0 --output batchctl
     The Secret batchctl-broker (key url, the broker URL; with Sentinel, key
-    sentinel_password, the sentinels' own) must exist in the namespace (docs/deploy.md).
+    sentinel_password, the sentinels' own) must exist in the namespace (docs/deploy.md);
+    a site whose Secret has another name or key says so, and both containers read it:
+      --broker-secret redis-credentials --broker-secret-key broker-url
     A password written in the config is refused: it would be committed.
     """
     from batchctl.overlay import (
@@ -223,6 +242,8 @@ def render_k8s(
             prometheus_namespace=prometheus_namespace,
             prometheus_operator=prometheus_operator,
             apiserver_cidrs=apiserver_cidrs,
+            broker_secret=broker_secret,
+            broker_secret_key=broker_secret_key,
         )
         files = render_overlay(cfg, text, site)
     except OverlayError as e:

@@ -18,14 +18,15 @@ from batchctl.config.broker import BrokerConfig
 # Deployment fills it from the Secret batchctl-broker, key sentinel_password (optional).
 ENV_SENTINEL_PASSWORD = "BATCHCTL_SENTINEL_PASSWORD"
 
-# How to keep each secret out of the file, with the Secret the base Deployment reads.
+# How to keep each secret out of the file, with the Secret the Deployment reads ({secret}:
+# the base's batchctl-broker, or the site's own, `render k8s --broker-secret`).
 _COMMITTED_FIXES = {
     "broker.url": "write it without the password and put the full URL in the Secret "
-    "batchctl-broker (key url, read as BATCHCTL_BROKER_URL; docs/deploy.md)",
+    "{secret} (key {key}, read as BATCHCTL_BROKER_URL; docs/deploy.md)",
     "broker.management_url": "leave out its user:password@: the API is then read with "
-    "the credentials of the broker URL in the Secret batchctl-broker",
+    "the credentials of the broker URL in the Secret {secret}",
     "broker.sentinel_kwargs.password": "remove it and put the password in the Secret "
-    f"batchctl-broker (key sentinel_password, read as {ENV_SENTINEL_PASSWORD}; "
+    f"{{secret}} (key sentinel_password, read as {ENV_SENTINEL_PASSWORD}; "
     "docs/deploy.md)",
 }
 
@@ -48,14 +49,16 @@ def broker_secrets(broker: Any) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def committed_secrets(data: Any) -> list[str]:
+def committed_secrets(data: Any, secret: str = "batchctl-broker", key: str = "url") -> list[str]:
     """One line per key of the config file `data` (as read from YAML) whose password
-    would be committed with it, naming the key and the fix; never the password."""
+    would be committed with it, naming the key and the fix (the Secret `secret`, the
+    URL under `key`); never the password."""
     written = broker_secrets(data.get("broker") if isinstance(data, dict) else None)
     return [
-        f"{key}: holds a password, which the overlay would commit and deploy in a ConfigMap; {fix}"
-        for key, fix in _COMMITTED_FIXES.items()
-        if key in written
+        f"{path}: holds a password, which the overlay would commit and deploy in a ConfigMap; "
+        + fix.format(secret=secret, key=key)
+        for path, fix in _COMMITTED_FIXES.items()
+        if path in written
     ]
 
 

@@ -9,6 +9,8 @@ key sentinel_password (BATCHCTL_SENTINEL_PASSWORD).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import yaml
 
@@ -80,3 +82,16 @@ def test_a_config_without_a_password_renders_it_as_written() -> None:
     cfg = parse_config({**data, "claims": {"store": "kubernetes"}}, "site.yml", env={})
     files = render_overlay(cfg, text, SITE)
     assert files["batchctl.yml"] == text
+
+
+def test_with_the_sites_own_secret_the_fix_names_it() -> None:
+    """With --broker-secret, the fix for a password in the config names the Secret the
+    Deployment reads: the site's, under its key."""
+    data, text = _config(SECRETS["broker.url"])
+    cfg = parse_config({**data, "claims": {"store": "kubernetes"}}, "site.yml", env={})
+    site = replace(SITE, broker_secret="redis-credentials", broker_secret_key="broker-url")
+    with pytest.raises(OverlayError) as e:
+        render_overlay(cfg, text, site)
+    message = str(e.value)
+    assert "Secret redis-credentials (key broker-url" in message
+    assert "batchctl-broker" not in message and PASSWORD not in message

@@ -161,6 +161,16 @@ BAD = {
     "base not a kustomization": (SITE, ("--base", "nowhere"), "--base nowhere"),
     "bad image": (SITE, ("--image", "UPPER CASE"), "--image UPPER CASE"),
     "bad config": ({**SITE, "thresholds": [3, 2, 1]}, (), "thresholds"),
+    "a broker Secret that is no DNS subdomain": (
+        SITE,
+        ("--broker-secret", "Redis_Credentials"),
+        "--broker-secret Redis_Credentials: not a Secret name",
+    ),
+    "a broker Secret key a Secret cannot hold": (
+        SITE,
+        ("--broker-secret", "redis-credentials", "--broker-secret-key", "broker/url"),
+        "--broker-secret-key broker/url: not a Secret key",
+    ),
     "a password in the config": (
         {**SITE, "broker": {"url": "redis://:hunter2@redis:6379/0"}},
         (),
@@ -275,3 +285,72 @@ def test_the_api_servers_addresses_reach_the_exporter(tmp_path: Path) -> None:
     validate(policy)
     res = render(tmp_path, "--apiserver-cidr", "10.0.0.300/8")
     assert res.returncode == 2 and "--apiserver-cidr 10.0.0.300/8: not an address" in res.stderr
+
+
+def secret_refs(docs: list[Doc]) -> dict[tuple[str, str], dict[str, object]]:
+    """(container, variable) -> its secretKeyRef, of every env entry of the Deployment
+    batchctl that takes one."""
+    pod = one(docs, "Deployment", "batchctl")["spec"]["template"]["spec"]
+    return {
+        (c["name"], e["name"]): e["valueFrom"]["secretKeyRef"]
+        for c in pod.get("initContainers", []) + pod["containers"]
+        for e in c.get("env", [])
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
+
+
+def test_the_broker_secret_is_the_sites_own(tmp_path: Path, docs: list[Doc]) -> None:
+    """--broker-secret/--broker-secret-key: every secretKeyRef of the built Deployment
+    names the site's Secret (the URL under its key, the sentinels' password under
+    sentinel_password, still optional); nothing else of the Deployment changes."""
+    res = render(tmp_path, "--prometheus-namespace", "observability", "--broker-secret",
+                 "redis-credentials.payments", "--broker-secret-key", "broker_url")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    built = kustomize(tmp_path / "site" / "overlay")
+    for doc in built:
+        validate(doc)
+    refs = secret_refs(built)
+    assert set(refs) == {
+        (c, v) for c in ("exporter", "autoscaler")
+        for v in ("BATCHCTL_BROKER_URL", "BATCHCTL_SENTINEL_PASSWORD")
+    }  # fmt: skip
+    assert {str(r["name"]) for r in refs.values()} == {"redis-credentials.payments"}
+    for container in ("exporter", "autoscaler"):
+        assert refs[(container, "BATCHCTL_BROKER_URL")] == {
+            "name": "redis-credentials.payments", "key": "broker_url"
+        }  # fmt: skip
+        assert refs[(container, "BATCHCTL_SENTINEL_PASSWORD")] == {
+            "name": "redis-credentials.payments", "key": "sentinel_password", "optional": True
+        }  # fmt: skip
+    # The rest as without the option: same objects, same Deployment but for those refs.
+    assert sorted((d["kind"], d["metadata"]["name"]) for d in built) == sorted(
+        (d["kind"], d["metadata"]["name"]) for d in docs
+    )
+    mine, default = one(built, "Deployment", "batchctl"), one(docs, "Deployment", "batchctl")
+    for c in mine["spec"]["template"]["spec"]["containers"]:
+        for e in c["env"]:
+            if "secretKeyRef" in e.get("valueFrom", {}):
+                e["valueFrom"]["secretKeyRef"]["name"] = "batchctl-broker"
+                if e["name"] == "BATCHCTL_BROKER_URL":
+                    e["valueFrom"]["secretKeyRef"]["key"] = "url"
+    # A strategic merge puts the patched entries first: env is compared by name (no
+    # value of the base refers to another with $(VAR), where order would matter).
+    for deployment in (mine, default):
+        for c in deployment["spec"]["template"]["spec"]["containers"]:
+            assert "$(" not in str(c["env"])
+            c["env"] = sorted(c["env"], key=lambda e: e["name"])
+    assert mine == default
+
+
+def test_without_the_option_the_base_secret_is_read(tmp_path: Path, docs: list[Doc]) -> None:
+    """No --broker-secret: no patch in the overlay, the base's batchctl-broker (key url)."""
+    refs = secret_refs(docs)
+    assert len(refs) == 4
+    assert {(str(r["name"]), str(r["key"])) for r in refs.values()} == {
+        ("batchctl-broker", "url"), ("batchctl-broker", "sentinel_password")
+    }  # fmt: skip
+    res = render(tmp_path, "--broker-secret", "batchctl-broker", "--broker-secret-key", "url")
+    assert res.returncode == 0, res.stderr
+    overlay = tmp_path / "site" / "overlay"
+    assert not (overlay / "broker-secret.yaml").exists()
+    assert "patches" not in yaml.safe_load((overlay / "kustomization.yaml").read_text())

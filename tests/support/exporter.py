@@ -11,15 +11,17 @@ from exporter.broker import open_reader
 from exporter.collect import InProcessSource
 from exporter.http.exposition import render_snapshot
 from exporter.http.server import ExporterApp
+from exporter.live import Live
 from exporter.snapshot import Deployment, Snapshot
 from exporter.stats import ListRead, build_queue_stats
 
 
 @contextlib.contextmanager
-def serving(cfg: Config) -> Iterator[tuple[str, InProcessSource]]:
-    """An exporter for `cfg` on a free loopback port (its broker's reader): its base URL
-    and its source."""
-    collector = InProcessSource(cfg, open_reader(cfg.broker))
+def serving(cfg: Config, live: Live | None = None) -> Iterator[tuple[str, InProcessSource]]:
+    """An exporter for `cfg` on a free loopback port (its broker's reader; with `live`,
+    what the exporter adds to each reading, the events consumer included, as the
+    exporter's runtime builds it: `Live.from_config`): its base URL and its source."""
+    collector = InProcessSource(cfg, open_reader(cfg.broker), live=live)
     app = ExporterApp(cfg, collector)
     host, port = app.listen("127.0.0.1:0")
     app.serve_in_thread()
@@ -27,6 +29,8 @@ def serving(cfg: Config) -> Iterator[tuple[str, InProcessSource]]:
         yield f"http://{host}:{port}", collector
     finally:
         app.shutdown()
+        if live is not None:
+            live.stop()
 
 
 def collect_once(cfg: Config) -> tuple[Snapshot, str]:

@@ -8,6 +8,8 @@ heals.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,13 +17,17 @@ from pathlib import Path
 import pytest
 import redis
 
+from batchctl.config import parse_config
 from batchctl.demo.tasks import FAIL_TASK, FLAKY_TASK, TASK_NAME, make_app
 from exporter.events.consumer import EventsConsumer
 from exporter.events.model import UNKNOWN, TaskStats
 from exporter.http.exposition import render_snapshot
+from exporter.live import Live
 from exporter.snapshot import Snapshot
+from tests.support.exporter import serving
+from tests.support.http import get
 from tests.support.metrics import sample
-from tests.support.servers.redis import RedisServer
+from tests.support.servers.redis import EmbeddedRedis, RedisServer
 from tests.support.waits import wait_for
 from tests.support.workers import (
     Worker,
@@ -209,3 +215,49 @@ def test_the_consumer_reconnects_after_the_broker_comes_back(own_redis, tmp_path
         assert consumer.connections == 2 and consumer.error is None
     finally:
         consumer.stop()
+
+
+# The broker's timeout in the stalled-broker test, and what a busy shared 2-core machine
+# may add to a scrape (correctness bounds, as in tests/exporter/test_outages.py).
+TIMEOUT = 1.0
+SLACK = 1.0
+
+
+def test_events_up_follows_a_broker_that_stalls(own_redis: EmbeddedRedis) -> None:
+    """A broker that accepts connections and does not answer (its redis-server stopped
+    with SIGSTOP: the consumer's connection stays open and silent, as with a hung host):
+    /metrics says celery_events_up 0 within broker.timeout_seconds, and 1 again once
+    it answers (SIGCONT)."""
+    cfg = parse_config(
+        {
+            "broker": {"url": own_redis.url, "timeout_seconds": TIMEOUT},
+            "kubernetes": {"enabled": False},
+            "events": {"enabled": True, "reconnect_max_seconds": 1},
+            "exporter": {"autoscaler_url": None, "snapshot_reuse_seconds": 0},
+        },
+        env={},
+    )
+    live = Live.from_config(cfg)
+    assert live.consumer is not None
+    with serving(cfg, live) as (base, _):
+
+        def scrape() -> tuple[float | None, float | None, float]:
+            t0 = time.monotonic()
+            status, _, text = get(f"{base}/metrics", timeout=30)
+            assert status == 200
+            took = time.monotonic() - t0
+            return sample(text, "celery_events_up"), sample(text, "celery_broker_up"), took
+
+        wait_for(lambda: scrape()[:2] == (1, 1), 15, what="events up on /metrics")
+        assert own_redis.proc is not None
+        pid = own_redis.proc.pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            events_up, broker_up, took = scrape()
+            assert (events_up, broker_up) == (0, 0), "a stalled broker delivers no events"
+            assert took < TIMEOUT + SLACK, took
+            # Still 0 on the next scrape: the read left waiting on Redis holds up nothing.
+            assert scrape()[:2] == (0, 0)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        wait_for(lambda: scrape()[:2] == (1, 1), 15, what="events up again on /metrics")
