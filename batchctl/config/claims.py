@@ -12,6 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from batchctl.units import MAX_DURATION_SECONDS, format_duration, parse_duration
 
+# The kubernetes store's ring of ten ConfigMaps (batchctl/claims/ring.py) keeps at least
+# 90% of history_max_events: from 1,112 on that is the 1,000 entries issue 21 promises.
+KUBERNETES_HISTORY_FLOOR = 1_112
+
 
 class ClaimsConfig(BaseModel):
     # As in every section (config/base.py): no NaN or +/-Inf.
@@ -35,6 +39,17 @@ class ClaimsConfig(BaseModel):
     # The claim history keeps about this many events: the Redis stream (XADD MAXLEN ~),
     # or the kubernetes store's ring of ConfigMaps (at least 90% of it; docs/deploy.md).
     history_max_events: int = Field(10_000, ge=100)
+
+    def warnings(self) -> list[str]:
+        """Settings that are valid but keep less than batchctl promises (one line each,
+        naming the key and the fix); a warning, not a refusal: a site may want less."""
+        if self.store == "kubernetes" and self.history_max_events < KUBERNETES_HISTORY_FLOOR:
+            return [
+                f"claims.history_max_events: {self.history_max_events} keeps fewer than "
+                "1,000 history entries in the kubernetes store (its ring of ConfigMaps "
+                f"keeps at least 90%): set it to {KUBERNETES_HISTORY_FLOOR} or more"
+            ]
+        return []
 
     @field_validator("default_ttl", "max_ttl", mode="before")
     @classmethod

@@ -211,6 +211,7 @@ def parse_config(
     if cfg.broker.kind == "redis":
         notes = [f"broker.url: {note}" for note in parse_broker_url(cfg.broker.url).notes]
     warnings.extend(env_blamed(n) if from_env else n for n in notes)
+    warnings.extend(cfg.claims.warnings())
     return cfg
 
 

@@ -10,7 +10,9 @@ reconnects, waiting 1 s, 2 s, 4 s ... up to `events.reconnect_max_seconds`.
 
 On every (re)connection the receiver asks the workers for a heartbeat at once
 (Celery's `heartbeat` broadcast, as Flower does), so live workers and their active
-tasks are known within a moment instead of a heartbeat interval. Which queues each
+tasks are known within a moment instead of a heartbeat interval (a broker user that
+may not publish to the pidbox: said once, and they are known from their next
+heartbeat; the events still flow). Which queues each
 worker consumes is asked of the worker itself, on another thread (exporter/events/
 queues.py, `events.worker_queues`). Subscribing moves or
 deletes nothing: events are published to every subscriber, and the receiver's
@@ -28,13 +30,13 @@ from typing import Any
 from celery import Celery
 from kombu import Connection
 
-from batchctl.brokerurl import celery_transport_options
+from batchctl.brokerurl import celery_transport_options, say_refused
 from batchctl.config import Config
 from batchctl.log import get_logger
 from batchctl.redact import redact_url, scrub_urls
 from exporter.events.aggregate import EventAggregator
 from exporter.events.model import HEARTBEAT_SETTLE_SECONDS, EventsView
-from exporter.events.queues import QueueLearner
+from exporter.events.queues import QueueLearner, broker_user, pidbox_permission
 
 log = get_logger("batchctl.events")
 
@@ -158,8 +160,13 @@ class EventsConsumer:
             receiver.connect_max_retries = 0
             ready = receiver.on_consume_ready
 
-            def on_ready(*args: Any, **kwargs: Any) -> None:
-                ready(*args, **kwargs)
+            # kombu's ConsumerMixin passes consume()'s `wakeup` through to here.
+            def on_ready(
+                connection: Any, channel: Any, consumers: Any, wakeup: bool = True, **kw: Any
+            ) -> None:
+                ready(connection, channel, consumers, wakeup=False, **kw)
+                if wakeup:
+                    self._wake(receiver, channel)
                 self._connected()
 
             receiver.on_consume_ready = on_ready
@@ -177,6 +184,22 @@ class EventsConsumer:
         self.error = None
         self.connections += 1
         log.info("consuming Celery events", broker=self._safe_url, connection=self.connections)
+
+    def _wake(self, receiver: Any, channel: Any) -> None:
+        """Celery's `heartbeat` broadcast; a broker user that may not publish to the
+        pidbox only delays knowing the workers until their next heartbeat."""
+        try:
+            receiver.wakeup_workers(channel=channel)
+        except Exception as e:
+            permission = pidbox_permission(e, self.cfg.broker)
+            if permission is None:
+                raise
+            say_refused(
+                "heartbeat broadcast (a publish to the pidbox)",
+                permission,
+                unknown="live workers until their next heartbeat (2 s by default)",
+                user=broker_user(self.cfg.broker),
+            )
 
     def _handle(self, event: Mapping[str, Any]) -> None:
         self.aggregator.handle(event)

@@ -13,8 +13,11 @@ It runs on a thread of its own, so the events thread never waits for a reply:
 - a worker that does not answer within `events.control_timeout_seconds` (remote control
   off, `--without-mingle` does not matter, a broker user that may not publish) keeps
   unknown queues and is asked again after `RETRY_SECONDS`; nothing is guessed;
-- a request that fails (the broker refused it, the connection dropped) is logged when it
-  starts failing and once a minute after, then retried the same way.
+- a request the broker user may not make (Redis' NOPERM: no `+publish`, the pidbox
+  channel not in its `&` patterns, the reply queue's keys not in its `~` patterns) is
+  said once, with the permission to add (`pidbox_permission`), and retried the same
+  way; any other failure (the connection dropped) is logged when it starts failing and
+  once a minute after.
 
 A request publishes a small message to the `celery.pidbox` fanout exchange and reads
 the replies from a reply queue of its own (kombu declares and deletes it): no task
@@ -24,16 +27,18 @@ message is touched. The aggregator (exporter/events/aggregate.py) decides who is
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from celery import Celery
 from kombu import Connection
 
-from batchctl.brokerurl import celery_transport_options
-from batchctl.config import Config
+from batchctl.brokerurl import celery_transport_options, refused, say_refused
+from batchctl.config import BrokerConfig, Config
 from batchctl.log import RepeatedWarning, get_logger
 from batchctl.redact import scrub_urls
 from exporter.events.aggregate import EventAggregator
@@ -46,6 +51,35 @@ POLL_SECONDS = 1.0
 
 # (hostnames) -> {hostname: [queue name, ...]} for those that answered.
 Ask = Callable[[list[str]], Mapping[str, list[str]]]
+# Redis' NOPERM texts (server/acl.c, addACLLogEntry's callers): a command, or a key or
+# channel outside the user's patterns.
+_NOPERM = re.compile(r"permissions to run the '([^']+)' command|one of the (channels|keys) used")
+
+
+def pidbox_permission(exc: BaseException, broker: BrokerConfig) -> str | None:
+    """The ACL permission a Redis broker user lacks for a remote-control request (a
+    PUBLISH to the `celery.pidbox` fanout channel, a reply queue under
+    `reply.celery.pidbox`), when `exc` or what caused it is Redis' NOPERM; None for any
+    other failure. kombu publishes fanout messages on `{global_keyprefix}/{db}.celery.pidbox`
+    (its `fanout_prefix`) and binds the reply queue in `_kombu.binding.reply.celery.pidbox`."""
+    cause: BaseException | None = exc
+    while cause is not None and not refused(cause):
+        cause = cause.__cause__ or cause.__context__
+    if cause is None:
+        return None
+    prefix = broker.global_keyprefix or ""
+    found = _NOPERM.search(str(cause))
+    if found and found.group(1):
+        return f"+{found.group(1).lower()}"
+    if found and found.group(2) == "channels":
+        db = urlsplit(broker.url.split(";")[0]).path.strip("/") or "0"
+        return f"&{prefix}/{db}.celery.pidbox"
+    return f"~{prefix}_kombu.binding.* ~{prefix}*.reply.celery.pidbox"
+
+
+def broker_user(broker: BrokerConfig) -> str | None:
+    """The ACL user of the broker URL (None: Redis' `default`)."""
+    return urlsplit(broker.url.split(";")[0]).username or None
 
 
 def queue_names(reply: object) -> list[str]:
@@ -112,6 +146,15 @@ class QueueLearner:
                 answers = self._ask(hosts)
             except Exception as e:  # any failure of the request: unknown, said, retried
                 self._close()
+                permission = pidbox_permission(e, self.cfg.broker)
+                if permission is not None:
+                    say_refused(
+                        "active_queues (a publish to the pidbox, a reply queue)",
+                        permission,
+                        unknown="the queues of every worker (counted under queue=unknown)",
+                        user=broker_user(self.cfg.broker),
+                    )
+                    return
                 self._failures.failed(
                     scrub_urls(f"{type(e).__name__}: {e}"),
                     unknown="the queues of the workers asked (counted under queue=unknown)",

@@ -101,3 +101,33 @@ def test_a_directory_or_a_missing_file_is_one_line(tmp_path: Path) -> None:
         code, stdout, stderr = check(str(path), env=None)
         assert code == 2 and stdout == ""
         assert stderr.startswith(f"{path}: cannot read the file: {why}") and stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("claims", "env_store", "warned"),
+    [
+        ({"store": "kubernetes", "history_max_events": 1_111}, None, True),
+        ({"history_max_events": 500}, "kubernetes", True),
+        ({"store": "kubernetes", "history_max_events": 1_112}, None, False),
+        ({"store": "redis", "history_max_events": 500}, "kubernetes", False),  # the file wins
+        ({"history_max_events": 500}, None, False),  # the redis store keeps what it says
+    ],
+)
+def test_a_short_kubernetes_history_is_a_warning_naming_the_key_and_the_fix(
+    tmp_path: Path, claims: dict[str, object], env_store: str | None, warned: bool
+) -> None:
+    """Issue 21: the kubernetes store keeps >= 1,000 entries only from 1,112 on."""
+    path = tmp_path / "batchctl.yml"
+    path.write_text(json.dumps({"broker": {"url": "redis://localhost:6379/0"}, "claims": claims}))
+    res = CliRunner().invoke(
+        cli, ["config", "check", str(path)], env={"BATCHCTL_CLAIMS_STORE": env_store}
+    )
+    assert res.exit_code == 0, res.output
+    logs = [json.loads(line) for line in res.stderr.splitlines()]  # the JSON log lines
+    said = [e["problem"] for e in logs if e["event"] == "config" and e["level"] == "warning"]
+    if warned:
+        (line,) = said
+        assert line.startswith("claims.history_max_events: ")
+        assert "kubernetes store" in line and line.endswith("set it to 1112 or more")
+    else:
+        assert said == []

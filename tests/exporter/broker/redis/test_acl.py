@@ -108,9 +108,15 @@ def test_the_user_reads_25_of_25_with_up_1(
     assert all(e["fix"].startswith("add +") for e in said)
 
 
-def test_batchctl_status_works_for_the_read_only_user(
-    sent: EmbeddedRedis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(("user", "password"), [("app", "apppw"), ("batchctl-monitor", "monpw")])
+def test_batchctl_status_works_for_the_app_and_read_only_users(
+    sent: EmbeddedRedis,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    user: str,
+    password: str,
 ) -> None:
+    """Issue 19: the app-scoped user's refused CLIENT SETNAME/INFO made `status` exit 2."""
     cfg_file = tmp_path / "batchctl.yml"
     cfg_file.write_text(
         yaml.safe_dump(
@@ -121,11 +127,11 @@ def test_batchctl_status_works_for_the_read_only_user(
             }
         )
     )
-    monkeypatch.setenv("BATCHCTL_BROKER_URL", url(sent, "batchctl-monitor", "monpw"))
+    monkeypatch.setenv("BATCHCTL_BROKER_URL", url(sent, user, password))
     r = CliRunner().invoke(cli, ["status", "-c", str(cfg_file), "-o", "json"])
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
     assert data["broker_up"] is True
     (row,) = data["batches"]
     assert (row["queue"], row["waiting"], row["in_flight"]) == (QUEUE, TASKS, 0)
-    assert "monpw" not in r.output
+    assert password not in r.output
