@@ -286,7 +286,7 @@ class InProcessSource:
             broker.max_queues,
         )
         claim_queues = list(self.configured) if self.claims is None else []
-        read = self.reader.read(names, now, claim_queues)
+        read = self.reader.read(names, now, claim_queues, clock=self.clock)
         if read.durability is not None:
             self.durability = read.durability
             self._say_durability(read.durability)

@@ -23,7 +23,7 @@ scrubbed the URL and secrets from it. No call writes to, deletes or moves a mess
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -155,11 +155,16 @@ class BrokerReader(Protocol):
         ...
 
     def read(
-        self, queues: Sequence[str], now: float, claim_queues: Sequence[str] = ()
+        self,
+        queues: Sequence[str],
+        now: float,
+        claim_queues: Sequence[str] = (),
+        clock: Callable[[], float] | None = None,
     ) -> BrokerRead:
-        """`queues` as they are at `now` (epoch seconds, used to date first sightings),
-        and the claim records of `claim_queues`, in as few round trips as the broker
-        allows."""
+        """`queues` as they are at `now` (epoch seconds), and the claim records of
+        `claim_queues`, in as few round trips as the broker allows. `clock` (the source's,
+        None: `now` throughout) is read again after each round trip to date what it found
+        new: a message found by a read was pushed before its answer, not before `now`."""
         ...
 
     def work_left(self, queues: Sequence[str]) -> dict[str, QueueWork]:

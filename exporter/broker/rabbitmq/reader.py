@@ -22,7 +22,7 @@ BrokerUnavailable for it.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from batchctl.amqpurl import management_target, parse_amqp_urls
@@ -120,7 +120,11 @@ class RabbitReader:
         return found
 
     def read(
-        self, queues: Sequence[str], now: float, claim_queues: Sequence[str] = ()
+        self,
+        queues: Sequence[str],
+        now: float,
+        claim_queues: Sequence[str] = (),
+        clock: Callable[[], float] | None = None,  # nothing dated by first sighting here
     ) -> BrokerRead:
         """`queues` as the management API counts them now; claims are never here
         (claims.store keeps them elsewhere)."""

@@ -130,9 +130,13 @@ class RedisReader:
     # -- the scrape -----------------------------------------------------------------
 
     def read(
-        self, queues: Sequence[str], now: float, claim_queues: Sequence[str] = ()
+        self,
+        queues: Sequence[str],
+        now: float,
+        claim_queues: Sequence[str] = (),
+        clock: Callable[[], float] | None = None,
     ) -> BrokerRead:
-        return self._guarded(lambda: self._read(queues, now, claim_queues))
+        return self._guarded(lambda: self._read(queues, now, claim_queues, clock=clock))
 
     def work_left(self, queues: Sequence[str]) -> dict[str, QueueWork]:
         """Waiting (every priority list) and in flight (`unacked`) per queue, read as a
@@ -164,6 +168,7 @@ class RedisReader:
         now: float,
         claim_queues: Sequence[str],
         sample_memory: bool = True,
+        clock: Callable[[], float] | None = None,
     ) -> BrokerRead:
         lists = self.lists
         self.first_seen.add(lists.layout(queues, self.raw_name))
@@ -193,7 +198,15 @@ class RedisReader:
         for reply in results[:n]:
             if isinstance(reply, Exception):
                 raise reply
-        self._locate(lists.apply(results[:n], now), now)
+
+        # A message this read finds new was pushed before its answer came back, not
+        # before `now` (taken before the round trip): dated by `now` it would be older
+        # than it is by up to the read's own time. Dated on the answer's side, its age is
+        # never above the truth (and at most a read's time below it; age_of clamps at 0).
+        def answered() -> float:
+            return now if clock is None else max(now, clock())
+
+        self._locate(lists.apply(results[:n], answered()), answered)
         changed = lists.finish()
         self.first_seen.add(self.ages.take_dirty_keys())
         # An `unacked` of another type (WRONGTYPE) reads as empty, as kombu would find it.
@@ -232,7 +245,7 @@ class RedisReader:
             overdue=flight.overdue,
         )
 
-    def _locate(self, pending: list[int], now: float) -> None:
+    def _locate(self, pending: list[int], answered: Callable[[], float]) -> None:
         """locate.lua for the lists whose head moved: round trips until every one has its
         answer, each call bounded (LOCATE_BUDGET messages read)."""
         while pending:
@@ -243,7 +256,8 @@ class RedisReader:
             if isinstance(reply, Exception):
                 raise reply
             done = pending[: len(reply)] if reply else pending[:1]
-            self.lists.located(done, list(reply) or [-2], now)
+            # Dated on the answer's side, as the read's own (see _read).
+            self.lists.located(done, list(reply) or [-2], answered())
             pending = pending[len(done) :]
 
     def _check_writes(self, replies: Sequence[Any], writing: list[bytes]) -> None:

@@ -7,7 +7,7 @@ import gzip
 import http.client
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
@@ -106,12 +106,16 @@ class GatedReader(RedisReader):
         self.calls = 0
 
     def read(
-        self, queues: Sequence[str], now: float, claim_queues: Sequence[str] = ()
+        self,
+        queues: Sequence[str],
+        now: float,
+        claim_queues: Sequence[str] = (),
+        clock: Callable[[], float] | None = None,
     ) -> BrokerRead:
         self.calls += 1
         self.entered.set()
         self.gate.wait(10)
-        return super().read(queues, now, claim_queues)
+        return super().read(queues, now, claim_queues, clock)
 
 
 def test_concurrent_scrapes_share_one_collection(
