@@ -73,8 +73,9 @@ def observations(
                 queue=batch.queue,
                 waiting=q.waiting if q is not None else 0,
                 in_flight=q.unacked if q is not None else 0,
-                # No rule of the policy reads the age; unknown (RabbitMQ without
-                # timestamps) is passed as 0.
+                # Unknown (RabbitMQ without timestamps) is passed as 0: the rule that
+                # reads it (from_zero_interval) then holds by the interval alone, which
+                # config check keeps a minute below alerts.no_consumers_for.
                 oldest_age_seconds=(q.oldest_age_seconds or 0.0) if q is not None else 0.0,
                 replicas=desired if desired is not None else 0,
                 ready_replicas=ready if ready is not None else 0,

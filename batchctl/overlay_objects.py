@@ -32,7 +32,9 @@ BROKER_SECRET_KEY = "url"
 DEPLOYMENT = "batchctl"
 CONTAINERS = ("exporter", "autoscaler")
 # A Secret's name is a DNS subdomain (RFC 1123): lowercase labels joined by dots, at
-# most 253 characters; a key is letters, digits, '-', '_' and '.'.
+# most 253 characters; a key is letters, digits, '-', '_' and '.', at most 253 characters,
+# and neither '.' nor starting with '..' (Kubernetes' IsConfigMapKey, which a
+# secretKeyRef's key is checked with: the Deployment would not apply).
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
 _SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+\Z")
 
@@ -152,10 +154,10 @@ def check_broker_secret(name: str, key: str) -> None:
             "digits, '-' and '.', starting and ending with a letter or digit, at most 253 "
             "characters), e.g. redis-credentials"
         )
-    if len(key) > 253 or not _SECRET_KEY.match(key):
+    if len(key) > 253 or not _SECRET_KEY.match(key) or key == "." or key.startswith(".."):
         raise OverlayError(
             f"--broker-secret-key {key}: not a Secret key (letters, digits, '-', '_' and "
-            "'.'), e.g. url"
+            "'.', at most 253 characters, neither '.' nor starting with '..'), e.g. url"
         )
 
 

@@ -177,11 +177,21 @@ def _arrivals(raw: Any) -> tuple[tuple[int, int], ...]:
     for i, item in enumerate(raw):
         if not isinstance(item, (list, tuple)) or len(item) != 2:
             raise TraceError(f"arrivals[{i}]: expected [second, count], got {item!r}")
+        if not all(_whole(x) for x in item):
+            raise TraceError(f"arrivals[{i}]: second and count must be whole numbers, got {item!r}")
         sec, n = int(item[0]), int(item[1])
         if sec < 0 or n < 0:
             raise TraceError(f"arrivals[{i}]: second and count must be >= 0, got {item!r}")
         per_second[sec] = per_second.get(sec, 0) + n
     return tuple(sorted((s, n) for s, n in per_second.items() if n > 0))
+
+
+def _whole(x: Any) -> bool:
+    """An int or an integral float (3600.0), never a bool, a string or 3.5: int() would
+    take `true` as 1, truncate 3.5 and fail on YAML 1.1's string "1e9"."""
+    return not isinstance(x, bool) and (
+        isinstance(x, int) or (isinstance(x, float) and x.is_integer())
+    )
 
 
 def _priorities(raw: Any) -> tuple[tuple[int, float], ...]:

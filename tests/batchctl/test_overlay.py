@@ -16,6 +16,7 @@ import yaml
 
 from batchctl.config import parse_config
 from batchctl.overlay import OverlayError, Site, render_overlay
+from batchctl.overlay_objects import check_broker_secret
 
 SITE = Site(base="../base", namespace="jobs", image="registry.example.com/b/batchctl:1.0")
 PASSWORD = "hunter2-in-the-file"
@@ -95,3 +96,18 @@ def test_with_the_sites_own_secret_the_fix_names_it() -> None:
     message = str(e.value)
     assert "Secret redis-credentials (key broker-url" in message
     assert "batchctl-broker" not in message and PASSWORD not in message
+
+
+@pytest.mark.parametrize("key", [".", "..", "..url"])
+def test_a_secret_key_kubernetes_refuses_is_refused(key: str) -> None:
+    """Kubernetes refuses a Secret key (and a secretKeyRef's key) of '.', '..' or one
+    starting with '..' (IsConfigMapKey): the overlay would build, and the Deployment
+    would then fail to apply. The render refuses it, naming the option."""
+    with pytest.raises(OverlayError, match=r"--broker-secret-key \.\.?(url)?: not a Secret key"):
+        check_broker_secret("redis-credentials", key)
+
+
+def test_a_secret_key_with_single_dots_is_taken() -> None:
+    """Dots are allowed elsewhere in a key (Kubernetes': '.a', 'broker.url', 'a..b')."""
+    for key in (".url", "broker.url", "a..b", "url."):
+        check_broker_secret("redis-credentials", key)

@@ -27,6 +27,11 @@ def test_lognormal_matches_mean_and_p99() -> None:
         ({"arrivals": []}, "arrivals"),
         ({"arrivals": [[0]]}, "arrivals[0]"),
         ({"arrivals": [[-1, 3]]}, ">= 0"),
+        # Counts and seconds are whole numbers: 3.5 messages were silently 3, and a
+        # second written 1e9 (YAML 1.1 reads it as a string) an int() traceback's text.
+        ({"arrivals": [[0, 3.5]]}, "arrivals[0]: second and count must be whole numbers"),
+        ({"arrivals": [[0, 1], ["1e9", 3]]}, "arrivals[1]: second and count must be whole"),
+        ({"arrivals": [[True, 3]]}, "arrivals[0]: second and count must be whole numbers"),
         ({"task_seconds": {"mean": 1.0, "p99": 100.0}}, "too skewed"),
         ({"task_seconds": {"mean": 5.0, "p99": 1.0}}, "mean <= p99"),
         ({"priorities": {0: 0.0}}, "positive total"),
