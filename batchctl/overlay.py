@@ -165,11 +165,12 @@ def render_overlay(cfg: Config, config_text: str, site: Site) -> dict[str, str]:
     )
     if problems:
         raise OverlayError("; ".join(problems))
+    shown = _as_scraped(cfg, site)
     files: dict[str, str] = {
         "batchctl.yml": config_text,
         "rbac-scale.yaml": _scale_rbac(cfg, site.namespace),
-        "batchctl.rules.yml": render_rules(cfg),
-        "dashboards/batchctl.json": _dashboard(cfg),
+        "batchctl.rules.yml": render_rules(shown),
+        "dashboards/batchctl.json": _dashboard(shown),
     }
     resources = [site.base, "rbac-scale.yaml"]
     if claims_in_cluster(cfg):
@@ -178,7 +179,7 @@ def render_overlay(cfg: Config, config_text: str, site: Site) -> dict[str, str]:
         # applies it apart (kubectl apply -f admission-claims.yaml; docs/deploy.md).
         resources += ["rbac-claims.yaml"]
     if site.prometheus_operator:
-        files["prometheusrule.yaml"] = render_prometheus_rule(cfg)
+        files["prometheusrule.yaml"] = render_prometheus_rule(shown)
         files["servicemonitor.yaml"] = _rendered(servicemonitor())
         resources += ["prometheusrule.yaml", "servicemonitor.yaml"]
     patches = []
@@ -234,6 +235,20 @@ def _rendered(*objs: Obj) -> str:
     return HEADER.format(version=__version__) + "---\n".join(dump(o) for o in objs)
 
 
+def _as_scraped(cfg: Config, site: Site) -> Config:
+    """The config the rules and the dashboard are rendered with. With the Prometheus
+    operator the rendered ServiceMonitor scrapes the autoscaler under a job of its own
+    (AUTOSCALER_JOB); a site that did not choose `alerts.autoscaler_selector` gets that
+    job, or the autoscaler's alerts and panels would select nothing."""
+    alerts = cfg.alerts
+    if not site.prometheus_operator or "autoscaler_selector" in alerts.model_fields_set:
+        return cfg
+    selector = f'job="{AUTOSCALER_JOB}"'
+    return cfg.model_copy(
+        update={"alerts": alerts.model_copy(update={"autoscaler_selector": selector})}
+    )
+
+
 def _scale_rbac(cfg: Config, namespace: str) -> str:
     objs = scale_rbac(cfg, namespace)
     if not objs:  # no batch: nothing to scale, and a Role may not name nothing
@@ -282,7 +297,10 @@ def notes(cfg: Config, site: Site) -> list[str]:
             "rolebinding TEAM-claims --role=batchctl-claimer --group=TEAM); "
             "admission-claims.yaml is cluster-scoped (docs/deploy.md)"
         )
-    if site.prometheus_operator and AUTOSCALER_JOB not in cfg.alerts.autoscaler_selector:
+    if (
+        site.prometheus_operator
+        and AUTOSCALER_JOB not in _as_scraped(cfg, site).alerts.autoscaler_selector
+    ):
         out.append(
             f'alerts.autoscaler_selector does not select job="{AUTOSCALER_JOB}", the job the '
             "ServiceMonitor gives the autoscaler: its alerts would never fire"

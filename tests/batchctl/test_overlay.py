@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from batchctl.config import parse_config
-from batchctl.overlay import OverlayError, Site, render_overlay
+from batchctl.overlay import OverlayError, Site, notes, render_overlay
 from batchctl.overlay_objects import check_broker_secret
 
 SITE = Site(base="../base", namespace="jobs", image="registry.example.com/b/batchctl:1.0")
@@ -111,3 +111,27 @@ def test_a_secret_key_with_single_dots_is_taken() -> None:
     """Dots are allowed elsewhere in a key (Kubernetes': '.a', 'broker.url', 'a..b')."""
     for key in (".url", "broker.url", "a..b", "url."):
         check_broker_secret("redis-credentials", key)
+
+
+def test_the_autoscalers_rules_select_the_job_the_servicemonitor_gives_it() -> None:
+    """The rendered ServiceMonitor scrapes the autoscaler as job batchctl-autoscaler: a
+    site that did not choose alerts.autoscaler_selector gets rules and panels on that job
+    (with the default job="batchctl" its alerts would never fire); one that chose keeps it."""
+    data, text = _config({"url": "redis://redis:6379/0"})
+    cfg = parse_config(data, "site.yml", env={})
+    files = render_overlay(cfg, text, SITE)
+    rules = files["prometheusrule.yaml"]
+    assert 'celery_autoscaler_desired_replicas{job="batchctl-autoscaler"' in rules
+    assert 'celery_autoscaler_desired_replicas{job="batchctl"' not in rules
+    assert 'job=\\"batchctl-autoscaler\\"' in files["dashboards/batchctl.json"]
+    assert files["batchctl.yml"] == text  # the site's config itself is not changed
+    assert not [n for n in notes(cfg, SITE) if "autoscaler_selector" in n]
+    chosen = parse_config(
+        {**data, "alerts": {"autoscaler_selector": 'job="batchctl"'}}, "site.yml", env={}
+    )
+    kept = render_overlay(chosen, text, SITE)["prometheusrule.yaml"]
+    assert 'celery_autoscaler_desired_replicas{job="batchctl"' in kept
+    assert [n for n in notes(chosen, SITE) if "autoscaler_selector" in n]
+    without_operator = replace(SITE, prometheus_operator=False)
+    plain = render_overlay(cfg, text, without_operator)["batchctl.rules.yml"]
+    assert 'celery_autoscaler_desired_replicas{job="batchctl"' in plain
