@@ -45,7 +45,7 @@ if INNER_LOOP:
 # stopped being collected (renamed without its test_ prefix, say) or a suite that
 # collects nothing (pytest's exit 5) never passes as green. Raise it with the tests you
 # add; lower it only for tests removed on purpose.
-MINIMUM_TESTS = 1854
+MINIMUM_TESTS = 1855
 _deselected: list[int] = [0]
 
 

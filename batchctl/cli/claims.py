@@ -297,7 +297,8 @@ def release_command(
 
     \b
     With nothing waiting or in flight the claim ends now, and the autoscaler takes
-    the batch to min_replicas once it has been idle for idle_after_seconds.
+    the batch to min_replicas once it has been idle for idle_after_seconds (at
+    once when the gaps between its work are longer than a pod start: adaptive_idle).
     With work left it refuses (exit 1) and says how much, unless:
       --drain   the claim becomes "draining": no further scale-up; the autoscaler
                 finishes the work, scales to min_replicas at once and ends the claim

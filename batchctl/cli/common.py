@@ -172,8 +172,10 @@ def finish_by_time(text: str, now: float, option: str = "--finish-by") -> float:
     t = text.strip()
     try:
         return now + parse_duration(t)
-    except ValueError:
-        pass
+    except ValueError as e:
+        if re.fullmatch(r"(?:\s*0+\s*[a-z]+)+\s*", t.lower()):
+            # A duration, of zero ("0s", "0h 0m"): say that, not "not a time".
+            raise click.BadParameter(str(e), param_hint=option) from None
     try:
         if m := re.fullmatch(r"(\d{1,2}):(\d{2})", t):
             today = datetime.fromtimestamp(now).astimezone()

@@ -170,6 +170,10 @@ def _positive_int(v: Any, key: str) -> int:
     return n
 
 
+# The longest trace the simulator takes, in seconds (it steps every simulated second).
+MAX_TRACE_SECONDS = 7 * 86400
+
+
 def _arrivals(raw: Any) -> tuple[tuple[int, int], ...]:
     if not isinstance(raw, list) or not raw:
         raise TraceError("arrivals: expected a non-empty list of [second, count]")
@@ -182,6 +186,13 @@ def _arrivals(raw: Any) -> tuple[tuple[int, int], ...]:
         sec, n = int(item[0]), int(item[1])
         if sec < 0 or n < 0:
             raise TraceError(f"arrivals[{i}]: second and count must be >= 0, got {item!r}")
+        if sec > MAX_TRACE_SECONDS:
+            # The simulator steps every second: a trace written in milliseconds by
+            # mistake would run for days rather than fail.
+            raise TraceError(
+                f"arrivals[{i}]: second {sec} is more than {MAX_TRACE_SECONDS // 86400} days "
+                "into the trace; arrivals are in seconds (not milliseconds)"
+            )
         per_second[sec] = per_second.get(sec, 0) + n
     return tuple(sorted((s, n) for s, n in per_second.items() if n > 0))
 

@@ -91,6 +91,8 @@ def test_plan_without_a_pace_says_how_to_give_one(run, cfg: str, tasks: list[str
 def test_plan_refuses_a_time_that_is_not_one(run, cfg: str) -> None:  # type: ignore[no-untyped-def]
     r = run("plan", "batch1", "--finish-by", "teatime", "-c", cfg)
     assert r.exit_code == 2 and "is not a time" in r.output
+    r = run("plan", "batch1", "--finish-by", "0s", "-c", cfg)
+    assert r.exit_code == 2 and "must be longer than zero" in r.output, r.output
 
 
 def test_claim_with_a_deadline_the_caps_cannot_meet_is_refused(  # type: ignore[no-untyped-def]

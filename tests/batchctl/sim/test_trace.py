@@ -32,6 +32,8 @@ def test_lognormal_matches_mean_and_p99() -> None:
         ({"arrivals": [[0, 3.5]]}, "arrivals[0]: second and count must be whole numbers"),
         ({"arrivals": [[0, 1], ["1e9", 3]]}, "arrivals[1]: second and count must be whole"),
         ({"arrivals": [[True, 3]]}, "arrivals[0]: second and count must be whole numbers"),
+        # Milliseconds by mistake: refused, not a simulation that runs for days.
+        ({"arrivals": [[0, 3], [1_000_000_000, 3]]}, "arrivals[1]: second 1000000000 is more"),
         ({"task_seconds": {"mean": 1.0, "p99": 100.0}}, "too skewed"),
         ({"task_seconds": {"mean": 5.0, "p99": 1.0}}, "mean <= p99"),
         ({"priorities": {0: 0.0}}, "positive total"),
