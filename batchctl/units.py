@@ -17,6 +17,11 @@ def shown(text: str, limit: int = 40) -> str:
     return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} chars)"
 
 
+class ZeroDuration(ValueError):
+    """A well-formed duration of zero ('0s', '0h0m'): the caller may say so rather than
+    call the text malformed."""
+
+
 def parse_duration(text: str) -> float:
     """'90s', '30m', '8h', '2d', '1w' or combinations like '1h30m' (each unit once,
     largest first, as Prometheus writes them) -> seconds; ValueError naming the fix.
@@ -45,14 +50,14 @@ def parse_duration(text: str) -> float:
             "(a bare number is refused: it is seldom meant as seconds)"
         )
     if s and re.fullmatch(r"[0.]+", s):
-        raise ValueError(f"{shown(text)}: the duration must be longer than zero")
+        raise ZeroDuration(f"{shown(text)}: the duration must be longer than zero")
     if not s or pos != len(s):
         raise ValueError(
             f"{shown(text)} is not a duration: use a number with a unit s, m, h, d or w, "
             "e.g. 30m, 8h, 2d or 1h30m"
         )
     if total <= 0:
-        raise ValueError(f"{shown(text)}: the duration must be longer than zero")
+        raise ZeroDuration(f"{shown(text)}: the duration must be longer than zero")
     if not math.isfinite(total) or total > MAX_DURATION_SECONDS:
         raise ValueError(f"{shown(text)}: too long; a duration is at most 100 years (36500d)")
     return total

@@ -41,7 +41,7 @@ from batchctl.cli.options import (
 )
 from batchctl.config import Config, ExporterConfig
 from batchctl.redact import scrub
-from batchctl.units import format_duration, parse_duration
+from batchctl.units import ZeroDuration, format_duration, parse_duration
 from exporter.broker.protocol import BrokerError, BrokerRefused, BrokerUnavailable
 
 if TYPE_CHECKING:
@@ -172,10 +172,10 @@ def finish_by_time(text: str, now: float, option: str = "--finish-by") -> float:
     t = text.strip()
     try:
         return now + parse_duration(t)
-    except ValueError as e:
-        if re.fullmatch(r"(?:\s*0+\s*[a-z]+)+\s*", t.lower()):
-            # A duration, of zero ("0s", "0h 0m"): say that, not "not a time".
-            raise click.BadParameter(str(e), param_hint=option) from None
+    except ZeroDuration as e:  # "0s": a duration, of zero; say that, not "not a time"
+        raise click.BadParameter(str(e), param_hint=option) from None
+    except ValueError:
+        pass
     try:
         if m := re.fullmatch(r"(\d{1,2}):(\d{2})", t):
             today = datetime.fromtimestamp(now).astimezone()
